@@ -1,0 +1,196 @@
+// Loading a config: file → YAML → ${VAR} → env overrides → secret files →
+// auth-o-tron 1.0.0 normalisation → schema defaults and validation → each
+// provider and augmenter against its own type's schema. Every problem is
+// collected with its path, so `gatehouse config check` can list them all.
+import { existsSync, readFileSync } from "node:fs";
+import { Value, type ValueError } from "@sinclair/typebox/value";
+import type { TSchema } from "@sinclair/typebox";
+import { parseDocument } from "yaml";
+import { ConfigSchema, type GatehouseConfig } from "./schema.ts";
+import { applyEnvOverrides, resolveSecretFiles, substituteVariables, type Env } from "./environment.ts";
+import { findProviderType, plannedProviderTypes, providerTypes } from "../providers/registry.ts";
+import { augmenterTypes, findAugmenterType, plannedAugmenterTypes } from "../augmenters/registry.ts";
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid configuration (${source}):\n${problems.map((problem) => `  - ${problem}`).join("\n")}`);
+  }
+}
+
+export interface LoadedConfig {
+  config: GatehouseConfig;
+  /** Where it came from: a file path, or "development default". */
+  source: string;
+  warnings: string[];
+}
+
+/** `--config`, else GATEHOUSE_CONFIG, else AOT_CONFIG_PATH, else ./config.yaml (if present). */
+export function resolveConfigPath(explicit: string | undefined, env: Env): { path: string; explicit: boolean } | null {
+  const chosen = explicit ?? env.GATEHOUSE_CONFIG ?? env.AOT_CONFIG_PATH;
+  if (chosen) return { path: chosen, explicit: true };
+  return existsSync("./config.yaml") ? { path: "./config.yaml", explicit: false } : null;
+}
+
+export function loadConfigFile(path: string, env: Env = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(path, [`cannot read the config file: ${(error as NodeJS.ErrnoException).code ?? "error"}`]);
+  }
+  return loadConfigText(text, path, env);
+}
+
+export function loadConfigText(text: string, source: string, env: Env = process.env): LoadedConfig {
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (document.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      document.errors.map((error) => `YAML: ${error.message.split("\n")[0]}`),
+    );
+  }
+  const raw = document.toJS({ maxAliasCount: 100 }) as unknown;
+  if (raw === null || raw === undefined) throw new ConfigError(source, ["the file is empty"]);
+  if (typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError(source, ["the top level must be a mapping of sections"]);
+  return buildConfig(raw as Record<string, unknown>, source, env);
+}
+
+const topLevelKeys = new Set(Object.keys(ConfigSchema.properties));
+
+export function buildConfig(raw: Record<string, unknown>, source: string, env: Env = process.env): LoadedConfig {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  let value = substituteVariables(structuredClone(raw) as never, env, "", problems) as Record<string, any>;
+  applyEnvOverrides(value as never, env, topLevelKeys, problems);
+  value = resolveSecretFiles(value as never, "", problems) as Record<string, any>;
+  // YAML reads `version: 1.0` as a number; the schema wants the string.
+  if (typeof value.version === "number") value.version = String(value.version);
+
+  if (value.bind_address !== undefined) {
+    const parsed = parseBindAddress(String(value.bind_address));
+    if (typeof parsed === "string") problems.push(`bind_address: ${parsed}`);
+    else value.server = { ...(typeof value.server === "object" ? value.server : {}), ...parsed };
+  }
+
+  problems.push(...validate(ConfigSchema, value, ""));
+  if (Array.isArray(value.providers)) {
+    value.providers = value.providers.map((entry: unknown, index: number) =>
+      validatePlugin(entry, `providers[${index}]`, problems, findProviderType, providerTypes, plannedProviderTypes, "provider"),
+    );
+    problems.push(...duplicateNames(value.providers, "providers"));
+  }
+  if (Array.isArray(value.augmenters)) {
+    value.augmenters = value.augmenters.map((entry: unknown, index: number) =>
+      validatePlugin(entry, `augmenters[${index}]`, problems, findAugmenterType, augmenterTypes, plannedAugmenterTypes, "augmenter"),
+    );
+    problems.push(...duplicateNames(value.augmenters, "augmenters"));
+  }
+  const config = value as GatehouseConfig;
+  if (problems.length === 0) problems.push(...semanticProblems(config, warnings));
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return { config, source, warnings };
+}
+
+function semanticProblems(config: GatehouseConfig, warnings: string[]): string[] {
+  const problems: string[] = [];
+  if (!config.jwt.secret) problems.push("jwt.secret: is required (or jwt.secret_file, or GATEHOUSE_JWT__SECRET)");
+  if (config.store.enabled && config.store.type === "postgres") {
+    problems.push("store.type: postgres is not available in this version yet; use sqlite");
+  }
+  if (config.providers.length === 0) warnings.push("providers: none configured, every request will be refused");
+  const serviceNames = new Set<string>();
+  config.services.forEach((service, index) => {
+    if (serviceNames.has(service.name)) problems.push(`services[${index}].name: duplicate service "${service.name}"`);
+    serviceNames.add(service.name);
+  });
+  return problems;
+}
+
+/** "host:port", "[::1]:port" or "::1:port", as auth-o-tron accepts. */
+export function parseBindAddress(address: string): { host: string; port: number } | string {
+  const colon = address.lastIndexOf(":");
+  if (colon < 0) return `must be host:port, got "${address}"`;
+  const host = address.slice(0, colon).replace(/^\[/, "").replace(/\]$/, "");
+  const portText = address.slice(colon + 1);
+  if (host === "") return `has an empty host, got "${address}"`;
+  if (!/^\d+$/.test(portText) || Number(portText) > 65535) return `has an invalid port, got "${address}"`;
+  return { host, port: Number(portText) };
+}
+
+function validatePlugin(
+  entry: unknown,
+  path: string,
+  problems: string[],
+  find: (type: string) => { schema: TSchema } | undefined,
+  known: { type: string }[],
+  planned: string[],
+  kind: string,
+): unknown {
+  if (!entry || typeof entry !== "object") return entry; // already reported by the top-level schema
+  const type = (entry as { type?: unknown }).type;
+  if (typeof type !== "string") return entry;
+  const plugin = find(type);
+  const supported = known.map((candidate) => candidate.type).join(", ");
+  if (!plugin) {
+    problems.push(
+      planned.includes(type)
+        ? `${path}.type: the ${kind} type "${type}" is not available in this version yet; supported: ${supported}`
+        : `${path}.type: unknown ${kind} type "${type}"; supported: ${supported}`,
+    );
+    return entry;
+  }
+  const value = structuredClone(entry);
+  problems.push(...validate(plugin.schema, value, path));
+  return value;
+}
+
+/** Fills defaults, converts env strings to numbers/booleans, and lists errors with their paths. */
+function validate(schema: TSchema, value: unknown, basePath: string): string[] {
+  Value.Default(schema, value);
+  const converted = Value.Convert(schema, value);
+  if (converted !== value && value && typeof value === "object") Object.assign(value, converted);
+  const problems = new Map<string, string>();
+  for (const error of Value.Errors(schema, value)) {
+    const path = joinPointer(basePath, error.path);
+    if (!problems.has(path)) problems.set(path, `${path || "(root)"}: ${describe(error, isSecretPath(path))}`);
+  }
+  return [...problems.values()];
+}
+
+const SECRET_PATH = /(secret|password|key|token)[^.]*$/i;
+const isSecretPath = (path: string) => SECRET_PATH.test(path);
+
+/** The offending value is quoted to help, except under a secret-looking key. */
+function describe(error: ValueError, secret: boolean): string {
+  const schema = error.schema as { anyOf?: { const?: unknown }[] };
+  const shown = secret ? "a value that is not shown" : typeof error.value === "string" ? `"${error.value}"` : JSON.stringify(error.value);
+  if (schema.anyOf?.every((option) => option.const !== undefined)) {
+    return `${shown} is not supported; use ${schema.anyOf.map((option) => String(option.const)).join(" or ")}`;
+  }
+  if (error.value === undefined) return "is required";
+  return `${error.message.replace(/^Expected/, "expected")}, got ${shown}`;
+}
+
+function joinPointer(basePath: string, pointer: string): string {
+  let path = basePath;
+  for (const segment of pointer.split("/").slice(1)) {
+    const key = segment.replace(/~1/g, "/").replace(/~0/g, "~");
+    path = /^\d+$/.test(key) ? `${path}[${key}]` : path ? `${path}.${key}` : key;
+  }
+  return path;
+}
+
+function duplicateNames(entries: unknown[], section: string): string[] {
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  entries.forEach((entry, index) => {
+    const name = (entry as { name?: unknown })?.name;
+    if (typeof name !== "string") return;
+    if (seen.has(name)) problems.push(`${section}[${index}].name: duplicate name "${name}"`);
+    seen.add(name);
+  });
+  return problems;
+}

@@ -1,0 +1,118 @@
+// The configuration schema: the single source for validation, defaults, the
+// printed JSON Schema (`gatehouse config schema`) and the TypeScript type.
+// Keys follow auth-o-tron (1.0.0 and 2.0.0 files load unchanged); Gatehouse's
+// own sections extend that layout without renaming anything.
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { providerTypes } from "../providers/registry.ts";
+import { augmenterTypes } from "../augmenters/registry.ts";
+
+const oneOf = <T extends string>(values: readonly T[], options: { default?: T; description?: string } = {}) =>
+  Type.Union(
+    values.map((value) => Type.Literal(value)),
+    options,
+  );
+
+/** Common head of every provider/augmenter entry; the entry's own schema is checked after its type is known. */
+const pluginEntry = Type.Object(
+  { type: Type.String({ minLength: 1 }), name: Type.String({ minLength: 1 }), realm: Type.String({ minLength: 1 }) },
+  { additionalProperties: true },
+);
+
+function buildSchema(providerItem: TSchema, augmenterItem: TSchema) {
+  return Type.Object(
+    {
+      version: oneOf(["1.0.0", "2.0.0"] as const, {
+        default: "2.0.0",
+        description: "auth-o-tron config version: 1.0.0 uses bind_address, 2.0.0 uses server",
+      }),
+      logging: Type.Object(
+        {
+          level: oneOf(["trace", "debug", "info", "warn", "error"] as const, { default: "info" }),
+          format: oneOf(["console", "json"] as const, { default: "console" }),
+        },
+        { default: {}, additionalProperties: true },
+      ),
+      auth: Type.Object(
+        {
+          timeout_in_ms: Type.Integer({
+            minimum: 1,
+            default: 5000,
+            description: "Time limit for each remote provider's answer",
+          }),
+        },
+        { default: {}, additionalProperties: true },
+      ),
+      providers: Type.Array(providerItem, { default: [] }),
+      augmenters: Type.Array(augmenterItem, { default: [] }),
+      bind_address: Type.Optional(
+        Type.String({ description: "host:port to listen on (auth-o-tron 1.0.0); overrides server.host/port" }),
+      ),
+      server: Type.Object(
+        {
+          host: Type.String({ default: "0.0.0.0" }),
+          port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+        },
+        { default: {}, additionalProperties: true },
+      ),
+      metrics: Type.Object(
+        {
+          enabled: Type.Boolean({ default: true }),
+          port: Type.Integer({ minimum: 0, maximum: 65535, default: 9090 }),
+        },
+        { default: {}, additionalProperties: true },
+      ),
+      jwt: Type.Object(
+        {
+          iss: Type.String({ minLength: 1, description: "The `iss` claim of issued JWTs" }),
+          aud: Type.Optional(Type.String({ description: "The `aud` claim, when set" })),
+          exp: Type.Integer({ minimum: 1, default: 3600, description: "JWT lifetime in seconds" }),
+          secret: Type.Optional(
+            Type.String({ minLength: 1, description: "HS256 signing secret (or secret_file: a file holding it)" }),
+          ),
+          reuse_seconds: Type.Integer({
+            minimum: 0,
+            default: 5,
+            description:
+              "A JWT signed for an identity is reused for this long when the same identity authenticates again (bounded, never across a failed check); 0 signs every time",
+          }),
+        },
+        { additionalProperties: true },
+      ),
+      include_legacy_headers: Type.Boolean({
+        default: false,
+        description: "Also answer X-Auth-Username, X-Auth-Realm and X-Auth-Roles",
+      }),
+      store: Type.Object(
+        {
+          enabled: Type.Boolean({ default: true }),
+          type: oneOf(["sqlite", "postgres"] as const, { default: "sqlite" }),
+          path: Type.String({ default: "./data/gatehouse.db", description: "SQLite database file" }),
+        },
+        { default: {}, additionalProperties: true },
+      ),
+      services: Type.Array(
+        Type.Object(
+          { name: Type.String({ minLength: 1 }), scopes: Type.Array(Type.String({ minLength: 1 }), { default: [] }) },
+          { additionalProperties: true },
+        ),
+        { default: [], description: "Services and the scopes an API token may carry for each" },
+      ),
+      admin_role: Type.String({ default: "admin", description: "Users with this role administer every user's tokens" }),
+    },
+    { additionalProperties: true, $id: "https://gatehouse.dev/schema/config.json", title: "Gatehouse configuration" },
+  );
+}
+
+/** Used for validation: provider entries are checked against their own type's schema afterwards. */
+export const ConfigSchema = buildSchema(pluginEntry, pluginEntry);
+
+/** The documented schema, with every provider and augmenter type spelled out. */
+export function documentedSchema() {
+  return buildSchema(
+    Type.Union(providerTypes.map((provider) => provider.schema)),
+    Type.Union(augmenterTypes.map((augmenter) => augmenter.schema)),
+  );
+}
+
+export type GatehouseConfig = Static<typeof ConfigSchema>;
+export type PluginEntry = Static<typeof pluginEntry> & Record<string, unknown>;

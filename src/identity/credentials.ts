@@ -1,0 +1,78 @@
+// Parsing of the Authorization header into credentials.
+//
+// Several credentials may be sent at once, separated by commas
+// (`Basic …, Bearer …`), as auth-o-tron accepts. The parser is strict: any
+// malformed element makes the whole header unusable (401), so that odd input
+// never reaches a provider and never causes a 5xx.
+
+export type Credential =
+  | { scheme: "basic"; username: string; password: string }
+  | { scheme: "bearer"; token: string };
+
+export type CredentialScheme = Credential["scheme"];
+
+export type ParseResult = { ok: true; credentials: Credential[] } | { ok: false; reason: string };
+
+export const MAX_CREDENTIALS = 3;
+/** Longer headers are refused before any parsing work. */
+export const MAX_AUTHORIZATION_LENGTH = 8192;
+
+const SCHEMES: Record<string, CredentialScheme> = { basic: "basic", plain: "basic", bearer: "bearer" };
+// RFC 6750 b64token, which covers opaque tokens, API keys and JWTs.
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+// C0 controls and DEL: they would allow header or log injection downstream.
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function parseBasic(value: string): Credential | string {
+  if (!BASE64.test(value)) return "basic credential is not valid base64";
+  let decoded: string;
+  try {
+    decoded = utf8.decode(Buffer.from(value, "base64"));
+  } catch {
+    return "basic credential is not valid UTF-8";
+  }
+  const colon = decoded.indexOf(":");
+  if (colon < 0) return "basic credential has no colon";
+  const username = decoded.slice(0, colon);
+  const password = decoded.slice(colon + 1);
+  if (username.length === 0) return "basic credential has an empty username";
+  if (CONTROL_CHARACTERS.test(decoded)) return "basic credential contains control characters";
+  return { scheme: "basic", username, password };
+}
+
+export function parseAuthorization(header: string | null | undefined): ParseResult {
+  if (!header) return { ok: false, reason: "no credentials" };
+  if (header.length > MAX_AUTHORIZATION_LENGTH) return { ok: false, reason: "authorization header too long" };
+  const credentials: Credential[] = [];
+  const seen = new Set<string>();
+  for (const element of header.split(",")) {
+    const part = element.trim();
+    if (part === "") continue;
+    const space = part.indexOf(" ");
+    if (space < 0) return { ok: false, reason: "credential without a scheme" };
+    const scheme = SCHEMES[part.slice(0, space).toLowerCase()];
+    if (!scheme) return { ok: false, reason: "unsupported authorization scheme" };
+    const value = part.slice(space + 1).trim();
+    const key = `${scheme} ${value}`;
+    if (seen.has(key)) continue; // duplicates are dropped, not counted
+    seen.add(key);
+    if (seen.size > MAX_CREDENTIALS) return { ok: false, reason: "too many credentials" };
+    if (scheme === "bearer") {
+      if (!BEARER_TOKEN.test(value)) return { ok: false, reason: "bearer token has invalid characters" };
+      credentials.push({ scheme, token: value });
+    } else {
+      const parsed = parseBasic(value);
+      if (typeof parsed === "string") return { ok: false, reason: parsed };
+      credentials.push(parsed);
+    }
+  }
+  if (credentials.length === 0) return { ok: false, reason: "no credentials" };
+  return { ok: true, credentials };
+}
+
+/** A compact JWS (header.payload.signature) whose header is base64url JSON. */
+export function looksLikeJwt(token: string): boolean {
+  return token.startsWith("eyJ") && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
+}

@@ -1,0 +1,156 @@
+#!/usr/bin/env bun
+// The gatehouse command line.
+import { parseArgs } from "node:util";
+import { ConfigError, buildConfig, loadConfigFile, resolveConfigPath, type LoadedConfig } from "./config/load.ts";
+import { developmentConfig } from "./config/development.ts";
+import { documentedSchema } from "./config/schema.ts";
+import { hashPassword } from "./identity/passwords.ts";
+import { startServer } from "./server.ts";
+import { NAME, VERSION } from "./version.ts";
+
+const USAGE = `${NAME} ${VERSION}
+
+Usage: gatehouse <command> [--config FILE]
+
+Commands:
+  serve                  start the server (the default command)
+  config check [FILE]    validate a config file and list every problem
+  config schema          print the config's JSON Schema
+  hash-password          read a password on stdin, print its argon2id hash
+  healthcheck            GET /health on the configured address (for containers)
+  version                print the version
+
+The config file is --config FILE, else $GATEHOUSE_CONFIG, else $AOT_CONFIG_PATH,
+else ./config.yaml; without any, a development default on 127.0.0.1:8080.
+`;
+
+type Command = (positionals: string[], configPath: string | undefined) => Promise<number>;
+
+async function loadConfig(configPath: string | undefined): Promise<LoadedConfig> {
+  const resolved = resolveConfigPath(configPath, process.env);
+  if (resolved) return loadConfigFile(resolved.path);
+  return buildConfig(await developmentConfig(), "development default");
+}
+
+const commands: Record<string, Command> = {
+  async serve(_positionals, configPath) {
+    const server = await startServer(await loadConfig(configPath));
+    await new Promise<void>((resolve) => {
+      const shutdown = (signal: string) => {
+        server.logger.info("server.stopping", { signal });
+        void server.stop().then(resolve);
+      };
+      process.once("SIGTERM", () => shutdown("SIGTERM"));
+      process.once("SIGINT", () => shutdown("SIGINT"));
+    });
+    return 0;
+  },
+
+  async config([action, file], configPath) {
+    if (action === "schema") {
+      console.log(JSON.stringify(documentedSchema(), null, 2));
+      return 0;
+    }
+    if (action !== "check") {
+      console.error("usage: gatehouse config check [FILE] | gatehouse config schema");
+      return 2;
+    }
+    const resolved = resolveConfigPath(file ?? configPath, process.env);
+    if (!resolved) {
+      console.error("config check: no config file given and ./config.yaml does not exist");
+      return 2;
+    }
+    const loaded = loadConfigFile(resolved.path);
+    for (const warning of loaded.warnings) console.log(`warning: ${warning}`);
+    console.log(`${resolved.path}: ok (${loaded.config.providers.length} providers, ${loaded.config.augmenters.length} augmenters)`);
+    return 0;
+  },
+
+  async "hash-password"() {
+    const password = await readPassword();
+    if (!password) {
+      console.error("hash-password: empty password");
+      return 2;
+    }
+    console.log(await hashPassword(password));
+    return 0;
+  },
+
+  async healthcheck(_positionals, configPath) {
+    const { config } = await loadConfig(configPath);
+    const host = ["0.0.0.0", "::", ""].includes(config.server.host) ? "127.0.0.1" : config.server.host;
+    try {
+      const response = await fetch(`http://${host.includes(":") ? `[${host}]` : host}:${config.server.port}/health`, {
+        signal: AbortSignal.timeout(3000),
+      });
+      return response.ok ? 0 : 1;
+    } catch {
+      return 1;
+    }
+  },
+
+  async version() {
+    console.log(VERSION);
+    return 0;
+  },
+};
+
+/** The password from stdin: typed at a terminal without echo, or piped. */
+async function readPassword(): Promise<string> {
+  if (!process.stdin.isTTY) {
+    const text = await new Response(Bun.stdin.stream()).text();
+    return text.replace(/\r?\n$/, "");
+  }
+  process.stderr.write("Password: ");
+  process.stdin.setRawMode(true);
+  let password = "";
+  try {
+    for await (const chunk of process.stdin) {
+      for (const char of String(chunk)) {
+        if (char === "\r" || char === "\n") return password;
+        if (char === "\u0003") process.exit(130);
+        password = char === "\u007f" ? password.slice(0, -1) : password + char;
+      }
+    }
+    return password;
+  } finally {
+    process.stdin.setRawMode(false);
+    process.stderr.write("\n");
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" }, version: { type: "boolean" } },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (parsed.values.version) return commands.version([], undefined);
+  const [name = "serve", ...rest] = parsed.positionals;
+  const command = commands[name];
+  if (!command) {
+    console.error(`unknown command "${name}"\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await command(rest, parsed.values.config);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

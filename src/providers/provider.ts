@@ -1,0 +1,51 @@
+// The provider interface: one credential in, a user or "no" out.
+// A new provider type is one file exporting a ProviderType, plus one line in
+// ./registry.ts.
+import { Type, type Static, type TObject, type TSchema } from "@sinclair/typebox";
+import type { Credential, CredentialScheme } from "../identity/credentials.ts";
+import type { User } from "../identity/user.ts";
+import type { Logger } from "../log.ts";
+import type { GatehouseConfig } from "../config/schema.ts";
+
+export interface Provider {
+  readonly name: string;
+  readonly type: string;
+  readonly realm: string;
+  /** The Authorization scheme this provider owns. */
+  readonly scheme: CredentialScheme;
+  /**
+   * True when the credential is checked by a remote service. Gatehouse's own
+   * tokens and JWTs are never sent to such providers (see identity/pipeline.ts),
+   * and remote calls run under `auth.timeout_in_ms`.
+   */
+  readonly remote: boolean;
+  /** Resolves to the user, or null when the credential is not valid here. Throws only on an internal or upstream error. */
+  authenticate(credential: Credential, signal: AbortSignal): Promise<User | null>;
+  /** Releases timers and connections at shutdown. */
+  close?(): void;
+}
+
+export interface ProviderContext {
+  logger: Logger;
+  config: GatehouseConfig;
+}
+
+export interface ProviderType<S extends TObject = TObject> {
+  type: string;
+  /** TypeBox schema of this provider's config entry; its `type` is a literal. */
+  schema: S;
+  create(config: Static<S>, context: ProviderContext): Provider;
+}
+
+/** Fields every provider entry has, as auth-o-tron names them. */
+export function providerSchema<T extends Record<string, TSchema>>(type: string, description: string, fields: T) {
+  return Type.Object(
+    {
+      type: Type.Literal(type),
+      name: Type.String({ minLength: 1, description: "Unique name, used in logs and metrics" }),
+      realm: Type.String({ minLength: 1, description: "Realm of the users this provider authenticates" }),
+      ...fields,
+    },
+    { description, additionalProperties: true },
+  );
+}
