@@ -6,10 +6,12 @@ import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { providerTypes } from "../providers/registry.ts";
 import { augmenterTypes } from "../augmenters/registry.ts";
 
-const oneOf = <T extends string>(values: readonly T[], options: { default?: T; description?: string } = {}) =>
-  Type.Union(
-    values.map((value) => Type.Literal(value)),
-    options,
+const oneOf = <const T extends string>(values: readonly T[], options: { default?: T; description?: string } = {}) =>
+  Type.Unsafe<T>(
+    Type.Union(
+      values.map((value) => Type.Literal(value)),
+      options,
+    ),
   );
 
 /** Common head of every provider/augmenter entry; the entry's own schema is checked after its type is known. */
@@ -18,7 +20,7 @@ const pluginEntry = Type.Object(
   { additionalProperties: true },
 );
 
-function buildSchema(providerItem: TSchema, augmenterItem: TSchema) {
+function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augmenterItem: A) {
   return Type.Object(
     {
       version: oneOf(["1.0.0", "2.0.0"] as const, {

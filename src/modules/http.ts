@@ -1,4 +1,8 @@
-// Small HTTP helpers shared by the controllers.
+import { t } from "elysia";
+
+// Small HTTP helpers and models shared by the controllers.
+
+export const ErrorModel = t.Object({ error: t.String() }, { description: "Every failure answers with a message" });
 
 /** A JSON error body, the shape every Gatehouse route answers with on failure. */
 export function jsonError(status: number, message: string, headers: Record<string, string> = {}): Response {

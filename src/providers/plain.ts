@@ -55,6 +55,9 @@ export const plainProvider: ProviderType<typeof schema> = {
       return true;
     }
 
+    const toUser = (entry: (typeof config.users)[number]) =>
+      createUser({ username: entry.username, realm: config.realm, roles: entry.roles, attributes: entry.attributes });
+
     return {
       name: config.name,
       type: "plain",
@@ -71,12 +74,11 @@ export const plainProvider: ProviderType<typeof schema> = {
           return null;
         }
         if (!(await passwordMatches(entry.password, credential.password, entry.username))) return null;
-        return createUser({
-          username: entry.username,
-          realm: config.realm,
-          roles: entry.roles,
-          attributes: entry.attributes,
-        });
+        return toUser(entry);
+      },
+      async describeUser(username) {
+        const entry = users.get(username);
+        return entry ? toUser(entry) : null;
       },
     };
   },

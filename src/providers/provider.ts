@@ -21,6 +21,13 @@ export interface Provider {
   readonly remote: boolean;
   /** Resolves to the user, or null when the credential is not valid here. Throws only on an internal or upstream error. */
   authenticate(credential: Credential, signal: AbortSignal): Promise<User | null>;
+  /**
+   * The user's current roles and attributes without a credential, for
+   * providers that can tell (config users, a directory). Credentials Gatehouse
+   * issued itself (API tokens, sessions) use it to re-read what the owner
+   * holds now, so a removed role stops applying at once.
+   */
+  describeUser?(username: string, signal: AbortSignal): Promise<User | null>;
   /** Releases timers and connections at shutdown. */
   close?(): void;
 }

@@ -3,7 +3,7 @@
 import { Elysia, t } from "elysia";
 import type { IdentityPipeline } from "../../identity/pipeline.ts";
 import { NAME, VERSION } from "../../version.ts";
-import { jsonError } from "../http.ts";
+import { ErrorModel } from "../http.ts";
 
 const PluginList = t.Array(t.Object({ name: t.String(), type: t.String(), realm: t.String() }));
 const ProviderList = t.Object({
@@ -48,12 +48,16 @@ export function infoModule(pipeline: IdentityPipeline) {
     .get("/augmenters", () => ({ augmenters }), { response: AugmenterList })
     .get(
       "/whoami",
-      async ({ request }) => {
+      async ({ request, set, status }) => {
         const result = await pipeline.authenticate(request.headers.get("authorization"), request.headers.get("x-auth-realm"));
-        if (!result.ok) return jsonError(401, "Unauthorized", { "www-authenticate": pipeline.challenge });
+        set.headers["cache-control"] = "no-store";
+        if (!result.ok) {
+          set.headers["www-authenticate"] = pipeline.challenge;
+          return status(401, { error: "Unauthorized" });
+        }
         const { username, realm, roles, attributes, scopes } = result.user;
         return { username, realm, roles, attributes, scopes: scopes ?? null };
       },
-      { response: { 200: UserModel } },
+      { response: { 200: UserModel, 401: ErrorModel } },
     );
 }
