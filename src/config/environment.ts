@@ -25,7 +25,7 @@ export function substituteVariables(value: Json, env: Env, path: string, problem
       if (found !== undefined) return found;
       if (fallback !== undefined) return fallback;
       problems.push(`${path || "(root)"}: environment variable ${name} is not set`);
-      return "";
+      return match; // left as written, so no second problem is reported for the same value
     });
   }
   if (Array.isArray(value)) return value.map((item, index) => substituteVariables(item, env, `${path}[${index}]`, problems));

@@ -1,0 +1,132 @@
+// The compiled binary (scripts/build.ts) works on its own: copied to a folder
+// outside the project, it serves /authenticate, verifies argon2id hashes with
+// its embedded addon, and checks config files.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import argon2 from "argon2";
+import { projectRoot, spawnGatehouse, temporaryDirectory, type RunningGatehouse } from "./helpers/gatehouse.ts";
+
+const builtBinary = join(projectRoot, "dist/gatehouse");
+// Everything that ends up inside the binary.
+const buildInputs = ["src", "migrations", "public", "scripts/build.ts", "package.json", "package-lock.json"];
+
+function newestInputTime(path: string): number {
+  if (!existsSync(path)) return 0;
+  const stats = statSync(path);
+  if (!stats.isDirectory()) return stats.mtimeMs;
+  return Math.max(0, ...readdirSync(path).map((name) => newestInputTime(join(path, name))));
+}
+
+async function ensureBinary(): Promise<void> {
+  const inputsTime = Math.max(...buildInputs.map((input) => newestInputTime(join(projectRoot, input))));
+  if (existsSync(builtBinary) && statSync(builtBinary).mtimeMs >= inputsTime) return;
+  const build = Bun.spawn([process.execPath, "run", "scripts/build.ts"], {
+    cwd: projectRoot,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [code, stdout, stderr] = await Promise.all([
+    build.exited,
+    new Response(build.stdout).text(),
+    new Response(build.stderr).text(),
+  ]);
+  if (code !== 0) throw new Error(`scripts/build.ts exited with ${code}:\n${stdout}${stderr}`);
+}
+
+const basic = (username: string, password: string) => `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
+
+function configYaml(argonHash: string): string {
+  return `version: "2.0.0"
+logging:
+  level: info
+  format: json
+server:
+  host: 127.0.0.1
+  port: 8080
+metrics:
+  enabled: false
+providers:
+  - type: plain
+    name: local-users
+    realm: local
+    users:
+      - username: someuser
+        password: somesecret
+      - username: hasheduser
+        password: '${argonHash}'
+jwt:
+  iss: gatehouse-binary-test
+  exp: 3600
+  secret: binary-test-secret-that-is-long-enough-0123456789
+`;
+}
+
+let dir: string;
+let binary: string;
+let server: RunningGatehouse | undefined;
+let childEnv: Record<string, string>;
+
+beforeAll(async () => {
+  await ensureBinary();
+  dir = temporaryDirectory("gatehouse-binary-");
+  binary = join(dir, "gatehouse");
+  copyFileSync(builtBinary, binary);
+  chmodSync(binary, 0o755);
+  // A private TMPDIR: the binary extracts argon2's addon there when it starts.
+  mkdirSync(join(dir, "tmp"));
+  childEnv = { TMPDIR: join(dir, "tmp") };
+  // OWASP parameters keep the test fast; the binary only has to verify the hash.
+  const argonHash = await argon2.hash("hashedsecret", { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 });
+  server = await spawnGatehouse({ config: configYaml(argonHash), command: [binary], cwd: dir, env: childEnv, timeoutMs: 20_000 });
+}, 180_000);
+
+afterAll(async () => {
+  await server?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true }); // the binary copy is ~110 MB
+});
+
+function runBinary(args: string[]) {
+  return Bun.spawnSync([binary, ...args], {
+    cwd: dir,
+    env: { ...process.env, ...childEnv },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+}
+
+describe("compiled binary run outside the project", () => {
+  const authenticate = (authorization: string) =>
+    fetch(`${server!.url}/authenticate`, { headers: { authorization } });
+
+  test("a clear-text config password authenticates and gets a bearer JWT", async () => {
+    const response = await authenticate(basic("someuser", "somesecret"));
+    expect(response.status).toBe(200);
+    expect(response.headers.get("authorization") ?? "").toMatch(/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
+  });
+
+  test("an argon2id hash is verified by the embedded addon", async () => {
+    const response = await authenticate(basic("hasheduser", "hashedsecret"));
+    expect(response.status).toBe(200);
+    expect(response.headers.get("authorization") ?? "").toStartWith("Bearer ");
+    // The addon came out of the binary (Bun extracts embedded addons to $TMPDIR), not
+    // from this machine's node_modules, which a non-embedded build would still find.
+    expect(readdirSync(childEnv.TMPDIR).some((name) => /^\.bun-.*\.node$/.test(name))).toBe(true);
+  });
+
+  test("wrong passwords get 401", async () => {
+    expect((await authenticate(basic("someuser", "wrong"))).status).toBe(401);
+    expect((await authenticate(basic("hasheduser", "wrong"))).status).toBe(401);
+  });
+
+  test("config check exits 0 on a valid file", () => {
+    const result = runBinary(["config", "check", server!.configPath]);
+    expect(result.exitCode, result.stderr.toString() + result.stdout.toString()).toBe(0);
+  });
+
+  test("config check exits non-zero on a broken file", () => {
+    const broken = join(dir, "broken.yaml");
+    writeFileSync(broken, "server:\n  port: 99999\nproviders:\n  - type: no-such-provider\n    name: x\n    realm: y\n");
+    expect(runBinary(["config", "check", broken]).exitCode).not.toBe(0);
+  });
+});

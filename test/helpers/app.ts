@@ -1,0 +1,65 @@
+// An in-process Gatehouse on an ephemeral loopback port, with its log lines
+// captured (at trace level) so tests can assert what is and is not logged.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { buildConfig } from "../../src/config/load.ts";
+import { createGatehouse } from "../../src/app.ts";
+import { createLogger } from "../../src/log.ts";
+
+export interface TestApp {
+  url: string;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+export function seedConfig(): Record<string, any> {
+  return parse(readFileSync(join(import.meta.dir, "../fixtures/seed-config.yaml"), "utf8"));
+}
+
+export async function startApp(raw: Record<string, unknown>, env: Record<string, string> = {}): Promise<TestApp> {
+  const { config } = buildConfig(raw, "test", env);
+  const logs: string[] = [];
+  const logger = createLogger({ level: "trace", format: "json", write: (line) => logs.push(line) });
+  const gatehouse = await createGatehouse(config, logger);
+  gatehouse.app.listen({ hostname: "127.0.0.1", port: 0 });
+  return {
+    url: `http://127.0.0.1:${gatehouse.app.server!.port}`,
+    logs,
+    async stop() {
+      await gatehouse.app.stop(true);
+      await gatehouse.close();
+    },
+  };
+}
+
+export const basic = (username: string, password: string) =>
+  `Basic ${Buffer.from(`${username}:${password}`, "utf8").toString("base64")}`;
+
+/** Sends raw bytes as an HTTP/1.1 request (for headers fetch() refuses to send) and returns the status code. */
+export async function rawRequest(url: string, headerBytes: Uint8Array): Promise<{ status: number; text: string }> {
+  const { hostname, port } = new URL(url);
+  const chunks: Uint8Array[] = [];
+  return await new Promise((resolve, reject) => {
+    Bun.connect({
+      hostname,
+      port: Number(port),
+      socket: {
+        open(socket) {
+          const head = new TextEncoder().encode(`GET /authenticate HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\nAuthorization: `);
+          socket.write(Buffer.concat([head, headerBytes, new TextEncoder().encode("\r\n\r\n")]));
+        },
+        data(_socket, data) {
+          chunks.push(data);
+        },
+        close() {
+          const text = Buffer.concat(chunks).toString("latin1");
+          resolve({ status: Number(text.split(" ")[1] ?? 0), text });
+        },
+        error(_socket, error) {
+          reject(error);
+        },
+      },
+    }).catch(reject);
+  });
+}
