@@ -19,8 +19,12 @@ export interface RunningGatehouse {
 }
 
 export interface SpawnOptions {
-  /** YAML text of the config file. The listen address is forced to 127.0.0.1:0 through the environment override GATEHOUSE_BIND_ADDRESS. */
-  config: string;
+  /**
+   * YAML text of the config file; without it the server starts on its
+   * development default. The listen address is forced to 127.0.0.1:0 through
+   * the environment override GATEHOUSE_BIND_ADDRESS.
+   */
+  config?: string;
   env?: Record<string, string>;
   /** Command to run instead of `bun run src/main.ts`, e.g. the compiled binary. */
   command?: string[];
@@ -36,9 +40,10 @@ export function temporaryDirectory(prefix = "gatehouse-test-"): string {
 export async function spawnGatehouse(options: SpawnOptions): Promise<RunningGatehouse> {
   const dir = options.cwd ?? temporaryDirectory();
   const configPath = join(dir, "config.yaml");
-  writeFileSync(configPath, options.config);
+  if (options.config !== undefined) writeFileSync(configPath, options.config);
   const command = options.command ?? [process.execPath, "run", join(projectRoot, "src/main.ts")];
-  const child = Bun.spawn([...command, "serve", "--config", configPath], {
+  const configArgs = options.config !== undefined ? ["--config", configPath] : [];
+  const child = Bun.spawn([...command, "serve", ...configArgs], {
     cwd: dir,
     env: { ...process.env, GATEHOUSE_BIND_ADDRESS: "127.0.0.1:0", GATEHOUSE_LOGGING__FORMAT: "json", ...options.env },
     stdin: "ignore",

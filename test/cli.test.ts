@@ -1,0 +1,96 @@
+// The gatehouse command line, run as a user would: a child process.
+import { describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import argon2 from "argon2";
+import { projectRoot, spawnGatehouse, temporaryDirectory } from "./helpers/gatehouse.ts";
+import { basic } from "./helpers/app.ts";
+
+const fixture = join(import.meta.dir, "fixtures/seed-config.yaml");
+
+function gatehouse(args: string[], options: { stdin?: string; cwd?: string; env?: Record<string, string> } = {}) {
+  const result = Bun.spawnSync([process.execPath, "run", join(projectRoot, "src/main.ts"), ...args], {
+    cwd: options.cwd ?? temporaryDirectory(),
+    stdin: options.stdin !== undefined ? Buffer.from(options.stdin) : "ignore",
+    env: { ...process.env, GATEHOUSE_CONFIG: "", AOT_CONFIG_PATH: "", ...options.env },
+  });
+  return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
+}
+
+describe("gatehouse CLI", () => {
+  test("hash-password reads stdin and prints an argon2id hash that verifies", async () => {
+    const { code, stdout } = gatehouse(["hash-password"], { stdin: "correct horse\n" });
+    expect(code).toBe(0);
+    const hash = stdout.trim();
+    expect(hash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/); // OWASP parameters
+    expect(await argon2.verify(hash, "correct horse")).toBe(true);
+    expect(await argon2.verify(hash, "correct horse\n")).toBe(false);
+    expect(gatehouse(["hash-password"], { stdin: "" }).code).toBe(2);
+  });
+
+  test("config check: 0 and a summary for the seed's config; 1 and every problem for a broken one", () => {
+    const good = gatehouse(["config", "check", fixture]);
+    expect(good.code).toBe(0);
+    expect(good.stdout).toContain("ok (2 providers, 0 augmenters)");
+
+    const dir = temporaryDirectory();
+    writeFileSync(join(dir, "bad.yaml"), "store: {type: mongo}\nproviders: [{type: plain, name: p}]\njwt: {secret: s}\n");
+    const bad = gatehouse(["config", "check", join(dir, "bad.yaml")]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('store.type: "mongo" is not supported; use sqlite or postgres');
+    expect(bad.stderr).toContain("providers[0].realm: is required");
+    expect(bad.stderr).toContain("jwt.iss: is required");
+    expect(bad.stderr).not.toContain("    at "); // a message, not a stack trace
+
+    expect(gatehouse(["config", "check", "--config", fixture]).code).toBe(0);
+    expect(gatehouse(["config", "check", join(dir, "missing.yaml")]).stderr).toContain("cannot read the config file: ENOENT");
+  });
+
+  test("config schema prints a JSON Schema naming every provider type", () => {
+    const { code, stdout } = gatehouse(["config", "schema"]);
+    expect(code).toBe(0);
+    const schema = JSON.parse(stdout);
+    expect(schema.type).toBe("object");
+    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(["providers", "jwt", "store", "bind_address", "server"]));
+    const providerTypes = schema.properties.providers.items.anyOf.map((entry: any) => entry.properties.type.const);
+    expect(providerTypes).toEqual(expect.arrayContaining(["plain", "ecmwf-api"]));
+  });
+
+  test("unknown commands and options are refused with the usage", () => {
+    const unknown = gatehouse(["frobnicate"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("Usage: gatehouse");
+    expect(gatehouse(["--nope"]).code).toBe(2);
+  });
+
+  test("with no config at all: the development default on loopback, its admin password printed once", async () => {
+    const dir = temporaryDirectory();
+    const first = await spawnGatehouse({ cwd: dir, env: { GATEHOUSE_CONFIG: "", AOT_CONFIG_PATH: "" } });
+    try {
+      expect(first.url).toStartWith("http://127.0.0.1:");
+      const banner = first.logs.find((line) => line.includes("Password:"));
+      const password = banner?.match(/Password: (\S+)/)?.[1];
+      expect(password).toBeTruthy();
+      const ok = await fetch(`${first.url}/authenticate`, { headers: { authorization: basic("admin", password!) } });
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get("x-auth-roles")).toBe("admin");
+      const refused = await fetch(`${first.url}/authenticate`, { headers: { authorization: basic("admin", "guess") } });
+      expect(refused.status).toBe(401);
+    } finally {
+      await first.stop();
+    }
+    const second = await spawnGatehouse({ cwd: dir, env: { GATEHOUSE_CONFIG: "", AOT_CONFIG_PATH: "" } });
+    await second.stop();
+    expect(second.logs.some((line) => line.includes("Password:"))).toBe(false);
+    const kept = await Bun.file(join(dir, "data/development-secrets.json")).text();
+    expect(kept).toContain("$argon2id$");
+  });
+
+  test("serve refuses a broken config with its problems and exit code 1", () => {
+    const dir = temporaryDirectory();
+    writeFileSync(join(dir, "config.yaml"), "providers: [{type: ldapx, name: a, realm: b}]\njwt: {iss: i, secret: s}\n");
+    const { code, stderr } = gatehouse(["serve"], { cwd: dir });
+    expect(code).toBe(1);
+    expect(stderr).toContain('providers[0].type: unknown provider type "ldapx"');
+  });
+});
