@@ -3,59 +3,95 @@
 import { Elysia } from "elysia";
 import type { GatehouseConfig, PluginEntry } from "./config/schema.ts";
 import { IdentityPipeline } from "./identity/pipeline.ts";
-import { createJwtIssuer, hmacSigner } from "./keys/issuer.ts";
-import { findProviderType } from "./providers/registry.ts";
+import { createJwtIssuer } from "./keys/issuer.ts";
+import { openKeySet } from "./keys/open.ts";
+import type { KeySet } from "./keys/keyset.ts";
+import type { ManagedKeySet } from "./keys/managed.ts";
+import { keysModule } from "./modules/keys/index.ts";
+import { createProviders } from "./providers/registry.ts";
 import { findAugmenterType } from "./augmenters/registry.ts";
 import type { Logger } from "./log.ts";
 import { authenticateModule } from "./modules/authenticate/index.ts";
 import { infoModule } from "./modules/info/index.ts";
 import { healthModule } from "./modules/health/index.ts";
 import { jsonError } from "./modules/http.ts";
-
-export const OWN_TOKEN_PREFIX = "gth_";
+import { tokensModule } from "./modules/tokens/index.ts";
+import { openStore, type Store } from "./store/database.ts";
+import { TokenService, tokenPolicy } from "./tokens/service.ts";
+import { createApiTokenProvider } from "./providers/api-token.ts";
 
 export interface Gatehouse {
   app: Elysia<any, any, any, any, any, any, any>;
   pipeline: IdentityPipeline;
+  /** The SQLite store, migrated; null when `store.enabled` is false. */
+  store: Store | null;
+  /** API tokens; null when the store is disabled. */
+  tokens: TokenService | null;
+  /** The signing keys; `managed` is null for shared secrets. */
+  keys: { keySet: KeySet; managed: ManagedKeySet | null };
   close(): Promise<void>;
 }
 
 export async function createGatehouse(config: GatehouseConfig, logger: Logger): Promise<Gatehouse> {
-  const providers = config.providers.map((entry) => {
-    const plugin = findProviderType(entry.type)!; // the config loader has checked every type
-    return plugin.create(entry as PluginEntry, { logger, config });
-  });
+  const providers = createProviders(config, logger);
   const augmenters = config.augmenters.map((entry) => {
     const plugin = findAugmenterType(entry.type)!;
     return plugin.create(entry as PluginEntry, { logger });
   });
+  // The store (migrated at start-up) and the built-in API token provider, after the configured ones.
+  const store = config.store.enabled ? openStore(config.store.path) : null;
+  const tokens = store ? new TokenService(store, tokenPolicy(config), logger) : null;
+  const apiTokens = tokens ? createApiTokenProvider({ tokens, providers, logger }) : null;
   const pipeline = new IdentityPipeline({
-    providers,
+    providers: apiTokens ? [...providers, apiTokens] : providers,
     augmenters,
     timeoutMs: config.auth.timeout_in_ms,
     logger,
-    ownTokenPrefix: OWN_TOKEN_PREFIX,
+    ownTokenPrefix: config.tokens.prefix,
   });
-  const signer = await hmacSigner(config.jwt.secret!);
+  const keys = await openKeySet(config, store, logger);
   const issuer = createJwtIssuer({
     iss: config.jwt.iss,
     aud: config.jwt.aud,
     exp: config.jwt.exp,
-    reuseSeconds: config.jwt.reuse_seconds,
-    currentSigner: () => signer,
+    currentSigner: () => keys.keySet.signer(),
   });
 
   const app = new Elysia({ name: "gatehouse" })
     .onError(({ code, error, request }) => errorResponse(code, error, request, logger))
     .use(healthModule())
     .use(infoModule(pipeline))
-    .use(authenticateModule({ pipeline, issuer, logger, includeLegacyHeaders: config.include_legacy_headers }));
+    .use(tokensModule({ pipeline, tokens, apiTokens, adminRole: config.admin_role }))
+    .use(
+      keysModule({
+        ...keys,
+        pipeline,
+        adminRole: config.admin_role,
+        issuer: config.jwt.iss,
+        publishAheadSeconds: config.keys.publish_ahead,
+      }),
+    )
+    .use(
+      authenticateModule({
+        pipeline,
+        issuer,
+        logger,
+        includeLegacyHeaders: config.include_legacy_headers,
+        reuseSeconds: config.jwt.reuse_seconds,
+      }),
+    );
 
   return {
     app,
     pipeline,
+    store,
+    tokens,
+    keys,
     async close() {
       pipeline.close();
+      keys.keySet.close?.();
+      tokens?.close(); // writes the last uses not written yet
+      store?.close();
     },
   };
 }
@@ -82,6 +118,9 @@ function errorResponse(code: string | number, error: unknown, request: Request, 
 }
 
 function validationMessage(error: unknown): string {
+  // A schema's own `error` text (e.g. on a union, whose generated summary says little) is the clearest.
+  const custom = (error as { customError?: unknown }).customError;
+  if (typeof custom === "string") return `Invalid request: ${custom}`;
   const all = (error as { all?: { path?: string; summary?: string; message?: string }[] }).all;
   const first = all?.[0];
   if (!first) return "Invalid request";

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { decodeJwt, jwtVerify } from "jose";
 import argon2 from "argon2";
-import { basic, rawRequest, seedConfig, startApp, type TestApp } from "./helpers/app.ts";
+import { basic, json, rawRequest, seedConfig, startApp, type TestApp } from "./helpers/app.ts";
 import { startWhoAmI, type WhoAmI } from "./helpers/who-am-i.ts";
 
 const secret = new TextEncoder().encode("authotron-secret-key");
@@ -236,7 +236,7 @@ describe("the descriptive routes", () => {
   test("GET /whoami: the identity as JSON, or 401 JSON with the challenges", async () => {
     const response = await fetch(`${app.url}/whoami`, { headers: { authorization: basic("someuser", "somesecret") } });
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({
+    expect(await json(response)).toEqual({
       username: "someuser",
       realm: "local",
       roles: ["admin", "operator", "ecflow-write"],
@@ -246,11 +246,11 @@ describe("the descriptive routes", () => {
     const refused = await fetch(`${app.url}/whoami`);
     expect(refused.status).toBe(401);
     expect(refused.headers.get("www-authenticate")).toBe('Bearer realm="ecmwf", Basic realm="local"');
-    expect(await refused.json()).toEqual({ error: "Unauthorized" });
+    expect(await json(refused)).toEqual({ error: "Unauthorized" });
   });
 
   test("GET /providers and /augmenters list names, types and realms, never secrets", async () => {
-    const providers = await (await fetch(`${app.url}/providers`)).json();
+    const providers = await (await json(await fetch(`${app.url}/providers`)));
     expect(providers).toEqual({
       providers: [
         { name: "ecmwf-api-provider", type: "ecmwf-api", realm: "ecmwf", scheme: "Bearer" },
@@ -258,18 +258,18 @@ describe("the descriptive routes", () => {
       ],
     });
     expect(JSON.stringify(providers)).not.toContain("somesecret");
-    const augmenters = await (await fetch(`${app.url}/augmenters`)).json();
+    const augmenters = await (await json(await fetch(`${app.url}/augmenters`)));
     expect(augmenters.augmenters.map((a: { name: string }) => a.name)).toEqual(["roles", "operators", "other-realm"]);
   });
 
   test("GET /health and GET / answer; an unknown route is a JSON 404", async () => {
-    expect(await (await fetch(`${app.url}/health`)).json()).toMatchObject({ status: "ok" });
+    expect(await (await json(await fetch(`${app.url}/health`)))).toMatchObject({ status: "ok" });
     const home = await fetch(`${app.url}/`);
     expect(home.headers.get("content-type")).toContain("text/html");
     expect(await home.text()).toContain("Gatehouse");
     const missing = await fetch(`${app.url}/no-such-route`);
     expect(missing.status).toBe(404);
-    expect(await missing.json()).toEqual({ error: "Not found" });
+    expect(await json(missing)).toEqual({ error: "Not found" });
   });
 
   test("a reused answer carries the same JWT for the same identity, and a new one for another", async () => {

@@ -29,7 +29,11 @@ describe("gatehouse CLI", () => {
   });
 
   test("config check: 0 and a summary for the seed's config; 1 and every problem for a broken one", () => {
-    const good = gatehouse(["config", "check", fixture]);
+    // The seed's secret is short: refused by a check unless explicitly allowed.
+    const short = gatehouse(["config", "check", fixture]);
+    expect(short.code).toBe(1);
+    expect(short.stderr).toContain("jwt.secret: shorter than 32 bytes");
+    const good = gatehouse(["config", "check", fixture], { env: { GATEHOUSE_JWT__ALLOW_SHORT_SECRET: "true" } });
     expect(good.code).toBe(0);
     expect(good.stdout).toContain("ok (2 providers, 0 augmenters)");
 
@@ -42,7 +46,7 @@ describe("gatehouse CLI", () => {
     expect(bad.stderr).toContain("jwt.iss: is required");
     expect(bad.stderr).not.toContain("    at "); // a message, not a stack trace
 
-    expect(gatehouse(["config", "check", "--config", fixture]).code).toBe(0);
+    expect(gatehouse(["config", "check", "--config", fixture]).code).toBe(1);
     expect(gatehouse(["config", "check", join(dir, "missing.yaml")]).stderr).toContain("cannot read the config file: ENOENT");
   });
 

@@ -39,8 +39,11 @@ logging: {level: info, format: json}
 
 describe("loading configs", () => {
   test("the seed's auth-o-tron 1.0.0 config.yaml loads unchanged", () => {
-    const { config, warnings } = loadConfigFile(fixture, {});
-    expect(warnings).toEqual([]);
+    const { config, warnings, weaknesses } = loadConfigFile(fixture, {});
+    // Its example secret is short: it runs, with a warning, and `config check` refuses it.
+    expect(weaknesses).toHaveLength(1);
+    expect(weaknesses[0]).toStartWith("jwt.secret: shorter than 32 bytes");
+    expect(warnings).toEqual(weaknesses);
     expect(config.version).toBe("1.0.0");
     expect(config.server).toEqual({ host: "0.0.0.0", port: 8080 });
     expect(config.auth.timeout_in_ms).toBe(3000);

@@ -4,6 +4,7 @@
 import { Type, type Static, type TObject, type TSchema } from "@sinclair/typebox";
 import type { User } from "../identity/user.ts";
 import type { Logger } from "../log.ts";
+import type { MaybePromise } from "../identity/maybe-promise.ts";
 
 export interface Additions {
   roles?: string[];
@@ -21,7 +22,9 @@ export interface Augmenter {
    * plain_advanced ordering).
    */
   readonly phase: "parallel" | "after";
-  augment(user: Readonly<User>, signal: AbortSignal): Promise<Additions | null> | Additions | null;
+  /** True when it asks a remote service: it then runs under `auth.timeout_in_ms`. */
+  readonly remote: boolean;
+  augment(user: Readonly<User>, signal: AbortSignal): MaybePromise<Additions | null>;
   close?(): void;
 }
 

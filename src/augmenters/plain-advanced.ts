@@ -32,6 +32,7 @@ export const plainAdvancedAugmenter: AugmenterType<typeof schema> = {
       type: "plain_advanced",
       realm: config.realm,
       phase: "after",
+      remote: false,
       augment(user) {
         const matches = usernames.has(user.username) || user.roles.some((role) => roles.has(role));
         return matches ? { roles: config.augment.roles, attributes: config.augment.attributes } : null;

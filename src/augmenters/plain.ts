@@ -20,6 +20,7 @@ export const plainAugmenter: AugmenterType<typeof schema> = {
       type: "plain",
       realm: config.realm,
       phase: "parallel",
+      remote: false,
       augment(user) {
         const roles = rolesByUser.get(user.username);
         return roles ? { roles } : null;

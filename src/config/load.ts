@@ -25,6 +25,8 @@ export interface LoadedConfig {
   /** Where it came from: a file path, or "development default". */
   source: string;
   warnings: string[];
+  /** Weaknesses `config check` refuses but `serve` runs with, as a warning, for compatibility (a short shared secret). */
+  weaknesses: string[];
 }
 
 /** `--config`, else GATEHOUSE_CONFIG, else AOT_CONFIG_PATH, else ./config.yaml (if present). */
@@ -68,6 +70,8 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
   value = resolveSecretFiles(value as never, "", problems) as Record<string, any>;
   // YAML reads `version: 1.0` as a number; the schema wants the string.
   if (typeof value.version === "number") value.version = String(value.version);
+  // Tiled's convention for a list in one variable: GATEHOUSE_JWT__SECRETS='new;old'.
+  if (typeof value.jwt?.secrets === "string") value.jwt.secrets = value.jwt.secrets.split(";").filter(Boolean);
 
   if (value.bind_address !== undefined) {
     const parsed = parseBindAddress(String(value.bind_address));
@@ -89,16 +93,42 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
     problems.push(...duplicateNames(value.augmenters, "augmenters"));
   }
   const config = value as GatehouseConfig;
-  if (problems.length === 0) problems.push(...semanticProblems(config, warnings));
+  const weaknesses: string[] = [];
+  if (problems.length === 0) problems.push(...semanticProblems(config, warnings, weaknesses));
   if (problems.length > 0) throw new ConfigError(source, problems);
-  return { config, source, warnings };
+  return { config, source, warnings: [...weaknesses, ...warnings], weaknesses };
 }
 
-function semanticProblems(config: GatehouseConfig, warnings: string[]): string[] {
+/** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
+export const MIN_SECRET_BYTES = 32;
+
+function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesses: string[]): string[] {
   const problems: string[] = [];
-  if (!config.jwt.secret) problems.push("jwt.secret: is required (or jwt.secret_file, or GATEHOUSE_JWT__SECRET)");
+  const secrets = sharedSecrets(config);
+  const alg = signingAlgorithm(config);
+  if (alg === "HS256" && secrets.length === 0) {
+    problems.push("jwt.secret: is required with jwt.alg HS256 (or jwt.secrets, jwt.secret_file, GATEHOUSE_JWT__SECRET)");
+  }
+  if (alg !== "HS256" && !config.store.enabled) {
+    problems.push(`jwt.alg: ${alg} keeps its keys in the store, which is disabled (store.enabled: false); use jwt.secret`);
+  }
+  if (alg !== "HS256" && secrets.length > 0) warnings.push(`jwt.secret: not used, jwt.alg is ${alg} (managed keys)`);
+  if (alg === "HS256" && !config.jwt.allow_short_secret) {
+    secrets.forEach((secret, index) => {
+      if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+        weaknesses.push(
+          `jwt.${config.jwt.secret === secret ? "secret" : `secrets[${index}]`}: shorter than ${MIN_SECRET_BYTES} bytes, easy to guess offline from any JWT; use a longer one (openssl rand -hex 32) or set jwt.allow_short_secret: true`,
+        );
+      }
+    });
+  }
   if (config.store.enabled && config.store.type === "postgres") {
     problems.push("store.type: postgres is not available in this version yet; use sqlite");
+  }
+  if (config.tokens.default_expires_in > config.tokens.max_expires_in) {
+    problems.push(
+      `tokens.default_expires_in: ${config.tokens.default_expires_in} is longer than tokens.max_expires_in (${config.tokens.max_expires_in})`,
+    );
   }
   if (config.providers.length === 0) warnings.push("providers: none configured, every request will be refused");
   const serviceNames = new Set<string>();
@@ -107,6 +137,16 @@ function semanticProblems(config: GatehouseConfig, warnings: string[]): string[]
     serviceNames.add(service.name);
   });
   return problems;
+}
+
+/** The shared HS256 secrets, signing one first: jwt.secret, then jwt.secrets (Tiled's list). */
+export function sharedSecrets(config: GatehouseConfig): string[] {
+  return [...new Set([config.jwt.secret, ...(config.jwt.secrets ?? [])].filter((secret): secret is string => !!secret))];
+}
+
+/** The configured algorithm, else HS256 when a secret is given, else managed ES256 keys. */
+export function signingAlgorithm(config: GatehouseConfig): "HS256" | "ES256" | "EdDSA" | "RS256" {
+  return config.jwt.alg ?? (config.jwt.secret || config.jwt.secrets?.length ? "HS256" : "ES256");
 }
 
 /** "host:port", "[::1]:port" or "::1:port", as auth-o-tron accepts. */

@@ -71,6 +71,23 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
           secret: Type.Optional(
             Type.String({ minLength: 1, description: "HS256 signing secret (or secret_file: a file holding it)" }),
           ),
+          secrets: Type.Optional(
+            Type.Array(Type.String({ minLength: 1 }), {
+              minItems: 1,
+              description:
+                "HS256 secrets for rotation, as Tiled's secret_keys: the first signs, every one verifies. From the environment: GATEHOUSE_JWT__SECRETS='new;old'",
+            }),
+          ),
+          alg: Type.Optional(
+            oneOf(["HS256", "ES256", "EdDSA", "RS256"] as const, {
+              description:
+                "HS256 signs with the shared secret(s); ES256, EdDSA and RS256 use key pairs managed in the store and published at /.well-known/jwks.json. Default: HS256 when a secret is set, else ES256",
+            }),
+          ),
+          allow_short_secret: Type.Boolean({
+            default: false,
+            description: "Accept HS256 secrets shorter than 32 bytes (RFC 7518 §3.2 asks for at least 32); `config check` refuses them otherwise",
+          }),
           reuse_seconds: Type.Integer({
             minimum: 0,
             default: 5,
@@ -100,6 +117,62 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
         { default: [], description: "Services and the scopes an API token may carry for each" },
       ),
       admin_role: Type.String({ default: "admin", description: "Users with this role administer every user's tokens" }),
+      keys: Type.Object(
+        {
+          publish_ahead: Type.Integer({
+            minimum: 0,
+            default: 3600,
+            description: "Seconds a new signing key is published in the JWKS before it signs (managed keys)",
+          }),
+          rotate_every: Type.Integer({
+            minimum: 0,
+            default: 7776000,
+            description: "Rotate the signing key when it has signed for this many seconds (90 days); 0: only on request",
+          }),
+          retire_margin: Type.Integer({
+            minimum: 0,
+            default: 300,
+            description: "Seconds a previous key stays published after the longest token it signed has expired",
+          }),
+          poll_interval: Type.Integer({
+            minimum: 1,
+            default: 10,
+            description: "How often each instance re-reads the keys from the store (seconds)",
+          }),
+          master_key_file: Type.Optional(
+            Type.String({
+              description:
+                "File holding the key that encrypts private keys at rest; GATEHOUSE_MASTER_KEY wins; default: master.key next to the store",
+            }),
+          ),
+        },
+        { default: {}, additionalProperties: true },
+      ),
+      tokens: Type.Object(
+        {
+          prefix: Type.String({
+            pattern: "^[A-Za-z][A-Za-z0-9]{0,15}_$",
+            default: "gth_",
+            description:
+              "Prefix of Gatehouse's API tokens (letters and digits, ending in _), so that people and secret scanners recognise them",
+          }),
+          default_expires_in: Type.Integer({
+            minimum: 1,
+            default: 2592000,
+            description: "Lifetime in seconds of a token created without an expiry (30 days)",
+          }),
+          max_expires_in: Type.Integer({
+            minimum: 1,
+            default: 31536000,
+            description: "Longest lifetime in seconds a token may be given (365 days)",
+          }),
+          allow_non_expiring: Type.Boolean({
+            default: false,
+            description: "Allow tokens that never expire (asked for with expires_in: null)",
+          }),
+        },
+        { default: {}, additionalProperties: true, description: "Gatehouse's API tokens (kept in the store)" },
+      ),
     },
     { additionalProperties: true, $id: "https://gatehouse.dev/schema/config.json", title: "Gatehouse configuration" },
   );

@@ -1,13 +1,17 @@
 // The identity pipeline: Authorization header → candidate providers (by
 // scheme and realm) run in parallel → the first success → augmenters.
+// It answers synchronously when every step can (see maybe-promise.ts).
 import { looksLikeJwt, parseAuthorization, type Credential } from "./credentials.ts";
 import { addToUser, type User } from "./user.ts";
-import type { Provider } from "../providers/provider.ts";
-import type { Augmenter } from "../augmenters/augmenter.ts";
+import { andThen, isPromise, type MaybePromise } from "./maybe-promise.ts";
+import { ANY_REALM, type Provider } from "../providers/provider.ts";
+import { UNKNOWN_CLIENT, type ClientAddress } from "./client.ts";
+import type { Additions, Augmenter } from "../augmenters/augmenter.ts";
 import type { Logger } from "../log.ts";
 
 export type AuthFailure = "no_auth_header" | "invalid_header" | "all_failed";
 export type AuthResult = { ok: true; user: User; provider: Provider } | { ok: false; reason: AuthFailure };
+type Winner = { user: User; provider: Provider } | null;
 
 export interface PipelineOptions {
   providers: Provider[];
@@ -22,6 +26,10 @@ const NEVER = new AbortController().signal;
 /** Abort reason once another provider has already succeeded: not an error. */
 const SUPERSEDED = new Error("another provider succeeded");
 const TIMED_OUT = new Error("timeout");
+const ALL_FAILED: AuthResult = { ok: false, reason: "all_failed" };
+// Identity values end up in response headers and logs: a control character
+// there would allow header or log injection, whatever provider produced it.
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
 export class IdentityPipeline {
   /** The WWW-Authenticate value: one challenge per distinct (scheme, realm), in config order. */
@@ -32,6 +40,7 @@ export class IdentityPipeline {
   constructor(private readonly options: PipelineOptions) {
     const challenges = new Set<string>();
     for (const provider of options.providers) {
+      if (provider.realm === ANY_REALM) continue; // Gatehouse's own tokens: no realm of their own to announce
       const scheme = provider.scheme === "basic" ? "Basic" : "Bearer";
       challenges.add(`${scheme} realm="${provider.realm.replace(/["\\]/g, "")}"`);
     }
@@ -48,18 +57,21 @@ export class IdentityPipeline {
     return this.options.augmenters;
   }
 
-  async authenticate(authorization: string | null, realm: string | null): Promise<AuthResult> {
+  authenticate(
+    authorization: string | null,
+    realm: string | null,
+    client: ClientAddress = UNKNOWN_CLIENT,
+  ): MaybePromise<AuthResult> {
     const parsed = parseAuthorization(authorization);
     if (!parsed.ok) {
-      const reason = parsed.reason === "no credentials" ? "no_auth_header" : "invalid_header";
       this.options.logger.debug("auth.header.refused", { reason: parsed.reason });
-      return { ok: false, reason };
+      return { ok: false, reason: parsed.reason === "no credentials" ? "no_auth_header" : "invalid_header" };
     }
-    const candidates = this.candidates(parsed.credentials, realm);
-    const winner = await this.firstSuccess(candidates);
-    if (!winner) return { ok: false, reason: "all_failed" };
-    await this.augment(winner.user);
-    return { ok: true, user: winner.user, provider: winner.provider };
+    return andThen(this.firstSuccess(this.candidates(parsed.credentials, realm), client), (winner) => {
+      // A provider of any realm (API tokens) answers with the owner's realm, which must be the one asked for.
+      if (!winner || (realm !== null && winner.user.realm !== realm)) return ALL_FAILED;
+      return andThen(this.augment(winner.user), (): AuthResult => ({ ok: true, ...winner }));
+    });
   }
 
   /** Every (provider, credential) pair that may be tried. */
@@ -68,7 +80,7 @@ export class IdentityPipeline {
     for (const credential of credentials) {
       for (const provider of this.options.providers) {
         if (provider.scheme !== credential.scheme) continue;
-        if (realm !== null && provider.realm !== realm) continue;
+        if (realm !== null && provider.realm !== realm && provider.realm !== ANY_REALM) continue;
         if (provider.remote && credential.scheme === "bearer" && !this.mayLeaveGatehouse(credential.token)) continue;
         pairs.push([provider, credential]);
       }
@@ -85,45 +97,43 @@ export class IdentityPipeline {
     return !token.startsWith(this.options.ownTokenPrefix) && !looksLikeJwt(token);
   }
 
-  private async firstSuccess(candidates: [Provider, Credential][]): Promise<{ user: User; provider: Provider } | null> {
+  private firstSuccess(candidates: [Provider, Credential][], client: ClientAddress): MaybePromise<Winner> {
     if (candidates.length === 0) return null;
     const [[onlyProvider, onlyCredential]] = candidates;
-    // Fast path for the common case: one local provider, no timer needed.
+    // The common case, one local provider: no timer, and no promise when it answers at once.
     if (candidates.length === 1 && !onlyProvider.remote) {
-      const user = await this.attempt(onlyProvider, onlyCredential, NEVER);
-      return user ? { user, provider: onlyProvider } : null;
+      return andThen(this.attempt(onlyProvider, onlyCredential, NEVER, client), (user) =>
+        user ? { user, provider: onlyProvider } : null,
+      );
     }
     const controller = new AbortController();
     const hasRemote = candidates.some(([provider]) => provider.remote);
     const timer = hasRemote ? setTimeout(() => controller.abort(TIMED_OUT), this.options.timeoutMs) : undefined;
-    try {
-      return await new Promise((resolve) => {
-        let pending = candidates.length;
-        const settleOne = () => {
-          if (--pending === 0) resolve(null);
-        };
-        for (const [provider, credential] of candidates) {
-          const attempt = this.attempt(provider, credential, controller.signal);
-          // A remote provider that ignores the abort signal is still cut off here.
-          const bounded = provider.remote ? raceAbort(attempt, controller.signal) : attempt;
-          bounded.then((user) => {
-            if (user) resolve({ user, provider });
-            else settleOne();
-          }, settleOne);
-        }
-      });
-    } finally {
+    const race = new Promise<Winner>((resolve) => {
+      let pending = candidates.length;
+      const settleOne = () => {
+        if (--pending === 0) resolve(null);
+      };
+      for (const [provider, credential] of candidates) {
+        const attempt = Promise.resolve(this.attempt(provider, credential, controller.signal, client));
+        // A remote provider that ignores the abort signal is still cut off here.
+        const bounded = provider.remote ? raceAbort(attempt, controller.signal) : attempt;
+        bounded.then((user) => (user ? resolve({ user, provider }) : settleOne()), settleOne);
+      }
+    });
+    return race.finally(() => {
       clearTimeout(timer);
       controller.abort(SUPERSEDED); // the losers' upstream calls are no longer needed
-    }
+    });
   }
 
-  private async attempt(provider: Provider, credential: Credential, signal: AbortSignal): Promise<User | null> {
-    try {
-      const user = await provider.authenticate(credential, signal);
-      if (!user) this.options.logger.debug("auth.provider.refused", { provider: provider.name, realm: provider.realm });
-      return user;
-    } catch (error) {
+  private attempt(
+    provider: Provider,
+    credential: Credential,
+    signal: AbortSignal,
+    client: ClientAddress,
+  ): MaybePromise<User | null> {
+    const onError = (error: unknown) => {
       if (signal.reason === SUPERSEDED) return null;
       const timedOut = signal.reason === TIMED_OUT;
       this.options.logger[timedOut ? "warn" : "error"](timedOut ? "auth.provider.timeout" : "auth.provider.error", {
@@ -132,29 +142,66 @@ export class IdentityPipeline {
         error: timedOut ? undefined : (error as Error).message,
       });
       return null;
+    };
+    const onResult = (user: User | null) => {
+      if (user && !this.isSafeIdentity(user, provider)) return null;
+      if (!user) this.options.logger.debug("auth.provider.refused", { provider: provider.name, realm: provider.realm });
+      return user;
+    };
+    try {
+      const result = provider.authenticate(credential, signal, client);
+      return isPromise(result) ? result.then(onResult, onError) : onResult(result);
+    } catch (error) {
+      return onError(error);
     }
   }
 
+  private isSafeIdentity(user: User, provider: Provider): boolean {
+    const values = [user.username, user.realm, ...user.roles];
+    if (!values.some((value) => CONTROL_CHARACTERS.test(value))) return true;
+    this.options.logger.error("auth.provider.unsafe_identity", { provider: provider.name, realm: provider.realm });
+    return false;
+  }
+
   /** Augmenters of the user's realm add roles and attributes; a failing augmenter adds nothing. */
-  private async augment(user: User): Promise<void> {
+  private augment(user: User): MaybePromise<void> {
     const parallel = this.parallelAugmenters.filter((augmenter) => augmenter.realm === user.realm);
     const after = this.afterAugmenters.filter((augmenter) => augmenter.realm === user.realm);
     if (parallel.length === 0 && after.length === 0) return;
-    const signal = AbortSignal.timeout(this.options.timeoutMs);
-    const additions = await Promise.all(parallel.map((augmenter) => this.runAugmenter(augmenter, user, signal)));
-    for (const addition of additions) if (addition) addToUser(user, addition);
-    for (const augmenter of after) {
-      const addition = await this.runAugmenter(augmenter, user, signal);
+    const additions = parallel.map((augmenter) => this.runAugmenter(augmenter, user));
+    const applyAll = (ready: (Additions | null)[]) => {
+      for (const addition of ready) if (addition) addToUser(user, addition);
+      return this.augmentInTurn(user, after, 0);
+    };
+    return additions.some(isPromise) ? Promise.all(additions).then(applyAll) : applyAll(additions as (Additions | null)[]);
+  }
+
+  /** The "after" augmenters, one by one, each seeing what the previous ones added. */
+  private augmentInTurn(user: User, augmenters: Augmenter[], from: number): MaybePromise<void> {
+    for (let index = from; index < augmenters.length; index++) {
+      const addition = this.runAugmenter(augmenters[index], user);
+      if (isPromise(addition)) {
+        return addition.then((ready) => {
+          if (ready) addToUser(user, ready);
+          return this.augmentInTurn(user, augmenters, index + 1);
+        });
+      }
       if (addition) addToUser(user, addition);
     }
   }
 
-  private async runAugmenter(augmenter: Augmenter, user: User, signal: AbortSignal) {
-    try {
-      return await raceAbort(Promise.resolve(augmenter.augment(user, signal)), signal);
-    } catch (error) {
+  private runAugmenter(augmenter: Augmenter, user: User): MaybePromise<Additions | null> {
+    const onError = (error: unknown) => {
       this.options.logger.warn("auth.augmenter.error", { augmenter: augmenter.name, error: (error as Error).message });
       return null;
+    };
+    try {
+      const signal = augmenter.remote ? AbortSignal.timeout(this.options.timeoutMs) : NEVER;
+      const result = augmenter.augment(user, signal);
+      if (!isPromise(result)) return result;
+      return (augmenter.remote ? raceAbort(result, signal) : result).catch(onError);
+    } catch (error) {
+      return onError(error);
     }
   }
 

@@ -10,6 +10,11 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return timingSafeEqual(sha256(a), sha256(b));
 }
 
+/** Constant-time check of a presented secret against the SHA-256 digest of the expected one (computed once, ahead). */
+export function matchesDigest(presented: string, expectedDigest: Buffer): boolean {
+  return timingSafeEqual(sha256(presented), expectedDigest);
+}
+
 export function sha256(value: string): Buffer {
   return createHash("sha256").update(value, "utf8").digest();
 }

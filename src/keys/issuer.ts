@@ -4,7 +4,6 @@
 // configured.
 import { SignJWT, type JWTPayload } from "jose";
 import type { User } from "../identity/user.ts";
-import { TtlCache } from "../identity/ttl-cache.ts";
 
 export interface Signer {
   readonly alg: string;
@@ -17,16 +16,22 @@ export interface IssuerOptions {
   aud?: string;
   /** Lifetime in seconds. */
   exp: number;
-  /** Reuse a JWT signed for an identical identity for this many seconds; 0 disables. */
-  reuseSeconds: number;
   /** The signer in use now (changes when keys rotate). */
   currentSigner: () => Signer;
 }
 
+export interface SignedJwt {
+  token: string;
+  /** Expiry, seconds since the epoch. */
+  exp: number;
+  /** The key it was signed with: "" for the single shared secret. */
+  kid: string;
+}
+
 export interface JwtIssuer {
-  issue(user: User): Promise<string>;
-  /** Forget reusable JWTs, e.g. after a key rotation. */
-  forget(): void;
+  issue(user: User): Promise<SignedJwt>;
+  /** Identifies the key that signs now; anything cached under another key must be signed anew. */
+  currentKid(): string;
 }
 
 export function jwtClaims(user: User, options: Pick<IssuerOptions, "iss" | "aud" | "exp">, now: number): JWTPayload {
@@ -49,32 +54,17 @@ export function jwtClaims(user: User, options: Pick<IssuerOptions, "iss" | "aud"
 }
 
 export function createJwtIssuer(options: IssuerOptions): JwtIssuer {
-  // Signing runs through WebCrypto and caps throughput well below the server's
-  // (see STACK-NOTES); an identity that authenticates again within a few
-  // seconds gets the JWT already signed for it. The key is the whole
-  // identity, so any change of roles, attributes or scopes signs anew, and
-  // the credential has been checked again on this very request.
-  const reusable = new TtlCache<string>(options.reuseSeconds * 1000, 50_000);
-
   return {
     async issue(user) {
       const signer = options.currentSigner();
-      const identity = options.reuseSeconds > 0 ? `${signer.kid ?? ""}\u0000${JSON.stringify(user)}` : "";
-      if (identity) {
-        const cached = reusable.get(identity);
-        if (cached) return cached;
-      }
       const now = Math.floor(Date.now() / 1000);
       const claims = jwtClaims(user, options, now);
       const token = await new SignJWT(claims)
         .setProtectedHeader({ alg: signer.alg, typ: "JWT", ...(signer.kid ? { kid: signer.kid } : {}) })
         .sign(signer.key);
-      // Never hand out a reused JWT closer to its expiry than the reuse window.
-      const lifetimeMs = ((claims.exp as number) - now) * 1000;
-      if (identity && lifetimeMs > options.reuseSeconds * 2000) reusable.set(identity, token);
-      return token;
+      return { token, exp: claims.exp as number, kid: signer.kid ?? "" };
     },
-    forget: () => reusable.clear(),
+    currentKid: () => options.currentSigner().kid ?? "",
   };
 }
 

@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import type { ClientAddress } from "../identity/client.ts";
 
 // Small HTTP helpers and models shared by the controllers.
 
@@ -18,4 +19,33 @@ export function jsonError(status: number, message: string, headers: Record<strin
  */
 export function headerValue(value: string): string {
   return /^[\x20-\x7e]*$/.test(value) ? value : Buffer.from(value, "utf8").toString("latin1");
+}
+
+/** The part of Bun's server that tells a request's peer (Elysia's `server` in a handler). */
+export interface PeerLookup {
+  requestIP(request: Request): { address: string } | null;
+}
+
+/**
+ * Where a request came from: the socket's peer, and what X-Real-IP (else the
+ * first X-Forwarded-For entry) claims. The claim is recorded beside the peer,
+ * never trusted: any client can send those headers. Both are read only when
+ * asked for (asking Bun for the peer costs about a microsecond), so the hot
+ * path of /authenticate pays nothing unless a provider records them.
+ */
+export function clientAddress(request: Request, server: PeerLookup | null | undefined): ClientAddress {
+  let socket: string | null | undefined;
+  let reported: string | null | undefined;
+  return {
+    get socket() {
+      return socket === undefined ? (socket = server?.requestIP(request)?.address ?? null) : socket;
+    },
+    get reported() {
+      if (reported === undefined) {
+        const claimed = request.headers.get("x-real-ip") ?? request.headers.get("x-forwarded-for")?.split(",")[0].trim();
+        reported = claimed ? claimed.slice(0, 64) : null;
+      }
+      return reported;
+    },
+  };
 }

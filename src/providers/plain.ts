@@ -4,7 +4,9 @@ import { Type } from "@sinclair/typebox";
 import argon2 from "argon2";
 import { createUser } from "../identity/user.ts";
 import { TtlCache } from "../identity/ttl-cache.ts";
-import { constantTimeEqual, createCacheKeyHasher } from "../identity/secrets.ts";
+import { randomBytes } from "node:crypto";
+import { createCacheKeyHasher, matchesDigest, sha256 } from "../identity/secrets.ts";
+import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
 import { providerSchema, type ProviderType } from "./provider.ts";
 
 const schema = providerSchema("plain", "Users listed in the configuration (HTTP Basic)", {
@@ -36,23 +38,28 @@ export const plainProvider: ProviderType<typeof schema> = {
   schema,
   create(config) {
     const users = new Map(config.users.map((entry) => [entry.username, entry]));
+    // Digests of clear-text passwords, computed once: a check hashes only what was presented.
+    const clearDigests = new Map(
+      config.users.filter((entry) => !isPasswordHash(entry.password)).map((entry) => [entry.username, sha256(entry.password)]),
+    );
+    const unknownUserDigest = sha256(randomBytes(32).toString("hex"));
     const verified = new TtlCache<true>(config.verified_cache_seconds * 1000);
     const cacheKey = createCacheKeyHasher();
 
-    async function passwordMatches(stored: string, presented: string, username: string): Promise<boolean> {
-      if (!isPasswordHash(stored)) return constantTimeEqual(stored, presented);
+    function passwordMatches(stored: string, presented: string, username: string): MaybePromise<boolean> {
+      if (!isPasswordHash(stored)) return matchesDigest(presented, clearDigests.get(username)!);
       // argon2 costs tens of milliseconds; remember successes briefly under a
       // keyed hash so repeated Basic requests stay fast. Failures are not
       // cached: a later correct password must not be refused.
       const key = cacheKey(username, presented);
       if (verified.get(key)) return true;
-      try {
-        if (!(await argon2.verify(stored, presented))) return false;
-      } catch {
-        return false; // a malformed hash in the config refuses, it does not crash
-      }
-      verified.set(key, true);
-      return true;
+      return argon2.verify(stored, presented).then(
+        (matches) => {
+          if (matches) verified.set(key, true);
+          return matches;
+        },
+        () => false, // a malformed hash in the config refuses, it does not crash
+      );
     }
 
     const toUser = (entry: (typeof config.users)[number]) =>
@@ -64,19 +71,20 @@ export const plainProvider: ProviderType<typeof schema> = {
       realm: config.realm,
       scheme: "basic",
       remote: false,
-      async authenticate(credential) {
+      authenticate(credential) {
         if (credential.scheme !== "basic") return null;
         const entry = users.get(credential.username);
         if (!entry) {
           // Spend the same comparison an existing user would, so the answer
           // time does not reveal which usernames exist.
-          constantTimeEqual(credential.password, credential.username);
+          matchesDigest(credential.password, unknownUserDigest);
           return null;
         }
-        if (!(await passwordMatches(entry.password, credential.password, entry.username))) return null;
-        return toUser(entry);
+        return andThen(passwordMatches(entry.password, credential.password, entry.username), (matches) =>
+          matches ? toUser(entry) : null,
+        );
       },
-      async describeUser(username) {
+      describeUser(username) {
         const entry = users.get(username);
         return entry ? toUser(entry) : null;
       },

@@ -4,8 +4,18 @@
 import { Type, type Static, type TObject, type TSchema } from "@sinclair/typebox";
 import type { Credential, CredentialScheme } from "../identity/credentials.ts";
 import type { User } from "../identity/user.ts";
+import type { ClientAddress } from "../identity/client.ts";
 import type { Logger } from "../log.ts";
 import type { GatehouseConfig } from "../config/schema.ts";
+import type { MaybePromise } from "../identity/maybe-promise.ts";
+
+/**
+ * The realm of a provider whose users may be of any realm: Gatehouse's own
+ * API tokens, whose user is the owner, in the owner's realm. The pipeline
+ * checks the user's realm against X-Auth-Realm once such a provider succeeds,
+ * and leaves it out of the WWW-Authenticate challenge.
+ */
+export const ANY_REALM = "*";
 
 export interface Provider {
   readonly name: string;
@@ -19,15 +29,20 @@ export interface Provider {
    * and remote calls run under `auth.timeout_in_ms`.
    */
   readonly remote: boolean;
-  /** Resolves to the user, or null when the credential is not valid here. Throws only on an internal or upstream error. */
-  authenticate(credential: Credential, signal: AbortSignal): Promise<User | null>;
+  /**
+   * The user, or null when the credential is not valid here. Answers
+   * synchronously when it can (see identity/maybe-promise.ts). Throws or
+   * rejects only on an internal or upstream error. `client` is where the
+   * request came from (API tokens record it as their last use).
+   */
+  authenticate(credential: Credential, signal: AbortSignal, client: ClientAddress): MaybePromise<User | null>;
   /**
    * The user's current roles and attributes without a credential, for
    * providers that can tell (config users, a directory). Credentials Gatehouse
    * issued itself (API tokens, sessions) use it to re-read what the owner
    * holds now, so a removed role stops applying at once.
    */
-  describeUser?(username: string, signal: AbortSignal): Promise<User | null>;
+  describeUser?(username: string, signal: AbortSignal): MaybePromise<User | null>;
   /** Releases timers and connections at shutdown. */
   close?(): void;
 }

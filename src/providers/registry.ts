@@ -1,5 +1,7 @@
 // Every provider type Gatehouse knows, by its config `type`.
-import type { ProviderType } from "./provider.ts";
+import type { Provider, ProviderType } from "./provider.ts";
+import type { GatehouseConfig, PluginEntry } from "../config/schema.ts";
+import type { Logger } from "../log.ts";
 import { plainProvider } from "./plain.ts";
 import { ecmwfApiProvider } from "./ecmwf-api.ts";
 
@@ -10,4 +12,9 @@ export const plannedProviderTypes = ["jwt", "efas-api", "openid-offline", "ldap"
 
 export function findProviderType(type: string): ProviderType<any> | undefined {
   return providerTypes.find((candidate) => candidate.type === type);
+}
+
+/** The configured providers, in config order (the config loader has checked every type). */
+export function createProviders(config: GatehouseConfig, logger: Logger): Provider[] {
+  return config.providers.map((entry) => findProviderType(entry.type)!.create(entry as PluginEntry, { logger, config }));
 }

@@ -4,12 +4,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { buildConfig } from "../../src/config/load.ts";
-import { createGatehouse } from "../../src/app.ts";
+import { createGatehouse, type Gatehouse } from "../../src/app.ts";
 import { createLogger } from "../../src/log.ts";
 
 export interface TestApp {
   url: string;
   logs: string[];
+  gatehouse: Gatehouse;
   stop(): Promise<void>;
 }
 
@@ -26,6 +27,7 @@ export async function startApp(raw: Record<string, unknown>, env: Record<string,
   return {
     url: `http://127.0.0.1:${gatehouse.app.server!.port}`,
     logs,
+    gatehouse,
     async stop() {
       await gatehouse.app.stop(true);
       await gatehouse.close();
@@ -63,3 +65,6 @@ export async function rawRequest(url: string, headerBytes: Uint8Array): Promise<
     }).catch(reject);
   });
 }
+
+/** A response's JSON body, typed loosely for assertions. */
+export const json = (response: Response): Promise<any> => response.json();

@@ -1,0 +1,166 @@
+// `gatehouse client`: calls a Gatehouse server as a user would, with the
+// credentials of an `.ecflowapirc` file (the ecFlow client's format):
+//
+//   {"version": 1, "tokens": [
+//     {"server": "<pattern>", "type": "bearer", "api": {"url": "…", "key": "<key>", "email": "…"}},
+//     {"server": "<pattern>", "type": "basic",  "api": {"username": "…", "password": "…"}}]}
+//
+// The file is --rc FILE, else $ECF_AUTHTOKENS, else ./.ecflowapirc, else
+// ~/.ecflowapirc. The first entry whose `server` regular expression matches
+// the whole server host name (or host:port, or its origin URL, as ecFlow's
+// own client matches) is used: bearer entries send `Authorization: Bearer
+// <key>`, basic entries Basic.
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import type { TokenView } from "../tokens/service.ts";
+import { parseCommand, parseExpiresIn, parseScopeArguments, tokenTable } from "./common.ts";
+
+const USAGE = `usage: gatehouse client [--server URL] [--rc FILE] COMMAND
+  whoami                       the identity the server sees
+  token create [--note TEXT] [--expires-in SECONDS|30d|never] [--scope service:scope ...]
+  token list [--json]
+  token revoke ID
+The server is --server, else $GATEHOUSE_SERVER, else http://127.0.0.1:8080.`;
+
+const RC_NAME = ".ecflowapirc";
+
+type Entry =
+  | { server: string; type: "bearer"; api: { key: string } }
+  | { server: string; type: "basic"; api: { username: string; password: string } };
+
+class ClientError extends Error {}
+
+/** The credentials file to use: --rc, $ECF_AUTHTOKENS, then the working directory, then the home directory. */
+export function findRcFile(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  if (explicit) return resolve(explicit);
+  if (env.ECF_AUTHTOKENS) return resolve(env.ECF_AUTHTOKENS);
+  const candidates = [resolve(RC_NAME), join(env.HOME ?? homedir(), RC_NAME)];
+  const found = candidates.find((candidate) => existsSync(candidate));
+  if (!found) throw new ClientError(`no credentials file: looked for ${candidates.join(" and ")} (or give --rc FILE)`);
+  return found;
+}
+
+/** The entries of an .ecflowapirc file, checked, with each problem named by its place in the file. */
+export function readRcFile(path: string): Entry[] {
+  let data: any;
+  try {
+    data = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new ClientError(`${path}: ${(error as NodeJS.ErrnoException).code ?? "not valid JSON"}: ${(error as Error).message}`);
+  }
+  if (data?.version !== 1) throw new ClientError(`${path}: "version" must be 1`);
+  if (!Array.isArray(data.tokens)) throw new ClientError(`${path}: "tokens" must be a list`);
+  return data.tokens.map((entry: any, index: number): Entry => {
+    const where = `${path}: tokens[${index}]`;
+    if (typeof entry?.server !== "string") throw new ClientError(`${where}.server must be a string (a regular expression)`);
+    if (entry.type === "bearer") {
+      if (typeof entry.api?.key !== "string") throw new ClientError(`${where}.api.key must be a string`);
+    } else if (entry.type === "basic") {
+      if (typeof entry.api?.username !== "string" || typeof entry.api?.password !== "string") {
+        throw new ClientError(`${where}.api must have a username and a password`);
+      }
+    } else {
+      throw new ClientError(`${where}.type must be "bearer" or "basic"`);
+    }
+    return entry as Entry;
+  });
+}
+
+/** The Authorization header of the first entry matching the server. */
+export function authorizationFor(entries: Entry[], server: URL, path: string): string {
+  const port = server.port || (server.protocol === "https:" ? "443" : "80");
+  const names = [server.hostname, `${server.hostname}:${port}`, server.origin, `${server.protocol}//${server.hostname}:${port}`];
+  for (const [index, entry] of entries.entries()) {
+    let pattern: RegExp;
+    try {
+      pattern = new RegExp(`^(?:${entry.server})$`);
+    } catch {
+      throw new ClientError(`${path}: tokens[${index}].server is not a valid regular expression: ${entry.server}`);
+    }
+    if (!names.some((name) => pattern.test(name))) continue;
+    if (entry.type === "bearer") return `Bearer ${entry.api.key}`;
+    return `Basic ${Buffer.from(`${entry.api.username}:${entry.api.password}`, "utf8").toString("base64")}`;
+  }
+  throw new ClientError(`${path}: no entry's server pattern matches ${server.hostname}`);
+}
+
+const options = {
+  server: { type: "string" },
+  rc: { type: "string" },
+  note: { type: "string" },
+  "expires-in": { type: "string" },
+  scope: { type: "string", multiple: true },
+  json: { type: "boolean" },
+} as const;
+
+export async function clientCommand(args: string[]): Promise<number> {
+  const parsed = parseCommand(args, options, USAGE);
+  if (typeof parsed === "number") return parsed;
+  const { values, positionals } = parsed;
+  const command = positionals.join(" ");
+  const known = ["whoami", "token create", "token list"];
+  if (!known.includes(command) && !(positionals[0] === "token" && positionals[1] === "revoke" && positionals.length === 3)) {
+    console.error(USAGE);
+    return 2;
+  }
+  try {
+    let server: URL;
+    try {
+      server = new URL(values.server ?? process.env.GATEHOUSE_SERVER ?? "http://127.0.0.1:8080");
+    } catch {
+      throw new ClientError(`--server ${values.server}: not a URL`);
+    }
+    const rcPath = findRcFile(values.rc);
+    const authorization = authorizationFor(readRcFile(rcPath), server, rcPath);
+    const call = (method: string, path: string, body?: unknown) =>
+      request(new URL(path.replace(/^\//, ""), server.href.endsWith("/") ? server.href : `${server.href}/`), method, authorization, body);
+
+    if (command === "whoami") {
+      console.log(JSON.stringify(await call("GET", "/whoami"), null, 2));
+    } else if (command === "token create") {
+      const scopes = values.scope ? parseScopeArguments(values.scope) : undefined;
+      const expiresIn = values["expires-in"] === undefined ? undefined : parseExpiresIn(values["expires-in"]);
+      if (typeof scopes === "string" || typeof expiresIn === "string") throw new ClientError(String(typeof scopes === "string" ? scopes : expiresIn));
+      const created = (await call("POST", "/api/v1/tokens", { note: values.note, expires_in: expiresIn, scopes })) as TokenView & { token: string };
+      console.error(`created ${created.id}, expires ${created.expires_at ?? "never"}; the secret is shown this once:`);
+      console.log(created.token);
+    } else if (command === "token list") {
+      const { tokens } = (await call("GET", "/api/v1/tokens")) as { tokens: TokenView[] };
+      console.log(values.json ? JSON.stringify({ tokens }, null, 2) : tokenTable(tokens));
+    } else {
+      await call("DELETE", `/api/v1/tokens/${encodeURIComponent(positionals[2])}`);
+      console.log(`revoked ${positionals[2]}`);
+    }
+    return 0;
+  } catch (error) {
+    if (!(error instanceof ClientError)) throw error;
+    console.error(`client: ${error.message}`);
+    return 1;
+  }
+}
+
+/** One JSON call; a refusal becomes a ClientError with the server's message. */
+async function request(url: URL, method: string, authorization: string, body?: unknown): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers: { authorization, accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      redirect: "error",
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (error) {
+    throw new ClientError(`${method} ${url.origin}${url.pathname}: ${(error as Error).message}`);
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { error?: string }).error ?? text;
+    } catch {}
+    throw new ClientError(`${method} ${url.pathname}: ${response.status} ${message}`.trimEnd());
+  }
+  return text === "" ? null : JSON.parse(text);
+}

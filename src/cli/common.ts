@@ -1,0 +1,81 @@
+// What `gatehouse tokens` and `gatehouse client` share: option values and the token listing.
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import type { LoadedConfig } from "../config/load.ts";
+import type { GatehouseConfig } from "../config/schema.ts";
+import type { Scopes } from "../identity/user.ts";
+import type { TokenView } from "../tokens/service.ts";
+import { describeScopes } from "../tokens/scopes.ts";
+
+/** main.ts's config loading: --config FILE, else the environment, else ./config.yaml, else the development default. */
+export type LoadConfig = (path: string | undefined) => Promise<LoadedConfig>;
+
+/**
+ * A command's arguments, parsed; or, for --help or a mistake, the usage shown
+ * and the exit code to return (0 or 2).
+ */
+export function parseCommand<const O extends ParseArgsOptionsConfig>(args: string[], options: O, usage: string) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${usage}`);
+    return 2;
+  }
+  if (!(parsed.values as { help?: boolean }).help) return parsed;
+  console.log(usage);
+  return 0;
+}
+
+/** The config of a command that works on the local store, or null (having said why) when the store is disabled. */
+export async function storeConfig(path: string | undefined, loadConfig: LoadConfig, command: string): Promise<GatehouseConfig | null> {
+  const loaded = await loadConfig(path);
+  if (loaded.config.store.enabled) return loaded.config;
+  console.error(`${command}: the store is disabled (store.enabled: false in ${loaded.source})`);
+  return null;
+}
+
+/** `--scope ecflow:read --scope ecflow:write` → {ecflow: ["read", "write"]}; a bare `service` grants it with no scopes. */
+export function parseScopeArguments(values: readonly string[]): Scopes | string {
+  const scopes: Scopes = {};
+  for (const value of values) {
+    const colon = value.indexOf(":");
+    const service = colon < 0 ? value : value.slice(0, colon);
+    if (service === "" || (colon >= 0 && colon === value.length - 1)) return `--scope ${value}: expected service:scope`;
+    const list = (scopes[service] ??= []);
+    if (colon >= 0) list.push(value.slice(colon + 1));
+  }
+  return scopes;
+}
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** `--expires-in`: seconds ("3600"), with a unit ("90m", "12h", "30d"), or "never"; a string is the problem. */
+export function parseExpiresIn(value: string): number | null | string {
+  if (value === "never") return null;
+  const match = /^(\d+)([smhd]?)$/.exec(value);
+  if (!match || Number(match[1]) === 0) return `--expires-in ${value}: expected seconds, a number with s/m/h/d, or never`;
+  return Number(match[1]) * UNITS[match[2] || "s"];
+}
+
+/** Tokens as a table: id, owner, status, expiry, last use, scopes, note. */
+export function tokenTable(tokens: readonly TokenView[]): string {
+  if (tokens.length === 0) return "no tokens";
+  const day = (iso: string | null) => (iso === null ? "-" : iso.slice(0, 16).replace("T", " "));
+  return table(
+    ["ID", "OWNER", "STATUS", "EXPIRES", "LAST USED", "SCOPES", "NOTE"],
+    tokens.map((token) => [
+      token.id,
+      `${token.username}@${token.realm}`,
+      token.status,
+      token.expires_at === null ? "never" : day(token.expires_at),
+      token.last_used_at === null ? "never" : `${day(token.last_used_at)} ${token.last_used_address ?? ""}`.trimEnd(),
+      token.scopes === null ? "all" : describeScopes(token.scopes),
+      token.note,
+    ]),
+  );
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
+  return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join("  ").trimEnd()).join("\n");
+}

@@ -1,0 +1,30 @@
+// `gatehouse migrate`: brings the store's schema up to date (the server also
+// does it at start-up) and says what it did.
+import { appliedMigrations, migrateStore, openStore, type Store } from "../store/database.ts";
+import { parseCommand, storeConfig, type LoadConfig } from "./common.ts";
+
+export async function migrateCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
+  const parsed = parseCommand(args, { config: { type: "string", short: "c" } }, "usage: gatehouse migrate [--config FILE]");
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
+  const config = await storeConfig(values.config, loadConfig, "migrate");
+  if (!config) return 2;
+  const store = openStore(config.store.path, { migrate: false });
+  try {
+    const before = countApplied(store);
+    migrateStore(store.db);
+    const after = countApplied(store);
+    console.log(`${config.store.path}: ${after - before} migration(s) applied, ${after} in all; the schema is up to date`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+function countApplied(store: Store): number {
+  try {
+    return appliedMigrations(store).length;
+  } catch {
+    return 0; // a new database: not even drizzle's bookkeeping table yet
+  }
+}

@@ -1,0 +1,11 @@
+// Where a request came from, as far as Gatehouse can tell. HTTP handlers
+// build it with modules/http.ts's clientAddress, whose fields are worked out
+// only when a provider reads them.
+export interface ClientAddress {
+  /** The peer of the TCP connection (behind a proxy: the proxy). */
+  readonly socket: string | null;
+  /** What X-Real-IP or X-Forwarded-For claims: recorded, never trusted (any client can send it). */
+  readonly reported: string | null;
+}
+
+export const UNKNOWN_CLIENT: ClientAddress = { socket: null, reported: null };

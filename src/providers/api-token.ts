@@ -1,0 +1,83 @@
+// Gatehouse's own API tokens (Bearer). Built in, not configured: app.ts adds
+// it when the store is enabled. The user is the token's owner, in the owner's
+// realm; the owner's roles and attributes are read again on every use from
+// the configured providers of that realm (then the augmenters run, as for any
+// user), so a role removed from the owner stops applying at once. The JWT's
+// `scopes` claim carries the token's scopes.
+//
+// There is deliberately no cache of valid tokens: verification is one indexed
+// SQLite read (≈155,000/s), and a revoked token must fail on the next request.
+import type { Credential } from "../identity/credentials.ts";
+import type { ClientAddress } from "../identity/client.ts";
+import { createUser, type User } from "../identity/user.ts";
+import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
+import type { Logger } from "../log.ts";
+import type { TokenService, VerifiedToken } from "../tokens/service.ts";
+import { allScopes } from "../tokens/scopes.ts";
+import { ANY_REALM, type Provider } from "./provider.ts";
+
+export interface ApiTokenProvider extends Provider {
+  /** The token a user returned by this provider authenticated with. */
+  tokenOf(user: User): VerifiedToken | undefined;
+}
+
+export function createApiTokenProvider(options: {
+  tokens: TokenService;
+  /** The configured providers: those of the owner's realm that can describe a user tell its roles and attributes. */
+  providers: readonly Provider[];
+  logger: Logger;
+}): ApiTokenProvider {
+  const { tokens, logger } = options;
+  const describers = new Map<string, Provider[]>();
+  for (const provider of options.providers) {
+    if (!provider.describeUser) continue;
+    describers.set(provider.realm, [...(describers.get(provider.realm) ?? []), provider]);
+  }
+  const grants = new WeakMap<User, VerifiedToken>();
+  // What an unrestricted token carries: every configured service and scope (the config does not change while running).
+  const unrestricted = Object.freeze(allScopes(tokens.policy.services));
+
+  /**
+   * The owner as the realm's providers know it now; null when they all say
+   * the owner no longer exists. A realm whose providers cannot describe users
+   * (remote key services) gives the bare owner, and augmenters add the rest.
+   */
+  function describeOwner(token: VerifiedToken, signal: AbortSignal, from = 0): MaybePromise<User | null> {
+    const candidates = describers.get(token.realm);
+    if (!candidates) return createUser({ username: token.username, realm: token.realm });
+    if (from >= candidates.length) {
+      logger.debug("auth.api_token.owner_unknown", { id: token.id, username: token.username, realm: token.realm });
+      return null;
+    }
+    return andThen(candidates[from].describeUser!(token.username, signal), (owner) =>
+      owner ? owner : describeOwner(token, signal, from + 1),
+    );
+  }
+
+  return {
+    name: "api-tokens",
+    type: "api-token",
+    realm: ANY_REALM,
+    scheme: "bearer",
+    remote: false,
+    authenticate(credential: Credential, signal: AbortSignal, client: ClientAddress) {
+      if (credential.scheme !== "bearer") return null;
+      const token = tokens.verify(credential.token);
+      if (!token) return null;
+      return andThen(describeOwner(token, signal), (owner) => {
+        if (!owner) return null;
+        const user = createUser({
+          username: token.username,
+          realm: token.realm,
+          roles: owner.roles,
+          attributes: owner.attributes,
+          scopes: token.scopes ?? unrestricted,
+        });
+        grants.set(user, token);
+        tokens.recordUse(token, client);
+        return user;
+      });
+    },
+    tokenOf: (user) => grants.get(user),
+  };
+}

@@ -1,0 +1,12 @@
+// The SQL migrations, embedded in the compiled binary (see docs/BUILD-NOTES.md):
+// the journal and every .sql file are imported as files, so `bun build
+// --compile` carries them, and the folder is derived from the journal's path
+// (…/migrations from source, /$bunfs/root/migrations compiled).
+// When drizzle-kit adds a migration, add its bare import below; a test
+// compares this list with the files in migrations/.
+import { dirname } from "node:path";
+import journal from "../../migrations/meta/_journal.json" with { type: "file" };
+import "../../migrations/0000_initial.sql" with { type: "file" };
+import "../../migrations/0001_signing_keys.sql" with { type: "file" };
+
+export const migrationsFolder = dirname(dirname(journal as unknown as string));

@@ -1,0 +1,94 @@
+// The store's tables, as drizzle sees them. `bun x drizzle-kit generate`
+// turns changes here into a new SQL migration under migrations/ (then add its
+// import to ./migrations.ts). Times are integers: milliseconds since the epoch.
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import type { Scopes } from "../identity/user.ts";
+
+/** Everyone who has owned or managed a token, by (username, realm). */
+export const users = sqliteTable(
+  "users",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    username: text("username").notNull(),
+    realm: text("realm").notNull(),
+    firstSeen: integer("first_seen").notNull(),
+    lastSeen: integer("last_seen").notNull(),
+  },
+  (table) => [uniqueIndex("users_username_realm").on(table.username, table.realm)],
+);
+
+/** API tokens. Only the SHA-256 of the secret is kept; `id` is public. */
+export const tokens = sqliteTable(
+  "tokens",
+  {
+    id: text("id").primaryKey(),
+    hash: text("hash").notNull(),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    note: text("note").notNull().default(""),
+    /** service → scopes; null: unrestricted (every configured service and scope). */
+    scopes: text("scopes", { mode: "json" }).$type<Scopes>(),
+    createdAt: integer("created_at").notNull(),
+    /** null: never expires (only when tokens.allow_non_expiring). */
+    expiresAt: integer("expires_at"),
+    /** The token used to create this one, when it was created with a token. */
+    parentId: text("parent_id"),
+    lastUsedAt: integer("last_used_at"),
+    lastUsedAddress: text("last_used_address"),
+    lastUsedReportedAddress: text("last_used_reported_address"),
+    revokedAt: integer("revoked_at"),
+  },
+  (table) => [uniqueIndex("tokens_hash").on(table.hash), index("tokens_user_id").on(table.userId)],
+);
+
+/** Who did what to which token, when, and from where. */
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at").notNull(),
+    /** e.g. token.created, token.revoked, token.delete_denied, token.create_denied */
+    event: text("event").notNull(),
+    actorUsername: text("actor_username"),
+    actorRealm: text("actor_realm"),
+    /** The token the actor authenticated with, if any. */
+    actorTokenId: text("actor_token_id"),
+    tokenId: text("token_id"),
+    targetUsername: text("target_username"),
+    targetRealm: text("target_realm"),
+    /** The peer's socket address (nginx's, behind a proxy), or "cli". */
+    address: text("address"),
+    /** What X-Real-IP / X-Forwarded-For claimed: informative only, a client can forge it. */
+    reportedAddress: text("reported_address"),
+    detail: text("detail", { mode: "json" }).$type<Record<string, unknown>>(),
+  },
+  (table) => [index("audit_log_at").on(table.at), index("audit_log_token_id").on(table.tokenId)],
+);
+
+/**
+ * Signing keys (managed mode). The private key is only ever stored encrypted
+ * with the master key (keys/master-key.ts), and erased at retirement.
+ * state: next (published, not signing) → current (signs) → previous
+ * (verifies) → retired.
+ */
+export const signingKeys = sqliteTable(
+  "signing_keys",
+  {
+    kid: text("kid").primaryKey(),
+    alg: text("alg").notNull(),
+    state: text("state").notNull(),
+    /** The public JWK, as published. */
+    publicJwk: text("public_jwk").notNull(),
+    privateKeySealed: text("private_key_sealed").notNull(),
+    createdAt: integer("created_at").notNull(),
+    /** For a next key: when it starts signing. */
+    activatesAt: integer("activates_at"),
+    activatedAt: integer("activated_at"),
+    deactivatedAt: integer("deactivated_at"),
+    /** For a previous key: when every token it signed has expired. */
+    retiresAt: integer("retires_at"),
+    retiredAt: integer("retired_at"),
+  },
+  (table) => [index("signing_keys_state").on(table.state)],
+);

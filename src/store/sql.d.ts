@@ -1,0 +1,5 @@
+// Migrations are imported as embedded files (`with { type: "file" }`): the value is their path.
+declare module "*.sql" {
+  const path: string;
+  export default path;
+}

@@ -1,0 +1,52 @@
+// Scopes a token may carry: service → scopes, limited to the config's
+// `services` and, for a token created with another token, to that token's.
+import type { Scopes } from "../identity/user.ts";
+
+export interface Service {
+  name: string;
+  scopes: string[];
+}
+
+/** Every configured service with every one of its scopes: what an unrestricted token carries. */
+export function allScopes(services: readonly Service[]): Scopes {
+  return Object.fromEntries(services.map((service) => [service.name, [...service.scopes]]));
+}
+
+/** "ecflow: read, write; tiled: read" — how the valid choices are shown in errors. */
+export function describeScopes(scopes: Scopes): string {
+  const entries = Object.entries(scopes);
+  if (entries.length === 0) return "none";
+  return entries.map(([service, names]) => `${service}: ${names.length > 0 ? names.join(", ") : "(no scopes)"}`).join("; ");
+}
+
+/**
+ * The requested scopes, de-duplicated and in config order, or the problem with
+ * them (an unknown service or scope), naming the valid ones.
+ */
+export function normaliseScopes(requested: Scopes, services: readonly Service[]): Scopes | string {
+  const known = new Map(services.map((service) => [service.name, service.scopes]));
+  const valid = `valid services and scopes: ${describeScopes(allScopes(services))}`;
+  const result: Scopes = {};
+  for (const [service, names] of Object.entries(requested)) {
+    const scopes = known.get(service);
+    if (!scopes) return `Unknown service "${service}"; ${valid}`;
+    const unknown = names.find((name) => !scopes.includes(name));
+    if (unknown !== undefined) return `Unknown scope "${unknown}" for service "${service}"; ${valid}`;
+    result[service] = scopes.filter((name) => names.includes(name));
+  }
+  return result;
+}
+
+/** The scopes of `requested` that `limit` does not hold, as "service:scope" (services without scopes as "service"). */
+export function scopesBeyond(requested: Scopes, limit: Scopes): string[] {
+  const beyond: string[] = [];
+  for (const [service, names] of Object.entries(requested)) {
+    const allowed = limit[service];
+    if (!allowed) {
+      beyond.push(...(names.length > 0 ? names.map((name) => `${service}:${name}`) : [service]));
+      continue;
+    }
+    for (const name of names) if (!allowed.includes(name)) beyond.push(`${service}:${name}`);
+  }
+  return beyond;
+}

@@ -1,0 +1,435 @@
+// API tokens: creating, verifying, listing and revoking them, with the rules
+// of DESIGN §2.4. Plain values in and out, no HTTP context: the controller
+// (modules/tokens), the token provider and the operator CLI (cli/tokens.ts)
+// all call this.
+//
+// Rules:
+// - A token carries scopes (service → scopes) from the config's `services`,
+//   never more than the one creating it holds: a caller authenticated with a
+//   token stays within that token's scopes and expiry.
+// - Every token expires unless `tokens.allow_non_expiring`; the default and
+//   the maximum lifetime come from the config.
+// - Only the owner or an admin sees or revokes a token; to anyone else it
+//   does not exist (404), and the attempt is audited.
+// - Verification is one indexed read, with no cache: a revocation applies to
+//   the very next request. The last use is remembered in memory and written
+//   in one transaction every few seconds, not once per request.
+import type { GatehouseConfig } from "../config/schema.ts";
+import type { ClientAddress } from "../identity/client.ts";
+import type { Scopes } from "../identity/user.ts";
+import type { Logger } from "../log.ts";
+import { writeTransaction, type Store } from "../store/database.ts";
+import { recordAudit, type AuditEvent } from "../store/audit.ts";
+import { markUsersSeen, prepareOwnerLookup, upsertUser } from "../store/users.ts";
+import {
+  findToken,
+  findTokenByHash,
+  insertToken,
+  listTokens,
+  markTokenRevoked,
+  markTokensUsed,
+  prepareTokenLookup,
+  type TokenRecord,
+  type TokenUse,
+} from "../store/tokens.ts";
+import { generateApiToken, hashApiToken, newTokenId, parseApiToken } from "./format.ts";
+import { describeScopes, normaliseScopes, scopesBeyond, type Service } from "./scopes.ts";
+
+export interface TokenPolicy {
+  prefix: string;
+  /** Seconds. */
+  defaultExpiresIn: number;
+  /** Seconds; applies to every token that expires. */
+  maxExpiresIn: number;
+  allowNonExpiring: boolean;
+  services: Service[];
+}
+
+export function tokenPolicy(config: GatehouseConfig): TokenPolicy {
+  return {
+    prefix: config.tokens.prefix,
+    defaultExpiresIn: config.tokens.default_expires_in,
+    maxExpiresIn: config.tokens.max_expires_in,
+    allowNonExpiring: config.tokens.allow_non_expiring,
+    services: config.services,
+  };
+}
+
+/** A refusal with the HTTP status that says why; its message is meant for the caller. */
+export class TokenError extends Error {
+  constructor(
+    readonly status: 400 | 403 | 404,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Whoever asks: an authenticated user over HTTP, or the operator on the host. */
+export interface Actor {
+  /** null for the operator CLI. */
+  user: { username: string; realm: string } | null;
+  /** Administers every user's tokens. */
+  admin: boolean;
+  /** The scopes the actor holds; undefined when not restricted (a direct login, the operator). */
+  scopes?: Scopes;
+  /** The token the actor authenticated with, which bounds what it may create. */
+  token?: VerifiedToken;
+  /** How the actor is named in the audit log when `user` is null. */
+  operator?: string;
+  client: ClientAddress;
+}
+
+export interface Owner {
+  username: string;
+  realm: string;
+}
+
+export interface CreateTokenRequest {
+  note?: string;
+  /** Seconds from now; null: never expires. */
+  expiresIn?: number | null;
+  /** An ISO 8601 date; null: never expires. */
+  expiresAt?: string | null;
+  /** Omitted: the creator's own (unrestricted for a direct login, a copy of the creating token's). */
+  scopes?: Scopes;
+}
+
+/** A token that verified: what authentication needs. */
+export interface VerifiedToken {
+  id: string;
+  userId: number;
+  username: string;
+  realm: string;
+  /** null: unrestricted. */
+  scopes: Scopes | null;
+  expiresAt: number | null;
+}
+
+/** A token as shown to its owner and admins: never the secret, never the hash. */
+export interface TokenView {
+  id: string;
+  username: string;
+  realm: string;
+  note: string;
+  /** null: every configured service and scope. */
+  scopes: Scopes | null;
+  status: "active" | "expired" | "revoked";
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+  last_used_address: string | null;
+  last_used_reported_address: string | null;
+  revoked_at: string | null;
+}
+
+export interface ListFilter {
+  username?: string;
+  realm?: string;
+  /** Admins only: every user's tokens. */
+  all?: boolean;
+  includeRevoked?: boolean;
+}
+
+export const MAX_NOTE_LENGTH = 200;
+const FLUSH_INTERVAL_MS = 5000;
+const ADDRESS_REFRESH_MS = 1000;
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function duration(seconds: number): string {
+  if (seconds % 86400 === 0) return `${seconds} seconds (${seconds / 86400} days)`;
+  return `${seconds} seconds`;
+}
+
+export class TokenService {
+  private readonly lookup: ReturnType<typeof prepareTokenLookup>;
+  private readonly ownerOf: ReturnType<typeof prepareOwnerLookup>;
+  private pendingUses = new Map<string, TokenUse & { userId: number; addressAt: number }>();
+  private readonly timer: ReturnType<typeof setInterval>;
+  private closed = false;
+
+  constructor(
+    readonly store: Store,
+    readonly policy: TokenPolicy,
+    private readonly logger: Logger,
+    flushIntervalMs = FLUSH_INTERVAL_MS,
+  ) {
+    this.lookup = prepareTokenLookup(store);
+    this.ownerOf = prepareOwnerLookup(store);
+    this.timer = setInterval(() => this.flushUses(), flushIntervalMs);
+    this.timer.unref();
+  }
+
+  /**
+   * The token behind a secret, or null when it is malformed, unknown, expired
+   * or revoked (all alike to the caller). A value without the prefix, length
+   * and checksum of a Gatehouse token is refused before any database read.
+   */
+  verify(secret: string, now = Date.now()): VerifiedToken | null {
+    if (!parseApiToken(this.policy.prefix, secret)) return null;
+    const row = this.lookup(hashApiToken(secret));
+    if (!row || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) {
+      if (row && this.logger.enabled("debug")) {
+        this.logger.debug("tokens.refused", { id: row.id, reason: row.revoked_at !== null ? "revoked" : "expired" });
+      }
+      return null;
+    }
+    const owner = this.ownerOf(row.user_id);
+    if (!owner) return null; // deleted meanwhile (its tokens go with it)
+    return {
+      id: row.id,
+      userId: row.user_id,
+      username: owner.username,
+      realm: owner.realm,
+      scopes: row.scopes === null ? null : (JSON.parse(row.scopes) as Scopes),
+      expiresAt: row.expires_at,
+    };
+  }
+
+  /**
+   * Remembers the use; written with the others at the next flush. Asking Bun
+   * for the peer's address costs more than verifying the token, so a token
+   * used many times a second keeps the address seen at most a second ago.
+   */
+  recordUse(token: VerifiedToken, client: ClientAddress, at = Date.now()): void {
+    const pending = this.pendingUses.get(token.id);
+    if (pending && at - pending.addressAt < ADDRESS_REFRESH_MS) {
+      pending.at = at;
+      return;
+    }
+    this.pendingUses.set(token.id, {
+      at,
+      addressAt: at,
+      address: client.socket,
+      reportedAddress: client.reported,
+      userId: token.userId,
+    });
+  }
+
+  /** Writes the remembered uses in one transaction. */
+  flushUses(): void {
+    if (this.pendingUses.size === 0 || this.closed) return;
+    const uses = this.pendingUses;
+    this.pendingUses = new Map();
+    const seen = new Map<number, number>();
+    for (const use of uses.values()) seen.set(use.userId, Math.max(use.at, seen.get(use.userId) ?? 0));
+    try {
+      writeTransaction(this.store, (tx) => {
+        markTokensUsed(tx, uses);
+        markUsersSeen(tx, seen);
+      });
+    } catch (error) {
+      this.logger.warn("tokens.last_used.flush_failed", { error: (error as Error).message, pending: uses.size });
+      // Kept for the next flush, unless a newer use has replaced them meanwhile.
+      for (const [id, use] of uses) if (!this.pendingUses.has(id)) this.pendingUses.set(id, use);
+    }
+  }
+
+  create(actor: Actor, owner: Owner, request: CreateTokenRequest): { secret: string; token: TokenView } {
+    const now = Date.now();
+    const note = request.note ?? "";
+    if (note.length > MAX_NOTE_LENGTH) throw new TokenError(400, `note: at most ${MAX_NOTE_LENGTH} characters`);
+    let scopes: Scopes | null;
+    let expiresAt: number | null;
+    try {
+      scopes = this.grantedScopes(actor, request.scopes);
+      expiresAt = this.grantedExpiry(actor, request, now);
+    } catch (error) {
+      if (error instanceof TokenError && error.status === 403) {
+        this.audit(actor, "token.create_denied", now, { target: owner, detail: { reason: error.message } });
+      }
+      throw error;
+    }
+    const secret = generateApiToken(this.policy.prefix);
+    const id = newTokenId();
+    const record = writeTransaction(this.store, (tx) => {
+      const userId = upsertUser(tx, owner.username, owner.realm, now);
+      insertToken(tx, {
+        id,
+        hash: hashApiToken(secret),
+        userId,
+        note,
+        scopes,
+        createdAt: now,
+        expiresAt,
+        parentId: actor.token?.id ?? null,
+      });
+      recordAudit(tx, this.auditEvent(actor, "token.created", now, { tokenId: id, target: owner }));
+      return findToken(tx, id)!;
+    });
+    this.logger.info("tokens.created", { id, username: owner.username, realm: owner.realm });
+    return { secret, token: this.view(record, now) };
+  }
+
+  list(actor: Actor, filter: ListFilter = {}): TokenView[] {
+    const forOthers = filter.all || filter.username !== undefined || filter.realm !== undefined;
+    if (forOthers && !actor.admin) {
+      throw new TokenError(403, "Only administrators may list other users' tokens");
+    }
+    const query =
+      forOthers || !actor.user
+        ? { username: filter.username, realm: filter.realm }
+        : { username: actor.user.username, realm: actor.user.realm };
+    const now = Date.now();
+    return listTokens(this.store.db, { ...query, includeRevoked: filter.includeRevoked }).map((record) =>
+      this.view(record, now),
+    );
+  }
+
+  get(actor: Actor, id: string): TokenView {
+    const record = findToken(this.store.db, id);
+    if (!record || !this.mayManage(actor, record)) throw new TokenError(404, `Token ${id} not found`);
+    return this.view(record, Date.now());
+  }
+
+  /** Revokes by public id. Someone else's token answers like an unknown one, and the attempt is audited. */
+  revoke(actor: Actor, id: string): TokenView {
+    return this.revokeRecord(actor, findToken(this.store.db, id), `Token ${id} not found`);
+  }
+
+  /** Revokes by secret (auth-o-tron's DELETE /token/{token}); a malformed secret is not looked up. */
+  revokeBySecret(actor: Actor, secret: string): TokenView {
+    const record = parseApiToken(this.policy.prefix, secret) ? findTokenByHash(this.store.db, hashApiToken(secret)) : undefined;
+    return this.revokeRecord(actor, record, "Token not found");
+  }
+
+  /** Stops the timer and writes the remembered uses (before the store is closed). */
+  close(): void {
+    if (this.closed) return;
+    clearInterval(this.timer);
+    this.flushUses();
+    this.closed = true;
+  }
+
+  private revokeRecord(actor: Actor, record: TokenRecord | undefined, notFound: string): TokenView {
+    const now = Date.now();
+    if (!record || record.revokedAt !== null) throw new TokenError(404, notFound);
+    if (!this.mayManage(actor, record)) {
+      this.audit(actor, "token.delete_denied", now, { tokenId: record.id, target: record });
+      this.logger.warn("tokens.delete_denied", { id: record.id, actor: actor.user?.username });
+      throw new TokenError(404, notFound);
+    }
+    const revoked = writeTransaction(this.store, (tx) => {
+      if (!markTokenRevoked(tx, record.id, now)) return false; // revoked meanwhile by someone else
+      recordAudit(tx, this.auditEvent(actor, "token.revoked", now, { tokenId: record.id, target: record }));
+      return true;
+    });
+    if (!revoked) throw new TokenError(404, notFound);
+    this.logger.info("tokens.revoked", { id: record.id, username: record.username, realm: record.realm });
+    return this.view({ ...record, revokedAt: now }, now);
+  }
+
+  private mayManage(actor: Actor, record: Owner): boolean {
+    return actor.admin || (actor.user?.username === record.username && actor.user.realm === record.realm);
+  }
+
+  /** The scopes of the new token: valid for the config, and within what the actor holds. */
+  private grantedScopes(actor: Actor, requested: Scopes | undefined): Scopes | null {
+    if (requested === undefined) return actor.token ? actor.token.scopes : (actor.scopes ?? null);
+    const scopes = normaliseScopes(requested, this.policy.services);
+    if (typeof scopes === "string") throw new TokenError(400, scopes);
+    if (actor.scopes) {
+      const beyond = scopesBeyond(scopes, actor.scopes);
+      if (beyond.length > 0) {
+        throw new TokenError(
+          403,
+          `A token cannot grant more than the credential creating it holds: ${beyond.join(", ")} ` +
+            `not held (held: ${describeScopes(actor.scopes)})`,
+        );
+      }
+    }
+    return scopes;
+  }
+
+  /** The expiry of the new token (ms since the epoch, null: never), within the policy and the actor's token. */
+  private grantedExpiry(actor: Actor, request: CreateTokenRequest, now: number): number | null {
+    const { defaultExpiresIn, maxExpiresIn, allowNonExpiring } = this.policy;
+    if (request.expiresIn !== undefined && request.expiresAt !== undefined) {
+      throw new TokenError(400, "Give expires_in or expires_at, not both");
+    }
+    const limit = actor.token ? actor.token.expiresAt : null;
+    const explicit = request.expiresIn !== undefined || request.expiresAt !== undefined;
+    let expiresAt: number | null;
+    if (request.expiresIn === null || request.expiresAt === null) {
+      if (!allowNonExpiring) {
+        throw new TokenError(400, `Tokens that never expire are not allowed here; the longest lifetime is ${duration(maxExpiresIn)}`);
+      }
+      expiresAt = null;
+    } else if (request.expiresAt !== undefined) {
+      expiresAt = Date.parse(request.expiresAt);
+      if (Number.isNaN(expiresAt)) throw new TokenError(400, `expires_at: "${request.expiresAt}" is not an ISO 8601 date`);
+    } else if (request.expiresIn !== undefined) {
+      if (!Number.isInteger(request.expiresIn) || request.expiresIn < 1) {
+        throw new TokenError(400, "expires_in: must be a whole number of seconds, at least 1");
+      }
+      expiresAt = now + request.expiresIn * 1000;
+    } else {
+      // The default never outlives the creating token: that is not an escalation the caller asked for.
+      expiresAt = now + defaultExpiresIn * 1000;
+      if (limit !== null) expiresAt = Math.min(expiresAt, limit);
+    }
+    if (expiresAt !== null) {
+      if (expiresAt <= now) throw new TokenError(400, "The expiry must be in the future");
+      // A second of slack for expires_at dates computed by the client a moment ago.
+      if (expiresAt - now > maxExpiresIn * 1000 + (request.expiresAt !== undefined ? 1000 : 0)) {
+        throw new TokenError(400, `The longest lifetime of a token is ${duration(maxExpiresIn)}`);
+      }
+    }
+    if (explicit && limit !== null && (expiresAt === null || expiresAt > limit)) {
+      throw new TokenError(
+        403,
+        `A token cannot outlive the token creating it, which expires at ${new Date(limit).toISOString()}`,
+      );
+    }
+    return expiresAt;
+  }
+
+  private view(record: TokenRecord, now: number): TokenView {
+    // A use not flushed yet is newer than what the database holds.
+    const pending = this.pendingUses.get(record.id);
+    const lastUse =
+      pending && pending.at > (record.lastUsedAt ?? 0)
+        ? pending
+        : { at: record.lastUsedAt, address: record.lastUsedAddress, reportedAddress: record.lastUsedReportedAddress };
+    return {
+      id: record.id,
+      username: record.username,
+      realm: record.realm,
+      note: record.note,
+      scopes: record.scopes,
+      status: record.revokedAt !== null ? "revoked" : record.expiresAt !== null && record.expiresAt <= now ? "expired" : "active",
+      created_at: iso(record.createdAt)!,
+      expires_at: iso(record.expiresAt),
+      last_used_at: iso(lastUse.at),
+      last_used_address: lastUse.address,
+      last_used_reported_address: lastUse.reportedAddress,
+      revoked_at: iso(record.revokedAt),
+    };
+  }
+
+  private auditEvent(
+    actor: Actor,
+    event: string,
+    at: number,
+    about: { tokenId?: string; target?: Owner; detail?: Record<string, unknown> },
+  ): AuditEvent {
+    return {
+      at,
+      event,
+      actorUsername: actor.user?.username ?? actor.operator ?? null,
+      actorRealm: actor.user?.realm ?? null,
+      actorTokenId: actor.token?.id ?? null,
+      tokenId: about.tokenId ?? null,
+      targetUsername: about.target?.username ?? null,
+      targetRealm: about.target?.realm ?? null,
+      address: actor.client.socket,
+      reportedAddress: actor.client.reported,
+      detail: about.detail ?? null,
+    };
+  }
+
+  private audit(actor: Actor, event: string, at: number, about: Parameters<TokenService["auditEvent"]>[3]): void {
+    writeTransaction(this.store, (tx) => recordAudit(tx, this.auditEvent(actor, event, at, about)));
+  }
+}
