@@ -37,8 +37,13 @@ interface Scenario {
   name: string;
   target: string;
   path: string;
-  headers?: Record<string, string>;
+  /** Headers, or a function giving them once the target has started (e.g. a seeded token). */
+  headers?: Record<string, string> | (() => Record<string, string>);
+  method?: "GET" | "POST";
+  body?: string;
 }
+
+const headersOf = (scenario: Scenario) => (typeof scenario.headers === "function" ? scenario.headers() : (scenario.headers ?? {}));
 
 interface WrkResult {
   requestsPerSecond: number;
@@ -88,7 +93,8 @@ async function startProcess(command: string[], env: (port: number) => Record<str
   } satisfies RunningTarget;
 }
 
-async function gatehouseConfig(): Promise<string> {
+/** The bench config: one plain provider, and the signing and store settings of the target. */
+async function gatehouseConfig(options: { dir: string; jwt: string; store: boolean }): Promise<string> {
   // OWASP's argon2id parameters, as recommended for stored passwords.
   const hash = await argon2.hash(users.hashed.password, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 });
   return `version: 1.0.0
@@ -107,16 +113,48 @@ providers:
         password: "${hash}"
         roles: [reader]
 store:
-  enabled: false
-services: []
+  enabled: ${options.store}
+  path: ${join(options.dir, "gatehouse.db")}
+services:
+  - name: ecflow
+    scopes: [read, write]
 jwt:
   exp: 3600
   iss: gatehouse-bench
-  secret: gatehouse-bench-secret-key-0123456789
   aud: gatehouse-bench
+${options.jwt}
 include_legacy_headers: true
 bind_address: 127.0.0.1:8080
 `;
+}
+
+const hs256 = "  secret: gatehouse-bench-secret-key-0123456789";
+/** The secret of a token seeded into each token target's store, by target name. */
+const seededTokens = new Map<string, string>();
+
+/** A Gatehouse target: its own temporary folder, config, and optional set-up (e.g. seeding tokens). */
+function gatehouseTarget(name: string, options: { jwt?: string; store?: boolean; seedTokens?: number }): Target {
+  return {
+    name,
+    async start() {
+      const dir = temporaryDirectory("gatehouse-bench-");
+      const configPath = join(dir, "config.yaml");
+      writeFileSync(configPath, await gatehouseConfig({ dir, jwt: options.jwt ?? hs256, store: options.store ?? false }));
+      if (options.seedTokens) {
+        console.error(`bench: seeding ${options.seedTokens.toLocaleString("en")} tokens`);
+        const seed = Bun.spawnSync([bun, "run", join(projectRoot, "bench/seed-tokens.ts"), configPath, String(options.seedTokens)]);
+        if (seed.exitCode !== 0) throw new Error(`seeding failed: ${seed.stderr}`);
+        seededTokens.set(name, seed.stdout.toString().trim());
+      }
+      // BENCH_GATEHOUSE_COMMAND runs another build (e.g. "dist/gatehouse") instead of the sources.
+      const command = process.env.BENCH_GATEHOUSE_COMMAND?.split(" ") ?? [bun, "run", join(projectRoot, "src/main.ts")];
+      return startProcess(
+        [...command, "serve", "--config", configPath],
+        (port) => ({ GATEHOUSE_BIND_ADDRESS: `127.0.0.1:${port}` }),
+        dir,
+      );
+    },
+  };
 }
 
 const targets: Target[] = [
@@ -124,35 +162,40 @@ const targets: Target[] = [
     name: "bare",
     start: () => startProcess([bun, "run", join(projectRoot, "bench/bare-server.ts")], (port) => ({ PORT: String(port) })),
   },
-  {
-    name: "gatehouse",
-    async start() {
-      const dir = temporaryDirectory("gatehouse-bench-");
-      writeFileSync(join(dir, "config.yaml"), await gatehouseConfig());
-      // BENCH_GATEHOUSE_COMMAND runs another build (e.g. "dist/gatehouse") instead of the sources.
-      const command = process.env.BENCH_GATEHOUSE_COMMAND?.split(" ") ?? [bun, "run", join(projectRoot, "src/main.ts")];
-      return startProcess(
-        [...command, "serve", "--config", join(dir, "config.yaml")],
-        (port) => ({ GATEHOUSE_BIND_ADDRESS: `127.0.0.1:${port}` }),
-        dir,
-      );
-    },
-  },
+  gatehouseTarget("gatehouse", {}),
+  gatehouseTarget("gatehouse-no-reuse", { jwt: `${hs256}\n  reuse_seconds: 0` }),
+  gatehouseTarget("gatehouse-es256", { jwt: "  alg: ES256", store: true }),
+  gatehouseTarget("gatehouse-es256-no-reuse", { jwt: "  alg: ES256\n  reuse_seconds: 0", store: true }),
+  gatehouseTarget("gatehouse-eddsa", { jwt: "  alg: EdDSA", store: true }),
+  gatehouseTarget("gatehouse-tokens-1k", { store: true, seedTokens: 1_000 }),
+  gatehouseTarget("gatehouse-tokens-100k", { store: true, seedTokens: 100_000 }),
 ];
+
+const clearBasic = { Authorization: basic(users.clear.username, users.clear.password) };
+const bearerOf = (target: string) => () => ({ Authorization: `Bearer ${seededTokens.get(target)}` });
 
 const scenarios: Scenario[] = [
   { name: "bare Bun.serve (baseline)", target: "bare", path: "/" },
-  {
-    name: "Basic, clear-text password",
-    target: "gatehouse",
-    path: "/authenticate",
-    headers: { Authorization: basic(users.clear.username, users.clear.password) },
-  },
+  { name: "Basic, clear-text password", target: "gatehouse", path: "/authenticate", headers: clearBasic },
   {
     name: "Basic, argon2id hash (verified once, then cached)",
     target: "gatehouse",
     path: "/authenticate",
     headers: { Authorization: basic(users.hashed.username, users.hashed.password) },
+  },
+  { name: "Basic, HS256, a JWT signed for every answer", target: "gatehouse-no-reuse", path: "/authenticate", headers: clearBasic },
+  { name: "Basic, ES256 managed key", target: "gatehouse-es256", path: "/authenticate", headers: clearBasic },
+  { name: "Basic, ES256, a JWT signed for every answer", target: "gatehouse-es256-no-reuse", path: "/authenticate", headers: clearBasic },
+  { name: "Basic, EdDSA managed key", target: "gatehouse-eddsa", path: "/authenticate", headers: clearBasic },
+  { name: "API token, 1,000 tokens in the store", target: "gatehouse-tokens-1k", path: "/authenticate", headers: bearerOf("gatehouse-tokens-1k") },
+  { name: "API token, 100,000 tokens in the store", target: "gatehouse-tokens-100k", path: "/authenticate", headers: bearerOf("gatehouse-tokens-100k") },
+  {
+    name: "token creation, POST /api/v1/tokens",
+    target: "gatehouse-tokens-1k",
+    path: "/api/v1/tokens",
+    method: "POST",
+    body: JSON.stringify({ note: "bench", expires_in: 3600 }),
+    headers: { ...clearBasic, "Content-Type": "application/json" },
   },
 ];
 
@@ -180,8 +223,15 @@ export function parseWrk(text: string): WrkResult {
 }
 
 async function runWrk(scenario: Scenario, url: string): Promise<WrkResult> {
-  const headerArgs = Object.entries(scenario.headers ?? {}).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
-  const wrk = Bun.spawn(["wrk", ...wrkArgs, ...headerArgs, url + scenario.path], { stdout: "pipe", stderr: "pipe" });
+  const headerArgs = Object.entries(headersOf(scenario)).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
+  const scriptArgs: string[] = [];
+  if (scenario.method === "POST") {
+    // wrk sends a POST with a body through a Lua script.
+    const script = join(temporaryDirectory("gatehouse-bench-"), "post.lua");
+    writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(scenario.body ?? "")}\n`);
+    scriptArgs.push("-s", script);
+  }
+  const wrk = Bun.spawn(["wrk", ...wrkArgs, ...scriptArgs, ...headerArgs, url + scenario.path], { stdout: "pipe", stderr: "pipe" });
   const [out, err] = await Promise.all([new Response(wrk.stdout).text(), new Response(wrk.stderr).text()]);
   if ((await wrk.exited) !== 0) throw new Error(`wrk failed: ${err}${out}`);
   mkdirSync(join(resultsDir, "raw"), { recursive: true });
@@ -226,8 +276,12 @@ async function main() {
     const running = await target.start();
     try {
       for (const scenario of mine) {
-        const warmUp = await fetch(running.url + scenario.path, { headers: scenario.headers });
-        if (warmUp.status !== 200) {
+        const warmUp = await fetch(running.url + scenario.path, {
+          method: scenario.method ?? "GET",
+          headers: headersOf(scenario),
+          body: scenario.body,
+        });
+        if (warmUp.status !== 200 && warmUp.status !== 201) {
           throw new Error(`${scenario.name}: warm-up answered ${warmUp.status}\n${running.output()}`);
         }
         console.error(`bench: wrk ${wrkArgs.join(" ")} — ${scenario.name}`);
@@ -236,6 +290,8 @@ async function main() {
         if (result.non2xx > 0 || result.socketErrors > 0) {
           console.error(`bench: WARNING ${scenario.name}: ${result.non2xx} non-2xx, ${result.socketErrors} socket errors`);
         }
+        const busy = running.output().match(/SQLITE_BUSY/g)?.length ?? 0;
+        if (busy > 0) console.error(`bench: WARNING ${scenario.name}: ${busy} SQLITE_BUSY errors in the server's log`);
       }
     } finally {
       await running.stop();
