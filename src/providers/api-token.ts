@@ -79,5 +79,19 @@ export function createApiTokenProvider(options: {
       });
     },
     tokenOf: (user) => grants.get(user),
+    // A success may be reused briefly: the revocation stamp changes at once
+    // on a revocation here, and within a millisecond of one made elsewhere;
+    // never past the token's expiry; every reuse still records the token's use.
+    reuse: {
+      stamp: () => tokens.revocationStamp(),
+      maxReuseMs: (user) => {
+        const expiresAt = grants.get(user)?.expiresAt;
+        return expiresAt === null || expiresAt === undefined ? Number.POSITIVE_INFINITY : expiresAt - Date.now();
+      },
+      reused: (user, client) => {
+        const token = grants.get(user);
+        if (token) tokens.recordUse(token, client);
+      },
+    },
   };
 }

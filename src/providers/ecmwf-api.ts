@@ -5,7 +5,7 @@ import { Type } from "@sinclair/typebox";
 import { createUser, type User } from "../identity/user.ts";
 import { TtlCache } from "../identity/ttl-cache.ts";
 import { sha256Hex } from "../identity/secrets.ts";
-import { providerSchema, type ProviderType } from "./provider.ts";
+import { STABLE_VERDICTS, providerSchema, type ProviderType } from "./provider.ts";
 
 const schema = providerSchema("ecmwf-api", "ECMWF API keys, checked against the who-am-i service (Bearer)", {
   uri: Type.String({ pattern: "^https?://", description: "Base URL of the ECMWF API, e.g. https://api.ecmwf.int/v1" }),
@@ -27,6 +27,7 @@ export const ecmwfApiProvider: ProviderType<typeof schema> = {
       realm: config.realm,
       scheme: "bearer",
       remote: true,
+      reuse: STABLE_VERDICTS,
       async authenticate(credential, signal) {
         if (credential.scheme !== "bearer") return null;
         const key = sha256Hex(credential.token);

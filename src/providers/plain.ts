@@ -7,7 +7,7 @@ import { TtlCache } from "../identity/ttl-cache.ts";
 import { randomBytes } from "node:crypto";
 import { createCacheKeyHasher, matchesDigest, sha256 } from "../identity/secrets.ts";
 import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
-import { providerSchema, type ProviderType } from "./provider.ts";
+import { STABLE_VERDICTS, providerSchema, type ProviderType } from "./provider.ts";
 
 const schema = providerSchema("plain", "Users listed in the configuration (HTTP Basic)", {
   users: Type.Array(
@@ -71,6 +71,7 @@ export const plainProvider: ProviderType<typeof schema> = {
       realm: config.realm,
       scheme: "basic",
       remote: false,
+      reuse: STABLE_VERDICTS,
       authenticate(credential) {
         if (credential.scheme !== "basic") return null;
         const entry = users.get(credential.username);

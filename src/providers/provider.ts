@@ -30,6 +30,12 @@ export interface Provider {
    */
   readonly remote: boolean;
   /**
+   * Present when /authenticate may answer the same Authorization header from
+   * memory for `jwt.reuse_seconds` after a success, skipping the pipeline.
+   * Absent: every request is checked afresh.
+   */
+  readonly reuse?: VerdictReuse;
+  /**
    * The user, or null when the credential is not valid here. Answers
    * synchronously when it can (see identity/maybe-promise.ts). Throws or
    * rejects only on an internal or upstream error. `client` is where the
@@ -46,6 +52,24 @@ export interface Provider {
   /** Releases timers and connections at shutdown. */
   close?(): void;
 }
+
+export interface VerdictReuse {
+  /**
+   * Changes whenever a success given earlier may no longer hold (a
+   * revocation); remembered answers from another stamp are not used.
+   */
+  stamp(): number;
+  /** At most how long (ms) this user's success may be reused, e.g. until its token expires. */
+  maxReuseMs?(user: User): number;
+  /** Called each time a remembered success answers a request, e.g. to record a token's use. */
+  reused?(user: User, client: ClientAddress): void;
+}
+
+/**
+ * For providers whose verdicts cannot change while the process runs (config
+ * users) or are cached anyway (remote key services).
+ */
+export const STABLE_VERDICTS: VerdictReuse = { stamp: () => 0 };
 
 export interface ProviderContext {
   logger: Logger;

@@ -14,6 +14,7 @@
 // - Verification is one indexed read, with no cache: a revocation applies to
 //   the very next request. The last use is remembered in memory and written
 //   in one transaction every few seconds, not once per request.
+import { StoreChanges } from "../store/changes.ts";
 import type { GatehouseConfig } from "../config/schema.ts";
 import type { ClientAddress } from "../identity/client.ts";
 import type { Scopes } from "../identity/user.ts";
@@ -148,6 +149,8 @@ export class TokenService {
   private pendingUses = new Map<string, TokenUse & { userId: number; addressAt: number }>();
   private readonly timer: ReturnType<typeof setInterval>;
   private closed = false;
+  /** Changes whenever a token may have been revoked, here or by another process. */
+  private readonly changes: StoreChanges;
 
   constructor(
     readonly store: Store,
@@ -157,8 +160,18 @@ export class TokenService {
   ) {
     this.lookup = prepareTokenLookup(store);
     this.ownerOf = prepareOwnerLookup(store);
+    this.changes = new StoreChanges(store);
     this.timer = setInterval(() => this.flushUses(), flushIntervalMs);
     this.timer.unref();
+  }
+
+  /**
+   * Changes whenever an earlier verification may no longer hold: a
+   * revocation through this service (at once), or any commit by another
+   * process sharing the store (noticed within a millisecond).
+   */
+  revocationStamp(now = Date.now()): number {
+    return this.changes.current(now);
   }
 
   /**
@@ -316,6 +329,7 @@ export class TokenService {
       return true;
     });
     if (!revoked) throw new TokenError(404, notFound);
+    this.changes.bump(); // remembered verdicts for this token are void from the next request on
     this.logger.info("tokens.revoked", { id: record.id, username: record.username, realm: record.realm });
     return this.view({ ...record, revokedAt: now }, now);
   }

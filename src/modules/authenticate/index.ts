@@ -8,7 +8,10 @@ import { andThen, type MaybePromise } from "../../identity/maybe-promise.ts";
 import type { JwtIssuer } from "../../keys/issuer.ts";
 import type { User } from "../../identity/user.ts";
 import { TtlCache } from "../../identity/ttl-cache.ts";
+import { createCacheKeyHasher } from "../../identity/secrets.ts";
 import type { Logger } from "../../log.ts";
+import type { Provider } from "../../providers/provider.ts";
+import type { ClientAddress } from "../../identity/client.ts";
 import { clientAddress, headerValue } from "../http.ts";
 
 export interface AuthenticateDeps {
@@ -36,6 +39,19 @@ function originalPath(request: Request): string | undefined {
   return uri ? uri.split("?")[0].slice(0, 200) : undefined;
 }
 
+/** An answer: the headers of a success, and who it was for. */
+interface Answer {
+  headers: Headers;
+  provider: Provider;
+  user: User;
+}
+
+/** A success remembered for an Authorization header, valid while its provider's stamp is unchanged. */
+interface Verdict {
+  answer: Answer;
+  stamp: number;
+}
+
 export function authenticateModule(deps: AuthenticateDeps) {
   const { pipeline, issuer, logger, includeLegacyHeaders, reuseSeconds } = deps;
   const unauthorized = new Headers({ "www-authenticate": pipeline.challenge, "cache-control": "no-store" });
@@ -46,49 +62,83 @@ export function authenticateModule(deps: AuthenticateDeps) {
   // for it. The key is the whole identity (roles, attributes, scopes) and the
   // signing key, so any change signs anew; the credential itself has been
   // checked again on this very request, so a revoked token never gets here.
-  const answers = new TtlCache<Headers>(reuseSeconds * 1000, 50_000);
+  const signed = new TtlCache<Headers>(reuseSeconds * 1000, 50_000);
+  // For providers that allow it (config users, remote key services, API
+  // tokens with their revocation stamp; see Provider.reuse), the same
+  // Authorization header is answered from memory within the window, skipping
+  // the pipeline. The key is an HMAC of the header under a per-process
+  // random key, never the credential itself. Only successes are remembered.
+  const verdicts = new TtlCache<Verdict>(reuseSeconds * 1000, 50_000);
+  const verdictKey = createCacheKeyHasher();
 
-  const signedAnswer = (user: User): MaybePromise<Headers> => {
+  const signedAnswer = (result: AuthResult & { ok: true }): MaybePromise<Answer> => {
+    const { user, provider } = result;
     const key = reuseSeconds > 0 ? `${issuer.currentKid()}\u0000${JSON.stringify(user)}` : "";
-    const reusable = key ? answers.get(key) : undefined;
-    if (reusable) return reusable;
+    const reusable = key ? signed.get(key) : undefined;
+    // The answer is this request's (its user and provider), even when the signed headers are reused.
+    if (reusable) return { headers: reusable, provider, user };
     return issuer.issue(user).then((jwt) => {
       const headers = identityHeaders(user, jwt.token, includeLegacyHeaders);
       // Never reuse an answer whose JWT would expire within twice the window.
-      const lifetimeMs = jwt.exp * 1000 - Date.now();
-      if (key && lifetimeMs > reuseSeconds * 2000) answers.set(key, headers);
-      return headers;
+      if (key && jwt.exp * 1000 - Date.now() > reuseSeconds * 2000) signed.set(key, headers);
+      return { headers, provider, user };
     });
   };
 
-  const answer = (request: Request, result: AuthResult): MaybePromise<Response> => {
-    if (!result.ok) {
-      if (logger.enabled("debug")) logger.debug("auth.refused", { reason: result.reason, path: originalPath(request) });
-      return new Response(null, { status: 401, headers: unauthorized });
-    }
+  const succeeded = (request: Request, answer: Answer): Response => {
     if (logger.enabled("debug")) {
       logger.debug("auth.succeeded", {
-        provider: result.provider.name,
-        realm: result.user.realm,
-        username: result.user.username,
+        provider: answer.provider.name,
+        realm: answer.user.realm,
+        username: answer.user.username,
         method: request.headers.get("x-original-method") ?? request.headers.get("x-forwarded-method") ?? undefined,
         path: originalPath(request),
       });
     }
     // Response copies the Headers it is given, so a reused answer is never altered.
-    return andThen(signedAnswer(result.user), (headers) => new Response(null, { status: 200, headers }));
+    return new Response(null, { status: 200, headers: answer.headers });
   };
 
-  // Synchronous whenever the pipeline and the reuse cache are (see identity/maybe-promise.ts).
+  const remember = (credentialKey: string, answer: Answer) => {
+    const reuse = answer.provider.reuse;
+    if (!credentialKey || !reuse) return;
+    const ttlMs = Math.min(reuseSeconds * 1000, reuse.maxReuseMs?.(answer.user) ?? Number.POSITIVE_INFINITY);
+    verdicts.set(credentialKey, { answer, stamp: reuse.stamp() }, Date.now(), ttlMs);
+  };
+
+  const answer = (request: Request, result: AuthResult, credentialKey: string): MaybePromise<Response> => {
+    if (!result.ok) {
+      if (logger.enabled("debug")) logger.debug("auth.refused", { reason: result.reason, path: originalPath(request) });
+      return new Response(null, { status: 401, headers: unauthorized });
+    }
+    return andThen(signedAnswer(result), (answer) => {
+      remember(credentialKey, answer);
+      return succeeded(request, answer);
+    });
+  };
+
+  /** The remembered success for this header, if its provider still vouches for it. */
+  const recall = (credentialKey: string, client: ClientAddress): Answer | undefined => {
+    const verdict = verdicts.get(credentialKey);
+    if (!verdict) return undefined;
+    const reuse = verdict.answer.provider.reuse!;
+    if (reuse.stamp() !== verdict.stamp) {
+      verdicts.delete(credentialKey);
+      return undefined;
+    }
+    reuse.reused?.(verdict.answer.user, client);
+    return verdict.answer;
+  };
+
+  // Synchronous whenever the pipeline and the caches are (see identity/maybe-promise.ts).
   // The client address is passed lazily: only API tokens read it, to record their last use.
-  return new Elysia({ name: "authenticate" }).all("/authenticate", ({ request, server }) =>
-    andThen(
-      pipeline.authenticate(
-        request.headers.get("authorization"),
-        request.headers.get("x-auth-realm"),
-        clientAddress(request, server),
-      ),
-      (result) => answer(request, result),
-    ),
-  );
+  return new Elysia({ name: "authenticate" }).all("/authenticate", ({ request, server }) => {
+    const authorization = request.headers.get("authorization");
+    const realm = request.headers.get("x-auth-realm");
+    const client = clientAddress(request, server);
+    const credentialKey = reuseSeconds > 0 && authorization ? verdictKey(authorization, realm ?? "") : "";
+    const remembered = credentialKey ? recall(credentialKey, client) : undefined;
+    if (remembered) return succeeded(request, remembered);
+    return andThen(pipeline.authenticate(authorization, realm, client), (result) => answer(request, result, credentialKey));
+  });
 }
