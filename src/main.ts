@@ -154,9 +154,14 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await dispatch(argv);
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message);
-    return 1;
+    // An operator gets the reason in one line (a store that cannot be opened,
+    // a master key that does not decrypt the keys…), not a stack trace;
+    // GATEHOUSE_DEBUG=1 shows the trace for a bug report.
+    if (error instanceof ConfigError || !process.env.GATEHOUSE_DEBUG) {
+      console.error(error instanceof ConfigError ? error.message : `gatehouse: ${(error as Error).message ?? error}`);
+      return 1;
+    }
+    throw error;
   }
 }
 
