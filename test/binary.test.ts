@@ -119,6 +119,33 @@ describe("compiled binary run outside the project", () => {
     expect((await authenticate(basic("hasheduser", "wrong"))).status).toBe(401);
   });
 
+  test("the store's embedded migrations work: an API token is created and authenticates", async () => {
+    const created = await fetch(`${server!.url}/token`, { headers: { authorization: basic("someuser", "somesecret") } });
+    expect(created.status).toBe(200);
+    const { token } = (await created.json()) as { token: string };
+    expect(token).toStartWith("gth_");
+    expect((await authenticate(`Bearer ${token}`)).status).toBe(200);
+  });
+
+  test("managed ES256 keys: generated, encrypted with a master key file, published as a JWKS", async () => {
+    const managedDir = join(dir, "managed");
+    mkdirSync(managedDir);
+    const yaml = configYaml("unused").replace(/  secret: .*\n/, "  alg: ES256\n");
+    const managed = await spawnGatehouse({ config: yaml, command: [binary], cwd: managedDir, env: childEnv, timeoutMs: 20_000 });
+    try {
+      const jwks = (await (await fetch(`${managed.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string; alg: string }[] };
+      expect(jwks.keys).toHaveLength(1);
+      expect(jwks.keys[0].alg).toBe("ES256");
+      const response = await fetch(`${managed.url}/authenticate`, { headers: { authorization: basic("someuser", "somesecret") } });
+      const jwt = response.headers.get("authorization")!.slice(7);
+      const header = JSON.parse(Buffer.from(jwt.split(".")[0], "base64url").toString());
+      expect(header).toMatchObject({ alg: "ES256", kid: jwks.keys[0].kid });
+      expect(existsSync(join(managedDir, "data", "master.key"))).toBe(true);
+    } finally {
+      await managed.stop();
+    }
+  });
+
   test("config check exits 0 on a valid file", () => {
     const result = runBinary(["config", "check", server!.configPath]);
     expect(result.exitCode, result.stderr.toString() + result.stdout.toString()).toBe(0);
