@@ -14,11 +14,16 @@ import type { Logger } from "./log.ts";
 import { authenticateModule } from "./modules/authenticate/index.ts";
 import { infoModule } from "./modules/info/index.ts";
 import { healthModule } from "./modules/health/index.ts";
-import { jsonError } from "./modules/http.ts";
+import { jsonError as plainJsonError } from "./modules/http.ts";
 import { tokensModule } from "./modules/tokens/index.ts";
 import { openStore, type Store } from "./store/database.ts";
 import { TokenService, tokenPolicy } from "./tokens/service.ts";
 import { createApiTokenProvider } from "./providers/api-token.ts";
+import { createAccessTokenProvider } from "./providers/access-token.ts";
+import { SessionService, rereadFrom, sessionPolicy } from "./sessions/service.ts";
+import { prepareSessionLiveness } from "./store/sessions.ts";
+import { detailError, sessionsModule, usesDetailErrors } from "./modules/sessions/index.ts";
+import { REFRESH_TOKEN_PREFIX } from "./tokens/format.ts";
 
 export interface Gatehouse {
   app: Elysia<any, any, any, any, any, any, any>;
@@ -27,6 +32,8 @@ export interface Gatehouse {
   store: Store | null;
   /** API tokens; null when the store is disabled. */
   tokens: TokenService | null;
+  /** Sessions (access and refresh tokens); null when the store is disabled. */
+  sessions: SessionService | null;
   /** The signing keys; `managed` is null for shared secrets. */
   keys: { keySet: KeySet; managed: ManagedKeySet | null };
   close(): Promise<void>;
@@ -38,18 +45,31 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger): 
     const plugin = findAugmenterType(entry.type)!;
     return plugin.create(entry as PluginEntry, { logger });
   });
-  // The store (migrated at start-up) and the built-in API token provider, after the configured ones.
+  // The store (migrated at start-up) and the built-in providers of API tokens and session access
+  // tokens, after the configured ones.
   const store = config.store.enabled ? openStore(config.store.path) : null;
+  const keys = await openKeySet(config, store, logger);
   const tokens = store ? new TokenService(store, tokenPolicy(config), logger) : null;
   const apiTokens = tokens ? createApiTokenProvider({ tokens, providers, logger }) : null;
+  const accessTokens = store
+    ? createAccessTokenProvider({ keySet: keys.keySet, issuer: config.jwt.iss, audience: config.jwt.aud, isLive: prepareSessionLiveness(store) })
+    : null;
   const pipeline = new IdentityPipeline({
-    providers: apiTokens ? [...providers, apiTokens] : providers,
+    providers: [...providers, ...(apiTokens ? [apiTokens] : []), ...(accessTokens ? [accessTokens] : [])],
     augmenters,
     timeoutMs: config.auth.timeout_in_ms,
     logger,
-    ownTokenPrefix: config.tokens.prefix,
+    ownTokenPrefixes: [config.tokens.prefix, REFRESH_TOKEN_PREFIX],
   });
-  const keys = await openKeySet(config, store, logger);
+  const sessions = store
+    ? new SessionService(
+        store,
+        sessionPolicy(config),
+        { keySet: keys.keySet, iss: config.jwt.iss, aud: config.jwt.aud },
+        rereadFrom(pipeline, config.auth.timeout_in_ms),
+        logger,
+      )
+    : null;
   const issuer = createJwtIssuer({
     iss: config.jwt.iss,
     aud: config.jwt.aud,
@@ -62,6 +82,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger): 
     .use(healthModule())
     .use(infoModule(pipeline))
     .use(tokensModule({ pipeline, tokens, apiTokens, adminRole: config.admin_role }))
+    .use(sessionsModule({ pipeline, sessions, tokens, accessTokens, apiTokens, adminRole: config.admin_role }))
     .use(
       keysModule({
         ...keys,
@@ -86,6 +107,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger): 
     pipeline,
     store,
     tokens,
+    sessions,
     keys,
     async close() {
       pipeline.close();
@@ -96,8 +118,13 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger): 
   };
 }
 
-/** Every error becomes a JSON answer with a clear message; internals are logged, never sent. */
+/**
+ * Every error becomes a JSON answer with a clear message; internals are
+ * logged, never sent. Tiled-compatible routes put it under `detail`, where
+ * Tiled clients read it; the others under `error`.
+ */
 function errorResponse(code: string | number, error: unknown, request: Request, logger: Logger): Response {
+  const jsonError = usesDetailErrors(new URL(request.url).pathname) ? detailError : plainJsonError;
   switch (code) {
     case "NOT_FOUND":
       return jsonError(404, "Not found");

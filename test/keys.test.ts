@@ -30,6 +30,8 @@ function managedConfig(dir: string, overrides: Record<string, any> = {}) {
     providers: [{ type: "plain", name: "local", realm: "local", users: [user, reader] }],
     jwt: { iss: "https://gatehouse.test", aud: "backend", exp: 60, alg: "ES256", reuse_seconds: 0, ...overrides.jwt },
     keys: { publish_ahead: 1, poll_interval: 1, retire_margin: 1, ...overrides.keys },
+    // A previous key lives as long as the longest token it signed: here 60 s for both kinds.
+    authentication: { access_token_max_age: 60 },
     store: { enabled: true, path: join(dir, "gatehouse.db") },
     include_legacy_headers: true,
   };

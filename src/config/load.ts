@@ -10,6 +10,7 @@ import { ConfigSchema, type GatehouseConfig } from "./schema.ts";
 import { applyEnvOverrides, resolveSecretFiles, substituteVariables, type Env } from "./environment.ts";
 import { findProviderType, plannedProviderTypes, providerTypes } from "../providers/registry.ts";
 import { augmenterTypes, findAugmenterType, plannedAugmenterTypes } from "../augmenters/registry.ts";
+import { REFRESH_TOKEN_PREFIX } from "../tokens/format.ts";
 
 export class ConfigError extends Error {
   constructor(
@@ -66,6 +67,7 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
   const problems: string[] = [];
   const warnings: string[] = [];
   let value = substituteVariables(structuredClone(raw) as never, env, "", problems) as Record<string, any>;
+  applySessionLifetimeVariables(value, env);
   applyEnvOverrides(value as never, env, topLevelKeys, problems);
   value = resolveSecretFiles(value as never, "", problems) as Record<string, any>;
   // YAML reads `version: 1.0` as a number; the schema wants the string.
@@ -99,6 +101,25 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
   return { config, source, warnings: [...weaknesses, ...warnings], weaknesses };
 }
 
+/** The session lifetimes, settable from the environment by their own names as in Tiled. */
+const SESSION_LIFETIMES = ["access_token_max_age", "refresh_token_max_age", "session_max_age"] as const;
+
+/**
+ * GATEHOUSE_ACCESS_TOKEN_MAX_AGE (and the two others), else Tiled's
+ * TILED_ACCESS_TOKEN_MAX_AGE, set `authentication.*`. Applied before the
+ * generic overrides, so GATEHOUSE_AUTHENTICATION__ACCESS_TOKEN_MAX_AGE, which
+ * names the field itself, wins over both.
+ */
+function applySessionLifetimeVariables(value: Record<string, any>, env: Env): void {
+  for (const key of SESSION_LIFETIMES) {
+    const name = key.toUpperCase();
+    const raw = env[`GATEHOUSE_${name}`] ?? env[`TILED_${name}`];
+    if (raw === undefined) continue;
+    const section = value.authentication;
+    value.authentication = { ...(section && typeof section === "object" && !Array.isArray(section) ? section : {}), [key]: raw };
+  }
+}
+
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
 export const MIN_SECRET_BYTES = 32;
 
@@ -129,6 +150,9 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
     problems.push(
       `tokens.default_expires_in: ${config.tokens.default_expires_in} is longer than tokens.max_expires_in (${config.tokens.max_expires_in})`,
     );
+  }
+  if (config.tokens.prefix === REFRESH_TOKEN_PREFIX) {
+    problems.push(`tokens.prefix: "${REFRESH_TOKEN_PREFIX}" is the prefix of session refresh tokens; choose another`);
   }
   if (config.providers.length === 0) warnings.push("providers: none configured, every request will be refused");
   const serviceNames = new Set<string>();

@@ -173,6 +173,38 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
         },
         { default: {}, additionalProperties: true, description: "Gatehouse's API tokens (kept in the store)" },
       ),
+      authentication: Type.Object(
+        {
+          access_token_max_age: Type.Integer({
+            minimum: 1,
+            default: 900,
+            description:
+              "Lifetime in seconds of a session's access token (15 minutes); also GATEHOUSE_ACCESS_TOKEN_MAX_AGE or TILED_ACCESS_TOKEN_MAX_AGE",
+          }),
+          refresh_token_max_age: Type.Integer({
+            minimum: 1,
+            default: 604800,
+            description:
+              "Sliding inactivity limit in seconds (one week): a session not refreshed for this long ends; each refresh extends it. Also GATEHOUSE_REFRESH_TOKEN_MAX_AGE or TILED_REFRESH_TOKEN_MAX_AGE",
+          }),
+          session_max_age: Type.Integer({
+            minimum: 1,
+            default: 31536000,
+            description:
+              "Absolute limit in seconds (365 days): after it the user logs in again, however active. Also GATEHOUSE_SESSION_MAX_AGE or TILED_SESSION_MAX_AGE",
+          }),
+          max_sessions_per_user: Type.Integer({
+            minimum: 1,
+            default: 200,
+            description: "Live sessions (neither revoked nor expired) a user may hold; a login beyond it is refused (403)",
+          }),
+        },
+        {
+          default: {},
+          additionalProperties: true,
+          description: "Sessions, as Tiled names their lifetimes: a login returns an access token and a refresh token (kept in the store)",
+        },
+      ),
     },
     { additionalProperties: true, $id: "https://gatehouse.dev/schema/config.json", title: "Gatehouse configuration" },
   );

@@ -7,7 +7,12 @@
 
 export type Credential =
   | { scheme: "basic"; username: string; password: string }
-  | { scheme: "bearer"; token: string };
+  /**
+   * `apikey`: sent as `Authorization: Apikey <secret>`, as Tiled clients do.
+   * Such a credential is offered only to Gatehouse's own token provider,
+   * never to a remote one (see identity/pipeline.ts).
+   */
+  | { scheme: "bearer"; token: string; apikey?: true };
 
 export type CredentialScheme = Credential["scheme"];
 
@@ -17,7 +22,7 @@ export const MAX_CREDENTIALS = 3;
 /** Longer headers are refused before any parsing work. */
 export const MAX_AUTHORIZATION_LENGTH = 8192;
 
-const SCHEMES: Record<string, CredentialScheme> = { basic: "basic", plain: "basic", bearer: "bearer" };
+const SCHEMES: Record<string, CredentialScheme> = { basic: "basic", plain: "basic", bearer: "bearer", apikey: "bearer" };
 // RFC 6750 b64token, which covers opaque tokens, API keys and JWTs.
 const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -35,11 +40,20 @@ function parseBasic(value: string): Credential | string {
   }
   const colon = decoded.indexOf(":");
   if (colon < 0) return "basic credential has no colon";
-  const username = decoded.slice(0, colon);
-  const password = decoded.slice(colon + 1);
+  return basicCredential(decoded.slice(0, colon), decoded.slice(colon + 1));
+}
+
+/** A username and password (from the header, or a login form), or why they are refused. */
+export function basicCredential(username: string, password: string): Credential | string {
   if (username.length === 0) return "basic credential has an empty username";
-  if (CONTROL_CHARACTERS.test(decoded)) return "basic credential contains control characters";
+  if (CONTROL_CHARACTERS.test(username) || CONTROL_CHARACTERS.test(password)) return "basic credential contains control characters";
   return { scheme: "basic", username, password };
+}
+
+/** A bearer token (from the header, or a login form), or why it is refused. */
+export function bearerCredential(token: string, apikey = false): Credential | string {
+  if (!BEARER_TOKEN.test(token)) return "bearer token has invalid characters";
+  return apikey ? { scheme: "bearer", token, apikey } : { scheme: "bearer", token };
 }
 
 export function parseAuthorization(header: string | null | undefined): ParseResult {
@@ -52,21 +66,18 @@ export function parseAuthorization(header: string | null | undefined): ParseResu
     if (part === "") continue;
     const space = part.indexOf(" ");
     if (space < 0) return { ok: false, reason: "credential without a scheme" };
-    const scheme = SCHEMES[part.slice(0, space).toLowerCase()];
+    const name = part.slice(0, space).toLowerCase();
+    const scheme = SCHEMES[name];
     if (!scheme) return { ok: false, reason: "unsupported authorization scheme" };
+    const apikey = name === "apikey";
     const value = part.slice(space + 1).trim();
-    const key = `${scheme} ${value}`;
+    const key = `${apikey ? name : scheme} ${value}`;
     if (seen.has(key)) continue; // duplicates are dropped, not counted
     seen.add(key);
     if (seen.size > MAX_CREDENTIALS) return { ok: false, reason: "too many credentials" };
-    if (scheme === "bearer") {
-      if (!BEARER_TOKEN.test(value)) return { ok: false, reason: "bearer token has invalid characters" };
-      credentials.push({ scheme, token: value });
-    } else {
-      const parsed = parseBasic(value);
-      if (typeof parsed === "string") return { ok: false, reason: parsed };
-      credentials.push(parsed);
-    }
+    const parsed = scheme === "bearer" ? bearerCredential(value, apikey) : parseBasic(value);
+    if (typeof parsed === "string") return { ok: false, reason: parsed };
+    credentials.push(parsed);
   }
   if (credentials.length === 0) return { ok: false, reason: "no credentials" };
   return { ok: true, credentials };

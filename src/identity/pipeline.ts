@@ -10,16 +10,26 @@ import type { Additions, Augmenter } from "../augmenters/augmenter.ts";
 import type { Logger } from "../log.ts";
 
 export type AuthFailure = "no_auth_header" | "invalid_header" | "all_failed";
-export type AuthResult = { ok: true; user: User; provider: Provider } | { ok: false; reason: AuthFailure };
+/** Why a credential was refused, when the client can act on it (RFC 6750 §3.1): an expired access token is refreshed. */
+export interface Refusal {
+  error: "invalid_token";
+  description: string;
+}
+export type AuthResult = { ok: true; user: User; provider: Provider } | { ok: false; reason: AuthFailure; refusal?: Refusal };
 type Winner = { user: User; provider: Provider } | null;
+
+/** A provider that can tell why it refused a credential it was offered (asked only once every provider has refused). */
+export interface ExplainsRefusal {
+  explainRefusal(credential: Credential): Refusal | undefined;
+}
 
 export interface PipelineOptions {
   providers: Provider[];
   augmenters: Augmenter[];
   timeoutMs: number;
   logger: Logger;
-  /** Prefix of Gatehouse's own API tokens, e.g. "gth_". */
-  ownTokenPrefix: string;
+  /** Prefixes of Gatehouse's own opaque tokens: API tokens ("gth_"), session refresh tokens. */
+  ownTokenPrefixes: string[];
 }
 
 const NEVER = new AbortController().signal;
@@ -67,9 +77,35 @@ export class IdentityPipeline {
       this.options.logger.debug("auth.header.refused", { reason: parsed.reason });
       return { ok: false, reason: parsed.reason === "no credentials" ? "no_auth_header" : "invalid_header" };
     }
-    return andThen(this.firstSuccess(this.candidates(parsed.credentials, realm), client), (winner) => {
+    return this.conclude(this.candidates(parsed.credentials, realm), realm, client);
+  }
+
+  /**
+   * One credential checked by one named provider (a login form), with the
+   * same rules, time limits and augmenters as a request; Gatehouse's own
+   * tokens are still never offered to a remote provider.
+   */
+  authenticateWith(provider: Provider, credential: Credential, client: ClientAddress = UNKNOWN_CLIENT): MaybePromise<AuthResult> {
+    const candidates = this.candidates([credential], null).filter(([candidate]) => candidate === provider);
+    return this.conclude(candidates, null, client);
+  }
+
+  /** Adds what the augmenters of the user's realm grant now (a session refresh re-reads roles this way). */
+  augmentUser(user: User): MaybePromise<User> {
+    return andThen(this.augment(user), () => user);
+  }
+
+  /** The WWW-Authenticate value for a refusal: every challenge, plus RFC 6750's error when a provider said why. */
+  challengeFor(result: AuthResult): string {
+    if (result.ok || !result.refusal) return this.challenge;
+    const { error, description } = result.refusal;
+    return `${this.challenge}, Bearer error="${error}", error_description="${description.replace(/["\\]/g, "")}"`;
+  }
+
+  private conclude(candidates: [Provider, Credential][], realm: string | null, client: ClientAddress): MaybePromise<AuthResult> {
+    return andThen(this.firstSuccess(candidates, client), (winner) => {
       // A provider of any realm (API tokens) answers with the owner's realm, which must be the one asked for.
-      if (!winner || (realm !== null && winner.user.realm !== realm)) return ALL_FAILED;
+      if (!winner || (realm !== null && winner.user.realm !== realm)) return refusedBy(candidates);
       return andThen(this.augment(winner.user), (): AuthResult => ({ ok: true, ...winner }));
     });
   }
@@ -82,6 +118,8 @@ export class IdentityPipeline {
         if (provider.scheme !== credential.scheme) continue;
         if (realm !== null && provider.realm !== realm && provider.realm !== ANY_REALM) continue;
         if (provider.remote && credential.scheme === "bearer" && !this.mayLeaveGatehouse(credential.token)) continue;
+        // Tiled's `Apikey` scheme carries Gatehouse's own API tokens: only Gatehouse's own providers see it.
+        if (credential.scheme === "bearer" && credential.apikey && (provider.remote || provider.realm !== ANY_REALM)) continue;
         pairs.push([provider, credential]);
       }
     }
@@ -94,34 +132,30 @@ export class IdentityPipeline {
    * which hands local secrets to third parties.
    */
   private mayLeaveGatehouse(token: string): boolean {
-    return !token.startsWith(this.options.ownTokenPrefix) && !looksLikeJwt(token);
+    return !this.options.ownTokenPrefixes.some((prefix) => token.startsWith(prefix)) && !looksLikeJwt(token);
   }
 
   private firstSuccess(candidates: [Provider, Credential][], client: ClientAddress): MaybePromise<Winner> {
     if (candidates.length === 0) return null;
-    const [[onlyProvider, onlyCredential]] = candidates;
-    // The common case, one local provider: no timer, and no promise when it answers at once.
-    if (candidates.length === 1 && !onlyProvider.remote) {
-      return andThen(this.attempt(onlyProvider, onlyCredential, NEVER, client), (user) =>
-        user ? { user, provider: onlyProvider } : null,
-      );
+    // The common case, local providers only (config users, Gatehouse's own
+    // tokens): no timer, and no promise when every one answers at once; the
+    // first success in config order wins, as it would in the race.
+    if (!candidates.some(([provider]) => provider.remote)) {
+      const attempts = candidates.map(([provider, credential]) => this.attempt(provider, credential, NEVER, client));
+      if (!attempts.some(isPromise)) {
+        const index = attempts.findIndex((user) => user !== null);
+        return index < 0 ? null : { user: attempts[index] as User, provider: candidates[index][0] };
+      }
+      return firstResolved(candidates, attempts);
     }
     const controller = new AbortController();
-    const hasRemote = candidates.some(([provider]) => provider.remote);
-    const timer = hasRemote ? setTimeout(() => controller.abort(TIMED_OUT), this.options.timeoutMs) : undefined;
-    const race = new Promise<Winner>((resolve) => {
-      let pending = candidates.length;
-      const settleOne = () => {
-        if (--pending === 0) resolve(null);
-      };
-      for (const [provider, credential] of candidates) {
-        const attempt = Promise.resolve(this.attempt(provider, credential, controller.signal, client));
-        // A remote provider that ignores the abort signal is still cut off here.
-        const bounded = provider.remote ? raceAbort(attempt, controller.signal) : attempt;
-        bounded.then((user) => (user ? resolve({ user, provider }) : settleOne()), settleOne);
-      }
+    const timer = setTimeout(() => controller.abort(TIMED_OUT), this.options.timeoutMs);
+    const attempts = candidates.map(([provider, credential]) => {
+      const attempt = Promise.resolve(this.attempt(provider, credential, controller.signal, client));
+      // A remote provider that ignores the abort signal is still cut off here.
+      return provider.remote ? raceAbort(attempt, controller.signal) : attempt;
     });
-    return race.finally(() => {
+    return firstResolved(candidates, attempts).finally(() => {
       clearTimeout(timer);
       controller.abort(SUPERSEDED); // the losers' upstream calls are no longer needed
     });
@@ -208,6 +242,28 @@ export class IdentityPipeline {
   close(): void {
     for (const plugin of [...this.options.providers, ...this.options.augmenters]) plugin.close?.();
   }
+}
+
+/** The first attempt that gives a user, or null once all have refused (or failed). */
+function firstResolved(candidates: [Provider, Credential][], attempts: MaybePromise<User | null>[]): Promise<Winner> {
+  return new Promise<Winner>((resolve) => {
+    let pending = attempts.length;
+    const settleOne = () => {
+      if (--pending === 0) resolve(null);
+    };
+    attempts.forEach((attempt, index) => {
+      Promise.resolve(attempt).then((user) => (user ? resolve({ user, provider: candidates[index][0] }) : settleOne()), settleOne);
+    });
+  });
+}
+
+/** The refusal, with the reason the first provider that can explain one gives. */
+function refusedBy(candidates: [Provider, Credential][]): AuthResult {
+  for (const [provider, credential] of candidates) {
+    const refusal = (provider as Partial<ExplainsRefusal>).explainRefusal?.(credential);
+    if (refusal) return { ok: false, reason: "all_failed", refusal };
+  }
+  return ALL_FAILED;
 }
 
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -9,10 +9,9 @@ import { sharedSecretKeySet, type KeySet } from "./keyset.ts";
 import { ManagedKeySet } from "./managed.ts";
 import { loadMasterKey } from "./master-key.ts";
 
-/** The longest lifetime of a token Gatehouse signs: a previous key must outlive it. */
+/** The longest lifetime of a token Gatehouse signs (a backend's JWT, a session's access token): a previous key must outlive it. */
 export function longestTokenLifetime(config: GatehouseConfig): number {
-  const accessTokenMaxAge = (config as { authentication?: { access_token_max_age?: number } }).authentication?.access_token_max_age ?? 0;
-  return Math.max(config.jwt.exp, accessTokenMaxAge);
+  return Math.max(config.jwt.exp, config.authentication.access_token_max_age);
 }
 
 export async function openKeySet(

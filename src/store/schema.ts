@@ -92,3 +92,72 @@ export const signingKeys = sqliteTable(
   },
   (table) => [index("signing_keys_state").on(table.state)],
 );
+
+/**
+ * Sessions (Tiled's model): a login, kept alive by refreshing it. `id` is
+ * public (`ses_…`, random). Two limits: `expires_at` is absolute
+ * (authentication.session_max_age after the login), `refresh_expires_at`
+ * slides forward with each refresh (refresh_token_max_age), never past
+ * `expires_at`. A session is live while neither has passed and it is not
+ * revoked.
+ */
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** The provider that checked the login; its describeUser re-reads roles at each refresh. */
+    provider: text("provider").notNull(),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    refreshedAt: integer("refreshed_at"),
+    refreshExpiresAt: integer("refresh_expires_at").notNull(),
+    revokedAt: integer("revoked_at"),
+    /** e.g. "logout", "revoked", "refresh token reuse". */
+    revokedReason: text("revoked_reason"),
+    /** The peer's socket address at login. */
+    address: text("address"),
+    /** What X-Real-IP / X-Forwarded-For claimed at login: informative only. */
+    reportedAddress: text("reported_address"),
+    userAgent: text("user_agent"),
+  },
+  (table) => [index("sessions_user_id").on(table.userId)],
+);
+
+/**
+ * A session's refresh tokens: only the SHA-256 of each secret. Refreshing
+ * marks the presented one used and adds its successor; a used one presented
+ * again revokes the whole session (reuse detection).
+ */
+export const refreshTokens = sqliteTable(
+  "refresh_tokens",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    hash: text("hash").notNull(),
+    sessionId: text("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    createdAt: integer("created_at").notNull(),
+    /** When it was exchanged for its successor; null while it is the session's current one. */
+    usedAt: integer("used_at"),
+  },
+  (table) => [uniqueIndex("refresh_tokens_hash").on(table.hash), index("refresh_tokens_session_id").on(table.sessionId)],
+);
+
+/**
+ * Tiled's `first_eight` of each API token (the first 8 random characters of
+ * the secret): how Tiled clients name a key in lists and revoke it. Written
+ * with the token; tokens created before this table existed have none.
+ */
+export const tokenFirstEight = sqliteTable(
+  "token_first_eight",
+  {
+    tokenId: text("token_id")
+      .primaryKey()
+      .references(() => tokens.id, { onDelete: "cascade" }),
+    firstEight: text("first_eight").notNull(),
+  },
+  (table) => [index("token_first_eight_first_eight").on(table.firstEight)],
+);

@@ -6,6 +6,10 @@
 // scanner tell a real token from a look-alike.
 //
 //   gth_ 4Hq0…(30)…Zk 1a2B3c   (prefix + 36 characters)
+//
+// Session refresh tokens (sessions/service.ts) use the same format and hash
+// with their own fixed prefix, REFRESH_TOKEN_PREFIX: every function here
+// takes the prefix it checks.
 import { sha256Hex } from "../identity/secrets.ts";
 
 const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -67,6 +71,22 @@ export function parseApiToken(prefix: string, value: string): boolean {
  */
 export function hashApiToken(token: string): string {
   return sha256Hex(token);
+}
+
+/**
+ * Prefix of session refresh tokens. Not GitHub's `ghr_`: a scanner would
+ * report a leaked one as a GitHub token. config/load.ts refuses it as
+ * `tokens.prefix`, so a refresh token is never mistaken for an API token.
+ */
+export const REFRESH_TOKEN_PREFIX = "gtr_";
+
+/**
+ * Tiled's `first_eight`: the first 8 random characters, after the prefix. It
+ * names a key in lists without revealing it (22 random characters, ≈131 bits,
+ * stay secret).
+ */
+export function firstEight(prefix: string, token: string): string {
+  return token.slice(prefix.length, prefix.length + 8);
 }
 
 /** The token's public, non-secret identifier, shown in lists and used to revoke it. */

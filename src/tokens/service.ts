@@ -33,7 +33,8 @@ import {
   type TokenRecord,
   type TokenUse,
 } from "../store/tokens.ts";
-import { generateApiToken, hashApiToken, newTokenId, parseApiToken } from "./format.ts";
+import { firstEightOf, recordFirstEight, tokensWithFirstEight } from "../store/token-first-eight.ts";
+import { firstEight, generateApiToken, hashApiToken, newTokenId, parseApiToken } from "./format.ts";
 import { describeScopes, normaliseScopes, scopesBeyond, type Service } from "./scopes.ts";
 
 export interface TokenPolicy {
@@ -268,6 +269,7 @@ export class TokenService {
         expiresAt,
         parentId: actor.token?.id ?? null,
       });
+      recordFirstEight(tx, id, firstEight(this.policy.prefix, secret));
       recordAudit(tx, this.auditEvent(actor, "token.created", now, { tokenId: id, target: owner }));
       return findToken(tx, id)!;
     });
@@ -307,6 +309,25 @@ export class TokenService {
     return this.revokeRecord(actor, record, "Token not found");
   }
 
+  /**
+   * Revokes one of the actor's own tokens by Tiled's `first_eight` (DELETE
+   * /api/v1/auth/apikey). Own only, admins included, as Tiled's route; a key
+   * of someone else answers like an unknown one, and the attempt is audited.
+   */
+  revokeOwnByFirstEight(actor: Actor, first: string): TokenView {
+    const live = tokensWithFirstEight(this.store.db, first)
+      .map((id) => findToken(this.store.db, id))
+      .filter((record): record is TokenRecord => record !== undefined && record.revokedAt === null);
+    const own = live.find((record) => this.owns(actor, record));
+    if (!own && live.length > 0) this.audit(actor, "token.delete_denied", Date.now(), { tokenId: live[0].id, target: live[0] });
+    return this.revokeRecord(actor, own, "The currently-authenticated user has no such API key.");
+  }
+
+  /** Tiled's `first_eight` of these tokens (those created before it was kept have none). */
+  firstEights(ids: string[]): Map<string, string> {
+    return firstEightOf(this.store.db, ids);
+  }
+
   /** Stops the timer and writes the remembered uses (before the store is closed). */
   close(): void {
     if (this.closed) return;
@@ -335,7 +356,11 @@ export class TokenService {
   }
 
   private mayManage(actor: Actor, record: Owner): boolean {
-    return actor.admin || (actor.user?.username === record.username && actor.user.realm === record.realm);
+    return actor.admin || this.owns(actor, record);
+  }
+
+  private owns(actor: Actor, record: Owner): boolean {
+    return actor.user?.username === record.username && actor.user.realm === record.realm;
   }
 
   /** The scopes of the new token: valid for the config, and within what the actor holds. */

@@ -109,7 +109,9 @@ export function authenticateModule(deps: AuthenticateDeps) {
   const answer = (request: Request, result: AuthResult, credentialKey: string): MaybePromise<Response> => {
     if (!result.ok) {
       if (logger.enabled("debug")) logger.debug("auth.refused", { reason: result.reason, path: originalPath(request) });
-      return new Response(null, { status: 401, headers: unauthorized });
+      // A refusal a provider explained (an expired access token) adds RFC 6750's error to the challenges.
+      const headers = result.refusal ? { "www-authenticate": pipeline.challengeFor(result), "cache-control": "no-store" } : unauthorized;
+      return new Response(null, { status: 401, headers });
     }
     return andThen(signedAnswer(result), (answer) => {
       remember(credentialKey, answer);

@@ -1,0 +1,111 @@
+// Gatehouse's own session access tokens (Bearer JWTs, `typ: at+jwt`, see
+// sessions/access-tokens.ts). Built in, not configured: app.ts adds it when
+// the store is enabled. The user is the one the token names, in their realm,
+// with the roles the token carries (a refresh re-reads them).
+//
+// A token is accepted when its signature verifies with a key of the key set,
+// its type, issuer, audience and expiry are right, and its session is still
+// live in the store. The session is read on every use (one primary-key
+// read), so a revoked session's access tokens stop at the next request.
+//
+// Signature checks cost ≈7,000/s with ES256 (STACK-NOTES), so successful
+// ones are remembered, under the SHA-256 of the token, until the token's own
+// expiry (bounded in number). That remembers only what the signature proved,
+// never that the session is live; and an entry whose key has left the key
+// set (a key retired early) is verified afresh, so it fails.
+import type { Credential } from "../identity/credentials.ts";
+import { looksLikeJwt } from "../identity/credentials.ts";
+import type { ExplainsRefusal, Refusal } from "../identity/pipeline.ts";
+import { sha256Hex } from "../identity/secrets.ts";
+import { TtlCache } from "../identity/ttl-cache.ts";
+import { createUser, type Scopes, type User } from "../identity/user.ts";
+import { verifyOwnJwt, type KeySet } from "../keys/keyset.ts";
+import { ACCESS_TOKEN_TYPE } from "../sessions/access-tokens.ts";
+import { ANY_REALM, type Provider } from "./provider.ts";
+import type { JWTPayload } from "jose";
+
+/** Tiled's words: the client should use its refresh token. */
+export const ACCESS_TOKEN_EXPIRED: Refusal = { error: "invalid_token", description: "Access token has expired. Refresh token." };
+
+export interface AccessTokenProvider extends Provider, ExplainsRefusal {
+  /** The session a user returned by this provider authenticated with. */
+  sessionOf(user: User): string | undefined;
+}
+
+/** What a verified token says: all a later use needs besides the session check. */
+interface Verified {
+  kid: string;
+  sid: string;
+  username: string;
+  realm: string;
+  roles: string[];
+  attributes: Record<string, string>;
+  scopes: Scopes | null;
+}
+
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((item) => typeof item === "string");
+const isRecordOf = <T>(value: unknown, check: (item: unknown) => item is T): value is Record<string, T> =>
+  !!value && typeof value === "object" && !Array.isArray(value) && Object.values(value).every(check);
+const isString = (value: unknown): value is string => typeof value === "string";
+
+/** The claims as this provider needs them, or null when the token is not a session's access token. */
+function readClaims(payload: JWTPayload, kid: string): Verified | null {
+  const { sid, username, realm, roles, attributes, scopes } = payload as Record<string, unknown>;
+  if (typeof payload.exp !== "number") return null; // it bounds how long the verification is remembered
+  if (!isString(sid) || !isString(username) || !isString(realm) || !isStringArray(roles) || !isRecordOf(attributes, isString)) return null;
+  if (scopes !== null && !isRecordOf(scopes, isStringArray)) return null;
+  return { kid, sid, username, realm, roles, attributes, scopes };
+}
+
+export function createAccessTokenProvider(options: {
+  keySet: KeySet;
+  issuer: string;
+  audience?: string;
+  /** Is the session neither revoked nor expired? (one indexed read) */
+  isLive: (sessionId: string, now: number) => boolean;
+  /** How many verified tokens are remembered. */
+  cacheSize?: number;
+}): AccessTokenProvider {
+  const { keySet, isLive } = options;
+  // Each entry is given its own time to live: until its token expires.
+  const verified = new TtlCache<Verified>(1, options.cacheSize ?? 10_000);
+  const sessions = new WeakMap<User, string>();
+  const refusals = new WeakMap<Credential, Refusal>();
+  const expected = { issuer: options.issuer, audience: options.audience, typ: ACCESS_TOKEN_TYPE };
+
+  const userOf = (entry: Verified): User | null => {
+    if (!isLive(entry.sid, Date.now())) return null;
+    const user = createUser({ ...entry, scopes: entry.scopes ?? undefined });
+    sessions.set(user, entry.sid);
+    return user;
+  };
+  const stillVerifies = (kid: string) => keySet.verificationKeys().some((key) => key.kid === kid);
+
+  return {
+    name: "access-tokens",
+    type: "access-token",
+    realm: ANY_REALM,
+    scheme: "bearer",
+    remote: false,
+    authenticate(credential) {
+      // `Authorization: Apikey …` carries API tokens, never access tokens.
+      if (credential.scheme !== "bearer" || credential.apikey || !looksLikeJwt(credential.token)) return null;
+      const key = sha256Hex(credential.token);
+      const cached = verified.get(key);
+      if (cached && stillVerifies(cached.kid)) return userOf(cached);
+      return verifyOwnJwt(credential.token, keySet, expected).then((result) => {
+        if (!result.ok) {
+          if (result.reason === "expired") refusals.set(credential, ACCESS_TOKEN_EXPIRED);
+          return null;
+        }
+        const entry = readClaims(result.payload, result.kid);
+        if (!entry) return null;
+        const now = Date.now();
+        verified.set(key, entry, now, (result.payload.exp as number) * 1000 - now);
+        return userOf(entry);
+      });
+    },
+    explainRefusal: (credential) => refusals.get(credential),
+    sessionOf: (user) => sessions.get(user),
+  };
+}

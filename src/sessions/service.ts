@@ -1,0 +1,388 @@
+// Sessions (DESIGN §2.5, Tiled's model): a login gives a short-lived access
+// token (a JWT, see ./access-tokens.ts) and an opaque refresh token; the
+// refresh token is exchanged for a new pair until the session ends. Plain
+// values in and out: the controller (modules/sessions) calls this.
+//
+// Rules, with the reason for each:
+// - Refresh tokens are random (the API token format, prefix gtr_) and kept
+//   only as SHA-256: a stolen database holds nothing usable.
+// - Every refresh rotates the refresh token. Presenting one already rotated
+//   revokes the whole session, newest token included (reuse detection, RFC
+//   6819 §5.2.2.3 and the OAuth 2.0 Security BCP): if a token was stolen, the
+//   thief and the owner cannot both keep using it, and the first collision
+//   ends the session for both.
+// - Two limits: refresh_token_max_age slides forward with each refresh
+//   (inactivity), session_max_age does not (absolute). Unknown, expired,
+//   revoked and reused tokens get the same answer: the caller learns nothing.
+// - Used refresh tokens are kept for refresh_token_max_age after their use,
+//   to detect their reuse, then forgotten (a session refreshed every 15
+//   minutes would otherwise add a row each time, forever); one replayed
+//   later is merely unknown, and refused all the same.
+// - A refresh re-reads who the user is (the session's provider, then the
+//   augmenters), so a role removed applies at the next refresh.
+// - Writes are immediate transactions, never held across an `await`: roles
+//   are re-read before the rotating transaction, tokens signed after it.
+import type { GatehouseConfig } from "../config/schema.ts";
+import type { ClientAddress } from "../identity/client.ts";
+import type { IdentityPipeline } from "../identity/pipeline.ts";
+import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
+import { createUser, type User } from "../identity/user.ts";
+import type { Logger } from "../log.ts";
+import { recordAudit } from "../store/audit.ts";
+import { writeTransaction, type Executor, type Store } from "../store/database.ts";
+import {
+  countLiveSessions,
+  findRefreshToken,
+  findSession,
+  forgetUsedRefreshTokens,
+  insertRefreshToken,
+  insertSession,
+  listSessions,
+  markRefreshTokenUsed,
+  markSessionRefreshed,
+  markSessionsRevoked,
+  type SessionRecord,
+} from "../store/sessions.ts";
+import { upsertUser } from "../store/users.ts";
+import { REFRESH_TOKEN_PREFIX, generateApiToken, hashApiToken, parseApiToken, randomBase62 } from "../tokens/format.ts";
+import type { Actor } from "../tokens/service.ts";
+import { issueAccessToken, type AccessTokenSettings } from "./access-tokens.ts";
+
+export interface SessionPolicy {
+  /** Seconds. */
+  accessTokenMaxAge: number;
+  /** Seconds: the sliding inactivity limit. */
+  refreshTokenMaxAge: number;
+  /** Seconds: the absolute limit. */
+  sessionMaxAge: number;
+  maxSessionsPerUser: number;
+}
+
+export function sessionPolicy(config: GatehouseConfig): SessionPolicy {
+  const { authentication } = config;
+  return {
+    accessTokenMaxAge: authentication.access_token_max_age,
+    refreshTokenMaxAge: authentication.refresh_token_max_age,
+    sessionMaxAge: authentication.session_max_age,
+    maxSessionsPerUser: authentication.max_sessions_per_user,
+  };
+}
+
+/** Tiled's words, for every refresh that does not succeed, whatever the reason. */
+export const SESSION_EXPIRED = "Session has expired. Please re-authenticate.";
+export const REUSE_REASON = "refresh token reuse";
+
+/** A refusal with the HTTP status that says why; its message is meant for the caller. */
+export class SessionError extends Error {
+  constructor(
+    readonly status: 401 | 403 | 404 | 503,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Tiled's token answer (the controller adds identity and principal to a login's). */
+export interface IssuedTokens {
+  access_token: string;
+  /** Seconds. */
+  expires_in: number;
+  refresh_token: string;
+  /** Seconds until the sliding limit (never past the absolute one). */
+  refresh_token_expires_in: number;
+  token_type: "bearer";
+}
+
+/** A session as shown to its owner and admins. */
+export interface SessionView {
+  id: string;
+  username: string;
+  realm: string;
+  provider: string;
+  status: "active" | "expired" | "revoked";
+  created_at: string;
+  refreshed_at: string | null;
+  /** The absolute limit. */
+  expires_at: string;
+  /** The sliding limit: the session ends then unless refreshed. */
+  refresh_expires_at: string;
+  revoked_at: string | null;
+  revoked_reason: string | null;
+  address: string | null;
+  reported_address: string | null;
+  user_agent: string | null;
+}
+
+/** Who the session's user is now, or null when their provider no longer knows them. */
+export type RereadUser = (session: SessionRecord) => MaybePromise<User | null>;
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const isLiveRecord = (session: SessionRecord, now: number) =>
+  session.revokedAt === null && session.expiresAt > now && session.refreshExpiresAt > now;
+const newSessionId = () => `ses_${randomBase62(20)}`;
+
+export class SessionService {
+  constructor(
+    readonly store: Store,
+    readonly policy: SessionPolicy,
+    private readonly accessTokens: Omit<AccessTokenSettings, "maxAge">,
+    private readonly rereadUser: RereadUser,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Opens a session for a user a provider has just authenticated; refused (403) beyond the cap of live sessions. */
+  async login(user: User, provider: string, client: ClientAddress, userAgent: string | null, now = Date.now()): Promise<IssuedTokens> {
+    const { maxSessionsPerUser, sessionMaxAge, refreshTokenMaxAge } = this.policy;
+    const id = newSessionId();
+    const refreshToken = generateApiToken(REFRESH_TOKEN_PREFIX);
+    const expiresAt = now + sessionMaxAge * 1000;
+    const refreshExpiresAt = Math.min(now + refreshTokenMaxAge * 1000, expiresAt);
+    const owner = { username: user.username, realm: user.realm };
+    const liveCount = writeTransaction(this.store, (tx) => {
+      const userId = upsertUser(tx, user.username, user.realm, now);
+      // Counted and inserted in one transaction: concurrent logins cannot pass the cap together.
+      const count = countLiveSessions(tx, userId, now);
+      if (count >= maxSessionsPerUser) return count;
+      insertSession(tx, {
+        id,
+        userId,
+        provider,
+        createdAt: now,
+        expiresAt,
+        refreshExpiresAt,
+        address: client.socket,
+        reportedAddress: client.reported,
+        userAgent,
+      });
+      insertRefreshToken(tx, { hash: hashApiToken(refreshToken), sessionId: id, createdAt: now });
+      this.audit(tx, "session.created", now, owner, client, owner, { session_id: id, provider });
+      return null;
+    });
+    if (liveCount !== null) {
+      writeTransaction(this.store, (tx) =>
+        this.audit(tx, "session.create_denied", now, owner, client, owner, { provider, live_sessions: liveCount }),
+      );
+      this.logger.warn("sessions.cap_reached", { username: user.username, realm: user.realm, live: liveCount });
+      throw new SessionError(
+        403,
+        `${user.username} already has ${liveCount} live sessions, the most allowed (authentication.max_sessions_per_user); ` +
+          "log out of some (POST /api/v1/auth/logout/all signs out everywhere) before logging in again",
+      );
+    }
+    this.logger.info("sessions.created", { id, username: user.username, realm: user.realm, provider });
+    return this.issue(user, { id, expiresAt, refreshExpiresAt }, refreshToken, now);
+  }
+
+  /** Logged and audited: the provider and the username given (none for an API key), never the password or key. */
+  recordFailedLogin(provider: { name: string; realm: string }, username: string | null, client: ClientAddress, now = Date.now()): void {
+    this.logger.warn("sessions.login_failed", { provider: provider.name, realm: provider.realm, username: username ?? undefined });
+    const claimed = username === null ? null : { username, realm: provider.realm };
+    writeTransaction(this.store, (tx) => this.audit(tx, "session.login_failed", now, claimed, client, null, { provider: provider.name }));
+  }
+
+  /**
+   * Exchanges a refresh token for a new pair. Anything but the session's
+   * current refresh token on a live session is refused with SESSION_EXPIRED;
+   * a token already exchanged revokes its session first.
+   */
+  async refresh(secret: string, client: ClientAddress, now = Date.now()): Promise<IssuedTokens> {
+    const hash = parseApiToken(REFRESH_TOKEN_PREFIX, secret) ? hashApiToken(secret) : null;
+    const found = hash ? findRefreshToken(this.store.db, hash) : undefined;
+    if (!hash || !found) throw new SessionError(401, SESSION_EXPIRED);
+    // Who the user is now, read before the rotating transaction (a provider
+    // may take its time). Should it fail, nothing has changed: the same
+    // refresh token may be presented again.
+    let user: User | null = null;
+    if (found.usedAt === null && isLiveRecord(found.session, now)) {
+      try {
+        user = await this.rereadUser(found.session);
+      } catch (error) {
+        this.logger.error("sessions.reread_failed", { id: found.session.id, provider: found.session.provider, error: (error as Error).message });
+        throw new SessionError(503, "The identity provider could not be reached; try again");
+      }
+    }
+    const next = generateApiToken(REFRESH_TOKEN_PREFIX);
+    const outcome = writeTransaction(this.store, (tx) => {
+      // Read again inside the transaction: a concurrent refresh may have won meanwhile.
+      const current = findRefreshToken(tx, hash);
+      if (!current) return "unknown" as const;
+      const { session } = current;
+      const owner = { username: session.username, realm: session.realm };
+      if (current.usedAt !== null) {
+        if (markSessionsRevoked(tx, [session.id], now, REUSE_REASON).length > 0) {
+          this.audit(tx, "session.revoked", now, null, client, owner, { session_id: session.id, reason: REUSE_REASON });
+        }
+        return "reused" as const;
+      }
+      if (!isLiveRecord(session, now)) return "expired" as const;
+      if (!user) {
+        markSessionsRevoked(tx, [session.id], now, "user no longer known");
+        this.audit(tx, "session.revoked", now, null, client, owner, { session_id: session.id, reason: "user no longer known" });
+        return "user unknown" as const;
+      }
+      markRefreshTokenUsed(tx, current.id, now);
+      insertRefreshToken(tx, { hash: hashApiToken(next), sessionId: session.id, createdAt: now });
+      forgetUsedRefreshTokens(tx, session.id, now - this.policy.refreshTokenMaxAge * 1000);
+      const refreshExpiresAt = Math.min(now + this.policy.refreshTokenMaxAge * 1000, session.expiresAt);
+      markSessionRefreshed(tx, session.id, now, refreshExpiresAt);
+      return { ...session, refreshedAt: now, refreshExpiresAt };
+    });
+    if (typeof outcome === "string") {
+      const fields = { id: found.session.id, username: found.session.username, reason: outcome };
+      if (outcome === "reused") this.logger.warn("sessions.refresh_token_reused", fields);
+      else this.logger.debug("sessions.refresh_refused", fields);
+      throw new SessionError(401, SESSION_EXPIRED);
+    }
+    return this.issue(user!, outcome, next, now);
+  }
+
+  /**
+   * Revokes the session a refresh token belongs to (Tiled's client logout).
+   * As RFC 7009 asks, an unknown token is not an error: the caller learns
+   * nothing about tokens it does not hold.
+   */
+  revokeByRefreshToken(secret: string, client: ClientAddress, now = Date.now()): void {
+    if (!parseApiToken(REFRESH_TOKEN_PREFIX, secret)) return;
+    const found = findRefreshToken(this.store.db, hashApiToken(secret));
+    if (!found) return;
+    // Presenting a token already exchanged is reuse, whatever the route.
+    const reason = found.usedAt === null ? "logout" : REUSE_REASON;
+    const owner = { username: found.session.username, realm: found.session.realm };
+    this.revokeSessions([found.session], owner, client, reason, now);
+  }
+
+  /** Revokes one session: the owner's own, or any for an admin; to anyone else it does not exist (404, audited). */
+  revoke(actor: Actor, id: string, reason = "revoked", now = Date.now()): void {
+    const session = findSession(this.store.db, id);
+    const notFound = new SessionError(404, `No session ${id}`);
+    if (!session || session.revokedAt !== null) throw notFound;
+    if (!this.mayManage(actor, session)) {
+      writeTransaction(this.store, (tx) =>
+        this.audit(tx, "session.revoke_denied", now, actor.user, actor.client, session, { session_id: id }),
+      );
+      this.logger.warn("sessions.revoke_denied", { id, actor: actor.user?.username });
+      throw notFound;
+    }
+    if (this.revokeSessions([session], actor.user, actor.client, reason, now) === 0) throw notFound;
+  }
+
+  /** Signs the actor out everywhere: every live session of their own. Answers how many were revoked. */
+  revokeAllOwn(actor: Actor, now = Date.now()): number {
+    if (!actor.user) return 0;
+    const live = listSessions(this.store.db, { ...actor.user, now });
+    return this.revokeSessions(live, actor.user, actor.client, "signed out everywhere", now);
+  }
+
+  /** Sessions of the actor, or (admins) of the user or realm asked for. Live ones unless `includeInactive`. */
+  list(actor: Actor, filter: { username?: string; realm?: string; includeInactive?: boolean } = {}, now = Date.now()): SessionView[] {
+    const forOthers = filter.username !== undefined || filter.realm !== undefined;
+    if (forOthers && !actor.admin) throw new SessionError(403, "Only administrators may list other users' sessions");
+    const owner = forOthers || !actor.user ? { username: filter.username, realm: filter.realm } : actor.user;
+    return listSessions(this.store.db, { ...owner, includeInactive: filter.includeInactive, now }).map((session) =>
+      this.view(session, now),
+    );
+  }
+
+  /** Revokes those of the sessions not revoked yet, each audited as done by `by`; answers how many. */
+  private revokeSessions(sessions: SessionRecord[], by: Owner | null, client: ClientAddress, reason: string, now: number): number {
+    const byId = new Map(sessions.map((session) => [session.id, session]));
+    const revoked = writeTransaction(this.store, (tx) => {
+      const ids = markSessionsRevoked(tx, [...byId.keys()], now, reason);
+      for (const id of ids) {
+        this.audit(tx, "session.revoked", now, by, client, byId.get(id)!, { session_id: id, reason });
+      }
+      return ids;
+    });
+    for (const id of revoked) {
+      const { username, realm } = byId.get(id)!;
+      this.logger.info("sessions.revoked", { id, username, realm, reason });
+    }
+    return revoked.length;
+  }
+
+  private async issue(
+    user: User,
+    session: Pick<SessionRecord, "id" | "expiresAt" | "refreshExpiresAt">,
+    refreshToken: string,
+    now: number,
+  ): Promise<IssuedTokens> {
+    const access = await issueAccessToken({ ...this.accessTokens, maxAge: this.policy.accessTokenMaxAge }, user, session.id, session.expiresAt, now);
+    return {
+      access_token: access.token,
+      expires_in: Math.max(0, access.exp - Math.floor(now / 1000)),
+      refresh_token: refreshToken,
+      refresh_token_expires_in: Math.max(0, Math.floor((session.refreshExpiresAt - now) / 1000)),
+      token_type: "bearer",
+    };
+  }
+
+  private mayManage(actor: Actor, session: Owner): boolean {
+    return actor.admin || (actor.user?.username === session.username && actor.user.realm === session.realm);
+  }
+
+  private view(session: SessionRecord, now: number): SessionView {
+    return {
+      id: session.id,
+      username: session.username,
+      realm: session.realm,
+      provider: session.provider,
+      status: session.revokedAt !== null ? "revoked" : isLiveRecord(session, now) ? "active" : "expired",
+      created_at: iso(session.createdAt)!,
+      refreshed_at: iso(session.refreshedAt),
+      expires_at: iso(session.expiresAt)!,
+      refresh_expires_at: iso(session.refreshExpiresAt)!,
+      revoked_at: iso(session.revokedAt),
+      revoked_reason: session.revokedReason,
+      address: session.address,
+      reported_address: session.reportedAddress,
+      user_agent: session.userAgent,
+    };
+  }
+
+  private audit(
+    tx: Executor,
+    event: string,
+    at: number,
+    actor: Owner | null,
+    client: ClientAddress,
+    target: Owner | null,
+    detail: Record<string, unknown>,
+  ): void {
+    recordAudit(tx, {
+      at,
+      event,
+      actorUsername: actor?.username ?? null,
+      actorRealm: actor?.realm ?? null,
+      targetUsername: target?.username ?? null,
+      targetRealm: target?.realm ?? null,
+      address: client.socket,
+      reportedAddress: client.reported,
+      detail,
+    });
+  }
+}
+
+interface Owner {
+  username: string;
+  realm: string;
+}
+
+/**
+ * How a refresh learns who the user is now: the session's provider describes
+ * them when it can (config users, a directory); a provider that cannot (a
+ * remote key service) gives the bare user. Then the augmenters of the realm
+ * add what they grant now. A provider no longer configured, or one that no
+ * longer knows the user, ends the session.
+ */
+export function rereadFrom(pipeline: IdentityPipeline, timeoutMs: number): RereadUser {
+  return (session) => {
+    const provider = pipeline.providers.find((candidate) => candidate.name === session.provider && candidate.realm === session.realm);
+    if (!provider) return null;
+    const described = provider.describeUser
+      ? provider.describeUser(session.username, AbortSignal.timeout(timeoutMs))
+      : createUser({ username: session.username, realm: session.realm });
+    return andThen(described, (user) =>
+      user ? pipeline.augmentUser(createUser({ ...user, username: session.username, realm: session.realm })) : null,
+    );
+  };
+}

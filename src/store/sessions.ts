@@ -1,0 +1,156 @@
+// The sessions and refresh_tokens tables. Refresh tokens are kept as the
+// SHA-256 of the secret only (see tokens/format.ts for why that hash fits).
+import { and, asc, eq, gt, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
+import { refreshTokens, sessions, users } from "./schema.ts";
+import type { Executor, Store } from "./database.ts";
+
+/** A session with its owner, as the store returns it. */
+export interface SessionRecord {
+  id: string;
+  userId: number;
+  username: string;
+  realm: string;
+  provider: string;
+  createdAt: number;
+  expiresAt: number;
+  refreshedAt: number | null;
+  refreshExpiresAt: number;
+  revokedAt: number | null;
+  revokedReason: string | null;
+  address: string | null;
+  reportedAddress: string | null;
+  userAgent: string | null;
+}
+
+const recordFields = {
+  id: sessions.id,
+  userId: sessions.userId,
+  username: users.username,
+  realm: users.realm,
+  provider: sessions.provider,
+  createdAt: sessions.createdAt,
+  expiresAt: sessions.expiresAt,
+  refreshedAt: sessions.refreshedAt,
+  refreshExpiresAt: sessions.refreshExpiresAt,
+  revokedAt: sessions.revokedAt,
+  revokedReason: sessions.revokedReason,
+  address: sessions.address,
+  reportedAddress: sessions.reportedAddress,
+  userAgent: sessions.userAgent,
+};
+
+/** Live: not revoked, and neither the absolute nor the sliding limit has passed. */
+function live(now: number): SQL {
+  return and(isNull(sessions.revokedAt), gt(sessions.expiresAt, now), gt(sessions.refreshExpiresAt, now))!;
+}
+
+function selectSessions(db: Executor, where: SQL | undefined): SessionRecord[] {
+  return db
+    .select(recordFields)
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(where)
+    .orderBy(asc(sessions.createdAt), asc(sessions.id))
+    .all();
+}
+
+export function insertSession(db: Executor, session: typeof sessions.$inferInsert): void {
+  db.insert(sessions).values(session).run();
+}
+
+export function findSession(db: Executor, id: string): SessionRecord | undefined {
+  return selectSessions(db, eq(sessions.id, id))[0];
+}
+
+export interface SessionFilter {
+  username?: string;
+  realm?: string;
+  /** Also revoked and expired sessions. */
+  includeInactive?: boolean;
+  now: number;
+}
+
+export function listSessions(db: Executor, filter: SessionFilter): SessionRecord[] {
+  return selectSessions(
+    db,
+    and(
+      filter.username === undefined ? undefined : eq(users.username, filter.username),
+      filter.realm === undefined ? undefined : eq(users.realm, filter.realm),
+      filter.includeInactive ? undefined : live(filter.now),
+    ),
+  );
+}
+
+export function countLiveSessions(db: Executor, userId: number, now: number): number {
+  const [row] = db
+    .select({ count: sql<number>`count(*)` })
+    .from(sessions)
+    .where(and(eq(sessions.userId, userId), live(now)))
+    .all();
+  return row.count;
+}
+
+/** Revokes the given sessions; answers the ids actually revoked (not those already revoked). */
+export function markSessionsRevoked(db: Executor, ids: string[], at: number, reason: string): string[] {
+  if (ids.length === 0) return [];
+  return db
+    .update(sessions)
+    .set({ revokedAt: at, revokedReason: reason })
+    .where(and(inArray(sessions.id, ids), isNull(sessions.revokedAt)))
+    .returning({ id: sessions.id })
+    .all()
+    .map((row) => row.id);
+}
+
+/** Records a refresh: the sliding limit moves to `refreshExpiresAt`. */
+export function markSessionRefreshed(db: Executor, id: string, at: number, refreshExpiresAt: number): void {
+  db.update(sessions).set({ refreshedAt: at, refreshExpiresAt }).where(eq(sessions.id, id)).run();
+}
+
+export function insertRefreshToken(db: Executor, token: typeof refreshTokens.$inferInsert): void {
+  db.insert(refreshTokens).values(token).run();
+}
+
+/** A refresh token and its session, found by the hash of the secret. */
+export function findRefreshToken(db: Executor, hash: string): { id: number; usedAt: number | null; session: SessionRecord } | undefined {
+  const [row] = db
+    .select({ id: refreshTokens.id, usedAt: refreshTokens.usedAt, session: recordFields })
+    .from(refreshTokens)
+    .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(eq(refreshTokens.hash, hash))
+    .all();
+  return row;
+}
+
+/** Marks a refresh token used (rotated). Called in the transaction that has just read it unused. */
+export function markRefreshTokenUsed(db: Executor, id: number, at: number): void {
+  db.update(refreshTokens).set({ usedAt: at }).where(eq(refreshTokens.id, id)).run();
+}
+
+/** Deletes a session's refresh tokens used before `before` (they are kept a while only to detect their reuse). */
+export function forgetUsedRefreshTokens(db: Executor, sessionId: string, before: number): void {
+  db.delete(refreshTokens).where(and(eq(refreshTokens.sessionId, sessionId), lt(refreshTokens.usedAt, before))).run();
+}
+
+/** What checking an access token's session needs, and nothing more. */
+export interface SessionLivenessRow {
+  expires_at: number;
+  refresh_expires_at: number;
+  revoked_at: number | null;
+}
+
+/**
+ * The read run on every request that presents an access token: one prepared
+ * statement on the primary key, no ORM mapping (as tokens.ts does for API
+ * tokens). This is what makes a revocation apply to the very next request.
+ */
+export function prepareSessionLiveness(store: Store): (id: string, now: number) => boolean {
+  const statement = store.sqlite.prepare<SessionLivenessRow, [string]>(
+    "SELECT expires_at, refresh_expires_at, revoked_at FROM sessions WHERE id = ?",
+  );
+  return (id, now) => {
+    const row = statement.get(id);
+    return row !== null && row.revoked_at === null && row.expires_at > now && row.refresh_expires_at > now;
+  };
+}
