@@ -135,8 +135,9 @@ export function authenticateModule(deps: AuthenticateDeps) {
   // Synchronous whenever the pipeline and the caches are (see identity/maybe-promise.ts).
   // The client address is passed lazily: only API tokens read it, to record their last use.
   return new Elysia({ name: "authenticate" }).all("/authenticate", ({ request, server }) => {
-    const authorization = request.headers.get("authorization");
-    const realm = request.headers.get("x-auth-realm");
+    const headers = request.headers; // one Headers object for both reads
+    const authorization = headers.get("authorization");
+    const realm = headers.get("x-auth-realm");
     const client = clientAddress(request, server);
     const credentialKey = reuseSeconds > 0 && authorization ? verdictKey(authorization, realm ?? "") : "";
     const remembered = credentialKey ? recall(credentialKey, client) : undefined;
