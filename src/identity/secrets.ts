@@ -2,15 +2,11 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
 /**
- * Constant-time equality of two strings of any length: both are hashed first
- * so timingSafeEqual gets equal-length inputs and the comparison time does not
- * depend on where the strings differ or on their lengths.
+ * Constant-time check of a presented secret against the SHA-256 digest of the
+ * expected one (computed once, ahead). Comparing digests gives timingSafeEqual
+ * equal lengths, so the time depends neither on where the secrets differ nor
+ * on the expected secret's length.
  */
-export function constantTimeEqual(a: string, b: string): boolean {
-  return timingSafeEqual(sha256(a), sha256(b));
-}
-
-/** Constant-time check of a presented secret against the SHA-256 digest of the expected one (computed once, ahead). */
 export function matchesDigest(presented: string, expectedDigest: Buffer): boolean {
   return timingSafeEqual(sha256(presented), expectedDigest);
 }

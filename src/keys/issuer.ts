@@ -67,14 +67,3 @@ export function createJwtIssuer(options: IssuerOptions): JwtIssuer {
     currentKid: () => options.currentSigner().kid ?? "",
   };
 }
-
-export async function hmacSigner(secret: string): Promise<Signer> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign", "verify"],
-  );
-  return { alg: "HS256", key };
-}

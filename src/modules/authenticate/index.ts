@@ -66,7 +66,7 @@ export function authenticateModule(deps: AuthenticateDeps) {
   // For providers that allow it (config users, remote key services, API
   // tokens with their revocation stamp; see Provider.reuse), the same
   // Authorization header is answered from memory within the window, skipping
-  // the pipeline. The key is an HMAC of the header under a per-process
+  // the pipeline. The key is a SHA-256 of the header under a per-process
   // random key, never the credential itself. Only successes are remembered.
   const verdicts = new TtlCache<Verdict>(reuseSeconds * 1000, 50_000);
   const verdictKey = createCacheKeyHasher();
