@@ -2,10 +2,12 @@
 // token, read to list keys and to revoke one the way Tiled clients do.
 import { eq, inArray } from "drizzle-orm";
 import { tokenFirstEight } from "./schema.ts";
-import type { Executor } from "./database.ts";
+import type { Executor, Store } from "./database.ts";
 
-export function recordFirstEight(db: Executor, tokenId: string, firstEight: string): void {
-  db.insert(tokenFirstEight).values({ tokenId, firstEight }).run();
+/** Records first_eight with the statement prepared once (see audit.ts's prepareAuditWriter for why). */
+export function prepareRecordFirstEight(store: Store): (tokenId: string, firstEight: string) => void {
+  const statement = store.sqlite.prepare("INSERT INTO token_first_eight (token_id, first_eight) VALUES ($tokenId, $firstEight)");
+  return (tokenId, firstEight) => statement.run({ tokenId, firstEight });
 }
 
 /** token id → first_eight, for the tokens that have one. */

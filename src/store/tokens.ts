@@ -50,8 +50,15 @@ function selectRecords(db: Executor, where: SQL | undefined): TokenRecord[] {
 
 export type NewToken = typeof tokens.$inferInsert;
 
-export function insertToken(db: Executor, token: NewToken): void {
-  db.insert(tokens).values(token).run();
+/** Inserts tokens with the statement prepared once (see audit.ts's prepareAuditWriter for why). */
+export function prepareInsertToken(
+  store: Store,
+): (token: Required<Omit<NewToken, "lastUsedAt" | "lastUsedAddress" | "lastUsedReportedAddress" | "revokedAt">>) => void {
+  const statement = store.sqlite.prepare(
+    `INSERT INTO tokens (id, hash, user_id, note, scopes, created_at, expires_at, parent_id)
+     VALUES ($id, $hash, $userId, $note, $scopes, $createdAt, $expiresAt, $parentId)`,
+  );
+  return (token) => statement.run({ ...token, scopes: token.scopes === null ? null : JSON.stringify(token.scopes) });
 }
 
 export function findToken(db: Executor, id: string): TokenRecord | undefined {

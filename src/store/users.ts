@@ -18,6 +18,16 @@ export function upsertUser(db: Executor, username: string, realm: string, at: nu
   return row.id;
 }
 
+/** upsertUser with the statement prepared once (see audit.ts's prepareAuditWriter for why). */
+export function prepareUpsertUser(store: Store): (username: string, realm: string, at: number) => number {
+  const statement = store.sqlite.prepare<{ id: number }, { username: string; realm: string; at: number }>(
+    `INSERT INTO users (username, realm, first_seen, last_seen) VALUES ($username, $realm, $at, $at)
+     ON CONFLICT (username, realm) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)
+     RETURNING id`,
+  );
+  return (username, realm, at) => statement.get({ username, realm, at })!.id;
+}
+
 export function findUser(db: Executor, username: string, realm: string) {
   return db
     .select()

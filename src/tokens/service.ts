@@ -20,20 +20,20 @@ import type { ClientAddress } from "../identity/client.ts";
 import type { Scopes } from "../identity/user.ts";
 import type { Logger } from "../log.ts";
 import { writeTransaction, type Store } from "../store/database.ts";
-import { recordAudit, type AuditEvent } from "../store/audit.ts";
-import { markUsersSeen, prepareOwnerLookup, upsertUser } from "../store/users.ts";
+import { prepareAuditWriter } from "../store/audit.ts";
+import { markUsersSeen, prepareOwnerLookup, prepareUpsertUser } from "../store/users.ts";
 import {
   findToken,
   findTokenByHash,
-  insertToken,
   listTokens,
   markTokenRevoked,
   markTokensUsed,
+  prepareInsertToken,
   prepareTokenLookup,
   type TokenRecord,
   type TokenUse,
 } from "../store/tokens.ts";
-import { firstEightOf, recordFirstEight, tokensWithFirstEight } from "../store/token-first-eight.ts";
+import { firstEightOf, prepareRecordFirstEight, tokensWithFirstEight } from "../store/token-first-eight.ts";
 import { firstEight, generateApiToken, hashApiToken, newTokenId, parseApiToken } from "./format.ts";
 import { describeScopes, normaliseScopes, scopesBeyond, type Service } from "./scopes.ts";
 
@@ -147,6 +147,13 @@ function duration(seconds: number): string {
 export class TokenService {
   private readonly lookup: ReturnType<typeof prepareTokenLookup>;
   private readonly ownerOf: ReturnType<typeof prepareOwnerLookup>;
+  /** Token creation's statements, prepared once: compiling them cost more than running them. */
+  private readonly writes: {
+    upsertUser: ReturnType<typeof prepareUpsertUser>;
+    insertToken: ReturnType<typeof prepareInsertToken>;
+    recordFirstEight: ReturnType<typeof prepareRecordFirstEight>;
+    audit: ReturnType<typeof prepareAuditWriter>;
+  };
   private pendingUses = new Map<string, TokenUse & { userId: number; addressAt: number }>();
   private readonly timer: ReturnType<typeof setInterval>;
   private closed = false;
@@ -161,6 +168,12 @@ export class TokenService {
   ) {
     this.lookup = prepareTokenLookup(store);
     this.ownerOf = prepareOwnerLookup(store);
+    this.writes = {
+      upsertUser: prepareUpsertUser(store),
+      insertToken: prepareInsertToken(store),
+      recordFirstEight: prepareRecordFirstEight(store),
+      audit: prepareAuditWriter(store),
+    };
     this.changes = new StoreChanges(store);
     this.timer = setInterval(() => this.flushUses(), flushIntervalMs);
     this.timer.unref();
@@ -257,21 +270,16 @@ export class TokenService {
     }
     const secret = generateApiToken(this.policy.prefix);
     const id = newTokenId();
-    const record = writeTransaction(this.store, (tx) => {
-      const userId = upsertUser(tx, owner.username, owner.realm, now);
-      insertToken(tx, {
-        id,
-        hash: hashApiToken(secret),
-        userId,
-        note,
-        scopes,
-        createdAt: now,
-        expiresAt,
-        parentId: actor.token?.id ?? null,
-      });
-      recordFirstEight(tx, id, firstEight(this.policy.prefix, secret));
-      recordAudit(tx, this.auditEvent(actor, "token.created", now, { tokenId: id, target: owner }));
-      return findToken(tx, id)!;
+    const parentId = actor.token?.id ?? null;
+    const record: TokenRecord = writeTransaction(this.store, () => {
+      const userId = this.writes.upsertUser(owner.username, owner.realm, now);
+      this.writes.insertToken({ id, hash: hashApiToken(secret), userId, note, scopes, createdAt: now, expiresAt, parentId });
+      this.writes.recordFirstEight(id, firstEight(this.policy.prefix, secret));
+      this.writes.audit(this.auditEvent(actor, "token.created", now, { tokenId: id, target: owner }));
+      return {
+        ...{ id, userId, username: owner.username, realm: owner.realm, note, scopes, createdAt: now, expiresAt, parentId },
+        ...{ lastUsedAt: null, lastUsedAddress: null, lastUsedReportedAddress: null, revokedAt: null },
+      };
     });
     this.logger.info("tokens.created", { id, username: owner.username, realm: owner.realm });
     return { secret, token: this.view(record, now) };
@@ -346,7 +354,7 @@ export class TokenService {
     }
     const revoked = writeTransaction(this.store, (tx) => {
       if (!markTokenRevoked(tx, record.id, now)) return false; // revoked meanwhile by someone else
-      recordAudit(tx, this.auditEvent(actor, "token.revoked", now, { tokenId: record.id, target: record }));
+      this.writes.audit(this.auditEvent(actor, "token.revoked", now, { tokenId: record.id, target: record }));
       return true;
     });
     if (!revoked) throw new TokenError(404, notFound);
@@ -452,7 +460,7 @@ export class TokenService {
     event: string,
     at: number,
     about: { tokenId?: string; target?: Owner; detail?: Record<string, unknown> },
-  ): AuditEvent {
+  ): Parameters<TokenService["writes"]["audit"]>[0] {
     return {
       at,
       event,
@@ -469,6 +477,6 @@ export class TokenService {
   }
 
   private audit(actor: Actor, event: string, at: number, about: Parameters<TokenService["auditEvent"]>[3]): void {
-    writeTransaction(this.store, (tx) => recordAudit(tx, this.auditEvent(actor, event, at, about)));
+    writeTransaction(this.store, () => this.writes.audit(this.auditEvent(actor, event, at, about)));
   }
 }
