@@ -133,7 +133,14 @@ function errorResponse(code: string | number, error: unknown, request: Request, 
     case "VALIDATION":
       return jsonError(400, validationMessage(error));
     default: {
-      if (typeof code === "number" && code >= 400 && code < 500) return jsonError(code, (error as Error).message);
+      if (typeof code === "number" && code >= 400 && code < 500) {
+        // A `throw status(4xx, body)` from a hook carries its own body.
+        const body = (error as { response?: unknown }).response;
+        if (body && typeof body === "object") {
+          return Response.json(body, { status: code, headers: { "cache-control": "no-store" } });
+        }
+        return jsonError(code, typeof body === "string" ? body : ((error as Error).message ?? "Bad request"));
+      }
       logger.error("http.internal_error", {
         method: request.method,
         path: new URL(request.url).pathname,

@@ -338,6 +338,7 @@ describe("bad requests are clear 4xx answers, never 500", () => {
     ["a token that never expires", { expires_in: null }, "Tokens that never expire are not allowed here"],
     ["scopes that are not a map", { scopes: ["ecflow"] }, "scopes: an object of service"],
     ["a note too long", { note: "x".repeat(201) }, "Invalid request: note"],
+    ["a misspelt field", { note: "typo", expire_in: 60 }, "Unknown field: expire_in; known: note, expires_in, expires_at, scopes"],
   ])("%s", async (_name, body, message) => {
     const refused = await call("POST", "/api/v1/tokens", ALICE, body);
     expect(refused.status).toBe(400);

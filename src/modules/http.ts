@@ -1,4 +1,4 @@
-import { t } from "elysia";
+import { t, type TSchema } from "elysia";
 import type { ClientAddress } from "../identity/client.ts";
 
 // Small HTTP helpers and models shared by the controllers.
@@ -61,4 +61,20 @@ class LazyClientAddress implements ClientAddress {
     }
     return this.claimed;
   }
+}
+
+/**
+ * A `transform` hook that answers 400 when a JSON body has fields its model
+ * does not name. Elysia otherwise drops them before validation, so a typo
+ * in an optional field would pass unnoticed.
+ */
+export function refuseUnknownFields(model: TSchema & { properties: Record<string, unknown> }) {
+  const known = new Set(Object.keys(model.properties));
+  return ({ body, status }: { body: unknown; status: (code: 400, response: { error: string }) => unknown }) => {
+    if (!body || typeof body !== "object" || Array.isArray(body)) return;
+    const unknown = Object.keys(body).filter((field) => !known.has(field));
+    if (unknown.length > 0) {
+      throw status(400, { error: `Unknown field${unknown.length > 1 ? "s" : ""}: ${unknown.join(", ")}; known: ${[...known].join(", ")}` });
+    }
+  };
 }

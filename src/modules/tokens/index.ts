@@ -14,7 +14,7 @@ import type { IdentityPipeline } from "../../identity/pipeline.ts";
 import type { ApiTokenProvider } from "../../providers/api-token.ts";
 import { MAX_NOTE_LENGTH, TokenError, type Actor, type TokenService } from "../../tokens/service.ts";
 import { authenticateCaller } from "../caller.ts";
-import { ErrorModel, jsonError, type PeerLookup } from "../http.ts";
+import { ErrorModel, jsonError, refuseUnknownFields, type PeerLookup } from "../http.ts";
 
 export interface TokensDeps {
   pipeline: IdentityPipeline;
@@ -149,7 +149,13 @@ export function tokensModule(deps: TokensDeps) {
           set.status = 201;
           return { token: secret, ...token };
         }),
-      { body: CreateTokenBody, response: { 201: CreatedTokenModel, ...errors }, detail: { summary: "Create a token" } },
+      {
+        body: CreateTokenBody,
+        // Elysia drops fields a model does not name; a misspelt `expire_in` would silently give a 30-day token.
+        transform: refuseUnknownFields(CreateTokenBody),
+        response: { 201: CreatedTokenModel, ...errors },
+        detail: { summary: "Create a token" },
+      },
     )
     .get(
       "/api/v1/tokens",
