@@ -117,7 +117,14 @@ describe.skipIf(!enabled)("nginx auth_request in front of Gatehouse (ecFlow seed
     });
     // GATEHOUSE_E2E_COMMAND runs another build (e.g. "dist/gatehouse") instead of the sources.
     const command = process.env.GATEHOUSE_E2E_COMMAND?.split(" ");
-    gatehouse = await spawnGatehouse({ config: seedConfig, command });
+    // The seed's config as it is; the environment adds a store (the seed has it disabled), so
+    // that Gatehouse's own API tokens and sessions can be tried through nginx too.
+    const storeDir = temporaryDirectory("gatehouse-e2e-store-");
+    gatehouse = await spawnGatehouse({
+      config: seedConfig,
+      command,
+      env: { GATEHOUSE_STORE__ENABLED: "true", GATEHOUSE_STORE__PATH: join(storeDir, "gatehouse.db") },
+    });
 
     const dir = temporaryDirectory("gatehouse-e2e-nginx-");
     mkdirSync(join(dir, "html/server"), { recursive: true });
@@ -218,6 +225,42 @@ describe.skipIf(!enabled)("nginx auth_request in front of Gatehouse (ecFlow seed
       expect(`${header} → ${response.status}`).toBe(`${header} → 401`);
     }
     expect(ecflowHits).toBe(before);
+  });
+
+  test("an API token goes through nginx as the owner's JWT, and is refused there once revoked", async () => {
+    const created = await fetch(`${gatehouse!.url}/token`, { headers: { authorization: basic("someuser", "somesecret") } });
+    expect(created.status).toBe(200);
+    const { token } = (await created.json()) as { token: string };
+    const response = await get(`${httpsBase}/v1/ecflow/ping`, { Authorization: `Bearer ${token}` });
+    if (response.status !== 200) throw new Error(`status ${response.status}\n${context()}`);
+    const echo = (await response.json()) as Echo;
+    expect(echo.headers["x-auth-username"]).toBe("someuser");
+    const jwt = (echo.headers["authorization"] ?? "").slice("Bearer ".length);
+    const { payload } = await jwtVerify(jwt, new TextEncoder().encode("authotron-secret-key"), { issuer: "authotron-issuer" });
+    expect(payload.sub).toBe("local-someuser");
+    expect(JSON.stringify(echo)).not.toContain(token); // the backend never sees the token itself
+
+    const deleted = await fetch(`${gatehouse!.url}/token/${token}`, { method: "DELETE", headers: { authorization: basic("someuser", "somesecret") } });
+    expect(deleted.status).toBe(204);
+    expect((await get(`${httpsBase}/v1/ecflow/ping`, { Authorization: `Bearer ${token}` })).status).toBe(401);
+  });
+
+  test("a session's access token (Tiled login) goes through nginx; after logout it is refused", async () => {
+    const login = await fetch(`${gatehouse!.url}/api/v1/auth/provider/plain-provider/token`, {
+      method: "POST",
+      body: new URLSearchParams({ username: "someuser", password: "somesecret" }),
+    });
+    expect(login.status).toBe(200);
+    const { access_token } = (await login.json()) as { access_token: string };
+    const response = await get(`${httpsBase}/v1/ecflow/ping`, { Authorization: `Bearer ${access_token}` });
+    if (response.status !== 200) throw new Error(`status ${response.status}\n${context()}`);
+    const echo = (await response.json()) as Echo;
+    expect(echo.headers["x-auth-username"]).toBe("someuser");
+    expect(echo.headers["authorization"]).not.toBe(`Bearer ${access_token}`); // swapped for the backend's JWT
+
+    const logout = await fetch(`${gatehouse!.url}/api/v1/auth/logout`, { method: "POST", headers: { authorization: `Bearer ${access_token}` } });
+    expect(logout.status).toBe(204);
+    expect((await get(`${httpsBase}/v1/ecflow/ping`, { Authorization: `Bearer ${access_token}` })).status).toBe(401);
   });
 
   test("plain http on the redirect port answers 301 to https", async () => {
