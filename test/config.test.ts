@@ -58,9 +58,15 @@ describe("loading configs", () => {
   });
 
   test("an auth-o-tron 2.0.0 file with server and metrics loads, with auth-o-tron's defaults", () => {
-    const { config } = loadConfigText(minimalV2, "v2.yaml", {});
+    const { config, warnings } = loadConfigText(minimalV2, "v2.yaml", {});
     expect(config.server).toEqual({ host: "0.0.0.0", port: 3000 });
     expect(config.metrics).toEqual({ enabled: true, port: 9090 });
+    const aboutMetrics = (list: string[]) => list.filter((warning) => warning.startsWith("metrics"));
+    expect(aboutMetrics(warnings)).toEqual([]);
+    const withMetrics = loadConfigText(`${minimalV2}metrics: {port: 9100}\n`, "v2.yaml", {});
+    expect(aboutMetrics(withMetrics.warnings)).toEqual([
+      "metrics: the Prometheus endpoint is not available in this version yet; nothing listens on the metrics port",
+    ]);
     expect(config.auth.timeout_in_ms).toBe(5000);
     expect(config.augmenters).toEqual([]);
   });

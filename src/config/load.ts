@@ -81,6 +81,10 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
     else value.server = { ...(typeof value.server === "object" ? value.server : {}), ...parsed };
   }
 
+  // auth-o-tron 2.0.0 serves Prometheus metrics; say plainly that this version does not yet.
+  const metricsAsked = value.metrics && typeof value.metrics === "object" && value.metrics.enabled !== false && value.metrics.enabled !== "false";
+  if (metricsAsked) warnings.push("metrics: the Prometheus endpoint is not available in this version yet; nothing listens on the metrics port");
+
   problems.push(...validate(ConfigSchema, value, ""));
   if (Array.isArray(value.providers)) {
     value.providers = value.providers.map((entry: unknown, index: number) =>
