@@ -144,7 +144,7 @@ describe("GET /authenticate", () => {
     const started = performance.now();
     const response = await authenticate(`Bearer slow-key, ${basic("someuser", "somesecret")}`);
     expect(response.status).toBe(200);
-    expect(performance.now() - started).toBeLessThan(250);
+    expect(performance.now() - started).toBeLessThan(1000); // far below the slow provider's 2 s
     const alone = performance.now();
     expect((await authenticate("Bearer slow-key")).status).toBe(401);
     const elapsed = performance.now() - alone;
