@@ -161,7 +161,7 @@ describe("managed keys", () => {
       [secondKid, "previous"],
       [thirdKid, "current"],
     ]);
-  });
+  }, 20_000);
 
   test("a previous key retires once its tokens have expired (exp + margin); its tokens are then refused", async () => {
     const managed = app.gatehouse.keys.managed!;
