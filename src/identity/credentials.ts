@@ -27,7 +27,7 @@ const SCHEMES: Record<string, CredentialScheme> = { basic: "basic", plain: "basi
 const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 // C0 controls and DEL: they would allow header or log injection downstream.
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 function parseBasic(value: string): Credential | string {

@@ -1,7 +1,7 @@
 // The identity pipeline: Authorization header → candidate providers (by
 // scheme and realm) run in parallel → the first success → augmenters.
 // It answers synchronously when every step can (see maybe-promise.ts).
-import { looksLikeJwt, parseAuthorization, type Credential } from "./credentials.ts";
+import { CONTROL_CHARACTERS, looksLikeJwt, parseAuthorization, type Credential } from "./credentials.ts";
 import { addToUser, type User } from "./user.ts";
 import { andThen, isPromise, type MaybePromise } from "./maybe-promise.ts";
 import { ANY_REALM, type Provider } from "../providers/provider.ts";
@@ -37,9 +37,6 @@ const NEVER = new AbortController().signal;
 const SUPERSEDED = new Error("another provider succeeded");
 const TIMED_OUT = new Error("timeout");
 const ALL_FAILED: AuthResult = { ok: false, reason: "all_failed" };
-// Identity values end up in response headers and logs: a control character
-// there would allow header or log injection, whatever provider produced it.
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
 export class IdentityPipeline {
   /** The WWW-Authenticate value: one challenge per distinct (scheme, realm), in config order. */
@@ -138,14 +135,18 @@ export class IdentityPipeline {
   private firstSuccess(candidates: [Provider, Credential][], client: ClientAddress): MaybePromise<Winner> {
     if (candidates.length === 0) return null;
     // The common case, local providers only (config users, Gatehouse's own
-    // tokens): no timer, and no promise when every one answers at once; the
-    // first success in config order wins, as it would in the race.
+    // tokens): no timer, and no promise when they answer at once. Tried in
+    // config order; the first immediate success ends it, so later candidates
+    // (an argon2 check, say) are not run for nothing. Once one has to wait,
+    // the rest are started too and the first to succeed wins.
     if (!candidates.some(([provider]) => provider.remote)) {
-      const attempts = candidates.map(([provider, credential]) => this.attempt(provider, credential, NEVER, client));
-      if (!attempts.some(isPromise)) {
-        const index = attempts.findIndex((user) => user !== null);
-        return index < 0 ? null : { user: attempts[index] as User, provider: candidates[index][0] };
+      const attempts: MaybePromise<User | null>[] = [];
+      for (const [provider, credential] of candidates) {
+        const attempt = this.attempt(provider, credential, NEVER, client);
+        if (attempt && !isPromise(attempt) && !attempts.some(isPromise)) return { user: attempt, provider };
+        attempts.push(attempt);
       }
+      if (!attempts.some(isPromise)) return null;
       return firstResolved(candidates, attempts);
     }
     const controller = new AbortController();
@@ -190,6 +191,7 @@ export class IdentityPipeline {
     }
   }
 
+  /** Identity values end up in response headers and logs: a control character there would allow header or log injection, whatever provider produced it. */
   private isSafeIdentity(user: User, provider: Provider): boolean {
     const values = [user.username, user.realm, ...user.roles];
     if (!values.some((value) => CONTROL_CHARACTERS.test(value))) return true;

@@ -5,13 +5,21 @@ import type { ClientAddress } from "../identity/client.ts";
 
 export const ErrorModel = t.Object({ error: t.String() }, { description: "Every failure answers with a message" });
 
-/** A JSON error body, the shape every Gatehouse route answers with on failure. */
-export function jsonError(status: number, message: string, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify({ error: message }), {
+/** A JSON answer that no intermediary may cache. */
+export function jsonAnswer(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
     status,
     headers: { "content-type": "application/json", "cache-control": "no-store", ...headers },
   });
 }
+
+/** A JSON error body, the shape every Gatehouse route answers with on failure. */
+export function jsonError(status: number, message: string, headers: Record<string, string> = {}): Response {
+  return jsonAnswer(status, { error: message }, headers);
+}
+
+/** 204, nothing to cache. */
+export const noContent = () => new Response(null, { status: 204, headers: { "cache-control": "no-store" } });
 
 /**
  * Header values are bytes: a non-ASCII username is sent as its UTF-8 bytes

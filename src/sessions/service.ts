@@ -47,6 +47,7 @@ import { upsertUser } from "../store/users.ts";
 import { REFRESH_TOKEN_PREFIX, generateApiToken, hashApiToken, parseApiToken, randomBase62 } from "../tokens/format.ts";
 import type { Actor } from "../tokens/service.ts";
 import { issueAccessToken, type AccessTokenSettings } from "./access-tokens.ts";
+import { isoDate } from "../dates.ts";
 
 export interface SessionPolicy {
   /** Seconds. */
@@ -116,7 +117,6 @@ export interface SessionView {
 /** Who the session's user is now, or null when their provider no longer knows them. */
 export type RereadUser = (session: SessionRecord) => MaybePromise<User | null>;
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const isLiveRecord = (session: SessionRecord, now: number) =>
   session.revokedAt === null && session.expiresAt > now && session.refreshExpiresAt > now;
 const newSessionId = () => `ses_${randomBase62(20)}`;
@@ -327,11 +327,11 @@ export class SessionService {
       realm: session.realm,
       provider: session.provider,
       status: session.revokedAt !== null ? "revoked" : isLiveRecord(session, now) ? "active" : "expired",
-      created_at: iso(session.createdAt)!,
-      refreshed_at: iso(session.refreshedAt),
-      expires_at: iso(session.expiresAt)!,
-      refresh_expires_at: iso(session.refreshExpiresAt)!,
-      revoked_at: iso(session.revokedAt),
+      created_at: isoDate(session.createdAt)!,
+      refreshed_at: isoDate(session.refreshedAt),
+      expires_at: isoDate(session.expiresAt)!,
+      refresh_expires_at: isoDate(session.refreshExpiresAt)!,
+      revoked_at: isoDate(session.revokedAt),
       revoked_reason: session.revokedReason,
       address: session.address,
       reported_address: session.reportedAddress,

@@ -36,6 +36,7 @@ import {
 import { firstEightOf, prepareRecordFirstEight, tokensWithFirstEight } from "../store/token-first-eight.ts";
 import { firstEight, generateApiToken, hashApiToken, newTokenId, parseApiToken } from "./format.ts";
 import { describeScopes, normaliseScopes, scopesBeyond, type Service } from "./scopes.ts";
+import { isoDate } from "../dates.ts";
 
 export interface TokenPolicy {
   prefix: string;
@@ -137,7 +138,6 @@ export const MAX_NOTE_LENGTH = 200;
 const FLUSH_INTERVAL_MS = 5000;
 const ADDRESS_REFRESH_MS = 1000;
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 function duration(seconds: number): string {
   if (seconds % 86400 === 0) return `${seconds} seconds (${seconds / 86400} days)`;
@@ -446,12 +446,12 @@ export class TokenService {
       note: record.note,
       scopes: record.scopes,
       status: record.revokedAt !== null ? "revoked" : record.expiresAt !== null && record.expiresAt <= now ? "expired" : "active",
-      created_at: iso(record.createdAt)!,
-      expires_at: iso(record.expiresAt),
-      last_used_at: iso(lastUse.at),
+      created_at: isoDate(record.createdAt)!,
+      expires_at: isoDate(record.expiresAt),
+      last_used_at: isoDate(lastUse.at),
       last_used_address: lastUse.address,
       last_used_reported_address: lastUse.reportedAddress,
-      revoked_at: iso(record.revokedAt),
+      revoked_at: isoDate(record.revokedAt),
     };
   }
 

@@ -7,6 +7,7 @@ import type { ManagedKeySet } from "../../keys/managed.ts";
 import { authenticateCaller, type Caller } from "../caller.ts";
 import { ErrorModel, jsonError } from "../http.ts";
 import { publicBaseUrl } from "../public-url.ts";
+import { isoDate } from "../../dates.ts";
 
 export interface KeysDeps {
   keySet: KeySet;
@@ -32,7 +33,6 @@ const KeyModel = t.Object({
 const KeyListModel = t.Object({ mode: t.String(), keys: t.Array(KeyModel) });
 const JwksModel = t.Object({ keys: t.Array(t.Record(t.String(), t.Unknown())) });
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export function keysModule(deps: KeysDeps) {
   const { keySet, managed, pipeline, adminRole } = deps;
@@ -58,12 +58,12 @@ export function keysModule(deps: KeysDeps) {
       kid: row.kid,
       alg: row.alg,
       state: row.state as "next" | "current" | "previous" | "retired",
-      created_at: iso(row.createdAt)!,
-      activates_at: iso(row.activatesAt),
-      activated_at: iso(row.activatedAt),
-      deactivated_at: iso(row.deactivatedAt),
-      retires_at: iso(row.retiresAt),
-      retired_at: iso(row.retiredAt),
+      created_at: isoDate(row.createdAt)!,
+      activates_at: isoDate(row.activatesAt),
+      activated_at: isoDate(row.activatedAt),
+      deactivated_at: isoDate(row.deactivatedAt),
+      retires_at: isoDate(row.retiresAt),
+      retired_at: isoDate(row.retiredAt),
     })),
   });
 

@@ -23,7 +23,7 @@ import type { ApiTokenProvider } from "../../providers/api-token.ts";
 import { SessionError, type SessionService, type SessionView } from "../../sessions/service.ts";
 import { TokenError, type Actor, type TokenService, type TokenView } from "../../tokens/service.ts";
 import { VERSION } from "../../version.ts";
-import { clientAddress, type PeerLookup } from "../http.ts";
+import { clientAddress, jsonAnswer, noContent, type PeerLookup } from "../http.ts";
 import { publicBaseUrl } from "../public-url.ts";
 import {
   ApiKeyBody,
@@ -58,15 +58,12 @@ export function usesDetailErrors(pathname: string): boolean {
   return pathname === "/api/v1" || pathname === "/api/v1/" || pathname.startsWith("/api/v1/auth/");
 }
 
+/** Tiled's error shape, `{"detail": "…"}`. */
 export function detailError(status: number, message: string, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify({ detail: message }), {
-    status,
-    headers: { "content-type": "application/json", "cache-control": "no-store", ...headers },
-  });
+  return jsonAnswer(status, { detail: message }, headers);
 }
 
 const INCORRECT = "Incorrect username or password";
-const noContent = () => new Response(null, { status: 204, headers: { "cache-control": "no-store" } });
 const errors = { 400: DetailModel, 401: DetailModel, 403: DetailModel, 404: DetailModel, 503: DetailModel };
 const userAgentOf = (request: Request) => request.headers.get("user-agent")?.slice(0, 256) ?? null;
 const principalOf = (user: { username: string; realm: string }) => `${user.realm}-${user.username}`;
@@ -269,7 +266,7 @@ export function sessionsModule(deps: SessionsDeps) {
         if (!sessions || !tokens) return unavailable() as never;
         const caller = await identify(request, server);
         // Tiled answers null to a request without a credential.
-        if (caller === null) return new Response("null", { headers: { "content-type": "application/json", "cache-control": "no-store" } }) as never;
+        if (caller === null) return jsonAnswer(200, null) as never;
         if (caller instanceof Response) return caller as never;
         const { user, actor } = caller;
         const ownSessions = sessions.list(actor);

@@ -14,7 +14,7 @@ import type { IdentityPipeline } from "../../identity/pipeline.ts";
 import type { ApiTokenProvider } from "../../providers/api-token.ts";
 import { MAX_NOTE_LENGTH, TokenError, type Actor, type TokenService } from "../../tokens/service.ts";
 import { authenticateCaller } from "../caller.ts";
-import { ErrorModel, jsonError, refuseUnknownFields, type PeerLookup } from "../http.ts";
+import { ErrorModel, jsonError, noContent, refuseUnknownFields, type PeerLookup } from "../http.ts";
 
 export interface TokensDeps {
   pipeline: IdentityPipeline;
@@ -81,7 +81,6 @@ const ListQuery = t.Object({
   include_revoked: t.Optional(t.Boolean()),
 });
 const errors = { 400: ErrorModel, 401: ErrorModel, 403: ErrorModel, 404: ErrorModel, 503: ErrorModel };
-const noContent = () => new Response(null, { status: 204, headers: { "cache-control": "no-store" } });
 
 export function tokensModule(deps: TokensDeps) {
   const { pipeline, tokens, apiTokens, adminRole } = deps;
