@@ -27,6 +27,8 @@ import { prepareSessionLiveness } from "./store/sessions.ts";
 import { sessionsModule } from "./modules/sessions/index.ts";
 import { REFRESH_TOKEN_PREFIX } from "./tokens/format.ts";
 import { unavailable } from "./refusal.ts";
+import { portalModule } from "./modules/portal/index.ts";
+import { createPortalCookie } from "./modules/portal/cookie.ts";
 
 export interface Gatehouse {
   app: Elysia<any, any, any, any, any, any, any>;
@@ -91,7 +93,10 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     currentSigner: () => keys.keySet.signer(),
   });
 
-  const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens, accessTokens });
+  // The portal's session cookie is a credential of the caller plugin (with its CSRF check), for every route.
+  const { portal } = config;
+  const portalCookie = portal.enabled && sessions ? createPortalCookie({ sessions, publicUrl: portal.public_url, logger }) : null;
+  const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens, accessTokens, cookie: portalCookie });
   // Without a store, routes that need it answer 503 from these stand-ins: auth-o-tron's words on its token routes, ours on Tiled's.
   const tokenService = tokens ?? unavailable<TokenService>("Token store is disabled");
   const noSessions = "Sessions need the store, which is disabled (store.enabled: false)";
@@ -120,6 +125,19 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
         reuseSeconds: config.jwt.reuse_seconds,
         observer,
       }),
+    )
+    .use(
+      portal.enabled
+        ? portalModule({
+            pipeline,
+            caller,
+            services: portalCookie && store && tokens && sessions ? { cookie: portalCookie, sessions, tokens, store } : null,
+            tokenPolicy: tokenPolicy(config),
+            keys,
+            publicUrl: portal.public_url,
+            logger,
+          })
+        : new Elysia({ name: "portal-off" }),
     )
     // Last, so that each module's own error handler answers first: this one
     // answers what no module owns (an unknown path) in Gatehouse's shape.

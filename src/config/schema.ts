@@ -173,6 +173,19 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
         },
         { default: {}, additionalProperties: true, description: "Gatehouse's API tokens (kept in the store)" },
       ),
+      portal: Type.Object(
+        {
+          enabled: Type.Boolean({ default: true, description: "Serve the web portal at /portal/ (needs the store)" }),
+          public_url: Type.Optional(
+            Type.String({
+              pattern: "^https?://[^/?#]+(/[^?#]*)?$",
+              description:
+                "The portal's address as people reach it, e.g. https://host/auth/portal/ (default: from the request and the proxy's X-Forwarded-Proto/-Host/-Prefix)",
+            }),
+          ),
+        },
+        { default: {}, additionalProperties: true, description: "The web portal: token self-service, sessions, and key rotation for admins" },
+      ),
       authentication: Type.Object(
         {
           access_token_max_age: Type.Integer({
