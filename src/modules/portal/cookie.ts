@@ -149,11 +149,11 @@ export function createPortalCookie(deps: { sessions: SessionService; publicUrl?:
     if (site !== null && site !== "same-origin" && site !== "none") {
       throw new Refusal(403, "Cross-site request refused: use the portal's own pages");
     }
-    // Origin, sent on every POST by browsers; absent only from non-browser clients, which carry no ambient cookie risk.
+    // Origin: a browser sends "null" from our own pages (Referrer-Policy: no-referrer), which only
+    // Fetch Metadata can vouch for; a real origin must be ours. Non-browser clients send neither.
     const origin = request.headers.get("origin");
-    if (origin !== null && origin !== location(request).origin) {
-      throw new Refusal(403, "Cross-origin request refused: use the portal's own pages");
-    }
+    const vouched = origin === null || origin === location(request).origin || (origin === "null" && site === "same-origin");
+    if (!vouched) throw new Refusal(403, "Cross-origin request refused: use the portal's own pages");
   }
 
   function csrfFor(value: CookieValue, sessionId: string): string {

@@ -381,7 +381,7 @@ export function portalModule(deps: PortalDeps) {
         const user = (query.user ?? "").trim();
         const realm = (query.realm ?? "").trim();
         const filter = { username: user, realm: realm || undefined };
-        const result = user ? { tokens: tokens.list(me.actor, filter), sessions: sessions.list(me.actor, filter) } : null;
+        const result = user ? { tokens: tokens.list(me.actor, { ...filter, includeRevoked: true }), sessions: sessions.list(me.actor, filter) } : null;
         const done = message(query, { revoked: "Revoked." });
         return pageAnswer(request, 200, "Users", usersView({ user, realm }, result, me.frame.csrf, usersPath(user, realm), done), me.frame, "admin/users");
       },

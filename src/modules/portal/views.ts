@@ -49,7 +49,7 @@ function scopeList(scopes: Scopes | null | undefined, unrestricted = "all (unres
   const entries = Object.entries(scopes);
   if (entries.length === 0) return html`<span class="muted">none</span>`;
   return html`${entries.map(
-    ([service, names], index) => html`${index > 0 ? html`<br>` : ""}<code>${service}</code>${names.length > 0 ? html`: ${names.join(", ")}` : ""}`,
+    ([service, names], index) => html`${index > 0 ? html`<br>` : ""}<span class="scope"><code>${service}</code>${names.length > 0 ? html`: ${names.join(", ")}` : ""}</span>`,
   )}`;
 }
 
@@ -66,7 +66,7 @@ export function meView(user: User, provider: string, admin: boolean): Html {
 ${
   attributes.length === 0
     ? html`<p class="muted">No attributes.</p>`
-    : html`<div class="table-wrap"><table><caption class="muted">What backends receive about you in the JWT</caption><thead><tr><th scope="col">Name</th><th scope="col">Value</th></tr></thead><tbody>
+    : html`<div class="table-wrap" role="region" tabindex="0" aria-label="Attributes"><table><caption class="muted">What backends receive about you in the JWT</caption><thead><tr><th scope="col">Name</th><th scope="col">Value</th></tr></thead><tbody>
 ${attributes.map(([name, value]) => html`<tr><td><code>${name}</code></td><td>${value}</td></tr>`)}
 </tbody></table></div>`
 }
@@ -80,7 +80,7 @@ function address(primary: string | null, reported: string | null): Html {
 
 export function tokenTable(tokens: TokenView[], csrf: string, back: string, showOwner: boolean): Html {
   if (tokens.length === 0) return html`<p class="muted">No tokens.</p>`;
-  return html`<div class="table-wrap"><table>
+  return html`<div class="table-wrap" role="region" tabindex="0" aria-label="Tokens"><table>
 <thead><tr>${showOwner ? html`<th scope="col">Owner</th>` : ""}<th scope="col">Note</th><th scope="col">ID</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col">Status</th><th scope="col"><span class="muted">Action</span></th></tr></thead>
 <tbody>
 ${tokens.map(
@@ -187,7 +187,7 @@ export function createdTokenView(secret: string, token: TokenView): Html {
 
 export function sessionTable(sessions: SessionView[], currentId: string | undefined, csrf: string, back: string, showOwner: boolean): Html {
   if (sessions.length === 0) return html`<p class="muted">No live sessions.</p>`;
-  return html`<div class="table-wrap"><table>
+  return html`<div class="table-wrap" role="region" tabindex="0" aria-label="Sessions"><table>
 <thead><tr>${showOwner ? html`<th scope="col">Owner</th>` : ""}<th scope="col">Device</th><th scope="col">Address</th><th scope="col">Signed in</th><th scope="col">Last active</th><th scope="col">Provider</th><th scope="col"><span class="muted">Action</span></th></tr></thead>
 <tbody>
 ${sessions.map(
@@ -200,7 +200,11 @@ ${showOwner ? html`<td>${session.username} <span class="muted">(${session.realm}
 <td>${session.provider}</td>
 <td><form method="post" action="sessions/revoke" data-confirm="${session.id === currentId ? "End this session? You will be signed out." : "End this session?"}">${csrfField(csrf)}
 <input type="hidden" name="id" value="${session.id}"><input type="hidden" name="back" value="${back}">
-<button type="submit" class="danger" aria-label="End session ${session.id}">${session.id === currentId ? "Sign out" : "End"}</button></form></td>
+${
+  session.id === currentId
+    ? html`<button type="submit" class="danger" aria-label="Sign out of this session">Sign out</button>`
+    : html`<button type="submit" class="danger" aria-label="End session ${session.id}">End</button>`
+}</form></td>
 </tr>`,
 )}
 </tbody></table></div>`;
@@ -260,7 +264,7 @@ export function keysView(mode: string, keys: KeyRow[] | null, csrf: string, mess
 <p>Or switch to managed keys (<code>jwt.alg: ES256</code>), which rotate from here with no change on the backends, who read the JWKS.</p>`;
   }
   return html`${message ? notice("success", message) : ""}
-<div class="table-wrap"><table>
+<div class="table-wrap" role="region" tabindex="0" aria-label="Signing keys"><table>
 <thead><tr><th scope="col">Key ID (kid)</th><th scope="col">Algorithm</th><th scope="col">State</th><th scope="col">Created</th><th scope="col">Signs from</th><th scope="col">Stopped signing</th><th scope="col">Retires</th></tr></thead>
 <tbody>
 ${keys.map(
@@ -296,7 +300,7 @@ export function auditView(query: AuditQuery, rows: AuditRecord[], links: { next:
 ${
   rows.length === 0
     ? html`<p class="muted">No events match.</p>`
-    : html`<div class="table-wrap"><table>
+    : html`<div class="table-wrap" role="region" tabindex="0" aria-label="Audit events"><table>
 <thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Actor</th><th scope="col">Subject</th><th scope="col">Token</th><th scope="col">Address</th><th scope="col">Detail</th></tr></thead>
 <tbody>
 ${rows.map(
