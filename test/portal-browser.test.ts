@@ -11,35 +11,12 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { startApp, type TestApp } from "./helpers/app.ts";
 import { chromiumAvailable, launchChromium, seriousViolations } from "./helpers/browser.ts";
 import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";
+import { portalConfig } from "./helpers/portal.ts";
 
 // A browser on a busy 2-core machine: generous limits.
 setDefaultTimeout(60_000);
 const enabled = chromiumAvailable("portal-browser (the portal in chromium)");
 const SCREENSHOTS = join(projectRoot, "docs/screenshots");
-
-export function portalConfig(dir: string, extra: Record<string, unknown> = {}) {
-  return {
-    version: "2.0.0",
-    providers: [
-      {
-        type: "plain",
-        name: "local",
-        realm: "local",
-        users: [
-          { username: "alice", password: "alice-pw" },
-          { username: "root", password: "root-pw", roles: ["admin"] },
-        ],
-      },
-    ],
-    services: [
-      { name: "ecflow", scopes: ["read", "write"] },
-      { name: "tiled", scopes: ["read", "write"] },
-    ],
-    jwt: { iss: "gatehouse-portal-test", exp: 300, alg: "ES256", reuse_seconds: 0 },
-    store: { enabled: true, path: join(dir, "gatehouse.db") },
-    ...extra,
-  };
-}
 
 describe.skipIf(!enabled)("the portal in a browser", () => {
   let dir: string;
