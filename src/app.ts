@@ -60,6 +60,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger): 
     timeoutMs: config.auth.timeout_in_ms,
     logger,
     ownTokenPrefixes: [config.tokens.prefix, REFRESH_TOKEN_PREFIX],
+    ownIssuer: config.jwt.iss,
   });
   const sessions = store
     ? new SessionService(
