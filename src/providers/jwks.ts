@@ -4,7 +4,7 @@
 // - The key set is fetched from `cert_uri` and kept `jwks_cache_seconds`
 //   (600, as auth-o-tron). A token naming a `kid` the set lacks (a key the
 //   provider has just rotated in) makes one refetch at once, but never more
-//   than one every REFETCH_COOLDOWN_MS: a flood of junk tokens with made-up
+//   than one every `jwks_refetch_seconds` (5): a flood of junk tokens with made-up
 //   `kid`s costs the identity provider at most one request per few seconds.
 //   Concurrent requests share one fetch.
 // - When the identity provider is down, the keys already known keep
@@ -41,12 +41,15 @@ export const accessTokenFields = {
   }),
   leeway_seconds: Type.Integer({ minimum: 0, maximum: 300, default: 30, description: "Clock skew allowed on exp and nbf" }),
   jwks_cache_seconds: Type.Integer({ minimum: 1, default: 600, description: "How long the JWKS is used before it is fetched again" }),
+  jwks_refetch_seconds: Type.Integer({
+    minimum: 1,
+    default: 5,
+    description: "A token with an unknown kid refetches the JWKS at once, but at most this often (junk tokens cannot hammer the identity provider)",
+  }),
 };
 const accessTokenConfig = Type.Object(accessTokenFields);
 export type AccessTokenConfig = Static<typeof accessTokenConfig>;
 
-/** An unknown `kid` refetches the JWKS at most this often. */
-export const REFETCH_COOLDOWN_MS = 5_000;
 /** A JWKS fetch has its own limit: it is shared by every request waiting on it, whatever their own deadlines. */
 const JWKS_FETCH_TIMEOUT_MS = 10_000;
 
@@ -81,6 +84,7 @@ export class RemoteKeySet {
   constructor(
     private readonly url: string,
     private readonly cacheMs: number,
+    private readonly cooldownMs: number,
     private readonly logger: Logger,
     private readonly provider: string,
   ) {}
@@ -90,7 +94,7 @@ export class RemoteKeySet {
     const now = Date.now();
     const known = this.keys.has(kid);
     const stale = now - this.fetchedAt >= this.cacheMs;
-    const mayAsk = now - this.attemptedAt >= REFETCH_COOLDOWN_MS;
+    const mayAsk = now - this.attemptedAt >= this.cooldownMs;
     if ((stale || !known) && mayAsk) {
       try {
         await this.refresh();
@@ -159,7 +163,7 @@ export function createAccessTokenValidator(
   config: AccessTokenConfig & { name: string; realm: string; iam_realm: string },
   logger: Logger,
 ): AccessTokenValidator {
-  const keySet = new RemoteKeySet(config.cert_uri, config.jwks_cache_seconds * 1000, logger, config.name);
+  const keySet = new RemoteKeySet(config.cert_uri, config.jwks_cache_seconds * 1000, config.jwks_refetch_seconds * 1000, logger, config.name);
   const realmSuffix = `/realms/${config.iam_realm}`;
   if (!config.issuer && !config.cert_uri.includes(`${realmSuffix}/`)) {
     logger.warn("providers.jwks.issuer_guess", {
