@@ -31,7 +31,7 @@ async function issuedAccessToken(accountId: string): Promise<string> {
     body: new URLSearchParams({ grant_type: "refresh_token", client_id: PUBLIC_CLIENT, refresh_token: offline }),
   });
   expect(response.status).toBe(200);
-  return (await response.json()).access_token;
+  return ((await response.json()) as { access_token: string }).access_token;
 }
 
 beforeAll(async () => {
