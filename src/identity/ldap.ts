@@ -173,7 +173,9 @@ export interface LdapConnection {
  */
 async function openLdap(connection: LdapConnection, signal: AbortSignal, timeoutMs: number): Promise<Client> {
   const tlsOptions: ConnectionOptions = { rejectUnauthorized: true, ...(connection.ca_file ? { ca: [readFileSync(connection.ca_file)] } : {}) };
-  const client = new Client({ url: connection.uri, timeout: timeoutMs, connectTimeout: timeoutMs, tlsOptions, strictDN: true });
+  // ldapts speaks TLS from the first byte whenever tlsOptions are given: only for ldaps://.
+  const secure = connection.uri.startsWith("ldaps://");
+  const client = new Client({ url: connection.uri, timeout: timeoutMs, connectTimeout: timeoutMs, strictDN: true, ...(secure ? { tlsOptions } : {}) });
   const close = () => void client.unbind().catch(() => {});
   if (signal.aborted) throw signal.reason;
   signal.addEventListener("abort", close, { once: true });
