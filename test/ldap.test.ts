@@ -166,7 +166,7 @@ describe.skipIf(!slapdAvailable)("ldap", () => {
 
   describe("a directory down or hanging", () => {
     let whoAmI: WhoAmI;
-    let hanging: ReturnType<typeof Bun.listen>;
+    let hanging: { port: number; stop(closeActive?: boolean): void };
     let mixed: TestApp;
     beforeAll(async () => {
       whoAmI = startWhoAmI();

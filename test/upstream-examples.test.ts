@@ -23,3 +23,19 @@ describe("auth-o-tron's documented examples pass `config check` unchanged", () =
     });
   }
 });
+
+test("the plain example's password_hash users sign in with the passwords its comments give", async () => {
+  const { parse } = await import("yaml");
+  const { startApp, basic } = await import("./helpers/app.ts");
+  const example = parse(readFileSync(join(examples, "providers-plain.yaml"), "utf8"));
+  const app = await startApp({ ...example, jwt: { iss: "gatehouse", secret: "an-example-secret-of-at-least-32-bytes" }, store: { enabled: false } });
+  try {
+    const answer = (username: string, password: string) =>
+      fetch(`${app.url}/authenticate`, { headers: { authorization: basic(username, password) } }).then((response) => response.status);
+    expect(await answer("alice", "alicepass123")).toBe(200);
+    expect(await answer("bob", "bobpass456")).toBe(200);
+    expect(await answer("alice", "bobpass456")).toBe(401);
+  } finally {
+    await app.stop();
+  }
+});
