@@ -171,12 +171,12 @@ describe.skipIf(!slapdAvailable)("ldap", () => {
     beforeAll(async () => {
       whoAmI = startWhoAmI();
       whoAmI.users.set("good-key", { uid: "keyholder" });
-      whoAmI.slow.set("slow-key", 2500);
+      whoAmI.slow.set("slow-key", 6000);
       // Accepts connections and never answers.
       hanging = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
       mixed = await startApp({
         version: "2.0.0",
-        auth: { timeout_in_ms: 800 },
+        auth: { timeout_in_ms: 1500 },
         providers: [
           searchProvider(slapd.url),
           { ...searchProvider(`ldap://127.0.0.1:${hanging.port}`), name: "hanging", realm: "hanging" },
@@ -200,19 +200,19 @@ describe.skipIf(!slapdAvailable)("ldap", () => {
       const response = await signIn(mixed, "alice", "alice-password");
       expect(response.status).toBe(200);
       expect(response.headers.get("x-auth-realm")).toBe("local");
-      expect(performance.now() - started).toBeLessThan(700);
+      expect(performance.now() - started).toBeLessThan(1200);
     });
 
     test("a hanging directory is cut off at auth.timeout_in_ms; one that is down is refused at once", async () => {
       let started = performance.now();
       expect((await signIn(mixed, "jdoe", "jdoe-password", "hanging")).status).toBe(401);
       const elapsed = performance.now() - started;
-      expect(elapsed).toBeGreaterThanOrEqual(700);
-      expect(elapsed).toBeLessThan(2500);
+      expect(elapsed).toBeGreaterThanOrEqual(1400);
+      expect(elapsed).toBeLessThan(4500);
       expect(mixed.logs.some((line) => line.includes("auth.provider.timeout") && line.includes("hanging"))).toBe(true);
       started = performance.now();
       expect((await signIn(mixed, "jdoe", "jdoe-password", "down")).status).toBe(401);
-      expect(performance.now() - started).toBeLessThan(700);
+      expect(performance.now() - started).toBeLessThan(1200); // well before the 1.5 s limit
       expect(mixed.logs.some((line) => line.includes("auth.provider.error") && line.includes("connection refused"))).toBe(true);
     });
 
@@ -222,7 +222,7 @@ describe.skipIf(!slapdAvailable)("ldap", () => {
       let response = await fetch(`${mixed.url}/authenticate`, headers(`${basic("jdoe", "jdoe-password")}, Bearer slow-key`));
       expect(response.status).toBe(200);
       expect(response.headers.get("x-auth-realm")).toBe("corp");
-      expect(performance.now() - started).toBeLessThan(700); // the slow key service (2.5 s) was not waited for
+      expect(performance.now() - started).toBeLessThan(1200); // the slow key service (6 s) was not waited for
       started = performance.now();
       response = await fetch(`${mixed.url}/authenticate`, headers(`${basic("jdoe", "wrong")}, Bearer good-key`));
       expect(response.status).toBe(200);
@@ -230,7 +230,7 @@ describe.skipIf(!slapdAvailable)("ldap", () => {
       started = performance.now();
       response = await fetch(`${mixed.url}/authenticate`, headers(`${basic("jdoe", "wrong")}, Bearer slow-key`));
       expect(response.status).toBe(401);
-      expect(performance.now() - started).toBeLessThan(2400); // cut off at 800 ms, not 2.5 s
+      expect(performance.now() - started).toBeLessThan(4500); // cut off at 1.5 s, not 6 s
     });
   });
 });
