@@ -7,6 +7,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { startApp, type TestApp } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
+import { startWhoAmI } from "./helpers/who-am-i.ts";
 import { portalConfig } from "./helpers/portal.ts";
 
 const FORM = { "content-type": "application/x-www-form-urlencoded" };
@@ -282,6 +283,89 @@ describe("switches", () => {
       expect(response.status).toBe(303);
       expect(response.headers.get("location")).toBe("/gate/portal/");
       expect(response.headers.get("set-cookie")).toMatch(/^__Host-gatehouse_session=[^;]+; Path=\/; Secure;/);
+    } finally {
+      await app.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("other providers and key modes", () => {
+  test("an ECMWF API key signs in as a session of the ecmwf-api provider; a wrong key does not", async () => {
+    const whoAmI = startWhoAmI();
+    whoAmI.users.set("good-key-0123456789", { uid: "emma" });
+    const dir = temporaryDirectory("gatehouse-portal-apikey-");
+    const base = portalConfig(dir);
+    const app = await startApp({ ...base, providers: [...base.providers, { type: "ecmwf-api", name: "ecmwf", realm: "ecmwf", uri: whoAmI.url }] });
+    try {
+      const page = await (await fetch(`${app.url}/portal/sign-in`)).text();
+      expect(page).toContain('<label for="p1-key">API key</label>');
+      const wrong = await post(app, "/portal/sign-in", { provider: "ecmwf", api_key: "bad-key-0123456789" }, {});
+      expect(wrong.status).toBe(401);
+      expect(await wrong.text()).toContain("This API key was not accepted.");
+      const good = await post(app, "/portal/sign-in", { provider: "ecmwf", api_key: "good-key-0123456789" }, {});
+      expect(good.status).toBe(303);
+      const cookie = good.headers.get("set-cookie")!.split(";")[0];
+      const me = await (await fetch(`${app.url}/portal/`, { headers: { cookie } })).text();
+      expect(me).toContain("<dd>emma</dd>");
+      expect(me).toContain("<dd>ecmwf</dd>");
+      // The key itself is kept nowhere: not in the cookie, not in a log line.
+      expect(cookie).not.toContain("good-key");
+      expect(app.logs.some((line) => line.includes("good-key-0123456789"))).toBe(false);
+    } finally {
+      await app.stop();
+      whoAmI.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("shared-secret keys: the keys page explains how to rotate jwt.secrets, and the rotate button is not offered", async () => {
+    const dir = temporaryDirectory("gatehouse-portal-hs-");
+    const base = portalConfig(dir);
+    const app = await startApp({ ...base, jwt: { iss: "x", secrets: ["0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"] } });
+    try {
+      const root = await signIn(app, "root", "root-pw");
+      const page = await (await fetch(`${app.url}/portal/admin/keys`, { headers: { cookie: root.cookie } })).text();
+      expect(page).toContain("<code>jwt.secrets</code>");
+      expect(page).not.toContain("Rotate signing key");
+      const rotate = await post(app, "/portal/admin/keys/rotate", { confirm: "yes", csrf: root.csrf }, { cookie: root.cookie, origin: app.url });
+      expect(rotate.status).toBe(409);
+    } finally {
+      await app.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("rotating needs the box ticked, and the admin role", async () => {
+    const dir = temporaryDirectory("gatehouse-portal-rotate-");
+    const app = await startApp(portalConfig(dir));
+    try {
+      const before = app.gatehouse.keys.managed!.list().length;
+      const root = await signIn(app, "root", "root-pw");
+      const unticked = await post(app, "/portal/admin/keys/rotate", { csrf: root.csrf }, { cookie: root.cookie, origin: app.url });
+      expect(unticked.status).toBe(400);
+      const alice = await signIn(app, "alice", "alice-pw");
+      const person = await post(app, "/portal/admin/keys/rotate", { confirm: "yes", csrf: alice.csrf }, { cookie: alice.cookie, origin: app.url });
+      expect(person.status).toBe(403);
+      expect(app.gatehouse.keys.managed!.list().length).toBe(before);
+    } finally {
+      await app.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("an identity too large for a browser cookie is told so, and leaves no session behind", async () => {
+    const dir = temporaryDirectory("gatehouse-portal-large-");
+    const base = portalConfig(dir);
+    const big = { username: "big", password: "big-pw", attributes: { notes: "x".repeat(5000) } };
+    const app = await startApp({ ...base, providers: [{ ...base.providers[0], users: [...base.providers[0].users, big] }] });
+    try {
+      const response = await post(app, "/portal/sign-in", { provider: "local", username: "big", password: "big-pw" }, {});
+      expect(response.status).toBe(400);
+      expect(response.headers.get("set-cookie")).toBeNull();
+      expect(await response.text()).toContain("too large to keep in a browser cookie");
+      const owner = { user: { username: "big", realm: "local" }, admin: false, client: { socket: null, reported: null } };
+      expect(app.gatehouse.sessions!.list(owner)).toEqual([]);
     } finally {
       await app.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -72,6 +72,8 @@ const SECURITY_HEADERS = {
   "cache-control": "no-store",
 };
 const AUDIT_PAGE = 50;
+/** Browsers keep cookies up to 4096 bytes, name and attributes included. */
+const MAX_COOKIE_BYTES = 4096;
 const DAY_MS = 86_400_000;
 /** Where a revoke may send the browser back to: a portal page, never another site. */
 const BACK = /^(tokens|sessions|admin\/users(\?[A-Za-z0-9%=&._+-]*)?)$/;
@@ -267,10 +269,17 @@ export function portalModule(deps: PortalDeps) {
           if (!(error instanceof Refusal)) throw error;
           return pageAnswer(request, error.status, "Sign in", signInView(signInChoices, { kind: "error", text: error.message }, username));
         }
+        const created = cookie.create(request, issued);
+        if (created.header.length > MAX_COOKIE_BYTES) {
+          // A browser would silently drop it, and the sign-in would seem to do nothing.
+          sessions.revokeByRefreshToken(issued.refresh_token, context.client);
+          const text = "Your identity (roles and attributes) is too large to keep in a browser cookie; use the API instead.";
+          return pageAnswer(request, 400, "Sign in", signInView(signInChoices, { kind: "error", text }, username));
+        }
         // A browser signing in again leaves no session of its previous sign-in behind.
         const previous = cookie.refreshToken(request);
         if (previous) sessions.revokeByRefreshToken(previous, context.client);
-        return redirect(request, "", cookie.create(request, issued).header);
+        return redirect(request, "", created.header);
       },
       { parse: parseForm, body: FormBody },
     )
