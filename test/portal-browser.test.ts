@@ -203,6 +203,8 @@ describe.skipIf(!enabled)("the portal in a browser", () => {
     expect(await adminPage.locator("td.state-current").count()).toBe(1);
     await screenshot(adminPage, "keys");
 
+    await visit(adminPage, "admin/audit");
+    await screenshot(adminPage, "audit");
     await visit(adminPage, "admin/audit?event=token");
     const events = await adminPage.locator("tbody td code").allTextContents();
     expect(events).toContain("token.created");
@@ -214,7 +216,6 @@ describe.skipIf(!enabled)("the portal in a browser", () => {
     await expectAccessible(adminPage);
     const rootEvents = await adminPage.locator("tbody tr td:nth-child(2)").allTextContents();
     expect(rootEvents).toEqual(["key.published", "session.created"]);
-    await screenshot(adminPage, "audit");
     await admin.close();
   });
 

@@ -159,6 +159,18 @@ describe("the portal over HTTP", () => {
     expect(app.logs.some((line) => line.includes("nope"))).toBe(false);
   });
 
+  test("sign out everywhere else ends every other session of the person, not this one", async () => {
+    const here = await signIn(app, "alice", "alice-pw");
+    const elsewhere = await signIn(app, "alice", "alice-pw");
+    const done = await post(app, "/portal/sessions/revoke-others", { csrf: here.csrf }, { cookie: here.cookie, origin: app.url });
+    expect(done.status).toBe(303);
+    expect(done.headers.get("location")).toBe("/portal/sessions?done=others");
+    expect((await fetch(`${app.url}/portal/sessions`, { headers: { cookie: here.cookie } })).status).toBe(200);
+    expect((await fetch(`${app.url}/portal/sessions`, { headers: { cookie: elsewhere.cookie }, redirect: "manual" })).status).toBe(303);
+    const owner = { user: { username: "alice", realm: "local" }, admin: false, client: { socket: null, reported: null } };
+    expect(app.gatehouse.sessions!.list(owner)).toHaveLength(1);
+  });
+
   test("what a user typed is shown as text", async () => {
     const { cookie, csrf } = await signIn(app, "alice", "alice-pw");
     const note = `<script>alert("x")</script><img src=x onerror=alert(1)>`;
@@ -213,7 +225,8 @@ describe("the portal over HTTP", () => {
     expect(rows(first)).toBeGreaterThan(0);
     const filtered = await (await fetch(`${app.url}/portal/admin/audit?event=session.created&subject=root&from=${today}&to=${today}`, { headers: { cookie: root.cookie } })).text();
     expect(rows(filtered)).toBeGreaterThan(0);
-    expect(filtered).not.toContain("<code>token.");
+    expect(filtered).not.toContain(`<code class="nowrap">token.`);
+    expect(filtered).toContain(`<code class="nowrap">session.created</code>`);
     const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
     const none = await (await fetch(`${app.url}/portal/admin/audit?from=${tomorrow}`, { headers: { cookie: root.cookie } })).text();
     expect(none).toContain("No events match.");

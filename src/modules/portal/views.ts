@@ -290,13 +290,14 @@ export interface AuditQuery {
 
 export function auditView(query: AuditQuery, rows: AuditRecord[], links: { next: string | null; newest: string | null }): Html {
   return html`<form method="get" action="admin/audit" class="filters" role="search">
-<div><label for="event">Event</label><input type="text" id="event" name="event" value="${query.event}" aria-describedby="event-hint"><p class="hint" id="event-hint">e.g. token or token.created</p></div>
+<div><label for="event">Event</label><input type="text" id="event" name="event" value="${query.event}" aria-describedby="event-hint"></div>
 <div><label for="actor">Actor (username)</label><input type="text" id="actor" name="actor" value="${query.actor}"></div>
 <div><label for="subject">Subject (username)</label><input type="text" id="subject" name="subject" value="${query.subject}"></div>
 <div><label for="from">From (UTC)</label><input type="date" id="from" name="from" value="${query.from}"></div>
 <div><label for="to">To (UTC, inclusive)</label><input type="date" id="to" name="to" value="${query.to}"></div>
 <div><button type="submit">Filter</button></div>
 </form>
+<p class="hint" id="event-hint">Event: one (<code>token.created</code>) or a family (<code>token</code>, <code>session</code>, <code>key</code>). Newest first, 50 a page.</p>
 ${
   rows.length === 0
     ? html`<p class="muted">No events match.</p>`
@@ -304,7 +305,7 @@ ${
 <thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Actor</th><th scope="col">Subject</th><th scope="col">Token</th><th scope="col">Address</th><th scope="col">Detail</th></tr></thead>
 <tbody>
 ${rows.map(
-  (row) => html`<tr><td>${time(new Date(row.at).toISOString())}</td><td><code>${row.event}</code></td>
+  (row) => html`<tr><td>${time(new Date(row.at).toISOString())}</td><td><code class="nowrap">${row.event}</code></td>
 <td>${row.actorUsername ?? ""}${row.actorRealm ? html` <span class="muted">(${row.actorRealm})</span>` : ""}</td>
 <td>${row.targetUsername ?? ""}${row.targetRealm ? html` <span class="muted">(${row.targetRealm})</span>` : ""}</td>
 <td>${row.tokenId ? html`<code>${row.tokenId}</code>` : ""}</td>
