@@ -230,6 +230,7 @@ describe.skipIf(!enabled)("the portal in a browser", () => {
     const phonePage = await phone.newPage();
     watch(phonePage);
     await visit(phonePage, "tokens");
+    expect(phonePage.url()).toBe(`${app.url}/portal/tokens`); // signed in, not sent to the sign-in page
     // Nothing wider than the screen but the tables, which scroll inside their own box.
     const overflow = await phonePage.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth");
     expect(overflow).toBeLessThanOrEqual(0);

@@ -25,6 +25,7 @@ import { Refusal } from "../../refusal.ts";
 import type { IssuedTokens, SessionService } from "../../sessions/service.ts";
 import type { CookieCredential } from "../caller.ts";
 import { publicBaseUrl } from "../public-url.ts";
+import { hashOpaqueToken } from "../../tokens/format.ts";
 
 const SECURE_NAME = "__Host-gatehouse_session";
 const PLAIN_NAME = "gatehouse_session";
@@ -163,10 +164,11 @@ export function createPortalCookie(deps: { sessions: SessionService; publicUrl?:
   function refreshShared(refreshToken: string, client: ClientAddress): Promise<IssuedTokens> {
     const now = Date.now();
     for (const [key, entry] of recentRefreshes) if (now - entry.at > REFRESH_MEMORY_MS) recentRefreshes.delete(key);
-    const known = recentRefreshes.get(refreshToken);
+    const key = hashOpaqueToken(refreshToken); // the secret itself is not kept, even in memory
+    const known = recentRefreshes.get(key);
     if (known) return known.result;
     const result = sessions.refresh(refreshToken, client);
-    recentRefreshes.set(refreshToken, { at: now, result });
+    recentRefreshes.set(key, { at: now, result });
     return result;
   }
 
