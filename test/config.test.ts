@@ -54,7 +54,7 @@ describe("loading configs", () => {
     expect(config.jwt).toMatchObject({ exp: 3600, iss: "authotron-issuer", aud: "authotron-audience" });
     expect(config.include_legacy_headers).toBe(true);
     expect(config.store.enabled).toBe(false);
-    expect(config.logging).toEqual({ level: "debug", format: "console" });
+    expect(config.logging).toEqual({ level: "debug", format: "console", service_name: "gatehouse" });
   });
 
   test("an auth-o-tron 2.0.0 file with server and metrics loads, with auth-o-tron's defaults", () => {

@@ -11,6 +11,7 @@ import { applyEnvOverrides, resolveSecretFiles, substituteVariables, type Env } 
 import { findProviderType, plannedProviderTypes, providerTypes } from "../providers/registry.ts";
 import { augmenterTypes, findAugmenterType, plannedAugmenterTypes } from "../augmenters/registry.ts";
 import { REFRESH_TOKEN_PREFIX } from "../tokens/format.ts";
+import { normaliseLogFormat, normaliseLogLevel } from "../log.ts";
 
 export class ConfigError extends Error {
   constructor(
@@ -74,6 +75,11 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
   if (typeof value.version === "number") value.version = String(value.version);
   // Tiled's convention for a list in one variable: GATEHOUSE_JWT__SECRETS='new;old'.
   if (typeof value.jwt?.secrets === "string") value.jwt.secrets = value.jwt.secrets.split(";").filter(Boolean);
+
+  if (value.logging && typeof value.logging === "object") {
+    value.logging.level = normaliseLogLevel(value.logging.level);
+    if (value.logging.format !== undefined) value.logging.format = normaliseLogFormat(value.logging.format);
+  }
 
   if (value.bind_address !== undefined) {
     const parsed = parseBindAddress(String(value.bind_address));

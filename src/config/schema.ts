@@ -29,8 +29,16 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
       }),
       logging: Type.Object(
         {
-          level: oneOf(["trace", "debug", "info", "warn", "error"] as const, { default: "info" }),
-          format: oneOf(["console", "json"] as const, { default: "console" }),
+          level: oneOf(["trace", "debug", "info", "warn", "error"] as const, {
+            default: "info",
+            description: "Any case, as auth-o-tron (INFO works)",
+          }),
+          format: oneOf(["console", "json"] as const, {
+            default: "console",
+            description: "json: auth-o-tron's OpenTelemetry lines; any other value means console, as auth-o-tron",
+          }),
+          service_name: Type.String({ default: "gatehouse", description: "resource.service.name of JSON lines" }),
+          service_version: Type.Optional(Type.String({ description: "resource.service.version of JSON lines; default: Gatehouse's version" })),
         },
         { default: {}, additionalProperties: true },
       ),
