@@ -94,7 +94,7 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
   problems.push(...validate(ConfigSchema, value, ""));
   if (Array.isArray(value.providers)) {
     value.providers = value.providers.map((entry: unknown, index: number) =>
-      validatePlugin(entry, `providers[${index}]`, problems, findProviderType, providerTypes, plannedProviderTypes, "provider"),
+      validatePlugin(entry, `providers[${index}]`, problems, findProviderType, providerTypes, plannedProviderTypes, "provider", warnings),
     );
     problems.push(...duplicateNames(value.providers, "providers"));
   }
@@ -198,10 +198,11 @@ function validatePlugin(
   entry: unknown,
   path: string,
   problems: string[],
-  find: (type: string) => { schema: TSchema } | undefined,
+  find: (type: string) => { schema: TSchema; check?(config: never): { problems: string[]; warnings: string[] } } | undefined,
   known: { type: string }[],
   planned: string[],
   kind: string,
+  warnings: string[] = [],
 ): unknown {
   if (!entry || typeof entry !== "object") return entry; // already reported by the top-level schema
   const type = (entry as { type?: unknown }).type;
@@ -217,7 +218,13 @@ function validatePlugin(
     return entry;
   }
   const value = structuredClone(entry);
-  problems.push(...validate(plugin.schema, value, path));
+  const schemaProblems = validate(plugin.schema, value, path);
+  problems.push(...schemaProblems);
+  if (schemaProblems.length === 0 && plugin.check) {
+    const checked = plugin.check(value as never);
+    problems.push(...checked.problems.map((problem) => `${path}.${problem}`));
+    warnings.push(...checked.warnings.map((warning) => `${path}.${warning}`));
+  }
   return value;
 }
 

@@ -80,6 +80,8 @@ export interface ProviderType<S extends TObject = TObject> {
   type: string;
   /** TypeBox schema of this provider's config entry; its `type` is a literal. */
   schema: S;
+  /** What the schema cannot say (e.g. "exactly one of"): problems refuse the config, warnings are shown; paths are relative to the entry. */
+  check?(config: Static<S>): { problems: string[]; warnings: string[] };
   create(config: Static<S>, context: ProviderContext): Provider;
 }
 
