@@ -34,7 +34,7 @@ const upstreamExample = () => ({
 
 function provider(): Provider {
   const { config } = buildConfig(upstreamExample(), "test", {});
-  return plainProvider.create(config.providers[0] as never, { logger: silentLogger, config });
+  return plainProvider.create(config.providers[0] as never, { logger: silentLogger });
 }
 const credential = (username: string, password: string) => ({ scheme: "basic" as const, username, password });
 const signal = () => new AbortController().signal;

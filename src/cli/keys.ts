@@ -4,6 +4,7 @@ import { openStore } from "../store/database.ts";
 import { openKeySet } from "../keys/open.ts";
 import { createLogger } from "../log.ts";
 import { configuredKeys } from "../config/load.ts";
+import { operatorActor } from "../identity/actor.ts";
 
 const USAGE = "usage: gatehouse keys list | gatehouse keys rotate | gatehouse keys retire KID";
 
@@ -29,7 +30,7 @@ export async function keysCommand(args: string[], config: GatehouseConfig): Prom
       );
       return 2;
     }
-    const actor = { username: process.env.USER ?? "cli", address: "cli" };
+    const actor = operatorActor();
     if (action === "rotate") {
       const next = await managed.rotate(actor);
       console.log(`rotating to ${next}: published now, signs after keys.publish_ahead (${config.keys.publish_ahead} s)`);

@@ -233,7 +233,7 @@ function validatePlugin(
   entry: unknown,
   path: string,
   problems: string[],
-  find: (type: string) => { schema: TSchema; check?(config: never): { problems: string[]; warnings: string[] } } | undefined,
+  find: (type: string) => { schema: TSchema; check?: (config: any) => string[]; warnings?: (config: any) => string[] } | undefined,
   known: { type: string }[],
   planned: string[],
   kind: string,
@@ -253,13 +253,10 @@ function validatePlugin(
     return entry;
   }
   const value = structuredClone(entry);
-  const schemaProblems = validate(plugin.schema, value, path);
-  problems.push(...schemaProblems);
-  if (schemaProblems.length === 0 && plugin.check) {
-    const checked = plugin.check(value as never);
-    problems.push(...checked.problems.map((problem) => `${path}.${problem}`));
-    warnings.push(...checked.warnings.map((warning) => `${path}.${warning}`));
-  }
+  const found = validate(plugin.schema, value, path);
+  problems.push(...found);
+  if (found.length === 0 && plugin.check) problems.push(...plugin.check(value).map((problem) => `${path}.${problem}`));
+  if (found.length === 0 && plugin.warnings) warnings.push(...plugin.warnings(value).map((warning) => `${path}.${warning}`));
   return value;
 }
 

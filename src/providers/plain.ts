@@ -25,15 +25,15 @@ const schema = providerSchema("plain", "Users listed in the configuration (HTTP 
     Type.Object(
       {
         username: Type.String({ minLength: 1 }),
-        password_hash: Type.Optional(
-          Type.String({
-            pattern: "^\\$argon2id\\$",
-            description: "An argon2id PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash), e.g. from `gatehouse hash-password`",
-          }),
-        ),
         password: Type.Optional(
           Type.String({
-            description: "Deprecated (as in auth-o-tron 0.4.0): the password in clear, or an argon2id hash; use password_hash",
+            description: "Deprecated (as in auth-o-tron 0.4.0): the password in clear; Gatehouse also takes an argon2id hash here. Use password_hash",
+          }),
+        ),
+        password_hash: Type.Optional(
+          Type.String({
+            pattern: "^\\$argon2",
+            description: "An argon2id hash in PHC format ($argon2id$v=19$m=…,t=…,p=…$salt$hash), e.g. from `gatehouse hash-password`",
           }),
         ),
         roles: Type.Optional(Type.Array(Type.String())),
@@ -71,18 +71,19 @@ export function dummyHashLike(model: string | undefined): string {
 export const plainProvider: ProviderType<typeof schema> = {
   type: "plain",
   schema,
-  check(config) {
-    const problems: string[] = [];
-    const clearText: string[] = [];
-    config.users.forEach((entry, index) => {
-      const given = [entry.password, entry.password_hash].filter((value) => value !== undefined).length;
-      if (given !== 1) problems.push(`users[${index}]: give exactly one of password_hash or password (user "${entry.username}")`);
-      else if (entry.password !== undefined && !isPasswordHash(entry.password)) clearText.push(entry.username);
-    });
-    const warnings = clearText.length
-      ? [`users: password in clear text is deprecated (as in auth-o-tron 0.4.0) for ${clearText.join(", ")}; use password_hash (gatehouse hash-password)`]
-      : [];
-    return { problems, warnings };
+  check: (config) =>
+    config.users.flatMap((entry, index) =>
+      entry.password === undefined && entry.password_hash === undefined
+        ? [`users[${index}].password: is required (or password_hash)`]
+        : entry.password !== undefined && entry.password_hash !== undefined
+          ? [`users[${index}]: give password or password_hash, not both`]
+          : [],
+    ),
+  warnings(config) {
+    const clearText = config.users.filter((entry) => entry.password !== undefined && !isPasswordHash(entry.password));
+    if (clearText.length === 0) return [];
+    const names = clearText.map((entry) => entry.username).join(", ");
+    return [`users: password in clear text is deprecated (as in auth-o-tron 0.4.0) for ${names}; use password_hash (gatehouse hash-password)`];
   },
   create(config, { logger }) {
     const users = new Map(config.users.map((entry) => [entry.username, entry]));

@@ -18,7 +18,7 @@ import { prepareAuditWriter } from "../store/audit.ts";
 import { prepareUpsertUser } from "../store/users.ts";
 import { findTokenByHash, prepareInsertToken } from "../store/tokens.ts";
 import { prepareRecordFirstEight } from "../store/token-first-eight.ts";
-import { hashApiToken, isImportedToken, newTokenId } from "./format.ts";
+import { hashOpaqueToken, isImportedToken, newTokenId } from "./format.ts";
 
 export class ImportError extends Error {}
 
@@ -119,7 +119,7 @@ export function importAuthOTronTokens(store: Store, tokenDocuments: unknown[], u
         result.skipped.push(`${where}: ${scopes}`);
         return;
       }
-      const hash = hashApiToken(secret);
+      const hash = hashOpaqueToken(secret);
       if (findTokenByHash(tx, hash)) {
         result.present++;
         return;
