@@ -34,7 +34,8 @@ export interface LoadedConfig {
 
 /** `--config`, else GATEHOUSE_CONFIG, else AOT_CONFIG_PATH, else ./config.yaml (if present). */
 export function resolveConfigPath(explicit: string | undefined, env: Env): { path: string; explicit: boolean } | null {
-  const chosen = explicit ?? env.GATEHOUSE_CONFIG ?? env.AOT_CONFIG_PATH;
+  // An empty variable (compose files often set one to "") counts as unset.
+  const chosen = explicit || env.GATEHOUSE_CONFIG || env.AOT_CONFIG_PATH;
   if (chosen) return { path: chosen, explicit: true };
   return existsSync("./config.yaml") ? { path: "./config.yaml", explicit: false } : null;
 }
