@@ -1,5 +1,5 @@
 // The writer behind the default logger: lines are gathered in memory and
-// written once per turn of the event loop, with one write(2) for all of them,
+// written every few milliseconds, with one write(2) for all of them,
 // to a non-blocking stdout: when the reader of the pipe is slow and the pipe
 // is full, the rest waits in memory and is retried a little later, instead of
 // blocking the event loop (and every request) in write(2).
@@ -21,7 +21,8 @@ export interface BufferedWriter {
 
 /** Beyond this much unwritten text (stdout not read at all), lines are dropped and counted rather than kept. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
-/** How long to wait before writing again to a full pipe. */
+/** How long lines wait to be written together; and how long before writing again to a full pipe. */
+const FLUSH_MS = 10;
 const RETRY_MS = 10;
 const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
 
@@ -46,7 +47,7 @@ export function createBufferedWriter(fd: number, installExitHandlers = true): Bu
   let scheduled = false;
 
   const takeAll = (): Buffer => {
-    const text = pending.join("");
+    const text = pending.length > 0 ? pending.join("\n") + "\n" : "";
     pending = [];
     pendingBytes = 0;
     const chunk = leftover && text ? Buffer.concat([leftover, Buffer.from(text)]) : (leftover ?? Buffer.from(text));
@@ -61,7 +62,8 @@ export function createBufferedWriter(fd: number, installExitHandlers = true): Bu
   const schedule = () => {
     if (scheduled || timer) return;
     scheduled = true;
-    setImmediate(drain);
+    // Lines wait up to FLUSH_MS, so that one write(2) carries a few hundred of them at debug level.
+    setTimeout(drain, FLUSH_MS).unref?.();
   };
   function drain() {
     scheduled = false;
@@ -89,7 +91,7 @@ export function createBufferedWriter(fd: number, installExitHandlers = true): Bu
         dropped++;
         return;
       }
-      pending.push(line + "\n");
+      pending.push(line);
       pendingBytes += line.length + 1;
       schedule();
     },

@@ -76,6 +76,18 @@ export function safeJson(value: unknown): string {
   return UNESCAPED_CONTROL.test(text) ? text.replace(UNESCAPED_CONTROLS, escapeControl) : text;
 }
 
+// Most values are plain ASCII without quotes or backslashes: written as they are, without JSON.stringify.
+const PLAIN_ASCII = /^[\u0020\u0021\u0023-\u005b\u005d-\u007e]*$/;
+const jsonString = (text: string) => (PLAIN_ASCII.test(text) ? `"${text}"` : safeJson(text));
+function jsonValue(value: unknown): string {
+  if (typeof value === "string") return jsonString(value);
+  if ((typeof value === "number" && Number.isFinite(value)) || typeof value === "boolean") return String(value);
+  return safeJson(value);
+}
+/** `"name":` per field or event name, serialised once (names come from the code, a small set). */
+const serialised = new Map<string, string>();
+const once = (text: string) => serialised.get(text) ?? (serialised.set(text, jsonString(text)), serialised.get(text)!);
+
 const NEEDS_QUOTES = /[\s"=\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 function consoleValue(value: unknown): string {
   if (typeof value === "string") return NEEDS_QUOTES.test(value) || value === "" ? safeJson(value) : value;
@@ -94,8 +106,7 @@ function timestamp(): string {
   return lastTimestamp;
 }
 
-const domains = new Map<string, string>();
-const domainOf = (event: string) => domains.get(event) ?? (domains.set(event, safeJson(event.split(".")[0])), domains.get(event)!);
+const domainOf = (event: string) => once(event.split(".")[0]);
 
 // Lines are built as text in one pass over the fields (no intermediate
 // objects): at debug level /authenticate writes a line per request, and the
@@ -113,15 +124,15 @@ export function createLogger(options: LoggerOptions): Logger {
 
   const jsonLine = (level: LogLevel, event: string, fields: LogFields) => {
     let body: string | undefined;
-    let attributes = `{"event.name":${safeJson(event)},"event.domain":${domainOf(event)}`;
+    let attributes = `{"event.name":${once(event)},"event.domain":${domainOf(event)}`;
     for (const key in fields) {
       const value = fields[key];
       if (value === undefined) continue;
       // auth-o-tron's `message` field is the line's body.
-      if (key === "message" && typeof value === "string") body = safeJson(value);
-      else attributes += `,${safeJson(key)}:${safeJson(shownValue(key, value))}`;
+      if (key === "message" && typeof value === "string") body = jsonString(value);
+      else attributes += `,${once(key)}:${jsonValue(shownValue(key, value))}`;
     }
-    return `{"timestamp":"${timestamp()}",${severity[level]},"body":${body ?? safeJson(event)},"resource":${resource},"attributes":${attributes}}}`;
+    return `{"timestamp":"${timestamp()}",${severity[level]},"body":${body ?? once(event)},"resource":${resource},"attributes":${attributes}}}`;
   };
   const consoleLine = (level: LogLevel, event: string, fields: LogFields) => {
     let line = `${timestamp()} ${consoleLevel[level]} ${event}`;
