@@ -26,7 +26,7 @@ describe("the Docker image honours GATEHOUSE_CONFIG and AOT_CONFIG_PATH", () => 
 
   test("`serve` and `healthcheck`, as the image runs them, find the config through AOT_CONFIG_PATH or GATEHOUSE_CONFIG", async () => {
     const probe = Bun.serve({ port: 0, fetch: () => new Response() });
-    const port = probe.port;
+    const port = probe.port!;
     probe.stop(true);
     const dir = temporaryDirectory();
     const path = join(dir, "mounted-config.yaml");

@@ -116,7 +116,7 @@ describe("debug logging never blocks the server", () => {
     const fifo = join(dir, "stdout.fifo");
     Bun.spawnSync(["mkfifo", fifo]);
     const probe = Bun.serve({ port: 0, fetch: () => new Response() });
-    const port = probe.port;
+    const port = probe.port!;
     probe.stop(true);
     const config = seedConfig();
     config.logging = { level: "debug", format: "json" };
