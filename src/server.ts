@@ -12,7 +12,12 @@ export interface RunningServer {
 
 export async function startServer(loaded: LoadedConfig): Promise<RunningServer> {
   const { config } = loaded;
-  const logger = createLogger({ level: config.logging.level, format: config.logging.format });
+  const logger = createLogger({
+    level: config.logging.level,
+    format: config.logging.format,
+    serviceName: config.logging.service_name,
+    serviceVersion: config.logging.service_version,
+  });
   for (const warning of loaded.warnings) logger.warn("config.warning", { message: warning });
   const gatehouse = await createGatehouse(config, logger);
   gatehouse.app.listen({ hostname: config.server.host, port: config.server.port });

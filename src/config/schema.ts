@@ -29,8 +29,16 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
       }),
       logging: Type.Object(
         {
-          level: oneOf(["trace", "debug", "info", "warn", "error"] as const, { default: "info" }),
-          format: oneOf(["console", "json"] as const, { default: "console" }),
+          level: oneOf(["trace", "debug", "info", "warn", "error"] as const, {
+            default: "info",
+            description: "Any case, as auth-o-tron (INFO works)",
+          }),
+          format: oneOf(["console", "json"] as const, {
+            default: "console",
+            description: "json: auth-o-tron's OpenTelemetry lines; any other value means console, as auth-o-tron",
+          }),
+          service_name: Type.String({ default: "gatehouse", description: "resource.service.name of JSON lines" }),
+          service_version: Type.Optional(Type.String({ description: "resource.service.version of JSON lines; default: Gatehouse's version" })),
         },
         { default: {}, additionalProperties: true },
       ),
@@ -77,6 +85,29 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
               description:
                 "HS256 secrets for rotation, as Tiled's secret_keys: the first signs, every one verifies. From the environment: GATEHOUSE_JWT__SECRETS='new;old'",
             }),
+          ),
+          kid: Type.Optional(
+            Type.String({ description: "With private_key (auth-o-tron 0.4.0): the non-empty `kid` of the signing key, in every JWT header" }),
+          ),
+          private_key: Type.Optional(
+            Type.String({
+              description:
+                "RSA private key in PEM (at least 2048 bits) that signs RS256, as auth-o-tron 0.4.0; best from AOT_JWT__PRIVATE_KEY / GATEHOUSE_JWT__PRIVATE_KEY (multi-line) or private_key_file",
+            }),
+          ),
+          additional_public_keys: Type.Array(
+            Type.Object(
+              {
+                kid: Type.String({ description: "The key's kid, never reused for other key material" }),
+                public_key: Type.String({ description: "RSA public key in PEM (or public_key_file)" }),
+              },
+              { additionalProperties: false },
+            ),
+            {
+              default: [],
+              description:
+                "Staged rotation with private_key: public keys that verify and are published in the JWKS but do not sign (the next key before it signs, the previous one until its tokens expire)",
+            },
           ),
           alg: Type.Optional(
             oneOf(["HS256", "ES256", "EdDSA", "RS256"] as const, {

@@ -89,6 +89,8 @@ export interface ProviderType<S extends TObject = TObject> {
   create(config: Static<S>, context: ProviderContext): Provider;
   /** Problems the schema cannot express (one field or another), as "field: message"; `config check` lists them with the entry's path. */
   check?(config: Static<S>): string[];
+  /** What `config check` and start-up point out without refusing (a deprecated field), as "field: message". */
+  warnings?(config: Static<S>): string[];
 }
 
 /** Fields every provider entry has, as auth-o-tron names them. */
