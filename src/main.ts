@@ -11,6 +11,7 @@ import { migrateCommand } from "./cli/migrate.ts";
 import { tokensCommand } from "./cli/tokens.ts";
 import { clientCommand } from "./cli/client.ts";
 import { keysCommand } from "./cli/keys.ts";
+import { tlsCommand } from "./cli/tls.ts";
 
 const USAGE = `${NAME} ${VERSION}
 
@@ -26,6 +27,7 @@ Commands:
   tokens create|list|revoke   API tokens in the local store (--help for options)
   client whoami|token …  call a server with the credentials of an .ecflowapirc file
   keys list|rotate|retire KID   managed signing keys in the local store
+  tls self-signed --host NAME --out DIR   a development certificate set (openssl)
   version                print the version
 
 The config file is --config FILE, else $GATEHOUSE_CONFIG, else $AOT_CONFIG_PATH,
@@ -118,6 +120,7 @@ const commandsWithOptions: Record<string, CommandWithOptions> = {
   migrate: migrateCommand,
   tokens: tokensCommand,
   client: (args) => clientCommand(args),
+  tls: (args) => tlsCommand(args),
 };
 
 /** The password from stdin: typed at a terminal without echo, or piped. */

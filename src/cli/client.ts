@@ -21,7 +21,9 @@ const USAGE = `usage: gatehouse client [--server URL] [--rc FILE] COMMAND
   token create [--note TEXT] [--expires-in SECONDS|30d|never] [--scope service:scope ...]
   token list [--json]
   token revoke ID
-The server is --server, else $GATEHOUSE_SERVER, else http://127.0.0.1:8080.`;
+The server is --server, else $GATEHOUSE_SERVER, else http://127.0.0.1:8080.
+Over HTTPS, --ca FILE (else $GATEHOUSE_CA_FILE) is a PEM file of the certificates to trust,
+as ecFlow's client trusts server.crt; without it, the system's.`;
 
 const RC_NAME = ".ecflowapirc";
 
@@ -88,6 +90,7 @@ export function authorizationFor(entries: Entry[], server: URL, path: string): s
 const options = {
   server: { type: "string" },
   rc: { type: "string" },
+  ca: { type: "string" },
   note: { type: "string" },
   "expires-in": { type: "string" },
   scope: { type: "string", multiple: true },
@@ -113,8 +116,9 @@ export async function clientCommand(args: string[]): Promise<number> {
     }
     const rcPath = findRcFile(values.rc);
     const authorization = authorizationFor(readRcFile(rcPath), server, rcPath);
+    const ca = trustedCertificates(values.ca ?? process.env.GATEHOUSE_CA_FILE);
     const call = (method: string, path: string, body?: unknown) =>
-      request(new URL(path.replace(/^\//, ""), server.href.endsWith("/") ? server.href : `${server.href}/`), method, authorization, body);
+      request(new URL(path.replace(/^\//, ""), server.href.endsWith("/") ? server.href : `${server.href}/`), method, authorization, body, ca);
 
     if (command === "whoami") {
       console.log(JSON.stringify(await call("GET", "/whoami"), null, 2));
@@ -140,8 +144,21 @@ export async function clientCommand(args: string[]): Promise<number> {
   }
 }
 
+/** The PEM certificates of --ca, read once; undefined: the system's. */
+function trustedCertificates(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ClientError(`--ca ${path}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  if (!pem.includes("BEGIN CERTIFICATE")) throw new ClientError(`--ca ${path}: holds no PEM certificate`);
+  return pem;
+}
+
 /** One JSON call; a refusal becomes a ClientError with the server's message. */
-async function request(url: URL, method: string, authorization: string, body?: unknown): Promise<unknown> {
+async function request(url: URL, method: string, authorization: string, body?: unknown, ca?: string): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(url, {
@@ -150,9 +167,13 @@ async function request(url: URL, method: string, authorization: string, body?: u
       body: body === undefined ? undefined : JSON.stringify(body),
       redirect: "error",
       signal: AbortSignal.timeout(30_000),
+      // Only the given certificates are trusted; the credentials are never sent to a server they do not vouch for.
+      ...(ca ? { tls: { ca } } : {}),
     });
   } catch (error) {
-    throw new ClientError(`${method} ${url.origin}${url.pathname}: ${(error as Error).message}`);
+    const untrusted = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(String((error as NodeJS.ErrnoException).code));
+    const hint = untrusted ? " (the server's certificate is not trusted: give --ca FILE)" : "";
+    throw new ClientError(`${method} ${url.origin}${url.pathname}: ${(error as Error).message}${hint}`);
   }
   const text = await response.text();
   if (!response.ok) {
