@@ -75,7 +75,7 @@ describe.skipIf(!opensslAvailable)("HTTPS served directly", () => {
     expect(server.url).toStartWith("https://127.0.0.1:");
     const response = await fetch(`${server.url}/whoami`, { headers: { authorization: basic("alice", "alice-pw") }, ...trusting(`${dir}/plain.crt`) });
     expect(response.status).toBe(200);
-    expect((await response.json()).username).toBe("alice");
+    expect(((await response.json()) as { username: string }).username).toBe("alice");
     // A client that does not trust the certificate does not get through.
     await expect(fetch(`${server.url}/health`)).rejects.toThrow();
     // No plain HTTP on that port.
@@ -150,7 +150,7 @@ describe.skipIf(!opensslAvailable)("HTTPS served directly", () => {
     const plain = await fetch(`${server.url}/whoami`, { headers: { authorization: basic("alice", "alice-pw") } });
     const secure = await fetch(`https://127.0.0.1:${httpsPort}/whoami`, { headers: { authorization: basic("alice", "alice-pw") }, ...trusting(`${ssl}/server.crt`) });
     expect([plain.status, secure.status]).toEqual([200, 200]);
-    expect((await secure.json()).username).toBe("alice");
+    expect(((await secure.json()) as { username: string }).username).toBe("alice");
   });
 
   describe("gatehouse tls self-signed and the client", () => {

@@ -82,12 +82,13 @@ export class IdentityPipeline {
     let candidates: [Provider, Credential][];
     if (!parsed.ok) {
       // No Authorization at all may still be a trusted proxy's headers; a malformed one is refused whatever else came with it.
-      candidates = parsed.reason === "no credentials" && this.headerProviders.length > 0 ? this.headerCandidates(request, []) : [];
-      if (candidates.length === 0) {
+      const fromHeaders = parsed.reason === "no credentials" && this.headerProviders.length > 0 ? this.headerCandidates(request, []) : null;
+      if (!fromHeaders?.length) {
         this.options.logger.debug("auth.header.refused", { reason: parsed.reason });
         const result: AuthResult = { ok: false, reason: parsed.reason === "no credentials" ? "no_auth_header" : "invalid_header" };
         return this.observer ? this.reported(result, request, startedAt) : result;
       }
+      candidates = fromHeaders;
     } else {
       candidates = this.candidates(parsed.credentials, request.realm);
       if (this.headerProviders.length > 0) this.headerCandidates(request, candidates);
