@@ -97,8 +97,12 @@ const commands: Record<string, Command> = {
     const { config } = await loadConfig(configPath);
     const host = ["0.0.0.0", "::", ""].includes(config.server.host) ? "127.0.0.1" : config.server.host;
     try {
-      const response = await fetch(`http://${host.includes(":") ? `[${host}]` : host}:${config.server.port}/health`, {
+      // With tls and no tls.port, server.port speaks HTTPS. The probe asks this very machine whether
+      // the process answers; the certificate is checked at start-up, not here.
+      const https = config.tls !== undefined && config.tls.port === undefined;
+      const response = await fetch(`${https ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${config.server.port}/health`, {
         signal: AbortSignal.timeout(3000),
+        ...(https ? { tls: { rejectUnauthorized: false } } : {}),
       });
       return response.ok ? 0 : 1;
     } catch {

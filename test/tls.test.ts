@@ -80,6 +80,16 @@ describe.skipIf(!opensslAvailable)("HTTPS served directly", () => {
     await expect(fetch(`${server.url}/health`)).rejects.toThrow();
     // No plain HTTP on that port.
     await expect(fetch(server.url.replace("https:", "http:") + "/health")).rejects.toThrow();
+    // `gatehouse healthcheck` (containers) asks that port over HTTPS.
+    const probe = (port: number) =>
+      Bun.spawn([process.execPath, "run", join(projectRoot, "src/main.ts"), "healthcheck", "--config", server.configPath], {
+        cwd: server.dir,
+        env: { ...process.env, GATEHOUSE_BIND_ADDRESS: `127.0.0.1:${port}` },
+        stdout: "ignore",
+        stderr: "ignore",
+      }).exited;
+    expect(await probe(server.port)).toBe(0);
+    expect(await probe(freePort())).toBe(1);
   });
 
   test("an encrypted key with its pass phrase file", async () => {
