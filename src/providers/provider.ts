@@ -39,6 +39,12 @@ export interface Provider {
    */
   readonly remote: boolean;
   /**
+   * For remote providers whose credentials are themselves JWTs of an external
+   * identity provider (jwt, openid-offline, ecmwf-token-generator): they are
+   * offered JWTs, except those Gatehouse issued (its own `iss`).
+   */
+  readonly takesJwts?: boolean;
+  /**
    * Present when /authenticate may answer the same Authorization header from
    * memory for `jwt.reuse_seconds` after a success, skipping the pipeline.
    * Absent: every request is checked afresh.

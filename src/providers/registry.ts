@@ -4,12 +4,26 @@ import type { Logger } from "../log.ts";
 import type { Store } from "../store/database.ts";
 import { plainProvider } from "./plain.ts";
 import { ecmwfApiProvider } from "./ecmwf-api.ts";
+import { efasApiProvider } from "./efas-api.ts";
+import { jwtProvider } from "./jwt.ts";
+import { openidOfflineProvider } from "./openid-offline.ts";
+import { ecmwfTokenGeneratorProvider } from "./ecmwf-token-generator.ts";
+import { ldapProvider } from "./ldap.ts";
 import { trustedHeaderProvider } from "./trusted-header.ts";
 
-export const providerTypes: ProviderType<any>[] = [plainProvider, ecmwfApiProvider, trustedHeaderProvider];
+export const providerTypes: ProviderType<any>[] = [
+  plainProvider,
+  ecmwfApiProvider,
+  efasApiProvider,
+  jwtProvider,
+  openidOfflineProvider,
+  ecmwfTokenGeneratorProvider,
+  ldapProvider,
+  trustedHeaderProvider,
+];
 
 /** Types auth-o-tron has that Gatehouse does not offer yet: a clear error instead of a crash. */
-export const plannedProviderTypes = ["jwt", "efas-api", "openid-offline", "ldap", "ecmwf-token-generator"];
+export const plannedProviderTypes: string[] = [];
 
 export function findProviderType(type: string): ProviderType<any> | undefined {
   return providerTypes.find((candidate) => candidate.type === type);
