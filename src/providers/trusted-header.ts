@@ -145,7 +145,10 @@ export const trustedHeaderProvider: ProviderType<typeof schema> = {
       return createUser({ username, realm: config.realm, roles: profile.roles ?? [], attributes });
     }
 
-    const sameProfile = (a: Profile, b: Profile) => JSON.stringify(a) === JSON.stringify(b);
+    const sameProfile = (a: Profile, b: Profile) =>
+      (Object.keys(b) as (keyof Profile)[]).every((field) =>
+        field === "roles" ? JSON.stringify(a.roles) === JSON.stringify(b.roles) : a[field] === b[field],
+      );
 
     return {
       name: config.name,
