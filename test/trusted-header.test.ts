@@ -113,6 +113,9 @@ describe("trusted-header, directly", () => {
     });
     const whoami = await request(`${app.url}/whoami`, TESTADMIN);
     expect(JSON.parse(whoami.body)).toMatchObject({ username: "testadmin", realm: "georchestra", attributes: { last_name: "Dépré-Müller" } });
+    // The username too may come encoded (geOrchestra's own test sends every value so).
+    const encoded = await request(`${app.url}/whoami`, { ...TESTADMIN, "preauth-username": b64("françois.vanderblah") });
+    expect(JSON.parse(encoded.body).username).toBe("françois.vanderblah");
   });
 
   test("from an untrusted peer the headers are ignored as if absent, and that is logged once per source per minute", async () => {
@@ -137,6 +140,8 @@ describe("trusted-header, directly", () => {
   });
 
   test("the flag header missing or other than plain `true` makes the other headers count for nothing", async () => {
+    // In any case, as geOrchestra compares it.
+    expect((await request(`${app.url}/authenticate`, { ...TESTADMIN, "sec-georchestra-preauthenticated": "TRUE" })).status).toBe(200);
     const { "sec-georchestra-preauthenticated": _flag, ...withoutFlag } = TESTADMIN;
     for (const headers of [withoutFlag, ...["false", "yes", "1", b64("true"), ""].map((flag) => ({ ...TESTADMIN, "sec-georchestra-preauthenticated": flag }))]) {
       const answer = await request(`${app.url}/authenticate`, headers);

@@ -6,6 +6,7 @@
 //   sec-georchestra-preauthenticated: true
 //   preauth-username, preauth-email, preauth-firstname, preauth-lastname,
 //   preauth-org, preauth-provider, preauth-provider-id
+// (and roles, from a header named in the config only)
 //
 // Any client can send such headers, so they are believed only from a peer
 // (the TCP connection's other end, never X-Forwarded-For) inside
@@ -15,7 +16,7 @@
 //
 // Values prefixed with `{base64}` are decoded as UTF-8 (HTTP header values
 // are in practice ASCII, so accented names travel encoded); the flag header
-// stays plain `true`.
+// stays plain `true` (in any case, as geOrchestra compares it).
 //
 // Accounts: with `create_accounts: true`, a user seen for the first time is
 // created in the store, and its profile (email, names, organisation,
@@ -54,7 +55,11 @@ const schema = providerSchema("trusted-header", "Users a trusted front proxy has
       organisation: header("preauth-org", "→ attribute organisation"),
       provider: header("preauth-provider", "→ attribute provider (the external identity provider)"),
       provider_id: header("preauth-provider-id", "→ attribute provider_id (the user's id there)"),
-      roles: Type.Optional(Type.String({ minLength: 1, description: "A header holding roles, separated by commas or semicolons; none by default" })),
+      // Not geOrchestra's preauth-roles by default: the seed's Apache example does not strip that
+      // header, and a default would let any client of such a proxy choose its own roles.
+      roles: Type.Optional(
+        Type.String({ minLength: 1, description: "A header holding roles, separated by semicolons or commas (geOrchestra: preauth-roles); none by default" }),
+      ),
     },
     { default: {}, additionalProperties: false, description: "Header names; geOrchestra's by default" },
   ),
@@ -165,7 +170,8 @@ export const trustedHeaderProvider: ProviderType<typeof schema> = {
           logUntrusted(peer ?? "unknown");
           return false;
         }
-        return flag.trim() === "true";
+        // geOrchestra compares ignoring case; never base64 (a proxy that encodes everything blindly is caught here).
+        return flag.trim().toLowerCase() === "true";
       },
       authenticate(credential, _signal, request) {
         if (credential.scheme !== "header") return null;
