@@ -89,8 +89,8 @@ export const STABLE_VERDICTS: VerdictReuse = { stamp: () => 0 };
 
 export interface ProviderContext {
   logger: Logger;
-  /** Gatehouse's store, for providers that keep accounts (trusted-header); null when `store.enabled` is false. */
-  store: Store | null;
+  /** Gatehouse's store, for providers that keep accounts (trusted-header); absent or null when `store.enabled` is false. */
+  store?: Store | null;
 }
 
 export interface ProviderType<S extends TObject = TObject> {
