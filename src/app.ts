@@ -50,11 +50,11 @@ export interface GatehouseOptions {
 }
 
 export async function createGatehouse(config: GatehouseConfig, logger: Logger, options: GatehouseOptions = {}): Promise<Gatehouse> {
-  const providers = createProviders(config.providers, logger);
-  const augmenters = createAugmenters(config.augmenters, logger);
-  // The store (migrated at start-up) and the built-in providers of API tokens and session access
-  // tokens, after the configured ones.
+  // The store first (migrated at start-up): some providers keep accounts in it. The built-in
+  // providers of API tokens and session access tokens come after the configured ones.
   const store = config.store.enabled ? openStore(config.store.path) : null;
+  const providers = createProviders(config.providers, logger, store);
+  const augmenters = createAugmenters(config.augmenters, logger);
   const keys = await openKeySet(config, store, logger);
   const tokens = store ? new TokenService(store, tokenPolicy(config), logger) : null;
   const apiTokens = tokens ? createApiTokenProvider({ tokens, providers, logger }) : null;

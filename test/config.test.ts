@@ -151,7 +151,7 @@ describe("bad configs get every problem with its path", () => {
   const cases: [string, string, string][] = [
     ["an unknown store type", "store: {type: mongo}", 'store.type: "mongo" is not supported; use sqlite or postgres'],
     ["an unknown provider type", "providers: [{type: magic, name: m, realm: r}]", 'providers[0].type: unknown provider type "magic"; supported: plain, ecmwf-api'],
-    ["a provider type not built yet", "providers: [{type: trusted-header, name: m, realm: r}]", 'providers[0].type: the provider type "trusted-header" is not available in this version yet'],
+    ["a trusted-header provider without trusted_proxies", "providers: [{type: trusted-header, name: m, realm: r}]", "providers[0].trusted_proxies: is required"],
     ["an unknown augmenter type", "augmenters: [{type: magic, name: m, realm: r}]", 'augmenters[0].type: unknown augmenter type "magic"'],
     ["a provider without realm", "providers: [{type: plain, name: m, users: []}]", "providers[0].realm: is required"],
     ["an ecmwf-api provider without uri", "providers: [{type: ecmwf-api, name: m, realm: r}]", "providers[0].uri: is required"],

@@ -29,7 +29,9 @@ const USAGE = `usage: gatehouse client [--server URL] [--rc FILE] COMMAND
   token list [--json]
   token revoke ID
 The server is --server, else $GATEHOUSE_SERVER, else http://127.0.0.1:8080.
-The credentials file is --rc, else $ECF_AUTHTOKENS, else ~/.ecflowapirc, else ./.ecflowapirc.`;
+The credentials file is --rc, else $ECF_AUTHTOKENS, else ~/.ecflowapirc, else ./.ecflowapirc.
+Over HTTPS, --ca FILE (else $GATEHOUSE_CA_FILE) is a PEM file of the certificates to trust,
+as ecFlow's client trusts server.crt; without it, the system's.`;
 
 const RC_NAME = ".ecflowapirc";
 
@@ -122,6 +124,7 @@ export function authorizationFor(entries: Entry[], server: URL, path: string, wa
 const options = {
   server: { type: "string" },
   rc: { type: "string" },
+  ca: { type: "string" },
   note: { type: "string" },
   "expires-in": { type: "string" },
   scope: { type: "string", multiple: true },
@@ -153,8 +156,9 @@ export async function clientCommand(args: string[]): Promise<number> {
     } finally {
       for (const warning of warnings) console.error(`warning: ${warning}`);
     }
+    const ca = trustedCertificates(values.ca ?? process.env.GATEHOUSE_CA_FILE);
     const call = (method: string, path: string, body?: unknown) =>
-      request(new URL(path.replace(/^\//, ""), server.href.endsWith("/") ? server.href : `${server.href}/`), method, authorization, body);
+      request(new URL(path.replace(/^\//, ""), server.href.endsWith("/") ? server.href : `${server.href}/`), method, authorization, body, ca);
 
     if (command === "whoami") {
       console.log(JSON.stringify(await call("GET", "/whoami"), null, 2));
@@ -180,8 +184,21 @@ export async function clientCommand(args: string[]): Promise<number> {
   }
 }
 
+/** The PEM certificates of --ca, read once; undefined: the system's. */
+function trustedCertificates(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ClientError(`--ca ${path}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  if (!pem.includes("BEGIN CERTIFICATE")) throw new ClientError(`--ca ${path}: holds no PEM certificate`);
+  return pem;
+}
+
 /** One JSON call; a refusal becomes a ClientError with the server's message. */
-async function request(url: URL, method: string, authorization: string, body?: unknown): Promise<unknown> {
+async function request(url: URL, method: string, authorization: string, body?: unknown, ca?: string): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(url, {
@@ -190,9 +207,13 @@ async function request(url: URL, method: string, authorization: string, body?: u
       body: body === undefined ? undefined : JSON.stringify(body),
       redirect: "error",
       signal: AbortSignal.timeout(30_000),
+      // Only the given certificates are trusted; the credentials are never sent to a server they do not vouch for.
+      ...(ca ? { tls: { ca } } : {}),
     });
   } catch (error) {
-    throw new ClientError(`${method} ${url.origin}${url.pathname}: ${(error as Error).message}`);
+    const untrusted = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(String((error as NodeJS.ErrnoException).code));
+    const hint = untrusted ? " (the server's certificate is not trusted: give --ca FILE)" : "";
+    throw new ClientError(`${method} ${url.origin}${url.pathname}: ${(error as Error).message}${hint}`);
   }
   const text = await response.text();
   if (!response.ok) {

@@ -188,6 +188,15 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   if (config.tokens.prefix === REFRESH_TOKEN_PREFIX) {
     problems.push(`tokens.prefix: "${REFRESH_TOKEN_PREFIX}" is the prefix of session refresh tokens; choose another`);
   }
+  if (config.tls && !config.tls.dir && (!config.tls.cert || !config.tls.key)) problems.push("tls: give cert and key, or dir");
+  if (config.tls?.port !== undefined && config.tls.port !== 0 && config.tls.port === config.server.port) {
+    problems.push(`tls.port: ${config.tls.port} is server.port too; HTTP and HTTPS need two ports`);
+  }
+  config.providers.forEach((provider, index) => {
+    if (provider.type === "trusted-header" && !config.store.enabled) {
+      problems.push(`providers[${index}]: a trusted-header provider keeps its accounts in the store, which is disabled (store.enabled: false)`);
+    }
+  });
   if (config.providers.length === 0) warnings.push("providers: none configured, every request will be refused");
   const serviceNames = new Set<string>();
   config.services.forEach((service, index) => {

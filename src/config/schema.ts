@@ -64,6 +64,36 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
         },
         { default: {}, additionalProperties: true },
       ),
+      tls: Type.Optional(
+        Type.Object(
+          {
+            cert: Type.Optional(Type.String({ minLength: 1, description: "PEM certificate (with its chain) file" })),
+            key: Type.Optional(Type.String({ minLength: 1, description: "PEM private key file, encrypted or not" })),
+            passphrase_file: Type.Optional(Type.String({ minLength: 1, description: "File whose first line is the key's pass phrase" })),
+            dhparams: Type.Optional(Type.String({ minLength: 1, description: "PEM DH parameters file (openssl dhparam)" })),
+            ca: Type.Optional(Type.String({ minLength: 1, description: "PEM file of CA certificates, for the certificate chain" })),
+            dir: Type.Optional(
+              Type.String({
+                minLength: 1,
+                description:
+                  "ecFlow-style folder: server.crt, server.key, server.passwd (optional), dh2048.pem or dh1024.pem (optional), else <host>.<port>.crt/.key/.passwd/.pem; the plain names are preferred. cert, key… given here win",
+              }),
+            ),
+            name: Type.Optional(
+              Type.String({ minLength: 1, description: "Use only the <host>.<port> files of dir, as ecFlow's ECF_SSL=<host>.<port>" }),
+            ),
+            host: Type.Optional(Type.String({ minLength: 1, description: "The <host> of dir's <host>.<port> files; default: this machine's host name" })),
+            port: Type.Optional(
+              Type.Integer({
+                minimum: 0,
+                maximum: 65535,
+                description: "Serve HTTPS on this port and plain HTTP on server.port at once; without it server.port serves HTTPS only",
+              }),
+            ),
+          },
+          { additionalProperties: false, description: "HTTPS served by Gatehouse itself (the certificate is checked at start-up)" },
+        ),
+      ),
       metrics: Type.Object(
         {
           enabled: Type.Boolean({ default: true }),

@@ -14,9 +14,19 @@ export type Credential =
    * Such a credential is offered only to Gatehouse's own token provider,
    * never to a remote one (see identity/pipeline.ts).
    */
-  | { scheme: "bearer"; token: string; apikey?: true };
+  | { scheme: "bearer"; token: string; apikey?: true }
+  /**
+   * No Authorization credential at all: the identity is in other headers a
+   * trusted front proxy set (providers/trusted-header.ts). Never parsed from
+   * Authorization; the pipeline offers it to a `header` provider that says
+   * the request carries its headers (Provider.presentIn).
+   */
+  | { scheme: "header" };
 
 export type CredentialScheme = Credential["scheme"];
+
+/** The one credential of every `header` provider: they read the request's headers themselves. */
+export const HEADER_CREDENTIAL: Credential = Object.freeze({ scheme: "header" });
 
 export type ParseResult = { ok: true; credentials: Credential[] } | { ok: false; reason: string };
 
