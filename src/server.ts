@@ -1,8 +1,13 @@
 // Starts a Gatehouse listening on the configured address, and stops it cleanly.
+// With `server.workers` above 1 this process supervises that many workers
+// (./workers.ts); each worker runs this same function.
 import type { LoadedConfig } from "./config/load.ts";
 import { createGatehouse } from "./app.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { VERSION } from "./version.ts";
+import { metricsPortApp } from "./modules/metrics/index.ts";
+import { storeEventCounter } from "./metrics/store-events.ts";
+import { WORKER_VARIABLE, answerSupervisor, isWorker, startSupervisor, workerCount } from "./workers.ts";
 
 export interface RunningServer {
   url: string;
@@ -10,25 +15,72 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+const urlOf = (host: string | undefined, port: number | undefined) => `http://${host?.includes(":") ? `[${host}]` : host}:${port}`;
+
 export async function startServer(loaded: LoadedConfig): Promise<RunningServer> {
   const { config } = loaded;
   const logger = createLogger({ level: config.logging.level, format: config.logging.format });
-  for (const warning of loaded.warnings) logger.warn("config.warning", { message: warning });
+  const worker = isWorker() ? Number(process.env[WORKER_VARIABLE]) : null;
+  if (worker === null) for (const warning of loaded.warnings) logger.warn("config.warning", { message: warning });
+  const workers = workerCount(config);
+
+  if (workers > 1 && worker === null) {
+    if (config.server.port === 0) {
+      // Workers share one port: choose it here rather than let each take its own.
+      const probe = Bun.listen({ hostname: config.server.host, port: 0, socket: { data() {} } });
+      process.env.GATEHOUSE_BIND_ADDRESS = `${config.server.host.includes(":") ? `[${config.server.host}]` : config.server.host}:${probe.port}`;
+      config.server.port = probe.port;
+      probe.stop(true);
+    }
+    const supervisor = await startSupervisor(loaded, logger, workers);
+    logger.info("server.started", { url: supervisor.url, version: VERSION, config: loaded.source, workers, metrics: supervisor.metricsUrl });
+    return {
+      url: supervisor.url,
+      logger,
+      async stop() {
+        await supervisor.stop();
+        logger.info("server.stopped");
+      },
+    };
+  }
+
   const gatehouse = await createGatehouse(config, logger);
-  gatehouse.app.listen({ hostname: config.server.host, port: config.server.port });
+  gatehouse.app.listen({ hostname: config.server.host, port: config.server.port, reusePort: workers > 1 });
   const server = gatehouse.app.server!;
-  const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}`;
-  logger.info("server.started", {
-    url,
-    version: VERSION,
-    config: loaded.source,
-    providers: config.providers.length,
-    augmenters: config.augmenters.length,
-  });
+  const url = urlOf(server.hostname, server.port);
+
+  let metricsPort: ReturnType<typeof metricsPortApp> | null = null;
+  if (worker !== null) {
+    answerSupervisor({ metrics: async () => gatehouse.metrics?.registry.getMetricsAsJSON() ?? [], ready: gatehouse.readiness });
+    logger.info("server.worker_started", { worker, pid: process.pid, url });
+  } else {
+    if (gatehouse.metrics) {
+      const metrics = gatehouse.metrics;
+      const countStoreEvents = gatehouse.store ? storeEventCounter(metrics, gatehouse.store.sqlite) : () => {};
+      metricsPort = metricsPortApp({
+        render: async () => {
+          countStoreEvents();
+          return metrics.render();
+        },
+        ready: gatehouse.readiness,
+      });
+      // Not shared: a second server on the same metrics port must fail, not split the scrapes.
+      metricsPort.listen({ hostname: config.server.host, port: config.metrics.port, reusePort: false });
+    }
+    logger.info("server.started", {
+      url,
+      version: VERSION,
+      config: loaded.source,
+      providers: config.providers.length,
+      augmenters: config.augmenters.length,
+      metrics: metricsPort ? urlOf(metricsPort.server!.hostname, metricsPort.server!.port) : undefined,
+    });
+  }
   return {
     url,
     logger,
     async stop() {
+      await metricsPort?.stop();
       await gatehouse.app.stop();
       await gatehouse.close();
       logger.info("server.stopped");
