@@ -3,7 +3,8 @@
 // token of the same user that is revoked (`revoked`, for the refusal case).
 import { loadConfigFile } from "../src/config/load.ts";
 import { openStore } from "../src/store/database.ts";
-import { TokenService, tokenPolicy, type Actor } from "../src/tokens/service.ts";
+import { TokenService, tokenPolicy } from "../src/tokens/service.ts";
+import type { Actor } from "../src/identity/actor.ts";
 import { silentLogger } from "../src/log.ts";
 
 const [configPath, countText] = process.argv.slice(2);

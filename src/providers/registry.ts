@@ -1,6 +1,5 @@
 // Every provider type Gatehouse knows, by its config `type`.
 import type { Provider, ProviderType } from "./provider.ts";
-import type { GatehouseConfig, PluginEntry } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { plainProvider } from "./plain.ts";
 import { ecmwfApiProvider } from "./ecmwf-api.ts";
@@ -14,7 +13,7 @@ export function findProviderType(type: string): ProviderType<any> | undefined {
   return providerTypes.find((candidate) => candidate.type === type);
 }
 
-/** The configured providers, in config order (the config loader has checked every type). */
-export function createProviders(config: GatehouseConfig, logger: Logger): Provider[] {
-  return config.providers.map((entry) => findProviderType(entry.type)!.create(entry as PluginEntry, { logger, config }));
+/** The configured providers, in config order (the config loader has checked every entry against its type's schema). */
+export function createProviders(entries: readonly ({ type: string } & Record<string, unknown>)[], logger: Logger): Provider[] {
+  return entries.map((entry) => findProviderType(entry.type)!.create(entry, { logger }));
 }
