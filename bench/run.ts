@@ -17,7 +17,7 @@ import { cpus, release } from "node:os";
 import { join } from "node:path";
 import { projectRoot, temporaryDirectory } from "../test/helpers/gatehouse.ts";
 import { freePort, nginxAvailable, startNginx, waitForPort } from "../test/helpers/nginx.ts";
-import { generateApiToken } from "../src/tokens/format.ts";
+import { generateOpaqueToken } from "../src/tokens/format.ts";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -361,7 +361,7 @@ interface Case {
 const clearBasic = { Authorization: basic(users.clear.username, users.clear.password) };
 const tokenOf = (target: string, which: "valid" | "revoked") => () => ({ Authorization: `Bearer ${seeded.get(target)?.[which]}` });
 // A well-formed token (prefix, length, checksum) that is in no store: it costs a database read.
-const unknownToken = { Authorization: `Bearer ${generateApiToken("gth_")}` };
+const unknownToken = { Authorization: `Bearer ${generateOpaqueToken("gth_")}` };
 const wrongPassword = { Authorization: basic(users.clear.username, "not-the-password") };
 const malformed = { Authorization: "Basic %%%not-base64%%%" };
 // A refused password may be answered 429 once regulation bans the address or the user.

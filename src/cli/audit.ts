@@ -2,7 +2,7 @@
 // filters of GET /api/v1/audit (event, actor, subject, realm, time range) and
 // its cursor paging.
 import { openStore } from "../store/database.ts";
-import { MAX_AUDIT_PAGE, auditView, listAuditPage, parseAuditTime, type AuditFilter } from "../store/audit-query.ts";
+import { MAX_AUDIT_PAGE, auditFilterFrom, auditView, listAuditPage } from "../store/audit-query.ts";
 import { parseCommand, storeConfig, type LoadConfig } from "./common.ts";
 
 const USAGE = `usage: gatehouse audit [--event NAME|PREFIX*] [--actor USER] [--subject USER|TOKEN_ID] [--realm R]
@@ -31,23 +31,18 @@ export async function auditCommand(args: string[], loadConfig: LoadConfig): Prom
     console.error(USAGE);
     return 2;
   }
-  const filter: AuditFilter = { limit: 100, event: values.event, actor: values.actor, subject: values.subject, realm: values.realm, cursor: values.cursor };
-  for (const bound of ["since", "until"] as const) {
-    if (values[bound] === undefined) continue;
-    const time = parseAuditTime(values[bound]!);
-    if (typeof time === "string") {
-      console.error(`audit: --${bound} ${time}`);
-      return 2;
-    }
-    filter[bound] = time;
-  }
+  let limit: number | undefined;
   if (values.limit !== undefined) {
-    const limit = Number(values.limit);
+    limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_PAGE) {
       console.error(`audit: --limit must be a whole number from 1 to ${MAX_AUDIT_PAGE}`);
       return 2;
     }
-    filter.limit = limit;
+  }
+  const filter = auditFilterFrom({ ...values, limit });
+  if (typeof filter === "string") {
+    console.error(`audit: --${filter}`);
+    return 2;
   }
   const config = await storeConfig(values.config, loadConfig, "audit");
   if (!config) return 2;

@@ -92,6 +92,11 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
           }),
           find_time: Type.Integer({ minimum: 1, default: 120, description: "Window in seconds in which failures are counted" }),
           ban_time: Type.Integer({ minimum: 1, default: 300, description: "Seconds a banned username or address is refused (429, Retry-After)" }),
+          authenticate_status: Type.Union([Type.Literal(401), Type.Literal(429)], {
+            default: 401,
+            description:
+              "Status of a banned attempt on /authenticate. 401 (with Retry-After) because nginx's auth_request answers 500 for anything but 2xx, 401 and 403; 429 behind Traefik or Caddy, which pass it on. Other routes answer 429",
+          }),
           trusted_proxies: Type.Array(Type.String({ minLength: 1 }), {
             default: ["127.0.0.1", "::1", "::ffff:127.0.0.1"],
             description:

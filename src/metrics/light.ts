@@ -58,7 +58,7 @@ export class LightCounter extends LightMetric<CounterSeries> {
   }
   get(): MetricObjectWithValues<MetricValue<string>> {
     const values = [...this.series.values()].map(({ labels, state }) => ({ labels, value: state.value }));
-    return { name: this.name, help: this.help, type: this.type as never, aggregator: this.aggregator, values };
+    return { name: this.name, help: this.help, type: this.type as never, aggregator: this.aggregator, values } as never;
   }
 }
 
@@ -119,6 +119,6 @@ export class LightHistogram extends LightMetric<HistogramState> {
       values.push({ metricName: `${this.name}_sum`, labels, value: state.sum });
       values.push({ metricName: `${this.name}_count`, labels, value: state.count });
     }
-    return { name: this.name, help: this.help, type: this.type as never, aggregator: this.aggregator, values };
+    return { name: this.name, help: this.help, type: this.type as never, aggregator: this.aggregator, values } as never;
   }
 }

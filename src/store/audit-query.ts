@@ -131,3 +131,31 @@ export function auditView(record: AuditRecord) {
     detail: record.detail ?? null,
   };
 }
+
+/** The filter of a request or a command line, as given (times as text); a string is the problem. */
+export function auditFilterFrom(input: {
+  event?: string;
+  actor?: string;
+  subject?: string;
+  realm?: string;
+  since?: string;
+  until?: string;
+  cursor?: string;
+  limit?: number;
+}): AuditFilter | string {
+  const filter: AuditFilter = {
+    limit: input.limit ?? 100,
+    event: input.event,
+    actor: input.actor,
+    subject: input.subject,
+    realm: input.realm,
+    cursor: input.cursor,
+  };
+  for (const bound of ["since", "until"] as const) {
+    if (input[bound] === undefined) continue;
+    const time = parseAuditTime(input[bound]!);
+    if (typeof time === "string") return `${bound}: ${time}`;
+    filter[bound] = time;
+  }
+  return filter;
+}
