@@ -35,6 +35,8 @@ import { auditModule } from "./modules/audit/index.ts";
 import { createRegulation } from "./regulation/index.ts";
 import { purgeAudit } from "./store/audit-query.ts";
 import { VERSION } from "./version.ts";
+import { storeEventCounter } from "./metrics/store-events.ts";
+import { isWorker } from "./workers.ts";
 
 export interface Gatehouse {
   app: Elysia<any, any, any, any, any, any, any>;
@@ -85,6 +87,8 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
         augmenters: augmenters.map((augmenter) => ({ name: augmenter.name, type: augmenter.type, realm: augmenter.realm })),
       })
     : null;
+  // Store-wide event counters come from the audit log, read when scraped (a worker's are read by its supervisor).
+  if (metrics && store && !isWorker()) metrics.onScrape(storeEventCounter(metrics, store.sqlite));
   // Regulation is shared through the store; without one, this process keeps its own counts in memory.
   const regulationStore = config.regulation.enabled ? (store ?? openStore(":memory:")) : null;
   const regulation = regulationStore

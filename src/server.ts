@@ -6,7 +6,6 @@ import { createGatehouse } from "./app.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { VERSION } from "./version.ts";
 import { metricsPortApp } from "./modules/metrics/index.ts";
-import { storeEventCounter } from "./metrics/store-events.ts";
 import { WORKER_VARIABLE, answerSupervisor, isWorker, startSupervisor, workerCount } from "./workers.ts";
 
 export interface RunningServer {
@@ -56,14 +55,7 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
   } else {
     if (gatehouse.metrics) {
       const metrics = gatehouse.metrics;
-      const countStoreEvents = gatehouse.store ? storeEventCounter(metrics, gatehouse.store.sqlite) : () => {};
-      metricsPort = metricsPortApp({
-        render: async () => {
-          countStoreEvents();
-          return metrics.render();
-        },
-        ready: gatehouse.readiness,
-      });
+      metricsPort = metricsPortApp({ render: () => metrics.render(), ready: gatehouse.readiness });
       // Not shared: a second server on the same metrics port must fail, not split the scrapes.
       metricsPort.listen({ hostname: config.server.host, port: config.metrics.port, reusePort: false });
     }
@@ -84,6 +76,8 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
       await gatehouse.app.stop();
       await gatehouse.close();
       logger.info("server.stopped");
+      // A worker's channel to its supervisor would keep the process alive.
+      if (worker !== null) process.disconnect?.();
     },
   };
 }

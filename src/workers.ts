@@ -145,15 +145,15 @@ export async function startSupervisor(loaded: LoadedConfig, logger: Logger, coun
   // The supervisor's own metrics: its process_* figures and the store-wide event counters, read here
   // only (a worker's copies of those stay at zero, so the sum counts each event once).
   const own = new Metrics({ legacyNames: config.metrics.legacy_names, version: VERSION, providers: [], augmenters: [] });
-  const countStoreEvents = store ? storeEventCounter(own, store.sqlite) : () => {};
+  if (store) own.onScrape(storeEventCounter(own, store.sqlite));
 
   let metricsServer: ReturnType<typeof metricsPortApp> | null = null;
   if (config.metrics.enabled) {
     metricsServer = metricsPortApp({
       async render() {
-        countStoreEvents();
         const answers = await askAll<Extract<FromWorker, { type: "metrics" }>>("metrics");
         const theirs = answers.flatMap((answer) => (answer ? [answer.metrics] : []));
+        await own.render(); // runs the store-event counting
         return AggregatorRegistry.aggregate([await own.registry.getMetricsAsJSON(), ...theirs] as never).metrics();
       },
       async ready(): Promise<Readiness> {

@@ -252,7 +252,15 @@ export class Metrics {
     return { count: this.httpRequests.labels(route, method, String(status)), duration: this.httpDuration.labels(route, method) };
   }
 
+  private readonly beforeScrape: (() => void)[] = [];
+
+  /** Runs `update` before each scrape (counters read from elsewhere, such as the audit log). */
+  onScrape(update: () => void): void {
+    this.beforeScrape.push(update);
+  }
+
   async render(): Promise<string> {
+    for (const update of this.beforeScrape) update();
     return this.registry.metrics();
   }
 }

@@ -119,7 +119,8 @@ export class Regulator {
     const where = and(eq(regulationCounters.kind, "username"), eq(regulationCounters.subject, bound(username)));
     // A read first: successes are frequent, and a write for nothing would take the store's write lock.
     const row = this.timeQuery("regulation_check", () => this.store.db.select().from(regulationCounters).where(where).get());
-    if (!row || (row.bannedUntil != null && row.bannedUntil > now)) return;
+    // A ban, even one just over, is left to the sweep, which audits its end.
+    if (!row || row.bannedUntil != null) return;
     this.store.db.delete(regulationCounters).where(where).run();
     this.ownWrites++;
   }

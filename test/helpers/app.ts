@@ -68,3 +68,15 @@ export async function rawRequest(url: string, headerBytes: Uint8Array): Promise<
 
 /** A response's JSON body, typed loosely for assertions. */
 export const json = (response: Response): Promise<any> => response.json();
+
+/** A config with one `plain` provider "local" (realm local) of these users, an HS256 secret and a store in `dir`; `extra` adds or replaces sections. */
+export function localUsersConfig(dir: string, users: { username: string; password: string; roles?: string[] }[], extra: Record<string, unknown> = {}) {
+  return {
+    version: "2.0.0",
+    logging: { level: "info", format: "json" },
+    providers: [{ type: "plain", name: "local", realm: "local", users }],
+    jwt: { iss: "gatehouse-test", secret: "gatehouse-test-secret-0123456789abcdef" },
+    store: { enabled: true, path: join(dir, "gatehouse.db") },
+    ...extra,
+  };
+}

@@ -37,7 +37,7 @@ const AuditQuery = t.Object({
   realm: t.Optional(t.String({ minLength: 1, maxLength: 256 })),
   since: t.Optional(t.String({ description: "ISO 8601 date or date-time, or how long ago: 90m, 24h, 7d" })),
   until: t.Optional(t.String({ description: "As since; exclusive" })),
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: MAX_AUDIT_PAGE, default: 100 })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: MAX_AUDIT_PAGE, default: 100, error: `limit: a whole number from 1 to ${MAX_AUDIT_PAGE}` })),
   cursor: t.Optional(t.String({ maxLength: 64 })),
 });
 
