@@ -11,7 +11,7 @@ import { startWhoAmI, type WhoAmI } from "./helpers/who-am-i.ts";
 import { parsePrometheus, promtoolCheck, type Exposition } from "./helpers/prometheus.ts";
 import { basic, json } from "./helpers/app.ts";
 import { IdentityPipeline } from "../src/identity/pipeline.ts";
-import { plainRequestContext } from "../src/identity/request.ts";
+import { httpRequestContext } from "../src/identity/request.ts";
 import { silentLogger } from "../src/log.ts";
 import { Metrics } from "../src/metrics/recorder.ts";
 import { createProviders } from "../src/providers/registry.ts";
@@ -217,7 +217,7 @@ describe("an augmenter that fails", () => {
     const failing = { name: "broken", type: "directory", realm: "r", phase: "parallel" as const, remote: false, augment: () => { throw new Error("down"); } };
     const metrics = new Metrics({ legacyNames: false, version: VERSION, providers: [], augmenters: [{ name: "broken", type: "directory", realm: "r" }] });
     const pipeline = new IdentityPipeline({ providers, augmenters: [failing as never], timeoutMs: 1000, logger: silentLogger, ownTokenPrefixes: [], observer: metrics.observer });
-    const result = await pipeline.authenticate(plainRequestContext("api", { authorization: basic("u", "pw") }));
+    const result = await pipeline.authenticate(httpRequestContext("api", new Request("http://gatehouse/", { headers: { authorization: basic("u", "pw") } }), null));
     expect(result.ok).toBe(true);
     const m = parsePrometheus(await metrics.render());
     expect(m.value("authotron_augmenter_attempts_total", { augmenter_name: "broken", augmenter_type: "directory", realm: "r", result: "error" })).toBe(1);
