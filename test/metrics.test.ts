@@ -158,12 +158,14 @@ describe("the metrics port", () => {
     expect((await auth("Bearer slow-key")).status).toBe(401); // provider timeout (300 ms limit)
     expect((await fetch(`${server.url}/no/such/path`)).status).toBe(404); // route unmatched
     expect(await rawMethod(server.url, "PURGE", "/authenticate")).toBe(401); // method other
+    expect((await fetch(`${server.url}/api/v1/tokens`)).status).toBe(401); // a refusal thrown by the caller plugin
+    expect((await fetch(`${server.url}/api/v1/tokens?all=maybe`, { headers: { authorization: basic("alice", "alice-pw") } })).status).toBe(400); // a validation error
     const { exposition: m, text } = await scrape();
     const delta = (name: string, labels: Record<string, string>) => (m.value(name, labels) ?? 0) - (before.value(name, labels) ?? 0);
 
-    expect(delta("authotron_auth_requests_total", { result: "success", realm: "local" })).toBe(1);
+    expect(delta("authotron_auth_requests_total", { result: "success", realm: "local" })).toBe(1); // the 400 is refused before its caller is identified
     expect(delta("authotron_auth_requests_total", { result: "success", realm: "ecmwf" })).toBe(1);
-    expect(delta("authotron_auth_requests_total", { result: "no_auth_header", realm: "unknown" })).toBe(2); // and the PURGE
+    expect(delta("authotron_auth_requests_total", { result: "no_auth_header", realm: "unknown" })).toBe(3); // and the PURGE, and /api/v1/tokens
     expect(delta("authotron_auth_requests_total", { result: "invalid_header", realm: "unknown" })).toBe(1);
     expect(delta("authotron_auth_requests_total", { result: "all_failed", realm: "unknown" })).toBe(2);
     expect(delta("authotron_auth_duration_seconds_count", { result: "success", realm: "local" })).toBe(1);
@@ -189,6 +191,8 @@ describe("the metrics port", () => {
     expect(http("/authenticate", "GET", "401")).toBe(4);
     expect(http("/authenticate", "other", "401")).toBe(1);
     expect(http("unmatched", "GET", "404")).toBe(1);
+    expect(http("/api/v1/tokens", "GET", "401")).toBe(1);
+    expect(http("/api/v1/tokens", "GET", "400")).toBe(1);
     expect(delta("authotron_http_request_duration_seconds_count", { route: "/authenticate", method: "GET" })).toBe(5);
     expect(m.value("authotron_http_requests_in_flight", { method: "GET" })).toBe(0);
     const promtool = promtoolCheck(text);
@@ -202,11 +206,21 @@ describe("the metrics port", () => {
     const { id } = await json(created);
     expect((await fetch(`${server.url}/api/v1/tokens/${id}`, { method: "DELETE", headers: { authorization: basic("bob", "bob-pw") } })).status).toBe(204);
     for (let i = 0; i < 3; i++) expect((await fetch(`${server.url}/authenticate`, { headers: { authorization: basic("bob", "bob-pw") } })).status).toBe(200);
+    const login = await fetch(`${server.url}/api/v1/auth/provider/local-users/token`, { method: "POST", body: new URLSearchParams({ username: "bob", password: "bob-pw" }) });
+    expect(login.status).toBe(200);
+    const refreshed = await fetch(`${server.url}/api/v1/auth/session/refresh`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ refresh_token: (await json(login)).refresh_token }),
+    });
+    expect(refreshed.status).toBe(200);
     const { exposition: m } = await scrape();
     const delta = (name: string) => (m.value(name) ?? 0) - (before.value(name) ?? 0);
     expect(delta("gatehouse_tokens_created_total")).toBe(1);
     expect(delta("gatehouse_tokens_revoked_total")).toBe(1);
     expect(delta("gatehouse_auth_remembered_answers_total")).toBeGreaterThanOrEqual(2);
+    expect(delta("gatehouse_sessions_started_total")).toBe(1);
+    expect(delta("gatehouse_sessions_refreshed_total")).toBe(1);
     expect(m.all("gatehouse_store_query_duration_seconds_count", { query: "ready" }).length).toBe(1);
   });
 });

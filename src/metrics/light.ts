@@ -24,9 +24,27 @@ abstract class LightMetric<S> {
 
   protected abstract fresh(): S;
 
+  /** Series by label values, one Map level per label: finding one allocates nothing. */
+  private readonly tree = new Map<string, unknown>();
+
   /** The series of these label values (created at zero the first time). */
   protected find(values: readonly string[]): S {
-    const key = values.length === 1 ? values[0]! : values.join("\u0000");
+    let level: Map<string, unknown> = this.tree;
+    for (let i = 0; i < values.length - 1; i++) {
+      let next = level.get(values[i]!) as Map<string, unknown> | undefined;
+      if (!next) level.set(values[i]!, (next = new Map()));
+      level = next;
+    }
+    const last = values.length === 0 ? "" : values[values.length - 1]!;
+    const found = level.get(last) as S | undefined;
+    if (found) return found;
+    const state = this.create(values);
+    level.set(last, state);
+    return state;
+  }
+
+  private create(values: readonly string[]): S {
+    const key = values.join("\u0000");
     let entry = this.series.get(key);
     if (!entry) {
       if (values.length !== this.labelNames.length) throw new Error(`${this.name}: expected ${this.labelNames.length} label values`);
@@ -40,6 +58,7 @@ abstract class LightMetric<S> {
 
   reset(): void {
     this.series.clear();
+    this.tree.clear();
   }
 }
 
