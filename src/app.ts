@@ -29,7 +29,7 @@ import { REFRESH_TOKEN_PREFIX } from "./tokens/format.ts";
 import { unavailable } from "./refusal.ts";
 import { Metrics, providerTypeLabel } from "./metrics/recorder.ts";
 import { createReadinessCheck, type Readiness } from "./metrics/readiness.ts";
-import { httpMetricsHook } from "./modules/metrics/http.ts";
+import { httpMetricsHook, unmatchedCounter } from "./modules/metrics/http.ts";
 import { readyModule } from "./modules/metrics/index.ts";
 import { auditModule } from "./modules/audit/index.ts";
 import { createRegulation } from "./regulation/index.ts";
@@ -85,6 +85,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
         version: VERSION,
         providers: [...providers, ...builtIn].map((provider) => ({ name: provider.name, type: providerTypeLabel(provider.scheme), realm: provider.realm })),
         augmenters: augmenters.map((augmenter) => ({ name: augmenter.name, type: augmenter.type, realm: augmenter.realm })),
+        authenticateBanStatus: config.regulation.authenticate_status,
       })
     : null;
   // Store-wide event counters come from the audit log, read when scraped (a worker's are read by its supervisor).
@@ -152,8 +153,9 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
       : null;
   purgeTimer?.unref?.();
 
-  const app = new Elysia({ name: "gatehouse" })
-    // First, so that it sees every request (http_* metrics).
+  // Every module but /authenticate, under the HTTP metrics hook (http_* families); /authenticate's
+  // series come from the pipeline's observer, which keeps its handler free of request hooks.
+  const modules = new Elysia({ name: "modules" })
     .use(metrics ? httpMetricsHook(metrics) : new Elysia({ name: "no-http-metrics" }))
     .use(healthModule())
     .use(readyModule(readiness))
@@ -170,7 +172,9 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
         logger,
       }),
     )
-    .use(keysModule({ caller, ...keys, issuer: config.jwt.iss, publishAheadSeconds: config.keys.publish_ahead, logger }))
+    .use(keysModule({ caller, ...keys, issuer: config.jwt.iss, publishAheadSeconds: config.keys.publish_ahead, logger }));
+  const app = new Elysia({ name: "gatehouse" })
+    .use(modules)
     .use(
       authenticateModule({
         pipeline,
@@ -182,6 +186,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
         banStatus: config.regulation.authenticate_status,
       }),
     )
+    .onError(metrics ? unmatchedCounter(metrics) : () => undefined)
     // Last, so that each module's own error handler answers first: this one
     // answers what no module owns (an unknown path) in Gatehouse's shape.
     .onError(answerErrors("error", logger));

@@ -81,6 +81,7 @@ export class IdentityPipeline {
 
   /** Who the request's credentials say the caller is. */
   authenticate(request: RequestContext): MaybePromise<AuthResult> {
+    this.observer?.started?.(request);
     const startedAt = this.observer ? performance.now() : 0;
     const parsed = parseAuthorization(request.authorization);
     if (!parsed.ok) {
@@ -98,6 +99,7 @@ export class IdentityPipeline {
    * tokens are still never offered to a remote provider.
    */
   authenticateWith(provider: Provider, credential: Credential, request: RequestContext): MaybePromise<AuthResult> {
+    this.observer?.started?.(request);
     const startedAt = this.observer ? performance.now() : 0;
     const candidates = this.candidates([credential], null).filter(([candidate]) => candidate === provider);
     const concluded = this.conclude(candidates, request);
