@@ -3,7 +3,7 @@
 // Elysia app on its own listener, so scrapes and probes never reach the
 // application's routes, and requests to it are not counted in http_*.
 import { Elysia, t } from "elysia";
-import { VERSION } from "../../version.ts";
+import { healthModule } from "../health/index.ts";
 import type { Readiness } from "../../metrics/readiness.ts";
 import { jsonAnswer } from "../http.ts";
 
@@ -39,9 +39,7 @@ export function metricsPortApp(options: MetricsPortOptions) {
       async () => new Response(await options.render(), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" } }),
       { response: t.String({ description: "Prometheus text format 0.0.4" }) },
     )
-    .get("/health", () => ({ status: "ok" as const, version: VERSION }), {
-      response: t.Object({ status: t.Literal("ok"), version: t.String() }),
-    })
+    .use(healthModule())
     .use(readyModule(options.ready))
     .onError(({ code }) => jsonAnswer(code === "NOT_FOUND" ? 404 : 500, { error: code === "NOT_FOUND" ? "Not found" : "Internal server error" }));
 }
