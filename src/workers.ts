@@ -12,7 +12,7 @@
 // passes SIGTERM, SIGINT and SIGHUP on to every worker.
 import { availableParallelism } from "node:os";
 import type { Subprocess } from "bun";
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from "prom-client";
+import type { MetricObjectWithValues, MetricValue } from "prom-client";
 import type { LoadedConfig } from "./config/load.ts";
 import type { GatehouseConfig } from "./config/schema.ts";
 import type { Logger } from "./log.ts";
@@ -149,6 +149,8 @@ export async function startSupervisor(loaded: LoadedConfig, logger: Logger, coun
 
   let metricsServer: ReturnType<typeof metricsPortApp> | null = null;
   if (config.metrics.enabled) {
+    // The whole package, here only: its index also loads what a single process does not need (metrics/prom.ts).
+    const { AggregatorRegistry } = await import("prom-client");
     metricsServer = metricsPortApp({
       async render() {
         const answers = await askAll<Extract<FromWorker, { type: "metrics" }>>("metrics");

@@ -3,7 +3,7 @@
 // metrics would add nodejs_* figures that describe Bun's engine wrongly
 // (STACK-NOTES), and cost ≈ 8 ms a scrape.
 import { readFileSync, readdirSync } from "node:fs";
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "./prom.ts";
 
 
 /** Fields of /proc/self/stat after the command name (Linux); null elsewhere. */

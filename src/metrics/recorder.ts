@@ -3,7 +3,7 @@
 // `gatehouse_`. They are fed by an observer of the identity pipeline
 // (identity/observer.ts) and by the HTTP hook of modules/metrics/http.ts; no
 // handler records anything itself.
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "./prom.ts";
 import type { AuthObserver, AuthOutcome, AugmenterRun, ProviderAttempt } from "../identity/observer.ts";
 import { LightCounter, LightGauge, LightHistogram, type CounterSeries, type HistogramSeries } from "./light.ts";
 import { registerProcessMetrics } from "./process.ts";
