@@ -37,6 +37,8 @@ import { purgeAudit } from "./store/audit-query.ts";
 import { VERSION } from "./version.ts";
 import { storeEventCounter } from "./metrics/store-events.ts";
 import { isWorker } from "./workers.ts";
+import { portalModule } from "./modules/portal/index.ts";
+import { createPortalCookie } from "./modules/portal/cookie.ts";
 
 export interface Gatehouse {
   app: Elysia<any, any, any, any, any, any, any>;
@@ -62,11 +64,11 @@ export interface GatehouseOptions {
 }
 
 export async function createGatehouse(config: GatehouseConfig, logger: Logger, options: GatehouseOptions = {}): Promise<Gatehouse> {
-  const providers = createProviders(config.providers, logger);
-  const augmenters = createAugmenters(config.augmenters, logger);
-  // The store (migrated at start-up) and the built-in providers of API tokens and session access
-  // tokens, after the configured ones.
+  // The store first (migrated at start-up): some providers keep accounts in it. The built-in
+  // providers of API tokens and session access tokens come after the configured ones.
   const store = config.store.enabled ? openStore(config.store.path) : null;
+  const providers = createProviders(config.providers, logger, store);
+  const augmenters = createAugmenters(config.augmenters, logger);
   const keys = await openKeySet(config, store, logger);
   const tokens = store ? new TokenService(store, tokenPolicy(config), logger) : null;
   const apiTokens = tokens ? createApiTokenProvider({ tokens, providers, logger }) : null;
@@ -108,6 +110,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     timeoutMs: config.auth.timeout_in_ms,
     logger,
     ownTokenPrefixes: [config.tokens.prefix, REFRESH_TOKEN_PREFIX],
+    isKeptToken: tokens ? (token) => tokens.keepsImported(token) : undefined,
     ownIssuer: config.jwt.iss,
     observer,
     regulation: regulation?.gate,
@@ -128,7 +131,10 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     currentSigner: () => keys.keySet.signer(),
   });
 
-  const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens, accessTokens });
+  // The portal's session cookie is a credential of the caller plugin (with its CSRF check), for every route.
+  const { portal } = config;
+  const portalCookie = portal.enabled && sessions ? createPortalCookie({ sessions, publicUrl: portal.public_url, logger }) : null;
+  const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens, accessTokens, cookie: portalCookie });
   // Without a store, routes that need it answer 503 from these stand-ins: auth-o-tron's words on its token routes, ours on Tiled's.
   const tokenService = tokens ?? unavailable<TokenService>("Token store is disabled");
   const noSessions = "Sessions need the store, which is disabled (store.enabled: false)";
@@ -172,7 +178,20 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
         logger,
       }),
     )
-    .use(keysModule({ caller, ...keys, issuer: config.jwt.iss, publishAheadSeconds: config.keys.publish_ahead, logger }));
+    .use(keysModule({ caller, ...keys, issuer: config.jwt.iss, publishAheadSeconds: config.keys.publish_ahead, logger }))
+    .use(
+      portal.enabled
+        ? portalModule({
+            pipeline,
+            caller,
+            services: portalCookie && store && tokens && sessions ? { cookie: portalCookie, sessions, tokens, store } : null,
+            tokenPolicy: tokenPolicy(config),
+            keys,
+            publicUrl: portal.public_url,
+            logger,
+          })
+        : new Elysia({ name: "portal-off" }),
+    );
   const app = new Elysia({ name: "gatehouse" })
     .use(modules)
     .use(

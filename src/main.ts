@@ -12,6 +12,7 @@ import { tokensCommand } from "./cli/tokens.ts";
 import { clientCommand } from "./cli/client.ts";
 import { keysCommand } from "./cli/keys.ts";
 import { auditCommand } from "./cli/audit.ts";
+import { tlsCommand } from "./cli/tls.ts";
 
 const USAGE = `${NAME} ${VERSION}
 
@@ -28,6 +29,7 @@ Commands:
   client whoami|token …  call a server with the credentials of an .ecflowapirc file
   keys list|rotate|retire KID   managed signing keys in the local store
   audit [--event E] [--actor U] [--subject S] [--since T] …   the audit log (--help)
+  tls self-signed --host NAME --out DIR   a development certificate set (openssl)
   version                print the version
 
 The config file is --config FILE, else $GATEHOUSE_CONFIG, else $AOT_CONFIG_PATH,
@@ -99,8 +101,12 @@ const commands: Record<string, Command> = {
     const { config } = await loadConfig(configPath);
     const host = ["0.0.0.0", "::", ""].includes(config.server.host) ? "127.0.0.1" : config.server.host;
     try {
-      const response = await fetch(`http://${host.includes(":") ? `[${host}]` : host}:${config.server.port}/health`, {
+      // With tls and no tls.port, server.port speaks HTTPS. The probe asks this very machine whether
+      // the process answers; the certificate is checked at start-up, not here.
+      const https = config.tls !== undefined && config.tls.port === undefined;
+      const response = await fetch(`${https ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${config.server.port}/health`, {
         signal: AbortSignal.timeout(3000),
+        ...(https ? { tls: { rejectUnauthorized: false } } : {}),
       });
       return response.ok ? 0 : 1;
     } catch {
@@ -123,6 +129,7 @@ const commandsWithOptions: Record<string, CommandWithOptions> = {
   tokens: tokensCommand,
   audit: auditCommand,
   client: (args) => clientCommand(args),
+  tls: (args) => tlsCommand(args),
 };
 
 /** The password from stdin: typed at a terminal without echo, or piped. */

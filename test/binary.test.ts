@@ -2,11 +2,12 @@
 // outside the project, it serves /authenticate, verifies argon2id hashes with
 // its embedded addon, and checks config files.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import argon2 from "argon2";
 import { projectRoot, spawnGatehouse, temporaryDirectory, type RunningGatehouse } from "./helpers/gatehouse.ts";
 import { parsePrometheus, promtoolCheck } from "./helpers/prometheus.ts";
+import { logEvents } from "./helpers/app.ts";
 import { VERSION } from "../src/version.ts";
 
 const builtBinary = join(projectRoot, "dist/gatehouse");
@@ -158,8 +159,9 @@ describe("compiled binary run outside the project", () => {
         const answer = await fetch(`${running.url}/authenticate`, { headers: { authorization: basic("someuser", "somesecret"), connection: "close" } });
         expect(answer.status).toBe(200);
       }
-      expect(running.logs.filter((line) => line.includes('"server.worker_started"'))).toHaveLength(2);
-      const metricsUrl = JSON.parse(running.logs.find((line) => line.includes('"server.started"'))!).metrics;
+      const events = logEvents(running);
+      expect(events.filter((entry) => entry.event === "server.worker_started")).toHaveLength(2);
+      const metricsUrl = events.find((entry) => entry.event === "server.started")!.metrics;
       const text = await (await fetch(`${metricsUrl}/metrics`)).text();
       const exposition = parsePrometheus(text);
       expect(exposition.value("authotron_auth_requests_total", { result: "success", realm: "local" })).toBe(4);
@@ -169,6 +171,17 @@ describe("compiled binary run outside the project", () => {
     } finally {
       await running.stop();
     }
+  });
+
+  test("the portal and its static files (public/, embedded) are served", async () => {
+    for (const name of ["portal.css", "portal.js"]) {
+      const asset = await fetch(`${server!.url}/portal/assets/${name}`);
+      expect(asset.status).toBe(200);
+      expect(await asset.text()).toBe(readFileSync(join(projectRoot, "public", name), "utf8"));
+    }
+    const signIn = await fetch(`${server!.url}/portal/sign-in`);
+    expect(signIn.status).toBe(200);
+    expect(await signIn.text()).toContain('name="password"');
   });
 
   test("config check exits 0 on a valid file", () => {

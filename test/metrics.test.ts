@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { spawnGatehouse, type RunningGatehouse } from "./helpers/gatehouse.ts";
 import { startWhoAmI, type WhoAmI } from "./helpers/who-am-i.ts";
 import { parsePrometheus, promtoolCheck, type Exposition } from "./helpers/prometheus.ts";
-import { basic, json } from "./helpers/app.ts";
+import { basic, json, logEvents } from "./helpers/app.ts";
 import { IdentityPipeline } from "../src/identity/pipeline.ts";
 import { httpRequestContext } from "../src/identity/request.ts";
 import { silentLogger } from "../src/log.ts";
@@ -42,10 +42,7 @@ let whoAmI: WhoAmI;
 let server: RunningGatehouse;
 let metricsUrl: string;
 
-const metricsUrlOf = (running: RunningGatehouse) => {
-  const line = running.logs.find((entry) => entry.includes('"server.started"'))!;
-  return JSON.parse(line).metrics as string;
-};
+const metricsUrlOf = (running: RunningGatehouse) => logEvents(running).find((entry) => entry.event === "server.started")!.metrics as string;
 
 async function scrape(url = metricsUrl): Promise<{ text: string; exposition: Exposition; contentType: string | null }> {
   const response = await fetch(`${url}/metrics`);
@@ -265,7 +262,7 @@ describe("legacy names and the port check", () => {
     expect(clash.stderr.toString()).toContain("metrics.port: 9555 is also server.port");
     const off = await spawnGatehouse({ config: config(whoAmI.url), env: { GATEHOUSE_METRICS__ENABLED: "false" } });
     try {
-      expect(off.logs.find((line) => line.includes('"server.started"'))).not.toContain('"metrics"');
+      expect(logEvents(off).find((entry) => entry.event === "server.started")).not.toHaveProperty("metrics");
       expect((await fetch(`${off.url}/ready`)).status).toBe(200);
     } finally {
       await off.stop();

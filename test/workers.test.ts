@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnGatehouse, type RunningGatehouse } from "./helpers/gatehouse.ts";
 import { parsePrometheus } from "./helpers/prometheus.ts";
-import { basic, json } from "./helpers/app.ts";
+import { basic, json, logEvents } from "./helpers/app.ts";
 
 const CONFIG = `
 version: "2.0.0"
@@ -20,8 +20,8 @@ store: { enabled: true, path: ./gatehouse.db }
 let server: RunningGatehouse;
 let metricsUrl: string;
 
-const logEvents = (event: string) => server.logs.filter((line) => line.includes(`"event":"${event}"`)).map((line) => JSON.parse(line));
-const workerPids = () => logEvents("server.worker_started").map((entry) => entry.pid as number);
+const eventsNamed = (event: string) => logEvents(server).filter((entry) => entry.event === event);
+const workerPids = () => eventsNamed("server.worker_started").map((entry) => entry.pid as number);
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -47,7 +47,7 @@ async function waitFor(what: string, condition: () => boolean | Promise<boolean>
 
 beforeAll(async () => {
   server = await spawnGatehouse({ config: CONFIG, timeoutMs: 30_000 });
-  metricsUrl = logEvents("server.started")[0].metrics;
+  metricsUrl = eventsNamed("server.started")[0].metrics;
 });
 afterAll(async () => {
   await server?.stop();
@@ -59,8 +59,8 @@ describe("two workers", () => {
     expect(pids).toHaveLength(2);
     expect(new Set(pids).size).toBe(2);
     expect(pids).not.toContain(server.process.pid);
-    expect(logEvents("server.started")[0]).toMatchObject({ workers: 2 });
-    for (const entry of logEvents("server.worker_started")) expect(entry.url).toBe(server.url);
+    expect(eventsNamed("server.started")[0]).toMatchObject({ workers: 2 });
+    for (const entry of eventsNamed("server.worker_started")) expect(entry.url).toBe(server.url);
   });
 
   test("a token revoked through one worker is refused by both, and the metrics port counts every worker", async () => {
@@ -82,8 +82,8 @@ describe("two workers", () => {
   test("SIGHUP reaches every worker, which keeps running", async () => {
     const pids = workerPids();
     server.process.kill("SIGHUP");
-    await waitFor("every worker to log SIGHUP", () => pids.every((pid) => logEvents("server.sighup").some((entry) => entry.pid === pid)));
-    expect(logEvents("workers.signal")).toHaveLength(1);
+    await waitFor("every worker to log SIGHUP", () => pids.every((pid) => eventsNamed("server.sighup").some((entry) => entry.pid === pid)));
+    expect(eventsNamed("workers.signal")).toHaveLength(1);
     expect(pids.every(alive)).toBe(true);
     expect((await authenticate(basic("alice", "alice-pw"))).status).toBe(200);
   });
@@ -92,12 +92,12 @@ describe("two workers", () => {
     const [first] = workerPids();
     process.kill(first!, "SIGKILL");
     // (Connections the killed worker had accepted are lost with it: wait until it is gone.)
-    await waitFor("the supervisor to notice", () => logEvents("workers.exited").length === 1);
+    await waitFor("the supervisor to notice", () => eventsNamed("workers.exited").length === 1);
     for (let i = 0; i < 10; i++) expect((await authenticate(basic("alice", "alice-pw"))).status).toBe(200);
     await waitFor("the replacement", () => workerPids().length === 3);
-    const number = logEvents("server.worker_started").find((entry) => entry.pid === first).worker;
-    expect(logEvents("workers.exited")[0]).toMatchObject({ worker: number, pid: first, restarting: true });
-    expect(logEvents("server.worker_started").at(-1)).toMatchObject({ worker: number });
+    const number = eventsNamed("server.worker_started").find((entry) => entry.pid === first)!.worker;
+    expect(eventsNamed("workers.exited")[0]).toMatchObject({ worker: number, pid: first, restarting: true });
+    expect(eventsNamed("server.worker_started").at(-1)).toMatchObject({ worker: number });
     expect((await fetch(`${metricsUrl}/ready`)).status).toBe(200);
   });
 
