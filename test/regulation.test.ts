@@ -5,12 +5,15 @@
 // count; bans are shared by instances on one store, audited, counted, and end.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { basic, json, localUsersConfig, startApp, type TestApp } from "./helpers/app.ts";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
+import { freePort, nginxAvailable, startNginx } from "./helpers/nginx.ts";
 import { parsePrometheus } from "./helpers/prometheus.ts";
 
 const BAN_SECONDS = 2;
 
-const USERS = ["alice", "bob", "carol", "dave"].map((username) => ({ username, password: `${username}-pw` }));
+const USERS = ["alice", "bob", "carol", "dave", "frank"].map((username) => ({ username, password: `${username}-pw` }));
 
 function config(dir: string, regulation: object = {}) {
   return localUsersConfig(dir, [...USERS, { username: "root", password: "root-pw", roles: ["admin"] }], {
@@ -131,4 +134,53 @@ describe("regulation", () => {
       await off.stop();
     }
   });
+});
+
+describe("behind nginx's auth_request", () => {
+  const enabled = nginxAvailable("regulation behind nginx");
+  test.skipIf(!enabled)("a ban reaches the client through nginx as 401 with Retry-After (a 429 would become nginx's 500)", async () => {
+    const strict = await startApp(config(temporaryDirectory("gatehouse-regulation-"), { authenticate_status: 429 }));
+    const port = freePort();
+    const strictPort = freePort();
+    const nginx = await startNginx({
+      http: (nginxDir) => {
+        mkdirSync(join(nginxDir, "html"), { recursive: true });
+        writeFileSync(join(nginxDir, "html/protected"), "ok\n");
+        const server = (listen: number, upstream: string) => `
+  server {
+    listen 127.0.0.1:${listen};
+    location = /auth {
+      internal;
+      proxy_pass ${upstream}/authenticate;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Real-IP $remote_addr;
+    }
+    location = /protected {
+      auth_request /auth;
+      auth_request_set $retry_after $upstream_http_retry_after;
+      add_header Retry-After $retry_after always;
+      root ${nginxDir}/html;
+    }
+  }`;
+        return server(port, app.url) + server(strictPort, strict.url);
+      },
+    });
+    try {
+      const through = (listen: number, authorization: string) =>
+        fetch(`http://127.0.0.1:${listen}/protected`, { headers: { authorization } });
+      for (const listen of [port, strictPort]) {
+        for (let i = 0; i < 3; i++) expect((await through(listen, basic("frank", `nginx-guess-${i}`))).status).toBe(401);
+      }
+      const banned = await through(port, basic("frank", "frank-pw"));
+      expect(banned.status).toBe(401);
+      expect(Number(banned.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      // Why 401 is the default: nginx refuses to pass any other refusal on.
+      expect((await through(strictPort, basic("frank", "frank-pw"))).status).toBe(500);
+      expect(nginx.errorLog()).toContain("auth request unexpected status: 429");
+    } finally {
+      await nginx.stop();
+      await strict.stop();
+    }
+  }, 30_000);
 });
