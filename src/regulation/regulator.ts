@@ -14,7 +14,7 @@
 // random 178-bit secrets checked by a hash lookup, nobody guesses them, and a
 // valid one must never be refused because someone else failed from the same
 // address (behind nginx, every request comes from nginx's address).
-import { and, eq, isNotNull, isNull, lt, lte, or } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, lt, lte } from "drizzle-orm";
 import type { Store } from "../store/database.ts";
 import { writeTransaction } from "../store/database.ts";
 import { regulationCounters } from "../store/schema.ts";
@@ -138,7 +138,7 @@ export class Regulator {
         .returning({ kind: regulationCounters.kind, subject: regulationCounters.subject })
         .all() as { kind: BanKind; subject: string }[];
       tx.delete(regulationCounters)
-        .where(or(and(isNull(regulationCounters.bannedUntil), lt(regulationCounters.windowStartedAt, now - this.policy.findTimeMs))))
+        .where(and(isNull(regulationCounters.bannedUntil), lt(regulationCounters.windowStartedAt, now - this.policy.findTimeMs)))
         .run();
       for (const { kind, subject } of over) {
         recordAudit(tx, {
