@@ -11,6 +11,7 @@ import { migrateCommand } from "./cli/migrate.ts";
 import { tokensCommand } from "./cli/tokens.ts";
 import { clientCommand } from "./cli/client.ts";
 import { keysCommand } from "./cli/keys.ts";
+import { auditCommand } from "./cli/audit.ts";
 import { tlsCommand } from "./cli/tls.ts";
 
 const USAGE = `${NAME} ${VERSION}
@@ -27,6 +28,7 @@ Commands:
   tokens create|list|revoke   API tokens in the local store (--help for options)
   client whoami|token …  call a server with the credentials of an .ecflowapirc file
   keys list|rotate|retire KID   managed signing keys in the local store
+  audit [--event E] [--actor U] [--subject S] [--since T] …   the audit log (--help)
   tls self-signed --host NAME --out DIR   a development certificate set (openssl)
   version                print the version
 
@@ -54,6 +56,8 @@ const commands: Record<string, Command> = {
       };
       process.once("SIGTERM", () => shutdown("SIGTERM"));
       process.once("SIGINT", () => shutdown("SIGINT"));
+      // Not fatal (the default would end the process): logged, and passed on to every worker (workers.ts).
+      process.on("SIGHUP", () => server.logger.info("server.sighup", { pid: process.pid }));
     });
     return 0;
   },
@@ -123,6 +127,7 @@ const commands: Record<string, Command> = {
 const commandsWithOptions: Record<string, CommandWithOptions> = {
   migrate: migrateCommand,
   tokens: tokensCommand,
+  audit: auditCommand,
   client: (args) => clientCommand(args),
   tls: (args) => tlsCommand(args),
 };
