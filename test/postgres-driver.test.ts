@@ -88,11 +88,13 @@ describe.skipIf(!postgresAvailable)("PostgreSQL driver: Bun's built-in SQL clien
     await sql`insert into refresh_tokens (id, session_id) values ('r1', 's1')`;
     const order: string[] = [];
     let firstHoldsTheRow!: () => void;
+    let letFirstGo!: () => void;
     const locked = new Promise<void>((resolve) => (firstHoldsTheRow = resolve));
+    const go = new Promise<void>((resolve) => (letFirstGo = resolve));
     const first = sql.begin(async (tx) => {
       await tx`select used from refresh_tokens where id = 'r1' for update`;
       firstHoldsTheRow();
-      await Bun.sleep(300);
+      await go;
       await tx`update refresh_tokens set used = true where id = 'r1'`;
       order.push("first commits");
     });
@@ -102,8 +104,17 @@ describe.skipIf(!postgresAvailable)("PostgreSQL driver: Bun's built-in SQL clien
       order.push(`second reads used=${row.used}`);
       return row.used as boolean;
     });
+    // The server itself says the second is blocked on the first's row lock.
+    let waiting = 0;
+    for (let attempt = 0; attempt < 500 && waiting === 0; attempt++) {
+      [{ waiting }] = await sql`select count(*)::int as waiting from pg_stat_activity where wait_event_type = 'Lock' and query like '%for update%'`;
+      if (waiting === 0) await Bun.sleep(20);
+    }
+    expect(waiting).toBe(1);
+    expect(order).toEqual([]);
+    letFirstGo();
     await first;
-    // The second read waited for the lock and re-read the committed row: it sees the rotation.
+    // Then it re-read the row as committed: it sees the rotation.
     expect(await second).toBe(true);
     expect(order).toEqual(["first commits", "second reads used=true"]);
   });
