@@ -655,7 +655,7 @@ describe("Tiled's API keys, on Gatehouse's API tokens", () => {
       expect(refused.status).toBe(400);
       expect(refused.json.detail).toContain(message);
     }
-    const narrow = (await call(app, "POST", "/api/v1/auth/apikey", { authorization: ALICE, json: { scopes: ["tiled:read"] } })).json.secret;
+    const narrow = (await call(app, "POST", "/api/v1/auth/apikey", { authorization: ALICE, json: { scopes: ["tiled:read", "gatehouse:tokens"] } })).json.secret;
     const wider = await call(app, "POST", "/api/v1/auth/apikey", { authorization: `Apikey ${narrow}`, json: { scopes: ["ecflow:write"] } });
     expect(wider.status).toBe(403);
     expect(wider.json.detail).toContain("cannot grant more");

@@ -11,6 +11,7 @@ import { applyEnvOverrides, resolveSecretFiles, substituteVariables, type Env } 
 import { findProviderType, plannedProviderTypes, providerTypes } from "../providers/registry.ts";
 import { augmenterTypes, findAugmenterType, plannedAugmenterTypes } from "../augmenters/registry.ts";
 import { REFRESH_TOKEN_PREFIX } from "../tokens/format.ts";
+import { GATEHOUSE_SERVICE } from "../tokens/scopes.ts";
 
 export class ConfigError extends Error {
   constructor(
@@ -163,7 +164,12 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   config.services.forEach((service, index) => {
     if (serviceNames.has(service.name)) problems.push(`services[${index}].name: duplicate service "${service.name}"`);
     serviceNames.add(service.name);
+    if (service.name === GATEHOUSE_SERVICE.name && service.scopes.join() !== GATEHOUSE_SERVICE.scopes.join()) {
+      problems.push(`services[${index}]: "${GATEHOUSE_SERVICE.name}" is Gatehouse's own API, with the scopes ${GATEHOUSE_SERVICE.scopes.join(", ")}; leave it out`);
+    }
   });
+  // What a token may do on Gatehouse itself is a service like the others (tokens/scopes.ts).
+  if (!serviceNames.has(GATEHOUSE_SERVICE.name)) config.services.push({ name: GATEHOUSE_SERVICE.name, scopes: [...GATEHOUSE_SERVICE.scopes] });
   return problems;
 }
 

@@ -7,6 +7,20 @@ export interface Service {
   scopes: string[];
 }
 
+/**
+ * Gatehouse's own API, as a service a token may be scoped to: `tokens`
+ * (create, list and revoke API tokens), `sessions` (list and end sessions)
+ * and `admin` (the admin role's powers: everyone's tokens and sessions, the
+ * keys). Always among the services (config/load.ts adds it).
+ */
+export const GATEHOUSE_SERVICE = { name: "gatehouse", scopes: ["tokens", "sessions", "admin"] } as const;
+export type GatehouseScope = (typeof GATEHOUSE_SERVICE.scopes)[number];
+
+/** May a credential with these scopes do this on Gatehouse? Without scopes (a password, a session): yes. */
+export function holdsGatehouseScope(scopes: Scopes | undefined, scope: GatehouseScope): boolean {
+  return scopes === undefined || (Object.hasOwn(scopes, GATEHOUSE_SERVICE.name) && scopes[GATEHOUSE_SERVICE.name].includes(scope));
+}
+
 /** Every configured service with every one of its scopes: what an unrestricted token carries. */
 export function allScopes(services: readonly Service[]): Scopes {
   return Object.fromEntries(services.map((service) => [service.name, [...service.scopes]]));

@@ -44,6 +44,7 @@ import {
   TokensModel,
   WhoamiModel,
 } from "./models.ts";
+import { holdsGatehouseScope } from "../../tokens/scopes.ts";
 import { loginMode, scopesFromList, scopesToList, wantsPasswordMode } from "./tiled.ts";
 
 export interface SessionsDeps {
@@ -189,7 +190,7 @@ export function sessionsModule(deps: SessionsDeps) {
         sessions.revoke(actor, params.session_id);
         return noContent();
       },
-      { caller: true, detail: { summary: "Revoke a session: your own, or any for an admin" } },
+      { caller: "sessions", detail: { summary: "Revoke a session: your own, or any for an admin" } },
     )
     .get(
       "/api/v1/auth/sessions",
@@ -199,7 +200,7 @@ export function sessionsModule(deps: SessionsDeps) {
           sessions.list(actor, { username: query.user, realm: query.realm, includeInactive: query.include_inactive }),
         ),
       }),
-      { caller: true, query: SessionListQuery, response: { 200: SessionListModel, ...errors }, detail: { summary: "Sessions" } },
+      { caller: "sessions", query: SessionListQuery, response: { 200: SessionListModel, ...errors }, detail: { summary: "Sessions" } },
     )
     .get(
       "/api/v1/auth/whoami",
@@ -207,7 +208,8 @@ export function sessionsModule(deps: SessionsDeps) {
         // Tiled answers null to a request without a credential.
         if (!caller) return jsonAnswer(200, null) as never;
         const { user, actor } = caller;
-        const ownSessions = sessions.list(actor);
+        // A scoped token sees its own tokens and sessions only with the gatehouse scopes for them.
+        const ownSessions = holdsGatehouseScope(user.scopes, "sessions") ? sessions.list(actor) : [];
         const loginProvider = ownSessions.find((session) => session.id === actor.sessionId)?.provider ?? caller.provider.name;
         return {
           type: "user" as const,
@@ -218,7 +220,7 @@ export function sessionsModule(deps: SessionsDeps) {
           attributes: user.attributes,
           scopes: user.scopes ?? null,
           identities: [{ id: user.username, provider: loginProvider }],
-          api_keys: apiKeyViews(tokens, tokens.list(actor)),
+          api_keys: holdsGatehouseScope(user.scopes, "tokens") ? apiKeyViews(tokens, tokens.list(actor)) : [],
           sessions: sessionViews(actor.sessionId, ownSessions),
         };
       },
@@ -234,10 +236,10 @@ export function sessionsModule(deps: SessionsDeps) {
         sessions.logout(actor);
         return noContent();
       },
-      { caller: true, detail: { summary: "End the session of the access token used" } },
+      { caller: "sessions", detail: { summary: "End the session of the access token used" } },
     )
     .post("/api/v1/auth/logout/all", ({ actor }) => ({ revoked: sessions.revokeAllOwn(actor) }), {
-      caller: true,
+      caller: "sessions",
       response: { 200: RevokedCountModel, ...errors },
       detail: { summary: "Sign out everywhere: end every own session" },
     })
@@ -250,7 +252,7 @@ export function sessionsModule(deps: SessionsDeps) {
         return { ...apiKeyView(token, tokens.firstEights([token.id]).get(token.id)), secret };
       },
       {
-        caller: true,
+        caller: "tokens",
         parse: parseJsonObject,
         body: ApiKeyBody,
         response: { 200: ApiKeyWithSecretModel, ...errors },
@@ -270,6 +272,6 @@ export function sessionsModule(deps: SessionsDeps) {
         tokens.revokeOwnByFirstEight(actor, query.first_eight);
         return noContent();
       },
-      { caller: true, query: FirstEightQuery, detail: { summary: "Revoke one of your API keys by its first_eight (Tiled)" } },
+      { caller: "tokens", query: FirstEightQuery, detail: { summary: "Revoke one of your API keys by its first_eight (Tiled)" } },
     );
 }

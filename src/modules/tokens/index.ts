@@ -90,12 +90,13 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
       set.headers["cache-control"] = "no-store";
     })
     .get("/token", ({ actor }) => ({ token: tokens.create(actor, actor.user!, {}).secret }), {
-      caller: true,
+      // A GET that creates a token: refused cross-site like a POST.
+      caller: { scope: "tokens", changesState: true },
       response: { 200: SecretModel, ...errors },
       detail: { summary: "Create a token with the default expiry (auth-o-tron)" },
     })
     .get("/tokens", ({ actor }) => ({ tokens: tokens.list(actor) }), {
-      caller: true,
+      caller: "tokens",
       response: { 200: TokenListModel, ...errors },
       detail: { summary: "The caller's tokens (auth-o-tron)" },
     })
@@ -105,7 +106,7 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
         tokens.revokeBySecret(actor, params.token);
         return noContent();
       },
-      { caller: true, params: t.Object({ token: t.String() }), detail: { summary: "Revoke a token by its secret (auth-o-tron)" } },
+      { caller: "tokens", params: t.Object({ token: t.String() }), detail: { summary: "Revoke a token by its secret (auth-o-tron)" } },
     )
     .post(
       "/api/v1/tokens",
@@ -120,7 +121,7 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
         return { token: secret, ...token };
       },
       {
-        caller: true,
+        caller: "tokens",
         parse: parseJsonObject,
         body: CreateTokenBody,
         // Elysia drops fields a model does not name; a misspelt `expire_in` would silently give a 30-day token.
@@ -134,10 +135,10 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
       ({ actor, query }) => ({
         tokens: tokens.list(actor, { username: query.user, realm: query.realm, all: query.all, includeRevoked: query.include_revoked }),
       }),
-      { caller: true, query: ListQuery, response: { 200: TokenListModel, ...errors }, detail: { summary: "List tokens" } },
+      { caller: "tokens", query: ListQuery, response: { 200: TokenListModel, ...errors }, detail: { summary: "List tokens" } },
     )
     .get("/api/v1/tokens/:id", ({ actor, params }) => tokens.get(actor, params.id), {
-      caller: true,
+      caller: "tokens",
       params: t.Object({ id: t.String() }),
       response: { 200: TokenModel, ...errors },
       detail: { summary: "One token" },
@@ -148,6 +149,6 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
         tokens.revoke(actor, params.id);
         return noContent();
       },
-      { caller: true, params: t.Object({ id: t.String() }), detail: { summary: "Revoke a token" } },
+      { caller: "tokens", params: t.Object({ id: t.String() }), detail: { summary: "Revoke a token" } },
     );
 }

@@ -1,0 +1,213 @@
+// The security review's findings (issue 9), each as the behaviour a user or
+// an operator relies on, through HTTP against a server on loopback: what a
+// credential may do on Gatehouse itself, what a browser on another site can
+// make it do, how long what is made from a credential lives, and what is
+// trusted from a proxy.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { basic, startApp, type TestApp } from "./helpers/app.ts";
+import { temporaryDirectory } from "./helpers/gatehouse.ts";
+
+const SECRET = "security-test-secret-0123456789abcdef";
+const ALICE = basic("alice", "alice-pw");
+const ROOT = basic("root", "root-pw");
+
+function config(dir: string, overrides: Record<string, unknown> = {}) {
+  return {
+    version: "2.0.0",
+    logging: { level: "info", format: "json" },
+    providers: [
+      {
+        type: "plain",
+        name: "local",
+        realm: "local",
+        users: [
+          { username: "alice", password: "alice-pw", roles: ["ops"] },
+          { username: "bob", password: "bob-pw" },
+          { username: "root", password: "root-pw", roles: ["admin"] },
+        ],
+      },
+    ],
+    jwt: { iss: "gatehouse-test", exp: 600, secret: SECRET },
+    store: { enabled: true, path: join(dir, "gatehouse.db") },
+    services: [{ name: "ecflow", scopes: ["read", "write"] }],
+    ...overrides,
+  };
+}
+
+interface Call {
+  authorization?: string;
+  json?: unknown;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+async function call(app: TestApp, method: string, path: string, options: Call = {}) {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.authorization) headers.authorization = options.authorization;
+  let body = options.body;
+  if (options.json !== undefined) {
+    headers["content-type"] ??= "application/json";
+    body = JSON.stringify(options.json);
+  }
+  const response = await fetch(`${app.url}${path}`, { method, headers, body });
+  const text = await response.text();
+  let json: any;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, json, text };
+}
+
+/** A token of `authorization`'s user with these scopes; its secret. */
+async function tokenWith(app: TestApp, authorization: string, scopes?: Record<string, string[]>): Promise<string> {
+  const created = await call(app, "POST", "/api/v1/tokens", { authorization, json: scopes === undefined ? {} : { scopes } });
+  expect(created.status).toBe(201);
+  return created.json.token;
+}
+
+let dir: string;
+let app: TestApp;
+beforeAll(async () => {
+  dir = temporaryDirectory("gatehouse-security-");
+  app = await startApp(config(dir));
+});
+afterAll(async () => {
+  await app?.stop();
+});
+
+describe("finding 2: a token's scopes bound what it may do on Gatehouse itself", () => {
+  test("gatehouse is a service of its own, listed among the valid ones", async () => {
+    const refused = await call(app, "POST", "/api/v1/tokens", { authorization: ALICE, json: { scopes: { nope: ["x"] } } });
+    expect(refused.status).toBe(400);
+    expect(refused.json.error).toContain("gatehouse: tokens, sessions, admin");
+  });
+
+  test("an admin's token scoped to ecflow:read, or to nothing, cannot list, revoke or create tokens, end sessions or rotate keys", async () => {
+    const victim = await tokenWith(app, ALICE);
+    const victimId = (await call(app, "GET", "/api/v1/tokens", { authorization: ALICE })).json.tokens.at(-1).id;
+    for (const scopes of [{ ecflow: ["read"] }, {}]) {
+      const bearer = `Bearer ${await tokenWith(app, ROOT, scopes)}`;
+      const attempts: [string, string, Call?][] = [
+        ["GET", "/api/v1/tokens?all=true"],
+        ["GET", "/api/v1/tokens"],
+        ["GET", "/tokens"],
+        ["GET", "/token"],
+        ["POST", "/api/v1/tokens", { json: {} }],
+        ["DELETE", `/api/v1/tokens/${victimId}`],
+        ["DELETE", `/token/${victim}`],
+        ["GET", "/api/v1/auth/sessions?user=alice&realm=local"],
+        ["POST", "/api/v1/auth/logout/all"],
+        ["POST", "/api/v1/auth/apikey", { json: {} }],
+        ["GET", "/api/v1/keys"],
+        ["POST", "/api/v1/keys/rotate"],
+      ];
+      for (const [method, path, options] of attempts) {
+        const answer = await call(app, method, path, { ...options, authorization: bearer });
+        expect([method, path, answer.status]).toEqual([method, path, 403]);
+        expect(answer.json.error ?? answer.json.detail).toContain("gatehouse:");
+      }
+      // The victim's token still works: nothing above went through.
+      expect((await fetch(`${app.url}/authenticate`, { headers: { authorization: `Bearer ${victim}` } })).status).toBe(200);
+      // Describing itself needs no scope.
+      expect((await call(app, "GET", "/whoami", { authorization: bearer })).status).toBe(200);
+    }
+  });
+
+  test("gatehouse:tokens manages the owner's own tokens; the admin role counts only with gatehouse:admin", async () => {
+    const bearer = `Bearer ${await tokenWith(app, ROOT, { gatehouse: ["tokens"] })}`;
+    expect((await call(app, "GET", "/api/v1/tokens", { authorization: bearer })).status).toBe(200);
+    expect((await call(app, "POST", "/api/v1/tokens", { authorization: bearer, json: {} })).status).toBe(201);
+    const others = await call(app, "GET", "/api/v1/tokens?user=alice&realm=local", { authorization: bearer });
+    expect(others.status).toBe(403);
+    const admin = `Bearer ${await tokenWith(app, ROOT, { gatehouse: ["tokens", "admin"] })}`;
+    expect((await call(app, "GET", "/api/v1/tokens?user=alice&realm=local", { authorization: admin })).status).toBe(200);
+    expect((await call(app, "GET", "/api/v1/keys", { authorization: admin })).status).toBe(200);
+  });
+
+  test("a token created without scopes holds what its creator holds: everything, for a password", async () => {
+    const bearer = `Bearer ${await tokenWith(app, ROOT)}`;
+    expect((await call(app, "GET", "/api/v1/tokens?all=true", { authorization: bearer })).status).toBe(200);
+    expect((await call(app, "GET", "/api/v1/keys", { authorization: bearer })).status).toBe(200);
+  });
+
+  test("a config may not redefine the gatehouse service", async () => {
+    const { buildConfig } = await import("../src/config/load.ts");
+    expect(() => buildConfig(config(dir, { services: [{ name: "gatehouse", scopes: ["everything"] }] }), "test", {})).toThrow(
+      /services\[0\]: "gatehouse" is Gatehouse's own API/,
+    );
+  });
+});
+
+describe("finding 7: a browser on another site cannot make a signed-in user change anything", () => {
+  const CROSS_SITE = { "sec-fetch-site": "cross-site" };
+
+  test("GET /token (which creates a token) and every state-changing route refuse what the browser marks cross-site", async () => {
+    const before = (await call(app, "GET", "/api/v1/tokens", { authorization: ALICE })).json.tokens.length;
+    const attempts: [string, string, Record<string, string>, Call?][] = [
+      ["GET", "/token", CROSS_SITE],
+      ["POST", "/api/v1/tokens", CROSS_SITE, { json: {} }],
+      ["POST", "/api/v1/tokens", { "sec-fetch-site": "same-site" }, { json: {} }],
+      ["POST", "/api/v1/tokens", { origin: "https://evil.example" }, { json: {} }],
+      ["POST", "/api/v1/tokens", { origin: "null" }, { json: {} }],
+      ["POST", "/api/v1/auth/logout/all", CROSS_SITE],
+      ["POST", "/api/v1/auth/apikey", { origin: "http://127.0.0.1.evil.example" }, { json: {} }],
+    ];
+    for (const [method, path, headers, options] of attempts) {
+      const answer = await call(app, method, path, { ...options, authorization: ALICE, headers });
+      expect([method, path, answer.status]).toEqual([method, path, 403]);
+      expect(answer.json.error ?? answer.json.detail).toBe("Cross-site requests may not change anything here");
+    }
+    for (const [method, path] of [["POST", "/api/v1/keys/rotate"], ["DELETE", "/api/v1/tokens/tok_x"]]) {
+      expect((await call(app, method, path, { authorization: ROOT, headers: CROSS_SITE })).status).toBe(403);
+    }
+    expect((await call(app, "GET", "/api/v1/tokens", { authorization: ALICE })).json.tokens.length).toBe(before);
+  });
+
+  test("same-origin requests, and clients that are not browsers, go through; reading is not concerned", async () => {
+    expect((await call(app, "GET", "/token", { authorization: ALICE, headers: { "sec-fetch-site": "same-origin" } })).status).toBe(200);
+    expect((await call(app, "GET", "/token", { authorization: ALICE, headers: { "sec-fetch-site": "none" } })).status).toBe(200);
+    const host = new URL(app.url).host;
+    const sameOrigin = await call(app, "POST", "/api/v1/tokens", { authorization: ALICE, json: {}, headers: { origin: `http://${host}` } });
+    expect(sameOrigin.status).toBe(201);
+    expect((await call(app, "GET", "/api/v1/tokens", { authorization: ALICE, headers: CROSS_SITE })).status).toBe(200);
+  });
+
+  test("/authenticate is not concerned: nginx's subrequest carries the browser's own headers", async () => {
+    const token = await tokenWith(app, ALICE);
+    const answer = await fetch(`${app.url}/authenticate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, ...CROSS_SITE, origin: "https://app.example" },
+    });
+    expect(answer.status).toBe(200);
+  });
+
+  test("JSON bodies only as application/json: a cross-site form or text/plain (no CORS preflight) is refused", async () => {
+    for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
+      const answer = await call(app, "POST", "/api/v1/tokens", { authorization: ALICE, body: '{"note":"x"}', headers: { "content-type": type } });
+      expect([type, answer.status]).toEqual([type, 415]);
+    }
+  });
+});
+
+describe("finding 15: bodies are bounded and must be JSON objects", () => {
+  test("/api/v1/auth/apikey refuses null and [] bodies with 400", async () => {
+    for (const body of ["null", "[]", "42", '"x"']) {
+      const answer = await call(app, "POST", "/api/v1/auth/apikey", { authorization: ALICE, body, headers: { "content-type": "application/json" } });
+      expect([body, answer.status, answer.json.detail]).toEqual([body, 400, "The request body must be a JSON object"]);
+    }
+  });
+
+  test("an unauthenticated login with a body over 64 KiB is refused unread (413)", async () => {
+    const body = `username=alice&password=${"x".repeat(70 * 1024)}`;
+    const answer = await call(app, "POST", "/api/v1/auth/provider/local/token", {
+      body,
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(answer.status).toBe(413);
+    const json = await call(app, "POST", "/api/v1/auth/session/refresh", { json: { refresh_token: "x".repeat(70 * 1024) } });
+    expect(json.status).toBe(413);
+  });
+});
