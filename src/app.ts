@@ -73,6 +73,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     timeoutMs: config.auth.timeout_in_ms,
     logger,
     ownTokenPrefixes: [config.tokens.prefix, REFRESH_TOKEN_PREFIX],
+    ownIssuer: config.jwt.iss,
     observer,
   });
   const sessions = store

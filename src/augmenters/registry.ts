@@ -3,10 +3,11 @@ import type { Augmenter, AugmenterType } from "./augmenter.ts";
 import type { Logger } from "../log.ts";
 import { plainAugmenter } from "./plain.ts";
 import { plainAdvancedAugmenter } from "./plain-advanced.ts";
+import { ldapAugmenter } from "./ldap.ts";
 
-export const augmenterTypes: AugmenterType<any>[] = [plainAugmenter, plainAdvancedAugmenter];
+export const augmenterTypes: AugmenterType<any>[] = [plainAugmenter, plainAdvancedAugmenter, ldapAugmenter];
 
-export const plannedAugmenterTypes = ["ldap"];
+export const plannedAugmenterTypes: string[] = [];
 
 export function findAugmenterType(type: string): AugmenterType<any> | undefined {
   return augmenterTypes.find((candidate) => candidate.type === type);

@@ -33,6 +33,8 @@ export interface PipelineOptions {
   logger: Logger;
   /** Prefixes of Gatehouse's own opaque tokens: API tokens ("gth_"), session refresh tokens. */
   ownTokenPrefixes: string[];
+  /** The `iss` of the JWTs Gatehouse issues: such JWTs never go to a remote provider. */
+  ownIssuer?: string;
   /** Told of every attempt, augmenter run and result; null: nothing is reported, or timed. */
   observer?: AuthObserver | null;
 }
@@ -132,7 +134,7 @@ export class IdentityPipeline {
       for (const provider of this.options.providers) {
         if (provider.scheme !== credential.scheme) continue;
         if (realm !== null && provider.realm !== realm && provider.realm !== ANY_REALM) continue;
-        if (provider.remote && credential.scheme === "bearer" && !this.mayLeaveGatehouse(credential.token)) continue;
+        if (provider.remote && credential.scheme === "bearer" && !this.mayLeaveGatehouse(credential.token, provider)) continue;
         // Tiled's `Apikey` scheme carries Gatehouse's own API tokens: only Gatehouse's own providers see it.
         if (credential.scheme === "bearer" && credential.apikey && (provider.remote || provider.realm !== ANY_REALM)) continue;
         pairs.push([provider, credential]);
@@ -146,8 +148,13 @@ export class IdentityPipeline {
    * service: auth-o-tron sends every Bearer value to every Bearer provider,
    * which hands local secrets to third parties.
    */
-  private mayLeaveGatehouse(token: string): boolean {
-    return !this.options.ownTokenPrefixes.some((prefix) => token.startsWith(prefix)) && !looksLikeJwt(token);
+  private mayLeaveGatehouse(token: string, provider: Provider): boolean {
+    if (this.options.ownTokenPrefixes.some((prefix) => token.startsWith(prefix))) return false;
+    if (!looksLikeJwt(token)) return true;
+    // A provider whose tokens are an identity provider's JWTs gets those, never Gatehouse's own.
+    if (provider.takesJwts !== true) return false;
+    const issuer = issuerOf(token);
+    return issuer !== null && issuer !== this.options.ownIssuer;
   }
 
   private firstSuccess(candidates: [Provider, Credential][], request: RequestContext): MaybePromise<Winner> {
@@ -299,6 +306,16 @@ function refusedBy(candidates: [Provider, Credential][]): AuthResult {
     if (refusal) return { ok: false, reason: "all_failed", refusal };
   }
   return ALL_FAILED;
+}
+
+/** The `iss` a JWT claims (unverified), or null when it cannot be read: then it is treated as Gatehouse's own. */
+function issuerOf(token: string): string | null {
+  try {
+    const iss = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString("utf8"))?.iss;
+    return typeof iss === "string" ? iss : null;
+  } catch {
+    return null;
+  }
 }
 
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -2,7 +2,7 @@
 // from, the realm asked for, and the original request nginx or Traefik is
 // checking. Providers receive it, so one that reads other headers (trusted
 // proxy headers) or the peer address is one file like the others.
-import { UNKNOWN_CLIENT, type ClientAddress } from "./client.ts";
+import type { ClientAddress } from "./client.ts";
 
 /** Who runs the pipeline: /authenticate, a route of Gatehouse's API, a login form, or a refresh re-reading a user. */
 export type Entry = "authenticate" | "api" | "login";
@@ -84,20 +84,4 @@ class HttpRequestContext implements RequestContext, ClientAddress {
 
 export function httpRequestContext(entry: Entry, request: Request, server: PeerLookup | null | undefined): RequestContext {
   return new HttpRequestContext(entry, request, server);
-}
-
-/** A context without an HTTP request of its own (the CLI, a login form's credential, tests). */
-export function plainRequestContext(
-  entry: Entry,
-  fields: { authorization?: string | null; realm?: string | null; client?: ClientAddress; headers?: Headers } = {},
-): RequestContext {
-  return {
-    entry,
-    headers: fields.headers ?? new Headers(),
-    authorization: fields.authorization ?? null,
-    realm: fields.realm ?? null,
-    client: fields.client ?? UNKNOWN_CLIENT,
-    originalMethod: undefined,
-    originalPath: undefined,
-  };
 }

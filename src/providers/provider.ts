@@ -30,6 +30,12 @@ export interface Provider {
    */
   readonly remote: boolean;
   /**
+   * For remote providers whose credentials are themselves JWTs of an external
+   * identity provider (jwt, openid-offline, ecmwf-token-generator): they are
+   * offered JWTs, except those Gatehouse issued (its own `iss`).
+   */
+  readonly takesJwts?: boolean;
+  /**
    * Present when /authenticate may answer the same Authorization header from
    * memory for `jwt.reuse_seconds` after a success, skipping the pipeline.
    * Absent: every request is checked afresh.
@@ -81,6 +87,8 @@ export interface ProviderType<S extends TObject = TObject> {
   /** TypeBox schema of this provider's config entry; its `type` is a literal. */
   schema: S;
   create(config: Static<S>, context: ProviderContext): Provider;
+  /** Problems the schema cannot express (one field or another), as "field: message"; `config check` lists them with the entry's path. */
+  check?(config: Static<S>): string[];
 }
 
 /** Fields every provider entry has, as auth-o-tron names them. */

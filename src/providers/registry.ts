@@ -3,11 +3,24 @@ import type { Provider, ProviderType } from "./provider.ts";
 import type { Logger } from "../log.ts";
 import { plainProvider } from "./plain.ts";
 import { ecmwfApiProvider } from "./ecmwf-api.ts";
+import { efasApiProvider } from "./efas-api.ts";
+import { jwtProvider } from "./jwt.ts";
+import { openidOfflineProvider } from "./openid-offline.ts";
+import { ecmwfTokenGeneratorProvider } from "./ecmwf-token-generator.ts";
+import { ldapProvider } from "./ldap.ts";
 
-export const providerTypes: ProviderType<any>[] = [plainProvider, ecmwfApiProvider];
+export const providerTypes: ProviderType<any>[] = [
+  plainProvider,
+  ecmwfApiProvider,
+  efasApiProvider,
+  jwtProvider,
+  openidOfflineProvider,
+  ecmwfTokenGeneratorProvider,
+  ldapProvider,
+];
 
 /** Types auth-o-tron has that Gatehouse does not offer yet: a clear error instead of a crash. */
-export const plannedProviderTypes = ["jwt", "efas-api", "openid-offline", "ldap", "trusted-header", "ecmwf-token-generator"];
+export const plannedProviderTypes = ["trusted-header"];
 
 export function findProviderType(type: string): ProviderType<any> | undefined {
   return providerTypes.find((candidate) => candidate.type === type);

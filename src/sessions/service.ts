@@ -1,4 +1,4 @@
-// Sessions (DESIGN §2.5, Tiled's model): a login gives a short-lived access
+// Sessions (Tiled's model): a login gives a short-lived access
 // token (a JWT, see ./access-tokens.ts) and an opaque refresh token; the
 // refresh token is exchanged for a new pair until the session ends. Plain
 // values in and out: the controller (modules/sessions) calls this.

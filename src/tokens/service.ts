@@ -1,5 +1,5 @@
 // API tokens: creating, verifying, listing and revoking them, with the rules
-// of DESIGN §2.4. Plain values in and out, no HTTP context: the controller
+// below. Plain values in and out, no HTTP context: the controller
 // (modules/tokens), the token provider and the operator CLI (cli/tokens.ts)
 // all call this.
 //
