@@ -83,6 +83,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
         { keySet: keys.keySet, iss: config.jwt.iss, aud: config.jwt.aud },
         rereadFrom(pipeline, config.auth.timeout_in_ms),
         logger,
+        tokens,
       )
     : null;
   const issuer = createJwtIssuer({

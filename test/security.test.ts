@@ -88,7 +88,7 @@ describe("finding 2: a token's scopes bound what it may do on Gatehouse itself",
   test("an admin's token scoped to ecflow:read, or to nothing, cannot list, revoke or create tokens, end sessions or rotate keys", async () => {
     const victim = await tokenWith(app, ALICE);
     const victimId = (await call(app, "GET", "/api/v1/tokens", { authorization: ALICE })).json.tokens.at(-1).id;
-    for (const scopes of [{ ecflow: ["read"] }, {}]) {
+    for (const scopes of [{ ecflow: ["read"] }, {}] as Record<string, string[]>[]) {
       const bearer = `Bearer ${await tokenWith(app, ROOT, scopes)}`;
       const attempts: [string, string, Call?][] = [
         ["GET", "/api/v1/tokens?all=true"],
@@ -209,5 +209,76 @@ describe("finding 15: bodies are bounded and must be JSON objects", () => {
     expect(answer.status).toBe(413);
     const json = await call(app, "POST", "/api/v1/auth/session/refresh", { json: { refresh_token: "x".repeat(70 * 1024) } });
     expect(json.status).toBe(413);
+  });
+});
+
+const authenticates = async (secret: string) =>
+  (await fetch(`${app.url}/authenticate`, { headers: { authorization: `Bearer ${secret}` } })).status === 200;
+
+async function login(username = "alice"): Promise<{ access: string; refresh: string }> {
+  const answer = await call(app, "POST", "/api/v1/auth/provider/local/token", {
+    body: new URLSearchParams({ username, password: `${username}-pw` }).toString(),
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+  });
+  expect(answer.status).toBe(200);
+  return { access: answer.json.access_token, refresh: answer.json.refresh_token };
+}
+
+describe("finding 3: what is made from a credential does not outlive it", () => {
+  test("revoking a token revokes the tokens made with it, and theirs", async () => {
+    const parent = await tokenWith(app, ALICE, { ecflow: ["read"], gatehouse: ["tokens"] });
+    const child = (await call(app, "POST", "/api/v1/tokens", { authorization: `Bearer ${parent}`, json: {} })).json;
+    const grandchild = (await call(app, "POST", "/api/v1/tokens", { authorization: `Bearer ${child.token}`, json: {} })).json;
+    const unrelated = await tokenWith(app, ALICE);
+    expect(grandchild.parent_id).toBe(child.id);
+    for (const secret of [parent, child.token, grandchild.token]) expect(await authenticates(secret)).toBe(true);
+    const parentId = (await call(app, "GET", "/api/v1/tokens", { authorization: ALICE })).json.tokens.find((token: any) => token.id === child.parent_id).id;
+    expect((await call(app, "DELETE", `/api/v1/tokens/${parentId}`, { authorization: ALICE })).status).toBe(204);
+    for (const secret of [parent, child.token, grandchild.token]) expect(await authenticates(secret)).toBe(false);
+    expect(await authenticates(unrelated)).toBe(true);
+    const listed = (await call(app, "GET", "/api/v1/tokens?include_revoked=true", { authorization: ALICE })).json.tokens;
+    expect(listed.find((token: any) => token.id === grandchild.id).status).toBe("revoked");
+  });
+
+  test("a token records its session; the owner's sign-out keeps it, a replayed refresh token ends it", async () => {
+    const session = await login();
+    const made = (await call(app, "POST", "/api/v1/tokens", { authorization: `Bearer ${session.access}`, json: {} })).json;
+    expect(made.session_id).toMatch(/^ses_/);
+    // Made from that token: the same session, recorded.
+    const fromToken = (await call(app, "POST", "/api/v1/tokens", { authorization: `Bearer ${made.token}`, json: {} })).json;
+    expect(fromToken.session_id).toBe(made.session_id);
+    // "Sign out everywhere" ends the sessions, not the tokens the user made for their scripts.
+    const kept = await login();
+    const keptToken = (await call(app, "POST", "/api/v1/tokens", { authorization: `Bearer ${kept.access}`, json: {} })).json.token;
+    expect((await call(app, "POST", "/api/v1/auth/logout/all", { authorization: `Bearer ${kept.access}` })).status).toBe(200);
+    expect(await authenticates(keptToken)).toBe(true);
+    expect(await authenticates(made.token)).toBe(true);
+
+    // A refresh token presented twice: the session may be in a thief's hands, and so may what was made in it.
+    const other = await login();
+    const stolen = (await call(app, "POST", "/api/v1/tokens", { authorization: `Bearer ${other.access}`, json: {} })).json.token;
+    expect((await call(app, "POST", "/api/v1/auth/session/refresh", { json: { refresh_token: other.refresh } })).status).toBe(200);
+    expect((await call(app, "POST", "/api/v1/auth/session/refresh", { json: { refresh_token: other.refresh } })).status).toBe(401);
+    expect(await authenticates(stolen)).toBe(false);
+  });
+
+  test("an admin revoking someone's session revokes the tokens made in it", async () => {
+    const session = await login();
+    const made = (await call(app, "POST", "/api/v1/tokens", { authorization: `Bearer ${session.access}`, json: {} })).json;
+    expect((await call(app, "DELETE", `/api/v1/auth/session/revoke/${made.session_id}`, { authorization: ROOT })).status).toBe(204);
+    expect(await authenticates(made.token)).toBe(false);
+  });
+
+  test("admins end a user's sessions and tokens in one action", async () => {
+    const session = await login("bob");
+    const tokens = [await tokenWith(app, basic("bob", "bob-pw")), await tokenWith(app, basic("bob", "bob-pw"))];
+    const forbidden = await call(app, "POST", "/api/v1/auth/users/end", { authorization: ALICE, json: { username: "bob", realm: "local" } });
+    expect(forbidden.status).toBe(403);
+    const ended = await call(app, "POST", "/api/v1/auth/users/end", { authorization: ROOT, json: { username: "bob", realm: "local" } });
+    expect(ended.status).toBe(200);
+    expect(ended.json).toEqual({ sessions: 1, tokens: 2 });
+    for (const secret of [...tokens, session.access]) expect(await authenticates(secret)).toBe(false);
+    expect((await call(app, "POST", "/api/v1/auth/session/refresh", { json: { refresh_token: session.refresh } })).status).toBe(401);
+    expect(await authenticates(await tokenWith(app, ALICE))).toBe(true);
   });
 });

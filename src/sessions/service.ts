@@ -20,6 +20,13 @@
 //   later is merely unknown, and refused all the same.
 // - A refresh re-reads who the user is (the session's provider, then the
 //   augmenters), so a role removed applies at the next refresh.
+// - API tokens made in a session (sessions/tokens: session_id) outlive the
+//   owner's own sign-out (logout, logout/all, revoking their own session): a
+//   portal user expects the token they made for a script to keep working.
+//   They end with the session when it ends because it may be in someone
+//   else's hands: a refresh token replayed (reuse), an admin revoking
+//   someone else's session, and the admin's one action that ends all of a
+//   user's sessions and tokens (endEverything).
 // - Writes are immediate transactions, never held across an `await`: roles
 //   are re-read before the rotating transaction, tokens signed after it.
 import type { GatehouseConfig } from "../config/schema.ts";
@@ -29,7 +36,8 @@ import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
 import { createUser, type User } from "../identity/user.ts";
 import type { Logger } from "../log.ts";
 import { auditRow, recordAudit } from "../store/audit.ts";
-import { mayManage, type Actor, type Owner } from "../identity/actor.ts";
+import { mayManage, owns, type Actor, type Owner } from "../identity/actor.ts";
+import type { TokenService } from "../tokens/service.ts";
 import { Refusal } from "../refusal.ts";
 import { writeTransaction, type Executor, type Store } from "../store/database.ts";
 import {
@@ -119,6 +127,8 @@ export class SessionService {
     private readonly accessTokens: Omit<AccessTokenSettings, "maxAge">,
     private readonly rereadUser: RereadUser,
     private readonly logger: Logger,
+    /** The API tokens, whose tokens made in a compromised session end with it. */
+    private readonly tokens: TokenService | null = null,
   ) {}
 
   /** Opens a session for a user a provider has just authenticated; refused (403) beyond the cap of live sessions. */
@@ -203,6 +213,8 @@ export class SessionService {
         if (markSessionsRevoked(tx, [session.id], now, REUSE_REASON).length > 0) {
           this.audit(tx, "session.revoked", now, null, client, owner, { session_id: session.id, reason: REUSE_REASON });
         }
+        // The thief may have made tokens with the session's access tokens.
+        this.tokens?.revokeMadeInSessions(tx, [session.id], { user: null, client }, REUSE_REASON, now);
         return "reused" as const;
       }
       if (!isLiveRecord(session, now)) return "expired" as const;
@@ -218,6 +230,7 @@ export class SessionService {
       markSessionRefreshed(tx, session.id, now, refreshExpiresAt);
       return { ...session, refreshedAt: now, refreshExpiresAt };
     });
+    if (outcome === "reused") this.tokens?.noteRevocations();
     if (typeof outcome === "string") {
       const fields = { id: found.session.id, username: found.session.username, reason: outcome };
       if (outcome === "reused") this.logger.warn("sessions.refresh_token_reused", fields);
@@ -239,7 +252,7 @@ export class SessionService {
     // Presenting a token already exchanged is reuse, whatever the route.
     const reason = found.usedAt === null ? "logout" : REUSE_REASON;
     const owner = { username: found.session.username, realm: found.session.realm };
-    this.revokeSessions([found.session], owner, client, reason, now);
+    this.revokeSessions([found.session], owner, client, reason, now, reason === REUSE_REASON);
   }
 
   /** Revokes one session: the owner's own, or any for an admin; to anyone else it does not exist (404, audited). */
@@ -254,7 +267,27 @@ export class SessionService {
       this.logger.warn("sessions.revoke_denied", { id, actor: actor.user?.username });
       throw notFound;
     }
-    if (this.revokeSessions([session], actor.user, actor.client, reason, now) === 0) throw notFound;
+    // An admin ending someone else's session ends what was made in it: it may be in the wrong hands.
+    const compromised = !owns(actor, session);
+    if (this.revokeSessions([session], actor.user, actor.client, reason, now, compromised) === 0) throw notFound;
+  }
+
+  /**
+   * The admin's one action for a compromised account: ends every live
+   * session of the user and revokes every live API token of theirs (and the
+   * tokens made from them). Answers how many of each.
+   */
+  endEverything(actor: Actor, owner: Owner, now = Date.now()): { sessions: number; tokens: number } {
+    if (!actor.admin) throw new Refusal(403, "Only administrators may end another user's sessions and tokens");
+    const reason = "ended by an administrator";
+    const live = listSessions(this.store.db, { ...owner, now });
+    const sessions = this.revokeSessions(live, actor.user, actor.client, reason, now, false);
+    const tokens = this.tokens
+      ? writeTransaction(this.store, (tx) => this.tokens!.revokeAllOf(tx, owner, { user: actor.user, operator: actor.operator, client: actor.client }, reason, now))
+      : 0;
+    this.tokens?.noteRevocations();
+    this.logger.warn("sessions.user_ended", { username: owner.username, realm: owner.realm, sessions, tokens, by: actor.user?.username ?? actor.operator });
+    return { sessions, tokens };
   }
 
   /** Ends the session whose access token the actor came with. */
@@ -285,16 +318,28 @@ export class SessionService {
     );
   }
 
-  /** Revokes those of the sessions not revoked yet, each audited as done by `by`; answers how many. */
-  private revokeSessions(sessions: SessionRecord[], by: Owner | null, client: ClientAddress, reason: string, now: number): number {
+  /**
+   * Revokes those of the sessions not revoked yet, each audited as done by
+   * `by`; with `withTokens`, the API tokens made in them too. Answers how many sessions.
+   */
+  private revokeSessions(
+    sessions: SessionRecord[],
+    by: Owner | null,
+    client: ClientAddress,
+    reason: string,
+    now: number,
+    withTokens = false,
+  ): number {
     const byId = new Map(sessions.map((session) => [session.id, session]));
     const revoked = writeTransaction(this.store, (tx) => {
       const ids = markSessionsRevoked(tx, [...byId.keys()], now, reason);
       for (const id of ids) {
         this.audit(tx, "session.revoked", now, by, client, byId.get(id)!, { session_id: id, reason });
       }
+      if (withTokens) this.tokens?.revokeMadeInSessions(tx, ids, { user: by, client }, reason, now);
       return ids;
     });
+    if (withTokens) this.tokens?.noteRevocations();
     for (const id of revoked) {
       const { username, realm } = byId.get(id)!;
       this.logger.info("sessions.revoked", { id, username, realm, reason });

@@ -10,6 +10,7 @@
 //   POST   /api/v1/auth/logout                      revokes the session of the access token used
 //   POST   /api/v1/auth/logout/all                  revokes every own session ("sign out everywhere")
 //   POST|GET|DELETE /api/v1/auth/apikey             Tiled's API keys, on Gatehouse's API tokens
+//   POST   /api/v1/auth/users/end                   admins: end a user's sessions and tokens {username, realm}
 //
 // Errors carry their message under `detail`, as Tiled clients read it (this
 // module's error handler, modules/errors.ts). The caller comes from the
@@ -34,6 +35,8 @@ import {
   ApiKeyWithSecretModel,
   DetailModel,
   DiscoveryModel,
+  EndedModel,
+  EndUserBody,
   FirstEightQuery,
   LoginBody,
   LoginModel,
@@ -242,6 +245,13 @@ export function sessionsModule(deps: SessionsDeps) {
       caller: "sessions",
       response: { 200: RevokedCountModel, ...errors },
       detail: { summary: "Sign out everywhere: end every own session" },
+    })
+    .post("/api/v1/auth/users/end", ({ body, actor }) => sessions.endEverything(actor, body), {
+      admin: true,
+      parse: parseJsonObject,
+      body: EndUserBody,
+      response: { 200: EndedModel, ...errors },
+      detail: { summary: "Admins: end every session of a user and revoke every API token of theirs, in one action" },
     })
     .post(
       "/api/v1/auth/apikey",

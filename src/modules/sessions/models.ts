@@ -87,6 +87,12 @@ export const SessionListQuery = t.Object({
 
 export const RevokedCountModel = t.Object({ revoked: t.Integer() });
 
+export const EndUserBody = t.Object({ username: t.String({ minLength: 1 }), realm: t.String({ minLength: 1 }) }, { additionalProperties: false });
+export const EndedModel = t.Object({
+  sessions: t.Integer({ description: "Sessions ended" }),
+  tokens: t.Integer({ description: "API tokens revoked (besides the tokens made from them)" }),
+});
+
 const apiKeyFields = {
   id: t.String({ description: "Gatehouse's public id of the token" }),
   first_eight: nullable(t.String({ description: "The first 8 characters after the prefix" })),

@@ -42,6 +42,8 @@ const tokenFields = {
   last_used_address: nullable(t.String()),
   last_used_reported_address: nullable(t.String()),
   revoked_at: nullable(t.String()),
+  parent_id: nullable(t.String({ description: "The token it was created with: revoking that one revoked this one" })),
+  session_id: nullable(t.String({ description: "The session it was made in" })),
 };
 export const TokenModel = t.Object(tokenFields, { description: "A token, without its secret" });
 const TokenListModel = t.Object({ tokens: t.Array(TokenModel) });
