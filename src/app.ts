@@ -38,7 +38,7 @@ export interface Gatehouse {
   /** Sessions (access and refresh tokens); null when the store is disabled. */
   sessions: SessionService | null;
   /** The signing keys; `managed` is null for shared secrets. */
-  keys: { keySet: KeySet; managed: ManagedKeySet | null };
+  keys: { keySet: KeySet; managed: ManagedKeySet | null; sessionKeySet: KeySet | null };
   close(): Promise<void>;
 }
 
@@ -56,14 +56,14 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
   const keys = await openKeySet(config, store, logger);
   const tokens = store ? new TokenService(store, tokenPolicy(config), logger) : null;
   const apiTokens = tokens ? createApiTokenProvider({ tokens, providers, logger }) : null;
-  const accessTokens = store
-    ? createSessionAccessTokenProvider({
-        keySet: keys.keySet,
-        issuer: config.jwt.iss,
-        audience: config.jwt.aud,
-        isLive: prepareSessionLiveness(store),
-      })
-    : null;
+  const accessTokens =
+    store && keys.sessionKeySet
+      ? createSessionAccessTokenProvider({
+          keySet: keys.sessionKeySet,
+          issuer: config.jwt.iss,
+          sessionOwner: prepareSessionLiveness(store),
+        })
+      : null;
   const observer = combineObservers(options.observers ?? [], (error) =>
     logger.error("observer.failed", { error: (error as Error)?.message }),
   );
@@ -80,7 +80,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     ? new SessionService(
         store,
         sessionPolicy(config),
-        { keySet: keys.keySet, iss: config.jwt.iss, aud: config.jwt.aud },
+        { keySet: keys.sessionKeySet!, iss: config.jwt.iss },
         rereadFrom(pipeline, config.auth.timeout_in_ms),
         logger,
         tokens,
@@ -112,7 +112,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
         logger,
       }),
     )
-    .use(keysModule({ caller, ...keys, issuer: config.jwt.iss, publishAheadSeconds: config.keys.publish_ahead, logger }))
+    .use(keysModule({ caller, keySet: keys.keySet, managed: keys.managed, issuer: config.jwt.iss, publishAheadSeconds: config.keys.publish_ahead, logger }))
     .use(
       authenticateModule({
         pipeline,
@@ -137,6 +137,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     async close() {
       pipeline.close();
       keys.keySet.close?.();
+      if (keys.sessionKeySet !== keys.keySet) keys.sessionKeySet?.close?.();
       tokens?.close(); // writes the last uses not written yet
       store?.close();
     },

@@ -5,6 +5,8 @@
 // trusted from a proxy.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { SignJWT, decodeJwt, decodeProtectedHeader } from "jose";
+import { jwtHeader } from "../src/keys/issuer.ts";
 import { basic, startApp, type TestApp } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
 
@@ -28,7 +30,7 @@ function config(dir: string, overrides: Record<string, unknown> = {}) {
         ],
       },
     ],
-    jwt: { iss: "gatehouse-test", exp: 600, secret: SECRET },
+    jwt: { iss: "gatehouse-test", aud: "my-api", exp: 600, secret: SECRET },
     store: { enabled: true, path: join(dir, "gatehouse.db") },
     services: [{ name: "ecflow", scopes: ["read", "write"] }],
     ...overrides,
@@ -280,5 +282,43 @@ describe("finding 3: what is made from a credential does not outlive it", () => 
     for (const secret of [...tokens, session.access]) expect(await authenticates(secret)).toBe(false);
     expect((await call(app, "POST", "/api/v1/auth/session/refresh", { json: { refresh_token: session.refresh } })).status).toBe(401);
     expect(await authenticates(await tokenWith(app, ALICE))).toBe(true);
+  });
+});
+
+describe("findings 1 and 13: access tokens are Gatehouse's own, for Gatehouse alone", () => {
+  test("with a shared HS256 secret, a backend holding it cannot mint an access token (bob's live sid, username root)", async () => {
+    const bob = await login("bob");
+    const claims = decodeJwt(bob.access);
+    const forged = await new SignJWT({ ...claims, sub: "local-root", username: "root", roles: ["admin"] })
+      .setProtectedHeader({ alg: "HS256", typ: "at+jwt" })
+      .sign(new TextEncoder().encode(SECRET));
+    expect(await authenticates(forged)).toBe(false);
+    expect((await call(app, "GET", "/api/v1/keys", { authorization: `Bearer ${forged}` })).status).toBe(401);
+    // The real one is signed with a key of Gatehouse's (ES256, in the store), which the secret does not verify.
+    expect(decodeProtectedHeader(bob.access)).toMatchObject({ alg: "ES256", typ: "at+jwt" });
+    expect(await authenticates(bob.access)).toBe(true);
+  });
+
+  test("an access token must name the user its session belongs to, even signed with Gatehouse's own key", async () => {
+    const bob = await login("bob");
+    const claims = decodeJwt(bob.access);
+    const signer = app.gatehouse.keys.sessionKeySet!.signer();
+    const borrowed = await new SignJWT({ ...claims, sub: "local-root", username: "root", roles: ["admin"] })
+      .setProtectedHeader(jwtHeader(signer, "at+jwt"))
+      .sign(signer.key);
+    expect(await authenticates(borrowed)).toBe(false);
+    const genuine = await new SignJWT({ ...claims }).setProtectedHeader(jwtHeader(signer, "at+jwt")).sign(signer.key);
+    expect(await authenticates(genuine)).toBe(true);
+  });
+
+  test("an access token's audience is Gatehouse itself, never the backends' jwt.aud", async () => {
+    const { access } = await login();
+    expect(decodeJwt(access).aud).toBe("urn:gatehouse:access-token");
+    const backendJwt = (await fetch(`${app.url}/authenticate`, { headers: { authorization: ALICE } })).headers.get("authorization")!.slice(7);
+    expect(decodeJwt(backendJwt).aud).toBe("my-api");
+    const { buildConfig } = await import("../src/config/load.ts");
+    expect(() => buildConfig(config(dir, { jwt: { iss: "x", aud: "urn:gatehouse:access-token", secret: SECRET } }), "test", {})).toThrow(
+      /jwt.aud: "urn:gatehouse:access-token" is the audience of sessions' access tokens/,
+    );
   });
 });

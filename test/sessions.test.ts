@@ -320,9 +320,11 @@ describe("login", () => {
 describe("access tokens", () => {
   test("an RFC 9068 JWT (typ at+jwt) with the session id, the identity and the scopes; the backend's JWT is not one", async () => {
     const { access_token } = await loggedIn(app);
-    expect(decodeProtectedHeader(access_token)).toEqual({ alg: "HS256", typ: "at+jwt" });
+    // Signed by a key only Gatehouse holds, not the shared secret every backend has (issue 9, finding 1).
+    expect(decodeProtectedHeader(access_token)).toMatchObject({ alg: "ES256", typ: "at+jwt" });
     const claims = decodeJwt(access_token);
     expect(claims).toMatchObject({ sub: "local-alice", iss: "gatehouse-test", username: "alice", realm: "local", roles: ["ops", "staff"], scopes: null });
+    expect(claims.aud).toBe("urn:gatehouse:access-token");
     expect(claims.sid).toMatch(/^ses_[0-9A-Za-z]{20}$/);
     expect((claims.exp as number) - (claims.iat as number)).toBe(900);
     // What /authenticate hands to backends (typ JWT) is never accepted as an access token...

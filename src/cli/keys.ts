@@ -20,7 +20,7 @@ export async function keysCommand(args: string[], config: GatehouseConfig): Prom
   const store = openStore(config.store.path);
   const logger = createLogger({ level: "warn", format: config.logging.format, write: (line) => console.error(line) });
   try {
-    const { managed } = await openKeySet(config, store, logger, { poll: false });
+    const { managed } = await openKeySet(config, store, logger, { poll: false, sessionKeys: false });
     if (!managed) {
       console.error("keys: jwt.alg is HS256, so the keys are the shared secrets jwt.secret / jwt.secrets; edit those to rotate");
       return 2;

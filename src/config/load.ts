@@ -12,6 +12,7 @@ import { findProviderType, plannedProviderTypes, providerTypes } from "../provid
 import { augmenterTypes, findAugmenterType, plannedAugmenterTypes } from "../augmenters/registry.ts";
 import { REFRESH_TOKEN_PREFIX } from "../tokens/format.ts";
 import { GATEHOUSE_SERVICE } from "../tokens/scopes.ts";
+import { ACCESS_TOKEN_AUDIENCE } from "../sessions/access-tokens.ts";
 
 export class ConfigError extends Error {
   constructor(
@@ -158,6 +159,9 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   }
   if (config.tokens.prefix === REFRESH_TOKEN_PREFIX) {
     problems.push(`tokens.prefix: "${REFRESH_TOKEN_PREFIX}" is the prefix of session refresh tokens; choose another`);
+  }
+  if (config.jwt.aud === ACCESS_TOKEN_AUDIENCE) {
+    problems.push(`jwt.aud: "${ACCESS_TOKEN_AUDIENCE}" is the audience of sessions' access tokens, which backends must refuse; choose another`);
   }
   if (config.providers.length === 0) warnings.push("providers: none configured, every request will be refused");
   const serviceNames = new Set<string>();

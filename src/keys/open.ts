@@ -14,15 +14,37 @@ export function longestTokenLifetime(config: GatehouseConfig): number {
   return Math.max(config.jwt.exp, config.authentication.access_token_max_age);
 }
 
+/**
+ * The key set backends' JWTs are signed with, and the one sessions' access
+ * tokens are signed with (`sessionKeySet`, null without a store). They are
+ * the same with managed keys. With shared HS256 secrets they differ: every
+ * backend holds the secret, so any backend could sign an access token for
+ * anyone; access tokens are signed with a managed key only Gatehouse holds
+ * (kept in the store like managed mode's, never published).
+ */
 export async function openKeySet(
   config: GatehouseConfig,
   store: Store | null,
   logger: Logger,
-  options: { poll: boolean } = { poll: true },
-): Promise<{ keySet: KeySet; managed: ManagedKeySet | null }> {
+  options: { poll: boolean; sessionKeys?: boolean } = { poll: true },
+): Promise<{ keySet: KeySet; managed: ManagedKeySet | null; sessionKeySet: KeySet | null }> {
   const alg = signingAlgorithm(config);
-  if (alg === "HS256") return { keySet: await sharedSecretKeySet(sharedSecrets(config)), managed: null };
+  if (alg === "HS256") {
+    const sessionKeySet = store && options.sessionKeys !== false ? await openManagedKeySet(config, store, logger, "ES256", options.poll) : null;
+    return { keySet: await sharedSecretKeySet(sharedSecrets(config)), managed: null, sessionKeySet };
+  }
   if (!store) throw new Error(`jwt.alg ${alg} needs the store`);
+  const managed = await openManagedKeySet(config, store, logger, alg, options.poll);
+  return { keySet: managed, managed, sessionKeySet: managed };
+}
+
+async function openManagedKeySet(
+  config: GatehouseConfig,
+  store: Store,
+  logger: Logger,
+  alg: "ES256" | "EdDSA" | "RS256",
+  poll: boolean,
+): Promise<ManagedKeySet> {
   const master = await loadMasterKey({
     env: process.env.GATEHOUSE_MASTER_KEY,
     file: config.keys.master_key_file,
@@ -37,9 +59,9 @@ export async function openKeySet(
       publishAheadSeconds: config.keys.publish_ahead,
       keepPreviousSeconds: longestTokenLifetime(config) + config.keys.retire_margin,
       rotateEverySeconds: config.keys.rotate_every,
-      pollSeconds: options.poll ? config.keys.poll_interval : 0,
+      pollSeconds: poll ? config.keys.poll_interval : 0,
     },
     logger,
   );
-  return { keySet: managed, managed };
+  return managed;
 }
