@@ -17,6 +17,7 @@ import { infoModule } from "./modules/info/index.ts";
 import { healthModule } from "./modules/health/index.ts";
 import { callerPlugin } from "./modules/caller.ts";
 import { answerErrors } from "./modules/errors.ts";
+import { publicUrl } from "./modules/public-url.ts";
 import { tokensModule } from "./modules/tokens/index.ts";
 import { openStore, type Store } from "./store/database.ts";
 import { TokenService, tokenPolicy } from "./tokens/service.ts";
@@ -93,7 +94,8 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     currentSigner: () => keys.keySet.signer(),
   });
 
-  const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens, accessTokens });
+  const links = publicUrl({ publicUrl: config.public_url ?? null, trustedProxies: config.trusted_proxies });
+  const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens, accessTokens, publicHost: links.host });
   // Without a store, routes that need it answer 503 from these stand-ins: auth-o-tron's words on its token routes, ours on Tiled's.
   const tokenService = tokens ?? unavailable<TokenService>("Token store is disabled");
   const noSessions = "Sessions need the store, which is disabled (store.enabled: false)";
@@ -109,10 +111,11 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
         sessions: sessionService,
         tokens: tokens ?? unavailable<TokenService>(noSessions),
         storeEnabled: store !== null,
+        publicUrl: links,
         logger,
       }),
     )
-    .use(keysModule({ caller, keySet: keys.keySet, managed: keys.managed, issuer: config.jwt.iss, publishAheadSeconds: config.keys.publish_ahead, logger }))
+    .use(keysModule({ caller, keySet: keys.keySet, managed: keys.managed, issuer: config.jwt.iss, publishAheadSeconds: config.keys.publish_ahead, publicUrl: links, logger }))
     .use(
       authenticateModule({
         pipeline,

@@ -322,3 +322,63 @@ describe("findings 1 and 13: access tokens are Gatehouse's own, for Gatehouse al
     );
   });
 });
+
+describe("finding 5: links come from public_url, or from a trusted proxy's headers, never from anyone's", () => {
+  const FORWARDED = { "x-forwarded-host": "evil.example", "x-forwarded-proto": "https", "x-forwarded-prefix": "/keys" };
+
+  async function discovery(target: TestApp) {
+    const openid = await fetch(`${target.url}/.well-known/openid-configuration`, { headers: FORWARDED });
+    const tiled = await fetch(`${target.url}/api/v1/`, { headers: FORWARDED });
+    return { openid: { cache: openid.headers.get("cache-control"), ...(await openid.json()) }, tiled: await tiled.json() };
+  }
+
+  test("without public_url or trusted proxies, a request's X-Forwarded-* headers are ignored and nobody else may be served the answer", async () => {
+    const { openid, tiled } = await discovery(app);
+    expect(openid.jwks_uri).toBe(`${app.url}/.well-known/jwks.json`);
+    expect(openid.cache).toBe("no-store");
+    expect(tiled.links.self).toBe(`${app.url}/api/v1/`);
+  });
+
+  test("a configured trusted proxy's headers are believed", async () => {
+    const proxied = await startApp(config(temporaryDirectory("gatehouse-security-proxy-"), { trusted_proxies: ["127.0.0.0/8", "::1"] }));
+    try {
+      const { openid, tiled } = await discovery(proxied);
+      expect(openid.jwks_uri).toBe("https://evil.example/keys/.well-known/jwks.json");
+      expect(openid.cache).toBe("no-store");
+      expect(tiled.authentication.links.whoami).toBe("https://evil.example/keys/api/v1/auth/whoami");
+    } finally {
+      await proxied.stop();
+    }
+  });
+
+  test("public_url wins over every header, and only then may shared caches keep the document", async () => {
+    const fixed = await startApp(config(temporaryDirectory("gatehouse-security-public-"), { public_url: "https://auth.example.org/gh/", trusted_proxies: ["127.0.0.1"] }));
+    try {
+      const { openid, tiled } = await discovery(fixed);
+      expect(openid.jwks_uri).toBe("https://auth.example.org/gh/.well-known/jwks.json");
+      expect(openid.cache).toMatch(/^public, max-age=\d+$/);
+      expect(tiled.links.self).toBe("https://auth.example.org/gh/api/v1/");
+      // An Origin naming public_url is Gatehouse's own (finding 7).
+      const own = await call(fixed, "POST", "/api/v1/tokens", { authorization: ALICE, json: {}, headers: { origin: "https://auth.example.org" } });
+      expect(own.status).toBe(201);
+    } finally {
+      await fixed.stop();
+    }
+  });
+
+  test("config check refuses a public_url or a trusted proxy it cannot use", async () => {
+    const { buildConfig } = await import("../src/config/load.ts");
+    const problems = (() => {
+      try {
+        buildConfig(config(dir, { public_url: "auth.example.org", trusted_proxies: ["10.0.0.0/33", "nginx", "10.1.2.3"] }), "test", {});
+        return "";
+      } catch (error) {
+        return String((error as Error).message);
+      }
+    })();
+    expect(problems).toContain('public_url: "auth.example.org" is not an http(s) URL');
+    expect(problems).toContain('trusted_proxies[0]: "10.0.0.0/33" is not an IP address or a CIDR range');
+    expect(problems).toContain("trusted_proxies[1]:");
+    expect(problems).not.toContain("trusted_proxies[2]");
+  });
+});

@@ -47,6 +47,8 @@ function config(dir: string, overrides: { authentication?: object; aliceRoles?: 
       { name: "tiled", scopes: ["read"] },
     ],
     authentication: overrides.authentication ?? {},
+    // The tests stand in for the reverse proxy, on loopback.
+    trusted_proxies: ["127.0.0.1", "::1"],
   };
 }
 

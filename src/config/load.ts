@@ -13,6 +13,16 @@ import { augmenterTypes, findAugmenterType, plannedAugmenterTypes } from "../aug
 import { REFRESH_TOKEN_PREFIX } from "../tokens/format.ts";
 import { GATEHOUSE_SERVICE } from "../tokens/scopes.ts";
 import { ACCESS_TOKEN_AUDIENCE } from "../sessions/access-tokens.ts";
+import { trustedProxyList } from "../modules/public-url.ts";
+
+function isPublicUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === "https:" || url.protocol === "http:") && url.search === "" && url.hash === "" && url.username === "";
+  } catch {
+    return false;
+  }
+}
 
 export class ConfigError extends Error {
   constructor(
@@ -160,6 +170,12 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   if (config.tokens.prefix === REFRESH_TOKEN_PREFIX) {
     problems.push(`tokens.prefix: "${REFRESH_TOKEN_PREFIX}" is the prefix of session refresh tokens; choose another`);
   }
+  if (config.public_url !== undefined && !isPublicUrl(config.public_url)) {
+    problems.push(`public_url: "${config.public_url}" is not an http(s) URL without a query or fragment, such as https://auth.example.org`);
+  }
+  config.trusted_proxies.forEach((entry, index) => {
+    if (typeof trustedProxyList([entry]) === "string") problems.push(`trusted_proxies[${index}]: ${trustedProxyList([entry])}`);
+  });
   if (config.jwt.aud === ACCESS_TOKEN_AUDIENCE) {
     problems.push(`jwt.aud: "${ACCESS_TOKEN_AUDIENCE}" is the audience of sessions' access tokens, which backends must refuse; choose another`);
   }

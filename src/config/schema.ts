@@ -116,6 +116,17 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
         ),
         { default: [], description: "Services and the scopes an API token may carry for each" },
       ),
+      public_url: Type.Optional(
+        Type.String({
+          description:
+            "The URL clients reach Gatehouse at (e.g. https://auth.example.org), for the links in discovery documents; without it they are built per request, and not cached by shared caches",
+        }),
+      ),
+      trusted_proxies: Type.Array(Type.String(), {
+        default: [],
+        description:
+          "Addresses or CIDR ranges (10.0.0.0/8) of reverse proxies whose X-Forwarded-Proto/-Host/-Prefix headers are believed when public_url is not set; nobody else's are",
+      }),
       admin_role: Type.String({ default: "admin", description: "Users with this role administer every user's tokens" }),
       keys: Type.Object(
         {

@@ -28,7 +28,7 @@ import { VERSION } from "../../version.ts";
 import type { callerPlugin } from "../caller.ts";
 import { answerErrors, parseFormOrJsonObject, parseJsonObject } from "../errors.ts";
 import { jsonAnswer, noContent } from "../http.ts";
-import { publicBaseUrl } from "../public-url.ts";
+import type { PublicUrl } from "../public-url.ts";
 import {
   ApiKeyBody,
   ApiKeyModel,
@@ -58,6 +58,7 @@ export interface SessionsDeps {
   tokens: TokenService;
   /** False when the store is disabled: discovery then answers 503 too. */
   storeEnabled: boolean;
+  publicUrl: PublicUrl;
   logger: Logger;
 }
 
@@ -103,9 +104,9 @@ export function sessionsModule(deps: SessionsDeps) {
     })
     .get(
       "/api/v1/",
-      ({ request }) => {
+      ({ request, server }) => {
         if (!storeEnabled) throw new Refusal(503, UNAVAILABLE);
-        const base = publicBaseUrl(request);
+        const base = deps.publicUrl.base(request, server);
         const auth = `${base}/api/v1/auth`;
         const olderClient = wantsPasswordMode(request.headers.get("user-agent"));
         return {
