@@ -2,7 +2,7 @@
 // expiry and ownership, the audit log, and what the database keeps.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { jwtVerify } from "jose";
 import { basic, startApp, type TestApp } from "./helpers/app.ts";
@@ -372,6 +372,8 @@ describe("the owner's roles are read again on every use", () => {
     // A second server, on a copy of the same database, where alice no longer has "ops".
     app.gatehouse.tokens!.flushUses();
     app.gatehouse.store!.sqlite.exec(`VACUUM INTO '${join(other, "gatehouse.db")}'`);
+    // With the master key that seals the sessions' signing key kept in the store (issue 9, finding 1).
+    copyFileSync(join(dir, "master.key"), join(other, "master.key"));
     const changed = await startApp(config(other, { aliceRoles: [] }));
     try {
       const response = await fetch(`${changed.url}/authenticate`, { headers: { authorization: `Bearer ${token}` } });
