@@ -329,7 +329,8 @@ describe("finding 5: links come from public_url, or from a trusted proxy's heade
   async function discovery(target: TestApp) {
     const openid = await fetch(`${target.url}/.well-known/openid-configuration`, { headers: FORWARDED });
     const tiled = await fetch(`${target.url}/api/v1/`, { headers: FORWARDED });
-    return { openid: { cache: openid.headers.get("cache-control"), ...(await openid.json()) }, tiled: await tiled.json() };
+    const document = (await openid.json()) as any;
+    return { openid: { cache: openid.headers.get("cache-control"), ...document }, tiled: (await tiled.json()) as any };
   }
 
   test("without public_url or trusted proxies, a request's X-Forwarded-* headers are ignored and nobody else may be served the answer", async () => {
@@ -380,5 +381,38 @@ describe("finding 5: links come from public_url, or from a trusted proxy's heade
     expect(problems).toContain('trusted_proxies[0]: "10.0.0.0/33" is not an IP address or a CIDR range');
     expect(problems).toContain("trusted_proxies[1]:");
     expect(problems).not.toContain("trusted_proxies[2]");
+  });
+});
+
+describe("finding 8: scope names are names, never object properties", () => {
+  test("Tiled's apikey route: __proto__:read, constructor:x and toString are unknown services (400), never a 500 or an empty scope", async () => {
+    for (const scopes of [["__proto__:read"], ["constructor:x"], ["toString"], ["hasOwnProperty"], ["ecflow:read", "__proto__"]]) {
+      const answer = await call(app, "POST", "/api/v1/auth/apikey", { authorization: ALICE, json: { scopes } });
+      expect([scopes, answer.status]).toEqual([scopes, 400]);
+      expect(answer.json.detail).toStartWith("Unknown service");
+    }
+    for (const scopes of [["ecflow:"], [":read"], ["ecflow:read write"], ["a\nb"]]) {
+      const answer = await call(app, "POST", "/api/v1/auth/apikey", { authorization: ALICE, json: { scopes } });
+      expect([scopes, answer.status]).toEqual([scopes, 400]);
+    }
+  });
+
+  test("the REST route: a __proto__ or toString service is unknown (400)", async () => {
+    for (const body of ['{"scopes": {"toString": []}}', '{"scopes": {"constructor": ["x"]}}']) {
+      const answer = await call(app, "POST", "/api/v1/tokens", { authorization: ALICE, body, headers: { "content-type": "application/json" } });
+      expect([body, answer.status]).toEqual([body, 400]);
+      expect(answer.json.error).toStartWith("Unknown service");
+    }
+    // A "__proto__" key would become a prototype at the first copy: refused wherever it is.
+    for (const body of ['{"scopes": {"__proto__": ["read"]}}', '{"__proto__": {"note": "x"}}']) {
+      const answer = await call(app, "POST", "/api/v1/tokens", { authorization: ALICE, body, headers: { "content-type": "application/json" } });
+      expect([body, answer.status, answer.json.error]).toEqual([body, 400, 'The request body may not use "__proto__" as a key']);
+    }
+  });
+
+  test("config check refuses service and scope names that are not names", async () => {
+    const { buildConfig } = await import("../src/config/load.ts");
+    expect(() => buildConfig(config(dir, { services: [{ name: "eco flow", scopes: ["read"] }] }), "test", {})).toThrow(/services\[0\]\.name/);
+    expect(() => buildConfig(config(dir, { services: [{ name: "ecflow", scopes: ["re:ad"] }] }), "test", {})).toThrow(/services\[0\]\.scopes\[0\]/);
   });
 });

@@ -5,6 +5,7 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { providerTypes } from "../providers/registry.ts";
 import { augmenterTypes } from "../augmenters/registry.ts";
+import { SCOPE_NAME } from "../tokens/scopes.ts";
 
 const oneOf = <const T extends string>(values: readonly T[], options: { default?: T; description?: string } = {}) =>
   Type.Unsafe<T>(
@@ -111,7 +112,10 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
       ),
       services: Type.Array(
         Type.Object(
-          { name: Type.String({ minLength: 1 }), scopes: Type.Array(Type.String({ minLength: 1 }), { default: [] }) },
+          {
+            name: Type.String({ pattern: SCOPE_NAME.source, description: "Letters, digits, _ . - (at most 64)" }),
+            scopes: Type.Array(Type.String({ pattern: SCOPE_NAME.source }), { default: [] }),
+          },
           { additionalProperties: true },
         ),
         { default: [], description: "Services and the scopes an API token may carry for each" },

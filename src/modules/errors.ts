@@ -66,11 +66,18 @@ const mediaType = (contentType: string | null | undefined) => (contentType ?? ""
 
 function parseObject(text: string): Record<string, unknown> {
   let value: unknown;
+  let prototypeKey = false;
   try {
-    value = JSON.parse(text);
+    // JSON.parse makes "__proto__" an own key, but any later copy by assignment would turn it into
+    // the object's prototype: {"scopes": {"__proto__": ["read"]}} became a token scoped to nothing.
+    value = JSON.parse(text, (key, item) => {
+      if (key === "__proto__") prototypeKey = true;
+      return item;
+    });
   } catch {
     throw new Refusal(400, "The request body is not valid JSON");
   }
+  if (prototypeKey) throw new Refusal(400, 'The request body may not use "__proto__" as a key');
   if (value === null || typeof value !== "object" || Array.isArray(value)) throw new Refusal(400, "The request body must be a JSON object");
   return value as Record<string, unknown>;
 }

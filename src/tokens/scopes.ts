@@ -33,15 +33,22 @@ export function describeScopes(scopes: Scopes): string {
   return entries.map(([service, names]) => `${service}: ${names.length > 0 ? names.join(", ") : "(no scopes)"}`).join("; ");
 }
 
+/** What a service's or a scope's name may be: letters, digits, `_`, `.` and `-` (also in the config). */
+export const SCOPE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+
 /**
  * The requested scopes, de-duplicated and in config order, or the problem with
- * them (an unknown service or scope), naming the valid ones.
+ * them (an unknown service or scope), naming the valid ones. Every lookup is
+ * in a Map or an own property: a name such as `__proto__`, `constructor` or
+ * `toString` is an unknown service like any other, never a property of
+ * Object.prototype.
  */
 export function normaliseScopes(requested: Scopes, services: readonly Service[]): Scopes | string {
   const known = new Map(services.map((service) => [service.name, service.scopes]));
   const valid = `valid services and scopes: ${describeScopes(allScopes(services))}`;
   const result: Scopes = {};
   for (const [service, names] of Object.entries(requested)) {
+    if (!Array.isArray(names)) return `scopes: the scopes of "${service}" must be a list`;
     const scopes = known.get(service);
     if (!scopes) return `Unknown service "${service}"; ${valid}`;
     const unknown = names.find((name) => !scopes.includes(name));
@@ -55,7 +62,7 @@ export function normaliseScopes(requested: Scopes, services: readonly Service[])
 export function scopesBeyond(requested: Scopes, limit: Scopes): string[] {
   const beyond: string[] = [];
   for (const [service, names] of Object.entries(requested)) {
-    const allowed = limit[service];
+    const allowed = Object.hasOwn(limit, service) ? limit[service] : undefined;
     if (!allowed) {
       beyond.push(...(names.length > 0 ? names.map((name) => `${service}:${name}`) : [service]));
       continue;
