@@ -18,6 +18,7 @@ import { healthModule } from "./modules/health/index.ts";
 import { callerPlugin } from "./modules/caller.ts";
 import { answerErrors } from "./modules/errors.ts";
 import { publicUrl } from "./modules/public-url.ts";
+import { refuseMisroutedPath } from "./modules/path-guard.ts";
 import { tokensModule } from "./modules/tokens/index.ts";
 import { openStore, type Store } from "./store/database.ts";
 import { TokenService, tokenPolicy } from "./tokens/service.ts";
@@ -101,6 +102,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
   const noSessions = "Sessions need the store, which is disabled (store.enabled: false)";
   const sessionService = sessions ?? unavailable<SessionService>(noSessions);
   const app = new Elysia({ name: "gatehouse" })
+    .onRequest(refuseMisroutedPath)
     .use(healthModule())
     .use(infoModule({ pipeline, caller, logger }))
     .use(tokensModule({ caller, tokens: tokenService, logger }))

@@ -416,3 +416,42 @@ describe("finding 8: scope names are names, never object properties", () => {
     expect(() => buildConfig(config(dir, { services: [{ name: "ecflow", scopes: ["re:ad"] }] }), "test", {})).toThrow(/services\[0\]\.scopes\[0\]/);
   });
 });
+
+/** Sends `head` (request line and headers, CRLF-separated, without the blank line) over a raw socket; the status and text. */
+async function rawHttp(url: string, head: string): Promise<{ status: number; text: string }> {
+  const { hostname, port } = new URL(url);
+  const chunks: Uint8Array[] = [];
+  return await new Promise((resolve, reject) => {
+    Bun.connect({
+      hostname,
+      port: Number(port),
+      socket: {
+        open: (socket) => void socket.write(`${head}\r\nConnection: close\r\n\r\n`),
+        data: (_socket, data) => void chunks.push(data),
+        close: () => {
+          const text = Buffer.concat(chunks).toString("latin1");
+          resolve({ status: Number(text.split(" ")[1] ?? 0), text });
+        },
+        error: (_socket, error) => reject(error),
+      },
+    }).catch(reject);
+  });
+}
+
+describe("finding 11: a request is routed by its real path, whatever its Host", () => {
+  test("with a one- or two-character Host, /ab/api/v1/keys does not reach /api/v1/keys", async () => {
+    for (const host of ["ab", "a"]) {
+      const answer = await rawHttp(app.url, `GET /${host}/api/v1/keys HTTP/1.1\r\nHost: ${host}\r\nAuthorization: ${ROOT}`);
+      expect([host, answer.status]).toEqual([host, 400]);
+      expect(answer.text).not.toContain('"mode"');
+    }
+    const health = await rawHttp(app.url, "GET /x/health HTTP/1.1\r\nHost: x");
+    expect(health.status).toBe(400);
+  });
+
+  test("the same request with a real host name is routed as usual", async () => {
+    const answer = await rawHttp(app.url, `GET /api/v1/keys HTTP/1.1\r\nHost: gatehouse.example\r\nAuthorization: ${ROOT}`);
+    expect(answer.status).toBe(200);
+    expect((await rawHttp(app.url, "GET /ab/api/v1/keys HTTP/1.1\r\nHost: gatehouse.example")).status).toBe(404);
+  });
+});
