@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { SignJWT, decodeJwt, decodeProtectedHeader } from "jose";
 import { jwtHeader } from "../src/keys/issuer.ts";
-import { basic, startApp, type TestApp } from "./helpers/app.ts";
+import { basic, rawHttp, startApp, type TestApp } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
 
 const SECRET = "security-test-secret-0123456789abcdef";
@@ -416,27 +416,6 @@ describe("finding 8: scope names are names, never object properties", () => {
     expect(() => buildConfig(config(dir, { services: [{ name: "ecflow", scopes: ["re:ad"] }] }), "test", {})).toThrow(/services\[0\]\.scopes\[0\]/);
   });
 });
-
-/** Sends `head` (request line and headers, CRLF-separated, without the blank line) over a raw socket; the status and text. */
-async function rawHttp(url: string, head: string): Promise<{ status: number; text: string }> {
-  const { hostname, port } = new URL(url);
-  const chunks: Uint8Array[] = [];
-  return await new Promise((resolve, reject) => {
-    Bun.connect({
-      hostname,
-      port: Number(port),
-      socket: {
-        open: (socket) => void socket.write(`${head}\r\nConnection: close\r\n\r\n`),
-        data: (_socket, data) => void chunks.push(data),
-        close: () => {
-          const text = Buffer.concat(chunks).toString("latin1");
-          resolve({ status: Number(text.split(" ")[1] ?? 0), text });
-        },
-        error: (_socket, error) => reject(error),
-      },
-    }).catch(reject);
-  });
-}
 
 describe("finding 11: a request is routed by its real path, whatever its Host", () => {
   test("with a one- or two-character Host, /ab/api/v1/keys does not reach /api/v1/keys", async () => {
