@@ -434,3 +434,58 @@ describe("finding 11: a request is routed by its real path, whatever its Host", 
     expect((await rawHttp(app.url, "GET /ab/api/v1/keys HTTP/1.1\r\nHost: gatehouse.example")).status).toBe(404);
   });
 });
+
+describe("finding 12: roles and attributes with control characters", () => {
+  const withIdentity = (provider: object, augmenters: object[] = []) =>
+    config(dir, {
+      providers: [{ type: "plain", name: "local", realm: "local", users: [{ username: "alice", password: "alice-pw", ...provider }] }],
+      augmenters,
+    });
+
+  async function problemsOf(raw: object): Promise<string> {
+    const { buildConfig } = await import("../src/config/load.ts");
+    try {
+      buildConfig(raw, "test", {});
+      return "";
+    } catch (error) {
+      return (error as Error).message;
+    }
+  }
+
+  test("config check refuses them, in providers and augmenters, naming where (not the value)", async () => {
+    expect(await problemsOf(withIdentity({ roles: ["ops\r\nX-Injected: 1"] }))).toContain("providers[0].users[0].roles[0]: contains a control character");
+    expect(await problemsOf(withIdentity({ attributes: { team: "a\nb" } }))).toContain("providers[0].users[0].attributes.team: contains a control character");
+    const augmenters = [
+      { type: "plain", name: "roles", realm: "local", roles: { "bad\nrole": ["alice"] } },
+      { type: "plain_advanced", name: "adv", realm: "local", match: { username: ["alice"] }, augment: { roles: ["x\u0007"], attributes: { k: "v\r" } } },
+    ];
+    const problems = await problemsOf(withIdentity({}, augmenters));
+    expect(problems).toContain("augmenters[0].roles: the key");
+    expect(problems).toContain("augmenters[1].augment.roles[0]: contains a control character");
+    expect(problems).toContain("augmenters[1].augment.attributes.k: contains a control character");
+    expect(problems).not.toContain("X-Injected");
+    expect(await problemsOf(withIdentity({ roles: ["ops"], attributes: { team: "research" } }))).toBe("");
+  });
+
+  test("a role an augmenter adds with a line break makes the answer a 401, never a 500 or a split header", async () => {
+    const { buildConfig } = await import("../src/config/load.ts");
+    const { createGatehouse } = await import("../src/app.ts");
+    const { createLogger } = await import("../src/log.ts");
+    const raw = withIdentity({}, [{ type: "plain", name: "roles", realm: "local", roles: { staff: ["alice"] } }]);
+    const { config: checked } = buildConfig({ ...raw, store: { enabled: false } }, "test", {});
+    // What a directory could answer at run time, past the config check.
+    (checked.augmenters[0] as any).roles = { "staff\r\nX-Injected: 1": ["alice"] };
+    const logs: string[] = [];
+    const gatehouse = await createGatehouse(checked, createLogger({ level: "info", format: "json", write: (line) => logs.push(line) }));
+    gatehouse.app.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const answer = await fetch(`http://127.0.0.1:${gatehouse.app.server!.port}/authenticate`, { headers: { authorization: ALICE } });
+      expect(answer.status).toBe(401);
+      expect(answer.headers.get("x-injected")).toBeNull();
+      expect(logs.some((line) => line.includes("auth.unsafe_identity"))).toBe(true);
+    } finally {
+      await gatehouse.app.stop(true);
+      await gatehouse.close();
+    }
+  });
+});

@@ -14,6 +14,7 @@ import { REFRESH_TOKEN_PREFIX } from "../tokens/format.ts";
 import { GATEHOUSE_SERVICE } from "../tokens/scopes.ts";
 import { ACCESS_TOKEN_AUDIENCE } from "../sessions/access-tokens.ts";
 import { trustedProxyList } from "../modules/public-url.ts";
+import { CONTROL_CHARACTERS } from "../identity/credentials.ts";
 
 function isPublicUrl(text: string): boolean {
   try {
@@ -176,6 +177,8 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   config.trusted_proxies.forEach((entry, index) => {
     if (typeof trustedProxyList([entry]) === "string") problems.push(`trusted_proxies[${index}]: ${trustedProxyList([entry])}`);
   });
+  config.providers.forEach((entry, index) => problems.push(...identityControlCharacters(entry, `providers[${index}]`)));
+  config.augmenters.forEach((entry, index) => problems.push(...identityControlCharacters(entry, `augmenters[${index}]`)));
   if (config.jwt.aud === ACCESS_TOKEN_AUDIENCE) {
     problems.push(`jwt.aud: "${ACCESS_TOKEN_AUDIENCE}" is the audience of sessions' access tokens, which backends must refuse; choose another`);
   }
@@ -190,6 +193,32 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   });
   // What a token may do on Gatehouse itself is a service like the others (tokens/scopes.ts).
   if (!serviceNames.has(GATEHOUSE_SERVICE.name)) config.services.push({ name: GATEHOUSE_SERVICE.name, scopes: [...GATEHOUSE_SERVICE.scopes] });
+  return problems;
+}
+
+/** Fields whose values become a user's identity: usernames, roles (an augmenter's map of them too) and attributes. */
+const IDENTITY_FIELDS = new Set(["username", "usernames", "roles", "attributes"]);
+
+/**
+ * Roles, attributes and usernames the config gives users end up in response
+ * headers (X-Auth-Roles) and log lines: one with a control character (CR, LF…)
+ * would make every answer for that user fail, so it is refused here, naming
+ * where it is (never the value). The pipeline checks again what augmenters add.
+ */
+function identityControlCharacters(value: unknown, path: string, inIdentity = false): string[] {
+  if (typeof value === "string") {
+    return inIdentity && CONTROL_CHARACTERS.test(value) ? [`${path}: contains a control character (such as a line break); remove it`] : [];
+  }
+  if (!value || typeof value !== "object") return [];
+  const problems: string[] = [];
+  for (const [key, item] of Object.entries(value)) {
+    const itemPath = Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`;
+    const identity = inIdentity || IDENTITY_FIELDS.has(key);
+    if (identity && !Array.isArray(value) && CONTROL_CHARACTERS.test(key)) {
+      problems.push(`${path}: the key ${JSON.stringify(key).slice(0, 60)} contains a control character; remove it`);
+    }
+    problems.push(...identityControlCharacters(item, itemPath, identity));
+  }
   return problems;
 }
 
