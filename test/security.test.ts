@@ -442,7 +442,7 @@ describe("finding 12: roles and attributes with control characters", () => {
       augmenters,
     });
 
-  async function problemsOf(raw: object): Promise<string> {
+  async function problemsOf(raw: Record<string, unknown>): Promise<string> {
     const { buildConfig } = await import("../src/config/load.ts");
     try {
       buildConfig(raw, "test", {});
@@ -487,5 +487,94 @@ describe("finding 12: roles and attributes with control characters", () => {
       await gatehouse.app.stop(true);
       await gatehouse.close();
     }
+  });
+});
+
+describe("finding 10: store failures", () => {
+  test("a store that cannot be written stops start-up, saying why", async () => {
+    const { spawnSync } = await import("node:child_process");
+    const { chmodSync } = await import("node:fs");
+    const roDir = temporaryDirectory("gatehouse-security-ro-");
+    const path = join(roDir, "gatehouse.db");
+    const first = await startApp(config(roDir, { store: { enabled: true, path } }));
+    await first.stop();
+    // Root writes through file modes: make the file and its folder immutable instead, where the file system allows it.
+    const root = process.getuid?.() === 0;
+    if (root) {
+      const immutable = spawnSync("chattr", ["+i", path, roDir]);
+      if (immutable.status !== 0) {
+        console.warn(`SKIPPED: chattr cannot make ${roDir} immutable here (${immutable.stderr}); a read-only store cannot be simulated as root`);
+        return;
+      }
+    } else {
+      chmodSync(path, 0o444);
+      chmodSync(roDir, 0o555);
+    }
+    try {
+      await expect(startApp(config(roDir, { store: { enabled: true, path } }))).rejects.toThrow(
+        `the store ${path} cannot be written (attempt to write a readonly database)`,
+      );
+    } finally {
+      if (root) spawnSync("chattr", ["-i", path, roDir]);
+      else chmodSync(roDir, 0o755);
+    }
+  });
+
+  test("a failure to write an audit row never changes the answer", async () => {
+    const store = app.gatehouse.store!;
+    store.sqlite.exec("CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END");
+    const logsBefore = app.logs.length;
+    try {
+      const wrong = await call(app, "POST", "/api/v1/auth/provider/local/token", {
+        body: "username=alice&password=wrong",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
+      expect(wrong.status).toBe(401);
+      expect(wrong.json.detail).toBe("Incorrect username or password");
+      const beyond = await call(app, "POST", "/api/v1/tokens", {
+        authorization: `Bearer ${await createWithoutAudit()}`,
+        json: { scopes: { ecflow: ["write"] } },
+      });
+      expect(beyond.status).toBe(403);
+      const foreign = await call(app, "DELETE", "/api/v1/tokens/tok_nonexistent", { authorization: ALICE });
+      expect(foreign.status).toBe(404);
+      expect(app.logs.slice(logsBefore).some((line) => line.includes("audit.write_failed"))).toBe(true);
+    } finally {
+      store.sqlite.exec("DROP TRIGGER audit_fails");
+    }
+
+    /** A token scoped to ecflow:read and gatehouse:tokens, made while the trigger is set aside for a moment. */
+    async function createWithoutAudit(): Promise<string> {
+      store.sqlite.exec("DROP TRIGGER audit_fails");
+      try {
+        return await tokenWith(app, ALICE, { ecflow: ["read"], gatehouse: ["tokens"] });
+      } finally {
+        store.sqlite.exec("CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END");
+      }
+    }
+  });
+
+  test("failed logins are one audit row per user and address per minute, with a count", async () => {
+    const store = app.gatehouse.store!;
+    const count = () =>
+      store.sqlite.query<{ rows: number }, []>("SELECT count(*) AS rows FROM audit_log WHERE event = 'session.login_failed' AND actor_username = 'guessed'").get()!.rows;
+    const before = count();
+    for (let attempt = 0; attempt < 25; attempt++) {
+      const answer = await call(app, "POST", "/api/v1/auth/provider/local/token", {
+        body: `username=guessed&password=guess-${attempt}`,
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
+      expect(answer.status).toBe(401);
+    }
+    // One row, or two if a minute turned during the loop.
+    const added = count() - before;
+    expect(added).toBeGreaterThanOrEqual(1);
+    expect(added).toBeLessThanOrEqual(2);
+    const rows = store.sqlite
+      .query<{ detail: string; address: string }, []>("SELECT detail, address FROM audit_log WHERE event = 'session.login_failed' AND actor_username = 'guessed'")
+      .all();
+    expect(rows.reduce((total, row) => total + JSON.parse(row.detail).count, 0)).toBe(25);
+    expect(JSON.parse(rows[0].detail).provider).toBe("local");
+    expect(rows[0].address).toBe("127.0.0.1");
   });
 });

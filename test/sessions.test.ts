@@ -252,7 +252,7 @@ describe("login", () => {
     expect(app.logs.join("\n")).not.toContain(wrongPassword);
     const audited = auditEvents(app, "session.login_failed");
     expect(audited.map((row) => row.actor_username)).toEqual(expect.arrayContaining(["alice", "nobody"]));
-    expect(JSON.parse(audited[0].detail)).toEqual({ provider: "local" });
+    expect(JSON.parse(audited[0].detail)).toEqual({ provider: "local", count: 1 });
     expect(JSON.stringify(audited)).not.toContain(wrongPassword);
   });
 

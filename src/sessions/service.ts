@@ -35,7 +35,7 @@ import type { IdentityPipeline } from "../identity/pipeline.ts";
 import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
 import { createUser, type User } from "../identity/user.ts";
 import type { Logger } from "../log.ts";
-import { auditRow, recordAudit } from "../store/audit.ts";
+import { auditBestEffort, auditRow, recordAggregatedAudit, recordAudit } from "../store/audit.ts";
 import { mayManage, owns, type Actor, type Owner } from "../identity/actor.ts";
 import type { TokenService } from "../tokens/service.ts";
 import { Refusal } from "../refusal.ts";
@@ -160,8 +160,10 @@ export class SessionService {
       return null;
     });
     if (liveCount !== null) {
-      writeTransaction(this.store, (tx) =>
-        this.audit(tx, "session.create_denied", now, owner, client, owner, { provider, live_sessions: liveCount }),
+      auditBestEffort(this.logger, "session.create_denied", () =>
+        writeTransaction(this.store, (tx) =>
+          this.audit(tx, "session.create_denied", now, owner, client, owner, { provider, live_sessions: liveCount }),
+        ),
       );
       this.logger.warn("sessions.cap_reached", { username: user.username, realm: user.realm, live: liveCount });
       throw new Refusal(
@@ -178,7 +180,12 @@ export class SessionService {
   recordFailedLogin(provider: { name: string; realm: string }, username: string | null, client: ClientAddress, now = Date.now()): void {
     this.logger.warn("sessions.login_failed", { provider: provider.name, realm: provider.realm, username: username ?? undefined });
     const claimed = username === null ? null : { username, realm: provider.realm };
-    writeTransaction(this.store, (tx) => this.audit(tx, "session.login_failed", now, claimed, client, null, { provider: provider.name }));
+    // Anyone can cause these at will: one row per user and address per minute, with a count.
+    auditBestEffort(this.logger, "session.login_failed", () =>
+      writeTransaction(this.store, (tx) =>
+        recordAggregatedAudit(tx, auditRow({ user: claimed, client }, "session.login_failed", now, { detail: { provider: provider.name } })),
+      ),
+    );
   }
 
   /**
@@ -261,8 +268,8 @@ export class SessionService {
     const notFound = new Refusal(404, `No session ${id}`);
     if (!session || session.revokedAt !== null) throw notFound;
     if (!mayManage(actor, session)) {
-      writeTransaction(this.store, (tx) =>
-        this.audit(tx, "session.revoke_denied", now, actor.user, actor.client, session, { session_id: id }),
+      auditBestEffort(this.logger, "session.revoke_denied", () =>
+        writeTransaction(this.store, (tx) => this.audit(tx, "session.revoke_denied", now, actor.user, actor.client, session, { session_id: id })),
       );
       this.logger.warn("sessions.revoke_denied", { id, actor: actor.user?.username });
       throw notFound;

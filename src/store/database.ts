@@ -38,6 +38,7 @@ export function openStore(path: string, options: { migrate?: boolean } = {}): St
     sqlite.exec("PRAGMA foreign_keys = ON");
     const db = drizzle({ client: sqlite, schema });
     if (options.migrate !== false) migrateStore(db);
+    if (path !== ":memory:") refuseUnwritable(sqlite, path);
     // Start with an empty WAL: after a bulk write (an import, many tokens at once) every read would
     // otherwise search a long write-ahead log until the next checkpoint. Best effort: a busy store is fine.
     try {
@@ -47,6 +48,24 @@ export function openStore(path: string, options: { migrate?: boolean } = {}): St
   } catch (error) {
     sqlite.close();
     throw error;
+  }
+}
+
+/**
+ * A store that cannot be written would start and say it is healthy, then
+ * fail at the first token, session or audit row: refuse it at start-up,
+ * saying why. A write inside a transaction that is rolled back changes nothing.
+ */
+function refuseUnwritable(sqlite: Database, path: string): void {
+  try {
+    sqlite.exec("BEGIN IMMEDIATE");
+    try {
+      sqlite.exec("CREATE TABLE gatehouse_write_check (x)");
+    } finally {
+      sqlite.exec("ROLLBACK");
+    }
+  } catch (error) {
+    throw new Error(`the store ${path} cannot be written (${(error as Error).message}); Gatehouse keeps its tokens, sessions and audit log there`);
   }
 }
 

@@ -24,7 +24,7 @@ import type { ClientAddress } from "../identity/client.ts";
 import type { Scopes } from "../identity/user.ts";
 import type { Logger } from "../log.ts";
 import { writeTransaction, type Executor, type Store } from "../store/database.ts";
-import { auditRow, prepareAuditWriter, recordAudit, type AuditActor } from "../store/audit.ts";
+import { auditBestEffort, auditRow, prepareAuditWriter, recordAudit, type AuditActor } from "../store/audit.ts";
 import { mayManage, owns, type Actor, type ActorToken, type Owner } from "../identity/actor.ts";
 import { Refusal } from "../refusal.ts";
 import { markUsersSeen, prepareOwnerLookup, prepareUpsertUser } from "../store/users.ts";
@@ -476,6 +476,7 @@ export class TokenService {
   }
 
   private audit(actor: Actor, event: string, at: number, about: Parameters<typeof auditRow>[3]): void {
-    writeTransaction(this.store, () => this.writes.audit(auditRow(actor, event, at, about)));
+    // Only refusals are audited this way: a failure to write one never changes the answer.
+    auditBestEffort(this.logger, event, () => writeTransaction(this.store, () => this.writes.audit(auditRow(actor, event, at, about))));
   }
 }
