@@ -88,6 +88,8 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
         tokens,
       )
     : null;
+  // Users removed from the config (or a directory) since the last start lose their sessions now.
+  await sessions?.endSessionsOfUnknownUsers();
   const issuer = createJwtIssuer({
     iss: config.jwt.iss,
     aud: config.jwt.aud,

@@ -578,3 +578,31 @@ describe("finding 10: store failures", () => {
     expect(rows[0].address).toBe("127.0.0.1");
   });
 });
+
+describe("finding 9: a user removed from the config loses their sessions at start-up", () => {
+  test("their access token stops at once, not when it expires; other users' sessions go on", async () => {
+    const usersDir = temporaryDirectory("gatehouse-security-users-");
+    const before = await startApp(config(usersDir));
+    const login = (target: TestApp, username: string) =>
+      call(target, "POST", "/api/v1/auth/provider/local/token", {
+        body: new URLSearchParams({ username, password: `${username}-pw` }).toString(),
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
+    const alice = (await login(before, "alice")).json;
+    const bob = (await login(before, "bob")).json;
+    await before.stop();
+    const withoutAlice = config(usersDir);
+    (withoutAlice.providers[0] as any).users = (withoutAlice.providers[0] as any).users.filter((user: any) => user.username !== "alice");
+    const after = await startApp(withoutAlice);
+    try {
+      const check = (token: string) => fetch(`${after.url}/authenticate`, { headers: { authorization: `Bearer ${token}` } });
+      expect((await check(alice.access_token)).status).toBe(401);
+      expect((await check(bob.access_token)).status).toBe(200);
+      const ended = await call(after, "GET", "/api/v1/auth/sessions?user=alice&realm=local&include_inactive=true", { authorization: ROOT });
+      expect(ended.json.sessions.map((session: any) => session.revoked_reason)).toEqual(["user no longer known"]);
+      expect(after.logs.some((line) => line.includes("sessions.unknown_users_ended"))).toBe(true);
+    } finally {
+      await after.stop();
+    }
+  });
+});

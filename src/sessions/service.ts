@@ -30,7 +30,7 @@
 // - Writes are immediate transactions, never held across an `await`: roles
 //   are re-read before the rotating transaction, tokens signed after it.
 import type { GatehouseConfig } from "../config/schema.ts";
-import type { ClientAddress } from "../identity/client.ts";
+import { UNKNOWN_CLIENT, type ClientAddress } from "../identity/client.ts";
 import type { IdentityPipeline } from "../identity/pipeline.ts";
 import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
 import { createUser, type User } from "../identity/user.ts";
@@ -313,6 +313,33 @@ export class SessionService {
     if (!actor.user) return 0;
     const live = listSessions(this.store.db, { ...actor.user, now });
     return this.revokeSessions(live, actor.user, actor.client, "signed out everywhere", now);
+  }
+
+  /**
+   * At start-up: ends the live sessions of users their provider no longer
+   * knows (removed from the config or the directory), or whose provider is
+   * no longer configured, so that their access tokens stop at once rather
+   * than at the next refresh. A provider that cannot be asked now (an
+   * error, a time-out) leaves its sessions alone. Answers how many ended.
+   */
+  async endSessionsOfUnknownUsers(now = Date.now()): Promise<number> {
+    const live = listSessions(this.store.db, { now });
+    const byUser = new Map<string, SessionRecord[]>();
+    for (const session of live) {
+      const key = JSON.stringify([session.provider, session.realm, session.username]);
+      byUser.set(key, [...(byUser.get(key) ?? []), session]);
+    }
+    const unknown: SessionRecord[] = [];
+    for (const sessions of byUser.values()) {
+      try {
+        if ((await this.rereadUser(sessions[0])) === null) unknown.push(...sessions);
+      } catch (error) {
+        this.logger.warn("sessions.startup_check_failed", { provider: sessions[0].provider, error: (error as Error).message });
+      }
+    }
+    const ended = this.revokeSessions(unknown, null, UNKNOWN_CLIENT, "user no longer known", now);
+    if (ended > 0) this.logger.info("sessions.unknown_users_ended", { sessions: ended });
+    return ended;
   }
 
   /** Sessions of the actor, or (admins) of the user or realm asked for. Live ones unless `includeInactive`. */
