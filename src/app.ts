@@ -56,7 +56,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
   // tokens, after the configured ones.
   const store = config.store.enabled ? openStore(config.store.path) : null;
   const keys = await openKeySet(config, store, logger);
-  const tokens = store ? new TokenService(store, tokenPolicy(config), logger) : null;
+  const tokens = store ? new TokenService(store, tokenPolicy(config, providers), logger) : null;
   const apiTokens = tokens ? createApiTokenProvider({ tokens, providers, logger }) : null;
   const accessTokens =
     store && keys.sessionKeySet

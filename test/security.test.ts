@@ -606,3 +606,51 @@ describe("finding 9: a user removed from the config loses their sessions at star
     }
   });
 });
+
+describe("finding 4: what a remote key service vouched for lives a bounded time", () => {
+  test("tokens and sessions made from an ECMWF API key are capped (unverifiable_max_age), and the answers say so", async () => {
+    const { startWhoAmI } = await import("./helpers/who-am-i.ts");
+    const whoAmI = startWhoAmI();
+    const KEY = "0123456789abcdef0123456789abcdef";
+    whoAmI.users.set(KEY, { uid: "ecuser" });
+    const remote = await startApp(
+      config(temporaryDirectory("gatehouse-security-remote-"), {
+        providers: [
+          ...(config(dir).providers as object[]),
+          { type: "ecmwf-api", name: "ecmwf", realm: "ecmwf", uri: whoAmI.url, cache_seconds: 0 },
+        ],
+        authentication: { unverifiable_max_age: 7200 },
+      }),
+    );
+    try {
+      const bearer = `Bearer ${KEY}`;
+      const token = await call(remote, "POST", "/api/v1/tokens", { authorization: bearer, json: { expires_in: 30 * 86400 } });
+      expect(token.status).toBe(201);
+      expect(Date.parse(token.json.expires_at) - Date.parse(token.json.created_at)).toBe(7200 * 1000);
+      expect(token.json.lifetime_note).toContain('the providers of realm "ecmwf" cannot tell later');
+      const apikey = await call(remote, "POST", "/api/v1/auth/apikey", { authorization: bearer, json: {} });
+      expect(apikey.status).toBe(200);
+      expect(apikey.json.lifetime_note).toContain("authentication.unverifiable_max_age");
+      const login = await call(remote, "POST", "/api/v1/auth/provider/ecmwf/token", {
+        body: `password=${KEY}`,
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
+      expect(login.status).toBe(200);
+      expect(login.json.session_expires_in).toBe(7200);
+      expect(login.json.lifetime_note).toContain('realm "ecmwf"');
+      // A realm whose users can be described again (config users) keeps the usual lifetimes, said without a note.
+      const local = await call(remote, "POST", "/api/v1/tokens", { authorization: ALICE, json: { expires_in: 30 * 86400 } });
+      expect(Date.parse(local.json.expires_at) - Date.parse(local.json.created_at)).toBe(30 * 86400 * 1000);
+      expect(local.json.lifetime_note).toBeUndefined();
+      const localLogin = await call(remote, "POST", "/api/v1/auth/provider/local/token", {
+        body: "username=alice&password=alice-pw",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
+      expect(localLogin.json.session_expires_in).toBe(31536000);
+      expect(localLogin.json.lifetime_note).toBeUndefined();
+    } finally {
+      await remote.stop();
+      whoAmI.stop();
+    }
+  });
+});

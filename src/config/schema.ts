@@ -208,6 +208,12 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
             description:
               "Absolute limit in seconds (365 days): after it the user logs in again, however active. Also GATEHOUSE_SESSION_MAX_AGE or TILED_SESSION_MAX_AGE",
           }),
+          unverifiable_max_age: Type.Integer({
+            minimum: 1,
+            default: 86400,
+            description:
+              "Longest life in seconds (one day) of an API token or a session made from a credential of a realm whose providers cannot tell later whether the user still exists (remote key services such as ecmwf-api): a key revoked upstream stops what was made from it within this time",
+          }),
           max_sessions_per_user: Type.Integer({
             minimum: 1,
             default: 200,

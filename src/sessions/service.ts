@@ -37,7 +37,7 @@ import { createUser, type User } from "../identity/user.ts";
 import type { Logger } from "../log.ts";
 import { auditBestEffort, auditRow, recordAggregatedAudit, recordAudit } from "../store/audit.ts";
 import { mayManage, owns, type Actor, type Owner } from "../identity/actor.ts";
-import type { TokenService } from "../tokens/service.ts";
+import { unverifiableNote, type TokenService } from "../tokens/service.ts";
 import { Refusal } from "../refusal.ts";
 import { writeTransaction, type Executor, type Store } from "../store/database.ts";
 import {
@@ -65,6 +65,8 @@ export interface SessionPolicy {
   refreshTokenMaxAge: number;
   /** Seconds: the absolute limit. */
   sessionMaxAge: number;
+  /** Seconds: the absolute limit of a session whose provider cannot describe users (a remote key service). */
+  unverifiableMaxAge: number;
   maxSessionsPerUser: number;
 }
 
@@ -74,6 +76,7 @@ export function sessionPolicy(config: GatehouseConfig): SessionPolicy {
     accessTokenMaxAge: authentication.access_token_max_age,
     refreshTokenMaxAge: authentication.refresh_token_max_age,
     sessionMaxAge: authentication.session_max_age,
+    unverifiableMaxAge: authentication.unverifiable_max_age,
     maxSessionsPerUser: authentication.max_sessions_per_user,
   };
 }
@@ -91,6 +94,14 @@ export interface IssuedTokens {
   /** Seconds until the sliding limit (never past the absolute one). */
   refresh_token_expires_in: number;
   token_type: "bearer";
+}
+
+/** A login's answer: the tokens, and how long the session may live at most. */
+export interface LoginTokens extends IssuedTokens {
+  /** Seconds until the session's absolute limit. */
+  session_expires_in: number;
+  /** Set when the session lives shorter than session_max_age, saying why. */
+  lifetime_note?: string;
 }
 
 /** A session as shown to its owner and admins. */
@@ -131,12 +142,24 @@ export class SessionService {
     private readonly tokens: TokenService | null = null,
   ) {}
 
-  /** Opens a session for a user a provider has just authenticated; refused (403) beyond the cap of live sessions. */
-  async login(user: User, provider: string, client: ClientAddress, userAgent: string | null, now = Date.now()): Promise<IssuedTokens> {
-    const { maxSessionsPerUser, sessionMaxAge, refreshTokenMaxAge } = this.policy;
+  /**
+   * Opens a session for a user a provider has just authenticated; refused
+   * (403) beyond the cap of live sessions. A provider that cannot describe
+   * users (a remote key service) cannot tell at a refresh whether the key
+   * was revoked since: such a session lives at most unverifiable_max_age.
+   */
+  async login(
+    user: User,
+    provider: { name: string; realm: string; describeUser?: unknown },
+    client: ClientAddress,
+    userAgent: string | null,
+    now = Date.now(),
+  ): Promise<LoginTokens> {
+    const { maxSessionsPerUser, sessionMaxAge, refreshTokenMaxAge, unverifiableMaxAge } = this.policy;
     const id = newSessionId();
     const refreshToken = generateOpaqueToken(REFRESH_TOKEN_PREFIX);
-    const expiresAt = now + sessionMaxAge * 1000;
+    const capped = !provider.describeUser && unverifiableMaxAge < sessionMaxAge;
+    const expiresAt = now + (capped ? unverifiableMaxAge : sessionMaxAge) * 1000;
     const refreshExpiresAt = Math.min(now + refreshTokenMaxAge * 1000, expiresAt);
     const owner = { username: user.username, realm: user.realm };
     const liveCount = writeTransaction(this.store, (tx) => {
@@ -147,7 +170,7 @@ export class SessionService {
       insertSession(tx, {
         id,
         userId,
-        provider,
+        provider: provider.name,
         createdAt: now,
         expiresAt,
         refreshExpiresAt,
@@ -156,13 +179,13 @@ export class SessionService {
         userAgent,
       });
       insertRefreshToken(tx, { hash: hashOpaqueToken(refreshToken), sessionId: id, createdAt: now });
-      this.audit(tx, "session.created", now, owner, client, owner, { session_id: id, provider });
+      this.audit(tx, "session.created", now, owner, client, owner, { session_id: id, provider: provider.name });
       return null;
     });
     if (liveCount !== null) {
       auditBestEffort(this.logger, "session.create_denied", () =>
         writeTransaction(this.store, (tx) =>
-          this.audit(tx, "session.create_denied", now, owner, client, owner, { provider, live_sessions: liveCount }),
+          this.audit(tx, "session.create_denied", now, owner, client, owner, { provider: provider.name, live_sessions: liveCount }),
         ),
       );
       this.logger.warn("sessions.cap_reached", { username: user.username, realm: user.realm, live: liveCount });
@@ -172,8 +195,13 @@ export class SessionService {
           "log out of some (POST /api/v1/auth/logout/all signs out everywhere) before logging in again",
       );
     }
-    this.logger.info("sessions.created", { id, username: user.username, realm: user.realm, provider });
-    return this.issue(user, { id, expiresAt, refreshExpiresAt }, refreshToken, now);
+    this.logger.info("sessions.created", { id, username: user.username, realm: user.realm, provider: provider.name });
+    const issued = await this.issue(user, { id, expiresAt, refreshExpiresAt }, refreshToken, now);
+    return {
+      ...issued,
+      session_expires_in: Math.floor((expiresAt - now) / 1000),
+      ...(capped ? { lifetime_note: unverifiableNote(provider.realm, unverifiableMaxAge) } : {}),
+    };
   }
 
   /** Logged and audited: the provider and the username given (none for an API key), never the password or key. */

@@ -47,6 +47,7 @@ import { firstEightOf, prepareRecordFirstEight, tokensWithFirstEight } from "../
 import { firstEight, generateOpaqueToken, hashOpaqueToken, newTokenId, parseOpaqueToken } from "./format.ts";
 import { describeScopes, normaliseScopes, scopesBeyond, type Service } from "./scopes.ts";
 import { isoDate } from "../dates.ts";
+import type { Provider } from "../providers/provider.ts";
 
 export interface TokenPolicy {
   prefix: string;
@@ -56,16 +57,38 @@ export interface TokenPolicy {
   maxExpiresIn: number;
   allowNonExpiring: boolean;
   services: Service[];
+  /** Realms whose providers can say later whether a user still exists; tokens of the others are capped. */
+  recheckableRealms: ReadonlySet<string> | "all";
+  /** Seconds: the longest life of a token of a realm that is not recheckable. */
+  unverifiableMaxAge: number;
 }
 
-export function tokenPolicy(config: GatehouseConfig): TokenPolicy {
+export function tokenPolicy(config: GatehouseConfig, providers: readonly Pick<Provider, "realm" | "describeUser">[] | null = null): TokenPolicy {
   return {
     prefix: config.tokens.prefix,
     defaultExpiresIn: config.tokens.default_expires_in,
     maxExpiresIn: config.tokens.max_expires_in,
     allowNonExpiring: config.tokens.allow_non_expiring,
     services: config.services,
+    recheckableRealms: providers ? recheckableRealms(providers) : "all",
+    unverifiableMaxAge: config.authentication.unverifiable_max_age,
   };
+}
+
+/**
+ * Realms with a provider that can describe a user without their credential
+ * (config users, a directory): what is made from their credentials is
+ * checked again on every use or refresh. A remote key service (ecmwf-api)
+ * cannot: a key revoked there is never noticed, so what is made from it
+ * lives at most `authentication.unverifiable_max_age`.
+ */
+export function recheckableRealms(providers: readonly Pick<Provider, "realm" | "describeUser">[]): Set<string> {
+  return new Set(providers.filter((provider) => provider.describeUser).map((provider) => provider.realm));
+}
+
+/** Why a token or a session of this realm lives shorter than asked, or null when it does not. */
+export function unverifiableNote(realm: string, maxAge: number): string {
+  return `At most ${duration(maxAge)}: the providers of realm "${realm}" cannot tell later whether the credential it was made from was revoked (authentication.unverifiable_max_age)`;
 }
 
 
@@ -105,6 +128,8 @@ export interface TokenView {
   parent_id: string | null;
   /** The session it was made in, if any. */
   session_id: string | null;
+  /** Set when the expiry is shorter than asked for, saying why (finding 4: a realm that cannot be rechecked). */
+  lifetime_note?: string;
 }
 
 export interface ListFilter {
@@ -251,6 +276,16 @@ export class TokenService {
       }
       throw error;
     }
+    // A realm that cannot be asked again whether the user exists: what is made from its credential lives shorter.
+    let lifetimeNote: string | undefined;
+    const { recheckableRealms, unverifiableMaxAge } = this.policy;
+    if (recheckableRealms !== "all" && !recheckableRealms.has(owner.realm)) {
+      const cap = now + unverifiableMaxAge * 1000;
+      if (expiresAt === null || expiresAt > cap) {
+        expiresAt = cap;
+        lifetimeNote = unverifiableNote(owner.realm, unverifiableMaxAge);
+      }
+    }
     const secret = generateOpaqueToken(this.policy.prefix);
     const id = newTokenId();
     const parentId = actor.token?.id ?? null;
@@ -266,7 +301,8 @@ export class TokenService {
       };
     });
     this.logger.info("tokens.created", { id, username: owner.username, realm: owner.realm });
-    return { secret, token: this.view(record, now) };
+    const view = this.view(record, now);
+    return { secret, token: lifetimeNote ? { ...view, lifetime_note: lifetimeNote } : view };
   }
 
   list(actor: Actor, filter: ListFilter = {}): TokenView[] {

@@ -158,7 +158,7 @@ export function sessionsModule(deps: SessionsDeps) {
           throw new Refusal(401, INCORRECT, { "www-authenticate": "Bearer" });
         }
         return {
-          ...(await sessions.login(result.user, provider.name, context.client, userAgentOf(request))),
+          ...(await sessions.login(result.user, provider, context.client, userAgentOf(request))),
           identity: { id: result.user.username, provider: provider.name },
           principal: principalOf(result.user),
         };
@@ -260,7 +260,8 @@ export function sessionsModule(deps: SessionsDeps) {
         const scopes = scopesFromList(body.scopes);
         if (typeof scopes === "string") throw new Refusal(400, scopes);
         const { secret, token } = tokens.create(actor, actor.user!, { note: body.note ?? undefined, expiresIn: body.expires_in, scopes });
-        return { ...apiKeyView(token, tokens.firstEights([token.id]).get(token.id)), secret };
+        const lifetime = token.lifetime_note ? { lifetime_note: token.lifetime_note } : {};
+        return { ...apiKeyView(token, tokens.firstEights([token.id]).get(token.id)), secret, ...lifetime };
       },
       {
         caller: "tokens",

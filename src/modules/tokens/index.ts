@@ -49,7 +49,11 @@ export const TokenModel = t.Object(tokenFields, { description: "A token, without
 const TokenListModel = t.Object({ tokens: t.Array(TokenModel) });
 const SecretModel = t.Object({ token: t.String({ description: "The secret: shown this once" }) });
 const CreatedTokenModel = t.Object(
-  { token: t.String({ description: "The secret: shown this once" }), ...tokenFields },
+  {
+    token: t.String({ description: "The secret: shown this once" }),
+    ...tokenFields,
+    lifetime_note: t.Optional(t.String({ description: "Present when the token lives shorter than asked, saying why" })),
+  },
   { description: "The new token, with its secret" },
 );
 const SCOPES_ERROR = 'scopes: an object of service → list of scopes, e.g. {"ecflow": ["read"]}';
