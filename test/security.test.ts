@@ -654,3 +654,21 @@ describe("finding 4: what a remote key service vouched for lives a bounded time"
     }
   });
 });
+
+describe("finding 15: the store is private to Gatehouse's user", () => {
+  test("a new database file is 0600 (its -wal too), and the folder made for it 0700", async () => {
+    const { statSync } = await import("node:fs");
+    const parent = temporaryDirectory("gatehouse-security-modes-");
+    const folder = join(parent, "data");
+    const path = join(folder, "gatehouse.db");
+    const fresh = await startApp(config(parent, { store: { enabled: true, path } }));
+    try {
+      await tokenWith(fresh, ALICE);
+      expect(statSync(folder).mode & 0o777).toBe(0o700);
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      expect(statSync(`${path}-wal`).mode & 0o777).toBe(0o600);
+    } finally {
+      await fresh.stop();
+    }
+  });
+});
