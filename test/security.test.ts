@@ -672,3 +672,14 @@ describe("finding 15: the store is private to Gatehouse's user", () => {
     }
   });
 });
+
+describe("finding 14: an empty X-Auth-Realm is not an absent one", () => {
+  test("a remembered answer for no realm is not given to an empty realm, which matches no provider", async () => {
+    const head = (realm: string | null) =>
+      `GET /authenticate HTTP/1.1\r\nHost: gatehouse.example\r\nAuthorization: ${ALICE}${realm === null ? "" : `\r\nX-Auth-Realm: ${realm}`}`;
+    expect((await rawHttp(app.url, head(null))).status).toBe(200);
+    expect((await rawHttp(app.url, head(""))).status).toBe(401);
+    expect((await rawHttp(app.url, head(null))).status).toBe(200);
+    expect((await rawHttp(app.url, head("local"))).status).toBe(200);
+  });
+});
