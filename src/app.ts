@@ -29,6 +29,8 @@ import { prepareSessionLiveness } from "./store/sessions.ts";
 import { sessionsModule } from "./modules/sessions/index.ts";
 import { REFRESH_TOKEN_PREFIX } from "./tokens/format.ts";
 import { unavailable } from "./refusal.ts";
+import { portalModule } from "./modules/portal/index.ts";
+import { createPortalCookie } from "./modules/portal/cookie.ts";
 
 export interface Gatehouse {
   app: Elysia<any, any, any, any, any, any, any>;
@@ -50,11 +52,11 @@ export interface GatehouseOptions {
 }
 
 export async function createGatehouse(config: GatehouseConfig, logger: Logger, options: GatehouseOptions = {}): Promise<Gatehouse> {
-  const providers = createProviders(config.providers, logger);
-  const augmenters = createAugmenters(config.augmenters, logger);
-  // The store (migrated at start-up) and the built-in providers of API tokens and session access
-  // tokens, after the configured ones.
+  // The store first (migrated at start-up): some providers keep accounts in it. The built-in
+  // providers of API tokens and session access tokens come after the configured ones.
   const store = config.store.enabled ? openStore(config.store.path) : null;
+  const providers = createProviders(config.providers, logger, store);
+  const augmenters = createAugmenters(config.augmenters, logger);
   const keys = await openKeySet(config, store, logger);
   const tokens = store ? new TokenService(store, tokenPolicy(config, providers), logger) : null;
   const apiTokens = tokens ? createApiTokenProvider({ tokens, providers, logger }) : null;
@@ -98,7 +100,10 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
   });
 
   const links = publicUrl({ publicUrl: config.public_url ?? null, trustedProxies: config.trusted_proxies });
-  const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens, accessTokens, publicHost: links.host });
+  // The portal's session cookie is a credential of the caller plugin (with its CSRF check), for every route.
+  const { portal } = config;
+  const portalCookie = portal.enabled && sessions ? createPortalCookie({ sessions, publicUrl: portal.public_url, logger }) : null;
+  const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens, accessTokens, cookie: portalCookie, publicHost: links.host });
   // Without a store, routes that need it answer 503 from these stand-ins: auth-o-tron's words on its token routes, ours on Tiled's.
   const tokenService = tokens ?? unavailable<TokenService>("Token store is disabled");
   const noSessions = "Sessions need the store, which is disabled (store.enabled: false)";
@@ -129,6 +134,19 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
         reuseSeconds: config.jwt.reuse_seconds,
         observer,
       }),
+    )
+    .use(
+      portal.enabled
+        ? portalModule({
+            pipeline,
+            caller,
+            services: portalCookie && store && tokens && sessions ? { cookie: portalCookie, sessions, tokens, store } : null,
+            tokenPolicy: tokenPolicy(config),
+            keys,
+            publicUrl: portal.public_url,
+            logger,
+          })
+        : new Elysia({ name: "portal-off" }),
     )
     // Last, so that each module's own error handler answers first: this one
     // answers what no module owns (an unknown path) in Gatehouse's shape.

@@ -1,11 +1,14 @@
-// Builds the key set a config asks for: shared HS256 secrets, or managed key
-// pairs in the store. Used by the server and by `gatehouse keys`.
+// Builds the key set a config asks for: an RSA key from the config
+// (jwt.private_key, as auth-o-tron 0.4.0), shared HS256 secrets, or managed
+// key pairs in the store. Used by the server and by `gatehouse keys`.
+import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import type { GatehouseConfig } from "../config/schema.ts";
-import { sharedSecrets, signingAlgorithm } from "../config/load.ts";
+import { configuredKeys, sharedSecrets, signingAlgorithm } from "../config/load.ts";
 import type { Store } from "../store/database.ts";
 import type { Logger } from "../log.ts";
 import { sharedSecretKeySet, type KeySet } from "./keyset.ts";
+import { configuredKeySet } from "./configured.ts";
 import { ManagedKeySet } from "./managed.ts";
 import { loadMasterKey } from "./master-key.ts";
 
@@ -17,7 +20,7 @@ export function longestTokenLifetime(config: GatehouseConfig): number {
 /**
  * The key set backends' JWTs are signed with, and the one sessions' access
  * tokens are signed with (`sessionKeySet`, null without a store). They are
- * the same with managed keys. With shared HS256 secrets they differ: every
+ * the same with managed or configured key pairs. With shared HS256 secrets they differ: every
  * backend holds the secret, so any backend could sign an access token for
  * anyone; access tokens are signed with a managed key only Gatehouse holds
  * (kept in the store like managed mode's, never published).
@@ -28,6 +31,12 @@ export async function openKeySet(
   logger: Logger,
   options: { poll: boolean; sessionKeys?: boolean } = { poll: true },
 ): Promise<{ keySet: KeySet; managed: ManagedKeySet | null; sessionKeySet: KeySet | null }> {
+  const configured = configuredKeys(config);
+  if (configured) {
+    // A private key only Gatehouse holds (backends have the public half): it signs access tokens too.
+    const keySet = await configuredKeySet(configured);
+    return { keySet, managed: null, sessionKeySet: store ? keySet : null };
+  }
   const alg = signingAlgorithm(config);
   if (alg === "HS256") {
     const sessionKeySet = store && options.sessionKeys !== false ? await openManagedKeySet(config, store, logger, "ES256", options.poll) : null;
@@ -45,8 +54,10 @@ async function openManagedKeySet(
   alg: "ES256" | "EdDSA" | "RS256",
   poll: boolean,
 ): Promise<ManagedKeySet> {
+  // A store in memory holds nothing beyond this process: neither does its master key (no master.key in the working folder).
+  const ephemeral = config.store.path === ":memory:" && !config.keys.master_key_file ? randomBytes(32).toString("base64url") : undefined;
   const master = await loadMasterKey({
-    env: process.env.GATEHOUSE_MASTER_KEY,
+    env: process.env.GATEHOUSE_MASTER_KEY ?? ephemeral,
     file: config.keys.master_key_file,
     defaultFile: join(dirname(config.store.path), "master.key"),
   });

@@ -66,6 +66,16 @@ function requestBase(request: Request, believeProxy: boolean): string {
   return `${scheme}://${safeHost}${safePrefix}`;
 }
 
+/**
+ * The base URL from the request and whatever X-Forwarded-* headers it
+ * carries, from anyone: only for what concerns that request alone and is
+ * never cached for others (where the portal's own cookie applies). Links
+ * handed to others come from publicUrl().
+ */
+export function publicBaseUrl(request: Request): string {
+  return requestBase(request, true);
+}
+
 export function publicUrl(policy: PublicUrlPolicy): PublicUrl {
   if (policy.publicUrl) {
     const fixed = policy.publicUrl.replace(/\/+$/, "");

@@ -9,7 +9,7 @@
 // writes failed with none, 0 with 5 s, two processes writing one file).
 // Writers use immediate transactions and never hold one across an `await`.
 import { Database } from "bun:sqlite";
-import { closeSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import type { BaseSQLiteDatabase } from "drizzle-orm/sqlite-core";
@@ -32,7 +32,7 @@ export function openStore(path: string, options: { migrate?: boolean } = {}): St
     // The store holds token hashes, sessions and the audit log: only Gatehouse's user reads it. The
     // file is created 0600 before SQLite opens it (SQLite gives its -wal and -shm files the same mode).
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    closeSync(openSync(path, "a", 0o600));
+    if (!existsSync(path)) closeSync(openSync(path, "wx", 0o600));
   }
   const sqlite = new Database(path, { create: true, strict: true });
   try {
