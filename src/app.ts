@@ -77,6 +77,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     timeoutMs: config.auth.timeout_in_ms,
     logger,
     ownTokenPrefixes: [config.tokens.prefix, REFRESH_TOKEN_PREFIX],
+    isKeptToken: tokens ? (token) => tokens.keepsImported(token) : undefined,
     ownIssuer: config.jwt.iss,
     observer,
   });

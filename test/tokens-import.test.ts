@@ -6,7 +6,9 @@ import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeJwt } from "jose";
 import { projectRoot, spawnGatehouse, temporaryDirectory, type RunningGatehouse } from "./helpers/gatehouse.ts";
-import { basic } from "./helpers/app.ts";
+import { basic, startApp } from "./helpers/app.ts";
+import { startWhoAmI } from "./helpers/who-am-i.ts";
+import { parse } from "yaml";
 
 const ALICE_TOKEN = crypto.randomUUID();
 const BOB_TOKEN = crypto.randomUUID();
@@ -144,5 +146,23 @@ describe("after the import, the tokens work on /authenticate", () => {
     expect((await authenticate(`Bearer ${CAROL_TOKEN}`)).status).toBe(401);
     // Its owner still signs in with a password.
     expect((await authenticate(basic("carol", "carol-password"))).status).toBe(200);
+  });
+});
+
+describe("imported tokens never leave Gatehouse", () => {
+  test("with a remote key service configured, an imported token (live or revoked) is never sent to it; an unknown UUID is", async () => {
+    const whoAmI = startWhoAmI();
+    const raw = parse(config);
+    raw.store.path = join(dir, "data/gatehouse.db");
+    raw.providers.push({ type: "ecmwf-api", name: "remote", realm: "ecmwf", uri: whoAmI.url });
+    const app = await startApp(raw);
+    try {
+      const unknown = crypto.randomUUID();
+      for (const token of [ALICE_TOKEN, CAROL_TOKEN, unknown]) await fetch(`${app.url}/authenticate`, { headers: { authorization: `Bearer ${token}` } });
+      expect(whoAmI.seen).toEqual([unknown]);
+    } finally {
+      await app.stop();
+      whoAmI.stop();
+    }
   });
 });

@@ -9,7 +9,7 @@ import http from "node:http";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeJwt } from "jose";
-import { basic, startApp, type TestApp } from "./helpers/app.ts";
+import { basic, logEvents, startApp, type TestApp } from "./helpers/app.ts";
 import { freePort, nginxAvailable, startNginx, type RunningNginx } from "./helpers/nginx.ts";
 import { buildConfig, ConfigError } from "../src/config/load.ts";
 import { trustedHeaderProvider } from "../src/providers/trusted-header.ts";
@@ -84,7 +84,7 @@ function request(url: string, headers: Record<string, string>, options: { from?:
   });
 }
 
-const logged = (app: TestApp, event: string) => app.logs.map((line) => JSON.parse(line)).filter((line) => line.event === event);
+const logged = (app: TestApp, event: string) => logEvents(app).filter((line) => line.event === event);
 
 describe("trusted-header, directly", () => {
   let app: TestApp;
@@ -203,7 +203,7 @@ describe("trusted-header, directly", () => {
     expect(account()).toHaveLength(1);
     expect(updated).toMatchObject({ id: created.id, email: "n.comer@example.org", organisation: "Société Générale", roles: '["ROLE_USER"]' });
     expect(updated.updated_at).toBeGreaterThan(created.updated_at);
-    const events = app.logs.map((line) => JSON.parse(line)).filter((line) => line.username === "newcomer" && line.event.startsWith("auth.trusted_header.account_"));
+    const events = logEvents(app).filter((line) => line.username === "newcomer" && line.event.startsWith("auth.trusted_header.account_"));
     expect(events.map((line) => line.event)).toEqual(["auth.trusted_header.account_created", "auth.trusted_header.account_updated"]);
   });
 

@@ -33,6 +33,11 @@ export interface PipelineOptions {
   logger: Logger;
   /** Prefixes of Gatehouse's own opaque tokens: API tokens ("gth_"), session refresh tokens. */
   ownTokenPrefixes: string[];
+  /**
+   * Whether a bearer value without one of those prefixes is nevertheless a
+   * token Gatehouse keeps (an auth-o-tron token imported into the store).
+   */
+  isKeptToken?: (token: string) => boolean;
   /** The `iss` of the JWTs Gatehouse issues: such JWTs never go to a remote provider. */
   ownIssuer?: string;
   /** Told of every attempt, augmenter run and result; null: nothing is reported, or timed. */
@@ -173,6 +178,7 @@ export class IdentityPipeline {
    */
   private mayLeaveGatehouse(token: string, provider: Provider): boolean {
     if (this.options.ownTokenPrefixes.some((prefix) => token.startsWith(prefix))) return false;
+    if (this.options.isKeptToken?.(token)) return false;
     if (!looksLikeJwt(token)) return true;
     // A provider whose tokens are an identity provider's JWTs gets those, never Gatehouse's own.
     if (provider.takesJwts !== true) return false;

@@ -44,7 +44,7 @@ import {
   type TokenUse,
 } from "../store/tokens.ts";
 import { firstEightOf, prepareRecordFirstEight, tokensWithFirstEight } from "../store/token-first-eight.ts";
-import { firstEight, generateOpaqueToken, hashOpaqueToken, mayBeApiToken, newTokenId } from "./format.ts";
+import { firstEight, generateOpaqueToken, hashOpaqueToken, isImportedToken, mayBeApiToken, newTokenId } from "./format.ts";
 import { describeScopes, normaliseScopes, scopesBeyond, type Service } from "./scopes.ts";
 import { isoDate } from "../dates.ts";
 import type { Provider } from "../providers/provider.ts";
@@ -193,6 +193,16 @@ export class TokenService {
    */
   revocationStamp(now = Date.now()): number {
     return this.changes.current(now);
+  }
+
+  /**
+   * Is this an auth-o-tron token imported into the store (revoked or not)?
+   * Such a value has no Gatehouse prefix, so the pipeline asks, and never
+   * sends it to a remote key service. One indexed read, for UUID-shaped
+   * values only; any other value costs nothing.
+   */
+  keepsImported(secret: string): boolean {
+    return isImportedToken(secret) && this.lookup(hashOpaqueToken(secret)) !== null;
   }
 
   /**
