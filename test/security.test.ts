@@ -177,6 +177,19 @@ describe("finding 7: a browser on another site cannot make a signed-in user chan
     expect((await call(app, "GET", "/api/v1/tokens", { authorization: ALICE, headers: CROSS_SITE })).status).toBe(200);
   });
 
+  test("the portal's cookie (SameSite=Lax, so sent on a cross-site link) cannot make GET /token create a token", async () => {
+    const signIn = await fetch(`${app.url}/portal/sign-in`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: app.url },
+      body: new URLSearchParams({ provider: "local", username: "alice", password: "alice-pw" }),
+    });
+    expect(signIn.status).toBe(303);
+    const cookie = signIn.headers.get("set-cookie")!.split(";")[0];
+    expect((await call(app, "GET", "/token", { headers: { cookie, "sec-fetch-site": "cross-site" } })).status).toBe(403);
+    expect((await call(app, "GET", "/token", { headers: { cookie, "sec-fetch-site": "same-origin" } })).status).toBe(200);
+  });
+
   test("/authenticate is not concerned: nginx's subrequest carries the browser's own headers", async () => {
     const token = await tokenWith(app, ALICE);
     const answer = await fetch(`${app.url}/authenticate`, {
