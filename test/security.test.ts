@@ -391,7 +391,7 @@ describe("finding 5: links come from public_url, or from a trusted proxy's heade
       }
     })();
     expect(problems).toContain('public_url: "auth.example.org" is not an http(s) URL');
-    expect(problems).toContain('trusted_proxies[0]: "10.0.0.0/33" is not an IP address or a CIDR range');
+    expect(problems).toContain('trusted_proxies[0]: "10.0.0.0/33" has an invalid prefix length (0 to 32)');
     expect(problems).toContain("trusted_proxies[1]:");
     expect(problems).not.toContain("trusted_proxies[2]");
   });

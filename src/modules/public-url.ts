@@ -11,6 +11,7 @@
 // an answer must not be cached by anyone but the client.
 import { BlockList, isIP } from "node:net";
 import type { PeerLookup } from "../identity/request.ts";
+import { parseCidr } from "../providers/trusted-header.ts";
 
 export interface PublicUrlPolicy {
   /** e.g. https://auth.example.org/gatehouse; null: worked out per request. */
@@ -28,20 +29,13 @@ export interface PublicUrl {
   readonly host: string | null;
 }
 
-/** "10.0.0.0/8", "::1", "192.0.2.7" → a BlockList; the problem as a string when one is not an address or a range. */
+/** "10.0.0.0/8", "::1", "192.0.2.7" → a BlockList (parsed as the trusted-header provider does); the problem as a string when one is not an address or a range. */
 export function trustedProxyList(entries: readonly string[]): BlockList | string {
   const list = new BlockList();
   for (const entry of entries) {
-    const [address, prefix, extra] = entry.split("/");
-    const family = isIP(address);
-    const bits = prefix === undefined ? undefined : Number(prefix);
-    const max = family === 4 ? 32 : 128;
-    if (family === 0 || extra !== undefined || (bits !== undefined && !(Number.isInteger(bits) && bits >= 0 && bits <= max) || prefix === "")) {
-      return `"${entry}" is not an IP address or a CIDR range such as 10.0.0.0/8`;
-    }
-    const type = family === 4 ? "ipv4" : "ipv6";
-    if (bits === undefined) list.addAddress(address, type);
-    else list.addSubnet(address, bits, type);
+    const parsed = parseCidr(entry);
+    if (typeof parsed === "string") return parsed;
+    list.addSubnet(parsed.address, parsed.prefix, parsed.family);
   }
   return list;
 }
