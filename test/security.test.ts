@@ -651,6 +651,25 @@ describe("finding 4: what a remote key service vouched for lives a bounded time"
       expect(login.status).toBe(200);
       expect(login.json.session_expires_in).toBe(7200);
       expect(login.json.lifetime_note).toContain('realm "ecmwf"');
+      // The portal says it where the token is shown.
+      const FORM = { "content-type": "application/x-www-form-urlencoded", origin: remote.url };
+      const portalSignIn = await fetch(`${remote.url}/portal/sign-in`, {
+        method: "POST",
+        redirect: "manual",
+        headers: FORM,
+        body: new URLSearchParams({ provider: "ecmwf", api_key: KEY }),
+      });
+      expect(portalSignIn.status).toBe(303);
+      const cookie = portalSignIn.headers.get("set-cookie")!.split(";")[0];
+      const form = await (await fetch(`${remote.url}/portal/tokens/new`, { headers: { cookie } })).text();
+      const csrf = form.match(/name="csrf" value="([^"]+)"/)![1];
+      const created = await fetch(`${remote.url}/portal/tokens/new`, {
+        method: "POST",
+        headers: { ...FORM, cookie },
+        body: new URLSearchParams({ note: "from the portal", expires: "30", scope: "ecflow:read", csrf }),
+      });
+      expect(created.status).toBe(201);
+      expect(await created.text()).toContain("cannot tell later whether the credential it was made from was revoked");
       // A realm whose users can be described again (config users) keeps the usual lifetimes, said without a note.
       const local = await call(remote, "POST", "/api/v1/tokens", { authorization: ALICE, json: { expires_in: 30 * 86400 } });
       expect(Date.parse(local.json.expires_at) - Date.parse(local.json.created_at)).toBe(30 * 86400 * 1000);
