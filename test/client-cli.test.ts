@@ -68,7 +68,7 @@ describe("gatehouse client", () => {
     writeRc(dir, [basicEntry("https://api\\.example\\.int:443", "wrong"), basicEntry("http://127\\.0\\.0\\.[0-9]+:[0-9]+"), basicEntry(".*", "also-wrong")]);
     const result = await clientWith({ cwd: dir, home: temporaryDirectory("gatehouse-client-home-") }, "whoami");
     expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
+    expect(result).toMatchObject({ code: 0 });
     expect(JSON.parse(result.stdout)).toMatchObject({ username: "alice", realm: "local", roles: ["ops"], scopes: {} });
   });
 
@@ -109,7 +109,7 @@ describe("gatehouse client", () => {
     expect((await clientWith({ cwd, home: ownHome, env: { ECF_AUTHTOKENS: named } }, "whoami")).code).toBe(0);
     // --rc wins over everything.
     const viaOption = await clientWith({ cwd, home: ownHome, env: { ECF_AUTHTOKENS: join(elsewhere, "missing.json") } }, "--rc", named, "whoami");
-    expect(viaOption.code).toBe(0);
+    expect(viaOption).toMatchObject({ code: 0 });
     // $ECF_AUTHTOKENS naming a missing file is an error, not a fall-back.
     const missing = await clientWith({ cwd, home: ownHome, env: { ECF_AUTHTOKENS: join(elsewhere, "missing.json") } }, "whoami");
     expect(missing.code).toBe(1);
@@ -123,11 +123,11 @@ describe("gatehouse client", () => {
     const secret = (await clientWith(isolated, "token", "create", "--note", "bearer-entry")).stdout.trim();
     writeRc(dir, [{ server: ".*", type: "bearer", api: { key: secret } }]);
     const bare = await clientWith(isolated, "whoami");
-    expect(bare.code).toBe(0);
+    expect(bare).toMatchObject({ code: 0 });
     expect(bare.stderr).toContain('tokens[0]: ecflow_client 5.19 refuses this whole file: a bearer entry needs api.url and api.email; add "url": "" and "email": ""');
     writeRc(dir, [{ server: ".*", type: "bearer", api: { url: "", key: secret, email: "" } }]);
     const complete = await clientWith(isolated, "whoami");
-    expect(complete.code).toBe(0);
+    expect(complete).toMatchObject({ code: 0 });
     expect(complete.stderr).toBe("");
   });
 
@@ -135,7 +135,7 @@ describe("gatehouse client", () => {
     const dir = temporaryDirectory("gatehouse-client-");
     writeRc(dir, [basicEntry(".*")]);
     const created = await client(dir, "token", "create", "--note", "from the client", "--expires-in", "2h", "--scope", "ecflow:read", "--scope", "gatehouse:tokens");
-    expect(created.code).toBe(0);
+    expect(created).toMatchObject({ code: 0 });
     expect(created.stderr).toContain("the secret is shown this once");
     const secret = created.stdout.trim();
     expect(secret).toMatch(/^gth_[0-9A-Za-z]{36}$/);
@@ -144,7 +144,7 @@ describe("gatehouse client", () => {
     writeRc(home, [bearerEntry(escaped(), secret)]);
     const elsewhere = temporaryDirectory("gatehouse-client-");
     const whoami = await client(elsewhere, "whoami");
-    expect(whoami.code).toBe(0);
+    expect(whoami).toMatchObject({ code: 0 });
     expect(JSON.parse(whoami.stdout)).toMatchObject({ username: "alice", roles: ["ops"], scopes: { ecflow: ["read"], gatehouse: ["tokens"] } });
 
     // A token may not create a token beyond its scopes.
@@ -154,7 +154,7 @@ describe("gatehouse client", () => {
 
     const basicHome = { cwd: dir, home: temporaryDirectory("gatehouse-client-home-") };
     const listed = await clientWith(basicHome, "token", "list");
-    expect(listed.code).toBe(0);
+    expect(listed).toMatchObject({ code: 0 });
     expect(listed.stdout).toContain("from the client");
     expect(listed.stdout).not.toContain("gth_");
     const { tokens } = JSON.parse((await clientWith(basicHome, "token", "list", "--json")).stdout) as { tokens: { id: string; note: string }[] };
@@ -162,7 +162,7 @@ describe("gatehouse client", () => {
     expect(listed.stdout).toContain(id);
 
     const revoked = await clientWith(basicHome, "token", "revoke", id);
-    expect(revoked.code).toBe(0);
+    expect(revoked).toMatchObject({ code: 0 });
     expect(revoked.stdout.trim()).toBe(`revoked ${id}`);
     const refused = await client(elsewhere, "whoami");
     expect(refused.code).toBe(1);
@@ -184,7 +184,7 @@ describe("gatehouse client", () => {
 
     writeRc(dir, [{ server: ".*", type: "oauth", api: {} }, basicEntry(".*")]);
     const skipped = await clientWith(isolated, "whoami");
-    expect(skipped.code).toBe(0);
+    expect(skipped).toMatchObject({ code: 0 });
     expect(skipped.stderr).toContain('tokens[0] is skipped: its type is neither "bearer" nor "basic"');
 
     writeRc(dir, [{ server: ".*", type: "basic", api: { username: "alice" } }]);
