@@ -113,8 +113,11 @@ describe("finding 2: a token's scopes bound what it may do on Gatehouse itself",
       }
       // The victim's token still works: nothing above went through.
       expect((await fetch(`${app.url}/authenticate`, { headers: { authorization: `Bearer ${victim}` } })).status).toBe(200);
-      // Describing itself needs no scope.
+      // Describing itself needs no scope; Tiled's whoami then lists neither the owner's tokens nor their sessions.
       expect((await call(app, "GET", "/whoami", { authorization: bearer })).status).toBe(200);
+      const tiled = await call(app, "GET", "/api/v1/auth/whoami", { authorization: bearer });
+      expect(tiled.status).toBe(200);
+      expect([tiled.json.api_keys, tiled.json.sessions]).toEqual([[], []]);
     }
   });
 
