@@ -690,6 +690,28 @@ describe("finding 4: what a remote key service vouched for lives a bounded time"
   });
 });
 
+describe("finding 15: a body sent in chunks, without a length, is refused as soon as it passes 64 KiB", () => {
+  test("a login whose body never ends is answered 413 after a few chunks, not read to the end", async () => {
+    let sent = 0;
+    const body = new ReadableStream({
+      async pull(controller) {
+        if (sent >= 256 * 1024 * 1024) return controller.close();
+        sent += 65536;
+        controller.enqueue(new Uint8Array(65536).fill(97));
+        await Bun.sleep(1);
+      },
+    });
+    const answer = await fetch(`${app.url}/api/v1/auth/provider/local/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    expect(answer.status).toBe(413);
+    expect(sent).toBeLessThan(8 * 1024 * 1024);
+  });
+});
+
 describe("finding 15: the store is private to Gatehouse's user", () => {
   test("a new database file is 0600 (its -wal too), and the folder made for it 0700", async () => {
     const { statSync } = await import("node:fs");
