@@ -623,6 +623,29 @@ describe("finding 9: a user removed from the config loses their sessions at star
   });
 });
 
+describe("finding 9: a provider that cannot be asked at start-up ends nobody's session", () => {
+  test("the first failure stops the check for that provider: no session ends, no time-out per user", async () => {
+    await login("alice");
+    await login("bob");
+    const { SessionService } = await import("../src/sessions/service.ts");
+    const { createLogger } = await import("../src/log.ts");
+    const sessions = app.gatehouse.sessions!;
+    let asked = 0;
+    const unreachable = new SessionService(
+      sessions.store,
+      sessions.policy,
+      { keySet: app.gatehouse.keys.sessionKeySet!, iss: "gatehouse-test" },
+      () => {
+        asked++;
+        throw new Error("LDAP bind: connection refused");
+      },
+      createLogger({ level: "error", format: "json", write: () => {} }),
+    );
+    expect(await unreachable.endSessionsOfUnknownUsers()).toBe(0);
+    expect(asked).toBe(1);
+  });
+});
+
 describe("finding 4: what a remote key service vouched for lives a bounded time", () => {
   test("tokens and sessions made from an ECMWF API key are capped (unverifiable_max_age), and the answers say so", async () => {
     const { startWhoAmI } = await import("./helpers/who-am-i.ts");

@@ -358,11 +358,16 @@ export class SessionService {
       byUser.set(key, [...(byUser.get(key) ?? []), session]);
     }
     const unknown: SessionRecord[] = [];
+    // A provider that fails once (a directory down) is not asked again: start-up must not wait a time-out per user.
+    const unreachable = new Set<string>();
     for (const sessions of byUser.values()) {
+      const { provider } = sessions[0];
+      if (unreachable.has(provider)) continue;
       try {
         if ((await this.rereadUser(sessions[0])) === null) unknown.push(...sessions);
       } catch (error) {
-        this.logger.warn("sessions.startup_check_failed", { provider: sessions[0].provider, error: (error as Error).message });
+        unreachable.add(provider);
+        this.logger.warn("sessions.startup_check_failed", { provider, error: (error as Error).message });
       }
     }
     const ended = this.revokeSessions(unknown, null, UNKNOWN_CLIENT, "user no longer known", now);
