@@ -9,6 +9,7 @@ import { startServer } from "./server.ts";
 import { NAME, VERSION } from "./version.ts";
 import { migrateCommand } from "./cli/migrate.ts";
 import { tokensCommand } from "./cli/tokens.ts";
+import { usersCommand } from "./cli/users.ts";
 import { clientCommand } from "./cli/client.ts";
 import { keysCommand } from "./cli/keys.ts";
 import { tlsCommand } from "./cli/tls.ts";
@@ -25,6 +26,7 @@ Commands:
   healthcheck            GET /health on the configured address (for containers)
   migrate                bring the store's schema up to date (serve also does it)
   tokens create|list|revoke   API tokens in the local store (--help for options)
+  users end --user U --realm R   end a user's sessions and revoke their API tokens
   client whoami|token …  call a server with the credentials of an .ecflowapirc file
   keys list|rotate|retire KID   managed signing keys in the local store
   tls self-signed --host NAME --out DIR   a development certificate set (openssl)
@@ -123,6 +125,7 @@ const commands: Record<string, Command> = {
 const commandsWithOptions: Record<string, CommandWithOptions> = {
   migrate: migrateCommand,
   tokens: tokensCommand,
+  users: usersCommand,
   client: (args) => clientCommand(args),
   tls: (args) => tlsCommand(args),
 };
