@@ -111,6 +111,12 @@ describe("finding 2: a token's scopes bound what it may do on Gatehouse itself",
         expect([method, path, answer.status]).toEqual([method, path, 403]);
         expect(answer.json.error ?? answer.json.detail).toContain("gatehouse:");
       }
+      // Nor through the portal's pages, which take a Bearer credential too.
+      const form = { body: "note=x&expires=7&scope=ecflow%3Aread", headers: { "content-type": "application/x-www-form-urlencoded" } };
+      for (const [method, path, options] of [["GET", "/portal/tokens"], ["POST", "/portal/tokens/new", form], ["GET", "/portal/sessions"], ["GET", "/portal/admin/keys"]] as [string, string, Call?][]) {
+        const answer = await call(app, method, path, { ...options, authorization: bearer });
+        expect([method, path, answer.status]).toEqual([method, path, 403]);
+      }
       // The victim's token still works: nothing above went through.
       expect((await fetch(`${app.url}/authenticate`, { headers: { authorization: `Bearer ${victim}` } })).status).toBe(200);
       // Describing itself needs no scope; Tiled's whoami then lists neither the owner's tokens nor their sessions.
