@@ -12,6 +12,7 @@ import { tokensCommand } from "./cli/tokens.ts";
 import { usersCommand } from "./cli/users.ts";
 import { clientCommand } from "./cli/client.ts";
 import { keysCommand } from "./cli/keys.ts";
+import { auditCommand } from "./cli/audit.ts";
 import { tlsCommand } from "./cli/tls.ts";
 
 const USAGE = `${NAME} ${VERSION}
@@ -29,6 +30,7 @@ Commands:
   users end --user U --realm R   end a user's sessions and revoke their API tokens
   client whoami|token …  call a server with the credentials of an .ecflowapirc file
   keys list|rotate|retire KID   managed signing keys in the local store
+  audit [--event E] [--actor U] [--subject S] [--since T] …   the audit log (--help)
   tls self-signed --host NAME --out DIR   a development certificate set (openssl)
   version                print the version
 
@@ -56,6 +58,8 @@ const commands: Record<string, Command> = {
       };
       process.once("SIGTERM", () => shutdown("SIGTERM"));
       process.once("SIGINT", () => shutdown("SIGINT"));
+      // Not fatal (the default would end the process): logged, and passed on to every worker (workers.ts).
+      process.on("SIGHUP", () => server.logger.info("server.sighup", { pid: process.pid }));
     });
     return 0;
   },
@@ -126,6 +130,7 @@ const commandsWithOptions: Record<string, CommandWithOptions> = {
   migrate: migrateCommand,
   tokens: tokensCommand,
   users: usersCommand,
+  audit: auditCommand,
   client: (args) => clientCommand(args),
   tls: (args) => tlsCommand(args),
 };

@@ -11,6 +11,7 @@ import type { AttemptOutcome, AuthObserver } from "./observer.ts";
 import type { RequestContext } from "./request.ts";
 import type { Additions, Augmenter } from "../augmenters/augmenter.ts";
 import type { Logger } from "../log.ts";
+import type { Ban, RegulationGate } from "../regulation/index.ts";
 
 export type AuthFailure = "no_auth_header" | "invalid_header" | "all_failed";
 /** Why a credential was refused, when the client can act on it (RFC 6750 §3.1): an expired access token is refreshed. */
@@ -18,7 +19,10 @@ export interface ChallengeError {
   error: "invalid_token";
   description: string;
 }
-export type AuthResult = { ok: true; user: User; provider: Provider } | { ok: false; reason: AuthFailure; refusal?: ChallengeError };
+export type AuthResult =
+  | { ok: true; user: User; provider: Provider }
+  /** `ban`: a password or API key was not checked at all, its username or address being banned (regulation). */
+  | { ok: false; reason: AuthFailure; refusal?: ChallengeError; ban?: Ban };
 type Winner = { user: User; provider: Provider } | null;
 
 /** A provider that can tell why it refused a credential it was offered (asked only once every provider has refused). */
@@ -42,6 +46,8 @@ export interface PipelineOptions {
   ownIssuer?: string;
   /** Told of every attempt, augmenter run and result; null: nothing is reported, or timed. */
   observer?: AuthObserver | null;
+  /** Regulation of guessing (regulation/index.ts); null: every credential is checked. */
+  regulation?: RegulationGate | null;
 }
 
 const NEVER = new AbortController().signal;
@@ -84,6 +90,7 @@ export class IdentityPipeline {
 
   /** Who the request's credentials say the caller is. */
   authenticate(request: RequestContext): MaybePromise<AuthResult> {
+    this.observer?.started?.(request);
     const startedAt = this.observer ? performance.now() : 0;
     const parsed = parseAuthorization(request.authorization);
     let candidates: [Provider, Credential][];
@@ -110,6 +117,7 @@ export class IdentityPipeline {
    * tokens are still never offered to a remote provider.
    */
   authenticateWith(provider: Provider, credential: Credential, request: RequestContext): MaybePromise<AuthResult> {
+    this.observer?.started?.(request);
     const startedAt = this.observer ? performance.now() : 0;
     const candidates = this.candidates([credential], null).filter(([candidate]) => candidate === provider);
     const concluded = this.conclude(candidates, request);
@@ -133,10 +141,26 @@ export class IdentityPipeline {
     return `${this.challenge}, Bearer error="${error}", error_description="${description.replace(/["\\]/g, "")}"`;
   }
 
-  private conclude(candidates: [Provider, Credential][], request: RequestContext): MaybePromise<AuthResult> {
+  private conclude(offered: [Provider, Credential][], request: RequestContext): MaybePromise<AuthResult> {
+    // Regulation of guessing: a password or upstream API key whose username or
+    // client address is banned is not checked at all (no argon2 run, no remote
+    // call). Only such candidates are dropped, so a valid Gatehouse token or
+    // session sent alongside still succeeds; the refusal then carries the ban
+    // (answered 429 with Retry-After).
+    let ban: Ban | undefined;
+    const gate = this.options.regulation;
+    const candidates = gate
+      ? offered.filter(([provider, credential]) => {
+          const found = gate.banFor(provider, credential, request);
+          ban ??= found ?? undefined;
+          return !found;
+        })
+      : offered;
     return andThen(this.firstSuccess(candidates, request), (winner) => {
       // A provider of any realm (API tokens) answers with the owner's realm, which must be the one asked for.
-      if (!winner || (request.realm !== null && winner.user.realm !== request.realm)) return refusedBy(candidates);
+      if (!winner || (request.realm !== null && winner.user.realm !== request.realm)) {
+        return ban ? { ok: false, reason: "all_failed", ban } : refusedBy(candidates);
+      }
       return andThen(this.augment(winner.user), (): AuthResult => {
         // Augmenters add roles from the config or a directory: checked again, as the provider's were.
         if (!this.isSafeIdentity(winner.user, winner.provider.name)) return ALL_FAILED;

@@ -43,6 +43,7 @@ import type { SessionAccessTokenProvider } from "../providers/session-access-tok
 import type { VerifiedToken } from "../tokens/service.ts";
 import { Refusal } from "../refusal.ts";
 import { holdsGatehouseScope, type GatehouseScope } from "../tokens/scopes.ts";
+import { banRefusal } from "../regulation/index.ts";
 
 /** The credential Gatehouse issued that the request came with, if any. */
 export type Via = { kind: "api-token"; token: VerifiedToken } | { kind: "session"; sessionId: string };
@@ -137,6 +138,7 @@ export function callerPlugin(deps: CallerDeps) {
     const result = await pipeline.authenticate(context);
     if (!result.ok) {
       if (result.reason === "no_auth_header") return null;
+      if (result.ban) throw banRefusal(result.ban);
       throw new Refusal(401, result.refusal?.description ?? UNAUTHORIZED, { "www-authenticate": pipeline.challengeFor(result) });
     }
     const { user, provider } = result;

@@ -24,6 +24,8 @@ export interface AuthenticateDeps {
   reuseSeconds: number;
   /** Told of answers given from memory (the pipeline reports the others itself). */
   observer?: AuthObserver | null;
+  /** The status of an attempt refused by regulation (regulation.authenticate_status). */
+  banStatus?: 401 | 429;
 }
 
 export function identityHeaders(user: User, jwt: string, includeLegacyHeaders: boolean): Headers {
@@ -54,7 +56,7 @@ interface Verdict {
 }
 
 export function authenticateModule(deps: AuthenticateDeps) {
-  const { pipeline, issuer, logger, includeLegacyHeaders, reuseSeconds } = deps;
+  const { pipeline, issuer, logger, includeLegacyHeaders, reuseSeconds, banStatus = 401 } = deps;
   const observer = deps.observer?.authenticated ? deps.observer : null;
   const unauthorized = new Headers({ "www-authenticate": pipeline.challenge, "cache-control": "no-store" });
 
@@ -113,6 +115,12 @@ export function authenticateModule(deps: AuthenticateDeps) {
     if (!result.ok) {
       if (logger.enabled("debug")) {
         logger.debug("auth.refused", { reason: result.reason, method: request.originalMethod, path: request.originalPath });
+      }
+      // Regulation banned the username or address: Retry-After says when to try again. 401 by default,
+      // not 429: nginx's auth_request turns any status but 2xx, 401 and 403 into a 500 (regulation.authenticate_status).
+      if (result.ban) {
+        const retryAfter = String(result.ban.retryAfterSeconds);
+        return new Response(null, { status: banStatus, headers: { "www-authenticate": pipeline.challenge, "retry-after": retryAfter, "cache-control": "no-store" } });
       }
       // A refusal a provider explained (an expired access token) adds RFC 6750's error to the challenges.
       const headers = result.refusal ? { "www-authenticate": pipeline.challengeFor(result), "cache-control": "no-store" } : unauthorized;
