@@ -33,6 +33,8 @@ function config(dir: string, overrides: Record<string, unknown> = {}) {
     jwt: { iss: "gatehouse-test", aud: "my-api", exp: 600, secret: SECRET },
     store: { enabled: true, path: join(dir, "gatehouse.db") },
     services: [{ name: "ecflow", scopes: ["read", "write"] }],
+    // The failed logins here would otherwise ban the test's own address (regulation is tested on its own).
+    regulation: { enabled: false },
     ...overrides,
   };
 }
