@@ -72,16 +72,20 @@ export async function spawnGatehouse(options: SpawnOptions): Promise<RunningGate
   void pump(child.stdout);
   void pump(child.stderr);
   const timeoutMs = options.timeoutMs ?? 15000;
+  // Cleared once started: a timer left running killed every server 15 s after its start, mid-test.
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const url = await Promise.race([
     started,
     child.exited.then((code) => {
       throw new Error(`gatehouse exited with ${code} before starting:\n${logs.join("\n")}`);
     }),
-    Bun.sleep(timeoutMs).then(() => {
-      child.kill();
-      throw new Error(`gatehouse did not start within ${timeoutMs} ms:\n${logs.join("\n")}`);
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        child.kill();
+        reject(new Error(`gatehouse did not start within ${timeoutMs} ms:\n${logs.join("\n")}`));
+      }, timeoutMs);
     }),
-  ]);
+  ]).finally(() => clearTimeout(timer));
   return {
     url,
     port: Number(new URL(url).port),
