@@ -125,7 +125,7 @@ describe("regulation", () => {
     const off = await startApp(config(temporaryDirectory("gatehouse-regulation-"), { enabled: false }));
     try {
       for (const target of [strict, off]) {
-        for (let i = 0; i < 3; i++) expect((await authenticate(target, basic("bob", "nope"))).status).toBe(401);
+        for (let i = 0; i < 3; i++) expect((await authenticate(target, basic("bob", `guess-${i}`))).status).toBe(401);
       }
       expect((await authenticate(strict, basic("bob", "bob-pw"))).status).toBe(429);
       expect((await authenticate(off, basic("bob", "bob-pw"))).status).toBe(200);

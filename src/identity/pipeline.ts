@@ -21,8 +21,12 @@ export interface ChallengeError {
 }
 export type AuthResult =
   | { ok: true; user: User; provider: Provider }
-  /** `ban`: a password or API key was not checked at all, its username or address being banned (regulation). */
-  | { ok: false; reason: AuthFailure; refusal?: ChallengeError; ban?: Ban };
+  /**
+   * `ban`: a password or API key was not checked at all, its username or address being banned (regulation).
+   * `definite`: every provider tried answered a clean "no" that lasts (Provider.lastingRefusals; none failed
+   * or ran out of time), so the same credential would be refused again: /authenticate may remember it briefly.
+   */
+  | { ok: false; reason: AuthFailure; refusal?: ChallengeError; ban?: Ban; definite?: true };
 type Winner = { user: User; provider: Provider } | null;
 
 /** A provider that can tell why it refused a credential it was offered (asked only once every provider has refused). */
@@ -55,6 +59,16 @@ const NEVER = new AbortController().signal;
 const SUPERSEDED = new Error("another provider succeeded");
 const TIMED_OUT = new Error("timeout");
 const ALL_FAILED: AuthResult = { ok: false, reason: "all_failed" };
+const DEFINITELY_REFUSED: AuthResult = { ok: false, reason: "all_failed", definite: true };
+
+/**
+ * What one run of the providers met besides answers: whether a refusal may
+ * not hold (a provider failed or ran out of time, or one whose "no" can
+ * change upstream refused).
+ */
+interface Trial {
+  uncertain: boolean;
+}
 
 export class IdentityPipeline {
   /** The WWW-Authenticate value: one challenge per distinct (scheme, realm), in config order. */
@@ -156,10 +170,11 @@ export class IdentityPipeline {
           return !found;
         })
       : offered;
-    return andThen(this.firstSuccess(candidates, request), (winner) => {
+    const trial: Trial = { uncertain: false };
+    return andThen(this.firstSuccess(candidates, request, trial), (winner) => {
       // A provider of any realm (API tokens) answers with the owner's realm, which must be the one asked for.
       if (!winner || (request.realm !== null && winner.user.realm !== request.realm)) {
-        return ban ? { ok: false, reason: "all_failed", ban } : refusedBy(candidates);
+        return ban ? { ok: false, reason: "all_failed", ban } : refusedBy(candidates, !trial.uncertain);
       }
       return andThen(this.augment(winner.user), (): AuthResult => {
         // Augmenters add roles from the config or a directory: checked again, as the provider's were.
@@ -210,7 +225,7 @@ export class IdentityPipeline {
     return issuer !== null && issuer !== this.options.ownIssuer;
   }
 
-  private firstSuccess(candidates: [Provider, Credential][], request: RequestContext): MaybePromise<Winner> {
+  private firstSuccess(candidates: [Provider, Credential][], request: RequestContext, trial: Trial): MaybePromise<Winner> {
     if (candidates.length === 0) return null;
     // The common case, local providers only (config users, Gatehouse's own
     // tokens): no timer, and no promise when they answer at once. Tried in
@@ -222,14 +237,14 @@ export class IdentityPipeline {
     if (!candidates.some(([provider]) => provider.remote)) {
       const attempts: MaybePromise<User | null>[] = [];
       for (const [provider, credential] of candidates) {
-        const attempt = this.attempt(provider, credential, controller.signal, request);
+        const attempt = this.attempt(provider, credential, controller.signal, request, trial);
         if (attempt && !isPromise(attempt) && !attempts.some(isPromise)) return { user: attempt, provider };
         attempts.push(attempt);
       }
       if (!attempts.some(isPromise)) return null;
       return this.raceWithin(candidates, attempts, controller);
     }
-    const attempts = candidates.map(([provider, credential]) => this.attempt(provider, credential, controller.signal, request));
+    const attempts = candidates.map(([provider, credential]) => this.attempt(provider, credential, controller.signal, request, trial));
     return this.raceWithin(candidates, attempts, controller);
   }
 
@@ -242,13 +257,14 @@ export class IdentityPipeline {
     });
   }
 
-  private attempt(provider: Provider, credential: Credential, signal: AbortSignal, request: RequestContext): MaybePromise<User | null> {
+  private attempt(provider: Provider, credential: Credential, signal: AbortSignal, request: RequestContext, trial: Trial): MaybePromise<User | null> {
     const observer = this.observer?.providerAttempt ? this.observer : null;
     const startedAt = observer ? performance.now() : 0;
     const report = (outcome: AttemptOutcome) =>
       observer!.providerAttempt!({ provider, credential, outcome, durationMs: performance.now() - startedAt, request });
     const onError = (error: unknown) => {
       if (signal.reason === SUPERSEDED) return null;
+      trial.uncertain = true;
       const timedOut = signal.reason === TIMED_OUT;
       this.options.logger[timedOut ? "warn" : "error"](timedOut ? "auth.provider.timeout" : "auth.provider.error", {
         provider: provider.name,
@@ -260,6 +276,7 @@ export class IdentityPipeline {
     };
     const onResult = (found: User | null) => {
       const user = found && this.isSafeIdentity(found, provider.name) ? found : null;
+      if (!user && (found || !provider.lastingRefusals)) trial.uncertain = true;
       if (!user) this.options.logger.debug("auth.provider.refused", { provider: provider.name, realm: provider.realm });
       if (observer) report(user ? "success" : found ? "error" : "refused");
       return user;
@@ -353,12 +370,12 @@ function firstResolved(candidates: [Provider, Credential][], attempts: MaybeProm
 }
 
 /** The refusal, with the reason the first provider that can explain one gives. */
-function refusedBy(candidates: [Provider, Credential][]): AuthResult {
+function refusedBy(candidates: [Provider, Credential][], definite: boolean): AuthResult {
   for (const [provider, credential] of candidates) {
     const refusal = (provider as Partial<ExplainsRefusal>).explainRefusal?.(credential);
-    if (refusal) return { ok: false, reason: "all_failed", refusal };
+    if (refusal) return definite ? { ok: false, reason: "all_failed", refusal, definite } : { ok: false, reason: "all_failed", refusal };
   }
-  return ALL_FAILED;
+  return definite ? DEFINITELY_REFUSED : ALL_FAILED;
 }
 
 /** The `iss` a JWT claims (unverified), or null when it cannot be read: then it is treated as Gatehouse's own. */

@@ -55,6 +55,12 @@ interface Verdict {
   kid: string;
 }
 
+/** A definite refusal remembered for an Authorization header: the answer's headers, and the result for observers. */
+interface Refused {
+  headers: Headers | Record<string, string>;
+  result: AuthResult & { ok: false };
+}
+
 export function authenticateModule(deps: AuthenticateDeps) {
   const { pipeline, issuer, logger, includeLegacyHeaders, reuseSeconds, banStatus = 401 } = deps;
   const observer = deps.observer?.authenticated ? deps.observer : null;
@@ -72,9 +78,18 @@ export function authenticateModule(deps: AuthenticateDeps) {
   // tokens with their revocation stamp; see Provider.reuse), the same
   // Authorization header is answered from memory within the window, skipping
   // the pipeline. The key is a SHA-256 of the header under a per-process
-  // random key, never the credential itself. Only successes are remembered.
+  // random key, never the credential itself.
   const verdicts = new TtlCache<Verdict>(reuseSeconds * 1000, 50_000);
   const verdictKey = createCacheKeyHasher();
+  // Refusals are remembered the same way, so that a refusal costs no more
+  // than a success: a client repeating a revoked token, an unknown one or a
+  // wrong password (a misconfigured job, a retry loop) would otherwise cost
+  // a database read or an argon2 check (≈30 ms of CPU) each time. Only
+  // definite refusals are kept (every provider said a "no" that lasts:
+  // config users, Gatehouse's own tokens; none failed or ran out of time),
+  // for the same short window. Guessing is unaffected: each new password is
+  // a new header, checked (and counted by regulation) as before.
+  const refusals = new TtlCache<Refused>(reuseSeconds * 1000, 50_000);
 
   const signedAnswer = (result: AuthResult & { ok: true }): MaybePromise<Answer> => {
     const { user, provider } = result;
@@ -124,6 +139,7 @@ export function authenticateModule(deps: AuthenticateDeps) {
       }
       // A refusal a provider explained (an expired access token) adds RFC 6750's error to the challenges.
       const headers = result.refusal ? { "www-authenticate": pipeline.challengeFor(result), "cache-control": "no-store" } : unauthorized;
+      if (credentialKey && result.definite) refusals.set(credentialKey, { headers, result });
       return new Response(null, { status: 401, headers });
     }
     // The key is read before signing: should a rotation happen meanwhile, the remembered answer is never used.
@@ -159,6 +175,14 @@ export function authenticateModule(deps: AuthenticateDeps) {
     if (remembered) {
       if (observer) observer.authenticated!({ result: { ok: true, ...remembered }, durationMs: 0, request: context, remembered: true });
       return succeeded(context, remembered);
+    }
+    const refused = credentialKey ? refusals.get(credentialKey) : undefined;
+    if (refused) {
+      if (observer) observer.authenticated!({ result: refused.result, durationMs: 0, request: context, remembered: true });
+      if (logger.enabled("debug")) {
+        logger.debug("auth.refused", { reason: refused.result.reason, remembered: true, method: context.originalMethod, path: context.originalPath });
+      }
+      return new Response(null, { status: 401, headers: refused.headers });
     }
     return andThen(pipeline.authenticate(context), (result) => answer(context, result, credentialKey));
   });
