@@ -54,10 +54,19 @@ function requestBase(request: Request, believeProxy: boolean): string {
   const host = first("x-forwarded-host") ?? url.host;
   const prefix = (first("x-forwarded-prefix") ?? "").replace(/\/+$/, "");
   const scheme = proto === "https" || proto === "http" ? proto : url.protocol.replace(":", "");
-  // Only a well-formed host and path prefix are echoed back into links.
-  const safeHost = /^[A-Za-z0-9.\-:[\]]+$/.test(host) ? host : url.host;
+  // Only a well-formed host and path prefix are echoed back into links: an authority a URL can be
+  // built from (a bare IPv6 address such as `::1` cannot: it needs brackets), with nothing after it.
+  const safeHost = /^[A-Za-z0-9.\-:[\]]+$/.test(host) && isAuthority(host) ? host : url.host;
   const safePrefix = /^(\/[A-Za-z0-9._~\-]+)*$/.test(prefix) ? prefix : "";
   return `${scheme}://${safeHost}${safePrefix}`;
+}
+
+function isAuthority(host: string): boolean {
+  try {
+    return new URL(`http://${host}/`).host.length > 0;
+  } catch {
+    return false;
+  }
 }
 
 /**
