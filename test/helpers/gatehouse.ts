@@ -71,16 +71,20 @@ export async function spawnGatehouse(options: SpawnOptions): Promise<RunningGate
   void pump(child.stdout);
   void pump(child.stderr);
   const timeoutMs = options.timeoutMs ?? 15000;
+  let startTimer: ReturnType<typeof setTimeout> | undefined;
   const url = await Promise.race([
     started,
     child.exited.then((code) => {
       throw new Error(`gatehouse exited with ${code} before starting:\n${logs.join("\n")}`);
     }),
-    Bun.sleep(timeoutMs).then(() => {
-      child.kill();
-      throw new Error(`gatehouse did not start within ${timeoutMs} ms:\n${logs.join("\n")}`);
+    new Promise<never>((_, reject) => {
+      // Cleared once started: a server must not be killed later by its own start-up deadline.
+      startTimer = setTimeout(() => {
+        child.kill();
+        reject(new Error(`gatehouse did not start within ${timeoutMs} ms:\n${logs.join("\n")}`));
+      }, timeoutMs);
     }),
-  ]);
+  ]).finally(() => clearTimeout(startTimer));
   return {
     url,
     port: Number(new URL(url).port),
