@@ -24,6 +24,7 @@ import { SessionService, rereadFrom, sessionPolicy } from "./sessions/service.ts
 import { prepareSessionLiveness } from "./store/sessions.ts";
 import { detailError, sessionsModule, usesDetailErrors } from "./modules/sessions/index.ts";
 import { REFRESH_TOKEN_PREFIX } from "./tokens/format.ts";
+import { purgePolicy, schedulePurge } from "./store/purge.ts";
 
 export interface Gatehouse {
   app: Elysia<any, any, any, any, any, any, any>;
@@ -49,6 +50,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger): 
   // tokens, after the configured ones.
   const store = config.store.enabled ? openStore(config.store.path) : null;
   const keys = await openKeySet(config, store, logger);
+  const purge = store ? schedulePurge(store, purgePolicy(config), logger) : null;
   const tokens = store ? new TokenService(store, tokenPolicy(config), logger) : null;
   const apiTokens = tokens ? createApiTokenProvider({ tokens, providers, logger }) : null;
   const accessTokens = store
@@ -111,6 +113,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger): 
     sessions,
     keys,
     async close() {
+      purge?.stop();
       pipeline.close();
       keys.keySet.close?.();
       tokens?.close(); // writes the last uses not written yet
