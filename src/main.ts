@@ -52,7 +52,13 @@ const commands: Record<string, Command> = {
       };
       process.once("SIGTERM", () => shutdown("SIGTERM"));
       process.once("SIGINT", () => shutdown("SIGINT"));
+      // Re-reads the same file: users, providers, augmenters... (not the listen address, nor the log settings).
+      process.on("SIGHUP", () => {
+        server.logger.info("config.reloading", { signal: "SIGHUP" });
+        void server.reload(() => loadConfig(configPath));
+      });
     });
+    process.removeAllListeners("SIGHUP");
     return 0;
   },
 

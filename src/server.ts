@@ -1,22 +1,76 @@
-// Starts a Gatehouse listening on the configured address, and stops it cleanly.
+// Starts a Gatehouse listening on the configured address, reloads its
+// config (SIGHUP) without dropping a request, and stops it cleanly (SIGTERM).
+//
+// The listener is ours and hands each request to the current generation (a
+// Gatehouse built from one config). A reload builds the next generation
+// beside the current one, switches new requests to it, and closes the old one
+// once its requests in flight have been answered; a config that does not load
+// is refused with its problems logged, and the current one stays.
+import type { Server } from "bun";
 import type { LoadedConfig } from "./config/load.ts";
-import { createGatehouse } from "./app.ts";
+import { createGatehouse, type Gatehouse } from "./app.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { VERSION } from "./version.ts";
 
 export interface RunningServer {
   url: string;
   logger: Logger;
+  /** Builds a Gatehouse from the config `load` returns and switches to it; false (logged) when refused. */
+  reload(load: () => LoadedConfig | Promise<LoadedConfig>): Promise<boolean>;
   stop(): Promise<void>;
 }
+
+/** One Gatehouse and the requests it is answering. */
+class Generation {
+  private inFlight = 0;
+  private drained?: () => void;
+  private readonly fetch: (request: Request) => Response | Promise<Response>;
+
+  constructor(
+    readonly gatehouse: Gatehouse,
+    readonly loaded: LoadedConfig,
+    server: Server<unknown>,
+  ) {
+    // Routes read the peer address through the app's server.
+    gatehouse.app.server = server;
+    this.fetch = gatehouse.app.fetch;
+  }
+
+  async handle(request: Request): Promise<Response> {
+    this.inFlight++;
+    try {
+      return await this.fetch(request);
+    } finally {
+      if (--this.inFlight === 0) this.drained?.();
+    }
+  }
+
+  /** Resolves once every request it took has been answered (or after `limitMs`), then closes the Gatehouse. */
+  async retire(limitMs: number): Promise<void> {
+    if (this.inFlight > 0) {
+      await Promise.race([new Promise<void>((resolve) => (this.drained = resolve)), Bun.sleep(limitMs)]);
+    }
+    await this.gatehouse.close(); // writes the last uses of tokens not written yet
+  }
+}
+
+/** How long requests in flight may take to finish at a reload or a stop. */
+const DRAIN_LIMIT_MS = 10_000;
 
 export async function startServer(loaded: LoadedConfig): Promise<RunningServer> {
   const { config } = loaded;
   const logger = createLogger({ level: config.logging.level, format: config.logging.format });
   for (const warning of loaded.warnings) logger.warn("config.warning", { message: warning });
-  const gatehouse = await createGatehouse(config, logger);
-  gatehouse.app.listen({ hostname: config.server.host, port: config.server.port });
-  const server = gatehouse.app.server!;
+  const first = await createGatehouse(config, logger);
+  let current: Generation | undefined;
+  const server = Bun.serve({
+    hostname: config.server.host,
+    port: config.server.port,
+    idleTimeout: 30,
+    development: false,
+    fetch: (request) => current!.handle(request),
+  });
+  current = new Generation(first, loaded, server);
   const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}`;
   logger.info("server.started", {
     url,
@@ -25,12 +79,47 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     providers: config.providers.length,
     augmenters: config.augmenters.length,
   });
+  let reloading: Promise<boolean> = Promise.resolve(true);
+
+  async function reload(load: () => LoadedConfig | Promise<LoadedConfig>): Promise<boolean> {
+    let next: LoadedConfig;
+    let gatehouse: Gatehouse;
+    try {
+      next = await load();
+      gatehouse = await createGatehouse(next.config, logger);
+    } catch (error) {
+      // The problems, one per line, as `config check` prints them; the running config stays.
+      logger.error("config.reload_refused", { error: (error as Error).message, config: current!.loaded.source });
+      return false;
+    }
+    for (const warning of next.warnings) logger.warn("config.warning", { message: warning });
+    const previous = current!;
+    const moved = ["host", "port"].filter((key) => (next.config.server as any)[key] !== (previous.loaded.config.server as any)[key]);
+    if (moved.length) logger.warn("config.reload_needs_restart", { changed: moved.map((key) => `server.${key}`) });
+    current = new Generation(gatehouse, next, server);
+    logger.info("config.reloaded", {
+      config: next.source,
+      providers: next.config.providers.length,
+      augmenters: next.config.augmenters.length,
+    });
+    await previous.retire(DRAIN_LIMIT_MS);
+    return true;
+  }
+
   return {
     url,
     logger,
+    reload(load) {
+      // One reload at a time: two SIGHUPs in a row apply in order.
+      reloading = reloading.then(() => reload(load));
+      return reloading;
+    },
     async stop() {
-      await gatehouse.app.stop();
-      await gatehouse.close();
+      await reloading;
+      // Stop listening; requests in flight are answered, then the store is closed.
+      void server.stop(false);
+      await current!.retire(DRAIN_LIMIT_MS);
+      await server.stop(true);
       logger.info("server.stopped");
     },
   };
