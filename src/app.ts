@@ -25,6 +25,7 @@ import { prepareSessionLiveness } from "./store/sessions.ts";
 import { detailError, sessionsModule, usesDetailErrors } from "./modules/sessions/index.ts";
 import { REFRESH_TOKEN_PREFIX } from "./tokens/format.ts";
 import { purgePolicy, schedulePurge } from "./store/purge.ts";
+import { storeUnavailableReason } from "./store/unavailable.ts";
 
 export interface Gatehouse {
   app: Elysia<any, any, any, any, any, any, any>;
@@ -145,6 +146,11 @@ function errorResponse(code: string | number, error: unknown, request: Request, 
           return Response.json(body, { status: code, headers: { "cache-control": "no-store" } });
         }
         return jsonError(code, typeof body === "string" ? body : ((error as Error).message ?? "Bad request"));
+      }
+      const unavailable = storeUnavailableReason(error);
+      if (unavailable) {
+        logger.error("store.unavailable", { reason: unavailable, method: request.method, path, error: (error as Error)?.message });
+        return jsonError(503, `The store is unavailable: ${unavailable}; try again later`, { "retry-after": "5" });
       }
       logger.error("http.internal_error", {
         method: request.method,

@@ -59,7 +59,9 @@ const commands: Record<string, Command> = {
       });
     });
     process.removeAllListeners("SIGHUP");
-    return 0;
+    // Everything is answered, written and closed; idle keep-alive connections to remote providers
+    // would otherwise keep the process alive for their idle timeout (10 s and more).
+    process.exit(0);
   },
 
   async config([action, file], configPath) {

@@ -36,10 +36,14 @@ class Generation {
     this.fetch = gatehouse.app.fetch;
   }
 
-  async handle(request: Request): Promise<Response> {
+  async handle(request: Request, stopping: boolean): Promise<Response> {
     this.inFlight++;
     try {
-      return await this.fetch(request);
+      const response = await this.fetch(request);
+      // While stopping, keep-alive connections are closed after their answer, so that clients
+      // stop sending on them and the requests in flight drain.
+      if (stopping) closeConnectionAfter(response);
+      return response;
     } finally {
       if (--this.inFlight === 0) this.drained?.();
     }
@@ -54,6 +58,12 @@ class Generation {
   }
 }
 
+function closeConnectionAfter(response: Response): void {
+  try {
+    response.headers.set("connection", "close");
+  } catch {} // immutable headers: the connection is closed at the end of the stop anyway
+}
+
 /** How long requests in flight may take to finish at a reload or a stop. */
 const DRAIN_LIMIT_MS = 10_000;
 
@@ -63,12 +73,21 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
   for (const warning of loaded.warnings) logger.warn("config.warning", { message: warning });
   const first = await createGatehouse(config, logger);
   let current: Generation | undefined;
+  let stopping = false;
+  let closed = false;
   const server = Bun.serve({
     hostname: config.server.host,
     port: config.server.port,
     idleTimeout: 30,
     development: false,
-    fetch: (request) => current!.handle(request),
+    fetch: (request) => {
+      if (closed) {
+        const refusal = Response.json({ error: "The server is stopping" }, { status: 503, headers: { "retry-after": "1" } });
+        closeConnectionAfter(refusal);
+        return refusal;
+      }
+      return current!.handle(request, stopping);
+    },
   });
   current = new Generation(first, loaded, server);
   const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}`;
@@ -117,8 +136,10 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     async stop() {
       await reloading;
       // Stop listening; requests in flight are answered, then the store is closed.
+      stopping = true;
       void server.stop(false);
       await current!.retire(DRAIN_LIMIT_MS);
+      closed = true;
       await server.stop(true);
       logger.info("server.stopped");
     },
