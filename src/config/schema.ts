@@ -126,6 +126,11 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
             default: 7776000,
             description: "Seconds an API token is kept after it expired or was revoked: 90 days",
           }),
+          audit_after: Type.Integer({
+            minimum: 0,
+            default: 0,
+            description: "Seconds an audit log event is kept; 0: kept forever (the default)",
+          }),
         },
         { default: {}, additionalProperties: true, description: "Deleting what has ended, so that the store does not grow forever; the audit log is kept" },
       ),
