@@ -2,7 +2,8 @@
 // Prints the secret of the last token created (the one the bench presents).
 import { loadConfigFile } from "../src/config/load.ts";
 import { openStore } from "../src/store/database.ts";
-import { TokenService, tokenPolicy, type Actor } from "../src/tokens/service.ts";
+import { TokenService, tokenPolicy } from "../src/tokens/service.ts";
+import type { Actor } from "../src/identity/actor.ts";
 import { silentLogger } from "../src/log.ts";
 
 const [configPath, countText] = process.argv.slice(2);

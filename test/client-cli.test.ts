@@ -61,7 +61,7 @@ describe("gatehouse client", () => {
     const result = await client(dir, "whoami");
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ username: "alice", realm: "local", roles: ["ops"], scopes: null });
+    expect(JSON.parse(result.stdout)).toMatchObject({ username: "alice", realm: "local", roles: ["ops"], scopes: {} });
   });
 
   test("the whole life of a token: create, use it from a bearer entry, list, revoke", async () => {

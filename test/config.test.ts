@@ -147,11 +147,11 @@ describe("bad configs get every problem with its path", () => {
   const cases: [string, string, string][] = [
     ["an unknown store type", "store: {type: mongo}", 'store.type: "mongo" is not supported; use sqlite or postgres'],
     ["an unknown provider type", "providers: [{type: magic, name: m, realm: r}]", 'providers[0].type: unknown provider type "magic"; supported: plain, ecmwf-api'],
-    ["a provider type not built yet", "providers: [{type: ldap, name: m, realm: r}]", 'providers[0].type: the provider type "ldap" is not available in this version yet'],
+    ["a provider type not built yet", "providers: [{type: trusted-header, name: m, realm: r}]", 'providers[0].type: the provider type "trusted-header" is not available in this version yet'],
     ["an unknown augmenter type", "augmenters: [{type: magic, name: m, realm: r}]", 'augmenters[0].type: unknown augmenter type "magic"'],
     ["a provider without realm", "providers: [{type: plain, name: m, users: []}]", "providers[0].realm: is required"],
     ["an ecmwf-api provider without uri", "providers: [{type: ecmwf-api, name: m, realm: r}]", "providers[0].uri: is required"],
-    ["a user without password", "providers: [{type: plain, name: m, realm: r, users: [{username: u}]}]", "providers[0].users[0].password: is required"],
+    ["a user without password", "providers: [{type: plain, name: m, realm: r, users: [{username: u}]}]", "providers[0].users[0].password: is required (or password_hash)"],
     ["duplicate provider names", "providers: [{type: plain, name: m, realm: r}, {type: plain, name: m, realm: s}]", 'providers[1].name: duplicate name "m"'],
     ["an unknown version", 'version: "3.0.0"', 'version: "3.0.0" is not supported; use 1.0.0 or 2.0.0'],
     ["a bad bind_address", "bind_address: localhost", 'bind_address: must be host:port, got "localhost"'],

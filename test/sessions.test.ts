@@ -155,7 +155,7 @@ describe("Tiled's scenario 1, end to end", () => {
     const first = await authenticate(own, bearer(tokens.access_token));
     expect(first.status).toBe(200);
     expect(await first.text()).toBe("");
-    expect(await claimsOf(first)).toMatchObject({ sub: "local-alice", username: "alice", realm: "local", roles: ["ops", "staff"], scopes: null });
+    expect(await claimsOf(first)).toMatchObject({ sub: "local-alice", username: "alice", realm: "local", roles: ["ops", "staff"], scopes: {} });
     expect(first.headers.get("x-auth-username")).toBe("alice");
 
     // When the access token expires, requests are refused, and the client is told to refresh.
@@ -582,7 +582,7 @@ describe("whoami", () => {
     expect(anonymous.text).toBe("null");
     const bad = await call(app, "GET", "/api/v1/auth/whoami", { authorization: basic("alice", "wrong") });
     expect(bad.status).toBe(401);
-    expect(bad.json).toEqual({ detail: "Invalid credentials" });
+    expect(bad.json).toEqual({ detail: "Unauthorized access" });
   });
 
   test("the identity, its sessions and its API keys, never a secret", async () => {

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { openStore } from "../src/store/database.ts";
-import { generateApiToken, hashApiToken, newTokenId, parseApiToken, randomBase62 } from "../src/tokens/format.ts";
+import { generateOpaqueToken, hashOpaqueToken, newTokenId, parseOpaqueToken, randomBase62 } from "../src/tokens/format.ts";
 import { normaliseScopes, scopesBeyond } from "../src/tokens/scopes.ts";
 import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";
 
@@ -89,29 +89,29 @@ describe("migrations embedded in the binary", () => {
 describe("the API token format", () => {
   test("prefix + 30 random base62 + 6 base62 of checksum, 40 characters, and it parses", () => {
     for (let i = 0; i < 1000; i++) {
-      const token = generateApiToken("gth_");
+      const token = generateOpaqueToken("gth_");
       expect(token).toMatch(/^gth_[0-9A-Za-z]{36}$/);
-      expect(parseApiToken("gth_", token)).toBe(true);
+      expect(parseOpaqueToken("gth_", token)).toBe(true);
     }
-    const custom = generateApiToken("acme_");
+    const custom = generateOpaqueToken("acme_");
     expect(custom).toHaveLength(41);
-    expect(parseApiToken("acme_", custom)).toBe(true);
-    expect(parseApiToken("gth_", custom)).toBe(false);
+    expect(parseOpaqueToken("acme_", custom)).toBe(true);
+    expect(parseOpaqueToken("gth_", custom)).toBe(false);
   });
 
   test("any single changed character, a missing or extra one, or another prefix is refused", () => {
-    const token = generateApiToken("gth_");
+    const token = generateOpaqueToken("gth_");
     for (let at = 4; at < token.length; at++) {
       for (const replacement of ["0", "z", "Q"]) {
         if (token[at] === replacement) continue;
-        expect(parseApiToken("gth_", token.slice(0, at) + replacement + token.slice(at + 1))).toBe(false);
+        expect(parseOpaqueToken("gth_", token.slice(0, at) + replacement + token.slice(at + 1))).toBe(false);
       }
     }
-    expect(parseApiToken("gth_", token.slice(0, -1))).toBe(false);
-    expect(parseApiToken("gth_", `${token}a`)).toBe(false);
-    expect(parseApiToken("gth_", `ghp_${token.slice(4)}`)).toBe(false);
-    expect(parseApiToken("gth_", `${token.slice(0, 20)}-${token.slice(21)}`)).toBe(false);
-    expect(parseApiToken("gth_", "")).toBe(false);
+    expect(parseOpaqueToken("gth_", token.slice(0, -1))).toBe(false);
+    expect(parseOpaqueToken("gth_", `${token}a`)).toBe(false);
+    expect(parseOpaqueToken("gth_", `ghp_${token.slice(4)}`)).toBe(false);
+    expect(parseOpaqueToken("gth_", `${token.slice(0, 20)}-${token.slice(21)}`)).toBe(false);
+    expect(parseOpaqueToken("gth_", "")).toBe(false);
   });
 
   test("characters are drawn uniformly (rejection sampling: no modulo bias)", () => {
@@ -124,8 +124,8 @@ describe("the API token format", () => {
   });
 
   test("the store keeps the SHA-256 of the whole token; ids are public and distinct", () => {
-    const token = generateApiToken("gth_");
-    expect(hashApiToken(token)).toBe(createHash("sha256").update(token).digest("hex"));
+    const token = generateOpaqueToken("gth_");
+    expect(hashOpaqueToken(token)).toBe(createHash("sha256").update(token).digest("hex"));
     const ids = new Set(Array.from({ length: 1000 }, () => newTokenId()));
     expect(ids.size).toBe(1000);
     for (const id of ids) expect(id).toMatch(/^tok_[0-9A-Za-z]{12}$/);

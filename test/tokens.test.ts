@@ -333,7 +333,10 @@ describe("bad requests are clear 4xx answers, never 500", () => {
     ["a zero expiry", { expires_in: 0 }, "expires_in: a whole number of seconds"],
     ["both expiries", { expires_in: 60, expires_at: new Date(Date.now() + 60_000).toISOString() }, "Give expires_in or expires_at, not both"],
     ["a date in the past", { expires_at: "2001-01-01T00:00:00Z" }, "The expiry must be in the future"],
-    ["a date that is not one", { expires_at: "next tuesday" }, 'expires_at: "next tuesday" is not an ISO 8601 date'],
+    ["a date that is not one", { expires_at: "next tuesday" }, 'expires_at: "next tuesday" is not an RFC 3339 date'],
+    ["a year alone", { expires_at: "2027" }, 'expires_at: "2027" is not an RFC 3339 date'],
+    ["a date read differently in different countries", { expires_at: "12/01/2026" }, 'expires_at: "12/01/2026" is not an RFC 3339 date'],
+    ["a date without a time zone", { expires_at: "2027-01-01T00:00:00" }, "is not an RFC 3339 date"],
     ["beyond the maximum", { expires_in: 31536001 }, "The longest lifetime of a token is 31536000 seconds (365 days)"],
     ["a token that never expires", { expires_in: null }, "Tokens that never expire are not allowed here"],
     ["scopes that are not a map", { scopes: ["ecflow"] }, "scopes: an object of service"],
@@ -348,14 +351,14 @@ describe("bad requests are clear 4xx answers, never 500", () => {
   test("a body that is not JSON", async () => {
     const refused = await call("POST", "/api/v1/tokens", ALICE, "{not json");
     expect(refused.status).toBe(400);
-    expect(refused.json.error).toBe("The request body could not be parsed");
+    expect(refused.json.error).toBe("The request body is not valid JSON");
   });
 
   test("no credentials: 401 JSON with the challenge; a wrong password too", async () => {
     for (const authorization of [undefined, basic("alice", "wrong"), "Bearer gth_000000000000000000000000000000000000"]) {
       const refused = await call("GET", "/tokens", authorization);
       expect(refused.status).toBe(401);
-      expect(refused.json).toEqual({ error: "Authentication required" });
+      expect(refused.json).toEqual({ error: "Unauthorized access" });
       expect(refused.headers.get("www-authenticate")).toBe('Basic realm="local"');
     }
   });

@@ -3,6 +3,7 @@ import type { GatehouseConfig } from "../config/schema.ts";
 import { openStore } from "../store/database.ts";
 import { openKeySet } from "../keys/open.ts";
 import { createLogger } from "../log.ts";
+import { operatorActor } from "../identity/actor.ts";
 
 const USAGE = "usage: gatehouse keys list | gatehouse keys rotate | gatehouse keys retire KID";
 
@@ -24,7 +25,7 @@ export async function keysCommand(args: string[], config: GatehouseConfig): Prom
       console.error("keys: jwt.alg is HS256, so the keys are the shared secrets jwt.secret / jwt.secrets; edit those to rotate");
       return 2;
     }
-    const actor = { username: process.env.USER ?? "cli", address: "cli" };
+    const actor = operatorActor();
     if (action === "rotate") {
       const next = await managed.rotate(actor);
       console.log(`rotating to ${next}: published now, signs after keys.publish_ahead (${config.keys.publish_ahead} s)`);

@@ -6,7 +6,9 @@ import type { Logger } from "../log.ts";
 import { createLogger } from "../log.ts";
 import { createProviders } from "../providers/registry.ts";
 import { openStore } from "../store/database.ts";
-import { TokenError, TokenService, tokenPolicy, type Actor } from "../tokens/service.ts";
+import { TokenService, tokenPolicy } from "../tokens/service.ts";
+import { operatorActor } from "../identity/actor.ts";
+import { Refusal } from "../refusal.ts";
 import { parseCommand, parseExpiresIn, parseScopeArguments, storeConfig, tokenTable, type LoadConfig } from "./common.ts";
 
 const USAGE = `usage:
@@ -39,12 +41,7 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
   const store = openStore(config.store.path);
   const logger = createLogger({ level: "warn", format: config.logging.format, write: (line) => console.error(line) });
   const tokens = new TokenService(store, tokenPolicy(config), logger);
-  const operator: Actor = {
-    user: null,
-    admin: true,
-    operator: `cli:${process.env.USER ?? "unknown"}`,
-    client: { socket: "cli", reported: null },
-  };
+  const operator = operatorActor();
   try {
     if (action === "create") {
       if (!values.user || !values.realm) {
@@ -75,7 +72,7 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
     }
     return 0;
   } catch (error) {
-    if (!(error instanceof TokenError)) throw error;
+    if (!(error instanceof Refusal)) throw error;
     console.error(`tokens ${action}: ${error.message}`);
     return 1;
   } finally {
@@ -89,7 +86,7 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
  * every use; say so (the token is still created: the user may be added later).
  */
 async function warnIfUnknownOwner(config: GatehouseConfig, logger: Logger, username: string, realm: string) {
-  const describers = createProviders(config, logger).filter((provider) => provider.realm === realm && provider.describeUser);
+  const describers = createProviders(config.providers, logger).filter((provider) => provider.realm === realm && provider.describeUser);
   if (describers.length === 0) return;
   for (const provider of describers) if (await provider.describeUser!(username, AbortSignal.timeout(5000))) return;
   console.error(`warning: no provider of realm "${realm}" knows user "${username}": the token will be refused until one does`);

@@ -192,7 +192,7 @@ function validatePlugin(
   entry: unknown,
   path: string,
   problems: string[],
-  find: (type: string) => { schema: TSchema } | undefined,
+  find: (type: string) => { schema: TSchema; check?: (config: any) => string[] } | undefined,
   known: { type: string }[],
   planned: string[],
   kind: string,
@@ -211,7 +211,9 @@ function validatePlugin(
     return entry;
   }
   const value = structuredClone(entry);
-  problems.push(...validate(plugin.schema, value, path));
+  const found = validate(plugin.schema, value, path);
+  problems.push(...found);
+  if (found.length === 0 && plugin.check) problems.push(...plugin.check(value).map((problem) => `${path}.${problem}`));
   return value;
 }
 

@@ -1,6 +1,6 @@
-// Where a request came from, as far as Gatehouse can tell. HTTP handlers
-// build it with modules/http.ts's clientAddress, whose fields are worked out
-// only when a provider reads them.
+// Where a request came from, as far as Gatehouse can tell. HTTP handlers get
+// it from their request context (identity/request.ts), whose fields are worked
+// out only when a provider reads them.
 export interface ClientAddress {
   /** The peer of the TCP connection (behind a proxy: the proxy). */
   readonly socket: string | null;

@@ -1,26 +1,29 @@
-// The identity pipeline: Authorization header → candidate providers (by
-// scheme and realm) run in parallel → the first success → augmenters.
-// It answers synchronously when every step can (see maybe-promise.ts).
+// The identity pipeline: a request's Authorization header → candidate
+// providers (by scheme and realm) run in parallel, each under
+// `auth.timeout_in_ms` → the first success → augmenters. It answers
+// synchronously when every step can (see maybe-promise.ts), and reports what
+// it does to an observer (see observer.ts) when one is given.
 import { CONTROL_CHARACTERS, looksLikeJwt, parseAuthorization, type Credential } from "./credentials.ts";
 import { addToUser, type User } from "./user.ts";
 import { andThen, isPromise, type MaybePromise } from "./maybe-promise.ts";
 import { ANY_REALM, type Provider } from "../providers/provider.ts";
-import { UNKNOWN_CLIENT, type ClientAddress } from "./client.ts";
+import type { AttemptOutcome, AuthObserver } from "./observer.ts";
+import type { RequestContext } from "./request.ts";
 import type { Additions, Augmenter } from "../augmenters/augmenter.ts";
 import type { Logger } from "../log.ts";
 
 export type AuthFailure = "no_auth_header" | "invalid_header" | "all_failed";
 /** Why a credential was refused, when the client can act on it (RFC 6750 §3.1): an expired access token is refreshed. */
-export interface Refusal {
+export interface ChallengeError {
   error: "invalid_token";
   description: string;
 }
-export type AuthResult = { ok: true; user: User; provider: Provider } | { ok: false; reason: AuthFailure; refusal?: Refusal };
+export type AuthResult = { ok: true; user: User; provider: Provider } | { ok: false; reason: AuthFailure; refusal?: ChallengeError };
 type Winner = { user: User; provider: Provider } | null;
 
 /** A provider that can tell why it refused a credential it was offered (asked only once every provider has refused). */
 export interface ExplainsRefusal {
-  explainRefusal(credential: Credential): Refusal | undefined;
+  explainRefusal(credential: Credential): ChallengeError | undefined;
 }
 
 export interface PipelineOptions {
@@ -30,6 +33,10 @@ export interface PipelineOptions {
   logger: Logger;
   /** Prefixes of Gatehouse's own opaque tokens: API tokens ("gth_"), session refresh tokens. */
   ownTokenPrefixes: string[];
+  /** The `iss` of the JWTs Gatehouse issues: such JWTs never go to a remote provider. */
+  ownIssuer?: string;
+  /** Told of every attempt, augmenter run and result; null: nothing is reported, or timed. */
+  observer?: AuthObserver | null;
 }
 
 const NEVER = new AbortController().signal;
@@ -43,6 +50,7 @@ export class IdentityPipeline {
   readonly challenge: string;
   private readonly parallelAugmenters: Augmenter[];
   private readonly afterAugmenters: Augmenter[];
+  private readonly observer: AuthObserver | null;
 
   constructor(private readonly options: PipelineOptions) {
     const challenges = new Set<string>();
@@ -54,6 +62,7 @@ export class IdentityPipeline {
     this.challenge = [...challenges].join(", ") || 'Basic realm="gatehouse"';
     this.parallelAugmenters = options.augmenters.filter((augmenter) => augmenter.phase === "parallel");
     this.afterAugmenters = options.augmenters.filter((augmenter) => augmenter.phase === "after");
+    this.observer = options.observer ?? null;
   }
 
   get providers(): readonly Provider[] {
@@ -64,17 +73,17 @@ export class IdentityPipeline {
     return this.options.augmenters;
   }
 
-  authenticate(
-    authorization: string | null,
-    realm: string | null,
-    client: ClientAddress = UNKNOWN_CLIENT,
-  ): MaybePromise<AuthResult> {
-    const parsed = parseAuthorization(authorization);
+  /** Who the request's credentials say the caller is. */
+  authenticate(request: RequestContext): MaybePromise<AuthResult> {
+    const startedAt = this.observer ? performance.now() : 0;
+    const parsed = parseAuthorization(request.authorization);
     if (!parsed.ok) {
       this.options.logger.debug("auth.header.refused", { reason: parsed.reason });
-      return { ok: false, reason: parsed.reason === "no credentials" ? "no_auth_header" : "invalid_header" };
+      const result: AuthResult = { ok: false, reason: parsed.reason === "no credentials" ? "no_auth_header" : "invalid_header" };
+      return this.observer ? this.reported(result, request, startedAt) : result;
     }
-    return this.conclude(this.candidates(parsed.credentials, realm), realm, client);
+    const concluded = this.conclude(this.candidates(parsed.credentials, request.realm), request);
+    return this.observer ? andThen(concluded, (result) => this.reported(result, request, startedAt)) : concluded;
   }
 
   /**
@@ -82,9 +91,16 @@ export class IdentityPipeline {
    * same rules, time limits and augmenters as a request; Gatehouse's own
    * tokens are still never offered to a remote provider.
    */
-  authenticateWith(provider: Provider, credential: Credential, client: ClientAddress = UNKNOWN_CLIENT): MaybePromise<AuthResult> {
+  authenticateWith(provider: Provider, credential: Credential, request: RequestContext): MaybePromise<AuthResult> {
+    const startedAt = this.observer ? performance.now() : 0;
     const candidates = this.candidates([credential], null).filter(([candidate]) => candidate === provider);
-    return this.conclude(candidates, null, client);
+    const concluded = this.conclude(candidates, request);
+    return this.observer ? andThen(concluded, (result) => this.reported(result, request, startedAt)) : concluded;
+  }
+
+  private reported(result: AuthResult, request: RequestContext, startedAt: number): AuthResult {
+    this.observer!.authenticated?.({ result, request, durationMs: performance.now() - startedAt, remembered: false });
+    return result;
   }
 
   /** Adds what the augmenters of the user's realm grant now (a session refresh re-reads roles this way). */
@@ -99,11 +115,15 @@ export class IdentityPipeline {
     return `${this.challenge}, Bearer error="${error}", error_description="${description.replace(/["\\]/g, "")}"`;
   }
 
-  private conclude(candidates: [Provider, Credential][], realm: string | null, client: ClientAddress): MaybePromise<AuthResult> {
-    return andThen(this.firstSuccess(candidates, client), (winner) => {
+  private conclude(candidates: [Provider, Credential][], request: RequestContext): MaybePromise<AuthResult> {
+    return andThen(this.firstSuccess(candidates, request), (winner) => {
       // A provider of any realm (API tokens) answers with the owner's realm, which must be the one asked for.
-      if (!winner || (realm !== null && winner.user.realm !== realm)) return refusedBy(candidates);
-      return andThen(this.augment(winner.user), (): AuthResult => ({ ok: true, ...winner }));
+      if (!winner || (request.realm !== null && winner.user.realm !== request.realm)) return refusedBy(candidates);
+      return andThen(this.augment(winner.user), (): AuthResult => {
+        // Augmenters add roles from the config or a directory: checked again, as the provider's were.
+        if (!this.isSafeIdentity(winner.user, winner.provider.name)) return ALL_FAILED;
+        return { ok: true, ...winner };
+      });
     });
   }
 
@@ -114,7 +134,7 @@ export class IdentityPipeline {
       for (const provider of this.options.providers) {
         if (provider.scheme !== credential.scheme) continue;
         if (realm !== null && provider.realm !== realm && provider.realm !== ANY_REALM) continue;
-        if (provider.remote && credential.scheme === "bearer" && !this.mayLeaveGatehouse(credential.token)) continue;
+        if (provider.remote && credential.scheme === "bearer" && !this.mayLeaveGatehouse(credential.token, provider)) continue;
         // Tiled's `Apikey` scheme carries Gatehouse's own API tokens: only Gatehouse's own providers see it.
         if (credential.scheme === "bearer" && credential.apikey && (provider.remote || provider.realm !== ANY_REALM)) continue;
         pairs.push([provider, credential]);
@@ -128,46 +148,52 @@ export class IdentityPipeline {
    * service: auth-o-tron sends every Bearer value to every Bearer provider,
    * which hands local secrets to third parties.
    */
-  private mayLeaveGatehouse(token: string): boolean {
-    return !this.options.ownTokenPrefixes.some((prefix) => token.startsWith(prefix)) && !looksLikeJwt(token);
+  private mayLeaveGatehouse(token: string, provider: Provider): boolean {
+    if (this.options.ownTokenPrefixes.some((prefix) => token.startsWith(prefix))) return false;
+    if (!looksLikeJwt(token)) return true;
+    // A provider whose tokens are an identity provider's JWTs gets those, never Gatehouse's own.
+    if (provider.takesJwts !== true) return false;
+    const issuer = issuerOf(token);
+    return issuer !== null && issuer !== this.options.ownIssuer;
   }
 
-  private firstSuccess(candidates: [Provider, Credential][], client: ClientAddress): MaybePromise<Winner> {
+  private firstSuccess(candidates: [Provider, Credential][], request: RequestContext): MaybePromise<Winner> {
     if (candidates.length === 0) return null;
     // The common case, local providers only (config users, Gatehouse's own
     // tokens): no timer, and no promise when they answer at once. Tried in
     // config order; the first immediate success ends it, so later candidates
     // (an argon2 check, say) are not run for nothing. Once one has to wait,
-    // the rest are started too and the first to succeed wins.
+    // the rest are started too, the time limit applies to all (local ones
+    // included: an argon2 queue can be long), and the first success wins.
+    const controller = new AbortController();
     if (!candidates.some(([provider]) => provider.remote)) {
       const attempts: MaybePromise<User | null>[] = [];
       for (const [provider, credential] of candidates) {
-        const attempt = this.attempt(provider, credential, NEVER, client);
+        const attempt = this.attempt(provider, credential, controller.signal, request);
         if (attempt && !isPromise(attempt) && !attempts.some(isPromise)) return { user: attempt, provider };
         attempts.push(attempt);
       }
       if (!attempts.some(isPromise)) return null;
-      return firstResolved(candidates, attempts);
+      return this.raceWithin(candidates, attempts, controller);
     }
-    const controller = new AbortController();
+    const attempts = candidates.map(([provider, credential]) => this.attempt(provider, credential, controller.signal, request));
+    return this.raceWithin(candidates, attempts, controller);
+  }
+
+  /** The first attempt to succeed within `auth.timeout_in_ms` (each attempt gives up when `controller` aborts). */
+  private raceWithin(candidates: [Provider, Credential][], attempts: MaybePromise<User | null>[], controller: AbortController): Promise<Winner> {
     const timer = setTimeout(() => controller.abort(TIMED_OUT), this.options.timeoutMs);
-    const attempts = candidates.map(([provider, credential]) => {
-      const attempt = Promise.resolve(this.attempt(provider, credential, controller.signal, client));
-      // A remote provider that ignores the abort signal is still cut off here.
-      return provider.remote ? raceAbort(attempt, controller.signal) : attempt;
-    });
     return firstResolved(candidates, attempts).finally(() => {
       clearTimeout(timer);
       controller.abort(SUPERSEDED); // the losers' upstream calls are no longer needed
     });
   }
 
-  private attempt(
-    provider: Provider,
-    credential: Credential,
-    signal: AbortSignal,
-    client: ClientAddress,
-  ): MaybePromise<User | null> {
+  private attempt(provider: Provider, credential: Credential, signal: AbortSignal, request: RequestContext): MaybePromise<User | null> {
+    const observer = this.observer?.providerAttempt ? this.observer : null;
+    const startedAt = observer ? performance.now() : 0;
+    const report = (outcome: AttemptOutcome) =>
+      observer!.providerAttempt!({ provider, credential, outcome, durationMs: performance.now() - startedAt, request });
     const onError = (error: unknown) => {
       if (signal.reason === SUPERSEDED) return null;
       const timedOut = signal.reason === TIMED_OUT;
@@ -176,26 +202,31 @@ export class IdentityPipeline {
         realm: provider.realm,
         error: timedOut ? undefined : (error as Error).message,
       });
+      if (observer) report(timedOut ? "timeout" : "error");
       return null;
     };
-    const onResult = (user: User | null) => {
-      if (user && !this.isSafeIdentity(user, provider)) return null;
+    const onResult = (found: User | null) => {
+      const user = found && this.isSafeIdentity(found, provider.name) ? found : null;
       if (!user) this.options.logger.debug("auth.provider.refused", { provider: provider.name, realm: provider.realm });
+      if (observer) report(user ? "success" : found ? "error" : "refused");
       return user;
     };
     try {
-      const result = provider.authenticate(credential, signal, client);
-      return isPromise(result) ? result.then(onResult, onError) : onResult(result);
+      const result = provider.authenticate(credential, signal, request);
+      if (!isPromise(result)) return onResult(result);
+      // A provider that ignores the abort signal is reported as timed out when the limit passes.
+      return raceAbort(result, signal).then(onResult, onError);
     } catch (error) {
       return onError(error);
     }
   }
 
-  /** Identity values end up in response headers and logs: a control character there would allow header or log injection, whatever provider produced it. */
-  private isSafeIdentity(user: User, provider: Provider): boolean {
-    const values = [user.username, user.realm, ...user.roles];
-    if (!values.some((value) => CONTROL_CHARACTERS.test(value))) return true;
-    this.options.logger.error("auth.provider.unsafe_identity", { provider: provider.name, realm: provider.realm });
+  /** Identity values end up in response headers and logs: a control character there would allow header or log injection, whatever produced it. */
+  private isSafeIdentity(user: User, source: string): boolean {
+    if (!CONTROL_CHARACTERS.test(user.username) && !CONTROL_CHARACTERS.test(user.realm) && !user.roles.some((role) => CONTROL_CHARACTERS.test(role))) {
+      return true;
+    }
+    this.options.logger.error("auth.unsafe_identity", { source, realm: user.realm });
     return false;
   }
 
@@ -227,15 +258,24 @@ export class IdentityPipeline {
   }
 
   private runAugmenter(augmenter: Augmenter, user: User): MaybePromise<Additions | null> {
+    const observer = this.observer?.augmenterRun ? this.observer : null;
+    const startedAt = observer ? performance.now() : 0;
+    const report = (outcome: "success" | "error") =>
+      observer!.augmenterRun!({ augmenter, user, outcome, durationMs: performance.now() - startedAt });
     const onError = (error: unknown) => {
       this.options.logger.warn("auth.augmenter.error", { augmenter: augmenter.name, error: (error as Error).message });
+      if (observer) report("error");
       return null;
+    };
+    const onResult = (additions: Additions | null) => {
+      if (observer) report("success");
+      return additions;
     };
     try {
       const signal = augmenter.remote ? AbortSignal.timeout(this.options.timeoutMs) : NEVER;
       const result = augmenter.augment(user, signal);
-      if (!isPromise(result)) return result;
-      return (augmenter.remote ? raceAbort(result, signal) : result).catch(onError);
+      if (!isPromise(result)) return onResult(result);
+      return (augmenter.remote ? raceAbort(result, signal) : result).then(onResult, onError);
     } catch (error) {
       return onError(error);
     }
@@ -266,6 +306,16 @@ function refusedBy(candidates: [Provider, Credential][]): AuthResult {
     if (refusal) return { ok: false, reason: "all_failed", refusal };
   }
   return ALL_FAILED;
+}
+
+/** The `iss` a JWT claims (unverified), or null when it cannot be read: then it is treated as Gatehouse's own. */
+function issuerOf(token: string): string | null {
+  try {
+    const iss = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString("utf8"))?.iss;
+    return typeof iss === "string" ? iss : null;
+  } catch {
+    return null;
+  }
 }
 
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -2,7 +2,7 @@
 // sub = "{realm}-{username}", iss, iat, exp = min(now + jwt.exp, the user's
 // `exp` attribute), username, realm, roles, scopes, attributes, and aud when
 // configured.
-import { SignJWT, type JWTPayload } from "jose";
+import { SignJWT, type JWTHeaderParameters, type JWTPayload } from "jose";
 import type { User } from "../identity/user.ts";
 
 export interface Signer {
@@ -47,10 +47,16 @@ export function jwtClaims(user: User, options: Pick<IssuerOptions, "iss" | "aud"
     username: user.username,
     realm: user.realm,
     roles: user.roles,
-    // null means "not restricted by a token", as auth-o-tron writes it.
-    scopes: user.scopes ?? null,
+    // `{}` when the credential carries no scopes (a direct login): auth-o-tron's consumers (the
+    // authotron-client crate) read a map, never null.
+    scopes: user.scopes ?? {},
     attributes: user.attributes,
   };
+}
+
+/** The protected header of every JWT Gatehouse signs: the algorithm, the type, and the key's id when it has one. */
+export function jwtHeader(signer: Signer, typ: string): JWTHeaderParameters {
+  return { alg: signer.alg, typ, ...(signer.kid ? { kid: signer.kid } : {}) };
 }
 
 export function createJwtIssuer(options: IssuerOptions): JwtIssuer {
@@ -60,7 +66,7 @@ export function createJwtIssuer(options: IssuerOptions): JwtIssuer {
       const now = Math.floor(Date.now() / 1000);
       const claims = jwtClaims(user, options, now);
       const token = await new SignJWT(claims)
-        .setProtectedHeader({ alg: signer.alg, typ: "JWT", ...(signer.kid ? { kid: signer.kid } : {}) })
+        .setProtectedHeader(jwtHeader(signer, "JWT"))
         .sign(signer.key);
       return { token, exp: claims.exp as number, kid: signer.kid ?? "" };
     },

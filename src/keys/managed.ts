@@ -22,7 +22,7 @@ import {
   retireKeys,
   type SigningKeyRow,
 } from "../store/signing-keys.ts";
-import { recordAudit } from "../store/audit.ts";
+import { auditRow, recordAudit, type AuditActor } from "../store/audit.ts";
 import { decryptWithMasterKey, encryptWithMasterKey, type MasterKey } from "./master-key.ts";
 import type { KeySet, VerificationKey } from "./keyset.ts";
 import type { Signer } from "./issuer.ts";
@@ -42,11 +42,6 @@ export interface ManagedKeyOptions {
   pollSeconds: number;
 }
 
-export interface Actor {
-  username?: string;
-  realm?: string;
-  address?: string;
-}
 
 interface LoadedKey extends VerificationKey {
   state: string;
@@ -104,7 +99,7 @@ export class ManagedKeySet implements KeySet {
    * Starts a rotation: a new key is published now and signs after
    * publish_ahead. When a rotation is already pending, that key is returned.
    */
-  async rotate(actor: Actor = {}, now = Date.now()): Promise<string> {
+  async rotate(actor: AuditActor | null = null, now = Date.now()): Promise<string> {
     const pending = keysInState(this.store.db, "next")[0];
     if (pending) return pending.kid;
     const candidate = await this.generate(now);
@@ -120,7 +115,7 @@ export class ManagedKeySet implements KeySet {
   }
 
   /** Retires a previous key early (its tokens stop verifying at once). Current and next keys cannot be retired. */
-  async retire(kid: string, actor: Actor = {}, now = Date.now()): Promise<"retired" | "not-found" | "in-use"> {
+  async retire(kid: string, actor: AuditActor | null = null, now = Date.now()): Promise<"retired" | "not-found" | "in-use"> {
     const outcome = writeTransaction(this.store, (tx) => {
       const row = liveKeys(tx).find((key) => key.kid === kid);
       if (!row) return "not-found" as const;
@@ -149,7 +144,7 @@ export class ManagedKeySet implements KeySet {
   }
 
   private async advance(now: number): Promise<void> {
-    const system: Actor = { username: "gatehouse" };
+    const system = null; // Gatehouse itself, in the audit log
     // A first key, or an automatic rotation, needs key generation (async) before the transaction.
     const live = liveKeys(this.store.db);
     const current = live.find((key) => key.state === "current");
@@ -220,14 +215,7 @@ export class ManagedKeySet implements KeySet {
     this.published = { keys: loaded.map((entry) => entry.publicJwk) };
   }
 
-  private audit(tx: Parameters<typeof recordAudit>[0], event: string, kid: string, actor: Actor, at: number, detail: Record<string, unknown> = {}) {
-    recordAudit(tx, {
-      at,
-      event,
-      actorUsername: actor.username ?? null,
-      actorRealm: actor.realm ?? null,
-      address: actor.address ?? null,
-      detail: { kid, alg: this.options.alg, ...detail },
-    });
+  private audit(tx: Parameters<typeof recordAudit>[0], event: string, kid: string, actor: AuditActor | null, at: number, detail: Record<string, unknown> = {}) {
+    recordAudit(tx, auditRow(actor, event, at, { detail: { kid, alg: this.options.alg, ...detail } }));
   }
 }

@@ -1,24 +1,118 @@
-// "Who is calling this route?": the identity pipeline run on the request, as
-// /authenticate and /whoami do, or the 401 JSON answer with the challenge.
-import type { IdentityPipeline } from "../identity/pipeline.ts";
+// "Who is calling?", answered in one place for every route but /authenticate
+// (which stays hand-written: it is the hot path). A route declares what it
+// needs and receives the caller in its context:
+//
+//   .get("/api/v1/tokens", ({ actor }) => …, { caller: true })    // any authenticated user, else 401
+//   .post("/api/v1/keys/rotate", ({ actor }) => …, { admin: true }) // the admin role, else 403
+//   .get("/api/v1/auth/whoami", ({ caller }) => …, { identified: true }) // caller or null (Tiled's whoami)
+//
+// The plugin runs the identity pipeline once on the request, as nginx's
+// /authenticate would, and refuses itself, by throwing a Refusal that the
+// route's module answers in its own shape (modules/errors.ts): 401 with the
+// WWW-Authenticate challenge (and RFC 6750's error when an access token has
+// expired), 403 without the admin role. A service that is switched off
+// (the store) refuses with 503 from its stand-in (refusal.ts).
+//
+// The portal's browser session will be read here too: a credential source
+// that turns its cookie into the access token it holds, and checks the
+// CSRF token and the Origin of every state-changing request, before the
+// pipeline runs. Model: Elysia's "request dependent service as Elysia
+// instance" (a named plugin whose macro `resolve`s the caller), and
+// auth-o-tron's `User` extractor.
+import { Elysia } from "elysia";
+import type { Actor } from "../identity/actor.ts";
 import type { ClientAddress } from "../identity/client.ts";
+import type { IdentityPipeline } from "../identity/pipeline.ts";
+import { httpRequestContext, type PeerLookup } from "../identity/request.ts";
 import type { User } from "../identity/user.ts";
 import type { Provider } from "../providers/provider.ts";
-import { clientAddress, jsonError, type PeerLookup } from "./http.ts";
+import type { ApiTokenProvider } from "../providers/api-token.ts";
+import type { SessionAccessTokenProvider } from "../providers/session-access-token.ts";
+import type { VerifiedToken } from "../tokens/service.ts";
+import { Refusal } from "../refusal.ts";
 
-export interface Caller {
+/** The credential Gatehouse issued that the request came with, if any. */
+export type Via = { kind: "api-token"; token: VerifiedToken } | { kind: "session"; sessionId: string };
+
+// A type, not an interface: a macro's `resolve` must return a Record, and an interface has no index signature.
+export type Caller = {
+  /** The identity, as /authenticate would vouch for it (roles and attributes augmented). */
   user: User;
-  provider: Provider;
+  /** The same caller as services see it: who, admin or not, within which scopes, from where. */
+  actor: Actor;
   client: ClientAddress;
+  via: Via | null;
+  /** The provider that accepted the credential. */
+  provider: Provider;
+};
+
+export interface CallerDeps {
+  pipeline: IdentityPipeline;
+  adminRole: string;
+  /** Gatehouse's own credentials, to tell which one a caller came with; null when the store is disabled. */
+  apiTokens: ApiTokenProvider | null;
+  accessTokens: SessionAccessTokenProvider | null;
 }
 
-export async function authenticateCaller(
-  pipeline: IdentityPipeline,
-  request: Request,
-  server: PeerLookup | null | undefined,
-): Promise<Caller | Response> {
-  const client = clientAddress(request, server);
-  const result = await pipeline.authenticate(request.headers.get("authorization"), request.headers.get("x-auth-realm"), client);
-  if (!result.ok) return jsonError(401, "Authentication required", { "www-authenticate": pipeline.challenge });
-  return { user: result.user, provider: result.provider, client };
+let instances = 0;
+/**
+ * auth-o-tron's words for every refusal, a missing credential or a wrong one
+ * alike: the caller learns nothing about which. Only an expired access token
+ * is named, so that the client knows to refresh it (RFC 6750 §3.1).
+ */
+export const UNAUTHORIZED = "Unauthorized access";
+
+export function callerPlugin(deps: CallerDeps) {
+  const { pipeline, adminRole, apiTokens, accessTokens } = deps;
+
+  /** The caller, or null when the request carries no credential; a refused credential throws 401. */
+  async function identify(request: Request, server: PeerLookup | null): Promise<Caller | null> {
+    const context = httpRequestContext("api", request, server);
+    const result = await pipeline.authenticate(context);
+    if (!result.ok) {
+      if (result.reason === "no_auth_header") return null;
+      throw new Refusal(401, result.refusal?.description ?? UNAUTHORIZED, { "www-authenticate": pipeline.challengeFor(result) });
+    }
+    const { user, provider } = result;
+    const token = apiTokens?.tokenOf(user);
+    const sessionId = accessTokens?.sessionOf(user);
+    const via: Via | null = token ? { kind: "api-token", token } : sessionId ? { kind: "session", sessionId } : null;
+    const actor: Actor = {
+      user: { username: user.username, realm: user.realm },
+      admin: user.roles.includes(adminRole),
+      scopes: user.scopes,
+      token,
+      sessionId,
+      client: context.client,
+    };
+    return { user, actor, client: context.client, via, provider };
+  }
+
+  async function authenticated(request: Request, server: PeerLookup | null): Promise<Caller> {
+    const caller = await identify(request, server);
+    if (!caller) throw new Refusal(401, UNAUTHORIZED, { "www-authenticate": pipeline.challenge });
+    return caller;
+  }
+
+  // Named, so that the modules using it share one copy; the seed keeps two
+  // Gatehouses in one process (tests) from sharing theirs.
+  return new Elysia({ name: "caller", seed: ++instances }).macro({
+    caller: {
+      resolve({ request, server }) {
+        return authenticated(request, server);
+      },
+    },
+    admin: {
+      async resolve({ request, server }) {
+        const caller = await authenticated(request, server);
+        if (!caller.actor.admin) throw new Refusal(403, `This needs the ${adminRole} role`);
+        return caller;
+      },
+    },
+    identified: {
+      async resolve({ request, server }) {
+        return { caller: await identify(request, server) };
+      },
+    },
+  });
 }

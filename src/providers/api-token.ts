@@ -8,7 +8,7 @@
 // There is deliberately no cache of valid tokens: verification is one indexed
 // SQLite read (≈155,000/s), and a revoked token must fail on the next request.
 import type { Credential } from "../identity/credentials.ts";
-import type { ClientAddress } from "../identity/client.ts";
+import type { RequestContext } from "../identity/request.ts";
 import { createUser, type User } from "../identity/user.ts";
 import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
 import type { Logger } from "../log.ts";
@@ -60,7 +60,7 @@ export function createApiTokenProvider(options: {
     realm: ANY_REALM,
     scheme: "bearer",
     remote: false,
-    authenticate(credential: Credential, signal: AbortSignal, client: ClientAddress) {
+    authenticate(credential: Credential, signal: AbortSignal, request: RequestContext) {
       if (credential.scheme !== "bearer") return null;
       const token = tokens.verify(credential.token);
       if (!token) return null;
@@ -74,7 +74,7 @@ export function createApiTokenProvider(options: {
           scopes: token.scopes ?? unrestricted,
         });
         grants.set(user, token);
-        tokens.recordUse(token, client);
+        tokens.recordUse(token, request.client);
         return user;
       });
     },

@@ -14,9 +14,14 @@ const schema = providerSchema("plain", "Users listed in the configuration (HTTP 
     Type.Object(
       {
         username: Type.String({ minLength: 1 }),
-        password: Type.String({
-          description: "The password in clear (auth-o-tron compatible) or an argon2id hash ($argon2id$…)",
-        }),
+        password: Type.Optional(
+          Type.String({
+            description: "The password in clear (auth-o-tron compatible) or an argon2id hash ($argon2id$…)",
+          }),
+        ),
+        password_hash: Type.Optional(
+          Type.String({ pattern: "^\\$argon2", description: "An argon2id hash in PHC format (auth-o-tron's newer field)" }),
+        ),
         roles: Type.Optional(Type.Array(Type.String())),
         attributes: Type.Optional(Type.Record(Type.String(), Type.String())),
       },
@@ -36,11 +41,21 @@ export const isPasswordHash = (password: string) => password.startsWith("$argon2
 export const plainProvider: ProviderType<typeof schema> = {
   type: "plain",
   schema,
+  check: (config) =>
+    config.users.flatMap((entry, index) =>
+      entry.password === undefined && entry.password_hash === undefined
+        ? [`users[${index}].password: is required (or password_hash)`]
+        : entry.password !== undefined && entry.password_hash !== undefined
+          ? [`users[${index}]: give password or password_hash, not both`]
+          : [],
+    ),
   create(config) {
-    const users = new Map(config.users.map((entry) => [entry.username, entry]));
+    // auth-o-tron's `password_hash` is a hash in its own field; both end up as `password`.
+    const entries = config.users.map((entry) => ({ ...entry, password: entry.password_hash ?? entry.password ?? "" }));
+    const users = new Map(entries.map((entry) => [entry.username, entry]));
     // Digests of clear-text passwords, computed once: a check hashes only what was presented.
     const clearDigests = new Map(
-      config.users.filter((entry) => !isPasswordHash(entry.password)).map((entry) => [entry.username, sha256(entry.password)]),
+      entries.filter((entry) => !isPasswordHash(entry.password)).map((entry) => [entry.username, sha256(entry.password)]),
     );
     const unknownUserDigest = sha256(randomBytes(32).toString("hex"));
     const verified = new TtlCache<true>(config.verified_cache_seconds * 1000);
@@ -62,7 +77,7 @@ export const plainProvider: ProviderType<typeof schema> = {
       );
     }
 
-    const toUser = (entry: (typeof config.users)[number]) =>
+    const toUser = (entry: (typeof entries)[number]) =>
       createUser({ username: entry.username, realm: config.realm, roles: entry.roles, attributes: entry.attributes });
 
     return {

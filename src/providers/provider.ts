@@ -5,8 +5,8 @@ import { Type, type Static, type TObject, type TSchema } from "@sinclair/typebox
 import type { Credential, CredentialScheme } from "../identity/credentials.ts";
 import type { User } from "../identity/user.ts";
 import type { ClientAddress } from "../identity/client.ts";
+import type { RequestContext } from "../identity/request.ts";
 import type { Logger } from "../log.ts";
-import type { GatehouseConfig } from "../config/schema.ts";
 import type { MaybePromise } from "../identity/maybe-promise.ts";
 
 /**
@@ -30,6 +30,12 @@ export interface Provider {
    */
   readonly remote: boolean;
   /**
+   * For remote providers whose credentials are themselves JWTs of an external
+   * identity provider (jwt, openid-offline, ecmwf-token-generator): they are
+   * offered JWTs, except those Gatehouse issued (its own `iss`).
+   */
+  readonly takesJwts?: boolean;
+  /**
    * Present when /authenticate may answer the same Authorization header from
    * memory for `jwt.reuse_seconds` after a success, skipping the pipeline.
    * Absent: every request is checked afresh.
@@ -38,10 +44,11 @@ export interface Provider {
   /**
    * The user, or null when the credential is not valid here. Answers
    * synchronously when it can (see identity/maybe-promise.ts). Throws or
-   * rejects only on an internal or upstream error. `client` is where the
-   * request came from (API tokens record it as their last use).
+   * rejects only on an internal or upstream error. `request` tells the
+   * rest of the request: its headers, where it came from (API tokens record
+   * it as their last use), the original request being checked.
    */
-  authenticate(credential: Credential, signal: AbortSignal, client: ClientAddress): MaybePromise<User | null>;
+  authenticate(credential: Credential, signal: AbortSignal, request: RequestContext): MaybePromise<User | null>;
   /**
    * The user's current roles and attributes without a credential, for
    * providers that can tell (config users, a directory). Credentials Gatehouse
@@ -73,7 +80,6 @@ export const STABLE_VERDICTS: VerdictReuse = { stamp: () => 0 };
 
 export interface ProviderContext {
   logger: Logger;
-  config: GatehouseConfig;
 }
 
 export interface ProviderType<S extends TObject = TObject> {
@@ -81,6 +87,8 @@ export interface ProviderType<S extends TObject = TObject> {
   /** TypeBox schema of this provider's config entry; its `type` is a literal. */
   schema: S;
   create(config: Static<S>, context: ProviderContext): Provider;
+  /** Problems the schema cannot express (one field or another), as "field: message"; `config check` lists them with the entry's path. */
+  check?(config: Static<S>): string[];
 }
 
 /** Fields every provider entry has, as auth-o-tron names them. */

@@ -1,20 +1,32 @@
 // Every provider type Gatehouse knows, by its config `type`.
 import type { Provider, ProviderType } from "./provider.ts";
-import type { GatehouseConfig, PluginEntry } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { plainProvider } from "./plain.ts";
 import { ecmwfApiProvider } from "./ecmwf-api.ts";
+import { efasApiProvider } from "./efas-api.ts";
+import { jwtProvider } from "./jwt.ts";
+import { openidOfflineProvider } from "./openid-offline.ts";
+import { ecmwfTokenGeneratorProvider } from "./ecmwf-token-generator.ts";
+import { ldapProvider } from "./ldap.ts";
 
-export const providerTypes: ProviderType<any>[] = [plainProvider, ecmwfApiProvider];
+export const providerTypes: ProviderType<any>[] = [
+  plainProvider,
+  ecmwfApiProvider,
+  efasApiProvider,
+  jwtProvider,
+  openidOfflineProvider,
+  ecmwfTokenGeneratorProvider,
+  ldapProvider,
+];
 
 /** Types auth-o-tron has that Gatehouse does not offer yet: a clear error instead of a crash. */
-export const plannedProviderTypes = ["jwt", "efas-api", "openid-offline", "ldap", "trusted-header", "ecmwf-token-generator"];
+export const plannedProviderTypes = ["trusted-header"];
 
 export function findProviderType(type: string): ProviderType<any> | undefined {
   return providerTypes.find((candidate) => candidate.type === type);
 }
 
-/** The configured providers, in config order (the config loader has checked every type). */
-export function createProviders(config: GatehouseConfig, logger: Logger): Provider[] {
-  return config.providers.map((entry) => findProviderType(entry.type)!.create(entry as PluginEntry, { logger, config }));
+/** The configured providers, in config order (the config loader has checked every entry against its type's schema). */
+export function createProviders(entries: readonly ({ type: string } & Record<string, unknown>)[], logger: Logger): Provider[] {
+  return entries.map((entry) => findProviderType(entry.type)!.create(entry, { logger }));
 }

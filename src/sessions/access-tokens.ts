@@ -7,7 +7,7 @@
 // so neither kind is ever accepted as the other. Its claims are those of a
 // backend's JWT (keys/issuer.ts), plus `sid`, the session it belongs to.
 import { SignJWT } from "jose";
-import { jwtClaims } from "../keys/issuer.ts";
+import { jwtClaims, jwtHeader } from "../keys/issuer.ts";
 import type { KeySet } from "../keys/keyset.ts";
 import type { User } from "../identity/user.ts";
 
@@ -32,8 +32,9 @@ export async function issueAccessToken(
   const signer = settings.keySet.signer();
   const claims = jwtClaims(user, { iss: settings.iss, aud: settings.aud, exp: settings.maxAge }, Math.floor(now / 1000));
   const exp = Math.min(claims.exp as number, Math.floor(sessionExpiresAt / 1000));
-  const token = await new SignJWT({ ...claims, exp, sid: sessionId })
-    .setProtectedHeader({ alg: signer.alg, typ: ACCESS_TOKEN_TYPE, ...(signer.kid ? { kid: signer.kid } : {}) })
+  // `scopes: null` here, not the backends' `{}`: an access token of a direct login is unrestricted, not scoped to nothing.
+  const token = await new SignJWT({ ...claims, exp, sid: sessionId, scopes: user.scopes ?? null })
+    .setProtectedHeader(jwtHeader(signer, ACCESS_TOKEN_TYPE))
     .sign(signer.key);
   return { token, exp };
 }

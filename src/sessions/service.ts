@@ -1,4 +1,4 @@
-// Sessions (DESIGN §2.5, Tiled's model): a login gives a short-lived access
+// Sessions (Tiled's model): a login gives a short-lived access
 // token (a JWT, see ./access-tokens.ts) and an opaque refresh token; the
 // refresh token is exchanged for a new pair until the session ends. Plain
 // values in and out: the controller (modules/sessions) calls this.
@@ -28,7 +28,9 @@ import type { IdentityPipeline } from "../identity/pipeline.ts";
 import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
 import { createUser, type User } from "../identity/user.ts";
 import type { Logger } from "../log.ts";
-import { recordAudit } from "../store/audit.ts";
+import { auditRow, recordAudit } from "../store/audit.ts";
+import { mayManage, type Actor, type Owner } from "../identity/actor.ts";
+import { Refusal } from "../refusal.ts";
 import { writeTransaction, type Executor, type Store } from "../store/database.ts";
 import {
   countLiveSessions,
@@ -44,8 +46,7 @@ import {
   type SessionRecord,
 } from "../store/sessions.ts";
 import { upsertUser } from "../store/users.ts";
-import { REFRESH_TOKEN_PREFIX, generateApiToken, hashApiToken, parseApiToken, randomBase62 } from "../tokens/format.ts";
-import type { Actor } from "../tokens/service.ts";
+import { REFRESH_TOKEN_PREFIX, generateOpaqueToken, hashOpaqueToken, parseOpaqueToken, randomBase62 } from "../tokens/format.ts";
 import { issueAccessToken, type AccessTokenSettings } from "./access-tokens.ts";
 import { isoDate } from "../dates.ts";
 
@@ -72,16 +73,6 @@ export function sessionPolicy(config: GatehouseConfig): SessionPolicy {
 /** Tiled's words, for every refresh that does not succeed, whatever the reason. */
 export const SESSION_EXPIRED = "Session has expired. Please re-authenticate.";
 export const REUSE_REASON = "refresh token reuse";
-
-/** A refusal with the HTTP status that says why; its message is meant for the caller. */
-export class SessionError extends Error {
-  constructor(
-    readonly status: 401 | 403 | 404 | 503,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** Tiled's token answer (the controller adds identity and principal to a login's). */
 export interface IssuedTokens {
@@ -134,7 +125,7 @@ export class SessionService {
   async login(user: User, provider: string, client: ClientAddress, userAgent: string | null, now = Date.now()): Promise<IssuedTokens> {
     const { maxSessionsPerUser, sessionMaxAge, refreshTokenMaxAge } = this.policy;
     const id = newSessionId();
-    const refreshToken = generateApiToken(REFRESH_TOKEN_PREFIX);
+    const refreshToken = generateOpaqueToken(REFRESH_TOKEN_PREFIX);
     const expiresAt = now + sessionMaxAge * 1000;
     const refreshExpiresAt = Math.min(now + refreshTokenMaxAge * 1000, expiresAt);
     const owner = { username: user.username, realm: user.realm };
@@ -154,7 +145,7 @@ export class SessionService {
         reportedAddress: client.reported,
         userAgent,
       });
-      insertRefreshToken(tx, { hash: hashApiToken(refreshToken), sessionId: id, createdAt: now });
+      insertRefreshToken(tx, { hash: hashOpaqueToken(refreshToken), sessionId: id, createdAt: now });
       this.audit(tx, "session.created", now, owner, client, owner, { session_id: id, provider });
       return null;
     });
@@ -163,7 +154,7 @@ export class SessionService {
         this.audit(tx, "session.create_denied", now, owner, client, owner, { provider, live_sessions: liveCount }),
       );
       this.logger.warn("sessions.cap_reached", { username: user.username, realm: user.realm, live: liveCount });
-      throw new SessionError(
+      throw new Refusal(
         403,
         `${user.username} already has ${liveCount} live sessions, the most allowed (authentication.max_sessions_per_user); ` +
           "log out of some (POST /api/v1/auth/logout/all signs out everywhere) before logging in again",
@@ -186,9 +177,9 @@ export class SessionService {
    * a token already exchanged revokes its session first.
    */
   async refresh(secret: string, client: ClientAddress, now = Date.now()): Promise<IssuedTokens> {
-    const hash = parseApiToken(REFRESH_TOKEN_PREFIX, secret) ? hashApiToken(secret) : null;
+    const hash = parseOpaqueToken(REFRESH_TOKEN_PREFIX, secret) ? hashOpaqueToken(secret) : null;
     const found = hash ? findRefreshToken(this.store.db, hash) : undefined;
-    if (!hash || !found) throw new SessionError(401, SESSION_EXPIRED);
+    if (!hash || !found) throw new Refusal(401, SESSION_EXPIRED);
     // Who the user is now, read before the rotating transaction (a provider
     // may take its time). Should it fail, nothing has changed: the same
     // refresh token may be presented again.
@@ -198,10 +189,10 @@ export class SessionService {
         user = await this.rereadUser(found.session);
       } catch (error) {
         this.logger.error("sessions.reread_failed", { id: found.session.id, provider: found.session.provider, error: (error as Error).message });
-        throw new SessionError(503, "The identity provider could not be reached; try again");
+        throw new Refusal(503, "The identity provider could not be reached; try again");
       }
     }
-    const next = generateApiToken(REFRESH_TOKEN_PREFIX);
+    const next = generateOpaqueToken(REFRESH_TOKEN_PREFIX);
     const outcome = writeTransaction(this.store, (tx) => {
       // Read again inside the transaction: a concurrent refresh may have won meanwhile.
       const current = findRefreshToken(tx, hash);
@@ -221,7 +212,7 @@ export class SessionService {
         return "user unknown" as const;
       }
       markRefreshTokenUsed(tx, current.id, now);
-      insertRefreshToken(tx, { hash: hashApiToken(next), sessionId: session.id, createdAt: now });
+      insertRefreshToken(tx, { hash: hashOpaqueToken(next), sessionId: session.id, createdAt: now });
       forgetUsedRefreshTokens(tx, session.id, now - this.policy.refreshTokenMaxAge * 1000);
       const refreshExpiresAt = Math.min(now + this.policy.refreshTokenMaxAge * 1000, session.expiresAt);
       markSessionRefreshed(tx, session.id, now, refreshExpiresAt);
@@ -231,7 +222,7 @@ export class SessionService {
       const fields = { id: found.session.id, username: found.session.username, reason: outcome };
       if (outcome === "reused") this.logger.warn("sessions.refresh_token_reused", fields);
       else this.logger.debug("sessions.refresh_refused", fields);
-      throw new SessionError(401, SESSION_EXPIRED);
+      throw new Refusal(401, SESSION_EXPIRED);
     }
     return this.issue(user!, outcome, next, now);
   }
@@ -242,8 +233,8 @@ export class SessionService {
    * nothing about tokens it does not hold.
    */
   revokeByRefreshToken(secret: string, client: ClientAddress, now = Date.now()): void {
-    if (!parseApiToken(REFRESH_TOKEN_PREFIX, secret)) return;
-    const found = findRefreshToken(this.store.db, hashApiToken(secret));
+    if (!parseOpaqueToken(REFRESH_TOKEN_PREFIX, secret)) return;
+    const found = findRefreshToken(this.store.db, hashOpaqueToken(secret));
     if (!found) return;
     // Presenting a token already exchanged is reuse, whatever the route.
     const reason = found.usedAt === null ? "logout" : REUSE_REASON;
@@ -254,9 +245,9 @@ export class SessionService {
   /** Revokes one session: the owner's own, or any for an admin; to anyone else it does not exist (404, audited). */
   revoke(actor: Actor, id: string, reason = "revoked", now = Date.now()): void {
     const session = findSession(this.store.db, id);
-    const notFound = new SessionError(404, `No session ${id}`);
+    const notFound = new Refusal(404, `No session ${id}`);
     if (!session || session.revokedAt !== null) throw notFound;
-    if (!this.mayManage(actor, session)) {
+    if (!mayManage(actor, session)) {
       writeTransaction(this.store, (tx) =>
         this.audit(tx, "session.revoke_denied", now, actor.user, actor.client, session, { session_id: id }),
       );
@@ -264,6 +255,17 @@ export class SessionService {
       throw notFound;
     }
     if (this.revokeSessions([session], actor.user, actor.client, reason, now) === 0) throw notFound;
+  }
+
+  /** Ends the session whose access token the actor came with. */
+  logout(actor: Actor, now = Date.now()): void {
+    if (!actor.sessionId) {
+      throw new Refusal(
+        400,
+        "Not authenticated with a session's access token: log out with it, or POST the refresh token to /api/v1/auth/session/revoke",
+      );
+    }
+    this.revoke(actor, actor.sessionId, "logout", now);
   }
 
   /** Signs the actor out everywhere: every live session of their own. Answers how many were revoked. */
@@ -276,7 +278,7 @@ export class SessionService {
   /** Sessions of the actor, or (admins) of the user or realm asked for. Live ones unless `includeInactive`. */
   list(actor: Actor, filter: { username?: string; realm?: string; includeInactive?: boolean } = {}, now = Date.now()): SessionView[] {
     const forOthers = filter.username !== undefined || filter.realm !== undefined;
-    if (forOthers && !actor.admin) throw new SessionError(403, "Only administrators may list other users' sessions");
+    if (forOthers && !actor.admin) throw new Refusal(403, "Only administrators may list other users' sessions");
     const owner = forOthers || !actor.user ? { username: filter.username, realm: filter.realm } : actor.user;
     return listSessions(this.store.db, { ...owner, includeInactive: filter.includeInactive, now }).map((session) =>
       this.view(session, now),
@@ -316,10 +318,6 @@ export class SessionService {
     };
   }
 
-  private mayManage(actor: Actor, session: Owner): boolean {
-    return actor.admin || (actor.user?.username === session.username && actor.user.realm === session.realm);
-  }
-
   private view(session: SessionRecord, now: number): SessionView {
     return {
       id: session.id,
@@ -339,32 +337,9 @@ export class SessionService {
     };
   }
 
-  private audit(
-    tx: Executor,
-    event: string,
-    at: number,
-    actor: Owner | null,
-    client: ClientAddress,
-    target: Owner | null,
-    detail: Record<string, unknown>,
-  ): void {
-    recordAudit(tx, {
-      at,
-      event,
-      actorUsername: actor?.username ?? null,
-      actorRealm: actor?.realm ?? null,
-      targetUsername: target?.username ?? null,
-      targetRealm: target?.realm ?? null,
-      address: client.socket,
-      reportedAddress: client.reported,
-      detail,
-    });
+  private audit(tx: Executor, event: string, at: number, by: Owner | null, client: ClientAddress, target: Owner | null, detail: Record<string, unknown>): void {
+    recordAudit(tx, auditRow({ user: by, client }, event, at, { target, detail }));
   }
-}
-
-interface Owner {
-  username: string;
-  realm: string;
 }
 
 /**

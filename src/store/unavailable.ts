@@ -1,7 +1,8 @@
 // Which store failures mean "the store cannot serve now" (a full disk, a lock
 // held by another process past the busy timeout, an I/O error) rather than a
-// bug: those answer 503 with the reason, so that clients retry and operators
-// see what to fix, instead of a 500.
+// bug: those become a 503 refusal with the reason, so that clients retry and
+// operators see what to fix, instead of a 500.
+import { Refusal } from "../refusal.ts";
 
 const REASONS: Record<string, string> = {
   SQLITE_FULL: "the disk is full",
@@ -22,4 +23,12 @@ export function storeUnavailableReason(error: unknown): string | null {
     if (reason) return reason;
   }
   return null;
+}
+
+/** A 503 refusal for a store outage, or the error unchanged. */
+export function refusalForOutage(error: unknown, report?: (reason: string, error: unknown) => void): unknown {
+  const reason = storeUnavailableReason(error);
+  if (!reason) return error;
+  report?.(reason, error);
+  return new Refusal(503, `The store is unavailable: ${reason}; try again later`, { "retry-after": "5" });
 }

@@ -1,6 +1,6 @@
 // The users table: everyone who has owned or managed a token, with when they
 // were first and last seen.
-import { and, eq, sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { users } from "./schema.ts";
 import type { Executor, Store } from "./database.ts";
 
@@ -26,14 +26,6 @@ export function prepareUpsertUser(store: Store): (username: string, realm: strin
      RETURNING id`,
   );
   return (username, realm, at) => statement.get({ username, realm, at })!.id;
-}
-
-export function findUser(db: Executor, username: string, realm: string) {
-  return db
-    .select()
-    .from(users)
-    .where(and(eq(users.username, username), eq(users.realm, realm)))
-    .get();
 }
 
 /** Moves `last_seen` forward (never back: several instances may flush out of order). */

@@ -1,4 +1,4 @@
-// The API token format, after GitHub's (`ghp_…`): a recognisable prefix, 30
+// The opaque token format (API tokens and session refresh tokens), after GitHub's (`ghp_…`): a recognisable prefix, 30
 // random base62 characters, and 6 base62 characters of the CRC32 of the
 // random part. 62^30 ≈ 2^178, far beyond guessing. The prefix lets secret
 // scanners and Gatehouse itself recognise a token; the checksum lets a
@@ -46,7 +46,7 @@ function checksum(random: string): string {
   return out;
 }
 
-export function generateApiToken(prefix: string): string {
+export function generateOpaqueToken(prefix: string): string {
   const random = randomBase62(RANDOM_LENGTH);
   return prefix + random + checksum(random);
 }
@@ -55,7 +55,7 @@ export function generateApiToken(prefix: string): string {
  * True when the value has the prefix, the length, the alphabet and a correct
  * checksum of a Gatehouse token. Costs a CRC32 of 30 bytes: no database read.
  */
-export function parseApiToken(prefix: string, value: string): boolean {
+export function parseOpaqueToken(prefix: string, value: string): boolean {
   if (value.length !== prefix.length + RANDOM_LENGTH + CHECKSUM_LENGTH || !value.startsWith(prefix)) return false;
   const body = value.slice(prefix.length);
   if (!BODY.test(body)) return false;
@@ -69,7 +69,7 @@ export function parseApiToken(prefix: string, value: string): boolean {
  * lets a token be found with one indexed lookup. argon2 would only add tens of
  * milliseconds to every request and gain nothing.
  */
-export function hashApiToken(token: string): string {
+export function hashOpaqueToken(token: string): string {
   return sha256Hex(token);
 }
 

@@ -1,5 +1,5 @@
 // API tokens: creating, verifying, listing and revoking them, with the rules
-// of DESIGN §2.4. Plain values in and out, no HTTP context: the controller
+// below. Plain values in and out, no HTTP context: the controller
 // (modules/tokens), the token provider and the operator CLI (cli/tokens.ts)
 // all call this.
 //
@@ -20,7 +20,9 @@ import type { ClientAddress } from "../identity/client.ts";
 import type { Scopes } from "../identity/user.ts";
 import type { Logger } from "../log.ts";
 import { writeTransaction, type Store } from "../store/database.ts";
-import { prepareAuditWriter } from "../store/audit.ts";
+import { auditRow, prepareAuditWriter } from "../store/audit.ts";
+import { mayManage, owns, type Actor, type ActorToken, type Owner } from "../identity/actor.ts";
+import { Refusal } from "../refusal.ts";
 import { markUsersSeen, prepareOwnerLookup, prepareUpsertUser } from "../store/users.ts";
 import {
   findToken,
@@ -34,7 +36,7 @@ import {
   type TokenUse,
 } from "../store/tokens.ts";
 import { firstEightOf, prepareRecordFirstEight, tokensWithFirstEight } from "../store/token-first-eight.ts";
-import { firstEight, generateApiToken, hashApiToken, newTokenId, parseApiToken } from "./format.ts";
+import { firstEight, generateOpaqueToken, hashOpaqueToken, newTokenId, parseOpaqueToken } from "./format.ts";
 import { describeScopes, normaliseScopes, scopesBeyond, type Service } from "./scopes.ts";
 import { isoDate } from "../dates.ts";
 
@@ -58,35 +60,6 @@ export function tokenPolicy(config: GatehouseConfig): TokenPolicy {
   };
 }
 
-/** A refusal with the HTTP status that says why; its message is meant for the caller. */
-export class TokenError extends Error {
-  constructor(
-    readonly status: 400 | 403 | 404,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** Whoever asks: an authenticated user over HTTP, or the operator on the host. */
-export interface Actor {
-  /** null for the operator CLI. */
-  user: { username: string; realm: string } | null;
-  /** Administers every user's tokens. */
-  admin: boolean;
-  /** The scopes the actor holds; undefined when not restricted (a direct login, the operator). */
-  scopes?: Scopes;
-  /** The token the actor authenticated with, which bounds what it may create. */
-  token?: VerifiedToken;
-  /** How the actor is named in the audit log when `user` is null. */
-  operator?: string;
-  client: ClientAddress;
-}
-
-export interface Owner {
-  username: string;
-  realm: string;
-}
 
 export interface CreateTokenRequest {
   note?: string;
@@ -99,14 +72,10 @@ export interface CreateTokenRequest {
 }
 
 /** A token that verified: what authentication needs. */
-export interface VerifiedToken {
-  id: string;
+export interface VerifiedToken extends ActorToken {
   userId: number;
   username: string;
   realm: string;
-  /** null: unrestricted. */
-  scopes: Scopes | null;
-  expiresAt: number | null;
 }
 
 /** A token as shown to its owner and admins: never the secret, never the hash. */
@@ -135,6 +104,7 @@ export interface ListFilter {
 }
 
 export const MAX_NOTE_LENGTH = 200;
+const RFC_3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 const FLUSH_INTERVAL_MS = 5000;
 const ADDRESS_REFRESH_MS = 1000;
 
@@ -194,8 +164,8 @@ export class TokenService {
    * and checksum of a Gatehouse token is refused before any database read.
    */
   verify(secret: string, now = Date.now()): VerifiedToken | null {
-    if (!parseApiToken(this.policy.prefix, secret)) return null;
-    const row = this.lookup(hashApiToken(secret));
+    if (!parseOpaqueToken(this.policy.prefix, secret)) return null;
+    const row = this.lookup(hashOpaqueToken(secret));
     if (!row || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) {
       if (row && this.logger.enabled("debug")) {
         this.logger.debug("tokens.refused", { id: row.id, reason: row.revoked_at !== null ? "revoked" : "expired" });
@@ -256,26 +226,26 @@ export class TokenService {
   create(actor: Actor, owner: Owner, request: CreateTokenRequest): { secret: string; token: TokenView } {
     const now = Date.now();
     const note = request.note ?? "";
-    if (note.length > MAX_NOTE_LENGTH) throw new TokenError(400, `note: at most ${MAX_NOTE_LENGTH} characters`);
+    if (note.length > MAX_NOTE_LENGTH) throw new Refusal(400, `note: at most ${MAX_NOTE_LENGTH} characters`);
     let scopes: Scopes | null;
     let expiresAt: number | null;
     try {
       scopes = this.grantedScopes(actor, request.scopes);
       expiresAt = this.grantedExpiry(actor, request, now);
     } catch (error) {
-      if (error instanceof TokenError && error.status === 403) {
+      if (error instanceof Refusal && error.status === 403) {
         this.audit(actor, "token.create_denied", now, { target: owner, detail: { reason: error.message } });
       }
       throw error;
     }
-    const secret = generateApiToken(this.policy.prefix);
+    const secret = generateOpaqueToken(this.policy.prefix);
     const id = newTokenId();
     const parentId = actor.token?.id ?? null;
     const record: TokenRecord = writeTransaction(this.store, () => {
       const userId = this.writes.upsertUser(owner.username, owner.realm, now);
-      this.writes.insertToken({ id, hash: hashApiToken(secret), userId, note, scopes, createdAt: now, expiresAt, parentId });
+      this.writes.insertToken({ id, hash: hashOpaqueToken(secret), userId, note, scopes, createdAt: now, expiresAt, parentId });
       this.writes.recordFirstEight(id, firstEight(this.policy.prefix, secret));
-      this.writes.audit(this.auditEvent(actor, "token.created", now, { tokenId: id, target: owner }));
+      this.writes.audit(auditRow(actor, "token.created", now, { tokenId: id, target: owner }));
       return {
         ...{ id, userId, username: owner.username, realm: owner.realm, note, scopes, createdAt: now, expiresAt, parentId },
         ...{ lastUsedAt: null, lastUsedAddress: null, lastUsedReportedAddress: null, revokedAt: null },
@@ -288,7 +258,7 @@ export class TokenService {
   list(actor: Actor, filter: ListFilter = {}): TokenView[] {
     const forOthers = filter.all || filter.username !== undefined || filter.realm !== undefined;
     if (forOthers && !actor.admin) {
-      throw new TokenError(403, "Only administrators may list other users' tokens");
+      throw new Refusal(403, "Only administrators may list other users' tokens");
     }
     const query =
       forOthers || !actor.user
@@ -302,8 +272,14 @@ export class TokenService {
 
   get(actor: Actor, id: string): TokenView {
     const record = findToken(this.store.db, id);
-    if (!record || !this.mayManage(actor, record)) throw new TokenError(404, `Token ${id} not found`);
+    if (!record || !mayManage(actor, record)) throw new Refusal(404, `Token ${id} not found`);
     return this.view(record, Date.now());
+  }
+
+  /** The token the actor came with (Tiled's GET /api/v1/auth/apikey). */
+  used(actor: Actor): TokenView {
+    if (!actor.token) throw new Refusal(401, "No API key was provided with this request.");
+    return this.get(actor, actor.token.id);
   }
 
   /** Revokes by public id. Someone else's token answers like an unknown one, and the attempt is audited. */
@@ -313,7 +289,7 @@ export class TokenService {
 
   /** Revokes by secret (auth-o-tron's DELETE /token/{token}); a malformed secret is not looked up. */
   revokeBySecret(actor: Actor, secret: string): TokenView {
-    const record = parseApiToken(this.policy.prefix, secret) ? findTokenByHash(this.store.db, hashApiToken(secret)) : undefined;
+    const record = parseOpaqueToken(this.policy.prefix, secret) ? findTokenByHash(this.store.db, hashOpaqueToken(secret)) : undefined;
     return this.revokeRecord(actor, record, "Token not found");
   }
 
@@ -326,7 +302,7 @@ export class TokenService {
     const live = tokensWithFirstEight(this.store.db, first)
       .map((id) => findToken(this.store.db, id))
       .filter((record): record is TokenRecord => record !== undefined && record.revokedAt === null);
-    const own = live.find((record) => this.owns(actor, record));
+    const own = live.find((record) => owns(actor, record));
     if (!own && live.length > 0) this.audit(actor, "token.delete_denied", Date.now(), { tokenId: live[0].id, target: live[0] });
     return this.revokeRecord(actor, own, "The currently-authenticated user has no such API key.");
   }
@@ -346,40 +322,32 @@ export class TokenService {
 
   private revokeRecord(actor: Actor, record: TokenRecord | undefined, notFound: string): TokenView {
     const now = Date.now();
-    if (!record || record.revokedAt !== null) throw new TokenError(404, notFound);
-    if (!this.mayManage(actor, record)) {
+    if (!record || record.revokedAt !== null) throw new Refusal(404, notFound);
+    if (!mayManage(actor, record)) {
       this.audit(actor, "token.delete_denied", now, { tokenId: record.id, target: record });
       this.logger.warn("tokens.delete_denied", { id: record.id, actor: actor.user?.username });
-      throw new TokenError(404, notFound);
+      throw new Refusal(404, notFound);
     }
     const revoked = writeTransaction(this.store, (tx) => {
       if (!markTokenRevoked(tx, record.id, now)) return false; // revoked meanwhile by someone else
-      this.writes.audit(this.auditEvent(actor, "token.revoked", now, { tokenId: record.id, target: record }));
+      this.writes.audit(auditRow(actor, "token.revoked", now, { tokenId: record.id, target: record }));
       return true;
     });
-    if (!revoked) throw new TokenError(404, notFound);
+    if (!revoked) throw new Refusal(404, notFound);
     this.changes.bump(); // remembered verdicts for this token are void from the next request on
     this.logger.info("tokens.revoked", { id: record.id, username: record.username, realm: record.realm });
     return this.view({ ...record, revokedAt: now }, now);
-  }
-
-  private mayManage(actor: Actor, record: Owner): boolean {
-    return actor.admin || this.owns(actor, record);
-  }
-
-  private owns(actor: Actor, record: Owner): boolean {
-    return actor.user?.username === record.username && actor.user.realm === record.realm;
   }
 
   /** The scopes of the new token: valid for the config, and within what the actor holds. */
   private grantedScopes(actor: Actor, requested: Scopes | undefined): Scopes | null {
     if (requested === undefined) return actor.token ? actor.token.scopes : (actor.scopes ?? null);
     const scopes = normaliseScopes(requested, this.policy.services);
-    if (typeof scopes === "string") throw new TokenError(400, scopes);
+    if (typeof scopes === "string") throw new Refusal(400, scopes);
     if (actor.scopes) {
       const beyond = scopesBeyond(scopes, actor.scopes);
       if (beyond.length > 0) {
-        throw new TokenError(
+        throw new Refusal(
           403,
           `A token cannot grant more than the credential creating it holds: ${beyond.join(", ")} ` +
             `not held (held: ${describeScopes(actor.scopes)})`,
@@ -393,22 +361,25 @@ export class TokenService {
   private grantedExpiry(actor: Actor, request: CreateTokenRequest, now: number): number | null {
     const { defaultExpiresIn, maxExpiresIn, allowNonExpiring } = this.policy;
     if (request.expiresIn !== undefined && request.expiresAt !== undefined) {
-      throw new TokenError(400, "Give expires_in or expires_at, not both");
+      throw new Refusal(400, "Give expires_in or expires_at, not both");
     }
     const limit = actor.token ? actor.token.expiresAt : null;
     const explicit = request.expiresIn !== undefined || request.expiresAt !== undefined;
     let expiresAt: number | null;
     if (request.expiresIn === null || request.expiresAt === null) {
       if (!allowNonExpiring) {
-        throw new TokenError(400, `Tokens that never expire are not allowed here; the longest lifetime is ${duration(maxExpiresIn)}`);
+        throw new Refusal(400, `Tokens that never expire are not allowed here; the longest lifetime is ${duration(maxExpiresIn)}`);
       }
       expiresAt = null;
     } else if (request.expiresAt !== undefined) {
-      expiresAt = Date.parse(request.expiresAt);
-      if (Number.isNaN(expiresAt)) throw new TokenError(400, `expires_at: "${request.expiresAt}" is not an ISO 8601 date`);
+      // RFC 3339 only: Date.parse also takes "2027" or "12/01/2026", whose meaning depends on who reads them.
+      expiresAt = RFC_3339.test(request.expiresAt) ? Date.parse(request.expiresAt) : Number.NaN;
+      if (Number.isNaN(expiresAt)) {
+        throw new Refusal(400, `expires_at: "${request.expiresAt.slice(0, 40)}" is not an RFC 3339 date such as 2027-01-31T12:00:00Z`);
+      }
     } else if (request.expiresIn !== undefined) {
       if (!Number.isInteger(request.expiresIn) || request.expiresIn < 1) {
-        throw new TokenError(400, "expires_in: must be a whole number of seconds, at least 1");
+        throw new Refusal(400, "expires_in: must be a whole number of seconds, at least 1");
       }
       expiresAt = now + request.expiresIn * 1000;
     } else {
@@ -417,14 +388,14 @@ export class TokenService {
       if (limit !== null) expiresAt = Math.min(expiresAt, limit);
     }
     if (expiresAt !== null) {
-      if (expiresAt <= now) throw new TokenError(400, "The expiry must be in the future");
+      if (expiresAt <= now) throw new Refusal(400, "The expiry must be in the future");
       // A second of slack for expires_at dates computed by the client a moment ago.
       if (expiresAt - now > maxExpiresIn * 1000 + (request.expiresAt !== undefined ? 1000 : 0)) {
-        throw new TokenError(400, `The longest lifetime of a token is ${duration(maxExpiresIn)}`);
+        throw new Refusal(400, `The longest lifetime of a token is ${duration(maxExpiresIn)}`);
       }
     }
     if (explicit && limit !== null && (expiresAt === null || expiresAt > limit)) {
-      throw new TokenError(
+      throw new Refusal(
         403,
         `A token cannot outlive the token creating it, which expires at ${new Date(limit).toISOString()}`,
       );
@@ -455,28 +426,7 @@ export class TokenService {
     };
   }
 
-  private auditEvent(
-    actor: Actor,
-    event: string,
-    at: number,
-    about: { tokenId?: string; target?: Owner; detail?: Record<string, unknown> },
-  ): Parameters<TokenService["writes"]["audit"]>[0] {
-    return {
-      at,
-      event,
-      actorUsername: actor.user?.username ?? actor.operator ?? null,
-      actorRealm: actor.user?.realm ?? null,
-      actorTokenId: actor.token?.id ?? null,
-      tokenId: about.tokenId ?? null,
-      targetUsername: about.target?.username ?? null,
-      targetRealm: about.target?.realm ?? null,
-      address: actor.client.socket,
-      reportedAddress: actor.client.reported,
-      detail: about.detail ?? null,
-    };
-  }
-
-  private audit(actor: Actor, event: string, at: number, about: Parameters<TokenService["auditEvent"]>[3]): void {
-    writeTransaction(this.store, () => this.writes.audit(this.auditEvent(actor, event, at, about)));
+  private audit(actor: Actor, event: string, at: number, about: Parameters<typeof auditRow>[3]): void {
+    writeTransaction(this.store, () => this.writes.audit(auditRow(actor, event, at, about)));
   }
 }

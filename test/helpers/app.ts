@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { buildConfig } from "../../src/config/load.ts";
-import { createGatehouse, type Gatehouse } from "../../src/app.ts";
+import { createGatehouse, type Gatehouse, type GatehouseOptions } from "../../src/app.ts";
 import { createLogger } from "../../src/log.ts";
 
 export interface TestApp {
@@ -18,11 +18,11 @@ export function seedConfig(): Record<string, any> {
   return parse(readFileSync(join(import.meta.dir, "../fixtures/seed-config.yaml"), "utf8"));
 }
 
-export async function startApp(raw: Record<string, unknown>, env: Record<string, string> = {}): Promise<TestApp> {
+export async function startApp(raw: Record<string, unknown>, env: Record<string, string> = {}, options: GatehouseOptions = {}): Promise<TestApp> {
   const { config } = buildConfig(raw, "test", env);
   const logs: string[] = [];
   const logger = createLogger({ level: "trace", format: "json", write: (line) => logs.push(line) });
-  const gatehouse = await createGatehouse(config, logger);
+  const gatehouse = await createGatehouse(config, logger, options);
   gatehouse.app.listen({ hostname: "127.0.0.1", port: 0 });
   return {
     url: `http://127.0.0.1:${gatehouse.app.server!.port}`,

@@ -2,7 +2,11 @@
 // and `/whoami` (the identity /authenticate would vouch for, as JSON).
 import { Elysia, t } from "elysia";
 import type { IdentityPipeline } from "../../identity/pipeline.ts";
+import type { Logger } from "../../log.ts";
+import { Refusal } from "../../refusal.ts";
 import { NAME, VERSION } from "../../version.ts";
+import { UNAUTHORIZED, type callerPlugin } from "../caller.ts";
+import { answerErrors } from "../errors.ts";
 import { ErrorModel } from "../http.ts";
 
 const PluginList = t.Array(t.Object({ name: t.String(), type: t.String(), realm: t.String() }));
@@ -10,12 +14,14 @@ const ProviderList = t.Object({
   providers: t.Array(t.Object({ name: t.String(), type: t.String(), realm: t.String(), scheme: t.String() })),
 });
 const AugmenterList = t.Object({ augmenters: PluginList });
+/** auth-o-tron's User, as its /whoami answers it: `scopes` is `{}` when the credential carries none. */
 export const UserModel = t.Object({
-  username: t.String(),
+  version: t.Integer({ description: "The shape's version, 1" }),
   realm: t.String(),
+  username: t.String(),
   roles: t.Array(t.String()),
   attributes: t.Record(t.String(), t.String()),
-  scopes: t.Union([t.Record(t.String(), t.Array(t.String())), t.Null()]),
+  scopes: t.Record(t.String(), t.Array(t.String())),
 });
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -32,7 +38,13 @@ function homePage(): string {
 </main></body></html>`;
 }
 
-export function infoModule(pipeline: IdentityPipeline) {
+export interface InfoDeps {
+  pipeline: IdentityPipeline;
+  caller: ReturnType<typeof callerPlugin>;
+  logger: Logger;
+}
+
+export function infoModule({ pipeline, caller, logger }: InfoDeps) {
   const providers = pipeline.providers.map(({ name, type, realm, scheme }) => ({
     name,
     type,
@@ -43,21 +55,19 @@ export function infoModule(pipeline: IdentityPipeline) {
   const page = homePage();
 
   return new Elysia({ name: "info" })
+    .use(caller)
+    .onError(answerErrors("error", logger))
     .get("/", () => new Response(page, { headers: { "content-type": "text/html; charset=utf-8" } }))
     .get("/providers", () => ({ providers }), { response: ProviderList })
     .get("/augmenters", () => ({ augmenters }), { response: AugmenterList })
     .get(
       "/whoami",
-      async ({ request, set, status }) => {
-        const result = await pipeline.authenticate(request.headers.get("authorization"), request.headers.get("x-auth-realm"));
+      ({ caller, set }) => {
         set.headers["cache-control"] = "no-store";
-        if (!result.ok) {
-          set.headers["www-authenticate"] = pipeline.challenge;
-          return status(401, { error: "Unauthorized" });
-        }
-        const { username, realm, roles, attributes, scopes } = result.user;
-        return { username, realm, roles, attributes, scopes: scopes ?? null };
+        if (!caller) throw new Refusal(401, UNAUTHORIZED, { "www-authenticate": pipeline.challenge });
+        const { username, realm, roles, attributes, scopes } = caller.user;
+        return { version: 1, realm, username, roles, attributes, scopes: scopes ?? {} };
       },
-      { response: { 200: UserModel, 401: ErrorModel } },
+      { identified: true, response: { 200: UserModel, 401: ErrorModel } },
     );
 }

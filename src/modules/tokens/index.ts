@@ -6,22 +6,22 @@
 // REST:                    POST /api/v1/tokens → 201 with the secret, once;
 //                          GET /api/v1/tokens[?user=&realm=&all=&include_revoked=],
 //                          GET|DELETE /api/v1/tokens/{id}.
-// The caller is authenticated by the identity pipeline, as for /whoami; the
-// rules live in tokens/service.ts. With `store.enabled: false` every route
-// answers 503, as auth-o-tron does.
+// The caller comes from the caller plugin (modules/caller.ts); the rules live
+// in tokens/service.ts, which refuses with a Refusal this module answers as
+// `{"error": …}`. With `store.enabled: false` every route answers 503, as
+// auth-o-tron does.
 import { Elysia, t } from "elysia";
-import type { IdentityPipeline } from "../../identity/pipeline.ts";
-import type { ApiTokenProvider } from "../../providers/api-token.ts";
-import { MAX_NOTE_LENGTH, TokenError, type Actor, type TokenService } from "../../tokens/service.ts";
-import { authenticateCaller } from "../caller.ts";
-import { ErrorModel, jsonError, noContent, refuseUnknownFields, type PeerLookup } from "../http.ts";
+import type { Logger } from "../../log.ts";
+import { MAX_NOTE_LENGTH, type TokenService } from "../../tokens/service.ts";
+import type { callerPlugin } from "../caller.ts";
+import { answerErrors, parseJsonObject } from "../errors.ts";
+import { ErrorModel, noContent, refuseUnknownFields } from "../http.ts";
 
 export interface TokensDeps {
-  pipeline: IdentityPipeline;
-  /** null when the store is disabled. */
-  tokens: TokenService | null;
-  apiTokens: ApiTokenProvider | null;
-  adminRole: string;
+  caller: ReturnType<typeof callerPlugin>;
+  /** A stand-in that refuses with 503 when the store is disabled. */
+  tokens: TokenService;
+  logger: Logger;
 }
 
 const ScopesModel = t.Record(t.String({ minLength: 1 }), t.Array(t.String({ minLength: 1 })), {
@@ -82,105 +82,72 @@ const ListQuery = t.Object({
 });
 const errors = { 400: ErrorModel, 401: ErrorModel, 403: ErrorModel, 404: ErrorModel, 503: ErrorModel };
 
-export function tokensModule(deps: TokensDeps) {
-  const { pipeline, tokens, apiTokens, adminRole } = deps;
-
-  /** Authenticates the caller, then runs `work`; refusals become JSON errors. */
-  async function asCaller<T>(
-    request: Request,
-    server: PeerLookup | null,
-    work: (actor: Actor, tokens: TokenService) => T,
-  ): Promise<T> {
-    // Elysia sends a Response as it is, whatever the route's response schema;
-    // its types only accept one or the other, hence the casts of refusals.
-    if (!tokens) return jsonError(503, "Token store is disabled") as T;
-    const caller = await authenticateCaller(pipeline, request, server);
-    if (caller instanceof Response) return caller as T;
-    const actor: Actor = {
-      user: { username: caller.user.username, realm: caller.user.realm },
-      admin: caller.user.roles.includes(adminRole),
-      scopes: caller.user.scopes,
-      token: apiTokens?.tokenOf(caller.user),
-      client: caller.client,
-    };
-    try {
-      return work(actor, tokens);
-    } catch (error) {
-      if (error instanceof TokenError) return jsonError(error.status, error.message) as T;
-      throw error;
-    }
-  }
-
+export function tokensModule({ caller, tokens, logger }: TokensDeps) {
   return new Elysia({ name: "tokens" })
+    .use(caller)
+    .onError(answerErrors("error", logger))
     .onAfterHandle(({ set }) => {
       set.headers["cache-control"] = "no-store";
     })
-    .get(
-      "/token",
-      ({ request, server }) =>
-        asCaller(request, server, (actor, service) => ({ token: service.create(actor, actor.user!, {}).secret })),
-      { response: { 200: SecretModel, ...errors }, detail: { summary: "Create a token with the default expiry (auth-o-tron)" } },
-    )
-    .get(
-      "/tokens",
-      ({ request, server }) => asCaller(request, server, (actor, service) => ({ tokens: service.list(actor) })),
-      { response: { 200: TokenListModel, ...errors }, detail: { summary: "The caller's tokens (auth-o-tron)" } },
-    )
+    .get("/token", ({ actor }) => ({ token: tokens.create(actor, actor.user!, {}).secret }), {
+      caller: true,
+      response: { 200: SecretModel, ...errors },
+      detail: { summary: "Create a token with the default expiry (auth-o-tron)" },
+    })
+    .get("/tokens", ({ actor }) => ({ tokens: tokens.list(actor) }), {
+      caller: true,
+      response: { 200: TokenListModel, ...errors },
+      detail: { summary: "The caller's tokens (auth-o-tron)" },
+    })
     .delete(
       "/token/:token",
-      ({ request, server, params }) =>
-        asCaller(request, server, (actor, service) => {
-          service.revokeBySecret(actor, params.token);
-          return noContent();
-        }),
-      { params: t.Object({ token: t.String() }), detail: { summary: "Revoke a token by its secret (auth-o-tron)" } },
+      ({ actor, params }) => {
+        tokens.revokeBySecret(actor, params.token);
+        return noContent();
+      },
+      { caller: true, params: t.Object({ token: t.String() }), detail: { summary: "Revoke a token by its secret (auth-o-tron)" } },
     )
     .post(
       "/api/v1/tokens",
-      ({ request, server, body, set }) =>
-        asCaller(request, server, (actor, service) => {
-          const { secret, token } = service.create(actor, actor.user!, {
-            note: body.note,
-            expiresIn: body.expires_in,
-            expiresAt: body.expires_at,
-            scopes: body.scopes,
-          });
-          set.status = 201;
-          return { token: secret, ...token };
-        }),
+      ({ actor, body, set }) => {
+        const { secret, token } = tokens.create(actor, actor.user!, {
+          note: body.note,
+          expiresIn: body.expires_in,
+          expiresAt: body.expires_at,
+          scopes: body.scopes,
+        });
+        set.status = 201;
+        return { token: secret, ...token };
+      },
       {
+        caller: true,
+        parse: parseJsonObject,
         body: CreateTokenBody,
         // Elysia drops fields a model does not name; a misspelt `expire_in` would silently give a 30-day token.
         transform: refuseUnknownFields(CreateTokenBody),
         response: { 201: CreatedTokenModel, ...errors },
-        detail: { summary: "Create a token" },
+        detail: { summary: "Create a token (an empty body: every default)" },
       },
     )
     .get(
       "/api/v1/tokens",
-      ({ request, server, query }) =>
-        asCaller(request, server, (actor, service) => ({
-          tokens: service.list(actor, {
-            username: query.user,
-            realm: query.realm,
-            all: query.all,
-            includeRevoked: query.include_revoked,
-          }),
-        })),
-      { query: ListQuery, response: { 200: TokenListModel, ...errors }, detail: { summary: "List tokens" } },
+      ({ actor, query }) => ({
+        tokens: tokens.list(actor, { username: query.user, realm: query.realm, all: query.all, includeRevoked: query.include_revoked }),
+      }),
+      { caller: true, query: ListQuery, response: { 200: TokenListModel, ...errors }, detail: { summary: "List tokens" } },
     )
-    .get(
-      "/api/v1/tokens/:id",
-      ({ request, server, params }) => asCaller(request, server, (actor, service) => service.get(actor, params.id)),
-      { params: t.Object({ id: t.String() }), response: { 200: TokenModel, ...errors }, detail: { summary: "One token" } },
-    )
+    .get("/api/v1/tokens/:id", ({ actor, params }) => tokens.get(actor, params.id), {
+      caller: true,
+      params: t.Object({ id: t.String() }),
+      response: { 200: TokenModel, ...errors },
+      detail: { summary: "One token" },
+    })
     .delete(
       "/api/v1/tokens/:id",
-      ({ request, server, params }) =>
-        asCaller(request, server, (actor, service) => {
-          service.revoke(actor, params.id);
-          return noContent();
-        }),
-      { params: t.Object({ id: t.String() }), detail: { summary: "Revoke a token" } },
+      ({ actor, params }) => {
+        tokens.revoke(actor, params.id);
+        return noContent();
+      },
+      { caller: true, params: t.Object({ id: t.String() }), detail: { summary: "Revoke a token" } },
     );
 }

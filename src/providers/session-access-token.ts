@@ -8,14 +8,14 @@
 // live in the store. The session is read on every use (one primary-key
 // read), so a revoked session's access tokens stop at the next request.
 //
-// Signature checks cost ≈7,000/s with ES256 (STACK-NOTES), so successful
+// Signature checks cost ≈7,000/s with ES256 (jose, one core), so successful
 // ones are remembered, under the SHA-256 of the token, until the token's own
 // expiry (bounded in number). That remembers only what the signature proved,
 // never that the session is live; and an entry whose key has left the key
 // set (a key retired early) is verified afresh, so it fails.
 import type { Credential } from "../identity/credentials.ts";
 import { looksLikeJwt } from "../identity/credentials.ts";
-import type { ExplainsRefusal, Refusal } from "../identity/pipeline.ts";
+import type { ChallengeError, ExplainsRefusal } from "../identity/pipeline.ts";
 import { sha256Hex } from "../identity/secrets.ts";
 import { TtlCache } from "../identity/ttl-cache.ts";
 import { createUser, type Scopes, type User } from "../identity/user.ts";
@@ -25,9 +25,9 @@ import { ANY_REALM, type Provider } from "./provider.ts";
 import type { JWTPayload } from "jose";
 
 /** Tiled's words: the client should use its refresh token. */
-export const ACCESS_TOKEN_EXPIRED: Refusal = { error: "invalid_token", description: "Access token has expired. Refresh token." };
+export const ACCESS_TOKEN_EXPIRED: ChallengeError = { error: "invalid_token", description: "Access token has expired. Refresh token." };
 
-export interface AccessTokenProvider extends Provider, ExplainsRefusal {
+export interface SessionAccessTokenProvider extends Provider, ExplainsRefusal {
   /** The session a user returned by this provider authenticated with. */
   sessionOf(user: User): string | undefined;
 }
@@ -57,7 +57,7 @@ function readClaims(payload: JWTPayload, kid: string): Verified | null {
   return { kid, sid, username, realm, roles, attributes, scopes };
 }
 
-export function createAccessTokenProvider(options: {
+export function createSessionAccessTokenProvider(options: {
   keySet: KeySet;
   issuer: string;
   audience?: string;
@@ -65,12 +65,12 @@ export function createAccessTokenProvider(options: {
   isLive: (sessionId: string, now: number) => boolean;
   /** How many verified tokens are remembered. */
   cacheSize?: number;
-}): AccessTokenProvider {
+}): SessionAccessTokenProvider {
   const { keySet, isLive } = options;
   // Each entry is given its own time to live: until its token expires.
   const verified = new TtlCache<Verified>(1, options.cacheSize ?? 10_000);
   const sessions = new WeakMap<User, string>();
-  const refusals = new WeakMap<Credential, Refusal>();
+  const refusals = new WeakMap<Credential, ChallengeError>();
   const expected = { issuer: options.issuer, audience: options.audience, typ: ACCESS_TOKEN_TYPE };
 
   const userOf = (entry: Verified): User | null => {

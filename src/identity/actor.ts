@@ -1,0 +1,52 @@
+// Whoever asks a service to do something: a user calling over HTTP (built
+// once, by the caller plugin in modules/caller.ts), or the operator on the
+// host (the CLI). Services decide with it what may be done, and name it in
+// the audit log.
+import type { ClientAddress } from "./client.ts";
+import type { Scopes } from "./user.ts";
+
+/** A user, by the pair that identifies them everywhere. */
+export interface Owner {
+  username: string;
+  realm: string;
+}
+
+/** The API token a request came with: it bounds what may be created with it. */
+export interface ActorToken {
+  id: string;
+  /** null: unrestricted. */
+  scopes: Scopes | null;
+  /** ms since the epoch; null: never expires. */
+  expiresAt: number | null;
+}
+
+export interface Actor {
+  /** null for the operator on the host. */
+  user: Owner | null;
+  /** Administers every user's tokens, sessions and the keys. */
+  admin: boolean;
+  /** The scopes the actor holds; undefined when not restricted (a direct login, the operator). */
+  scopes?: Scopes;
+  /** The API token the actor authenticated with, if any. */
+  token?: ActorToken;
+  /** The session whose access token the actor authenticated with, if any. */
+  sessionId?: string;
+  /** How the actor is named in the audit log when `user` is null. */
+  operator?: string;
+  client: ClientAddress;
+}
+
+/** The operator on the host running a command (`gatehouse tokens revoke`): named `cli:<login>` in the audit log, from the address "cli". */
+export function operatorActor(login = process.env.USER ?? "unknown"): Actor {
+  return { user: null, admin: true, operator: `cli:${login}`, client: { socket: "cli", reported: null } };
+}
+
+/** Is this the actor's own? */
+export function owns(actor: Actor, owner: Owner): boolean {
+  return actor.user !== null && actor.user.username === owner.username && actor.user.realm === owner.realm;
+}
+
+/** May the actor see and end this owner's tokens and sessions? Their own, or anyone's for an admin. */
+export function mayManage(actor: Actor, owner: Owner): boolean {
+  return actor.admin || owns(actor, owner);
+}

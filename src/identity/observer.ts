@@ -1,0 +1,65 @@
+// Watching the identity pipeline without editing it: the pipeline and
+// /authenticate report each provider attempt, each augmenter run and each
+// final result to an observer. Metrics, guessing regulation and audit are
+// observers. The default is none at all, and then nothing is even timed.
+import type { Augmenter } from "../augmenters/augmenter.ts";
+import type { Provider } from "../providers/provider.ts";
+import type { Credential } from "./credentials.ts";
+import type { AuthResult } from "./pipeline.ts";
+import type { RequestContext } from "./request.ts";
+import type { User } from "./user.ts";
+
+/** How one provider answered one credential: `refused` is a clean "no"; `error` and `timeout` are failures of the provider. */
+export type AttemptOutcome = "success" | "refused" | "error" | "timeout";
+
+export interface ProviderAttempt {
+  provider: Provider;
+  credential: Credential;
+  outcome: AttemptOutcome;
+  /** Milliseconds from the start of the attempt to its answer (for a timeout: to the cut-off). */
+  durationMs: number;
+  request: RequestContext;
+}
+
+export interface AugmenterRun {
+  augmenter: Augmenter;
+  user: User;
+  outcome: "success" | "error";
+  durationMs: number;
+}
+
+export interface AuthOutcome {
+  result: AuthResult;
+  /** Milliseconds from the start of the pipeline (0 for a remembered answer). */
+  durationMs: number;
+  request: RequestContext;
+  /** Answered from /authenticate's memory of an earlier success, without running the pipeline. */
+  remembered: boolean;
+}
+
+export interface AuthObserver {
+  providerAttempt?(attempt: ProviderAttempt): void;
+  augmenterRun?(run: AugmenterRun): void;
+  authenticated?(outcome: AuthOutcome): void;
+}
+
+/**
+ * One observer calling each of the given ones in turn, or null when there
+ * are none. An observer that throws is reported once and never disturbs an
+ * answer: observing must not change what is observed.
+ */
+export function combineObservers(observers: AuthObserver[], onError: (error: unknown) => void = () => {}): AuthObserver | null {
+  if (observers.length === 0) return null;
+  const each =
+    <K extends keyof AuthObserver>(key: K) =>
+    (event: Parameters<NonNullable<AuthObserver[K]>>[0]) => {
+      for (const observer of observers) {
+        try {
+          (observer[key] as ((value: typeof event) => void) | undefined)?.(event);
+        } catch (error) {
+          onError(error);
+        }
+      }
+    };
+  return { providerAttempt: each("providerAttempt"), augmenterRun: each("augmenterRun"), authenticated: each("authenticated") };
+}
