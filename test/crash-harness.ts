@@ -16,7 +16,7 @@
 //     token, two current keys).
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
-import { hashApiToken } from "../src/tokens/format.ts";
+import { hashOpaqueToken } from "../src/tokens/format.ts";
 import { spawnGatehouse, temporaryDirectory, type RunningGatehouse } from "./helpers/gatehouse.ts";
 
 const CONFIG = `
@@ -174,7 +174,7 @@ async function round(server: RunningGatehouse, dir: string, next: () => number, 
         .query<{ used_at: number | null; session_id: string; successors: number }, [string]>(
           "SELECT used_at, session_id, (SELECT count(*) FROM refresh_tokens later WHERE later.session_id = r.session_id AND later.id > r.id) AS successors FROM refresh_tokens r WHERE hash = ?",
         )
-        .get(hashApiToken(session.refreshToken));
+        .get(hashOpaqueToken(session.refreshToken));
       if (!row) {
         lose("an acknowledged refresh token is missing after the restart");
         continue;
