@@ -11,6 +11,7 @@ const { values } = parseArgs({
     path: { type: "string" },
     batch: { type: "string", default: "8" },
     "time-bound": { type: "string", default: "5000" },
+    "max-rss-growth": { type: "string", default: "10" },
   },
 });
 const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
@@ -21,6 +22,8 @@ const report = await runFuzz({
   path: values.path,
   batch: Number(values.batch),
   timeBoundMs: Number(values["time-bound"]),
+  // RSS after warm-up is only meaningful over a long run.
+  maxRssGrowthPercent: Number(values.count) >= 100_000 ? Number(values["max-rss-growth"]) : undefined,
   progress: (line) => console.error(line),
 });
 console.log(JSON.stringify(report, null, 2));

@@ -36,17 +36,34 @@ class Generation {
     this.fetch = gatehouse.app.fetch;
   }
 
-  async handle(request: Request, stopping: boolean): Promise<Response> {
+  /** Synchronous when the app answers synchronously: an `await` here would cost every request. */
+  handle(request: Request, stopping: boolean): Response | Promise<Response> {
     this.inFlight++;
+    let answer: Response | Promise<Response>;
     try {
-      const response = await this.fetch(request);
-      // While stopping, keep-alive connections are closed after their answer, so that clients
-      // stop sending on them and the requests in flight drain.
-      if (stopping) closeConnectionAfter(response);
-      return response;
-    } finally {
-      if (--this.inFlight === 0) this.drained?.();
+      answer = this.fetch(request);
+    } catch (error) {
+      this.answered();
+      throw error;
     }
+    if (!(answer instanceof Promise)) return this.answered(answer, stopping);
+    return answer.then(
+      (response) => this.answered(response, stopping),
+      (error) => {
+        this.answered();
+        throw error;
+      },
+    );
+  }
+
+  private answered(): void;
+  private answered(response: Response, stopping: boolean): Response;
+  private answered(response?: Response, stopping?: boolean): Response | void {
+    if (--this.inFlight === 0) this.drained?.();
+    // While stopping, keep-alive connections are closed after their answer, so that clients
+    // stop sending on them and the requests in flight drain.
+    if (response && stopping) closeConnectionAfter(response);
+    return response;
   }
 
   /** Resolves once every request it took has been answered (or after `limitMs`), then closes the Gatehouse. */

@@ -27,6 +27,8 @@ export interface FuzzOptions {
   batch?: number;
   /** Every answer must come within this many milliseconds. */
   timeBoundMs?: number;
+  /** Fail when RSS grows more than this after warm-up (the full run; a short one is too noisy). */
+  maxRssGrowthPercent?: number;
   /** Progress lines (none when absent). */
   progress?: (line: string) => void;
 }
@@ -423,7 +425,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     server = await spawnGatehouse({ config: fuzzConfig(`http://127.0.0.1:${stub.port}`), cwd: dir });
     const target = server;
     const secrets = await setUpSecrets(target.url);
-    const warmUpAt = Math.min(Math.floor(runs * 0.1), 2000);
+    // RSS is compared between the end of the first tenth of the run and the end.
+    const warmUpAt = Math.max(1, Math.floor(runs * 0.1));
     let run = 0;
 
     const property = fc.asyncProperty(fc.array(fuzzRequest(secrets), { minLength: batch, maxLength: batch }), async (requests) => {
@@ -471,6 +474,10 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     const finalMiB = rssMiB(target.process.pid);
     peakMiB = Math.max(peakMiB, finalMiB);
     if (!warmMiB) warmMiB = finalMiB;
+    const growthPercent = ((finalMiB - warmMiB) / warmMiB) * 100;
+    if (!failure && options.maxRssGrowthPercent !== undefined && growthPercent > options.maxRssGrowthPercent) {
+      failure = `RSS grew by ${growthPercent.toFixed(1)} % after warm-up (${warmMiB.toFixed(1)} → ${finalMiB.toFixed(1)} MiB), above ${options.maxRssGrowthPercent} %`;
+    }
     return {
       inputs: sent,
       seed: options.seed,
@@ -478,7 +485,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       statuses,
       slowestMs: Math.round(slowestMs),
       slowest,
-      rss: { warmMiB: round(warmMiB), finalMiB: round(finalMiB), peakMiB: round(peakMiB), growthPercent: round(((finalMiB - warmMiB) / warmMiB) * 100) },
+      rss: { warmMiB: round(warmMiB), finalMiB: round(finalMiB), peakMiB: round(peakMiB), growthPercent: round(growthPercent) },
       failure,
     };
   } finally {
