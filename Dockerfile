@@ -2,7 +2,10 @@
 # Gatehouse as a single self-contained executable on a distroless glibc base.
 #   docker build -t gatehouse .
 #   docker run -d -p 8080:8080 -v /path/to/your/config.yaml:/app/config.yaml gatehouse
-# The config file must be readable by uid 65532. State (SQLite) goes to /app/data.
+# The config file is $GATEHOUSE_CONFIG, else $AOT_CONFIG_PATH (as auth-o-tron's
+# compose example sets it), else /app/config.yaml (the working directory's); so
+# neither CMD nor HEALTHCHECK names it. It must be readable by uid 65532.
+# State (SQLite) goes to /app/data.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /build
@@ -28,7 +31,7 @@ USER 65532:65532
 VOLUME ["/app/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["/app/gatehouse", "healthcheck", "--config", "/app/config.yaml"]
+  CMD ["/app/gatehouse", "healthcheck"]
 # Split so that `docker run IMAGE hash-password` etc. run other subcommands.
 ENTRYPOINT ["/app/gatehouse"]
-CMD ["serve", "--config", "/app/config.yaml"]
+CMD ["serve"]

@@ -194,7 +194,7 @@ running = false;
 await Promise.all(workers);
 clearInterval(sampler);
 sample();
-const purges = server.logs.filter((line) => line.includes('"event":"store.purged"')).length;
+const purges = server.logs.filter((line) => line.includes('"event.name":"store.purged"')).length;
 await server.stop();
 stub.stop(true);
 
@@ -220,7 +220,7 @@ const report = {
   rss: { warmMiB: warm.rssMiB, finalMiB: last.rssMiB, maxMiB: Math.max(...samples.map((s) => s.rssMiB)), growthPercent: growth(warm.rssMiB, last.rssMiB) },
   fds: { warm: warm.fds, final: last.fds, max: Math.max(...samples.map((s) => s.fds)) },
   database: { warmKiB: warm.dbKiB, finalKiB: last.dbKiB, maxKiB: Math.max(...samples.map((s) => s.dbKiB)) },
-  wal: { maxKiB: Math.max(...samples.map((s) => s.walKiB)), finalKiB: last.walKiB },
+  wal: { maxKiB: Math.max(...samples.map((s) => s.walKiB)), finalKiB: samples[samples.length - 1].walKiB },
   latencyMs: { p50: Math.max(...samples.map((s) => s.p50)), p99: Math.max(...samples.map((s) => s.p99)), max: Math.max(...samples.map((s) => s.max)) },
 };
 console.log(JSON.stringify(report, null, 2));

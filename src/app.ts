@@ -29,6 +29,8 @@ import { REFRESH_TOKEN_PREFIX } from "./tokens/format.ts";
 import { unavailable } from "./refusal.ts";
 import { errorAnswer } from "./modules/errors.ts";
 import { purgePolicy, schedulePurge } from "./store/purge.ts";
+import { portalModule } from "./modules/portal/index.ts";
+import { createPortalCookie } from "./modules/portal/cookie.ts";
 
 export interface Gatehouse {
   app: Elysia<any, any, any, any, any, any, any>;
@@ -50,15 +52,15 @@ export interface GatehouseOptions {
 }
 
 export async function createGatehouse(config: GatehouseConfig, logger: Logger, options: GatehouseOptions = {}): Promise<Gatehouse> {
-  const providers = createProviders(config.providers, logger);
-  const augmenters = createAugmenters(config.augmenters, logger);
-  // The store (migrated at start-up) and the built-in providers of API tokens and session access
-  // tokens, after the configured ones.
+  // The store first (migrated at start-up): some providers keep accounts in it. The built-in
+  // providers of API tokens and session access tokens come after the configured ones.
   const store = config.store.enabled
     ? openStore(config.store.path, {
         onUnavailable: (reason, error) => logger.error("store.unavailable", { reason, error: (error as Error)?.message }),
       })
     : null;
+  const providers = createProviders(config.providers, logger, store);
+  const augmenters = createAugmenters(config.augmenters, logger);
   const keys = await openKeySet(config, store, logger);
   const purge = store ? schedulePurge(store, purgePolicy(config), logger) : null;
   const tokens = store ? new TokenService(store, tokenPolicy(config), logger) : null;
@@ -80,6 +82,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     timeoutMs: config.auth.timeout_in_ms,
     logger,
     ownTokenPrefixes: [config.tokens.prefix, REFRESH_TOKEN_PREFIX],
+    isKeptToken: tokens ? (token) => tokens.keepsImported(token) : undefined,
     ownIssuer: config.jwt.iss,
     observer,
   });
@@ -99,7 +102,10 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     currentSigner: () => keys.keySet.signer(),
   });
 
-  const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens, accessTokens });
+  // The portal's session cookie is a credential of the caller plugin (with its CSRF check), for every route.
+  const { portal } = config;
+  const portalCookie = portal.enabled && sessions ? createPortalCookie({ sessions, publicUrl: portal.public_url, logger }) : null;
+  const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens, accessTokens, cookie: portalCookie });
   // Without a store, routes that need it answer 503 from these stand-ins: auth-o-tron's words on its token routes, ours on Tiled's.
   const tokenService = tokens ?? unavailable<TokenService>("Token store is disabled");
   const noSessions = "Sessions need the store, which is disabled (store.enabled: false)";
@@ -129,6 +135,19 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
         reuseSeconds: config.jwt.reuse_seconds,
         observer,
       }),
+    )
+    .use(
+      portal.enabled
+        ? portalModule({
+            pipeline,
+            caller,
+            services: portalCookie && store && tokens && sessions ? { cookie: portalCookie, sessions, tokens, store } : null,
+            tokenPolicy: tokenPolicy(config),
+            keys,
+            publicUrl: portal.public_url,
+            logger,
+          })
+        : new Elysia({ name: "portal-off" }),
     )
     // Last, so that each module's own error handler answers first: this one
     // answers what no module owns (an unknown path) in Gatehouse's shape.

@@ -11,6 +11,7 @@ import { migrateCommand } from "./cli/migrate.ts";
 import { tokensCommand } from "./cli/tokens.ts";
 import { clientCommand } from "./cli/client.ts";
 import { keysCommand } from "./cli/keys.ts";
+import { tlsCommand } from "./cli/tls.ts";
 
 const USAGE = `${NAME} ${VERSION}
 
@@ -26,6 +27,7 @@ Commands:
   tokens create|list|revoke   API tokens in the local store (--help for options)
   client whoami|token …  call a server with the credentials of an .ecflowapirc file
   keys list|rotate|retire KID   managed signing keys in the local store
+  tls self-signed --host NAME --out DIR   a development certificate set (openssl)
   version                print the version
 
 The config file is --config FILE, else $GATEHOUSE_CONFIG, else $AOT_CONFIG_PATH,
@@ -103,8 +105,12 @@ const commands: Record<string, Command> = {
     const { config } = await loadConfig(configPath);
     const host = ["0.0.0.0", "::", ""].includes(config.server.host) ? "127.0.0.1" : config.server.host;
     try {
-      const response = await fetch(`http://${host.includes(":") ? `[${host}]` : host}:${config.server.port}/health`, {
+      // With tls and no tls.port, server.port speaks HTTPS. The probe asks this very machine whether
+      // the process answers; the certificate is checked at start-up, not here.
+      const https = config.tls !== undefined && config.tls.port === undefined;
+      const response = await fetch(`${https ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${config.server.port}/health`, {
         signal: AbortSignal.timeout(3000),
+        ...(https ? { tls: { rejectUnauthorized: false } } : {}),
       });
       return response.ok ? 0 : 1;
     } catch {
@@ -126,6 +132,7 @@ const commandsWithOptions: Record<string, CommandWithOptions> = {
   migrate: migrateCommand,
   tokens: tokensCommand,
   client: (args) => clientCommand(args),
+  tls: (args) => tlsCommand(args),
 };
 
 /** The password from stdin: typed at a terminal without echo, or piped. */

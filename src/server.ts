@@ -11,6 +11,7 @@ import type { LoadedConfig } from "./config/load.ts";
 import { createGatehouse, type Gatehouse } from "./app.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { VERSION } from "./version.ts";
+import { loadTls } from "./tls.ts";
 
 export interface RunningServer {
   url: string;
@@ -86,30 +87,47 @@ const DRAIN_LIMIT_MS = 10_000;
 
 export async function startServer(loaded: LoadedConfig): Promise<RunningServer> {
   const { config } = loaded;
-  const logger = createLogger({ level: config.logging.level, format: config.logging.format });
+  const logger = createLogger({
+    level: config.logging.level,
+    format: config.logging.format,
+    serviceName: config.logging.service_name,
+    serviceVersion: config.logging.service_version,
+  });
   for (const warning of loaded.warnings) logger.warn("config.warning", { message: warning });
+  // Before anything else starts: a certificate problem stops the start with the file named.
+  const tls = config.tls ? loadTls(config.tls, config.server) : null;
   const first = await createGatehouse(config, logger);
   let current: Generation | undefined;
   let stopping = false;
   let closed = false;
+  const dispatch = (request: Request): Response | Promise<Response> => {
+    if (closed) {
+      const refusal = Response.json({ error: "The server is stopping" }, { status: 503, headers: { "retry-after": "1" } });
+      closeConnectionAfter(refusal);
+      return refusal;
+    }
+    return current!.handle(request, stopping);
+  };
+  const onlyHttps = tls && tls.port === null;
   const server = Bun.serve({
     hostname: config.server.host,
     port: config.server.port,
     idleTimeout: 30,
     development: false,
-    fetch: (request) => {
-      if (closed) {
-        const refusal = Response.json({ error: "The server is stopping" }, { status: 503, headers: { "retry-after": "1" } });
-        closeConnectionAfter(refusal);
-        return refusal;
-      }
-      return current!.handle(request, stopping);
-    },
+    ...(onlyHttps ? { tls: tls.options } : {}),
+    fetch: dispatch,
   });
   current = new Generation(first, loaded, server);
-  const url = `http://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${server.port}`;
+  const origin = (scheme: string, port: number | undefined) =>
+    `${scheme}://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${port}`;
+  const url = origin(onlyHttps ? "https" : "http", server.port);
+  // HTTP and HTTPS at once: a second listener answering with the same app (handlers find a request's peer through either).
+  const https =
+    tls && !onlyHttps ? Bun.serve({ hostname: config.server.host, port: tls.port!, tls: tls.options, idleTimeout: 30, fetch: dispatch }) : null;
   logger.info("server.started", {
     url,
+    ...(https ? { https_url: origin("https", https.port) } : {}),
+    ...(tls ? { tls_certificate: tls.files.cert } : {}),
     version: VERSION,
     config: loaded.source,
     providers: config.providers.length,
@@ -130,8 +148,11 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     }
     for (const warning of next.warnings) logger.warn("config.warning", { message: warning });
     const previous = current!;
-    const moved = ["host", "port"].filter((key) => (next.config.server as any)[key] !== (previous.loaded.config.server as any)[key]);
-    if (moved.length) logger.warn("config.reload_needs_restart", { changed: moved.map((key) => `server.${key}`) });
+    const moved = [
+      ...["host", "port"].filter((key) => (next.config.server as any)[key] !== (previous.loaded.config.server as any)[key]).map((key) => `server.${key}`),
+      ...(JSON.stringify(next.config.tls) !== JSON.stringify(previous.loaded.config.tls) ? ["tls"] : []),
+    ];
+    if (moved.length) logger.warn("config.reload_needs_restart", { changed: moved });
     current = new Generation(gatehouse, next, server);
     logger.info("config.reloaded", {
       config: next.source,
@@ -155,9 +176,10 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
       // Stop listening; requests in flight are answered, then the store is closed.
       stopping = true;
       void server.stop(false);
+      void https?.stop(false);
       await current!.retire(DRAIN_LIMIT_MS);
       closed = true;
-      await server.stop(true);
+      await Promise.all([server.stop(true), https?.stop(true)]);
       logger.info("server.stopped");
     },
   };

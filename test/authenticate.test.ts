@@ -127,11 +127,19 @@ describe("GET /authenticate", () => {
   });
 
   test("several credentials at once: the good one wins whatever its position", async () => {
-    expect((await authenticate(`${basic("someuser", "wrong")}, ${basic("someuser", "somesecret")}`)).status).toBe(200);
     expect((await authenticate(`Bearer unknown-key, ${basic("someuser", "somesecret")}`)).status).toBe(200);
+    expect((await authenticate(`${basic("someuser", "somesecret")}, Bearer unknown-key`)).status).toBe(200);
     const response = await authenticate(`${basic("someuser", "wrong")}, Bearer valid-ecmwf-key`);
     expect(response.status).toBe(200);
     expect(response.headers.get("x-auth-username")).toBe("ecmwf-user");
+  });
+
+  test("Authorization as auth-o-tron 0.4.0: an unknown scheme is skipped, a repeated scheme or an empty part refuses", async () => {
+    expect((await authenticate(`Negotiate x, ${basic("someuser", "somesecret")}`)).status).toBe(200);
+    expect((await authenticate(`${basic("someuser", "wrong")}, ${basic("someuser", "somesecret")}`)).status).toBe(401);
+    expect((await authenticate(`${basic("someuser", "somesecret")}, Plain ${btoa("someuser:somesecret")}`)).status).toBe(401);
+    expect((await authenticate(`${basic("someuser", "somesecret")},`)).status).toBe(401);
+    expect((await authenticate(`${basic("someuser", "somesecret")}, , Bearer x`)).status).toBe(401);
   });
 
   test("X-Auth-Realm restricts the providers tried", async () => {

@@ -2,7 +2,7 @@
 // outside the project, it serves /authenticate, verifies argon2id hashes with
 // its embedded addon, and checks config files.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import argon2 from "argon2";
 import { projectRoot, spawnGatehouse, temporaryDirectory, type RunningGatehouse } from "./helpers/gatehouse.ts";
@@ -144,6 +144,17 @@ describe("compiled binary run outside the project", () => {
     } finally {
       await managed.stop();
     }
+  });
+
+  test("the portal and its static files (public/, embedded) are served", async () => {
+    for (const name of ["portal.css", "portal.js"]) {
+      const asset = await fetch(`${server!.url}/portal/assets/${name}`);
+      expect(asset.status).toBe(200);
+      expect(await asset.text()).toBe(readFileSync(join(projectRoot, "public", name), "utf8"));
+    }
+    const signIn = await fetch(`${server!.url}/portal/sign-in`);
+    expect(signIn.status).toBe(200);
+    expect(await signIn.text()).toContain('name="password"');
   });
 
   test("config check exits 0 on a valid file", () => {

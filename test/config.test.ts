@@ -43,7 +43,11 @@ describe("loading configs", () => {
     // Its example secret is short: it runs, with a warning, and `config check` refuses it.
     expect(weaknesses).toHaveLength(1);
     expect(weaknesses[0]).toStartWith("jwt.secret: shorter than 32 bytes");
-    expect(warnings).toEqual(weaknesses);
+    // And its clear-text password is deprecated, as in auth-o-tron 0.4.0.
+    expect(warnings).toEqual([
+      ...weaknesses,
+      "providers[1].users: password in clear text is deprecated (as in auth-o-tron 0.4.0) for someuser; use password_hash (gatehouse hash-password)",
+    ]);
     expect(config.version).toBe("1.0.0");
     expect(config.server).toEqual({ host: "0.0.0.0", port: 8080 });
     expect(config.auth.timeout_in_ms).toBe(3000);
@@ -54,7 +58,7 @@ describe("loading configs", () => {
     expect(config.jwt).toMatchObject({ exp: 3600, iss: "authotron-issuer", aud: "authotron-audience" });
     expect(config.include_legacy_headers).toBe(true);
     expect(config.store.enabled).toBe(false);
-    expect(config.logging).toEqual({ level: "debug", format: "console" });
+    expect(config.logging).toEqual({ level: "debug", format: "console", service_name: "gatehouse" });
   });
 
   test("an auth-o-tron 2.0.0 file with server and metrics loads, with auth-o-tron's defaults", () => {
@@ -147,11 +151,17 @@ describe("bad configs get every problem with its path", () => {
   const cases: [string, string, string][] = [
     ["an unknown store type", "store: {type: mongo}", 'store.type: "mongo" is not supported; use sqlite or postgres'],
     ["an unknown provider type", "providers: [{type: magic, name: m, realm: r}]", 'providers[0].type: unknown provider type "magic"; supported: plain, ecmwf-api'],
-    ["a provider type not built yet", "providers: [{type: trusted-header, name: m, realm: r}]", 'providers[0].type: the provider type "trusted-header" is not available in this version yet'],
+    ["a trusted-header provider without trusted_proxies", "providers: [{type: trusted-header, name: m, realm: r}]", "providers[0].trusted_proxies: is required"],
     ["an unknown augmenter type", "augmenters: [{type: magic, name: m, realm: r}]", 'augmenters[0].type: unknown augmenter type "magic"'],
     ["a provider without realm", "providers: [{type: plain, name: m, users: []}]", "providers[0].realm: is required"],
     ["an ecmwf-api provider without uri", "providers: [{type: ecmwf-api, name: m, realm: r}]", "providers[0].uri: is required"],
     ["a user without password", "providers: [{type: plain, name: m, realm: r, users: [{username: u}]}]", "providers[0].users[0].password: is required (or password_hash)"],
+    [
+      "a user with both password and password_hash",
+      "providers: [{type: plain, name: m, realm: r, users: [{username: u, password: p, password_hash: $argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA}]}]",
+      "providers[0].users[0]: give password or password_hash, not both",
+    ],
+    ["a password_hash that is not argon2", "providers: [{type: plain, name: m, realm: r, users: [{username: u, password_hash: md5}]}]", "providers[0].users[0].password_hash: expected string to match"],
     ["duplicate provider names", "providers: [{type: plain, name: m, realm: r}, {type: plain, name: m, realm: s}]", 'providers[1].name: duplicate name "m"'],
     ["an unknown version", 'version: "3.0.0"', 'version: "3.0.0" is not supported; use 1.0.0 or 2.0.0'],
     ["a bad bind_address", "bind_address: localhost", 'bind_address: must be host:port, got "localhost"'],

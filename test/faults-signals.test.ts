@@ -117,7 +117,7 @@ test("SIGTERM under load: requests in flight complete, last uses are written, ex
   // Refused connections after the listener closed are expected; an error status never is.
   expect(traffic.outcomes.failed.filter((failure) => /^\d+$/.test(failure))).toEqual([]);
   expect(traffic.outcomes.ok).toBeGreaterThan(50);
-  expect(server.logs.some((line) => line.includes('"event":"server.stopped"'))).toBe(true);
+  expect(server.logs.some((line) => line.includes('"event.name":"server.stopped"'))).toBe(true);
 
   // The token's last use, buffered in memory, was written on the way out.
   const database = new Database(join(dir, "data/gatehouse.db"), { readonly: true });
@@ -150,13 +150,13 @@ test("SIGHUP reloads users, providers and augmenters without dropping a request;
     expect(await statusOf(server, basic("carol", "carol-pw"))).toBe(200); // the new provider
     const providers = (await (await fetch(`${server.url}/providers`)).json()) as { providers: { name: string }[] };
     expect(providers.providers.map((provider) => provider.name)).toContain("extra");
-    expect(server.logs.some((line) => line.includes('"event":"config.reloaded"'))).toBe(true);
+    expect(server.logs.some((line) => line.includes('"event.name":"config.reloaded"'))).toBe(true);
 
     // A broken config: refused, its problem logged, the running one kept.
     writeFileSync(server.configPath, config().replace("type: plain, name: roles", "type: nonsense, name: roles").replace("timeout_in_ms: 3000", "timeout_in_ms: -5"));
     server.process.kill("SIGHUP");
-    await waitFor(async () => server.logs.some((line) => line.includes('"event":"config.reload_refused"')));
-    const refusal = server.logs.find((line) => line.includes('"event":"config.reload_refused"'))!;
+    await waitFor(async () => server.logs.some((line) => line.includes('"event.name":"config.reload_refused"')));
+    const refusal = server.logs.find((line) => line.includes('"event.name":"config.reload_refused"'))!;
     expect(refusal).toContain("nonsense");
     expect(refusal).toContain("timeout_in_ms");
     expect(await statusOf(server, basic("bob", "bob-pw"))).toBe(200);

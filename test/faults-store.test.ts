@@ -43,6 +43,14 @@ async function login(server: RunningGatehouse) {
 const authenticate = async (server: RunningGatehouse, authorization: string) =>
   (await fetch(`${server.url}/authenticate`, { headers: { authorization } })).status;
 
+/** Whether the server logs the event (with `text` in its line) within 3 s: lines are written after the answer. */
+async function logged(server: RunningGatehouse, event: string, text: string): Promise<boolean> {
+  const deadline = Date.now() + 3000;
+  const found = () => server.logs.some((line) => line.includes(`"event.name":"${event}"`) && line.includes(text));
+  while (!found() && Date.now() < deadline) await Bun.sleep(20);
+  return found();
+}
+
 /** Mounts a small tmpfs, or says why it cannot (then the test skips loudly). */
 function mountSmallDisk(dir: string): string | null {
   if (process.getuid?.() !== 0) return "not root: cannot mount a tmpfs";
@@ -89,7 +97,7 @@ test("disk full: writes answer 503 with a log line, /authenticate keeps working,
   const loginWhileFull = await login(server);
   expect(loginWhileFull.status).toBe(503); // a login writes its session
   expect(((await loginWhileFull.json()) as { detail: string }).detail).toContain("disk is full");
-  expect(server.logs.some((line) => line.includes('"event":"store.unavailable"') && line.includes("disk is full"))).toBe(true);
+  expect(await logged(server, "store.unavailable", "disk is full")).toBe(true);
 
   // Existing credentials keep working: an API token, a password, a session's access token.
   for (const token of acknowledged) expect(await authenticate(server, `Bearer ${token}`)).toBe(200);
@@ -147,7 +155,7 @@ test("database locked by another process past the busy timeout: a 503 within the
   );
   expect(elapsed).toBeLessThan(5000 + 1500);
   console.log(`locked store: 503 after ${Math.round(elapsed)} ms (busy timeout 5000 ms)`);
-  expect(server.logs.some((line) => line.includes('"event":"store.unavailable"'))).toBe(true);
+  expect(await logged(server, "store.unavailable", "locked")).toBe(true);
   // Reads do not need the write lock: existing credentials still authenticate.
   expect(await authenticate(server, `Bearer ${token}`)).toBe(200);
 

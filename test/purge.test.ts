@@ -3,7 +3,7 @@
 // and the WAL is emptied.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { statSync } from "node:fs";
-import { basic, json, startApp, type TestApp } from "./helpers/app.ts";
+import { basic, json, logEvents, startApp, type TestApp } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
 
 let app: TestApp;
@@ -66,7 +66,7 @@ test("ended sessions and tokens are purged after their retention; live ones, and
   expect(count("SELECT count(*) AS n FROM audit_log")).toBeGreaterThanOrEqual(auditBefore);
   expect(count("SELECT count(*) AS n FROM refresh_tokens r WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = r.session_id)")).toBe(0);
 
-  const purged = app.logs.map((line) => JSON.parse(line)).filter((line) => line.event === "store.purged");
+  const purged = logEvents(app).filter((line) => line.event === "store.purged");
   expect(purged.length).toBeGreaterThan(0);
   expect(purged.some((line) => line.deleted.tokens >= 1)).toBe(true);
   expect(purged.some((line) => line.wal_pages === 0)).toBe(true);

@@ -245,8 +245,8 @@ describe("login", () => {
       expect(refused.headers.get("www-authenticate")).toBe("Bearer");
     }
     const logged = app.logs.filter((line) => line.includes('"sessions.login_failed"')).map((line) => JSON.parse(line));
-    expect(logged.map((line) => line.username)).toEqual(expect.arrayContaining(["alice", "nobody"]));
-    expect(logged[0]).toMatchObject({ level: "warn", provider: "local", realm: "local" });
+    expect(logged.map((line) => line.attributes.username)).toEqual(expect.arrayContaining(["alice", "nobody"]));
+    expect(logged[0]).toMatchObject({ severityText: "WARN", attributes: { provider: "local", realm: "local" } });
     expect(app.logs.join("\n")).not.toContain(wrongPassword);
     const audited = auditEvents(app, "session.login_failed");
     expect(audited.map((row) => row.actor_username)).toEqual(expect.arrayContaining(["alice", "nobody"]));

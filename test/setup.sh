@@ -9,7 +9,7 @@ set -u
 REQUIREMENTS=(
   "nginx|nginx_ok|e2e-nginx suite, bench"
   "wrk|command -v wrk|bench"
-  "openssl|command -v openssl|e2e-nginx suite (self-signed certificate)"
+  "openssl|command -v openssl|e2e-nginx and tls suites (self-signed certificates)"
   "slapd|test -x /usr/sbin/slapd|LDAP provider/augmenter suites"
   "ldap-utils|command -v ldapsearch|LDAP provider/augmenter suites"
   "chromium|test -x /usr/lib/chromium/chromium|portal browser suites"

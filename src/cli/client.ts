@@ -1,15 +1,22 @@
 // `gatehouse client`: calls a Gatehouse server as a user would, with the
-// credentials of an `.ecflowapirc` file (the ecFlow client's format):
+// credentials of an `.ecflowapirc` file, found and matched exactly as
+// ecflow_client 5.19 does (ecflow/client/ClientEnvironment.cpp), so that one
+// file behaves the same for both:
 //
 //   {"version": 1, "tokens": [
 //     {"server": "<pattern>", "type": "bearer", "api": {"url": "…", "key": "<key>", "email": "…"}},
 //     {"server": "<pattern>", "type": "basic",  "api": {"username": "…", "password": "…"}}]}
 //
-// The file is --rc FILE, else $ECF_AUTHTOKENS, else ./.ecflowapirc, else
-// ~/.ecflowapirc. The first entry whose `server` regular expression matches
-// the whole server host name (or host:port, or its origin URL, as ecFlow's
-// own client matches) is used: bearer entries send `Authorization: Bearer
-// <key>`, basic entries Basic.
+// - The file is --rc FILE, else $ECF_AUTHTOKENS, else ~/.ecflowapirc when it
+//   exists, else ./.ecflowapirc (the real client reads the home file first,
+//   whatever the ecFlow documentation says).
+// - The first entry whose `server` regular expression matches the whole URL
+//   `scheme://host:port` (the port always written) is used: bearer entries
+//   send `Authorization: Bearer <key>`, basic entries Basic. Entries of
+//   another type are skipped, as ecflow_client skips them.
+// - ecflow_client refuses the whole file when a bearer entry lacks `api.url`
+//   or `api.email` (even unused, even empty): Gatehouse uses such an entry
+//   but warns, naming the fix.
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
@@ -21,28 +28,35 @@ const USAGE = `usage: gatehouse client [--server URL] [--rc FILE] COMMAND
   token create [--note TEXT] [--expires-in SECONDS|30d|never] [--scope service:scope ...]
   token list [--json]
   token revoke ID
-The server is --server, else $GATEHOUSE_SERVER, else http://127.0.0.1:8080.`;
+The server is --server, else $GATEHOUSE_SERVER, else http://127.0.0.1:8080.
+The credentials file is --rc, else $ECF_AUTHTOKENS, else ~/.ecflowapirc, else ./.ecflowapirc.
+Over HTTPS, --ca FILE (else $GATEHOUSE_CA_FILE) is a PEM file of the certificates to trust,
+as ecFlow's client trusts server.crt; without it, the system's.`;
 
 const RC_NAME = ".ecflowapirc";
 
 type Entry =
-  | { server: string; type: "bearer"; api: { key: string } }
+  | { server: string; type: "bearer"; api: { key: string; url?: string; email?: string } }
   | { server: string; type: "basic"; api: { username: string; password: string } };
 
 class ClientError extends Error {}
 
-/** The credentials file to use: --rc, $ECF_AUTHTOKENS, then the working directory, then the home directory. */
+/** The credentials file to use, in ecflow_client's order: --rc, $ECF_AUTHTOKENS, the home directory's if it exists, the working directory's. */
 export function findRcFile(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   if (explicit) return resolve(explicit);
   if (env.ECF_AUTHTOKENS) return resolve(env.ECF_AUTHTOKENS);
-  const candidates = [resolve(RC_NAME), join(env.HOME ?? homedir(), RC_NAME)];
-  const found = candidates.find((candidate) => existsSync(candidate));
-  if (!found) throw new ClientError(`no credentials file: looked for ${candidates.join(" and ")} (or give --rc FILE)`);
-  return found;
+  const home = join(env.HOME ?? homedir(), RC_NAME);
+  if (existsSync(home)) return home;
+  const here = resolve(RC_NAME);
+  if (!existsSync(here)) throw new ClientError(`no credentials file: looked for ${home} and ${here} (or set ECF_AUTHTOKENS, or give --rc FILE)`);
+  return here;
 }
 
-/** The entries of an .ecflowapirc file, checked, with each problem named by its place in the file. */
-export function readRcFile(path: string): Entry[] {
+/**
+ * The usable entries of an .ecflowapirc file, with each problem named by its
+ * place in the file; `warnings` gets what ecflow_client would do differently.
+ */
+export function readRcFile(path: string, warnings: string[] = []): Entry[] {
   let data: any;
   try {
     data = JSON.parse(readFileSync(path, "utf8"));
@@ -51,26 +65,41 @@ export function readRcFile(path: string): Entry[] {
   }
   if (data?.version !== 1) throw new ClientError(`${path}: "version" must be 1`);
   if (!Array.isArray(data.tokens)) throw new ClientError(`${path}: "tokens" must be a list`);
-  return data.tokens.map((entry: any, index: number): Entry => {
+  const entries: Entry[] = [];
+  data.tokens.forEach((entry: any, index: number) => {
     const where = `${path}: tokens[${index}]`;
-    if (typeof entry?.server !== "string") throw new ClientError(`${where}.server must be a string (a regular expression)`);
+    if (entry?.type !== "bearer" && entry?.type !== "basic") {
+      warnings.push(`${where} is skipped: its type is neither "bearer" nor "basic" (ecflow_client skips it too)`);
+      return;
+    }
+    if (typeof entry.server !== "string") throw new ClientError(`${where}.server must be a string (a regular expression)`);
     if (entry.type === "bearer") {
       if (typeof entry.api?.key !== "string") throw new ClientError(`${where}.api.key must be a string`);
-    } else if (entry.type === "basic") {
-      if (typeof entry.api?.username !== "string" || typeof entry.api?.password !== "string") {
-        throw new ClientError(`${where}.api must have a username and a password`);
+      const missing = ["url", "email"].filter((field) => typeof entry.api[field] !== "string");
+      if (missing.length > 0) {
+        const fix = missing.map((field) => `"${field}": ""`).join(" and ");
+        warnings.push(
+          `${where}: ecflow_client 5.19 refuses this whole file: a bearer entry needs api.${missing.join(" and api.")}; add ${fix} to the entry's "api" (any value, even empty)`,
+        );
       }
-    } else {
-      throw new ClientError(`${where}.type must be "bearer" or "basic"`);
+    } else if (typeof entry.api?.username !== "string" || typeof entry.api?.password !== "string") {
+      throw new ClientError(`${where}.api must have a username and a password`);
     }
-    return entry as Entry;
+    entries.push(entry as Entry);
   });
+  return entries;
 }
 
-/** The Authorization header of the first entry matching the server. */
-export function authorizationFor(entries: Entry[], server: URL, path: string): string {
+/** What ecflow_client matches the `server` patterns against: scheme://host:port, the port always written. */
+export function matchedUrl(server: URL): string {
   const port = server.port || (server.protocol === "https:" ? "443" : "80");
-  const names = [server.hostname, `${server.hostname}:${port}`, server.origin, `${server.protocol}//${server.hostname}:${port}`];
+  return `${server.protocol}//${server.hostname}:${port}`;
+}
+
+/** The Authorization header of the first entry whose pattern matches the whole URL, as std::regex_match does. */
+export function authorizationFor(entries: Entry[], server: URL, path: string, warnings: string[] = []): string {
+  const url = matchedUrl(server);
+  const nearMisses: number[] = [];
   for (const [index, entry] of entries.entries()) {
     let pattern: RegExp;
     try {
@@ -78,16 +107,24 @@ export function authorizationFor(entries: Entry[], server: URL, path: string): s
     } catch {
       throw new ClientError(`${path}: tokens[${index}].server is not a valid regular expression: ${entry.server}`);
     }
-    if (!names.some((name) => pattern.test(name))) continue;
+    if (!pattern.test(url)) {
+      // Matching only the host name was Gatehouse's old rule and is a common mistake: say what ecflow_client compares.
+      if (pattern.test(server.hostname) || pattern.test(`${server.hostname}:${url.split(":").at(-1)}`)) nearMisses.push(index);
+      continue;
+    }
     if (entry.type === "bearer") return `Bearer ${entry.api.key}`;
     return `Basic ${Buffer.from(`${entry.api.username}:${entry.api.password}`, "utf8").toString("base64")}`;
   }
-  throw new ClientError(`${path}: no entry's server pattern matches ${server.hostname}`);
+  const hint = nearMisses.length
+    ? `; tokens[${nearMisses.join("], tokens[")}] match the host name only: a pattern must match the whole URL, e.g. "${url.replace(/[.]/g, "\\.")}" or ".*${server.hostname.replace(/[.]/g, "\\.")}.*"`
+    : "";
+  throw new ClientError(`${path}: no entry's server pattern matches ${url}${hint}`);
 }
 
 const options = {
   server: { type: "string" },
   rc: { type: "string" },
+  ca: { type: "string" },
   note: { type: "string" },
   "expires-in": { type: "string" },
   scope: { type: "string", multiple: true },
@@ -112,9 +149,16 @@ export async function clientCommand(args: string[]): Promise<number> {
       throw new ClientError(`--server ${values.server}: not a URL`);
     }
     const rcPath = findRcFile(values.rc);
-    const authorization = authorizationFor(readRcFile(rcPath), server, rcPath);
+    const warnings: string[] = [];
+    let authorization: string;
+    try {
+      authorization = authorizationFor(readRcFile(rcPath, warnings), server, rcPath, warnings);
+    } finally {
+      for (const warning of warnings) console.error(`warning: ${warning}`);
+    }
+    const ca = trustedCertificates(values.ca ?? process.env.GATEHOUSE_CA_FILE);
     const call = (method: string, path: string, body?: unknown) =>
-      request(new URL(path.replace(/^\//, ""), server.href.endsWith("/") ? server.href : `${server.href}/`), method, authorization, body);
+      request(new URL(path.replace(/^\//, ""), server.href.endsWith("/") ? server.href : `${server.href}/`), method, authorization, body, ca);
 
     if (command === "whoami") {
       console.log(JSON.stringify(await call("GET", "/whoami"), null, 2));
@@ -140,8 +184,21 @@ export async function clientCommand(args: string[]): Promise<number> {
   }
 }
 
+/** The PEM certificates of --ca, read once; undefined: the system's. */
+function trustedCertificates(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ClientError(`--ca ${path}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  if (!pem.includes("BEGIN CERTIFICATE")) throw new ClientError(`--ca ${path}: holds no PEM certificate`);
+  return pem;
+}
+
 /** One JSON call; a refusal becomes a ClientError with the server's message. */
-async function request(url: URL, method: string, authorization: string, body?: unknown): Promise<unknown> {
+async function request(url: URL, method: string, authorization: string, body?: unknown, ca?: string): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(url, {
@@ -150,9 +207,13 @@ async function request(url: URL, method: string, authorization: string, body?: u
       body: body === undefined ? undefined : JSON.stringify(body),
       redirect: "error",
       signal: AbortSignal.timeout(30_000),
+      // Only the given certificates are trusted; the credentials are never sent to a server they do not vouch for.
+      ...(ca ? { tls: { ca } } : {}),
     });
   } catch (error) {
-    throw new ClientError(`${method} ${url.origin}${url.pathname}: ${(error as Error).message}`);
+    const untrusted = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(String((error as NodeJS.ErrnoException).code));
+    const hint = untrusted ? " (the server's certificate is not trusted: give --ca FILE)" : "";
+    throw new ClientError(`${method} ${url.origin}${url.pathname}: ${(error as Error).message}${hint}`);
   }
   const text = await response.text();
   if (!response.ok) {

@@ -3,6 +3,7 @@ import type { GatehouseConfig } from "../config/schema.ts";
 import { openStore } from "../store/database.ts";
 import { openKeySet } from "../keys/open.ts";
 import { createLogger } from "../log.ts";
+import { configuredKeys } from "../config/load.ts";
 import { operatorActor } from "../identity/actor.ts";
 
 const USAGE = "usage: gatehouse keys list | gatehouse keys rotate | gatehouse keys retire KID";
@@ -22,7 +23,11 @@ export async function keysCommand(args: string[], config: GatehouseConfig): Prom
   try {
     const { managed } = await openKeySet(config, store, logger, { poll: false });
     if (!managed) {
-      console.error("keys: jwt.alg is HS256, so the keys are the shared secrets jwt.secret / jwt.secrets; edit those to rotate");
+      console.error(
+        configuredKeys(config)
+          ? "keys: the signing key is jwt.private_key (kid jwt.kid) from the config; rotate it in stages with jwt.additional_public_keys (see the README)"
+          : "keys: jwt.alg is HS256, so the keys are the shared secrets jwt.secret / jwt.secrets; edit those to rotate",
+      );
       return 2;
     }
     const actor = operatorActor();

@@ -1,11 +1,13 @@
-// `gatehouse tokens create|list|revoke`: for the operator on the host,
+// `gatehouse tokens create|list|revoke|import`: for the operator on the host,
 // straight against the local store (a running server sees the changes on its
 // next request). The operator acts as an admin and is audited as `cli:$USER`.
+import { readFileSync } from "node:fs";
 import type { GatehouseConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { createLogger } from "../log.ts";
 import { createProviders } from "../providers/registry.ts";
-import { openStore } from "../store/database.ts";
+import { openStore, type Store } from "../store/database.ts";
+import { ImportError, importAuthOTronTokens, parseMongoExport } from "../tokens/import.ts";
 import { TokenService, tokenPolicy } from "../tokens/service.ts";
 import { operatorActor } from "../identity/actor.ts";
 import { Refusal } from "../refusal.ts";
@@ -14,7 +16,9 @@ import { parseCommand, parseExpiresIn, parseScopeArguments, storeConfig, tokenTa
 const USAGE = `usage:
   gatehouse tokens create --user U --realm R [--note TEXT] [--expires-in SECONDS|30d|never] [--scope service:scope ...]
   gatehouse tokens list [--user U] [--realm R] [--include-revoked] [--json]
-  gatehouse tokens revoke ID`;
+  gatehouse tokens revoke ID
+  gatehouse tokens import TOKENS.json --users USERS.json [--expires-in SECONDS|30d|never] [--note TEXT]
+      (auth-o-tron 0.3.7's MongoDB collections, from mongoexport --collection tokens / --collection users)`;
 
 const options = {
   config: { type: "string", short: "c" },
@@ -25,6 +29,7 @@ const options = {
   scope: { type: "string", multiple: true },
   "include-revoked": { type: "boolean" },
   json: { type: "boolean" },
+  users: { type: "string" },
 } as const;
 
 export async function tokensCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
@@ -32,7 +37,7 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
   if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
   const [action, id] = positionals;
-  if (!["create", "list", "revoke"].includes(action ?? "") || (action === "revoke" && !id)) {
+  if (!["create", "list", "revoke", "import"].includes(action ?? "") || ((action === "revoke" || action === "import") && !id)) {
     console.error(USAGE);
     return 2;
   }
@@ -63,6 +68,8 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
       // The secret alone on stdout (for scripts); what it is on stderr.
       console.error(`created ${token.id} for ${token.username}@${token.realm}, expires ${token.expires_at ?? "never"}; the secret is shown this once:`);
       console.log(secret);
+    } else if (action === "import") {
+      return importTokens(config, store, id!, values);
     } else if (action === "list") {
       const list = tokens.list(operator, { username: values.user, realm: values.realm, includeRevoked: values["include-revoked"] });
       console.log(values.json ? JSON.stringify({ tokens: list }, null, 2) : tokenTable(list));
@@ -90,4 +97,48 @@ async function warnIfUnknownOwner(config: GatehouseConfig, logger: Logger, usern
   if (describers.length === 0) return;
   for (const provider of describers) if (await provider.describeUser!(username, AbortSignal.timeout(5000))) return;
   console.error(`warning: no provider of realm "${realm}" knows user "${username}": the token will be refused until one does`);
+}
+
+/**
+ * auth-o-tron's tokens never expire; Gatehouse's do unless
+ * tokens.allow_non_expiring: imported ones get tokens.max_expires_in unless
+ * --expires-in says otherwise. Prints counts and ids, never a secret.
+ */
+function importTokens(config: GatehouseConfig, store: Store, tokensFile: string, values: { users?: string; note?: string; "expires-in"?: string }): number {
+  if (!values.users) {
+    console.error(`tokens import: --users is required: the owners are in auth-o-tron's users collection\n${USAGE}`);
+    return 2;
+  }
+  const byDefault = config.tokens.allow_non_expiring ? null : config.tokens.max_expires_in;
+  const expiresIn = values["expires-in"] === undefined ? byDefault : parseExpiresIn(values["expires-in"]);
+  if (typeof expiresIn === "string") {
+    console.error(`tokens import: ${expiresIn}`);
+    return 2;
+  }
+  if (expiresIn === null && !config.tokens.allow_non_expiring) {
+    console.error("tokens import: --expires-in never needs tokens.allow_non_expiring: true");
+    return 2;
+  }
+  let tokenDocuments: unknown[];
+  let userDocuments: unknown[];
+  try {
+    tokenDocuments = parseMongoExport(readFileSync(tokensFile, "utf8"), tokensFile);
+    userDocuments = parseMongoExport(readFileSync(values.users, "utf8"), values.users);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    console.error(`tokens import: ${error instanceof ImportError ? error.message : `cannot read the file: ${code ?? (error as Error).message}`}`);
+    return 1;
+  }
+  const result = importAuthOTronTokens(store, tokenDocuments, userDocuments, {
+    expiresAt: expiresIn === null ? null : Date.now() + expiresIn * 1000,
+    note: values.note ?? "imported from auth-o-tron",
+    operator: `cli:${process.env.USER ?? "unknown"}`,
+  });
+  for (const token of result.imported) console.log(`imported ${token.id} for ${token.username}@${token.realm}`);
+  for (const problem of result.skipped) console.error(`skipped ${problem}`);
+  console.error(
+    `tokens import: ${result.imported.length} imported, ${result.present} already present, ${result.skipped.length} skipped; ` +
+      `they expire ${expiresIn === null ? "never" : `in ${expiresIn} seconds`}`,
+  );
+  return result.skipped.length > 0 ? 1 : 0;
 }

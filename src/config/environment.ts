@@ -8,7 +8,17 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
 
 /** Config keys whose value may instead be read from a file named by `<key>_file`. */
-export const SECRET_FILE_KEYS = ["secret", "password", "ldap_password", "client_secret", "private_client_secret", "bind_password", "url"];
+export const SECRET_FILE_KEYS = [
+  "secret",
+  "password",
+  "ldap_password",
+  "client_secret",
+  "private_client_secret",
+  "bind_password",
+  "url",
+  "private_key",
+  "public_key",
+];
 const OVERRIDE_PREFIXES = ["GATEHOUSE_", "AOT_"];
 
 export function readSecretFile(path: string): string {

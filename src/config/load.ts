@@ -11,6 +11,8 @@ import { applyEnvOverrides, resolveSecretFiles, substituteVariables, type Env } 
 import { findProviderType, plannedProviderTypes, providerTypes } from "../providers/registry.ts";
 import { augmenterTypes, findAugmenterType, plannedAugmenterTypes } from "../augmenters/registry.ts";
 import { REFRESH_TOKEN_PREFIX } from "../tokens/format.ts";
+import { normaliseLogFormat, normaliseLogLevel } from "../log.ts";
+import { configuredKeyProblems, type ConfiguredKeys } from "../keys/configured.ts";
 
 export class ConfigError extends Error {
   constructor(
@@ -32,7 +34,8 @@ export interface LoadedConfig {
 
 /** `--config`, else GATEHOUSE_CONFIG, else AOT_CONFIG_PATH, else ./config.yaml (if present). */
 export function resolveConfigPath(explicit: string | undefined, env: Env): { path: string; explicit: boolean } | null {
-  const chosen = explicit ?? env.GATEHOUSE_CONFIG ?? env.AOT_CONFIG_PATH;
+  // An empty variable (compose files often set one to "") counts as unset.
+  const chosen = explicit || env.GATEHOUSE_CONFIG || env.AOT_CONFIG_PATH;
   if (chosen) return { path: chosen, explicit: true };
   return existsSync("./config.yaml") ? { path: "./config.yaml", explicit: false } : null;
 }
@@ -75,6 +78,11 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
   // Tiled's convention for a list in one variable: GATEHOUSE_JWT__SECRETS='new;old'.
   if (typeof value.jwt?.secrets === "string") value.jwt.secrets = value.jwt.secrets.split(";").filter(Boolean);
 
+  if (value.logging && typeof value.logging === "object") {
+    value.logging.level = normaliseLogLevel(value.logging.level);
+    if (value.logging.format !== undefined) value.logging.format = normaliseLogFormat(value.logging.format);
+  }
+
   if (value.bind_address !== undefined) {
     const parsed = parseBindAddress(String(value.bind_address));
     if (typeof parsed === "string") problems.push(`bind_address: ${parsed}`);
@@ -85,10 +93,19 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
   const metricsAsked = value.metrics && typeof value.metrics === "object" && value.metrics.enabled !== false && value.metrics.enabled !== "false";
   if (metricsAsked) warnings.push("metrics: the Prometheus endpoint is not available in this version yet; nothing listens on the metrics port");
 
+  // auth-o-tron 0.3.7 keeps its tokens in MongoDB: say what to do instead of a bare "not supported".
+  const mongo = value.store && typeof value.store === "object" && value.store.type === "mongo";
+  if (mongo) {
+    problems.push(
+      'store.type: "mongo" is not supported; use sqlite or postgres. auth-o-tron\'s MongoDB tokens can be brought over: ' +
+        "mongoexport its tokens and users collections, then gatehouse tokens import TOKENS.json --users USERS.json (README: Migrating from auth-o-tron)",
+    );
+    value.store = { ...value.store, type: "sqlite" }; // the rest of the file is still checked
+  }
   problems.push(...validate(ConfigSchema, value, ""));
   if (Array.isArray(value.providers)) {
     value.providers = value.providers.map((entry: unknown, index: number) =>
-      validatePlugin(entry, `providers[${index}]`, problems, findProviderType, providerTypes, plannedProviderTypes, "provider"),
+      validatePlugin(entry, `providers[${index}]`, problems, findProviderType, providerTypes, plannedProviderTypes, "provider", warnings),
     );
     problems.push(...duplicateNames(value.providers, "providers"));
   }
@@ -131,13 +148,26 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   const problems: string[] = [];
   const secrets = sharedSecrets(config);
   const alg = signingAlgorithm(config);
-  if (alg === "HS256" && secrets.length === 0) {
+  const configured = configuredKeys(config);
+  if (configured) {
+    problems.push(...configuredKeyProblems(configured));
+    if (config.jwt.alg && config.jwt.alg !== "RS256") problems.push(`jwt.alg: ${config.jwt.alg} cannot sign with jwt.private_key, an RSA key (RS256)`);
+    if (secrets.length > 0) warnings.push("jwt.secret: not used, jwt.private_key signs (RS256)");
+    secrets.length = 0; // neither required nor checked
+  } else if (config.jwt.kid !== undefined) {
+    problems.push("jwt.kid: is only used with jwt.private_key (auth-o-tron 0.4.0's RS256 key), which is not set");
+  } else if (config.jwt.additional_public_keys.length > 0) {
+    problems.push("jwt.additional_public_keys: are only used with jwt.private_key, which is not set");
+  }
+  if (configured) {
+    // The key is the config's own; the store is not needed for it.
+  } else if (alg === "HS256" && secrets.length === 0) {
     problems.push("jwt.secret: is required with jwt.alg HS256 (or jwt.secrets, jwt.secret_file, GATEHOUSE_JWT__SECRET)");
   }
-  if (alg !== "HS256" && !config.store.enabled) {
+  if (!configured && alg !== "HS256" && !config.store.enabled) {
     problems.push(`jwt.alg: ${alg} keeps its keys in the store, which is disabled (store.enabled: false); use jwt.secret`);
   }
-  if (alg !== "HS256" && secrets.length > 0) warnings.push(`jwt.secret: not used, jwt.alg is ${alg} (managed keys)`);
+  if (!configured && alg !== "HS256" && secrets.length > 0) warnings.push(`jwt.secret: not used, jwt.alg is ${alg} (managed keys)`);
   if (alg === "HS256" && !config.jwt.allow_short_secret) {
     secrets.forEach((secret, index) => {
       if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
@@ -158,6 +188,15 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   if (config.tokens.prefix === REFRESH_TOKEN_PREFIX) {
     problems.push(`tokens.prefix: "${REFRESH_TOKEN_PREFIX}" is the prefix of session refresh tokens; choose another`);
   }
+  if (config.tls && !config.tls.dir && (!config.tls.cert || !config.tls.key)) problems.push("tls: give cert and key, or dir");
+  if (config.tls?.port !== undefined && config.tls.port !== 0 && config.tls.port === config.server.port) {
+    problems.push(`tls.port: ${config.tls.port} is server.port too; HTTP and HTTPS need two ports`);
+  }
+  config.providers.forEach((provider, index) => {
+    if (provider.type === "trusted-header" && !config.store.enabled) {
+      problems.push(`providers[${index}]: a trusted-header provider keeps its accounts in the store, which is disabled (store.enabled: false)`);
+    }
+  });
   if (config.providers.length === 0) warnings.push("providers: none configured, every request will be refused");
   const serviceNames = new Set<string>();
   config.services.forEach((service, index) => {
@@ -172,9 +211,21 @@ export function sharedSecrets(config: GatehouseConfig): string[] {
   return [...new Set([config.jwt.secret, ...(config.jwt.secrets ?? [])].filter((secret): secret is string => !!secret))];
 }
 
-/** The configured algorithm, else HS256 when a secret is given, else managed ES256 keys. */
+/** RS256 with the config's key (auth-o-tron 0.4.0), else the configured algorithm, else HS256 when a secret is given, else managed ES256 keys. */
 export function signingAlgorithm(config: GatehouseConfig): "HS256" | "ES256" | "EdDSA" | "RS256" {
+  if (config.jwt.private_key !== undefined) return "RS256";
   return config.jwt.alg ?? (config.jwt.secret || config.jwt.secrets?.length ? "HS256" : "ES256");
+}
+
+/** auth-o-tron 0.4.0's signing key from the config, or null. A PEM given on one line with `\n` escapes is accepted too. */
+export function configuredKeys(config: GatehouseConfig): ConfiguredKeys | null {
+  if (config.jwt.private_key === undefined) return null;
+  const pem = (text: string) => (text.includes("\n") ? text : text.replace(/\\n/g, "\n"));
+  return {
+    kid: config.jwt.kid ?? "",
+    privateKeyPem: pem(config.jwt.private_key),
+    additionalPublicKeys: config.jwt.additional_public_keys.map((entry) => ({ kid: entry.kid, publicKeyPem: pem(entry.public_key) })),
+  };
 }
 
 /** "host:port", "[::1]:port" or "::1:port", as auth-o-tron accepts. */
@@ -192,10 +243,11 @@ function validatePlugin(
   entry: unknown,
   path: string,
   problems: string[],
-  find: (type: string) => { schema: TSchema; check?: (config: any) => string[] } | undefined,
+  find: (type: string) => { schema: TSchema; check?: (config: any) => string[]; warnings?: (config: any) => string[] } | undefined,
   known: { type: string }[],
   planned: string[],
   kind: string,
+  warnings: string[] = [],
 ): unknown {
   if (!entry || typeof entry !== "object") return entry; // already reported by the top-level schema
   const type = (entry as { type?: unknown }).type;
@@ -214,6 +266,7 @@ function validatePlugin(
   const found = validate(plugin.schema, value, path);
   problems.push(...found);
   if (found.length === 0 && plugin.check) problems.push(...plugin.check(value).map((problem) => `${path}.${problem}`));
+  if (found.length === 0 && plugin.warnings) warnings.push(...plugin.warnings(value).map((warning) => `${path}.${warning}`));
   return value;
 }
 

@@ -29,8 +29,16 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
       }),
       logging: Type.Object(
         {
-          level: oneOf(["trace", "debug", "info", "warn", "error"] as const, { default: "info" }),
-          format: oneOf(["console", "json"] as const, { default: "console" }),
+          level: oneOf(["trace", "debug", "info", "warn", "error"] as const, {
+            default: "info",
+            description: "Any case, as auth-o-tron (INFO works)",
+          }),
+          format: oneOf(["console", "json"] as const, {
+            default: "console",
+            description: "json: auth-o-tron's OpenTelemetry lines; any other value means console, as auth-o-tron",
+          }),
+          service_name: Type.String({ default: "gatehouse", description: "resource.service.name of JSON lines" }),
+          service_version: Type.Optional(Type.String({ description: "resource.service.version of JSON lines; default: Gatehouse's version" })),
         },
         { default: {}, additionalProperties: true },
       ),
@@ -56,6 +64,36 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
         },
         { default: {}, additionalProperties: true },
       ),
+      tls: Type.Optional(
+        Type.Object(
+          {
+            cert: Type.Optional(Type.String({ minLength: 1, description: "PEM certificate (with its chain) file" })),
+            key: Type.Optional(Type.String({ minLength: 1, description: "PEM private key file, encrypted or not" })),
+            passphrase_file: Type.Optional(Type.String({ minLength: 1, description: "File whose first line is the key's pass phrase" })),
+            dhparams: Type.Optional(Type.String({ minLength: 1, description: "PEM DH parameters file (openssl dhparam)" })),
+            ca: Type.Optional(Type.String({ minLength: 1, description: "PEM file of CA certificates, for the certificate chain" })),
+            dir: Type.Optional(
+              Type.String({
+                minLength: 1,
+                description:
+                  "ecFlow-style folder: server.crt, server.key, server.passwd (optional), dh2048.pem or dh1024.pem (optional), else <host>.<port>.crt/.key/.passwd/.pem; the plain names are preferred. cert, key… given here win",
+              }),
+            ),
+            name: Type.Optional(
+              Type.String({ minLength: 1, description: "Use only the <host>.<port> files of dir, as ecFlow's ECF_SSL=<host>.<port>" }),
+            ),
+            host: Type.Optional(Type.String({ minLength: 1, description: "The <host> of dir's <host>.<port> files; default: this machine's host name" })),
+            port: Type.Optional(
+              Type.Integer({
+                minimum: 0,
+                maximum: 65535,
+                description: "Serve HTTPS on this port and plain HTTP on server.port at once; without it server.port serves HTTPS only",
+              }),
+            ),
+          },
+          { additionalProperties: false, description: "HTTPS served by Gatehouse itself (the certificate is checked at start-up)" },
+        ),
+      ),
       metrics: Type.Object(
         {
           enabled: Type.Boolean({ default: true }),
@@ -77,6 +115,29 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
               description:
                 "HS256 secrets for rotation, as Tiled's secret_keys: the first signs, every one verifies. From the environment: GATEHOUSE_JWT__SECRETS='new;old'",
             }),
+          ),
+          kid: Type.Optional(
+            Type.String({ description: "With private_key (auth-o-tron 0.4.0): the non-empty `kid` of the signing key, in every JWT header" }),
+          ),
+          private_key: Type.Optional(
+            Type.String({
+              description:
+                "RSA private key in PEM (at least 2048 bits) that signs RS256, as auth-o-tron 0.4.0; best from AOT_JWT__PRIVATE_KEY / GATEHOUSE_JWT__PRIVATE_KEY (multi-line) or private_key_file",
+            }),
+          ),
+          additional_public_keys: Type.Array(
+            Type.Object(
+              {
+                kid: Type.String({ description: "The key's kid, never reused for other key material" }),
+                public_key: Type.String({ description: "RSA public key in PEM (or public_key_file)" }),
+              },
+              { additionalProperties: false },
+            ),
+            {
+              default: [],
+              description:
+                "Staged rotation with private_key: public keys that verify and are published in the JWKS but do not sign (the next key before it signs, the previous one until its tokens expire)",
+            },
           ),
           alg: Type.Optional(
             oneOf(["HS256", "ES256", "EdDSA", "RS256"] as const, {
@@ -197,6 +258,19 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
           }),
         },
         { default: {}, additionalProperties: true, description: "Gatehouse's API tokens (kept in the store)" },
+      ),
+      portal: Type.Object(
+        {
+          enabled: Type.Boolean({ default: true, description: "Serve the web portal at /portal/ (needs the store)" }),
+          public_url: Type.Optional(
+            Type.String({
+              pattern: "^https?://[^/?#]+(/[^?#]*)?$",
+              description:
+                "The portal's address as people reach it, e.g. https://host/auth/portal/ (default: from the request and the proxy's X-Forwarded-Proto/-Host/-Prefix)",
+            }),
+          ),
+        },
+        { default: {}, additionalProperties: true, description: "The web portal: token self-service, sessions, and key rotation for admins" },
       ),
       authentication: Type.Object(
         {

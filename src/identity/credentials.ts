@@ -1,9 +1,11 @@
 // Parsing of the Authorization header into credentials.
 //
 // Several credentials may be sent at once, separated by commas
-// (`Basic …, Bearer …`), as auth-o-tron accepts. The parser is strict: any
-// malformed element makes the whole header unusable (401), so that odd input
-// never reaches a provider and never causes a 5xx.
+// (`Basic …, Bearer …`), with auth-o-tron 0.4.0's rules: at most three parts,
+// each `<scheme> <value>`; a scheme named twice (Plain counts as Basic) or an
+// empty part refuses the whole header; a part whose scheme no provider knows
+// (`Negotiate …`) is skipped. Any malformed Basic or Bearer part refuses the
+// whole header too, so odd input never reaches a provider and never causes a 5xx.
 
 export type Credential =
   | { scheme: "basic"; username: string; password: string }
@@ -12,9 +14,19 @@ export type Credential =
    * Such a credential is offered only to Gatehouse's own token provider,
    * never to a remote one (see identity/pipeline.ts).
    */
-  | { scheme: "bearer"; token: string; apikey?: true };
+  | { scheme: "bearer"; token: string; apikey?: true }
+  /**
+   * No Authorization credential at all: the identity is in other headers a
+   * trusted front proxy set (providers/trusted-header.ts). Never parsed from
+   * Authorization; the pipeline offers it to a `header` provider that says
+   * the request carries its headers (Provider.presentIn).
+   */
+  | { scheme: "header" };
 
 export type CredentialScheme = Credential["scheme"];
+
+/** The one credential of every `header` provider: they read the request's headers themselves. */
+export const HEADER_CREDENTIAL: Credential = Object.freeze({ scheme: "header" });
 
 export type ParseResult = { ok: true; credentials: Credential[] } | { ok: false; reason: string };
 
@@ -56,30 +68,40 @@ export function bearerCredential(token: string, apikey = false): Credential | st
   return apikey ? { scheme: "bearer", token, apikey } : { scheme: "bearer", token };
 }
 
+// RFC 9110 §11.1: an auth-scheme is a token.
+const SCHEME_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 export function parseAuthorization(header: string | null | undefined): ParseResult {
-  if (!header) return { ok: false, reason: "no credentials" };
+  if (!header || header.trim() === "") return { ok: false, reason: "no credentials" };
   if (header.length > MAX_AUTHORIZATION_LENGTH) return { ok: false, reason: "authorization header too long" };
+  const parts = header.split(",");
+  // Every part counts, empty or skipped, as upstream counts them: the work per header stays bounded.
+  if (parts.length > MAX_CREDENTIALS) return { ok: false, reason: "too many credentials" };
   const credentials: Credential[] = [];
-  const seen = new Set<string>();
-  for (const element of header.split(",")) {
+  const seenSchemes = new Set<string>();
+  for (const element of parts) {
     const part = element.trim();
-    if (part === "") continue;
-    const space = part.indexOf(" ");
+    if (part === "") return { ok: false, reason: "empty credential" };
+    const space = part.search(/\s/);
     if (space < 0) return { ok: false, reason: "credential without a scheme" };
     const name = part.slice(0, space).toLowerCase();
-    const scheme = SCHEMES[name];
-    if (!scheme) return { ok: false, reason: "unsupported authorization scheme" };
-    const apikey = name === "apikey";
     const value = part.slice(space + 1).trim();
-    const key = `${apikey ? name : scheme} ${value}`;
-    if (seen.has(key)) continue; // duplicates are dropped, not counted
-    seen.add(key);
-    if (seen.size > MAX_CREDENTIALS) return { ok: false, reason: "too many credentials" };
-    const parsed = scheme === "bearer" ? bearerCredential(value, apikey) : parseBasic(value);
+    if (!SCHEME_TOKEN.test(name) || value === "" || /\s/.test(value)) return { ok: false, reason: "malformed credential" };
+    // Plain is Basic; Apikey is its own scheme (Tiled's), though it carries a bearer token.
+    const schemeKey = name === "apikey" ? "apikey" : (SCHEMES[name] ?? name);
+    if (seenSchemes.has(schemeKey)) return { ok: false, reason: "repeated authorization scheme" };
+    seenSchemes.add(schemeKey);
+    const scheme = SCHEMES[name];
+    if (!scheme) {
+      // Skipped, as upstream: no provider takes it. It must still be clean, as it may reach a log.
+      if (CONTROL_CHARACTERS.test(value)) return { ok: false, reason: "credential contains control characters" };
+      continue;
+    }
+    const parsed = scheme === "bearer" ? bearerCredential(value, name === "apikey") : parseBasic(value);
     if (typeof parsed === "string") return { ok: false, reason: parsed };
     credentials.push(parsed);
   }
-  if (credentials.length === 0) return { ok: false, reason: "no credentials" };
+  // Only unknown schemes: a well-formed header no provider can use (a 401 like any failed attempt).
   return { ok: true, credentials };
 }
 

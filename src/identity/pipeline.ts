@@ -3,7 +3,7 @@
 // `auth.timeout_in_ms` → the first success → augmenters. It answers
 // synchronously when every step can (see maybe-promise.ts), and reports what
 // it does to an observer (see observer.ts) when one is given.
-import { CONTROL_CHARACTERS, looksLikeJwt, parseAuthorization, type Credential } from "./credentials.ts";
+import { CONTROL_CHARACTERS, HEADER_CREDENTIAL, looksLikeJwt, parseAuthorization, type Credential } from "./credentials.ts";
 import { addToUser, type User } from "./user.ts";
 import { andThen, isPromise, type MaybePromise } from "./maybe-promise.ts";
 import { ANY_REALM, type Provider } from "../providers/provider.ts";
@@ -33,6 +33,11 @@ export interface PipelineOptions {
   logger: Logger;
   /** Prefixes of Gatehouse's own opaque tokens: API tokens ("gth_"), session refresh tokens. */
   ownTokenPrefixes: string[];
+  /**
+   * Whether a bearer value without one of those prefixes is nevertheless a
+   * token Gatehouse keeps (an auth-o-tron token imported into the store).
+   */
+  isKeptToken?: (token: string) => boolean;
   /** The `iss` of the JWTs Gatehouse issues: such JWTs never go to a remote provider. */
   ownIssuer?: string;
   /** Told of every attempt, augmenter run and result; null: nothing is reported, or timed. */
@@ -51,11 +56,15 @@ export class IdentityPipeline {
   private readonly parallelAugmenters: Augmenter[];
   private readonly afterAugmenters: Augmenter[];
   private readonly observer: AuthObserver | null;
+  /** Providers of `header` credentials (a trusted proxy's headers); empty in most configs, and then never looked at. */
+  private readonly headerProviders: Provider[];
 
   constructor(private readonly options: PipelineOptions) {
     const challenges = new Set<string>();
+    this.headerProviders = options.providers.filter((provider) => provider.scheme === "header");
     for (const provider of options.providers) {
       if (provider.realm === ANY_REALM) continue; // Gatehouse's own tokens: no realm of their own to announce
+      if (provider.scheme === "header") continue; // a client cannot answer with a proxy's headers
       const scheme = provider.scheme === "basic" ? "Basic" : "Bearer";
       challenges.add(`${scheme} realm="${provider.realm.replace(/["\\]/g, "")}"`);
     }
@@ -77,12 +86,21 @@ export class IdentityPipeline {
   authenticate(request: RequestContext): MaybePromise<AuthResult> {
     const startedAt = this.observer ? performance.now() : 0;
     const parsed = parseAuthorization(request.authorization);
+    let candidates: [Provider, Credential][];
     if (!parsed.ok) {
-      this.options.logger.debug("auth.header.refused", { reason: parsed.reason });
-      const result: AuthResult = { ok: false, reason: parsed.reason === "no credentials" ? "no_auth_header" : "invalid_header" };
-      return this.observer ? this.reported(result, request, startedAt) : result;
+      // No Authorization at all may still be a trusted proxy's headers; a malformed one is refused whatever else came with it.
+      const fromHeaders = parsed.reason === "no credentials" && this.headerProviders.length > 0 ? this.headerCandidates(request, []) : null;
+      if (!fromHeaders?.length) {
+        this.options.logger.debug("auth.header.refused", { reason: parsed.reason });
+        const result: AuthResult = { ok: false, reason: parsed.reason === "no credentials" ? "no_auth_header" : "invalid_header" };
+        return this.observer ? this.reported(result, request, startedAt) : result;
+      }
+      candidates = fromHeaders;
+    } else {
+      candidates = this.candidates(parsed.credentials, request.realm);
+      if (this.headerProviders.length > 0) this.headerCandidates(request, candidates);
     }
-    const concluded = this.conclude(this.candidates(parsed.credentials, request.realm), request);
+    const concluded = this.conclude(candidates, request);
     return this.observer ? andThen(concluded, (result) => this.reported(result, request, startedAt)) : concluded;
   }
 
@@ -143,6 +161,16 @@ export class IdentityPipeline {
     return pairs;
   }
 
+  /** Adds the `header` providers of the realm asked for whose headers this request carries (from a peer they trust). */
+  private headerCandidates(request: RequestContext, pairs: [Provider, Credential][]): [Provider, Credential][] {
+    const realm = request.realm;
+    for (const provider of this.headerProviders) {
+      if (realm !== null && provider.realm !== realm) continue;
+      if (provider.presentIn?.(request)) pairs.push([provider, HEADER_CREDENTIAL]);
+    }
+    return pairs;
+  }
+
   /**
    * Gatehouse's own tokens and JWTs are never offered to a remote key
    * service: auth-o-tron sends every Bearer value to every Bearer provider,
@@ -150,6 +178,7 @@ export class IdentityPipeline {
    */
   private mayLeaveGatehouse(token: string, provider: Provider): boolean {
     if (this.options.ownTokenPrefixes.some((prefix) => token.startsWith(prefix))) return false;
+    if (this.options.isKeptToken?.(token)) return false;
     if (!looksLikeJwt(token)) return true;
     // A provider whose tokens are an identity provider's JWTs gets those, never Gatehouse's own.
     if (provider.takesJwts !== true) return false;

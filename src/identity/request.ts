@@ -41,12 +41,13 @@ class HttpRequestContext implements RequestContext, ClientAddress {
     readonly entry: Entry,
     private readonly request: Request,
     private readonly server: PeerLookup | null | undefined,
+    private readonly credential: string | undefined,
   ) {
     this.headers = request.headers; // one Headers object for every read
   }
 
   get authorization(): string | null {
-    return this.headers.get("authorization");
+    return this.credential ?? this.headers.get("authorization");
   }
 
   get realm(): string | null {
@@ -82,6 +83,7 @@ class HttpRequestContext implements RequestContext, ClientAddress {
   }
 }
 
-export function httpRequestContext(entry: Entry, request: Request, server: PeerLookup | null | undefined): RequestContext {
-  return new HttpRequestContext(entry, request, server);
+/** `authorization` stands in for the header when the credential came another way (the portal's cookie). */
+export function httpRequestContext(entry: Entry, request: Request, server: PeerLookup | null | undefined, authorization?: string): RequestContext {
+  return new HttpRequestContext(entry, request, server, authorization);
 }

@@ -1,8 +1,10 @@
 // A key set: the key that signs now, and every key that verifies.
 //
-// Compatible mode (auth-o-tron, Tiled): shared HS256 secrets, the first signs,
-// all verify. Managed mode (./managed.ts): asymmetric keys in the store, each
-// with a `kid`, published as a JWKS.
+// Compatible mode (auth-o-tron up to 0.3.7, Tiled): shared HS256 secrets, the
+// first signs, all verify. Configured mode (auth-o-tron 0.4.0, ./configured.ts):
+// an RSA key from the config signs RS256 under its `kid`, with extra public
+// keys for staged rotation. Managed mode (./managed.ts): asymmetric keys in
+// the store, each with a `kid`. Both key-pair modes publish a JWKS.
 import { errors as joseErrors, jwtVerify, decodeProtectedHeader, type JWK, type JWTPayload } from "jose";
 import type { Signer } from "./issuer.ts";
 
@@ -13,7 +15,7 @@ export interface VerificationKey {
 }
 
 export interface KeySet {
-  readonly mode: "shared-secret" | "managed";
+  readonly mode: "shared-secret" | "configured" | "managed";
   /** The key that signs now. */
   signer(): Signer;
   /** Keys that verify Gatehouse's own tokens: the secrets, or the next, current and previous keys. */
@@ -44,6 +46,8 @@ export type VerifyResult = { ok: true; payload: JWTPayload; kid: string } | { ok
 /** Tokens longer than this are refused before any parsing (RFC 8725 §3.x: bound the work an attacker can cause). */
 export const MAX_JWT_LENGTH = 8192;
 const KID = /^[A-Za-z0-9_-]{1,128}$/;
+/** An operator chooses configured kids (`key-2026-01`, maybe with dots or colons): any short string, matched exactly. */
+const MAX_CONFIGURED_KID_LENGTH = 256;
 
 /**
  * Verifies a JWT Gatehouse issued. RFC 8725: the algorithm is pinned to the
@@ -65,9 +69,12 @@ export async function verifyOwnJwt(
   }
   const keys = keySet.verificationKeys();
   let candidates: readonly VerificationKey[];
-  if (keySet.mode === "managed") {
-    if (typeof header.kid !== "string" || !KID.test(header.kid)) return { ok: false, reason: "invalid" };
-    candidates = keys.filter((key) => key.kid === header.kid);
+  if (keySet.mode !== "shared-secret") {
+    // A token without a kid, or with one no key has, is refused (as auth-o-tron's client does).
+    const kid = header.kid;
+    const wellFormed = typeof kid === "string" && (keySet.mode === "managed" ? KID.test(kid) : kid.length > 0 && kid.length <= MAX_CONFIGURED_KID_LENGTH);
+    if (!wellFormed) return { ok: false, reason: "invalid" };
+    candidates = keys.filter((key) => key.kid === kid);
   } else {
     if (header.kid !== undefined) return { ok: false, reason: "invalid" };
     candidates = keys; // Tiled's rotation: every secret is tried

@@ -1,11 +1,13 @@
-// Builds the key set a config asks for: shared HS256 secrets, or managed key
-// pairs in the store. Used by the server and by `gatehouse keys`.
+// Builds the key set a config asks for: an RSA key from the config
+// (jwt.private_key, as auth-o-tron 0.4.0), shared HS256 secrets, or managed
+// key pairs in the store. Used by the server and by `gatehouse keys`.
 import { dirname, join } from "node:path";
 import type { GatehouseConfig } from "../config/schema.ts";
-import { sharedSecrets, signingAlgorithm } from "../config/load.ts";
+import { configuredKeys, sharedSecrets, signingAlgorithm } from "../config/load.ts";
 import type { Store } from "../store/database.ts";
 import type { Logger } from "../log.ts";
 import { sharedSecretKeySet, type KeySet } from "./keyset.ts";
+import { configuredKeySet } from "./configured.ts";
 import { ManagedKeySet } from "./managed.ts";
 import { loadMasterKey } from "./master-key.ts";
 
@@ -20,6 +22,8 @@ export async function openKeySet(
   logger: Logger,
   options: { poll: boolean } = { poll: true },
 ): Promise<{ keySet: KeySet; managed: ManagedKeySet | null }> {
+  const configured = configuredKeys(config);
+  if (configured) return { keySet: await configuredKeySet(configured), managed: null };
   const alg = signingAlgorithm(config);
   if (alg === "HS256") return { keySet: await sharedSecretKeySet(sharedSecrets(config)), managed: null };
   if (!store) throw new Error(`jwt.alg ${alg} needs the store`);

@@ -13,12 +13,15 @@
 // expired), 403 without the admin role. A service that is switched off
 // (the store) refuses with 503 from its stand-in (refusal.ts).
 //
-// The portal's browser session will be read here too: a credential source
-// that turns its cookie into the access token it holds, and checks the
-// CSRF token and the Origin of every state-changing request, before the
-// pipeline runs. Model: Elysia's "request dependent service as Elysia
-// instance" (a named plugin whose macro `resolve`s the caller), and
-// auth-o-tron's `User` extractor.
+// The portal's browser session is read here too (`cookie`, made by
+// modules/portal/cookie.ts): a request without Authorization but with the
+// portal's session cookie is authenticated with the session access token
+// the cookie holds, and every state-changing request that came with the
+// cookie must carry the session's CSRF token from our own origin: the
+// browser sends a cookie on cross-site requests too, an Authorization header
+// never. Model: Elysia's "request dependent service as Elysia instance" (a
+// named plugin whose macro `resolve`s the caller), and auth-o-tron's `User`
+// extractor.
 import { Elysia } from "elysia";
 import type { Actor } from "../identity/actor.ts";
 import type { ClientAddress } from "../identity/client.ts";
@@ -52,7 +55,20 @@ export interface CallerDeps {
   /** Gatehouse's own credentials, to tell which one a caller came with; null when the store is disabled. */
   apiTokens: ApiTokenProvider | null;
   accessTokens: SessionAccessTokenProvider | null;
+  /** The portal's session cookie; absent when the portal is off. */
+  cookie?: CookieCredential | null;
 }
+
+/** The portal's cookie as a credential (implemented in modules/portal/cookie.ts). */
+export interface CookieCredential {
+  /** The session access token the request's cookie holds, or null. */
+  accessToken(request: Request): string | null;
+  /** Throws a 403 Refusal unless the request carries the session's CSRF token and comes from our own origin. */
+  checkForgery(request: Request, body: unknown, sessionId: string): void;
+}
+
+/** Methods that change nothing: no CSRF check. */
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 let instances = 0;
 /**
@@ -63,11 +79,13 @@ let instances = 0;
 export const UNAUTHORIZED = "Unauthorized access";
 
 export function callerPlugin(deps: CallerDeps) {
-  const { pipeline, adminRole, apiTokens, accessTokens } = deps;
+  const { pipeline, adminRole, apiTokens, accessTokens, cookie } = deps;
 
   /** The caller, or null when the request carries no credential; a refused credential throws 401. */
-  async function identify(request: Request, server: PeerLookup | null): Promise<Caller | null> {
-    const context = httpRequestContext("api", request, server);
+  async function identify(request: Request, server: PeerLookup | null, body: unknown): Promise<Caller | null> {
+    // The cookie only when no Authorization header: an explicit credential wins.
+    const fromCookie = cookie && !request.headers.has("authorization") ? cookie.accessToken(request) : null;
+    const context = httpRequestContext("api", request, server, fromCookie ? `Bearer ${fromCookie}` : undefined);
     const result = await pipeline.authenticate(context);
     if (!result.ok) {
       if (result.reason === "no_auth_header") return null;
@@ -77,6 +95,11 @@ export function callerPlugin(deps: CallerDeps) {
     const token = apiTokens?.tokenOf(user);
     const sessionId = accessTokens?.sessionOf(user);
     const via: Via | null = token ? { kind: "api-token", token } : sessionId ? { kind: "session", sessionId } : null;
+    if (fromCookie && !SAFE_METHODS.has(request.method)) {
+      // A cookie holding anything but a live session's access token is no session at all.
+      if (!sessionId) throw new Refusal(401, UNAUTHORIZED, { "www-authenticate": pipeline.challenge });
+      cookie!.checkForgery(request, body, sessionId);
+    }
     const actor: Actor = {
       user: { username: user.username, realm: user.realm },
       admin: user.roles.includes(adminRole),
@@ -88,8 +111,8 @@ export function callerPlugin(deps: CallerDeps) {
     return { user, actor, client: context.client, via, provider };
   }
 
-  async function authenticated(request: Request, server: PeerLookup | null): Promise<Caller> {
-    const caller = await identify(request, server);
+  async function authenticated(request: Request, server: PeerLookup | null, body: unknown): Promise<Caller> {
+    const caller = await identify(request, server, body);
     if (!caller) throw new Refusal(401, UNAUTHORIZED, { "www-authenticate": pipeline.challenge });
     return caller;
   }
@@ -98,20 +121,20 @@ export function callerPlugin(deps: CallerDeps) {
   // Gatehouses in one process (tests) from sharing theirs.
   return new Elysia({ name: "caller", seed: ++instances }).macro({
     caller: {
-      resolve({ request, server }) {
-        return authenticated(request, server);
+      resolve({ request, server, body }) {
+        return authenticated(request, server, body);
       },
     },
     admin: {
-      async resolve({ request, server }) {
-        const caller = await authenticated(request, server);
+      async resolve({ request, server, body }) {
+        const caller = await authenticated(request, server, body);
         if (!caller.actor.admin) throw new Refusal(403, `This needs the ${adminRole} role`);
         return caller;
       },
     },
     identified: {
-      async resolve({ request, server }) {
-        return { caller: await identify(request, server) };
+      async resolve({ request, server, body }) {
+        return { caller: await identify(request, server, body) };
       },
     },
   });

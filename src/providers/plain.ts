@@ -1,12 +1,23 @@
-// `plain`: users listed in the config. Passwords may be written in clear, as
-// auth-o-tron does, or as argon2id hashes (`gatehouse hash-password`).
+// `plain`: users listed in the config (HTTP Basic). As auth-o-tron 0.4.0,
+// each user has exactly one of `password_hash` (an argon2id PHC string, from
+// `gatehouse hash-password`) or `password` (clear text, deprecated, kept for
+// older configs; Gatehouse also accepts an argon2id hash there).
+//
+// Timing: a wrong username must cost what a wrong password costs, or the
+// answer time tells which usernames exist. When the provider has hashed
+// users, an unknown username (and a clear-text user, as upstream) runs one
+// argon2id verification against a dummy hash with the same parameters as the
+// configured hashes; a provider of clear-text users only compares SHA-256
+// digests in constant time for everyone. Verifications are bounded process-wide
+// (../identity/argon2-limit.ts).
 import { Type } from "@sinclair/typebox";
-import argon2 from "argon2";
+import { randomBytes } from "node:crypto";
 import { createUser } from "../identity/user.ts";
 import { TtlCache } from "../identity/ttl-cache.ts";
-import { randomBytes } from "node:crypto";
 import { createCacheKeyHasher, matchesDigest, sha256 } from "../identity/secrets.ts";
 import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
+import { verifyArgon2 } from "../identity/argon2-limit.ts";
+import { ARGON2_OPTIONS } from "../identity/passwords.ts";
 import { STABLE_VERDICTS, providerSchema, type ProviderType } from "./provider.ts";
 
 const schema = providerSchema("plain", "Users listed in the configuration (HTTP Basic)", {
@@ -16,11 +27,14 @@ const schema = providerSchema("plain", "Users listed in the configuration (HTTP 
         username: Type.String({ minLength: 1 }),
         password: Type.Optional(
           Type.String({
-            description: "The password in clear (auth-o-tron compatible) or an argon2id hash ($argon2id$…)",
+            description: "Deprecated (as in auth-o-tron 0.4.0): the password in clear; Gatehouse also takes an argon2id hash here. Use password_hash",
           }),
         ),
         password_hash: Type.Optional(
-          Type.String({ pattern: "^\\$argon2", description: "An argon2id hash in PHC format (auth-o-tron's newer field)" }),
+          Type.String({
+            pattern: "^\\$argon2",
+            description: "An argon2id hash in PHC format ($argon2id$v=19$m=…,t=…,p=…$salt$hash), e.g. from `gatehouse hash-password`",
+          }),
         ),
         roles: Type.Optional(Type.Array(Type.String())),
         attributes: Type.Optional(Type.Record(Type.String(), Type.String())),
@@ -32,11 +46,27 @@ const schema = providerSchema("plain", "Users listed in the configuration (HTTP 
   verified_cache_seconds: Type.Integer({
     minimum: 0,
     default: 60,
-    description: "How long a successful argon2 verification is remembered (keyed hash of the credential); 0 disables",
+    description: "How long a successful verification is remembered (keyed hash of the credential); 0 disables",
   }),
 });
 
+type UserEntry = { username: string; password?: string; password_hash?: string };
+
 export const isPasswordHash = (password: string) => password.startsWith("$argon2");
+const storedHash = (entry: UserEntry) =>
+  entry.password_hash ?? (entry.password !== undefined && isPasswordHash(entry.password) ? entry.password : undefined);
+
+/**
+ * A PHC string with the cost parameters of `model` (else OWASP's, as upstream)
+ * and random salt and digest: verifying against it costs what a real check
+ * costs, and nothing can match it.
+ */
+export function dummyHashLike(model: string | undefined): string {
+  const params = model?.match(/^\$argon2id\$v=19\$(m=\d+,t=\d+,p=\d+)\$/)?.[1];
+  const { memoryCost, timeCost, parallelism } = ARGON2_OPTIONS;
+  const b64 = (bytes: number) => randomBytes(bytes).toString("base64").replace(/=+$/, "");
+  return `$argon2id$v=19$${params ?? `m=${memoryCost},t=${timeCost},p=${parallelism}`}$${b64(16)}$${b64(32)}`;
+}
 
 export const plainProvider: ProviderType<typeof schema> = {
   type: "plain",
@@ -49,35 +79,48 @@ export const plainProvider: ProviderType<typeof schema> = {
           ? [`users[${index}]: give password or password_hash, not both`]
           : [],
     ),
-  create(config) {
-    // auth-o-tron's `password_hash` is a hash in its own field; both end up as `password`.
-    const entries = config.users.map((entry) => ({ ...entry, password: entry.password_hash ?? entry.password ?? "" }));
-    const users = new Map(entries.map((entry) => [entry.username, entry]));
+  warnings(config) {
+    const clearText = config.users.filter((entry) => entry.password !== undefined && !isPasswordHash(entry.password));
+    if (clearText.length === 0) return [];
+    const names = clearText.map((entry) => entry.username).join(", ");
+    return [`users: password in clear text is deprecated (as in auth-o-tron 0.4.0) for ${names}; use password_hash (gatehouse hash-password)`];
+  },
+  create(config, { logger }) {
+    const users = new Map(config.users.map((entry) => [entry.username, entry]));
+    const hashes = new Map(config.users.flatMap((entry) => (storedHash(entry) ? [[entry.username, storedHash(entry)!]] : [])));
     // Digests of clear-text passwords, computed once: a check hashes only what was presented.
     const clearDigests = new Map(
-      entries.filter((entry) => !isPasswordHash(entry.password)).map((entry) => [entry.username, sha256(entry.password)]),
+      config.users.filter((entry) => !hashes.has(entry.username)).map((entry) => [entry.username, sha256(entry.password ?? "")]),
     );
+    const clearText = [...clearDigests.keys()];
+    if (clearText.length > 0) {
+      logger.warn("providers.plain.password_deprecated", { provider: config.name, realm: config.realm, users: clearText.join(",") });
+    }
+    const dummyHash = hashes.size > 0 ? dummyHashLike(hashes.values().next().value) : null;
     const unknownUserDigest = sha256(randomBytes(32).toString("hex"));
     const verified = new TtlCache<true>(config.verified_cache_seconds * 1000);
     const cacheKey = createCacheKeyHasher();
 
-    function passwordMatches(stored: string, presented: string, username: string): MaybePromise<boolean> {
-      if (!isPasswordHash(stored)) return matchesDigest(presented, clearDigests.get(username)!);
+    function check(username: string, presented: string, signal: AbortSignal): MaybePromise<boolean> {
       // argon2 costs tens of milliseconds; remember successes briefly under a
       // keyed hash so repeated Basic requests stay fast. Failures are not
       // cached: a later correct password must not be refused.
       const key = cacheKey(username, presented);
       if (verified.get(key)) return true;
-      return argon2.verify(stored, presented).then(
-        (matches) => {
-          if (matches) verified.set(key, true);
-          return matches;
-        },
-        () => false, // a malformed hash in the config refuses, it does not crash
-      );
+      const remember = (matches: boolean) => {
+        if (matches) verified.set(key, true);
+        return matches;
+      };
+      const hash = hashes.get(username);
+      if (hash) return verifyArgon2(hash, presented, signal).then(remember);
+      const digest = clearDigests.get(username);
+      const matches = matchesDigest(presented, digest ?? unknownUserDigest) && digest !== undefined;
+      // Spend what a hashed user's check costs, so the time does not tell which usernames exist.
+      if (dummyHash) return verifyArgon2(dummyHash, presented, signal).then(() => remember(matches));
+      return remember(matches);
     }
 
-    const toUser = (entry: (typeof entries)[number]) =>
+    const toUser = (entry: (typeof config.users)[number]) =>
       createUser({ username: entry.username, realm: config.realm, roles: entry.roles, attributes: entry.attributes });
 
     return {
@@ -87,17 +130,11 @@ export const plainProvider: ProviderType<typeof schema> = {
       scheme: "basic",
       remote: false,
       reuse: STABLE_VERDICTS,
-      authenticate(credential) {
+      authenticate(credential, signal) {
         if (credential.scheme !== "basic") return null;
         const entry = users.get(credential.username);
-        if (!entry) {
-          // Spend the same comparison an existing user would, so the answer
-          // time does not reveal which usernames exist.
-          matchesDigest(credential.password, unknownUserDigest);
-          return null;
-        }
-        return andThen(passwordMatches(entry.password, credential.password, entry.username), (matches) =>
-          matches ? toUser(entry) : null,
+        return andThen(check(credential.username, credential.password, signal), (matches) =>
+          matches && entry ? toUser(entry) : null,
         );
       },
       describeUser(username) {

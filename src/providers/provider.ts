@@ -7,6 +7,7 @@ import type { User } from "../identity/user.ts";
 import type { ClientAddress } from "../identity/client.ts";
 import type { RequestContext } from "../identity/request.ts";
 import type { Logger } from "../log.ts";
+import type { Store } from "../store/database.ts";
 import type { MaybePromise } from "../identity/maybe-promise.ts";
 
 /**
@@ -21,8 +22,16 @@ export interface Provider {
   readonly name: string;
   readonly type: string;
   readonly realm: string;
-  /** The Authorization scheme this provider owns. */
+  /**
+   * The Authorization scheme this provider owns; `header` for a provider that
+   * reads other headers (a trusted proxy's) and is tried when `presentIn` says so.
+   */
   readonly scheme: CredentialScheme;
+  /**
+   * `header` providers only: whether this request carries their credential
+   * (their headers, from a peer they trust). Asked once per request, so cheap.
+   */
+  presentIn?(request: RequestContext): boolean;
   /**
    * True when the credential is checked by a remote service. Gatehouse's own
    * tokens and JWTs are never sent to such providers (see identity/pipeline.ts),
@@ -80,6 +89,8 @@ export const STABLE_VERDICTS: VerdictReuse = { stamp: () => 0 };
 
 export interface ProviderContext {
   logger: Logger;
+  /** Gatehouse's store, for providers that keep accounts (trusted-header); absent or null when `store.enabled` is false. */
+  store?: Store | null;
 }
 
 export interface ProviderType<S extends TObject = TObject> {
@@ -89,6 +100,8 @@ export interface ProviderType<S extends TObject = TObject> {
   create(config: Static<S>, context: ProviderContext): Provider;
   /** Problems the schema cannot express (one field or another), as "field: message"; `config check` lists them with the entry's path. */
   check?(config: Static<S>): string[];
+  /** What `config check` and start-up point out without refusing (a deprecated field), as "field: message". */
+  warnings?(config: Static<S>): string[];
 }
 
 /** Fields every provider entry has, as auth-o-tron names them. */

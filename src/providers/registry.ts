@@ -1,6 +1,7 @@
 // Every provider type Gatehouse knows, by its config `type`.
 import type { Provider, ProviderType } from "./provider.ts";
 import type { Logger } from "../log.ts";
+import type { Store } from "../store/database.ts";
 import { plainProvider } from "./plain.ts";
 import { ecmwfApiProvider } from "./ecmwf-api.ts";
 import { efasApiProvider } from "./efas-api.ts";
@@ -8,6 +9,7 @@ import { jwtProvider } from "./jwt.ts";
 import { openidOfflineProvider } from "./openid-offline.ts";
 import { ecmwfTokenGeneratorProvider } from "./ecmwf-token-generator.ts";
 import { ldapProvider } from "./ldap.ts";
+import { trustedHeaderProvider } from "./trusted-header.ts";
 
 export const providerTypes: ProviderType<any>[] = [
   plainProvider,
@@ -17,16 +19,21 @@ export const providerTypes: ProviderType<any>[] = [
   openidOfflineProvider,
   ecmwfTokenGeneratorProvider,
   ldapProvider,
+  trustedHeaderProvider,
 ];
 
 /** Types auth-o-tron has that Gatehouse does not offer yet: a clear error instead of a crash. */
-export const plannedProviderTypes = ["trusted-header"];
+export const plannedProviderTypes: string[] = [];
 
 export function findProviderType(type: string): ProviderType<any> | undefined {
   return providerTypes.find((candidate) => candidate.type === type);
 }
 
 /** The configured providers, in config order (the config loader has checked every entry against its type's schema). */
-export function createProviders(entries: readonly ({ type: string } & Record<string, unknown>)[], logger: Logger): Provider[] {
-  return entries.map((entry) => findProviderType(entry.type)!.create(entry, { logger }));
+export function createProviders(
+  entries: readonly ({ type: string } & Record<string, unknown>)[],
+  logger: Logger,
+  store: Store | null = null,
+): Provider[] {
+  return entries.map((entry) => findProviderType(entry.type)!.create(entry, { logger, store }));
 }

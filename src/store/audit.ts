@@ -1,5 +1,5 @@
 // The audit log: who did what to which token, session or key, when, and from where.
-import { desc, eq } from "drizzle-orm";
+import { and, desc, eq, gte, like, lt, or } from "drizzle-orm";
 import { auditLog } from "./schema.ts";
 import type { Executor, Store } from "./database.ts";
 import type { ClientAddress } from "../identity/client.ts";
@@ -71,3 +71,41 @@ export function listAudit(db: Executor, options: { tokenId?: string; limit?: num
     .limit(options.limit ?? 100)
     .all();
 }
+
+export interface AuditFilter {
+  /** An event ("token.created") or a family of them ("token"). */
+  event?: string;
+  /** Who did it (username). */
+  actor?: string;
+  /** Whom it was about (username). */
+  subject?: string;
+  /** ms since the epoch, inclusive. */
+  from?: number;
+  /** ms since the epoch, exclusive. */
+  to?: number;
+  /** Paging: only events older than this id (the last one of the previous page). */
+  before?: number;
+  limit?: number;
+}
+
+/** The newest events first, filtered (the portal's audit page); `limit` + 1 rows tell whether there is a next page. */
+export function searchAudit(db: Executor, filter: AuditFilter): AuditRecord[] {
+  const conditions = [
+    filter.event ? or(eq(auditLog.event, filter.event), like(auditLog.event, `${escapeLike(filter.event)}.%`)) : undefined,
+    filter.actor ? eq(auditLog.actorUsername, filter.actor) : undefined,
+    filter.subject ? eq(auditLog.targetUsername, filter.subject) : undefined,
+    filter.from !== undefined ? gte(auditLog.at, filter.from) : undefined,
+    filter.to !== undefined ? lt(auditLog.at, filter.to) : undefined,
+    filter.before !== undefined ? lt(auditLog.id, filter.before) : undefined,
+  ];
+  return db
+    .select()
+    .from(auditLog)
+    .where(and(...conditions))
+    .orderBy(desc(auditLog.id))
+    .limit(filter.limit ?? 50)
+    .all();
+}
+
+// A "%" typed in the filter would match anything; "_" (one character) is left, as event names use it.
+const escapeLike = (text: string) => text.replace(/%/g, "");

@@ -9,5 +9,6 @@ import journal from "../../migrations/meta/_journal.json" with { type: "file" };
 import "../../migrations/0000_initial.sql" with { type: "file" };
 import "../../migrations/0001_signing_keys.sql" with { type: "file" };
 import "../../migrations/0002_sessions.sql" with { type: "file" };
+import "../../migrations/0003_user_profiles.sql" with { type: "file" };
 
 export const migrationsFolder = dirname(dirname(journal as unknown as string));

@@ -161,3 +161,25 @@ export const tokenFirstEight = sqliteTable(
   },
   (table) => [index("token_first_eight_first_eight").on(table.firstEight)],
 );
+
+/**
+ * What a trusted front proxy said about an account it vouched for
+ * (providers/trusted-header.ts): written when the account is created, and
+ * again whenever the proxy's headers change. `roles` is the last list the
+ * proxy sent (when a roles header is configured), so that the account's API
+ * tokens carry the same roles.
+ */
+export const userProfiles = sqliteTable("user_profiles", {
+  userId: integer("user_id")
+    .primaryKey()
+    .references(() => users.id, { onDelete: "cascade" }),
+  email: text("email"),
+  firstName: text("first_name"),
+  lastName: text("last_name"),
+  organisation: text("organisation"),
+  /** The external identity provider (geOrchestra's preauth-provider) and the user's id there. */
+  provider: text("provider"),
+  providerId: text("provider_id"),
+  roles: text("roles", { mode: "json" }).$type<string[]>(),
+  updatedAt: integer("updated_at").notNull(),
+});

@@ -93,3 +93,20 @@ export function firstEight(prefix: string, token: string): string {
 export function newTokenId(): string {
   return `tok_${randomBase62(12)}`;
 }
+
+/**
+ * auth-o-tron 0.3.7's tokens, imported from its MongoDB store
+ * (`gatehouse tokens import`): a random UUID v4 in lowercase, as its
+ * `uuid::Uuid::new_v4().to_string()` writes it. They have no prefix and no
+ * checksum, so this shape check (36 characters, version 4, RFC 4122 variant)
+ * is what keeps malformed values from costing a database read.
+ */
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+export function isImportedToken(value: string): boolean {
+  return value.length === 36 && UUID_V4.test(value);
+}
+
+/** A Gatehouse API token with a valid checksum, or an imported auth-o-tron token: worth looking up. */
+export function mayBeApiToken(prefix: string, value: string): boolean {
+  return parseOpaqueToken(prefix, value) || isImportedToken(value);
+}

@@ -36,7 +36,7 @@ import {
   type TokenUse,
 } from "../store/tokens.ts";
 import { firstEightOf, prepareRecordFirstEight, tokensWithFirstEight } from "../store/token-first-eight.ts";
-import { firstEight, generateOpaqueToken, hashOpaqueToken, newTokenId, parseOpaqueToken } from "./format.ts";
+import { firstEight, generateOpaqueToken, hashOpaqueToken, isImportedToken, mayBeApiToken, newTokenId } from "./format.ts";
 import { describeScopes, normaliseScopes, scopesBeyond, type Service } from "./scopes.ts";
 import { isoDate } from "../dates.ts";
 
@@ -159,12 +159,23 @@ export class TokenService {
   }
 
   /**
+   * Is this an auth-o-tron token imported into the store (revoked or not)?
+   * Such a value has no Gatehouse prefix, so the pipeline asks, and never
+   * sends it to a remote key service. One indexed read, for UUID-shaped
+   * values only; any other value costs nothing.
+   */
+  keepsImported(secret: string): boolean {
+    return isImportedToken(secret) && this.lookup(hashOpaqueToken(secret)) !== null;
+  }
+
+  /**
    * The token behind a secret, or null when it is malformed, unknown, expired
    * or revoked (all alike to the caller). A value without the prefix, length
-   * and checksum of a Gatehouse token is refused before any database read.
+   * and checksum of a Gatehouse token, or the shape of an imported
+   * auth-o-tron token (a UUID v4), is refused before any database read.
    */
   verify(secret: string, now = Date.now()): VerifiedToken | null {
-    if (!parseOpaqueToken(this.policy.prefix, secret)) return null;
+    if (!mayBeApiToken(this.policy.prefix, secret)) return null;
     const row = this.lookup(hashOpaqueToken(secret));
     if (!row || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) {
       if (row && this.logger.enabled("debug")) {
@@ -289,7 +300,7 @@ export class TokenService {
 
   /** Revokes by secret (auth-o-tron's DELETE /token/{token}); a malformed secret is not looked up. */
   revokeBySecret(actor: Actor, secret: string): TokenView {
-    const record = parseOpaqueToken(this.policy.prefix, secret) ? findTokenByHash(this.store.db, hashOpaqueToken(secret)) : undefined;
+    const record = mayBeApiToken(this.policy.prefix, secret) ? findTokenByHash(this.store.db, hashOpaqueToken(secret)) : undefined;
     return this.revokeRecord(actor, record, "Token not found");
   }
 

@@ -66,5 +66,13 @@ export async function rawRequest(url: string, headerBytes: Uint8Array): Promise<
   });
 }
 
+/** The captured log lines (auth-o-tron's OpenTelemetry shape) as flat records: `event` and every attribute. */
+export function logEvents(app: TestApp): Record<string, any>[] {
+  return app.logs.map((line) => {
+    const record = JSON.parse(line);
+    return { event: record.attributes["event.name"], level: String(record.severityText).toLowerCase(), ...record.attributes };
+  });
+}
+
 /** A response's JSON body, typed loosely for assertions. */
 export const json = (response: Response): Promise<any> => response.json();

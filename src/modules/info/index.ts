@@ -34,7 +34,7 @@ function homePage(): string {
 </head><body><main>
 <h1>${escapeHtml(NAME)}</h1>
 <p>Version <strong>${escapeHtml(VERSION)}</strong>. An authentication server for reverse proxies: point nginx's <code>auth_request</code> at <code>/authenticate</code>.</p>
-<ul><li><a href="./health">Health</a></li><li><a href="./providers">Providers</a></li><li><a href="./augmenters">Augmenters</a></li></ul>
+<ul><li><a href="./portal/">Portal</a>: your API tokens and sessions</li><li><a href="./health">Health</a></li><li><a href="./providers">Providers</a></li><li><a href="./augmenters">Augmenters</a></li></ul>
 </main></body></html>`;
 }
 
@@ -49,7 +49,7 @@ export function infoModule({ pipeline, caller, logger }: InfoDeps) {
     name,
     type,
     realm,
-    scheme: scheme === "basic" ? "Basic" : "Bearer",
+    scheme: scheme === "basic" ? "Basic" : scheme === "header" ? "Trusted headers" : "Bearer",
   }));
   const augmenters = pipeline.augmenters.map(({ name, type, realm }) => ({ name, type, realm }));
   const page = homePage();

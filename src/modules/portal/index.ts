@@ -1,0 +1,458 @@
+// The web portal (DESIGN §2.7), server-rendered HTML at /portal/:
+//
+//   GET  /portal/                     who you are              GET  /portal/sign-in      the sign-in forms
+//   GET  /portal/tokens               your tokens              POST /portal/sign-in      → a session, in the cookie
+//   GET  /portal/tokens/new           the new-token form       POST /portal/sign-out     ends the session
+//   POST /portal/tokens/new           → the secret, once       POST /portal/tokens/revoke
+//   GET  /portal/sessions             your sessions            POST /portal/sessions/revoke, /sessions/revoke-others
+//   GET  /portal/admin/users?user=    a user's tokens and sessions (admin)
+//   GET  /portal/admin/keys           signing keys (admin)     POST /portal/admin/keys/rotate
+//   GET  /portal/admin/audit          the audit log, filtered and paged (admin)
+//   GET  /portal/assets/{name}        the CSS and script, from public/ (embedded in the binary)
+//
+// Who is calling comes from the caller plugin, which reads the portal's
+// cookie (cookie.ts) and checks the CSRF token and Origin of every POST
+// that came with it. The rules stay in the services; this file renders.
+// Every page: a strict CSP (no inline script or style, nothing from another
+// host), no framing, no referrer, and no caching (pages show personal data;
+// the new token's secret is the answer to its POST, never a reloadable GET).
+import { Elysia, t } from "elysia";
+import type { IdentityPipeline } from "../../identity/pipeline.ts";
+import { basicCredential, bearerCredential } from "../../identity/credentials.ts";
+import { httpRequestContext } from "../../identity/request.ts";
+import type { Logger } from "../../log.ts";
+import { Refusal } from "../../refusal.ts";
+import type { KeySet } from "../../keys/keyset.ts";
+import type { ManagedKeySet } from "../../keys/managed.ts";
+import type { SessionService } from "../../sessions/service.ts";
+import type { TokenPolicy, TokenService, CreateTokenRequest } from "../../tokens/service.ts";
+import { allScopes } from "../../tokens/scopes.ts";
+import type { Store } from "../../store/database.ts";
+import { searchAudit } from "../../store/audit.ts";
+import { isoDate } from "../../dates.ts";
+import type { callerPlugin, Caller } from "../caller.ts";
+import { MAX_BODY_BYTES } from "../errors.ts";
+import { loginMode, scopesFromList } from "../sessions/tiled.ts";
+import { ASSETS } from "./assets.ts";
+import { locatePortal, type PortalCookie } from "./cookie.ts";
+import { layout, type Html } from "./html.ts";
+import {
+  auditView,
+  createdTokenView,
+  errorView,
+  keysView,
+  meView,
+  newTokenView,
+  sessionsView,
+  signInView,
+  tokensView,
+  usersView,
+  type AuditQuery,
+  type NewTokenForm,
+  type SignInChoice,
+} from "./views.ts";
+
+export interface PortalDeps {
+  pipeline: IdentityPipeline;
+  caller: ReturnType<typeof callerPlugin>;
+  /** null when the store is disabled: the portal then explains it cannot work. */
+  services: { cookie: PortalCookie; sessions: SessionService; tokens: TokenService; store: Store } | null;
+  tokenPolicy: TokenPolicy;
+  keys: { keySet: KeySet; managed: ManagedKeySet | null };
+  publicUrl?: string;
+  logger: Logger;
+}
+
+const SECURITY_HEADERS = {
+  "content-security-policy":
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'self'; frame-ancestors 'none'",
+  "referrer-policy": "no-referrer",
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "cache-control": "no-store",
+};
+const AUDIT_PAGE = 50;
+/** Browsers keep cookies up to 4096 bytes, name and attributes included. */
+const MAX_COOKIE_BYTES = 4096;
+const DAY_MS = 86_400_000;
+/** Where a revoke may send the browser back to: a portal page, never another site. */
+const BACK = /^(tokens|sessions|admin\/users(\?[A-Za-z0-9%=&._+-]*)?)$/;
+
+const FormBody = t.Record(t.String(), t.Union([t.String(), t.Array(t.String())]));
+type Form = Record<string, string | string[]>;
+const field = (form: Form, name: string) => {
+  const value = form[name];
+  return (Array.isArray(value) ? value[value.length - 1] : value)?.trim() ?? "";
+};
+const fields = (form: Form, name: string) => {
+  const value = form[name];
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
+};
+
+/** An HTML form, with repeated fields (checkboxes) as arrays; refused unread beyond MAX_BODY_BYTES. */
+async function parseForm({ request, contentType }: { request: Request; contentType: string }): Promise<Form> {
+  if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) throw new Refusal(413, "The form is too large");
+  if (!contentType.toLowerCase().startsWith("application/x-www-form-urlencoded")) throw new Refusal(415, "Send the portal's forms as forms");
+  const text = await request.text();
+  if (text.length > MAX_BODY_BYTES) throw new Refusal(413, "The form is too large");
+  const form: Form = {};
+  for (const [name, value] of new URLSearchParams(text)) {
+    const known = form[name];
+    form[name] = known === undefined ? value : Array.isArray(known) ? [...known, value] : [known, value];
+  }
+  return form;
+}
+
+const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+export function portalModule(deps: PortalDeps) {
+  const { pipeline, caller, services, tokenPolicy, keys, publicUrl, logger } = deps;
+  const where = (request: Request) => locatePortal(request, publicUrl);
+  const assetRoutes = new Elysia({ name: "portal-assets" }).get("/portal/assets/:name", ({ params }) => {
+    const asset = ASSETS.get(params.name);
+    if (!asset) return new Response("Not found", { status: 404 });
+    return new Response(Bun.file(asset.path), {
+      headers: { "content-type": asset.type, "cache-control": "public, max-age=3600", "x-content-type-options": "nosniff" },
+    });
+  });
+
+  /** The path of this page below the portal, with its query: "tokens/new". */
+  const hereOf = (request: Request) => {
+    const url = new URL(request.url);
+    return `${url.pathname.replace(/^\/portal\/?/, "")}${url.search}`;
+  };
+
+  function pageAnswer(request: Request, status: number, title: string, main: Html, signedIn?: Parameters<typeof layout>[0]["signedIn"], section?: string): Response {
+    const body = layout({ title, portalPath: where(request).portalPath, here: hereOf(request), signedIn, section }, main);
+    const headers = new Headers({ "content-type": "text/html; charset=utf-8", ...SECURITY_HEADERS });
+    const cookie = services?.cookie.pendingHeader(request);
+    if (cookie) headers.append("set-cookie", cookie);
+    return new Response(body, { status, headers });
+  }
+
+  function redirect(request: Request, to: string, setCookie?: string): Response {
+    const headers = new Headers({ location: `${where(request).portalPath}${to}`, ...SECURITY_HEADERS });
+    const cookie = setCookie ?? services?.cookie.pendingHeader(request);
+    if (cookie) headers.append("set-cookie", cookie);
+    return new Response(null, { status: 303, headers });
+  }
+
+  if (!services) {
+    return new Elysia({ name: "portal" }).use(assetRoutes).get("/portal/*", ({ request }) =>
+      pageAnswer(request, 503, "Portal unavailable", errorView("The portal needs the store, which is disabled here (store.enabled: false).", false)),
+    );
+  }
+  const { cookie, sessions, tokens, store } = services;
+
+  const signInChoices: (SignInChoice & { provider: (typeof pipeline.providers)[number] })[] = pipeline.providers.flatMap((provider) => {
+    const mode = loginMode(provider);
+    return mode ? [{ name: provider.name, realm: provider.realm, mode, provider }] : [];
+  });
+
+  /** The signed-in person, through the portal's cookie only: a page acting on an Authorization header could be forged cross-site. */
+  function person(request: Request, found: Caller) {
+    if (request.headers.has("authorization") || found.via?.kind !== "session") {
+      throw new Refusal(400, "The portal signs you in with its own form: this browser sent an Authorization header, which it does not use.");
+    }
+    const sessionId = found.via.sessionId;
+    const csrf = cookie.csrfToken(request, sessionId);
+    if (!csrf) throw new Refusal(401, "Sign in");
+    return {
+      ...found,
+      sessionId,
+      frame: { username: found.user.username, realm: found.user.realm, admin: found.actor.admin, csrf },
+    };
+  }
+
+  const message = (query: Record<string, string | undefined>, messages: Record<string, string>) => {
+    const key = query.done;
+    return key && Object.hasOwn(messages, key) ? messages[key] : undefined;
+  };
+
+  function newTokenForm(found: Caller, csrf: string, extra: Partial<NewTokenForm> = {}): NewTokenForm {
+    const now = Date.now();
+    const maxDays = Math.max(1, Math.floor(tokenPolicy.maxExpiresIn / 86400));
+    return {
+      grantable: found.actor.scopes ?? allScopes(tokenPolicy.services),
+      maxDays,
+      defaultDays: Math.max(1, Math.floor(tokenPolicy.defaultExpiresIn / 86400)),
+      allowNonExpiring: tokenPolicy.allowNonExpiring && !found.actor.token,
+      today: dayOf(now),
+      latest: dayOf(now + tokenPolicy.maxExpiresIn * 1000),
+      csrf,
+      ...extra,
+    };
+  }
+
+  /** The expiry asked for on the form, as the token service takes it. */
+  function expiryOf(form: Form): Pick<CreateTokenRequest, "expiresIn" | "expiresAt"> {
+    const choice = field(form, "expires");
+    if (choice === "never") return { expiresIn: null };
+    if (choice === "custom") {
+      const day = field(form, "expires_on");
+      if (!DATE.test(day)) throw new Refusal(400, "Choose the expiry date, or a number of days");
+      return { expiresAt: `${day}T23:59:59Z` };
+    }
+    const days = Number(choice);
+    if (!Number.isInteger(days) || days < 1) throw new Refusal(400, "Choose when the token expires");
+    // The last preset may be the configured maximum itself: never ask for more than it.
+    return { expiresIn: Math.min(days * 86400, tokenPolicy.maxExpiresIn) };
+  }
+
+  function keyRows() {
+    return (keys.managed?.list() ?? []).map((row) => ({
+      kid: row.kid,
+      alg: row.alg,
+      state: row.state,
+      created_at: isoDate(row.createdAt)!,
+      activates_at: isoDate(row.activatesAt),
+      activated_at: isoDate(row.activatedAt),
+      deactivated_at: isoDate(row.deactivatedAt),
+      retires_at: isoDate(row.retiresAt),
+      retired_at: isoDate(row.retiredAt),
+    }));
+  }
+
+  const usersPath = (user: string, realm: string) => `admin/users?${new URLSearchParams(realm ? { user, realm } : { user })}`;
+
+  return new Elysia({ name: "portal" })
+    .use(assetRoutes)
+    .use(caller)
+    .onError(({ error, request, code }) => {
+      const refusal = error instanceof Refusal ? error : (error as { cause?: unknown })?.cause;
+      if (refusal instanceof Refusal && refusal.status === 401) {
+        // Not signed in (or no longer): to the sign-in page, dropping a cookie that no longer works.
+        const sent = request.headers.get("cookie")?.includes("gatehouse_session=");
+        return redirect(request, "sign-in", sent ? cookie.clear(request) : undefined);
+      }
+      if (refusal instanceof Refusal) return pageAnswer(request, refusal.status, "Refused", errorView(refusal.message, true));
+      if (code === "NOT_FOUND") return pageAnswer(request, 404, "Not found", errorView("There is no such page in the portal.", true));
+      if (code === "VALIDATION" || code === "PARSE") return pageAnswer(request, 400, "Invalid request", errorView("The form was not complete or not valid.", true));
+      logger.error("portal.internal_error", { path: new URL(request.url).pathname, error: (error as Error)?.message });
+      return pageAnswer(request, 500, "Error", errorView("Something went wrong on the server.", true));
+    })
+    // Before the caller is resolved: an expired access token in the cookie is exchanged for a new one.
+    .onTransform(async ({ request, server }) => {
+      await cookie.refreshIfExpired(request, httpRequestContext("api", request, server).client);
+    })
+    .get("/portal/sign-in", ({ request, query }) =>
+      pageAnswer(
+        request,
+        200,
+        "Sign in",
+        signInView(signInChoices, query.done === "signed-out" ? { kind: "success", text: "You are signed out." } : undefined),
+      ),
+    )
+    .post(
+      "/portal/sign-in",
+      async ({ request, server, body }) => {
+        // No session yet, so no CSRF token: Origin and Fetch Metadata stop another site signing you in as someone else.
+        cookie.checkOrigin(request);
+        const choice = signInChoices.find((candidate) => candidate.name === field(body, "provider"));
+        if (!choice) throw new Refusal(400, "Choose a provider to sign in with");
+        const username = field(body, "username");
+        const secret = choice.mode === "internal" ? (body.password as string | undefined) ?? "" : field(body, "api_key");
+        const credential = choice.mode === "internal" ? basicCredential(username, secret) : bearerCredential(secret);
+        const context = httpRequestContext("login", request, server);
+        const result = typeof credential === "string" || !secret ? null : await pipeline.authenticateWith(choice.provider, credential, context);
+        if (!result?.ok) {
+          sessions.recordFailedLogin(choice.provider, choice.mode === "internal" ? username : null, context.client);
+          const text = choice.mode === "internal" ? "Incorrect username or password." : "This API key was not accepted.";
+          return pageAnswer(request, 401, "Sign in", signInView(signInChoices, { kind: "error", text }, username));
+        }
+        const userAgent = request.headers.get("user-agent")?.slice(0, 256) ?? null;
+        let issued;
+        try {
+          issued = await sessions.login(result.user, choice.provider.name, context.client, userAgent);
+        } catch (error) {
+          if (!(error instanceof Refusal)) throw error;
+          return pageAnswer(request, error.status, "Sign in", signInView(signInChoices, { kind: "error", text: error.message }, username));
+        }
+        const created = cookie.create(request, issued);
+        if (created.header.length > MAX_COOKIE_BYTES) {
+          // A browser would silently drop it, and the sign-in would seem to do nothing.
+          sessions.revokeByRefreshToken(issued.refresh_token, context.client);
+          const text = "Your identity (roles and attributes) is too large to keep in a browser cookie; use the API instead.";
+          return pageAnswer(request, 400, "Sign in", signInView(signInChoices, { kind: "error", text }, username));
+        }
+        // A browser signing in again leaves no session of its previous sign-in behind.
+        const previous = cookie.refreshToken(request);
+        if (previous) sessions.revokeByRefreshToken(previous, context.client);
+        return redirect(request, "", created.header);
+      },
+      { parse: parseForm, body: FormBody },
+    )
+    .post(
+      "/portal/sign-out",
+      ({ request, body: _body, ...found }) => {
+        const me = person(request, found);
+        sessions.revoke(me.actor, me.sessionId, "logout");
+        return redirect(request, "sign-in?done=signed-out", cookie.clear(request));
+      },
+      { caller: true, parse: parseForm, body: FormBody },
+    )
+    .get(
+      "/portal/",
+      ({ request, ...found }) => {
+        const me = person(request, found);
+        return pageAnswer(request, 200, "You", meView(me.user, me.provider.name, me.actor.admin), me.frame, "");
+      },
+      { caller: true },
+    )
+    .get(
+      "/portal/tokens",
+      ({ request, query, ...found }) => {
+        const me = person(request, found);
+        const done = message(query, { revoked: "The token is revoked." });
+        return pageAnswer(request, 200, "Your tokens", tokensView(tokens.list(me.actor, { includeRevoked: true }), me.frame.csrf, done), me.frame, "tokens");
+      },
+      { caller: true },
+    )
+    .get(
+      "/portal/tokens/new",
+      ({ request, ...found }) => {
+        const me = person(request, found);
+        return pageAnswer(request, 200, "New token", newTokenView(newTokenForm(me, me.frame.csrf)), me.frame, "tokens/new");
+      },
+      { caller: true },
+    )
+    .post(
+      "/portal/tokens/new",
+      ({ request, body, ...found }) => {
+        const me = person(request, found);
+        const note = field(body, "note");
+        const chosen = fields(body, "scope");
+        const values = { note, expires: field(body, "expires"), expires_on: field(body, "expires_on"), scopes: chosen };
+        try {
+          const hasServices = tokenPolicy.services.length > 0;
+          if (hasServices && chosen.length === 0) throw new Refusal(400, "Choose at least one service or scope");
+          const scopes = scopesFromList(chosen);
+          if (typeof scopes === "string") throw new Refusal(400, scopes);
+          const { secret, token } = tokens.create(me.actor, me.actor.user!, { note, scopes: hasServices ? scopes : undefined, ...expiryOf(body) });
+          // The secret is the answer to this POST: never in a URL, never on a page that a reload or Back would show again.
+          return pageAnswer(request, 201, "Token created", createdTokenView(secret, token), me.frame, "tokens/new");
+        } catch (error) {
+          if (!(error instanceof Refusal) || error.status === 401) throw error;
+          const form = newTokenForm(me, me.frame.csrf, { error: error.message, values });
+          return pageAnswer(request, error.status, "New token", newTokenView(form), me.frame, "tokens/new");
+        }
+      },
+      { caller: true, parse: parseForm, body: FormBody },
+    )
+    .post(
+      "/portal/tokens/revoke",
+      ({ request, body, ...found }) => {
+        const me = person(request, found);
+        tokens.revoke(me.actor, field(body, "id"));
+        return redirect(request, backTo(body, "revoked"));
+      },
+      { caller: true, parse: parseForm, body: FormBody },
+    )
+    .get(
+      "/portal/sessions",
+      ({ request, query, ...found }) => {
+        const me = person(request, found);
+        const done = message(query, { revoked: "The session has ended.", others: "You are signed out everywhere else." });
+        return pageAnswer(request, 200, "Your sessions", sessionsView(sessions.list(me.actor), me.sessionId, me.frame.csrf, done), me.frame, "sessions");
+      },
+      { caller: true },
+    )
+    .post(
+      "/portal/sessions/revoke",
+      ({ request, body, ...found }) => {
+        const me = person(request, found);
+        const id = field(body, "id");
+        if (id === me.sessionId) {
+          sessions.revoke(me.actor, id, "logout");
+          return redirect(request, "sign-in?done=signed-out", cookie.clear(request));
+        }
+        sessions.revoke(me.actor, id);
+        return redirect(request, backTo(body, "revoked"));
+      },
+      { caller: true, parse: parseForm, body: FormBody },
+    )
+    .post(
+      "/portal/sessions/revoke-others",
+      ({ request, body: _body, ...found }) => {
+        const me = person(request, found);
+        for (const session of sessions.list(me.actor)) {
+          if (session.id !== me.sessionId) sessions.revoke(me.actor, session.id, "signed out everywhere else");
+        }
+        return redirect(request, "sessions?done=others");
+      },
+      { caller: true, parse: parseForm, body: FormBody },
+    )
+    .get(
+      "/portal/admin/users",
+      ({ request, query, ...found }) => {
+        const me = person(request, found);
+        const user = (query.user ?? "").trim();
+        const realm = (query.realm ?? "").trim();
+        const filter = { username: user, realm: realm || undefined };
+        const result = user ? { tokens: tokens.list(me.actor, { ...filter, includeRevoked: true }), sessions: sessions.list(me.actor, filter) } : null;
+        const done = message(query, { revoked: "Revoked." });
+        return pageAnswer(request, 200, "Users", usersView({ user, realm }, result, me.frame.csrf, usersPath(user, realm), done), me.frame, "admin/users");
+      },
+      { admin: true },
+    )
+    .get(
+      "/portal/admin/keys",
+      ({ request, query, ...found }) => {
+        const me = person(request, found);
+        const done = query.done === "rotated" ? "Rotation started: the new key is published now and signs once backends have had time to fetch it." : undefined;
+        return pageAnswer(request, 200, "Signing keys", keysView(keys.keySet.mode, keys.managed ? keyRows() : null, me.frame.csrf, done), me.frame, "admin/keys");
+      },
+      { admin: true },
+    )
+    .post(
+      "/portal/admin/keys/rotate",
+      async ({ request, body, ...found }) => {
+        const me = person(request, found);
+        if (!keys.managed) throw new Refusal(409, "Keys are shared secrets (jwt.secret): rotate them by editing jwt.secrets");
+        if (field(body, "confirm") !== "yes") throw new Refusal(400, "Tick the box to confirm the rotation");
+        await keys.managed.rotate(me.actor);
+        return redirect(request, "admin/keys?done=rotated");
+      },
+      { admin: true, parse: parseForm, body: FormBody },
+    )
+    .get(
+      "/portal/admin/audit",
+      ({ request, query, ...found }) => {
+        const me = person(request, found);
+        const filter: AuditQuery = {
+          event: (query.event ?? "").trim(),
+          actor: (query.actor ?? "").trim(),
+          subject: (query.subject ?? "").trim(),
+          from: DATE.test(query.from ?? "") ? query.from! : "",
+          to: DATE.test(query.to ?? "") ? query.to! : "",
+        };
+        const before = Number(query.before);
+        const rows = searchAudit(store.db, {
+          event: filter.event || undefined,
+          actor: filter.actor || undefined,
+          subject: filter.subject || undefined,
+          from: filter.from ? Date.parse(`${filter.from}T00:00:00Z`) : undefined,
+          to: filter.to ? Date.parse(`${filter.to}T00:00:00Z`) + DAY_MS : undefined,
+          before: Number.isInteger(before) && before > 0 ? before : undefined,
+          limit: AUDIT_PAGE + 1,
+        });
+        const page = rows.slice(0, AUDIT_PAGE);
+        const kept = Object.fromEntries(Object.entries(filter).filter(([, value]) => value !== ""));
+        const link = (extra: Record<string, string>) => `admin/audit?${new URLSearchParams({ ...kept, ...extra })}`;
+        const links = {
+          next: rows.length > AUDIT_PAGE ? link({ before: String(page[page.length - 1].id) }) : null,
+          newest: query.before ? link({}) : null,
+        };
+        return pageAnswer(request, 200, "Audit log", auditView(filter, page, links), me.frame, "admin/audit");
+      },
+      { admin: true },
+    );
+}
+
+/** The page a revoke returns to, with its confirmation: one of the portal's own (BACK). */
+function backTo(form: Form, done: string): string {
+  const back = field(form, "back");
+  const page = BACK.test(back) ? back : "tokens";
+  return `${page}${page.includes("?") ? "&" : "?"}done=${done}`;
+}

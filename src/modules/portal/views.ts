@@ -1,0 +1,322 @@
+// The portal's pages, as functions of plain values: each returns the <main>
+// content; layout() (html.ts) wraps it. Every value goes through `html`,
+// which escapes it.
+import type { User, Scopes } from "../../identity/user.ts";
+import type { SessionView } from "../../sessions/service.ts";
+import type { TokenView } from "../../tokens/service.ts";
+import type { AuditRecord } from "../../store/audit.ts";
+import { html, notice, time, type Html } from "./html.ts";
+
+export interface SignInChoice {
+  name: string;
+  realm: string;
+  mode: "internal" | "token";
+}
+
+/** Hidden fields every state-changing form carries. */
+const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}">`;
+
+export function signInView(choices: SignInChoice[], message?: { kind: "error" | "success"; text: string }, username = ""): Html {
+  if (choices.length === 0) {
+    return notice("info", "No provider here takes a sign-in (password or API key providers). Ask your administrator.");
+  }
+  return html`${message ? notice(message.kind, message.text) : ""}
+<p>Sign in with the credentials you already use for the services behind this server.</p>
+<div class="providers">
+${choices.map((choice, index) => {
+  const id = `p${index}`;
+  return choice.mode === "internal"
+    ? html`<section aria-labelledby="${id}-title"><h2 id="${id}-title">${choice.name} <span class="muted">(${choice.realm})</span></h2>
+<form method="post" action="sign-in" class="stack">
+<input type="hidden" name="provider" value="${choice.name}">
+<div><label for="${id}-username">Username</label><input type="text" id="${id}-username" name="username" autocomplete="username" required value="${username}"></div>
+<div><label for="${id}-password">Password</label><input type="password" id="${id}-password" name="password" autocomplete="current-password" required></div>
+<div><button type="submit">Sign in</button></div>
+</form></section>`
+    : html`<section aria-labelledby="${id}-title"><h2 id="${id}-title">${choice.name} <span class="muted">(${choice.realm})</span></h2>
+<form method="post" action="sign-in" class="stack">
+<input type="hidden" name="provider" value="${choice.name}">
+<div><label for="${id}-key">API key</label><input type="password" id="${id}-key" name="api_key" autocomplete="off" required>
+<p class="hint">The API key of your ${choice.realm} account.</p></div>
+<div><button type="submit">Sign in with API key</button></div>
+</form></section>`;
+})}
+</div>`;
+}
+
+function scopeList(scopes: Scopes | null | undefined, unrestricted = "all (unrestricted)"): Html {
+  if (!scopes) return html`<span class="muted">${unrestricted}</span>`;
+  const entries = Object.entries(scopes);
+  if (entries.length === 0) return html`<span class="muted">none</span>`;
+  return html`${entries.map(
+    ([service, names], index) => html`${index > 0 ? html`<br>` : ""}<span class="scope"><code>${service}</code>${names.length > 0 ? html`: ${names.join(", ")}` : ""}</span>`,
+  )}`;
+}
+
+export function meView(user: User, provider: string, admin: boolean): Html {
+  const attributes = Object.entries(user.attributes);
+  return html`<dl class="identity">
+<dt>Username</dt><dd>${user.username}</dd>
+<dt>Realm</dt><dd>${user.realm}</dd>
+<dt>Signed in with</dt><dd>${provider}</dd>
+<dt>Roles</dt><dd>${user.roles.length > 0 ? user.roles.join(", ") : html`<span class="muted">none</span>`}${admin ? html` <span class="muted">(administrator)</span>` : ""}</dd>
+<dt>Scopes</dt><dd>${scopeList(user.scopes)}</dd>
+</dl>
+<h2>Attributes</h2>
+${
+  attributes.length === 0
+    ? html`<p class="muted">No attributes.</p>`
+    : html`<div class="table-wrap" role="region" tabindex="0" aria-label="Attributes"><table><caption class="muted">What backends receive about you in the JWT</caption><thead><tr><th scope="col">Name</th><th scope="col">Value</th></tr></thead><tbody>
+${attributes.map(([name, value]) => html`<tr><td><code>${name}</code></td><td>${value}</td></tr>`)}
+</tbody></table></div>`
+}
+<p><a href="tokens/new">Create an API token</a> · <a href="tokens">Your tokens</a> · <a href="sessions">Your sessions</a></p>`;
+}
+
+function address(primary: string | null, reported: string | null): Html {
+  if (!primary && !reported) return html`<span class="muted">unknown</span>`;
+  return html`${primary ?? ""}${reported && reported !== primary ? html` <span class="muted">(reported ${reported})</span>` : ""}`;
+}
+
+export function tokenTable(tokens: TokenView[], csrf: string, back: string, showOwner: boolean): Html {
+  if (tokens.length === 0) return html`<p class="muted">No tokens.</p>`;
+  return html`<div class="table-wrap" role="region" tabindex="0" aria-label="Tokens"><table>
+<thead><tr>${showOwner ? html`<th scope="col">Owner</th>` : ""}<th scope="col">Note</th><th scope="col">ID</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col">Status</th><th scope="col"><span class="muted">Action</span></th></tr></thead>
+<tbody>
+${tokens.map(
+  (token) => html`<tr>
+${showOwner ? html`<td>${token.username} <span class="muted">(${token.realm})</span></td>` : ""}
+<td>${token.note || html`<span class="muted">(no note)</span>`}</td>
+<td><code>${token.id}</code></td>
+<td>${scopeList(token.scopes)}</td>
+<td>${time(token.created_at)}</td>
+<td>${time(token.expires_at)}</td>
+<td>${time(token.last_used_at)}${token.last_used_at ? html`<br>from ${address(token.last_used_address, token.last_used_reported_address)}` : ""}</td>
+<td class="status-${token.status}">${token.status}</td>
+<td>${
+    token.status === "active"
+      ? html`<form method="post" action="tokens/revoke" data-confirm="Revoke this token? Programs using it will be refused at once.">${csrfField(csrf)}
+<input type="hidden" name="id" value="${token.id}"><input type="hidden" name="back" value="${back}">
+<button type="submit" class="danger" aria-label="Revoke token ${token.note || token.id}">Revoke</button></form>`
+      : ""
+  }</td>
+</tr>`,
+)}
+</tbody></table></div>`;
+}
+
+export function tokensView(tokens: TokenView[], csrf: string, message?: string): Html {
+  return html`${message ? notice("success", message) : ""}
+<p><a href="tokens/new">Create a new token</a></p>
+${tokenTable(tokens, csrf, "tokens", false)}`;
+}
+
+export interface NewTokenForm {
+  /** What the person may grant: service → scopes. */
+  grantable: Scopes;
+  /** Longest lifetime, in days. */
+  maxDays: number;
+  defaultDays: number;
+  allowNonExpiring: boolean;
+  /** Today, and the latest allowed date, as YYYY-MM-DD. */
+  today: string;
+  latest: string;
+  csrf: string;
+  error?: string;
+  values?: { note?: string; expires?: string; expires_on?: string; scopes?: string[] };
+}
+
+const PRESET_DAYS = [7, 30, 90, 365];
+
+export function newTokenView(form: NewTokenForm): Html {
+  const { values = {} } = form;
+  const presets = [...new Set([...PRESET_DAYS.filter((days) => days <= form.maxDays), Math.min(form.defaultDays, form.maxDays)])].sort((a, b) => a - b);
+  const chosenExpiry = values.expires ?? String(Math.min(form.defaultDays, form.maxDays));
+  const checked = new Set(values.scopes ?? []);
+  const services = Object.entries(form.grantable);
+  return html`${form.error ? notice("error", form.error) : ""}
+<form method="post" action="tokens/new" class="stack">
+${csrfField(form.csrf)}
+<div><label for="note">Note</label><input type="text" id="note" name="note" maxlength="200" required value="${values.note ?? ""}" aria-describedby="note-hint">
+<p class="hint" id="note-hint">What is this token for? e.g. "nightly ecFlow job on host x".</p></div>
+<fieldset><legend>Expiry</legend>
+<div><label for="expires">Expires in</label><select id="expires" name="expires" aria-describedby="expiry-hint">
+${presets.map((days) => html`<option value="${days}"${String(days) === chosenExpiry ? html` selected` : ""}>${days} days</option>`)}
+<option value="custom"${chosenExpiry === "custom" ? html` selected` : ""}>On a date (below)</option>
+${form.allowNonExpiring ? html`<option value="never"${chosenExpiry === "never" ? html` selected` : ""}>Never</option>` : ""}
+</select></div>
+<div><label for="expires_on">Date (UTC, end of day)</label><input type="date" id="expires_on" name="expires_on" min="${form.today}" max="${form.latest}" value="${values.expires_on ?? ""}"></div>
+<p class="hint" id="expiry-hint">At most ${form.maxDays} days (until ${form.latest}).</p>
+</fieldset>
+<fieldset><legend>Services and scopes</legend>
+${
+  services.length === 0
+    ? html`<p class="muted">No services are configured here: the token carries your identity without scopes.</p>`
+    : html`<p class="hint">Only what you may grant is offered. Choose at least one.</p>
+${services.map(
+  ([service, names]) => html`<div><p><strong>${service}</strong></p>
+${
+  names.length === 0
+    ? html`<label class="inline"><input type="checkbox" name="scope" value="${service}"${checked.has(service) ? html` checked` : ""}> ${service} (the service, no scopes)</label>`
+    : names.map(
+        (name) =>
+          html`<label class="inline"><input type="checkbox" name="scope" value="${service}:${name}"${checked.has(`${service}:${name}`) ? html` checked` : ""}> ${name}</label>`,
+      )
+}</div>`,
+)}`
+}
+</fieldset>
+<div><button type="submit">Create token</button></div>
+</form>`;
+}
+
+export function createdTokenView(secret: string, token: TokenView): Html {
+  return html`<div class="notice warning" role="alert"><strong>Copy this token now.</strong> It is shown only once: it cannot be shown again, and this page cannot be reloaded. If you lose it, revoke it and create another.</div>
+<div><label for="secret">Your new token</label>
+<input type="text" id="secret" class="secret" value="${secret}" readonly aria-describedby="secret-status">
+<div class="row"><button type="button" data-copy="secret">Copy to clipboard</button><span id="secret-status" role="status" aria-live="polite"></span></div></div>
+<h2>Token details</h2>
+<dl class="identity">
+<dt>Note</dt><dd>${token.note || html`<span class="muted">(no note)</span>`}</dd>
+<dt>ID</dt><dd><code>${token.id}</code></dd>
+<dt>Scopes</dt><dd>${scopeList(token.scopes)}</dd>
+<dt>Expires</dt><dd>${time(token.expires_at)}</dd>
+</dl>
+<p>Use it as <code>Authorization: Bearer &lt;token&gt;</code>. <a href="tokens">Back to your tokens</a></p>`;
+}
+
+export function sessionTable(sessions: SessionView[], currentId: string | undefined, csrf: string, back: string, showOwner: boolean): Html {
+  if (sessions.length === 0) return html`<p class="muted">No live sessions.</p>`;
+  return html`<div class="table-wrap" role="region" tabindex="0" aria-label="Sessions"><table>
+<thead><tr>${showOwner ? html`<th scope="col">Owner</th>` : ""}<th scope="col">Device</th><th scope="col">Address</th><th scope="col">Signed in</th><th scope="col">Last active</th><th scope="col">Provider</th><th scope="col"><span class="muted">Action</span></th></tr></thead>
+<tbody>
+${sessions.map(
+  (session) => html`<tr>
+${showOwner ? html`<td>${session.username} <span class="muted">(${session.realm})</span></td>` : ""}
+<td>${session.user_agent ?? html`<span class="muted">unknown</span>`}${session.id === currentId ? html`<br><span class="current-marker">This session</span>` : ""}<br><code class="muted">${session.id}</code></td>
+<td>${address(session.address, session.reported_address)}</td>
+<td>${time(session.created_at)}</td>
+<td>${time(session.refreshed_at ?? session.created_at)}</td>
+<td>${session.provider}</td>
+<td><form method="post" action="sessions/revoke" data-confirm="${session.id === currentId ? "End this session? You will be signed out." : "End this session?"}">${csrfField(csrf)}
+<input type="hidden" name="id" value="${session.id}"><input type="hidden" name="back" value="${back}">
+${
+  session.id === currentId
+    ? html`<button type="submit" class="danger" aria-label="Sign out of this session">Sign out</button>`
+    : html`<button type="submit" class="danger" aria-label="End session ${session.id}">End</button>`
+}</form></td>
+</tr>`,
+)}
+</tbody></table></div>`;
+}
+
+export function sessionsView(sessions: SessionView[], currentId: string | undefined, csrf: string, message?: string): Html {
+  const others = sessions.filter((session) => session.id !== currentId).length;
+  return html`${message ? notice("success", message) : ""}
+<p>Every place you are signed in: the portal, and programs that logged in with your password or API key.</p>
+${sessionTable(sessions, currentId, csrf, "sessions", false)}
+${
+  others > 0
+    ? html`<form method="post" action="sessions/revoke-others" data-confirm="Sign out of every other session (${others})?">${csrfField(csrf)}
+<button type="submit" class="danger">Sign out everywhere else</button></form>`
+    : ""
+}`;
+}
+
+export function usersView(query: { user: string; realm: string }, found: { tokens: TokenView[]; sessions: SessionView[] } | null, csrf: string, back: string, message?: string): Html {
+  return html`${message ? notice("success", message) : ""}
+<form method="get" action="admin/users" class="filters" role="search">
+<div><label for="user">Username</label><input type="text" id="user" name="user" required value="${query.user}"></div>
+<div><label for="realm">Realm <span class="muted">(optional)</span></label><input type="text" id="realm" name="realm" value="${query.realm}"></div>
+<div><button type="submit">Find</button></div>
+</form>
+${
+  found
+    ? html`<h2>Tokens of ${query.user}</h2>
+${tokenTable(found.tokens, csrf, back, true)}
+<h2>Live sessions of ${query.user}</h2>
+${sessionTable(found.sessions, undefined, csrf, back, true)}`
+    : html`<p class="muted">Find a user to see and revoke their tokens and sessions.</p>`
+}`;
+}
+
+export interface KeyRow {
+  kid: string;
+  alg: string;
+  state: string;
+  created_at: string;
+  activates_at: string | null;
+  activated_at: string | null;
+  deactivated_at: string | null;
+  retires_at: string | null;
+  retired_at: string | null;
+}
+
+export function keysView(mode: string, keys: KeyRow[] | null, csrf: string, message?: string): Html {
+  if (!keys) {
+    return html`<p>Keys are <strong>shared secrets</strong> (mode <code>${mode}</code>, HS256): they are not kept in the store, so they cannot be rotated from here.</p>
+<h2>How to rotate shared secrets</h2>
+<ol>
+<li>Put a new secret first in <code>jwt.secrets</code>, keeping the old one after it: the first signs, all of them verify.</li>
+<li>Give the new list to every backend that verifies the JWTs, then restart Gatehouse.</li>
+<li>Once every token signed with the old secret has expired (<code>jwt.exp</code>, and the sessions' access tokens), remove the old secret, from Gatehouse and the backends.</li>
+</ol>
+<p>Or switch to managed keys (<code>jwt.alg: ES256</code>), which rotate from here with no change on the backends, who read the JWKS.</p>`;
+  }
+  return html`${message ? notice("success", message) : ""}
+<div class="table-wrap" role="region" tabindex="0" aria-label="Signing keys"><table>
+<thead><tr><th scope="col">Key ID (kid)</th><th scope="col">Algorithm</th><th scope="col">State</th><th scope="col">Created</th><th scope="col">Signs from</th><th scope="col">Stopped signing</th><th scope="col">Retires</th></tr></thead>
+<tbody>
+${keys.map(
+  (key) => html`<tr><td><code>${key.kid}</code></td><td>${key.alg}</td><td class="state-${key.state}">${key.state}</td>
+<td>${time(key.created_at)}</td><td>${time(key.activated_at ?? key.activates_at, "—")}</td><td>${time(key.deactivated_at, "—")}</td><td>${time(key.retired_at ?? key.retires_at, "—")}</td></tr>`,
+)}
+</tbody></table></div>
+<h2>Rotate</h2>
+<p>A new key is published in the JWKS first (state <em>next</em>), signs once backends have had time to fetch it, and the current key keeps verifying until every token it signed has expired.</p>
+<form method="post" action="admin/keys/rotate" class="stack" data-confirm="Rotate the signing key now?">${csrfField(csrf)}
+<label class="inline"><input type="checkbox" name="confirm" value="yes" required> Yes, start a rotation of the signing key</label>
+<div><button type="submit" class="danger">Rotate signing key</button></div>
+</form>`;
+}
+
+export interface AuditQuery {
+  event: string;
+  actor: string;
+  subject: string;
+  from: string;
+  to: string;
+}
+
+export function auditView(query: AuditQuery, rows: AuditRecord[], links: { next: string | null; newest: string | null }): Html {
+  return html`<form method="get" action="admin/audit" class="filters" role="search">
+<div><label for="event">Event</label><input type="text" id="event" name="event" value="${query.event}" aria-describedby="event-hint"></div>
+<div><label for="actor">Actor (username)</label><input type="text" id="actor" name="actor" value="${query.actor}"></div>
+<div><label for="subject">Subject (username)</label><input type="text" id="subject" name="subject" value="${query.subject}"></div>
+<div><label for="from">From (UTC)</label><input type="date" id="from" name="from" value="${query.from}"></div>
+<div><label for="to">To (UTC, inclusive)</label><input type="date" id="to" name="to" value="${query.to}"></div>
+<div><button type="submit">Filter</button></div>
+</form>
+<p class="hint" id="event-hint">Event: one (<code>token.created</code>) or a family (<code>token</code>, <code>session</code>, <code>key</code>). Newest first, 50 a page.</p>
+${
+  rows.length === 0
+    ? html`<p class="muted">No events match.</p>`
+    : html`<div class="table-wrap" role="region" tabindex="0" aria-label="Audit events"><table>
+<thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Actor</th><th scope="col">Subject</th><th scope="col">Token</th><th scope="col">Address</th><th scope="col">Detail</th></tr></thead>
+<tbody>
+${rows.map(
+  (row) => html`<tr><td>${time(new Date(row.at).toISOString())}</td><td><code class="nowrap">${row.event}</code></td>
+<td>${row.actorUsername ?? ""}${row.actorRealm ? html` <span class="muted">(${row.actorRealm})</span>` : ""}</td>
+<td>${row.targetUsername ?? ""}${row.targetRealm ? html` <span class="muted">(${row.targetRealm})</span>` : ""}</td>
+<td>${row.tokenId ? html`<code>${row.tokenId}</code>` : ""}</td>
+<td>${address(row.address, row.reportedAddress)}</td>
+<td>${row.detail ? html`<code>${JSON.stringify(row.detail)}</code>` : ""}</td></tr>`,
+)}
+</tbody></table></div>`
+}
+<nav aria-label="Audit pages" class="row">${links.newest ? html`<a href="${links.newest}">Newest</a>` : ""}${links.next ? html`<a href="${links.next}">Older events</a>` : ""}</nav>`;
+}
+
+export function errorView(message: string, signedIn: boolean): Html {
+  return html`${notice("error", message)}<p><a href="${signedIn ? "" : "sign-in"}">Back</a></p>`;
+}

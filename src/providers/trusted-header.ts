@@ -1,0 +1,213 @@
+// `trusted-header`: pre-authentication by a front proxy. A proxy that has
+// already authenticated the user (Apache with mod_mellon for a SAML
+// federation, say) passes the identity in request headers, geOrchestra's by
+// default:
+//
+//   sec-georchestra-preauthenticated: true
+//   preauth-username, preauth-email, preauth-firstname, preauth-lastname,
+//   preauth-org, preauth-provider, preauth-provider-id
+// (and roles, from a header named in the config only)
+//
+// Any client can send such headers, so they are believed only from a peer
+// (the TCP connection's other end, never X-Forwarded-For) inside
+// `trusted_proxies`; from anywhere else they are ignored as if absent, and
+// that is logged at most once per source address per minute. The proxy must
+// also strip these headers from what its own clients send (see README).
+//
+// Values prefixed with `{base64}` are decoded as UTF-8 (HTTP header values
+// are in practice ASCII, so accented names travel encoded); the flag header
+// stays plain `true` (in any case, as geOrchestra compares it).
+//
+// Accounts: with `create_accounts: true`, a user seen for the first time is
+// created in the store, and its profile (email, names, organisation,
+// external provider and id, roles) rewritten whenever the headers change.
+// Without it, only users already in the store are accepted ("known": created
+// earlier while create_accounts was on, or given a token by an admin with
+// `gatehouse tokens create --user U --realm R`); the proxy's say-so alone
+// does not make an account.
+import { BlockList, isIP } from "node:net";
+import { Type } from "@sinclair/typebox";
+import { CONTROL_CHARACTERS } from "../identity/credentials.ts";
+import type { RequestContext } from "../identity/request.ts";
+import { createUser, type User } from "../identity/user.ts";
+import { prepareAccountStore, type Profile } from "../store/profiles.ts";
+import { providerSchema, type ProviderType } from "./provider.ts";
+
+const header = (name: string, description: string) => Type.String({ minLength: 1, default: name, description });
+
+const schema = providerSchema("trusted-header", "Users a trusted front proxy has authenticated, named in its request headers", {
+  trusted_proxies: Type.Array(Type.String({ minLength: 1 }), {
+    minItems: 1,
+    description:
+      "Addresses or CIDR blocks (IPv4 and IPv6) of the front proxies whose headers are believed, e.g. [127.0.0.1/32, ::1]; required, there is no trust-everyone default",
+  }),
+  create_accounts: Type.Boolean({
+    default: false,
+    description: "Create a user seen for the first time in the store, and update it when the headers change; false: only users already in the store are accepted",
+  }),
+  headers: Type.Object(
+    {
+      flag: header("sec-georchestra-preauthenticated", "Must be exactly `true` (plain text) for the other headers to be read"),
+      username: header("preauth-username", "The username (required)"),
+      email: header("preauth-email", "→ attribute email"),
+      first_name: header("preauth-firstname", "→ attribute first_name"),
+      last_name: header("preauth-lastname", "→ attribute last_name"),
+      organisation: header("preauth-org", "→ attribute organisation"),
+      provider: header("preauth-provider", "→ attribute provider (the external identity provider)"),
+      provider_id: header("preauth-provider-id", "→ attribute provider_id (the user's id there)"),
+      // Not geOrchestra's preauth-roles by default: the seed's Apache example does not strip that
+      // header, and a default would let any client of such a proxy choose its own roles.
+      roles: Type.Optional(
+        Type.String({ minLength: 1, description: "A header holding roles, separated by semicolons or commas (geOrchestra: preauth-roles); none by default" }),
+      ),
+    },
+    { default: {}, additionalProperties: false, description: "Header names; geOrchestra's by default" },
+  ),
+});
+
+const BASE64_PREFIX = "{base64}";
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const MAX_VALUE_LENGTH = 1024;
+const UNTRUSTED_LOG_INTERVAL_MS = 60_000;
+/** The profile fields, in the order of their headers and attributes. */
+const FIELDS = ["email", "first_name", "last_name", "organisation", "provider", "provider_id"] as const;
+
+/** "10.0.0.0/8", "::1", "fd00::/8": an address and prefix length, or why not. */
+export function parseCidr(text: string): { address: string; prefix: number; family: "ipv4" | "ipv6" } | string {
+  const [address, prefixText, extra] = text.trim().split("/");
+  const version = isIP(address);
+  if (version === 0 || extra !== undefined) return `"${text}" is not an IP address or CIDR block`;
+  const max = version === 4 ? 32 : 128;
+  const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
+  if (!(prefix >= 0 && prefix <= max)) return `"${text}" has an invalid prefix length (0 to ${max})`;
+  return { address, prefix, family: version === 4 ? "ipv4" : "ipv6" };
+}
+
+/** A header value: `{base64}…` decoded as UTF-8; undefined when absent or empty; null when unusable. */
+function headerText(value: string | null): string | undefined | null {
+  if (value === null) return undefined;
+  let text = value.trim();
+  if (text.startsWith(BASE64_PREFIX)) {
+    const encoded = text.slice(BASE64_PREFIX.length).trim();
+    if (!BASE64.test(encoded)) return null;
+    try {
+      text = utf8.decode(Buffer.from(encoded, "base64")).trim();
+    } catch {
+      return null;
+    }
+  }
+  // Values end up in the JWT, response headers and logs: no control characters, no floods.
+  if (CONTROL_CHARACTERS.test(text) || text.length > MAX_VALUE_LENGTH) return null;
+  return text === "" ? undefined : text;
+}
+
+export const trustedHeaderProvider: ProviderType<typeof schema> = {
+  type: "trusted-header",
+  schema,
+  check(config) {
+    const problems: string[] = [];
+    config.trusted_proxies.forEach((entry, index) => {
+      const parsed = parseCidr(entry);
+      if (typeof parsed === "string") problems.push(`trusted_proxies[${index}]: ${parsed}`);
+    });
+    return problems;
+  },
+  create(config, { logger, store }) {
+    const trusted = new BlockList();
+    for (const entry of config.trusted_proxies) {
+      const parsed = parseCidr(entry);
+      if (typeof parsed === "string") throw new Error(`provider ${config.name}: trusted_proxies: ${parsed}`);
+      trusted.addSubnet(parsed.address, parsed.prefix, parsed.family);
+    }
+    const names = config.headers;
+    const accounts = store ? prepareAccountStore(store) : null;
+    const lastLogged = new Map<string, number>();
+
+    /** The peer, an IPv4 address mapped into IPv6 (a dual-stack listener) read as IPv4. */
+    function isTrusted(peer: string): boolean {
+      const mapped = peer.startsWith("::ffff:") && isIP(peer.slice(7)) === 4 ? peer.slice(7) : peer;
+      const version = isIP(mapped);
+      return version !== 0 && trusted.check(mapped, version === 4 ? "ipv4" : "ipv6");
+    }
+
+    /** Once per source per minute, so that a client sending the headers on every request cannot flood the log. */
+    function logUntrusted(source: string) {
+      const now = Date.now();
+      const last = lastLogged.get(source);
+      if (last !== undefined && now - last < UNTRUSTED_LOG_INTERVAL_MS) return;
+      if (lastLogged.size >= 10_000) lastLogged.clear();
+      lastLogged.set(source, now);
+      logger.warn("auth.trusted_header.untrusted_source", { provider: config.name, source });
+    }
+
+    function toUser(username: string, profile: Profile): User {
+      const attributes: Record<string, string> = {};
+      const values = [profile.email, profile.firstName, profile.lastName, profile.organisation, profile.provider, profile.providerId];
+      FIELDS.forEach((field, index) => {
+        if (values[index] !== null) attributes[field] = values[index]!;
+      });
+      return createUser({ username, realm: config.realm, roles: profile.roles ?? [], attributes });
+    }
+
+    const sameProfile = (a: Profile, b: Profile) =>
+      (Object.keys(b) as (keyof Profile)[]).every((field) =>
+        field === "roles" ? JSON.stringify(a.roles) === JSON.stringify(b.roles) : a[field] === b[field],
+      );
+
+    return {
+      name: config.name,
+      type: "trusted-header",
+      realm: config.realm,
+      scheme: "header",
+      remote: false,
+      // No `reuse`: /authenticate remembers answers by Authorization header, which these requests do not have.
+      presentIn(request: RequestContext) {
+        const flag = request.headers.get(names.flag);
+        if (flag === null) return false;
+        const peer = request.client.socket;
+        if (peer === null || !isTrusted(peer)) {
+          logUntrusted(peer ?? "unknown");
+          return false;
+        }
+        // geOrchestra compares ignoring case; never base64 (a proxy that encodes everything blindly is caught here).
+        return flag.trim().toLowerCase() === "true";
+      },
+      authenticate(credential, _signal, request) {
+        if (credential.scheme !== "header") return null;
+        const headers = request.headers;
+        const username = headerText(headers.get(names.username));
+        const values = FIELDS.map((field) => headerText(headers.get(names[field])));
+        const roleText = names.roles ? headerText(headers.get(names.roles)) : undefined;
+        if (!username || values.includes(null) || roleText === null) {
+          logger.warn("auth.trusted_header.invalid", { provider: config.name, reason: username ? "an unusable header value" : "no username" });
+          return null;
+        }
+        const roles = names.roles ? [...new Set((roleText ?? "").split(/[,;]/).map((role) => role.trim()).filter(Boolean))] : null;
+        const [email, firstName, lastName, organisation, provider, providerId] = values.map((value) => value ?? null);
+        const profile: Profile = { email, firstName, lastName, organisation, provider, providerId, roles };
+        if (!accounts) return null; // refused at config check: the accounts live in the store
+        const account = accounts.find(username, config.realm);
+        if (!account && !config.create_accounts) {
+          logger.info("auth.trusted_header.unknown_user", { provider: config.name, realm: config.realm, username });
+          return null;
+        }
+        if (config.create_accounts && (!account?.profile || !sameProfile(account.profile, profile))) {
+          accounts.save(username, config.realm, profile, Date.now());
+          logger.info(account ? "auth.trusted_header.account_updated" : "auth.trusted_header.account_created", {
+            provider: config.name,
+            realm: config.realm,
+            username,
+          });
+        }
+        return toUser(username, profile);
+      },
+      // API tokens of these accounts: the owner as the proxy last described them.
+      describeUser(username) {
+        const account = accounts?.find(username, config.realm);
+        if (!account) return null;
+        return toUser(username, account.profile ?? { email: null, firstName: null, lastName: null, organisation: null, provider: null, providerId: null, roles: null });
+      },
+    };
+  },
+};

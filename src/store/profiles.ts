@@ -1,0 +1,87 @@
+// Accounts vouched for by a trusted front proxy (providers/trusted-header.ts):
+// a row of `users` plus what the proxy said about it in `user_profiles`.
+import type { Store } from "./database.ts";
+
+export interface Profile {
+  email: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  organisation: string | null;
+  provider: string | null;
+  providerId: string | null;
+  /** null: no roles header is configured, roles come from augmenters only. */
+  roles: string[] | null;
+}
+
+export interface Account {
+  userId: number;
+  /** null: the user is in the store (say, an admin gave them a token) but no proxy has described them yet. */
+  profile: Profile | null;
+}
+
+export interface AccountStore {
+  find(username: string, realm: string): Account | null;
+  /** Creates the user if need be and writes the profile, in one transaction. */
+  save(username: string, realm: string, profile: Profile, at: number): void;
+}
+
+interface Row {
+  id: number;
+  has_profile: number;
+  email: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  organisation: string | null;
+  provider: string | null;
+  provider_id: string | null;
+  roles: string | null;
+}
+
+/** Statements prepared once: an account is read on every request the proxy vouches for. */
+export function prepareAccountStore(store: Store): AccountStore {
+  const select = store.sqlite.prepare<Row, [string, string]>(
+    `SELECT u.id, p.user_id IS NOT NULL AS has_profile, p.email, p.first_name, p.last_name, p.organisation,
+            p.provider, p.provider_id, p.roles
+       FROM users u LEFT JOIN user_profiles p ON p.user_id = u.id
+      WHERE u.username = ? AND u.realm = ?`,
+  );
+  const upsertUser = store.sqlite.prepare<{ id: number }, { username: string; realm: string; at: number }>(
+    `INSERT INTO users (username, realm, first_seen, last_seen) VALUES ($username, $realm, $at, $at)
+     ON CONFLICT (username, realm) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)
+     RETURNING id`,
+  );
+  const upsertProfile = store.sqlite.prepare(
+    `INSERT INTO user_profiles (user_id, email, first_name, last_name, organisation, provider, provider_id, roles, updated_at)
+     VALUES ($id, $email, $firstName, $lastName, $organisation, $provider, $providerId, $roles, $at)
+     ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, first_name = excluded.first_name,
+       last_name = excluded.last_name, organisation = excluded.organisation, provider = excluded.provider,
+       provider_id = excluded.provider_id, roles = excluded.roles, updated_at = excluded.updated_at`,
+  );
+  const save = store.sqlite.transaction((username: string, realm: string, profile: Profile, at: number) => {
+    const { id } = upsertUser.get({ username, realm, at })!;
+    upsertProfile.run({ id, ...profile, roles: profile.roles === null ? null : JSON.stringify(profile.roles), at });
+  });
+
+  return {
+    find(username, realm) {
+      const row = select.get(username, realm);
+      if (!row) return null;
+      const profile: Profile | null = row.has_profile
+        ? {
+            email: row.email,
+            firstName: row.first_name,
+            lastName: row.last_name,
+            organisation: row.organisation,
+            provider: row.provider,
+            providerId: row.provider_id,
+            roles: row.roles === null ? null : (JSON.parse(row.roles) as string[]),
+          }
+        : null;
+      return { userId: row.id, profile };
+    },
+    save(username, realm, profile, at) {
+      // Immediate: the write lock is taken at BEGIN, so another instance's writer waits instead of failing half-way.
+      save.immediate(username, realm, profile, at);
+    },
+  };
+}

@@ -1,0 +1,148 @@
+// Importing auth-o-tron 0.3.7's tokens (its MongoDB store), so that users'
+// existing tokens keep working after the switch.
+//
+// auth-o-tron keeps two collections (authotron/src/store/mongodb_store.rs):
+//   tokens: { _id, user_id, token_version, token: { version, token_string, scopes: { service: [scope] } } }
+//   users:  { _id, user_id, user_version, user: { version, realm, username, roles, attributes, scopes } }
+// where token_string is a random UUID v4, stored in clear. `mongoexport`
+// writes either one document per line or (with --jsonArray) one array, in
+// relaxed or canonical extended JSON.
+//
+// Each token is stored like any Gatehouse token: only its SHA-256 (a UUID v4
+// has 122 random bits, too many to guess, so a fast hash is right, as for
+// Gatehouse's own tokens), with its owner, realm and scopes. The secret is
+// never written anywhere else, and never printed.
+import type { Scopes } from "../identity/user.ts";
+import { writeTransaction, type Store } from "../store/database.ts";
+import { prepareAuditWriter } from "../store/audit.ts";
+import { prepareUpsertUser } from "../store/users.ts";
+import { findTokenByHash, prepareInsertToken } from "../store/tokens.ts";
+import { prepareRecordFirstEight } from "../store/token-first-eight.ts";
+import { hashOpaqueToken, isImportedToken, newTokenId } from "./format.ts";
+
+export class ImportError extends Error {}
+
+/** The documents of a mongoexport file, in either of its two forms. */
+export function parseMongoExport(text: string, what: string): unknown[] {
+  const trimmed = text.trim();
+  if (trimmed === "") return [];
+  if (trimmed.startsWith("[")) {
+    try {
+      const documents = JSON.parse(trimmed);
+      if (Array.isArray(documents)) return documents;
+    } catch {
+      // reported below
+    }
+    throw new ImportError(`${what}: not a JSON array of documents (mongoexport --jsonArray)`);
+  }
+  return trimmed.split("\n").flatMap((line, index) => {
+    if (line.trim() === "") return [];
+    try {
+      return [JSON.parse(line)];
+    } catch {
+      throw new ImportError(`${what}, line ${index + 1}: not a JSON document (mongoexport writes one per line)`);
+    }
+  });
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** Extended JSON's `{"$oid": …}` / `{"$numberInt": …}` wrappers, or the plain value. */
+function plain(value: unknown): unknown {
+  if (!isObject(value)) return value;
+  for (const key of ["$oid", "$numberInt", "$numberLong", "$numberDouble"]) if (key in value) return value[key];
+  return value;
+}
+
+function scopesOf(value: unknown): Scopes | null | string {
+  if (value === undefined || value === null) return null;
+  if (!isObject(value)) return "scopes is not an object";
+  const scopes: Scopes = {};
+  for (const [service, names] of Object.entries(value)) {
+    if (!Array.isArray(names) || !names.every((name) => typeof name === "string")) return `scopes of "${service}" are not a list of strings`;
+    scopes[service] = names;
+  }
+  // auth-o-tron writes {} for a token without scopes: such a token is not restricted.
+  return Object.keys(scopes).length > 0 ? scopes : null;
+}
+
+export interface ImportOptions {
+  /** ms since the epoch, or null: never expires (auth-o-tron's tokens do not). */
+  expiresAt: number | null;
+  note: string;
+  /** Who is audited as having imported them. */
+  operator: string;
+  now?: number;
+}
+
+export interface ImportResult {
+  imported: { id: string; username: string; realm: string }[];
+  /** Already in the store (an import run twice): left as they are. */
+  present: number;
+  /** Documents that could not be imported, with why (never the secret). */
+  skipped: string[];
+}
+
+export function importAuthOTronTokens(store: Store, tokenDocuments: unknown[], userDocuments: unknown[], options: ImportOptions): ImportResult {
+  const now = options.now ?? Date.now();
+  const owners = new Map<string, { username: string; realm: string }>();
+  for (const document of userDocuments) {
+    if (!isObject(document) || !isObject(document.user)) continue;
+    const userId = plain(document.user_id);
+    const { username, realm } = document.user;
+    if (typeof userId === "string" && typeof username === "string" && typeof realm === "string" && username && realm) {
+      owners.set(userId, { username, realm });
+    }
+  }
+  const result: ImportResult = { imported: [], present: 0, skipped: [] };
+  const upsertUser = prepareUpsertUser(store);
+  const insertToken = prepareInsertToken(store);
+  const recordFirstEight = prepareRecordFirstEight(store);
+  const audit = prepareAuditWriter(store);
+  writeTransaction(store, (tx) => {
+    tokenDocuments.forEach((document, index) => {
+      const where = `token document ${index + 1}${isObject(document) && plain(document._id) ? ` (_id ${String(plain(document._id))})` : ""}`;
+      const token = isObject(document) && isObject(document.token) ? document.token : null;
+      const secret = token?.token_string;
+      if (typeof secret !== "string" || !isImportedToken(secret)) {
+        result.skipped.push(`${where}: token.token_string is not an auth-o-tron token (a UUID v4)`);
+        return;
+      }
+      const userId = plain((document as Record<string, unknown>).user_id);
+      const owner = typeof userId === "string" ? owners.get(userId) : undefined;
+      if (!owner) {
+        result.skipped.push(`${where}: its user_id ${JSON.stringify(userId)} is not in the users file`);
+        return;
+      }
+      const scopes = scopesOf(token!.scopes);
+      if (typeof scopes === "string") {
+        result.skipped.push(`${where}: ${scopes}`);
+        return;
+      }
+      const hash = hashOpaqueToken(secret);
+      if (findTokenByHash(tx, hash)) {
+        result.present++;
+        return;
+      }
+      const id = newTokenId();
+      const ownerId = upsertUser(owner.username, owner.realm, now);
+      insertToken({ id, hash, userId: ownerId, note: options.note, scopes, createdAt: now, expiresAt: options.expiresAt, parentId: null });
+      recordFirstEight(id, secret.slice(0, 8));
+      audit({
+        at: now,
+        event: "token.imported",
+        actorUsername: options.operator,
+        actorRealm: null,
+        actorTokenId: null,
+        tokenId: id,
+        targetUsername: owner.username,
+        targetRealm: owner.realm,
+        address: null,
+        reportedAddress: null,
+        detail: { from: "auth-o-tron" },
+      });
+      result.imported.push({ id, ...owner });
+    });
+  });
+  return result;
+}

@@ -1,0 +1,168 @@
+// auth-o-tron 0.3.7's tokens, exported from its MongoDB with mongoexport
+// (both forms), imported with `gatehouse tokens import`, then used on
+// /authenticate as they were with auth-o-tron; stored hashed only.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { decodeJwt } from "jose";
+import { projectRoot, spawnGatehouse, temporaryDirectory, type RunningGatehouse } from "./helpers/gatehouse.ts";
+import { basic, startApp } from "./helpers/app.ts";
+import { startWhoAmI } from "./helpers/who-am-i.ts";
+import { parse } from "yaml";
+
+const ALICE_TOKEN = crypto.randomUUID();
+const BOB_TOKEN = crypto.randomUUID();
+const CAROL_TOKEN = crypto.randomUUID();
+const ORPHAN_TOKEN = crypto.randomUUID();
+
+// The documents as auth-o-tron's store writes them (authotron/src/store/mongodb_store.rs), in mongoexport's extended JSON.
+const users = [
+  { _id: { $oid: "65f000000000000000000001" }, user_id: "65f0000000000000000000a1", user_version: 1, user: { version: 1, realm: "internal", username: "alice", roles: ["admin"], attributes: {}, scopes: null } },
+  { _id: { $oid: "65f000000000000000000002" }, user_id: "65f0000000000000000000b2", user_version: { $numberInt: "1" }, user: { version: 1, realm: "ecmwf", username: "bob", roles: [], attributes: {}, scopes: null } },
+  { _id: { $oid: "65f000000000000000000003" }, user_id: "65f0000000000000000000c3", user_version: 1, user: { version: 1, realm: "internal", username: "carol", roles: [], attributes: {}, scopes: null } },
+];
+const tokenDocument = (oid: string, userId: string, secret: string, scopes: Record<string, string[]>) => ({
+  _id: { $oid: oid },
+  user_id: userId,
+  token_version: 1,
+  token: { version: 1, token_string: secret, scopes },
+});
+const tokens = [
+  tokenDocument("66a000000000000000000001", "65f0000000000000000000a1", ALICE_TOKEN, { ecflow: ["read", "write"] }),
+  tokenDocument("66a000000000000000000002", "65f0000000000000000000b2", BOB_TOKEN, {}),
+  tokenDocument("66a000000000000000000003", "65f0000000000000000000c3", CAROL_TOKEN, { ecflow: ["read"] }),
+  tokenDocument("66a000000000000000000004", "65f0000000000000000000ff", ORPHAN_TOKEN, {}),
+  tokenDocument("66a000000000000000000005", "65f0000000000000000000a1", "not-a-uuid", {}),
+];
+
+const config = `
+providers:
+  - type: plain
+    name: local
+    realm: internal
+    users:
+      - {username: alice, password: alice-password, roles: [operator]}
+      - {username: carol, password: carol-password}
+store: {type: sqlite, path: ./data/gatehouse.db}
+services: [{name: ecflow, scopes: [read, write]}]
+jwt: {iss: gatehouse, secret: a-secret-that-is-long-enough-for-hs256}
+include_legacy_headers: true
+`;
+
+let dir: string;
+let server: RunningGatehouse;
+
+function gatehouse(args: string[]) {
+  const result = Bun.spawnSync([process.execPath, "run", join(projectRoot, "src/main.ts"), ...args, "--config", join(dir, "config.yaml")], {
+    cwd: dir,
+    env: { ...process.env, GATEHOUSE_CONFIG: "", AOT_CONFIG_PATH: "" },
+  });
+  return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
+}
+
+beforeAll(() => {
+  dir = temporaryDirectory();
+  writeFileSync(join(dir, "config.yaml"), config);
+  // mongoexport's default form, one document per line, for the tokens; its --jsonArray form for the users.
+  writeFileSync(join(dir, "tokens.json"), tokens.map((document) => JSON.stringify(document)).join("\n") + "\n");
+  writeFileSync(join(dir, "users.json"), JSON.stringify(users, null, 2));
+});
+afterAll(() => server?.stop());
+
+describe("gatehouse tokens import", () => {
+  test("imports each token with its owner and realm, says what it skipped and why, never prints a secret", () => {
+    const result = gatehouse(["tokens", "import", "tokens.json", "--users", "users.json"]);
+    expect(result.stderr).toContain("tokens import: 3 imported, 0 already present, 2 skipped");
+    expect(result.stderr).toContain('skipped token document 4 (_id 66a000000000000000000004): its user_id "65f0000000000000000000ff" is not in the users file');
+    expect(result.stderr).toContain("skipped token document 5 (_id 66a000000000000000000005): token.token_string is not an auth-o-tron token");
+    expect(result.stdout).toMatch(/^imported tok_\w+ for alice@internal\nimported tok_\w+ for bob@ecmwf\nimported tok_\w+ for carol@internal\n$/);
+    expect(result.code).toBe(1); // something was skipped
+    for (const secret of [ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN, ORPHAN_TOKEN]) expect(result.stdout + result.stderr).not.toContain(secret);
+  });
+
+  test("run again (or with the array form of the same export): nothing is imported twice", () => {
+    writeFileSync(join(dir, "tokens-array.json"), JSON.stringify(tokens.slice(0, 3)));
+    const again = gatehouse(["tokens", "import", "tokens-array.json", "--users", "users.json"]);
+    expect(again.stderr).toContain("tokens import: 0 imported, 3 already present, 0 skipped");
+    expect(again.code).toBe(0);
+  });
+
+  test("the secrets are nowhere in the store's files, only their hashes", () => {
+    const files = readdirSync(join(dir, "data")).filter((name) => name.startsWith("gatehouse.db"));
+    expect(files.length).toBeGreaterThan(0);
+    for (const name of files) {
+      const bytes = readFileSync(join(dir, "data", name)).toString("latin1");
+      for (const secret of [ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN]) expect(bytes).not.toContain(secret);
+    }
+  });
+
+  test("imported tokens are listed with their owner, scopes and an expiry", () => {
+    const listed = JSON.parse(gatehouse(["tokens", "list", "--json"]).stdout).tokens;
+    expect(listed).toHaveLength(3);
+    const alice = listed.find((token: any) => token.username === "alice");
+    expect(alice).toMatchObject({ realm: "internal", scopes: { ecflow: ["read", "write"] }, note: "imported from auth-o-tron", status: "active" });
+    expect(Date.parse(alice.expires_at)).toBeGreaterThan(Date.now() + 300 * 86400_000); // tokens.max_expires_in, 365 days
+    expect(listed.find((token: any) => token.username === "bob").scopes).toBeNull();
+  });
+
+  test("bad files are refused clearly", () => {
+    writeFileSync(join(dir, "broken.json"), '{"_id": 1}\n{not json\n');
+    const broken = gatehouse(["tokens", "import", "broken.json", "--users", "users.json"]);
+    expect(broken.stderr).toContain("broken.json, line 2: not a JSON document");
+    expect(broken.code).toBe(1);
+    expect(gatehouse(["tokens", "import", "tokens.json"]).stderr).toContain("--users is required");
+    expect(gatehouse(["tokens", "import", "missing.json", "--users", "users.json"]).stderr).toContain("cannot read the file: ENOENT");
+  });
+});
+
+describe("after the import, the tokens work on /authenticate", () => {
+  beforeAll(async () => {
+    server = await spawnGatehouse({ config, cwd: dir });
+  });
+  const authenticate = (authorization: string) => fetch(`${server.url}/authenticate`, { headers: { authorization } });
+
+  test("an imported token authenticates its owner, with the owner's current roles and the token's scopes", async () => {
+    const response = await authenticate(`Bearer ${ALICE_TOKEN}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("x-auth-username")).toBe("alice");
+    expect(response.headers.get("x-auth-realm")).toBe("internal");
+    expect(response.headers.get("x-auth-roles")).toBe("operator");
+    const claims = decodeJwt(response.headers.get("authorization")!.slice(7));
+    expect(claims.scopes).toEqual({ ecflow: ["read", "write"] });
+    expect((await authenticate(`Bearer ${BOB_TOKEN}`)).headers.get("x-auth-username")).toBe("bob");
+  });
+
+  test("a UUID that was not imported, a skipped one, or a malformed look-alike is refused", async () => {
+    for (const token of [crypto.randomUUID(), ORPHAN_TOKEN, ALICE_TOKEN.toUpperCase(), ALICE_TOKEN.slice(0, 35), `${ALICE_TOKEN}0`]) {
+      expect((await authenticate(`Bearer ${token}`)).status).toBe(401);
+    }
+  });
+
+  test("an imported token is revoked like any other, and then refused", async () => {
+    const listed = JSON.parse(gatehouse(["tokens", "list", "--json"]).stdout).tokens;
+    const carol = listed.find((token: any) => token.username === "carol");
+    expect((await authenticate(`Bearer ${CAROL_TOKEN}`)).status).toBe(200);
+    expect(gatehouse(["tokens", "revoke", carol.id]).code).toBe(0);
+    expect((await authenticate(`Bearer ${CAROL_TOKEN}`)).status).toBe(401);
+    // Its owner still signs in with a password.
+    expect((await authenticate(basic("carol", "carol-password"))).status).toBe(200);
+  });
+});
+
+describe("imported tokens never leave Gatehouse", () => {
+  test("with a remote key service configured, an imported token (live or revoked) is never sent to it; an unknown UUID is", async () => {
+    const whoAmI = startWhoAmI();
+    const raw = parse(config);
+    raw.store.path = join(dir, "data/gatehouse.db");
+    raw.providers.push({ type: "ecmwf-api", name: "remote", realm: "ecmwf", uri: whoAmI.url });
+    const app = await startApp(raw);
+    try {
+      const unknown = crypto.randomUUID();
+      for (const token of [ALICE_TOKEN, CAROL_TOKEN, unknown]) await fetch(`${app.url}/authenticate`, { headers: { authorization: `Bearer ${token}` } });
+      expect(whoAmI.seen).toEqual([unknown]);
+    } finally {
+      await app.stop();
+      whoAmI.stop();
+    }
+  });
+});
