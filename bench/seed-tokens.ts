@@ -1,5 +1,6 @@
 // Fills a bench store with API tokens: `bun bench/seed-tokens.ts CONFIG COUNT`.
-// Prints the secret of the last token created (the one the bench presents).
+// Prints, as JSON, the secret the bench presents (`valid`) and the secret of a
+// token of the same user that is revoked (`revoked`, for the refusal case).
 import { loadConfigFile } from "../src/config/load.ts";
 import { openStore } from "../src/store/database.ts";
 import { TokenService, tokenPolicy } from "../src/tokens/service.ts";
@@ -12,13 +13,15 @@ const store = openStore(config.store.path);
 const service = new TokenService(store, tokenPolicy(config), silentLogger);
 const operator: Actor = { user: null, admin: true, operator: "bench", client: { socket: "bench", reported: null } };
 const count = Number(countText);
-let secret: string;
-// Spread the tokens over many owners, as a real store would be; the last one
-// belongs to the bench's configured user, whose token the bench presents.
-for (let i = 1; i < count; i++) {
+const owner = { username: "bench-clear", realm: "bench" };
+// Spread the tokens over many owners, as a real store would be; the last ones
+// belong to the bench's configured user, whose tokens the bench presents.
+for (let i = 2; i < count; i++) {
   service.create(operator, { username: `user${i % 5000}`, realm: "elsewhere" }, { note: `bench ${i}` });
 }
-secret = service.create(operator, { username: "bench-clear", realm: "bench" }, { note: "presented by the bench" }).secret;
+const revoked = service.create(operator, owner, { note: "revoked, presented by the bench" });
+service.revoke(operator, revoked.token.id);
+const valid = service.create(operator, owner, { note: "presented by the bench" });
 service.close();
 store.close();
-console.log(secret);
+console.log(JSON.stringify({ valid: valid.secret, revoked: revoked.secret }));

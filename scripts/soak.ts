@@ -55,7 +55,8 @@ jwt: { iss: soak, secret: soak-secret-0123456789abcdef0123456789 }
 store: { enabled: true, type: sqlite, path: ./data/gatehouse.db }
 services: [{ name: ecflow, scopes: [read, write] }]
 authentication: { access_token_max_age: 60, refresh_token_max_age: 120, max_sessions_per_user: 100000 }
-purge: { interval: 30, sessions_after: 60, tokens_after: 60, audit_after: 300 }
+purge: { interval: 30, sessions_after: 60, tokens_after: 60 }
+audit: { retention: 300, purge_interval: 30 }
 `;
 const server = await spawnGatehouse({ config, cwd: dir });
 const pid = server.process.pid;

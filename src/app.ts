@@ -29,6 +29,16 @@ import { REFRESH_TOKEN_PREFIX } from "./tokens/format.ts";
 import { unavailable } from "./refusal.ts";
 import { errorAnswer } from "./modules/errors.ts";
 import { purgePolicy, schedulePurge } from "./store/purge.ts";
+import { Metrics, providerTypeLabel } from "./metrics/recorder.ts";
+import { createReadinessCheck, type Readiness } from "./metrics/readiness.ts";
+import { httpMetricsHook, unmatchedCounter } from "./modules/metrics/http.ts";
+import { readyModule } from "./modules/metrics/index.ts";
+import { auditModule } from "./modules/audit/index.ts";
+import { createRegulation } from "./regulation/index.ts";
+import { purgeAudit } from "./store/audit-query.ts";
+import { VERSION } from "./version.ts";
+import { storeEventCounter } from "./metrics/store-events.ts";
+import { isWorker } from "./workers.ts";
 import { portalModule } from "./modules/portal/index.ts";
 import { createPortalCookie } from "./modules/portal/cookie.ts";
 
@@ -43,6 +53,10 @@ export interface Gatehouse {
   sessions: SessionService | null;
   /** The signing keys; `managed` is null for shared secrets. */
   keys: { keySet: KeySet; managed: ManagedKeySet | null };
+  /** Prometheus metrics (auth-o-tron's families and Gatehouse's); null when `metrics.enabled` is false. */
+  metrics: Metrics | null;
+  /** GET /ready's check: the store answers and the signing keys are loaded. */
+  readiness: () => Readiness;
   close(): Promise<void>;
 }
 
@@ -73,11 +87,32 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
         isLive: prepareSessionLiveness(store),
       })
     : null;
-  const observer = combineObservers(options.observers ?? [], (error) =>
+  const builtIn = [...(apiTokens ? [apiTokens] : []), ...(accessTokens ? [accessTokens] : [])];
+  const metrics = config.metrics.enabled
+    ? new Metrics({
+        legacyNames: config.metrics.legacy_names,
+        version: VERSION,
+        providers: [...providers, ...builtIn].map((provider) => ({ name: provider.name, type: providerTypeLabel(provider.scheme), realm: provider.realm })),
+        augmenters: augmenters.map((augmenter) => ({ name: augmenter.name, type: augmenter.type, realm: augmenter.realm })),
+        authenticateBanStatus: config.regulation.authenticate_status,
+      })
+    : null;
+  // Store-wide event counters come from the audit log, read when scraped (a worker's are read by its supervisor).
+  if (metrics && store && !isWorker()) metrics.onScrape(storeEventCounter(metrics, store.sqlite));
+  // Regulation is shared through the store; without one, this process keeps its own counts in memory.
+  const regulationStore = config.regulation.enabled ? (store ?? openStore(":memory:")) : null;
+  const regulation = regulationStore
+    ? createRegulation(config, regulationStore, logger, metrics && {
+        refused: (kind) => metrics.events.regulationRefusals.labels(kind).inc(),
+        timeQuery: (query, run) => metrics.timeQuery(query, run),
+      })
+    : null;
+  const observers = [...(metrics ? [metrics.observer] : []), ...(regulation ? [regulation.observer] : []), ...(options.observers ?? [])];
+  const observer = combineObservers(observers, (error) =>
     logger.error("observer.failed", { error: (error as Error)?.message }),
   );
   const pipeline = new IdentityPipeline({
-    providers: [...providers, ...(apiTokens ? [apiTokens] : []), ...(accessTokens ? [accessTokens] : [])],
+    providers: [...providers, ...builtIn],
     augmenters,
     timeoutMs: config.auth.timeout_in_ms,
     logger,
@@ -85,6 +120,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     isKeptToken: tokens ? (token) => tokens.keepsImported(token) : undefined,
     ownIssuer: config.jwt.iss,
     observer,
+    regulation: regulation?.gate,
   });
   const sessions = store
     ? new SessionService(
@@ -110,9 +146,33 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
   const tokenService = tokens ?? unavailable<TokenService>("Token store is disabled");
   const noSessions = "Sessions need the store, which is disabled (store.enabled: false)";
   const sessionService = sessions ?? unavailable<SessionService>(noSessions);
-  const app = new Elysia({ name: "gatehouse" })
-    .onRequest(({ request }) => (routable(request.url) ? undefined : errorAnswer("error", 400, "The Host header is missing, invalid or too short")))
+  const readiness = createReadinessCheck({
+    store,
+    storePath: store && config.store.path !== ":memory:" ? config.store.path : null,
+    keySet: keys.keySet,
+    timeQuery: metrics ? (query, run) => metrics.timeQuery(query, run) : undefined,
+  });
+  // The audit log keeps `audit.retention` seconds; every instance purges (a no-op when another just did).
+  const purgeTimer =
+    store && config.audit.retention > 0
+      ? setInterval(() => {
+          try {
+            const purged = purgeAudit(store.db, Date.now() - config.audit.retention * 1000);
+            if (purged > 0) logger.info("audit.purged", { events: purged, retention_seconds: config.audit.retention });
+          } catch (error) {
+            logger.warn("audit.purge_failed", { error: (error as Error).message });
+          }
+        }, config.audit.purge_interval * 1000)
+      : null;
+  purgeTimer?.unref?.();
+
+  // Every module but /authenticate, under the HTTP metrics hook (http_* families); /authenticate's
+  // series come from the pipeline's observer, which keeps its handler free of request hooks.
+  const modules = new Elysia({ name: "modules" })
+    .use(metrics ? httpMetricsHook(metrics) : new Elysia({ name: "no-http-metrics" }))
     .use(healthModule())
+    .use(readyModule(readiness))
+    .use(auditModule({ caller, store, logger }))
     .use(infoModule({ pipeline, caller, logger }))
     .use(tokensModule({ caller, tokens: tokenService, logger }))
     .use(
@@ -127,16 +187,6 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     )
     .use(keysModule({ caller, ...keys, issuer: config.jwt.iss, publishAheadSeconds: config.keys.publish_ahead, logger }))
     .use(
-      authenticateModule({
-        pipeline,
-        issuer,
-        logger,
-        includeLegacyHeaders: config.include_legacy_headers,
-        reuseSeconds: config.jwt.reuse_seconds,
-        observer,
-      }),
-    )
-    .use(
       portal.enabled
         ? portalModule({
             pipeline,
@@ -148,7 +198,22 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
             logger,
           })
         : new Elysia({ name: "portal-off" }),
+    );
+  const app = new Elysia({ name: "gatehouse" })
+    .onRequest(({ request }) => (routable(request.url) ? undefined : errorAnswer("error", 400, "The Host header is missing, invalid or too short")))
+    .use(modules)
+    .use(
+      authenticateModule({
+        pipeline,
+        issuer,
+        logger,
+        includeLegacyHeaders: config.include_legacy_headers,
+        reuseSeconds: config.jwt.reuse_seconds,
+        observer,
+        banStatus: config.regulation.authenticate_status,
+      }),
     )
+    .onError(metrics ? unmatchedCounter(metrics) : () => undefined)
     // Last, so that each module's own error handler answers first: this one
     // answers what no module owns (an unknown path) in Gatehouse's shape.
     .onError(answerErrors("error", logger));
@@ -160,8 +225,13 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     tokens,
     sessions,
     keys,
+    metrics,
+    readiness,
     async close() {
       purge?.stop();
+      if (purgeTimer) clearInterval(purgeTimer);
+      regulation?.close();
+      if (regulationStore && regulationStore !== store) regulationStore.close();
       pipeline.close();
       keys.keySet.close?.();
       tokens?.close(); // writes the last uses not written yet

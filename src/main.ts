@@ -11,6 +11,7 @@ import { migrateCommand } from "./cli/migrate.ts";
 import { tokensCommand } from "./cli/tokens.ts";
 import { clientCommand } from "./cli/client.ts";
 import { keysCommand } from "./cli/keys.ts";
+import { auditCommand } from "./cli/audit.ts";
 import { tlsCommand } from "./cli/tls.ts";
 
 const USAGE = `${NAME} ${VERSION}
@@ -27,6 +28,7 @@ Commands:
   tokens create|list|revoke   API tokens in the local store (--help for options)
   client whoami|token …  call a server with the credentials of an .ecflowapirc file
   keys list|rotate|retire KID   managed signing keys in the local store
+  audit [--event E] [--actor U] [--subject S] [--since T] …   the audit log (--help)
   tls self-signed --host NAME --out DIR   a development certificate set (openssl)
   version                print the version
 
@@ -54,9 +56,11 @@ const commands: Record<string, Command> = {
       };
       process.once("SIGTERM", () => shutdown("SIGTERM"));
       process.once("SIGINT", () => shutdown("SIGINT"));
-      // Re-reads the same file: users, providers, augmenters... (not the listen address, nor the log settings).
+      // Not fatal (the default would end the process): the config file is read again (users, providers,
+      // augmenters…; not the listen address, TLS, metrics or log settings). A supervisor passes it on to
+      // every worker (workers.ts), which reloads its own.
       process.on("SIGHUP", () => {
-        server.logger.info("config.reloading", { signal: "SIGHUP" });
+        server.logger.info("config.reloading", { signal: "SIGHUP", pid: process.pid });
         void server.reload(() => loadConfig(configPath));
       });
     });
@@ -131,6 +135,7 @@ const commands: Record<string, Command> = {
 const commandsWithOptions: Record<string, CommandWithOptions> = {
   migrate: migrateCommand,
   tokens: tokensCommand,
+  audit: auditCommand,
   client: (args) => clientCommand(args),
   tls: (args) => tlsCommand(args),
 };

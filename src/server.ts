@@ -6,12 +6,16 @@
 // beside the current one, switches new requests to it, and closes the old one
 // once its requests in flight have been answered; a config that does not load
 // is refused with its problems logged, and the current one stays.
+// With `server.workers` above 1 this process supervises that many workers
+// (./workers.ts), passing signals on; each worker runs this same function.
 import type { Server } from "bun";
 import type { LoadedConfig } from "./config/load.ts";
 import { createGatehouse, type Gatehouse } from "./app.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { VERSION } from "./version.ts";
 import { loadTls } from "./tls.ts";
+import { metricsPortApp } from "./modules/metrics/index.ts";
+import { WORKER_VARIABLE, answerSupervisor, isWorker, startSupervisor, workerCount } from "./workers.ts";
 
 export interface RunningServer {
   url: string;
@@ -82,6 +86,8 @@ function closeConnectionAfter(response: Response): void {
   } catch {} // immutable headers: the connection is closed at the end of the stop anyway
 }
 
+const hostInUrl = (host: string | undefined) => (host?.includes(":") ? `[${host}]` : host);
+
 /** How long requests in flight may take to finish at a reload or a stop. */
 const DRAIN_LIMIT_MS = 10_000;
 
@@ -93,9 +99,35 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     serviceName: config.logging.service_name,
     serviceVersion: config.logging.service_version,
   });
-  for (const warning of loaded.warnings) logger.warn("config.warning", { message: warning });
+  const worker = isWorker() ? Number(process.env[WORKER_VARIABLE]) : null;
+  // The supervisor says it once, not every worker.
+  if (worker === null) for (const warning of loaded.warnings) logger.warn("config.warning", { message: warning });
   // Before anything else starts: a certificate problem stops the start with the file named.
   const tls = config.tls ? loadTls(config.tls, config.server) : null;
+  const workers = workerCount(config);
+
+  if (workers > 1 && worker === null) {
+    if (config.server.port === 0) {
+      // Workers share one port: choose it here rather than let each take its own.
+      const probe = Bun.listen({ hostname: config.server.host, port: 0, socket: { data() {} } });
+      process.env.GATEHOUSE_BIND_ADDRESS = `${hostInUrl(config.server.host)}:${probe.port}`;
+      config.server.port = probe.port;
+      probe.stop(true);
+    }
+    const supervisor = await startSupervisor(loaded, logger, workers);
+    logger.info("server.started", { url: supervisor.url, version: VERSION, config: loaded.source, workers, metrics: supervisor.metricsUrl });
+    return {
+      url: supervisor.url,
+      logger,
+      // Each worker reloads its own config: the supervisor passes SIGHUP on (workers.ts).
+      reload: async () => true,
+      async stop() {
+        await supervisor.stop();
+        logger.info("server.stopped");
+      },
+    };
+  }
+
   const first = await createGatehouse(config, logger);
   let current: Generation | undefined;
   let stopping = false;
@@ -114,25 +146,45 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     port: config.server.port,
     idleTimeout: 30,
     development: false,
+    // Workers share the port; a lone server must fail if another holds it, not split its traffic.
+    reusePort: workers > 1,
     ...(onlyHttps ? { tls: tls.options } : {}),
     fetch: dispatch,
   });
   current = new Generation(first, loaded, server);
-  const origin = (scheme: string, port: number | undefined) =>
-    `${scheme}://${server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname}:${port}`;
+  const origin = (scheme: string, port: number | undefined) => `${scheme}://${hostInUrl(server.hostname)}:${port}`;
   const url = origin(onlyHttps ? "https" : "http", server.port);
   // HTTP and HTTPS at once: a second listener answering with the same app (handlers find a request's peer through either).
   const https =
-    tls && !onlyHttps ? Bun.serve({ hostname: config.server.host, port: tls.port!, tls: tls.options, idleTimeout: 30, fetch: dispatch }) : null;
-  logger.info("server.started", {
-    url,
-    ...(https ? { https_url: origin("https", https.port) } : {}),
-    ...(tls ? { tls_certificate: tls.files.cert } : {}),
-    version: VERSION,
-    config: loaded.source,
-    providers: config.providers.length,
-    augmenters: config.augmenters.length,
-  });
+    tls && !onlyHttps
+      ? Bun.serve({ hostname: config.server.host, port: tls.port!, tls: tls.options, idleTimeout: 30, reusePort: workers > 1, fetch: dispatch })
+      : null;
+
+  // Metrics and readiness are the current generation's (a reload starts its counters afresh).
+  let metricsPort: ReturnType<typeof metricsPortApp> | null = null;
+  if (worker !== null) {
+    answerSupervisor({
+      metrics: async () => current!.gatehouse.metrics?.registry.getMetricsAsJSON() ?? [],
+      ready: () => current!.gatehouse.readiness(),
+    });
+    logger.info("server.worker_started", { worker, pid: process.pid, url });
+  } else {
+    if (first.metrics) {
+      metricsPort = metricsPortApp({ render: () => (current!.gatehouse.metrics ?? first.metrics!).render(), ready: () => current!.gatehouse.readiness() });
+      // Not shared: a second server on the same metrics port must fail, not split the scrapes.
+      metricsPort.listen({ hostname: config.server.host, port: config.metrics.port, reusePort: false });
+    }
+    logger.info("server.started", {
+      url,
+      ...(https ? { https_url: origin("https", https.port) } : {}),
+      ...(tls ? { tls_certificate: tls.files.cert } : {}),
+      version: VERSION,
+      config: loaded.source,
+      providers: config.providers.length,
+      augmenters: config.augmenters.length,
+      metrics: metricsPort ? `http://${hostInUrl(metricsPort.server!.hostname)}:${metricsPort.server!.port}` : undefined,
+    });
+  }
   let reloading: Promise<boolean> = Promise.resolve(true);
 
   async function reload(load: () => LoadedConfig | Promise<LoadedConfig>): Promise<boolean> {
@@ -151,6 +203,7 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     const moved = [
       ...["host", "port"].filter((key) => (next.config.server as any)[key] !== (previous.loaded.config.server as any)[key]).map((key) => `server.${key}`),
       ...(JSON.stringify(next.config.tls) !== JSON.stringify(previous.loaded.config.tls) ? ["tls"] : []),
+      ...(JSON.stringify(next.config.metrics) !== JSON.stringify(previous.loaded.config.metrics) ? ["metrics"] : []),
     ];
     if (moved.length) logger.warn("config.reload_needs_restart", { changed: moved });
     current = new Generation(gatehouse, next, server);
@@ -179,8 +232,10 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
       void https?.stop(false);
       await current!.retire(DRAIN_LIMIT_MS);
       closed = true;
-      await Promise.all([server.stop(true), https?.stop(true)]);
+      await Promise.all([server.stop(true), https?.stop(true), metricsPort?.stop()]);
       logger.info("server.stopped");
+      // A worker's channel to its supervisor would keep the process alive.
+      if (worker !== null) process.disconnect?.();
     },
   };
 }

@@ -6,6 +6,9 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSy
 import { join } from "node:path";
 import argon2 from "argon2";
 import { projectRoot, spawnGatehouse, temporaryDirectory, type RunningGatehouse } from "./helpers/gatehouse.ts";
+import { parsePrometheus, promtoolCheck } from "./helpers/prometheus.ts";
+import { logEvents } from "./helpers/app.ts";
+import { VERSION } from "../src/version.ts";
 
 const builtBinary = join(projectRoot, "dist/gatehouse");
 // Everything that ends up inside the binary.
@@ -143,6 +146,30 @@ describe("compiled binary run outside the project", () => {
       expect(existsSync(join(managedDir, "data", "master.key"))).toBe(true);
     } finally {
       await managed.stop();
+    }
+  });
+
+  test("prom-client in the binary: the metrics port of two workers, combined, in Prometheus text", async () => {
+    const workersDir = join(dir, "workers");
+    mkdirSync(workersDir);
+    const yaml = configYaml("unused").replace("metrics:\n  enabled: false\n", "").replace("  port: 8080\n", "  port: 8080\n  workers: 2\n");
+    const running = await spawnGatehouse({ config: yaml, command: [binary], cwd: workersDir, env: childEnv, timeoutMs: 30_000 });
+    try {
+      for (let i = 0; i < 4; i++) {
+        const answer = await fetch(`${running.url}/authenticate`, { headers: { authorization: basic("someuser", "somesecret"), connection: "close" } });
+        expect(answer.status).toBe(200);
+      }
+      const events = logEvents(running);
+      expect(events.filter((entry) => entry.event === "server.worker_started")).toHaveLength(2);
+      const metricsUrl = events.find((entry) => entry.event === "server.started")!.metrics;
+      const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+      const exposition = parsePrometheus(text);
+      expect(exposition.value("authotron_auth_requests_total", { result: "success", realm: "local" })).toBe(4);
+      expect(exposition.value("authotron_build_info", { version: VERSION })).toBe(1);
+      const promtool = promtoolCheck(text);
+      if (promtool) expect(promtool.ok).toBe(true);
+    } finally {
+      await running.stop();
     }
   });
 

@@ -228,6 +228,27 @@ describe("observers", () => {
     expect(attempts.at(-1)!.durationMs).toBeGreaterThanOrEqual(250);
   });
 
+  test("a definite refusal is remembered like a success: the same wrong credential again costs no provider call", async () => {
+    const wrong = basic("reader", "another-wrong-password");
+    expect((await authenticate(wrong)).status).toBe(401);
+    expect(outcomes.at(-1)).toMatchObject({ remembered: false, result: { ok: false, definite: true } });
+    const attemptsBefore = attempts.length;
+    const again = await authenticate(wrong);
+    expect(again.status).toBe(401);
+    expect(again.headers.get("www-authenticate")).toContain('Basic realm="local"');
+    expect(outcomes.at(-1)).toMatchObject({ remembered: true, result: { ok: false, reason: "all_failed" } });
+    expect(attempts.length).toBe(attemptsBefore); // no provider was asked
+  });
+
+  test("a refusal in which a provider failed or ran out of time is never remembered", async () => {
+    expect((await authenticate("Bearer slow-key")).status).toBe(401);
+    expect(outcomes.at(-1)!.result).not.toHaveProperty("definite");
+    const started = performance.now();
+    expect((await authenticate("Bearer slow-key")).status).toBe(401);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(250); // asked again, cut off again
+    expect(outcomes.at(-1)).toMatchObject({ remembered: false });
+  });
+
   test("routes of the API run the same pipeline, and say so", async () => {
     expect((await send(observed, "GET", "/api/v1/tokens", { authorization: READER })).status).toBe(200);
     expect(outcomes.at(-1)).toMatchObject({ request: { entry: "api" }, result: { ok: true } });

@@ -19,7 +19,7 @@ beforeAll(async () => {
     store: { enabled: true, path },
     services: [{ name: "ecflow", scopes: ["read"] }],
     // Every second; ended things are kept 1 s (sessions) and 0 s (tokens).
-    purge: { interval: 1, sessions_after: 1, tokens_after: 0, audit_after: 0 },
+    purge: { interval: 1, sessions_after: 1, tokens_after: 0 },
   });
 });
 afterAll(() => app.stop());
@@ -71,15 +71,3 @@ test("ended sessions and tokens are purged after their retention; live ones, and
   expect(purged.some((line) => line.deleted.tokens >= 1)).toBe(true);
   expect(purged.some((line) => line.wal_pages === 0)).toBe(true);
 }, 20_000);
-
-test("purge.audit_after: audit events older than the retention go, nothing else", async () => {
-  const { purgeStore } = await import("../src/store/purge.ts");
-  await createToken({ note: "audited" });
-  const tokensBefore = count("SELECT count(*) AS n FROM tokens");
-  expect(count("SELECT count(*) AS n FROM audit_log")).toBeGreaterThan(0);
-  // Ten seconds from now, with a one-second retention: every event is old enough.
-  const result = purgeStore(app.gatehouse.store!, { intervalSeconds: 0, sessionsAfterSeconds: 1e9, tokensAfterSeconds: 1e9, auditAfterSeconds: 1 }, Date.now() + 10_000);
-  expect(result.auditEvents).toBeGreaterThan(0);
-  expect(count("SELECT count(*) AS n FROM audit_log")).toBe(0);
-  expect(count("SELECT count(*) AS n FROM tokens")).toBe(tokensBefore);
-});

@@ -13,6 +13,7 @@ REQUIREMENTS=(
   "slapd|test -x /usr/sbin/slapd|LDAP provider/augmenter suites"
   "ldap-utils|command -v ldapsearch|LDAP provider/augmenter suites"
   "chromium|test -x /usr/lib/chromium/chromium|portal browser suites"
+  "prometheus|command -v promtool|metrics suite (promtool check metrics; a parser check runs without it)"
 )
 
 # Debian 12's `nginx` package is the binary itself (nginx-light/-core only add
@@ -44,7 +45,7 @@ suites_for() {
 # Stop a system nginx/slapd that a package's postinst may have started anyway.
 stop_services() {
   local svc pidfile
-  for svc in nginx slapd; do
+  for svc in nginx slapd prometheus; do
     for pidfile in /run/$svc.pid /run/$svc/$svc.pid /var/run/$svc.pid; do
       [ -s "$pidfile" ] || continue
       if kill -0 "$(cat "$pidfile")" 2>/dev/null; then

@@ -89,10 +89,6 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
     else value.server = { ...(typeof value.server === "object" ? value.server : {}), ...parsed };
   }
 
-  // auth-o-tron 2.0.0 serves Prometheus metrics; say plainly that this version does not yet.
-  const metricsAsked = value.metrics && typeof value.metrics === "object" && value.metrics.enabled !== false && value.metrics.enabled !== "false";
-  if (metricsAsked) warnings.push("metrics: the Prometheus endpoint is not available in this version yet; nothing listens on the metrics port");
-
   // auth-o-tron 0.3.7 keeps its tokens in MongoDB: say what to do instead of a bare "not supported".
   const mongo = value.store && typeof value.store === "object" && value.store.type === "mongo";
   if (mongo) {
@@ -187,6 +183,9 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   }
   if (config.tokens.prefix === REFRESH_TOKEN_PREFIX) {
     problems.push(`tokens.prefix: "${REFRESH_TOKEN_PREFIX}" is the prefix of session refresh tokens; choose another`);
+  }
+  if (config.metrics.enabled && config.metrics.port === config.server.port && config.server.port !== 0) {
+    problems.push(`metrics.port: ${config.metrics.port} is also server.port; the metrics port must be another one (or metrics.enabled: false)`);
   }
   if (config.tls && !config.tls.dir && (!config.tls.cert || !config.tls.key)) problems.push("tls: give cert and key, or dir");
   if (config.tls?.port !== undefined && config.tls.port !== 0 && config.tls.port === config.server.port) {

@@ -61,6 +61,11 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
         {
           host: Type.String({ default: "0.0.0.0" }),
           port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+          workers: Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal("auto")], {
+            default: 1,
+            description:
+              "Processes serving the port (reusePort) and sharing the store; auto: one per core. Metrics of all are combined on the metrics port",
+          }),
         },
         { default: {}, additionalProperties: true },
       ),
@@ -97,9 +102,61 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
       metrics: Type.Object(
         {
           enabled: Type.Boolean({ default: true }),
-          port: Type.Integer({ minimum: 0, maximum: 65535, default: 9090 }),
+          port: Type.Integer({
+            minimum: 0,
+            maximum: 65535,
+            default: 9090,
+            description: "Port of GET /metrics, /health and /ready, on server.host; must differ from server.port",
+          }),
+          legacy_names: Type.Boolean({
+            default: false,
+            description: "Name the six auth families as auth-o-tron 0.3.7 did, without the authotron_ prefix",
+          }),
         },
         { default: {}, additionalProperties: true },
+      ),
+      regulation: Type.Object(
+        {
+          enabled: Type.Boolean({ default: true }),
+          max_retries: Type.Integer({
+            minimum: 1,
+            default: 5,
+            description: "Failed password or API-key attempts for one username within find_time that ban it for ban_time",
+          }),
+          address_max_retries: Type.Integer({
+            minimum: 1,
+            default: 20,
+            description: "Failed password or API-key attempts from one client address within find_time that ban it for ban_time",
+          }),
+          find_time: Type.Integer({ minimum: 1, default: 120, description: "Window in seconds in which failures are counted" }),
+          ban_time: Type.Integer({ minimum: 1, default: 300, description: "Seconds a banned username or address is refused (429, Retry-After)" }),
+          authenticate_status: Type.Union([Type.Literal(401), Type.Literal(429)], {
+            default: 401,
+            description:
+              "Status of a banned attempt on /authenticate. 401 (with Retry-After) because nginx's auth_request answers 500 for anything but 2xx, 401 and 403; 429 behind Traefik or Caddy, which pass it on. Other routes answer 429",
+          }),
+          trusted_proxies: Type.Array(Type.String({ minLength: 1 }), {
+            default: ["127.0.0.1", "::1", "::ffff:127.0.0.1"],
+            description:
+              "Peers whose X-Real-IP header names the client (set it in nginx's /auth location: proxy_set_header X-Real-IP $remote_addr). A request from such a peer without X-Real-IP has no known address and is regulated by username only",
+          }),
+        },
+        {
+          default: {},
+          additionalProperties: true,
+          description: "Regulation of password guessing, as Authelia's: repeated failures ban a username or a client address for a while",
+        },
+      ),
+      audit: Type.Object(
+        {
+          retention: Type.Integer({
+            minimum: 0,
+            default: 31536000,
+            description: "Seconds audit events are kept (365 days); 0 keeps them forever",
+          }),
+          purge_interval: Type.Integer({ minimum: 1, default: 3600, description: "How often older events are purged (seconds)" }),
+        },
+        { default: {}, additionalProperties: true, description: "The audit log in the store" },
       ),
       jwt: Type.Object(
         {
@@ -187,13 +244,9 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
             default: 7776000,
             description: "Seconds an API token is kept after it expired or was revoked: 90 days",
           }),
-          audit_after: Type.Integer({
-            minimum: 0,
-            default: 0,
-            description: "Seconds an audit log event is kept; 0: kept forever (the default)",
-          }),
+
         },
-        { default: {}, additionalProperties: true, description: "Deleting what has ended, so that the store does not grow forever; the audit log is kept" },
+        { default: {}, additionalProperties: true, description: "Deleting ended sessions and tokens, so that the store does not grow forever (the audit log has its own retention: audit.retention)" },
       ),
       services: Type.Array(
         Type.Object(

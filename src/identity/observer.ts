@@ -38,6 +38,8 @@ export interface AuthOutcome {
 }
 
 export interface AuthObserver {
+  /** The pipeline starts on a request (not called for /authenticate's remembered answers). */
+  started?(request: RequestContext): void;
   providerAttempt?(attempt: ProviderAttempt): void;
   augmenterRun?(run: AugmenterRun): void;
   authenticated?(outcome: AuthOutcome): void;
@@ -61,5 +63,10 @@ export function combineObservers(observers: AuthObserver[], onError: (error: unk
         }
       }
     };
-  return { providerAttempt: each("providerAttempt"), augmenterRun: each("augmenterRun"), authenticated: each("authenticated") };
+  return {
+    started: each("started"),
+    providerAttempt: each("providerAttempt"),
+    augmenterRun: each("augmenterRun"),
+    authenticated: each("authenticated"),
+  };
 }

@@ -11,6 +11,7 @@ import type { AttemptOutcome, AuthObserver } from "./observer.ts";
 import type { RequestContext } from "./request.ts";
 import type { Additions, Augmenter } from "../augmenters/augmenter.ts";
 import type { Logger } from "../log.ts";
+import type { Ban, RegulationGate } from "../regulation/index.ts";
 
 export type AuthFailure = "no_auth_header" | "invalid_header" | "all_failed";
 /** Why a credential was refused, when the client can act on it (RFC 6750 §3.1): an expired access token is refreshed. */
@@ -18,7 +19,14 @@ export interface ChallengeError {
   error: "invalid_token";
   description: string;
 }
-export type AuthResult = { ok: true; user: User; provider: Provider } | { ok: false; reason: AuthFailure; refusal?: ChallengeError };
+export type AuthResult =
+  | { ok: true; user: User; provider: Provider }
+  /**
+   * `ban`: a password or API key was not checked at all, its username or address being banned (regulation).
+   * `definite`: every provider tried answered a clean "no" (none failed or ran out of time), so the same
+   * credential would be refused again: /authenticate may remember the refusal briefly.
+   */
+  | { ok: false; reason: AuthFailure; refusal?: ChallengeError; ban?: Ban; definite?: true };
 type Winner = { user: User; provider: Provider } | null;
 
 /** A provider that can tell why it refused a credential it was offered (asked only once every provider has refused). */
@@ -42,6 +50,8 @@ export interface PipelineOptions {
   ownIssuer?: string;
   /** Told of every attempt, augmenter run and result; null: nothing is reported, or timed. */
   observer?: AuthObserver | null;
+  /** Regulation of guessing (regulation/index.ts); null: every credential is checked. */
+  regulation?: RegulationGate | null;
 }
 
 const NEVER = new AbortController().signal;
@@ -49,6 +59,12 @@ const NEVER = new AbortController().signal;
 const SUPERSEDED = new Error("another provider succeeded");
 const TIMED_OUT = new Error("timeout");
 const ALL_FAILED: AuthResult = { ok: false, reason: "all_failed" };
+const DEFINITELY_REFUSED: AuthResult = { ok: false, reason: "all_failed", definite: true };
+
+/** What one run of the providers met besides answers: whether any provider failed (an error, a timeout). */
+interface Trial {
+  failed: boolean;
+}
 
 export class IdentityPipeline {
   /** The WWW-Authenticate value: one challenge per distinct (scheme, realm), in config order. */
@@ -84,6 +100,7 @@ export class IdentityPipeline {
 
   /** Who the request's credentials say the caller is. */
   authenticate(request: RequestContext): MaybePromise<AuthResult> {
+    this.observer?.started?.(request);
     const startedAt = this.observer ? performance.now() : 0;
     const parsed = parseAuthorization(request.authorization);
     let candidates: [Provider, Credential][];
@@ -110,6 +127,7 @@ export class IdentityPipeline {
    * tokens are still never offered to a remote provider.
    */
   authenticateWith(provider: Provider, credential: Credential, request: RequestContext): MaybePromise<AuthResult> {
+    this.observer?.started?.(request);
     const startedAt = this.observer ? performance.now() : 0;
     const candidates = this.candidates([credential], null).filter(([candidate]) => candidate === provider);
     const concluded = this.conclude(candidates, request);
@@ -133,10 +151,27 @@ export class IdentityPipeline {
     return `${this.challenge}, Bearer error="${error}", error_description="${description.replace(/["\\]/g, "")}"`;
   }
 
-  private conclude(candidates: [Provider, Credential][], request: RequestContext): MaybePromise<AuthResult> {
-    return andThen(this.firstSuccess(candidates, request), (winner) => {
+  private conclude(offered: [Provider, Credential][], request: RequestContext): MaybePromise<AuthResult> {
+    // Regulation of guessing: a password or upstream API key whose username or
+    // client address is banned is not checked at all (no argon2 run, no remote
+    // call). Only such candidates are dropped, so a valid Gatehouse token or
+    // session sent alongside still succeeds; the refusal then carries the ban
+    // (answered 429 with Retry-After).
+    let ban: Ban | undefined;
+    const gate = this.options.regulation;
+    const candidates = gate
+      ? offered.filter(([provider, credential]) => {
+          const found = gate.banFor(provider, credential, request);
+          ban ??= found ?? undefined;
+          return !found;
+        })
+      : offered;
+    const trial: Trial = { failed: false };
+    return andThen(this.firstSuccess(candidates, request, trial), (winner) => {
       // A provider of any realm (API tokens) answers with the owner's realm, which must be the one asked for.
-      if (!winner || (request.realm !== null && winner.user.realm !== request.realm)) return refusedBy(candidates);
+      if (!winner || (request.realm !== null && winner.user.realm !== request.realm)) {
+        return ban ? { ok: false, reason: "all_failed", ban } : refusedBy(candidates, !trial.failed);
+      }
       return andThen(this.augment(winner.user), (): AuthResult => {
         // Augmenters add roles from the config or a directory: checked again, as the provider's were.
         if (!this.isSafeIdentity(winner.user, winner.provider.name)) return ALL_FAILED;
@@ -186,7 +221,7 @@ export class IdentityPipeline {
     return issuer !== null && issuer !== this.options.ownIssuer;
   }
 
-  private firstSuccess(candidates: [Provider, Credential][], request: RequestContext): MaybePromise<Winner> {
+  private firstSuccess(candidates: [Provider, Credential][], request: RequestContext, trial: Trial): MaybePromise<Winner> {
     if (candidates.length === 0) return null;
     // The common case, local providers only (config users, Gatehouse's own
     // tokens): no timer, and no promise when they answer at once. Tried in
@@ -198,14 +233,14 @@ export class IdentityPipeline {
     if (!candidates.some(([provider]) => provider.remote)) {
       const attempts: MaybePromise<User | null>[] = [];
       for (const [provider, credential] of candidates) {
-        const attempt = this.attempt(provider, credential, controller.signal, request);
+        const attempt = this.attempt(provider, credential, controller.signal, request, trial);
         if (attempt && !isPromise(attempt) && !attempts.some(isPromise)) return { user: attempt, provider };
         attempts.push(attempt);
       }
       if (!attempts.some(isPromise)) return null;
       return this.raceWithin(candidates, attempts, controller);
     }
-    const attempts = candidates.map(([provider, credential]) => this.attempt(provider, credential, controller.signal, request));
+    const attempts = candidates.map(([provider, credential]) => this.attempt(provider, credential, controller.signal, request, trial));
     return this.raceWithin(candidates, attempts, controller);
   }
 
@@ -218,13 +253,14 @@ export class IdentityPipeline {
     });
   }
 
-  private attempt(provider: Provider, credential: Credential, signal: AbortSignal, request: RequestContext): MaybePromise<User | null> {
+  private attempt(provider: Provider, credential: Credential, signal: AbortSignal, request: RequestContext, trial: Trial): MaybePromise<User | null> {
     const observer = this.observer?.providerAttempt ? this.observer : null;
     const startedAt = observer ? performance.now() : 0;
     const report = (outcome: AttemptOutcome) =>
       observer!.providerAttempt!({ provider, credential, outcome, durationMs: performance.now() - startedAt, request });
     const onError = (error: unknown) => {
       if (signal.reason === SUPERSEDED) return null;
+      trial.failed = true;
       const timedOut = signal.reason === TIMED_OUT;
       this.options.logger[timedOut ? "warn" : "error"](timedOut ? "auth.provider.timeout" : "auth.provider.error", {
         provider: provider.name,
@@ -236,6 +272,7 @@ export class IdentityPipeline {
     };
     const onResult = (found: User | null) => {
       const user = found && this.isSafeIdentity(found, provider.name) ? found : null;
+      if (found && !user) trial.failed = true;
       if (!user) this.options.logger.debug("auth.provider.refused", { provider: provider.name, realm: provider.realm });
       if (observer) report(user ? "success" : found ? "error" : "refused");
       return user;
@@ -329,12 +366,12 @@ function firstResolved(candidates: [Provider, Credential][], attempts: MaybeProm
 }
 
 /** The refusal, with the reason the first provider that can explain one gives. */
-function refusedBy(candidates: [Provider, Credential][]): AuthResult {
+function refusedBy(candidates: [Provider, Credential][], definite: boolean): AuthResult {
   for (const [provider, credential] of candidates) {
     const refusal = (provider as Partial<ExplainsRefusal>).explainRefusal?.(credential);
-    if (refusal) return { ok: false, reason: "all_failed", refusal };
+    if (refusal) return definite ? { ok: false, reason: "all_failed", refusal, definite } : { ok: false, reason: "all_failed", refusal };
   }
-  return ALL_FAILED;
+  return definite ? DEFINITELY_REFUSED : ALL_FAILED;
 }
 
 /** The `iss` a JWT claims (unverified), or null when it cannot be read: then it is treated as Gatehouse's own. */

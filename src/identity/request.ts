@@ -9,6 +9,8 @@ export type Entry = "authenticate" | "api" | "login";
 
 export interface RequestContext {
   readonly entry: Entry;
+  /** The HTTP method of the request to Gatehouse itself (metrics); see originalMethod for the request being checked. */
+  readonly method: string;
   readonly headers: Headers;
   readonly authorization: string | null;
   /** X-Auth-Realm: null when absent. An empty header is "" and matches no provider, unlike an absent one. */
@@ -44,6 +46,10 @@ class HttpRequestContext implements RequestContext, ClientAddress {
     private readonly credential: string | undefined,
   ) {
     this.headers = request.headers; // one Headers object for every read
+  }
+
+  get method(): string {
+    return this.request.method;
   }
 
   get authorization(): string | null {

@@ -33,6 +33,7 @@ import type { ApiTokenProvider } from "../providers/api-token.ts";
 import type { SessionAccessTokenProvider } from "../providers/session-access-token.ts";
 import type { VerifiedToken } from "../tokens/service.ts";
 import { Refusal } from "../refusal.ts";
+import { banRefusal } from "../regulation/index.ts";
 
 /** The credential Gatehouse issued that the request came with, if any. */
 export type Via = { kind: "api-token"; token: VerifiedToken } | { kind: "session"; sessionId: string };
@@ -89,6 +90,7 @@ export function callerPlugin(deps: CallerDeps) {
     const result = await pipeline.authenticate(context);
     if (!result.ok) {
       if (result.reason === "no_auth_header") return null;
+      if (result.ban) throw banRefusal(result.ban);
       throw new Refusal(401, result.refusal?.description ?? UNAUTHORIZED, { "www-authenticate": pipeline.challengeFor(result) });
     }
     const { user, provider } = result;

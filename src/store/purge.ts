@@ -2,8 +2,8 @@
 // with use: sessions ended (revoked, expired, or left unrefreshed) and API
 // tokens expired or revoked, once each has been over for the configured
 // retention (config `purge`); their refresh tokens and first_eight rows go
-// with them (ON DELETE CASCADE). The audit log keeps every event, unless
-// `purge.audit_after` gives it a retention too.
+// with them (ON DELETE CASCADE). The audit log has its own retention
+// (`audit.retention`, purged in app.ts).
 //
 // Why a retention rather than deleting at once: an ended session or token
 // still shows in listings (include_inactive, include_revoked) and answers
@@ -25,14 +25,11 @@ export interface PurgePolicy {
   sessionsAfterSeconds: number;
   /** Seconds a token is kept after it expired or was revoked. */
   tokensAfterSeconds: number;
-  /** Seconds an audit event is kept; 0: forever. */
-  auditAfterSeconds: number;
 }
 
 export interface PurgeResult {
   sessions: number;
   tokens: number;
-  auditEvents: number;
   /** Pages left in the WAL after the checkpoint (0 when it was emptied). */
   walPages: number;
 }
@@ -42,7 +39,6 @@ export function purgePolicy(config: GatehouseConfig): PurgePolicy {
     intervalSeconds: config.purge.interval,
     sessionsAfterSeconds: config.purge.sessions_after,
     tokensAfterSeconds: config.purge.tokens_after,
-    auditAfterSeconds: config.purge.audit_after,
   };
 }
 
@@ -72,16 +68,12 @@ const DELETE_ENDED_TOKENS = `
     WHERE (revoked_at IS NOT NULL AND revoked_at < ?1) OR (expires_at IS NOT NULL AND expires_at < ?1)
     LIMIT ?2)`;
 
-const DELETE_OLD_AUDIT_EVENTS = `
-  DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ?1 ORDER BY at LIMIT ?2)`;
-
 /** One purge, now. */
 export function purgeStore(store: Store, policy: PurgePolicy, now = Date.now()): PurgeResult {
   const sessions = deleteInBatches(store, DELETE_ENDED_SESSIONS, now - policy.sessionsAfterSeconds * 1000);
   const tokens = deleteInBatches(store, DELETE_ENDED_TOKENS, now - policy.tokensAfterSeconds * 1000);
-  const auditEvents = policy.auditAfterSeconds > 0 ? deleteInBatches(store, DELETE_OLD_AUDIT_EVENTS, now - policy.auditAfterSeconds * 1000) : 0;
   const checkpoint = store.sqlite.query<{ busy: number; log: number; checkpointed: number }, []>("PRAGMA wal_checkpoint(TRUNCATE)").get();
-  return { sessions, tokens, auditEvents, walPages: checkpoint ? Math.max(0, checkpoint.log - checkpoint.checkpointed) : 0 };
+  return { sessions, tokens, walPages: checkpoint ? Math.max(0, checkpoint.log - checkpoint.checkpointed) : 0 };
 }
 
 /** Purges every `intervalSeconds` (the first time one interval after start); `stop()` ends it. */
@@ -90,7 +82,7 @@ export function schedulePurge(store: Store, policy: PurgePolicy, logger: Logger)
   const timer = setInterval(() => {
     try {
       const result = purgeStore(store, policy);
-      logger.info("store.purged", { deleted: { sessions: result.sessions, tokens: result.tokens, audit_events: result.auditEvents }, wal_pages: result.walPages });
+      logger.info("store.purged", { deleted: { sessions: result.sessions, tokens: result.tokens }, wal_pages: result.walPages });
     } catch (error) {
       // A full disk or a long lock: the next run tries again.
       logger.warn("store.purge_failed", { error: (error as Error).message });

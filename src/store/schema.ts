@@ -1,7 +1,7 @@
 // The store's tables, as drizzle sees them. `bun x drizzle-kit generate`
 // turns changes here into a new SQL migration under migrations/ (then add its
 // import to ./migrations.ts). Times are integers: milliseconds since the epoch.
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import type { Scopes } from "../identity/user.ts";
 
 /** Everyone who has owned or managed a token, by (username, realm). */
@@ -63,7 +63,14 @@ export const auditLog = sqliteTable(
     reportedAddress: text("reported_address"),
     detail: text("detail", { mode: "json" }).$type<Record<string, unknown>>(),
   },
-  (table) => [index("audit_log_at").on(table.at), index("audit_log_token_id").on(table.tokenId)],
+  (table) => [
+    index("audit_log_at").on(table.at),
+    index("audit_log_token_id").on(table.tokenId),
+    // GET /api/v1/audit and `gatehouse audit` filter on these and page by id.
+    index("audit_log_event_id").on(table.event, table.id),
+    index("audit_log_actor_id").on(table.actorUsername, table.id),
+    index("audit_log_target_id").on(table.targetUsername, table.id),
+  ],
 );
 
 /**
@@ -160,6 +167,25 @@ export const tokenFirstEight = sqliteTable(
     firstEight: text("first_eight").notNull(),
   },
   (table) => [index("token_first_eight_first_eight").on(table.firstEight)],
+);
+
+/**
+ * Regulation of guessing (regulation/regulator.ts): failed password or API-key
+ * attempts per username and per client address within a window, and the ban
+ * they led to. Shared by every instance on the store.
+ */
+export const regulationCounters = sqliteTable(
+  "regulation_counters",
+  {
+    /** "username" or "address". */
+    kind: text("kind").notNull(),
+    subject: text("subject").notNull(),
+    failures: integer("failures").notNull(),
+    windowStartedAt: integer("window_started_at").notNull(),
+    /** Set when the failures reached the limit: refused until then. */
+    bannedUntil: integer("banned_until"),
+  },
+  (table) => [primaryKey({ columns: [table.kind, table.subject] }), index("regulation_counters_banned_until").on(table.bannedUntil)],
 );
 
 /**

@@ -67,7 +67,7 @@ export async function rawRequest(url: string, headerBytes: Uint8Array): Promise<
 }
 
 /** The captured log lines (auth-o-tron's OpenTelemetry shape) as flat records: `event` and every attribute. */
-export function logEvents(app: TestApp): Record<string, any>[] {
+export function logEvents(app: { logs: string[] }): Record<string, any>[] {
   return app.logs.map((line) => {
     const record = JSON.parse(line);
     return { event: record.attributes["event.name"], level: String(record.severityText).toLowerCase(), ...record.attributes };
@@ -76,3 +76,15 @@ export function logEvents(app: TestApp): Record<string, any>[] {
 
 /** A response's JSON body, typed loosely for assertions. */
 export const json = (response: Response): Promise<any> => response.json();
+
+/** A config with one `plain` provider "local" (realm local) of these users, an HS256 secret and a store in `dir`; `extra` adds or replaces sections. */
+export function localUsersConfig(dir: string, users: { username: string; password: string; roles?: string[] }[], extra: Record<string, unknown> = {}) {
+  return {
+    version: "2.0.0",
+    logging: { level: "info", format: "json" },
+    providers: [{ type: "plain", name: "local", realm: "local", users }],
+    jwt: { iss: "gatehouse-test", secret: "gatehouse-test-secret-0123456789abcdef" },
+    store: { enabled: true, path: join(dir, "gatehouse.db") },
+    ...extra,
+  };
+}

@@ -45,7 +45,8 @@ export async function spawnGatehouse(options: SpawnOptions): Promise<RunningGate
   const configArgs = options.config !== undefined ? ["--config", configPath] : [];
   const child = Bun.spawn([...command, "serve", ...configArgs], {
     cwd: dir,
-    env: { ...process.env, GATEHOUSE_BIND_ADDRESS: "127.0.0.1:0", GATEHOUSE_LOGGING__FORMAT: "json", ...options.env },
+    // An ephemeral metrics port: the default 9090 would be shared by every server a suite starts.
+    env: { ...process.env, GATEHOUSE_BIND_ADDRESS: "127.0.0.1:0", GATEHOUSE_METRICS__PORT: "0", GATEHOUSE_LOGGING__FORMAT: "json", ...options.env },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",

@@ -24,6 +24,8 @@ export interface AuthenticateDeps {
   reuseSeconds: number;
   /** Told of answers given from memory (the pipeline reports the others itself). */
   observer?: AuthObserver | null;
+  /** The status of an attempt refused by regulation (regulation.authenticate_status). */
+  banStatus?: 401 | 429;
 }
 
 export function identityHeaders(user: User, jwt: string, includeLegacyHeaders: boolean): Headers {
@@ -53,8 +55,14 @@ interface Verdict {
   kid: string;
 }
 
+/** A definite refusal remembered for an Authorization header: the answer's headers, and the result for observers. */
+interface Refused {
+  headers: Headers | Record<string, string>;
+  result: AuthResult & { ok: false };
+}
+
 export function authenticateModule(deps: AuthenticateDeps) {
-  const { pipeline, issuer, logger, includeLegacyHeaders, reuseSeconds } = deps;
+  const { pipeline, issuer, logger, includeLegacyHeaders, reuseSeconds, banStatus = 401 } = deps;
   const observer = deps.observer?.authenticated ? deps.observer : null;
   const unauthorized = new Headers({ "www-authenticate": pipeline.challenge, "cache-control": "no-store" });
 
@@ -70,9 +78,19 @@ export function authenticateModule(deps: AuthenticateDeps) {
   // tokens with their revocation stamp; see Provider.reuse), the same
   // Authorization header is answered from memory within the window, skipping
   // the pipeline. The key is a SHA-256 of the header under a per-process
-  // random key, never the credential itself. Only successes are remembered.
+  // random key, never the credential itself.
   const verdicts = new TtlCache<Verdict>(reuseSeconds * 1000, 50_000);
   const verdictKey = createCacheKeyHasher();
+  // Refusals are remembered the same way, so that a refusal costs no more
+  // than a success: a client repeating a revoked token, an unknown one or a
+  // wrong password (a misconfigured job, a retry loop) would otherwise cost
+  // a database read, an argon2 check (≈30 ms of CPU) or a remote call each
+  // time. Only definite refusals (every provider said a clean "no"; none
+  // failed or ran out of time) are kept, and for the same short window: a
+  // credential that becomes valid (a password changed in a directory) works
+  // within `jwt.reuse_seconds`. Guessing is unaffected: each new password is
+  // a new header, checked (and counted by regulation) as before.
+  const refusals = new TtlCache<Refused>(reuseSeconds * 1000, 50_000);
 
   const signedAnswer = (result: AuthResult & { ok: true }): MaybePromise<Answer> => {
     const { user, provider } = result;
@@ -114,8 +132,15 @@ export function authenticateModule(deps: AuthenticateDeps) {
       if (logger.enabled("debug")) {
         logger.debug("auth.refused", { reason: result.reason, method: request.originalMethod, path: request.originalPath });
       }
+      // Regulation banned the username or address: Retry-After says when to try again. 401 by default,
+      // not 429: nginx's auth_request turns any status but 2xx, 401 and 403 into a 500 (regulation.authenticate_status).
+      if (result.ban) {
+        const retryAfter = String(result.ban.retryAfterSeconds);
+        return new Response(null, { status: banStatus, headers: { "www-authenticate": pipeline.challenge, "retry-after": retryAfter, "cache-control": "no-store" } });
+      }
       // A refusal a provider explained (an expired access token) adds RFC 6750's error to the challenges.
       const headers = result.refusal ? { "www-authenticate": pipeline.challengeFor(result), "cache-control": "no-store" } : unauthorized;
+      if (credentialKey && result.definite) refusals.set(credentialKey, { headers, result });
       return new Response(null, { status: 401, headers });
     }
     // The key is read before signing: should a rotation happen meanwhile, the remembered answer is never used.
@@ -151,6 +176,14 @@ export function authenticateModule(deps: AuthenticateDeps) {
     if (remembered) {
       if (observer) observer.authenticated!({ result: { ok: true, ...remembered }, durationMs: 0, request: context, remembered: true });
       return succeeded(context, remembered);
+    }
+    const refused = credentialKey ? refusals.get(credentialKey) : undefined;
+    if (refused) {
+      if (observer) observer.authenticated!({ result: refused.result, durationMs: 0, request: context, remembered: true });
+      if (logger.enabled("debug")) {
+        logger.debug("auth.refused", { reason: refused.result.reason, remembered: true, method: context.originalMethod, path: context.originalPath });
+      }
+      return new Response(null, { status: 401, headers: refused.headers });
     }
     return andThen(pipeline.authenticate(context), (result) => answer(context, result, credentialKey));
   });

@@ -15,6 +15,7 @@
 // module's error handler, modules/errors.ts). The caller comes from the
 // caller plugin; the rules live in sessions/service.ts and tokens/service.ts,
 // which refuse with a Refusal; this file translates.
+import { banRefusal } from "../../regulation/index.ts";
 import { Elysia } from "elysia";
 import { basicCredential, bearerCredential } from "../../identity/credentials.ts";
 import type { IdentityPipeline } from "../../identity/pipeline.ts";
@@ -147,6 +148,7 @@ export function sessionsModule(deps: SessionsDeps) {
         const credential = mode === "internal" ? basicCredential(body.username!, secret) : bearerCredential(secret);
         const context = httpRequestContext("login", request, server);
         const result = typeof credential === "string" ? null : await pipeline.authenticateWith(provider, credential, context);
+        if (result && !result.ok && result.ban) throw banRefusal(result.ban);
         if (!result?.ok) {
           const username = typeof credential === "object" && credential.scheme === "basic" ? credential.username : null;
           sessions.recordFailedLogin(provider, username, context.client);

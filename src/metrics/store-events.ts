@@ -1,0 +1,40 @@
+// Gatehouse's own event counters (tokens, sessions, keys, regulation), read
+// from the audit log rather than recorded by each service: every such event is
+// audited in the same transaction as the change, so the log is the exact
+// count, and no service needs to know about metrics. Read when scraped, from
+// the newest event at start-up on: store-wide, so every instance and the CLI
+// writing to the store are counted (sum them across instances and you count
+// each event once per instance: use max).
+import type { Database } from "bun:sqlite";
+import { auditEventsSince, newestAuditId } from "../store/audit-query.ts";
+import type { Metrics } from "./recorder.ts";
+
+/** Matches sessions/service.ts's REUSE_REASON. */
+const REUSE_REASON = "refresh token reuse";
+const KEY_STATES: Record<string, string> = {
+  "key.published": "next",
+  "key.activated": "current",
+  "key.deactivated": "previous",
+  "key.retired": "retired",
+};
+
+export function storeEventCounter(metrics: Metrics, sqlite: Database): () => void {
+  let lastId = newestAuditId(sqlite);
+  const { events } = metrics;
+  return () => {
+    const read = metrics.timeQuery("audit_events", () => auditEventsSince(sqlite, lastId));
+    lastId = read.lastId;
+    for (const { event, reason, kind, count } of read.counts) {
+      if (event === "token.created") events.tokensCreated.inc(count);
+      else if (event === "token.revoked") events.tokensRevoked.inc(count);
+      else if (event === "session.created") events.sessionsStarted.inc(count);
+      else if (event === "session.revoked") {
+        const label = reason === REUSE_REASON || reason === "user no longer known" ? reason : "revoked";
+        events.sessionsRevoked.labels(label).inc(count);
+        if (reason === REUSE_REASON) events.sessionReuseDetections.inc(count);
+      } else if (event in KEY_STATES) events.keyTransitions.labels(KEY_STATES[event]!).inc(count);
+      else if (event === "regulation.banned" && kind) events.regulationBans.labels(kind).inc(count);
+      else if (event === "regulation.released" && kind) events.regulationReleases.labels(kind).inc(count);
+    }
+  };
+}

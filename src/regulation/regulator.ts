@@ -1,0 +1,175 @@
+// Regulation of guessing, as Authelia's: after `max_retries` failed password
+// or API-key attempts for one username within `find_time`, and separately
+// after `address_max_retries` from one client address, further attempts are
+// refused for `ban_time` without checking the credential (no argon2 run, no
+// call to a remote key service). A success resets the username's count.
+//
+// Counters and bans live in the store (table regulation_counters), so every
+// instance sharing it bans alike. Reading the store on every attempt would
+// cost a query each; active bans are kept in memory instead and re-read only
+// when the store has changed (SQLite's data_version, asked at most once a
+// millisecond, as for revocations: store/changes.ts).
+//
+// What is never regulated: Gatehouse's own API tokens and sessions. They are
+// random 178-bit secrets checked by a hash lookup, nobody guesses them, and a
+// valid one must never be refused because someone else failed from the same
+// address (behind nginx, every request comes from nginx's address).
+import { and, eq, isNotNull, isNull, lt, lte } from "drizzle-orm";
+import type { Store } from "../store/database.ts";
+import { writeTransaction } from "../store/database.ts";
+import { regulationCounters } from "../store/schema.ts";
+import { StoreChanges } from "../store/changes.ts";
+import { recordAudit } from "../store/audit.ts";
+import type { Logger } from "../log.ts";
+
+export type BanKind = "username" | "address";
+
+export interface RegulationPolicy {
+  maxRetries: number;
+  addressMaxRetries: number;
+  findTimeMs: number;
+  banTimeMs: number;
+}
+
+export interface Ban {
+  kind: BanKind;
+  /** Seconds until the ban ends (for Retry-After), at least 1. */
+  retryAfterSeconds: number;
+}
+
+/** Subjects are attacker-chosen: bounded before they reach the store or a log line. */
+const MAX_SUBJECT_LENGTH = 256;
+const bound = (subject: string) => subject.slice(0, MAX_SUBJECT_LENGTH);
+
+export class Regulator {
+  private readonly changes: StoreChanges;
+  /** Active bans, "kind\0subject" → end (ms), as last read from the store. */
+  private bans = new Map<string, number>();
+  private loadedStamp = -1;
+  private ownWrites = 0;
+  private loadedOwnWrites = -1;
+
+  constructor(
+    private readonly store: Store,
+    readonly policy: RegulationPolicy,
+    private readonly logger: Logger,
+    /** Times store queries (gatehouse_store_query_duration_seconds). */
+    private readonly timeQuery: <T>(query: string, run: () => T) => T = (_query, run) => run(),
+  ) {
+    this.changes = new StoreChanges(store);
+  }
+
+  /** The ban that applies to an attempt by this username from this address, if any. */
+  banFor(username: string | null, address: string | null, now = Date.now()): Ban | null {
+    this.refresh(now);
+    if (this.bans.size === 0) return null;
+    for (const [kind, subject] of [
+      ["username", username],
+      ["address", address],
+    ] as const) {
+      if (subject === null) continue;
+      const until = this.bans.get(`${kind}\u0000${bound(subject)}`);
+      if (until !== undefined && until > now) return { kind, retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)) };
+    }
+    return null;
+  }
+
+  /** One failed attempt (one refused credential, however many providers refused it). */
+  recordFailure(username: string | null, address: string | null, now = Date.now()): void {
+    const subjects: [BanKind, string, number][] = [];
+    if (username !== null) subjects.push(["username", bound(username), this.policy.maxRetries]);
+    if (address !== null) subjects.push(["address", bound(address), this.policy.addressMaxRetries]);
+    if (subjects.length === 0) return;
+    const banned = this.timeQuery("regulation_record", () =>
+      writeTransaction(this.store, (tx) => {
+        const newBans: [BanKind, string, number][] = [];
+        for (const [kind, subject, limit] of subjects) {
+          const where = and(eq(regulationCounters.kind, kind), eq(regulationCounters.subject, subject));
+          const row = tx.select().from(regulationCounters).where(where).get();
+          if (row?.bannedUntil != null && row.bannedUntil > now) continue; // banned already (by another instance meanwhile)
+          const fresh = !row || now - row.windowStartedAt > this.policy.findTimeMs || row.bannedUntil != null;
+          const failures = fresh ? 1 : row.failures + 1;
+          const bannedUntil = failures >= limit ? now + this.policy.banTimeMs : null;
+          const values = { failures, windowStartedAt: fresh ? now : row!.windowStartedAt, bannedUntil };
+          if (row) tx.update(regulationCounters).set(values).where(where).run();
+          else tx.insert(regulationCounters).values({ kind, subject, ...values }).run();
+          if (bannedUntil !== null) {
+            newBans.push([kind, subject, failures]);
+            recordAudit(tx, {
+              at: now,
+              event: "regulation.banned",
+              actorUsername: "gatehouse",
+              targetUsername: kind === "username" ? subject : null,
+              address: kind === "address" ? subject : null,
+              detail: { kind, subject, failures, ban_seconds: Math.round(this.policy.banTimeMs / 1000) },
+            });
+          }
+        }
+        return newBans;
+      }),
+    );
+    this.ownWrites++;
+    for (const [kind, subject, failures] of banned) {
+      this.logger.warn("regulation.banned", { kind, subject, failures, ban_seconds: Math.round(this.policy.banTimeMs / 1000) });
+    }
+  }
+
+  /** A success by this username: its count starts again (the address's does not: one success proves nothing about the others). */
+  recordSuccess(username: string, now = Date.now()): void {
+    const where = and(eq(regulationCounters.kind, "username"), eq(regulationCounters.subject, bound(username)));
+    // A read first: successes are frequent, and a write for nothing would take the store's write lock.
+    const row = this.timeQuery("regulation_check", () => this.store.db.select().from(regulationCounters).where(where).get());
+    // A ban, even one just over, is left to the sweep, which audits its end.
+    if (!row || row.bannedUntil != null) return;
+    this.store.db.delete(regulationCounters).where(where).run();
+    this.ownWrites++;
+  }
+
+  /**
+   * Ends the bans whose time is over (each audited once, whichever instance
+   * sweeps first: the rows are deleted in the same transaction) and forgets
+   * counts whose window has passed. Returns the bans released.
+   */
+  sweep(now = Date.now()): { kind: BanKind; subject: string }[] {
+    const released = writeTransaction(this.store, (tx) => {
+      const over = tx
+        .delete(regulationCounters)
+        .where(and(isNotNull(regulationCounters.bannedUntil), lte(regulationCounters.bannedUntil, now)))
+        .returning({ kind: regulationCounters.kind, subject: regulationCounters.subject })
+        .all() as { kind: BanKind; subject: string }[];
+      tx.delete(regulationCounters)
+        .where(and(isNull(regulationCounters.bannedUntil), lt(regulationCounters.windowStartedAt, now - this.policy.findTimeMs)))
+        .run();
+      for (const { kind, subject } of over) {
+        recordAudit(tx, {
+          at: now,
+          event: "regulation.released",
+          actorUsername: "gatehouse",
+          targetUsername: kind === "username" ? subject : null,
+          address: kind === "address" ? subject : null,
+          detail: { kind, subject },
+        });
+      }
+      return over;
+    });
+    this.ownWrites++;
+    for (const { kind, subject } of released) this.logger.info("regulation.released", { kind, subject });
+    return released;
+  }
+
+  /** Re-reads the active bans when the store changed (here or elsewhere) since they were read. */
+  private refresh(now: number): void {
+    const stamp = this.changes.current(now);
+    if (stamp === this.loadedStamp && this.ownWrites === this.loadedOwnWrites) return;
+    const rows = this.timeQuery("regulation_check", () =>
+      this.store.sqlite
+        .query<{ kind: string; subject: string; banned_until: number }, [number]>(
+          "SELECT kind, subject, banned_until FROM regulation_counters WHERE banned_until > ?",
+        )
+        .all(now),
+    );
+    this.bans = new Map(rows.map((row) => [`${row.kind}\u0000${row.subject}`, row.banned_until]));
+    this.loadedStamp = stamp;
+    this.loadedOwnWrites = this.ownWrites;
+  }
+}

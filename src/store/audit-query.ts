@@ -1,0 +1,161 @@
+// Reading the audit log: filters and cursor paging for GET /api/v1/audit and
+// `gatehouse audit`, and the purge of events older than the retention.
+import { and, desc, eq, gte, like, lt, or, type SQL } from "drizzle-orm";
+import { auditLog } from "./schema.ts";
+import type { Database } from "bun:sqlite";
+import type { Executor } from "./database.ts";
+
+export interface AuditFilter {
+  /** An event name, or a prefix ending in `*` (`token.*`). */
+  event?: string;
+  /** Who acted: the actor's username (`gatehouse` for Gatehouse itself). */
+  actor?: string;
+  /** Who or what was acted upon: a username, or a token id (`tok_…`). */
+  subject?: string;
+  /** The realm of the actor or of the subject. */
+  realm?: string;
+  /** ms since the epoch, inclusive. */
+  since?: number;
+  /** ms since the epoch, exclusive. */
+  until?: number;
+  /** From a previous page's `next_cursor`: only older events. */
+  cursor?: string;
+  /** Events per page. */
+  limit: number;
+}
+
+export type AuditRecord = typeof auditLog.$inferSelect;
+
+export const MAX_AUDIT_PAGE = 1000;
+
+/** The cursor is the id of the last event of a page, opaque to clients. */
+const encodeCursor = (id: number) => Buffer.from(`a${id}`).toString("base64url");
+
+/** The id a cursor names, or null when it is not one of ours. */
+export function decodeCursor(cursor: string): number | null {
+  const text = Buffer.from(cursor, "base64url").toString("latin1");
+  return /^a\d{1,15}$/.test(text) ? Number(text.slice(1)) : null;
+}
+
+/** `%`, `_` and `\` are LIKE's own characters: a prefix is matched literally. */
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (character) => `\\${character}`);
+
+/** One page, newest first, and the cursor of the next one (null on the last page). */
+export function listAuditPage(db: Executor, filter: AuditFilter): { events: AuditRecord[]; nextCursor: string | null } {
+  const conditions: SQL[] = [];
+  if (filter.event !== undefined) {
+    conditions.push(
+      filter.event.endsWith("*") ? like(auditLog.event, `${escapeLike(filter.event.slice(0, -1))}%`) : eq(auditLog.event, filter.event),
+    );
+  }
+  if (filter.actor !== undefined) conditions.push(eq(auditLog.actorUsername, filter.actor));
+  if (filter.subject !== undefined) conditions.push(or(eq(auditLog.targetUsername, filter.subject), eq(auditLog.tokenId, filter.subject))!);
+  if (filter.realm !== undefined) conditions.push(or(eq(auditLog.actorRealm, filter.realm), eq(auditLog.targetRealm, filter.realm))!);
+  if (filter.since !== undefined) conditions.push(gte(auditLog.at, filter.since));
+  if (filter.until !== undefined) conditions.push(lt(auditLog.at, filter.until));
+  if (filter.cursor !== undefined) {
+    const before = decodeCursor(filter.cursor);
+    if (before === null) throw new RangeError("cursor: not a cursor this server gave");
+    conditions.push(lt(auditLog.id, before));
+  }
+  const limit = Math.min(Math.max(1, filter.limit), MAX_AUDIT_PAGE);
+  // One more than asked: whether it exists says if there is a next page.
+  const rows = db
+    .select()
+    .from(auditLog)
+    .where(and(...conditions))
+    .orderBy(desc(auditLog.id))
+    .limit(limit + 1)
+    .all();
+  const events = rows.slice(0, limit);
+  return { events, nextCursor: rows.length > limit ? encodeCursor(events[events.length - 1]!.id) : null };
+}
+
+/** Deletes the events older than `before` (ms); returns how many. */
+export function purgeAudit(db: Executor, before: number): number {
+  return db.delete(auditLog).where(lt(auditLog.at, before)).returning({ id: auditLog.id }).all().length;
+}
+
+/** The id of the newest event (0 for none): counting starts after it. */
+export const newestAuditId = (sqlite: Database) =>
+  sqlite.query<{ id: number | null }, []>("SELECT max(id) AS id FROM audit_log").get()?.id ?? 0;
+
+/** Audit events counted by name (and by the detail that tells them apart), for the metrics' store-wide counters. */
+export interface AuditEventCount {
+  event: string;
+  reason: string | null;
+  kind: string | null;
+  count: number;
+}
+
+/** The events written after `afterId`, counted, and the newest id (the next call's `afterId`). */
+export function auditEventsSince(sqlite: Database, afterId: number): { lastId: number; counts: AuditEventCount[] } {
+  const lastId = newestAuditId(sqlite);
+  if (lastId <= afterId) return { lastId: afterId, counts: [] };
+  const counts = sqlite
+    .query<AuditEventCount, [number, number]>(
+      `SELECT event, json_extract(detail, '$.reason') AS reason, json_extract(detail, '$.kind') AS kind, count(*) AS count
+       FROM audit_log WHERE id > ? AND id <= ? GROUP BY 1, 2, 3`,
+    )
+    .all(afterId, lastId);
+  return { lastId, counts };
+}
+
+const AGO_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * A time bound as people write it: an ISO 8601 date or date-time
+ * (`2026-11-28`, `2026-11-28T10:00Z`), or how long ago (`90m`, `24h`, `7d`).
+ * A string is the problem.
+ */
+export function parseAuditTime(value: string, now = Date.now()): number | string {
+  const ago = /^(\d{1,9})([smhd])$/.exec(value);
+  if (ago) return now - Number(ago[1]) * AGO_UNITS[ago[2]!]!;
+  if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
+    const ms = Date.parse(value);
+    if (!Number.isNaN(ms)) return ms;
+  }
+  return `${value}: expected an ISO 8601 date or date-time, or a duration ago such as 90m, 24h, 7d`;
+}
+
+/** An event as the API and the CLI show it. */
+export function auditView(record: AuditRecord) {
+  return {
+    id: record.id,
+    at: new Date(record.at).toISOString(),
+    event: record.event,
+    actor: { username: record.actorUsername, realm: record.actorRealm, token_id: record.actorTokenId },
+    subject: { username: record.targetUsername, realm: record.targetRealm, token_id: record.tokenId },
+    address: record.address,
+    reported_address: record.reportedAddress,
+    detail: record.detail ?? null,
+  };
+}
+
+/** The filter of a request or a command line, as given (times as text); a string is the problem. */
+export function auditFilterFrom(input: {
+  event?: string;
+  actor?: string;
+  subject?: string;
+  realm?: string;
+  since?: string;
+  until?: string;
+  cursor?: string;
+  limit?: number;
+}): AuditFilter | string {
+  const filter: AuditFilter = {
+    limit: input.limit ?? 100,
+    event: input.event,
+    actor: input.actor,
+    subject: input.subject,
+    realm: input.realm,
+    cursor: input.cursor,
+  };
+  for (const bound of ["since", "until"] as const) {
+    if (input[bound] === undefined) continue;
+    const time = parseAuditTime(input[bound]!);
+    if (typeof time === "string") return `${bound}: ${time}`;
+    filter[bound] = time;
+  }
+  return filter;
+}

@@ -1,0 +1,161 @@
+// The audit log, readable: GET /api/v1/audit for admins (filters, cursor
+// paging, clear 4xx), `gatehouse audit` with the same filters, and retention.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { basic, json, localUsersConfig, startApp, type TestApp } from "./helpers/app.ts";
+import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";
+import { writeFileSync } from "node:fs";
+
+const ROOT = basic("root", "root-pw");
+const ALICE = basic("alice", "alice-pw");
+
+const USERS = [
+  { username: "alice", password: "alice-pw" },
+  { username: "bob", password: "bob-pw" },
+  { username: "root", password: "root-pw", roles: ["admin"] },
+];
+
+function config(dir: string, audit: object = {}) {
+  const base = localUsersConfig(dir, USERS, { audit });
+  // A second realm, for the realm filter.
+  return { ...base, providers: [...base.providers, { type: "plain", name: "lab", realm: "lab", users: [{ username: "erin", password: "erin-pw" }] }] };
+}
+
+let dir: string;
+let app: TestApp;
+const tokenIds: string[] = [];
+
+const audit = async (query = "", authorization = ROOT) => fetch(`${app.url}/api/v1/audit${query}`, { headers: { authorization } });
+const eventsOf = async (query = "") => {
+  const response = await audit(query);
+  expect(response.status).toBe(200);
+  return (await json(response)) as { events: { id: number; event: string; at: string; actor: any; subject: any }[]; next_cursor: string | null };
+};
+
+beforeAll(async () => {
+  dir = temporaryDirectory("gatehouse-audit-");
+  app = await startApp(config(dir));
+  // alice makes three tokens and revokes one; erin (realm lab) makes one; bob is refused someone else's.
+  for (const who of [ALICE, ALICE, ALICE, basic("erin", "erin-pw")]) {
+    const created = await fetch(`${app.url}/api/v1/tokens`, { method: "POST", headers: { authorization: who } });
+    tokenIds.push((await json(created)).id);
+  }
+  expect((await fetch(`${app.url}/api/v1/tokens/${tokenIds[0]}`, { method: "DELETE", headers: { authorization: ALICE } })).status).toBe(204);
+  expect((await fetch(`${app.url}/api/v1/tokens/${tokenIds[1]}`, { method: "DELETE", headers: { authorization: basic("bob", "bob-pw") } })).status).toBe(404);
+});
+afterAll(async () => {
+  await app?.stop();
+});
+
+describe("GET /api/v1/audit", () => {
+  test("is for admins only", async () => {
+    expect((await fetch(`${app.url}/api/v1/audit`)).status).toBe(401);
+    const refused = await audit("", ALICE);
+    expect(refused.status).toBe(403);
+    expect((await json(refused)).error).toContain("admin");
+  });
+
+  test("newest first, each event with who, on whom, when and from where", async () => {
+    const { events, next_cursor } = await eventsOf();
+    expect(next_cursor).toBeNull();
+    expect(events.map((event) => event.event)).toEqual(["token.delete_denied", "token.revoked", "token.created", "token.created", "token.created", "token.created"]);
+    const revoked = events[1]!;
+    expect(revoked.actor).toEqual({ username: "alice", realm: "local", token_id: null });
+    expect(revoked.subject).toEqual({ username: "alice", realm: "local", token_id: tokenIds[0] });
+    expect(new Date(revoked.at).getTime()).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  test("filters: event, event prefix, actor, subject (user or token), realm, time range", async () => {
+    expect((await eventsOf("?event=token.created")).events).toHaveLength(4);
+    expect((await eventsOf("?event=token.*")).events).toHaveLength(6);
+    expect((await eventsOf("?event=token.%25")).events).toHaveLength(0); // LIKE's own characters are literal
+    expect((await eventsOf("?actor=bob")).events.map((e) => e.event)).toEqual(["token.delete_denied"]);
+    expect((await eventsOf(`?subject=${tokenIds[0]}`)).events.map((e) => e.event)).toEqual(["token.revoked", "token.created"]);
+    expect((await eventsOf("?subject=erin")).events).toHaveLength(1);
+    expect((await eventsOf("?realm=lab")).events.map((e) => e.subject.username)).toEqual(["erin"]);
+    expect((await eventsOf("?since=1h")).events).toHaveLength(6);
+    expect((await eventsOf("?until=1h")).events).toHaveLength(0);
+    expect((await eventsOf(`?since=${new Date(Date.now() + 60_000).toISOString()}`)).events).toHaveLength(0);
+    expect((await eventsOf("?since=2000-01-01&until=2100-01-01&event=token.revoked")).events).toHaveLength(1);
+  });
+
+  test("cursor paging walks every event once, newest first", async () => {
+    const seen: number[] = [];
+    let query = "?limit=4";
+    for (;;) {
+      const page = await eventsOf(query);
+      expect(page.events.length).toBeLessThanOrEqual(4);
+      seen.push(...page.events.map((event) => event.id));
+      if (!page.next_cursor) break;
+      query = `?limit=4&cursor=${page.next_cursor}`;
+    }
+    expect(seen).toHaveLength(6);
+    expect([...seen].sort((a, b) => b - a)).toEqual(seen);
+    expect(new Set(seen).size).toBe(6);
+    // With a filter, the cursor continues within it.
+    const first = await eventsOf("?event=token.created&limit=3");
+    const second = await eventsOf(`?event=token.created&limit=3&cursor=${first.next_cursor}`);
+    expect([...first.events, ...second.events].map((event) => event.event)).toEqual(Array(4).fill("token.created"));
+    expect(second.next_cursor).toBeNull();
+  });
+
+  test("bad input is a clear 400", async () => {
+    for (const [query, message] of [
+      ["?cursor=nonsense", "cursor"],
+      ["?since=yesterday", "since"],
+      ["?limit=0", "limit"],
+      ["?limit=5000", "limit"],
+      ["?until=2026-13-45", "until"],
+    ]) {
+      const response = await audit(query!);
+      expect(response.status).toBe(400);
+      expect((await json(response)).error).toContain(message!);
+    }
+  });
+});
+
+describe("gatehouse audit", () => {
+  const cli = (...args: string[]) => {
+    writeFileSync(join(dir, "config.yaml"), JSON.stringify(config(dir)));
+    const result = Bun.spawnSync([process.execPath, "run", join(projectRoot, "src/main.ts"), "audit", "--config", join(dir, "config.yaml"), ...args]);
+    return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
+  };
+
+  test("the same filters and paging as the API", () => {
+    const json = cli("--event", "token.created", "--realm", "local", "--json");
+    expect(json.code).toBe(0);
+    const page = JSON.parse(json.stdout);
+    expect(page.events.map((event: { subject: { username: string } }) => event.subject.username)).toEqual(["alice", "alice", "alice"]);
+    const text = cli("--actor", "alice", "--limit", "2");
+    expect(text.code).toBe(0);
+    expect(text.stdout.trim().split("\n")).toHaveLength(2);
+    expect(text.stdout).toContain("token.revoked");
+    const cursor = text.stderr.match(/--cursor (\S+)/)![1]!;
+    const rest = cli("--actor", "alice", "--limit", "2", "--cursor", cursor);
+    expect(rest.stdout.trim().split("\n")).toHaveLength(2);
+    expect(rest.stdout).toContain("token.created");
+    expect(cli("--since", "someday").code).toBe(2);
+    expect(cli("--since", "someday").stderr).toContain("--since: someday");
+  });
+});
+
+describe("retention", () => {
+  test("events older than audit.retention are purged on schedule", async () => {
+    const own = temporaryDirectory("gatehouse-audit-");
+    const short = await startApp(config(own, { retention: 1, purge_interval: 1 }));
+    try {
+      const created = await fetch(`${short.url}/api/v1/tokens`, { method: "POST", headers: { authorization: ALICE } });
+      expect(created.status).toBe(201);
+      const count = async () => (await json(await fetch(`${short.url}/api/v1/audit`, { headers: { authorization: ROOT } }))).events.length;
+      expect(await count()).toBe(1);
+      const deadline = Date.now() + 15_000;
+      while ((await count()) > 0) {
+        expect(Date.now()).toBeLessThan(deadline);
+        await Bun.sleep(250);
+      }
+      expect(short.logs.some((line) => line.includes('"audit.purged"'))).toBe(true);
+    } finally {
+      await short.stop();
+    }
+  }, 30_000);
+});
