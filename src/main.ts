@@ -60,7 +60,7 @@ const commands: Record<string, Command> = {
       // augmenters…; not the listen address, TLS, metrics or log settings). A supervisor passes it on to
       // every worker (workers.ts), which reloads its own.
       process.on("SIGHUP", () => {
-        server.logger.info("config.reloading", { signal: "SIGHUP", pid: process.pid });
+        server.logger.info("server.sighup", { pid: process.pid });
         void server.reload(() => loadConfig(configPath));
       });
     });
