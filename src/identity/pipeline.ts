@@ -23,8 +23,8 @@ export type AuthResult =
   | { ok: true; user: User; provider: Provider }
   /**
    * `ban`: a password or API key was not checked at all, its username or address being banned (regulation).
-   * `definite`: every provider tried answered a clean "no" (none failed or ran out of time), so the same
-   * credential would be refused again: /authenticate may remember the refusal briefly.
+   * `definite`: every provider tried answered a clean "no" that lasts (Provider.lastingRefusals; none failed
+   * or ran out of time), so the same credential would be refused again: /authenticate may remember it briefly.
    */
   | { ok: false; reason: AuthFailure; refusal?: ChallengeError; ban?: Ban; definite?: true };
 type Winner = { user: User; provider: Provider } | null;
@@ -61,9 +61,13 @@ const TIMED_OUT = new Error("timeout");
 const ALL_FAILED: AuthResult = { ok: false, reason: "all_failed" };
 const DEFINITELY_REFUSED: AuthResult = { ok: false, reason: "all_failed", definite: true };
 
-/** What one run of the providers met besides answers: whether any provider failed (an error, a timeout). */
+/**
+ * What one run of the providers met besides answers: whether a refusal may
+ * not hold (a provider failed or ran out of time, or one whose "no" can
+ * change upstream refused).
+ */
 interface Trial {
-  failed: boolean;
+  uncertain: boolean;
 }
 
 export class IdentityPipeline {
@@ -166,11 +170,11 @@ export class IdentityPipeline {
           return !found;
         })
       : offered;
-    const trial: Trial = { failed: false };
+    const trial: Trial = { uncertain: false };
     return andThen(this.firstSuccess(candidates, request, trial), (winner) => {
       // A provider of any realm (API tokens) answers with the owner's realm, which must be the one asked for.
       if (!winner || (request.realm !== null && winner.user.realm !== request.realm)) {
-        return ban ? { ok: false, reason: "all_failed", ban } : refusedBy(candidates, !trial.failed);
+        return ban ? { ok: false, reason: "all_failed", ban } : refusedBy(candidates, !trial.uncertain);
       }
       return andThen(this.augment(winner.user), (): AuthResult => {
         // Augmenters add roles from the config or a directory: checked again, as the provider's were.
@@ -260,7 +264,7 @@ export class IdentityPipeline {
       observer!.providerAttempt!({ provider, credential, outcome, durationMs: performance.now() - startedAt, request });
     const onError = (error: unknown) => {
       if (signal.reason === SUPERSEDED) return null;
-      trial.failed = true;
+      trial.uncertain = true;
       const timedOut = signal.reason === TIMED_OUT;
       this.options.logger[timedOut ? "warn" : "error"](timedOut ? "auth.provider.timeout" : "auth.provider.error", {
         provider: provider.name,
@@ -272,7 +276,7 @@ export class IdentityPipeline {
     };
     const onResult = (found: User | null) => {
       const user = found && this.isSafeIdentity(found, provider.name) ? found : null;
-      if (found && !user) trial.failed = true;
+      if (!user && (found || !provider.lastingRefusals)) trial.uncertain = true;
       if (!user) this.options.logger.debug("auth.provider.refused", { provider: provider.name, realm: provider.realm });
       if (observer) report(user ? "success" : found ? "error" : "refused");
       return user;

@@ -60,6 +60,7 @@ export function createApiTokenProvider(options: {
     realm: ANY_REALM,
     scheme: "bearer",
     remote: false,
+    lastingRefusals: true,
     authenticate(credential: Credential, signal: AbortSignal, request: RequestContext) {
       if (credential.scheme !== "bearer") return null;
       const token = tokens.verify(credential.token);

@@ -129,6 +129,7 @@ export const plainProvider: ProviderType<typeof schema> = {
       realm: config.realm,
       scheme: "basic",
       remote: false,
+      lastingRefusals: true,
       reuse: STABLE_VERDICTS,
       authenticate(credential, signal) {
         if (credential.scheme !== "basic") return null;

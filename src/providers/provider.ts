@@ -39,6 +39,15 @@ export interface Provider {
    */
   readonly remote: boolean;
   /**
+   * True when this provider's "no" cannot turn into a "yes" while the
+   * process runs: config users (the config is reloaded as a whole), and
+   * Gatehouse's own tokens (an unknown, expired or revoked one stays so).
+   * /authenticate may then remember the refusal for `jwt.reuse_seconds`.
+   * Absent for providers whose answer can change upstream at any moment (a
+   * directory, a remote key service, an identity provider).
+   */
+  readonly lastingRefusals?: boolean;
+  /**
    * For remote providers whose credentials are themselves JWTs of an external
    * identity provider (jwt, openid-offline, ecmwf-token-generator): they are
    * offered JWTs, except those Gatehouse issued (its own `iss`).

@@ -87,6 +87,7 @@ export function createSessionAccessTokenProvider(options: {
     realm: ANY_REALM,
     scheme: "bearer",
     remote: false,
+    lastingRefusals: true,
     authenticate(credential) {
       // `Authorization: Apikey …` carries API tokens, never access tokens.
       if (credential.scheme !== "bearer" || credential.apikey || !looksLikeJwt(credential.token)) return null;

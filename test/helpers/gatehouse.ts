@@ -72,20 +72,20 @@ export async function spawnGatehouse(options: SpawnOptions): Promise<RunningGate
   void pump(child.stdout);
   void pump(child.stderr);
   const timeoutMs = options.timeoutMs ?? 15000;
-  let startTimer: ReturnType<typeof setTimeout> | undefined;
+  // Cleared once started: a timer left running killed every server 15 s after its start, mid-test.
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const url = await Promise.race([
     started,
     child.exited.then((code) => {
       throw new Error(`gatehouse exited with ${code} before starting:\n${logs.join("\n")}`);
     }),
     new Promise<never>((_, reject) => {
-      // Cleared once started: a server must not be killed later by its own start-up deadline.
-      startTimer = setTimeout(() => {
+      timer = setTimeout(() => {
         child.kill();
         reject(new Error(`gatehouse did not start within ${timeoutMs} ms:\n${logs.join("\n")}`));
       }, timeoutMs);
     }),
-  ]).finally(() => clearTimeout(startTimer));
+  ]).finally(() => clearTimeout(timer));
   return {
     url,
     port: Number(new URL(url).port),

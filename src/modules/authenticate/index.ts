@@ -84,11 +84,10 @@ export function authenticateModule(deps: AuthenticateDeps) {
   // Refusals are remembered the same way, so that a refusal costs no more
   // than a success: a client repeating a revoked token, an unknown one or a
   // wrong password (a misconfigured job, a retry loop) would otherwise cost
-  // a database read, an argon2 check (≈30 ms of CPU) or a remote call each
-  // time. Only definite refusals (every provider said a clean "no"; none
-  // failed or ran out of time) are kept, and for the same short window: a
-  // credential that becomes valid (a password changed in a directory) works
-  // within `jwt.reuse_seconds`. Guessing is unaffected: each new password is
+  // a database read or an argon2 check (≈30 ms of CPU) each time. Only
+  // definite refusals are kept (every provider said a "no" that lasts:
+  // config users, Gatehouse's own tokens; none failed or ran out of time),
+  // for the same short window. Guessing is unaffected: each new password is
   // a new header, checked (and counted by regulation) as before.
   const refusals = new TtlCache<Refused>(reuseSeconds * 1000, 50_000);
 
