@@ -17,6 +17,8 @@ import { infoModule } from "./modules/info/index.ts";
 import { healthModule } from "./modules/health/index.ts";
 import { callerPlugin } from "./modules/caller.ts";
 import { answerErrors } from "./modules/errors.ts";
+import { publicUrl } from "./modules/public-url.ts";
+import { refuseMisroutedPath } from "./modules/path-guard.ts";
 import { tokensModule } from "./modules/tokens/index.ts";
 import { openStore, type Store } from "./store/database.ts";
 import { TokenService, tokenPolicy } from "./tokens/service.ts";
@@ -52,7 +54,7 @@ export interface Gatehouse {
   /** Sessions (access and refresh tokens); null when the store is disabled. */
   sessions: SessionService | null;
   /** The signing keys; `managed` is null for shared secrets. */
-  keys: { keySet: KeySet; managed: ManagedKeySet | null };
+  keys: { keySet: KeySet; managed: ManagedKeySet | null; sessionKeySet: KeySet | null };
   /** Prometheus metrics (auth-o-tron's families and Gatehouse's); null when `metrics.enabled` is false. */
   metrics: Metrics | null;
   /** GET /ready's check: the store answers and the signing keys are loaded. */
@@ -77,16 +79,16 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
   const augmenters = createAugmenters(config.augmenters, logger);
   const keys = await openKeySet(config, store, logger);
   const purge = store ? schedulePurge(store, purgePolicy(config), logger) : null;
-  const tokens = store ? new TokenService(store, tokenPolicy(config), logger) : null;
+  const tokens = store ? new TokenService(store, tokenPolicy(config, providers), logger) : null;
   const apiTokens = tokens ? createApiTokenProvider({ tokens, providers, logger }) : null;
-  const accessTokens = store
-    ? createSessionAccessTokenProvider({
-        keySet: keys.keySet,
-        issuer: config.jwt.iss,
-        audience: config.jwt.aud,
-        isLive: prepareSessionLiveness(store),
-      })
-    : null;
+  const accessTokens =
+    store && keys.sessionKeySet
+      ? createSessionAccessTokenProvider({
+          keySet: keys.sessionKeySet,
+          issuer: config.jwt.iss,
+          sessionOwner: prepareSessionLiveness(store),
+        })
+      : null;
   const builtIn = [...(apiTokens ? [apiTokens] : []), ...(accessTokens ? [accessTokens] : [])];
   const metrics = config.metrics.enabled
     ? new Metrics({
@@ -126,11 +128,14 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     ? new SessionService(
         store,
         sessionPolicy(config),
-        { keySet: keys.keySet, iss: config.jwt.iss, aud: config.jwt.aud },
+        { keySet: keys.sessionKeySet!, iss: config.jwt.iss },
         rereadFrom(pipeline, config.auth.timeout_in_ms),
         logger,
+        tokens,
       )
     : null;
+  // Users removed from the config (or a directory) since the last start lose their sessions now.
+  await sessions?.endSessionsOfUnknownUsers();
   const issuer = createJwtIssuer({
     iss: config.jwt.iss,
     aud: config.jwt.aud,
@@ -138,10 +143,11 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     currentSigner: () => keys.keySet.signer(),
   });
 
+  const links = publicUrl({ publicUrl: config.public_url ?? null, trustedProxies: config.trusted_proxies });
   // The portal's session cookie is a credential of the caller plugin (with its CSRF check), for every route.
   const { portal } = config;
   const portalCookie = portal.enabled && sessions ? createPortalCookie({ sessions, publicUrl: portal.public_url, logger }) : null;
-  const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens, accessTokens, cookie: portalCookie });
+  const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens, accessTokens, cookie: portalCookie, publicHost: links.host });
   // Without a store, routes that need it answer 503 from these stand-ins: auth-o-tron's words on its token routes, ours on Tiled's.
   const tokenService = tokens ?? unavailable<TokenService>("Token store is disabled");
   const noSessions = "Sessions need the store, which is disabled (store.enabled: false)";
@@ -182,10 +188,11 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
         sessions: sessionService,
         tokens: tokens ?? unavailable<TokenService>(noSessions),
         storeEnabled: store !== null,
+        publicUrl: links,
         logger,
       }),
     )
-    .use(keysModule({ caller, ...keys, issuer: config.jwt.iss, publishAheadSeconds: config.keys.publish_ahead, logger }))
+    .use(keysModule({ caller, keySet: keys.keySet, managed: keys.managed, issuer: config.jwt.iss, publishAheadSeconds: config.keys.publish_ahead, publicUrl: links, logger }))
     .use(
       portal.enabled
         ? portalModule({
@@ -200,7 +207,10 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
         : new Elysia({ name: "portal-off" }),
     );
   const app = new Elysia({ name: "gatehouse" })
-    .onRequest(({ request }) => (routable(request.url) ? undefined : errorAnswer("error", 400, "The Host header is missing, invalid or too short")))
+    .onRequest(refuseMisroutedPath)
+    // Bun gives a request with an empty Host a relative URL ("/path"), which `new URL()` refuses in every
+    // handler after (a 500 with Bun's HTML error page; found by fuzzing).
+    .onRequest(({ request }) => (URL.canParse(request.url) ? undefined : errorAnswer("error", 400, "The Host header is missing or invalid")))
     .use(modules)
     .use(
       authenticateModule({
@@ -234,18 +244,9 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
       if (regulationStore && regulationStore !== store) regulationStore.close();
       pipeline.close();
       keys.keySet.close?.();
+      if (keys.sessionKeySet !== keys.keySet) keys.sessionKeySet?.close?.();
       tokens?.close(); // writes the last uses not written yet
       store?.close();
     },
   };
-}
-
-/**
- * Whether Elysia routes this URL to the path it names (both cases found by fuzzing).
- * Elysia finds the path by searching "/" from index 11, past "http://" and a host of at least
- * four characters: with `Host: a` it would route "/api/v1/tokens" as "/v1/tokens". And Bun gives
- * a request with an empty Host a relative URL ("/path"), which `new URL()` refuses everywhere after.
- */
-function routable(url: string): boolean {
-  return url.indexOf("/", url.indexOf("//") + 2) >= 11 && URL.canParse(url);
 }

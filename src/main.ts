@@ -9,6 +9,7 @@ import { startServer } from "./server.ts";
 import { NAME, VERSION } from "./version.ts";
 import { migrateCommand } from "./cli/migrate.ts";
 import { tokensCommand } from "./cli/tokens.ts";
+import { usersCommand } from "./cli/users.ts";
 import { clientCommand } from "./cli/client.ts";
 import { keysCommand } from "./cli/keys.ts";
 import { auditCommand } from "./cli/audit.ts";
@@ -26,6 +27,7 @@ Commands:
   healthcheck            GET /health on the configured address (for containers)
   migrate                bring the store's schema up to date (serve also does it)
   tokens create|list|revoke   API tokens in the local store (--help for options)
+  users end --user U --realm R   end a user's sessions and revoke their API tokens
   client whoami|token …  call a server with the credentials of an .ecflowapirc file
   keys list|rotate|retire KID   managed signing keys in the local store
   audit [--event E] [--actor U] [--subject S] [--since T] …   the audit log (--help)
@@ -135,6 +137,7 @@ const commands: Record<string, Command> = {
 const commandsWithOptions: Record<string, CommandWithOptions> = {
   migrate: migrateCommand,
   tokens: tokensCommand,
+  users: usersCommand,
   audit: auditCommand,
   client: (args) => clientCommand(args),
   tls: (args) => tlsCommand(args),

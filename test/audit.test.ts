@@ -58,7 +58,8 @@ describe("GET /api/v1/audit", () => {
   test("newest first, each event with who, on whom, when and from where", async () => {
     const { events, next_cursor } = await eventsOf();
     expect(next_cursor).toBeNull();
-    expect(events.map((event) => event.event)).toEqual(["token.delete_denied", "token.revoked", "token.created", "token.created", "token.created", "token.created"]);
+    // The oldest: the key that signs sessions' access tokens, made at the first start (issue 9, finding 1).
+    expect(events.map((event) => event.event)).toEqual(["token.delete_denied", "token.revoked", "token.created", "token.created", "token.created", "token.created", "key.created"]);
     const revoked = events[1]!;
     expect(revoked.actor).toEqual({ username: "alice", realm: "local", token_id: null });
     expect(revoked.subject).toEqual({ username: "alice", realm: "local", token_id: tokenIds[0] });
@@ -73,7 +74,7 @@ describe("GET /api/v1/audit", () => {
     expect((await eventsOf(`?subject=${tokenIds[0]}`)).events.map((e) => e.event)).toEqual(["token.revoked", "token.created"]);
     expect((await eventsOf("?subject=erin")).events).toHaveLength(1);
     expect((await eventsOf("?realm=lab")).events.map((e) => e.subject.username)).toEqual(["erin"]);
-    expect((await eventsOf("?since=1h")).events).toHaveLength(6);
+    expect((await eventsOf("?since=1h")).events).toHaveLength(7);
     expect((await eventsOf("?until=1h")).events).toHaveLength(0);
     expect((await eventsOf(`?since=${new Date(Date.now() + 60_000).toISOString()}`)).events).toHaveLength(0);
     expect((await eventsOf("?since=2000-01-01&until=2100-01-01&event=token.revoked")).events).toHaveLength(1);
@@ -89,9 +90,9 @@ describe("GET /api/v1/audit", () => {
       if (!page.next_cursor) break;
       query = `?limit=4&cursor=${page.next_cursor}`;
     }
-    expect(seen).toHaveLength(6);
+    expect(seen).toHaveLength(7);
     expect([...seen].sort((a, b) => b - a)).toEqual(seen);
-    expect(new Set(seen).size).toBe(6);
+    expect(new Set(seen).size).toBe(7);
     // With a filter, the cursor continues within it.
     const first = await eventsOf("?event=token.created&limit=3");
     const second = await eventsOf(`?event=token.created&limit=3&cursor=${first.next_cursor}`);
@@ -147,7 +148,7 @@ describe("retention", () => {
       const created = await fetch(`${short.url}/api/v1/tokens`, { method: "POST", headers: { authorization: ALICE } });
       expect(created.status).toBe(201);
       const count = async () => (await json(await fetch(`${short.url}/api/v1/audit`, { headers: { authorization: ROOT } }))).events.length;
-      expect(await count()).toBe(1);
+      expect(await count()).toBe(2); // the token, and the sessions' signing key made at start
       const deadline = Date.now() + 15_000;
       while ((await count()) > 0) {
         expect(Date.now()).toBeLessThan(deadline);

@@ -134,7 +134,7 @@ describe("gatehouse client", () => {
   test("the whole life of a token: create, use it from a bearer entry, list, revoke", async () => {
     const dir = temporaryDirectory("gatehouse-client-");
     writeRc(dir, [basicEntry(".*")]);
-    const created = await client(dir, "token", "create", "--note", "from the client", "--expires-in", "2h", "--scope", "ecflow:read");
+    const created = await client(dir, "token", "create", "--note", "from the client", "--expires-in", "2h", "--scope", "ecflow:read", "--scope", "gatehouse:tokens");
     expect(created).toMatchObject({ code: 0 });
     expect(created.stderr).toContain("the secret is shown this once");
     const secret = created.stdout.trim();
@@ -145,7 +145,7 @@ describe("gatehouse client", () => {
     const elsewhere = temporaryDirectory("gatehouse-client-");
     const whoami = await client(elsewhere, "whoami");
     expect(whoami).toMatchObject({ code: 0 });
-    expect(JSON.parse(whoami.stdout)).toMatchObject({ username: "alice", roles: ["ops"], scopes: { ecflow: ["read"] } });
+    expect(JSON.parse(whoami.stdout)).toMatchObject({ username: "alice", roles: ["ops"], scopes: { ecflow: ["read"], gatehouse: ["tokens"] } });
 
     // A token may not create a token beyond its scopes.
     const escalation = await client(elsewhere, "token", "create", "--scope", "ecflow:write");

@@ -39,7 +39,7 @@ test("an empty Host header is a 400 with a JSON error, not a 500 with Bun's erro
   for (const path of ["/api/v1/", "/nope", "/authenticate", "/api/v1/tokens"]) {
     const answer = await withHost("", `GET ${path}`);
     expect(answer.status).toBe(400);
-    expect(JSON.parse(answer.body)).toEqual({ error: "The Host header is missing, invalid or too short" });
+    expect(JSON.parse(answer.body).error).toContain("The Host header");
   }
 });
 

@@ -34,6 +34,8 @@ function managedConfig(dir: string, overrides: Record<string, any> = {}) {
     authentication: { access_token_max_age: 60 },
     store: { enabled: true, path: join(dir, "gatehouse.db") },
     include_legacy_headers: true,
+    // The tests stand in for the reverse proxy, on loopback.
+    trusted_proxies: ["127.0.0.1", "::1"],
   };
 }
 

@@ -14,8 +14,8 @@ const base = () => ({
 const lifetimes = (env: Record<string, string>, raw: Record<string, unknown> = base()) => buildConfig(raw, "test", env).config.authentication;
 
 describe("the lifetimes in the config", () => {
-  test("Tiled's defaults: 15 minutes, one week, 365 days; 200 sessions per user", () => {
-    expect(lifetimes({})).toEqual({ access_token_max_age: 900, refresh_token_max_age: 604800, session_max_age: 31536000, max_sessions_per_user: 200 });
+  test("Tiled's defaults: 15 minutes, one week, 365 days; 200 sessions per user; one day for what a remote key service vouched for", () => {
+    expect(lifetimes({})).toEqual({ access_token_max_age: 900, refresh_token_max_age: 604800, session_max_age: 31536000, unverifiable_max_age: 86400, max_sessions_per_user: 200 });
   });
 
   test("Tiled's variables, Gatehouse's (which win over Tiled's), and the generic form (which names the field, and wins over both)", () => {

@@ -47,6 +47,8 @@ function config(dir: string, overrides: { authentication?: object; aliceRoles?: 
       { name: "tiled", scopes: ["read"] },
     ],
     authentication: overrides.authentication ?? {},
+    // The tests stand in for the reverse proxy, on loopback.
+    trusted_proxies: ["127.0.0.1", "::1"],
   };
 }
 
@@ -250,7 +252,7 @@ describe("login", () => {
     expect(app.logs.join("\n")).not.toContain(wrongPassword);
     const audited = auditEvents(app, "session.login_failed");
     expect(audited.map((row) => row.actor_username)).toEqual(expect.arrayContaining(["alice", "nobody"]));
-    expect(JSON.parse(audited[0].detail)).toEqual({ provider: "local" });
+    expect(JSON.parse(audited[0].detail)).toEqual({ provider: "local", count: 1 });
     expect(JSON.stringify(audited)).not.toContain(wrongPassword);
   });
 
@@ -320,9 +322,11 @@ describe("login", () => {
 describe("access tokens", () => {
   test("an RFC 9068 JWT (typ at+jwt) with the session id, the identity and the scopes; the backend's JWT is not one", async () => {
     const { access_token } = await loggedIn(app);
-    expect(decodeProtectedHeader(access_token)).toEqual({ alg: "HS256", typ: "at+jwt" });
+    // Signed by a key only Gatehouse holds, not the shared secret every backend has (issue 9, finding 1).
+    expect(decodeProtectedHeader(access_token)).toMatchObject({ alg: "ES256", typ: "at+jwt" });
     const claims = decodeJwt(access_token);
     expect(claims).toMatchObject({ sub: "local-alice", iss: "gatehouse-test", username: "alice", realm: "local", roles: ["ops", "staff"], scopes: null });
+    expect(claims.aud).toBe("urn:gatehouse:access-token");
     expect(claims.sid).toMatch(/^ses_[0-9A-Za-z]{20}$/);
     expect((claims.exp as number) - (claims.iat as number)).toBe(900);
     // What /authenticate hands to backends (typ JWT) is never accepted as an access token...
@@ -655,7 +659,7 @@ describe("Tiled's API keys, on Gatehouse's API tokens", () => {
       expect(refused.status).toBe(400);
       expect(refused.json.detail).toContain(message);
     }
-    const narrow = (await call(app, "POST", "/api/v1/auth/apikey", { authorization: ALICE, json: { scopes: ["tiled:read"] } })).json.secret;
+    const narrow = (await call(app, "POST", "/api/v1/auth/apikey", { authorization: ALICE, json: { scopes: ["tiled:read", "gatehouse:tokens"] } })).json.secret;
     const wider = await call(app, "POST", "/api/v1/auth/apikey", { authorization: `Apikey ${narrow}`, json: { scopes: ["ecflow:write"] } });
     expect(wider.status).toBe(403);
     expect(wider.json.detail).toContain("cannot grant more");

@@ -14,6 +14,7 @@ REQUIREMENTS=(
   "ldap-utils|command -v ldapsearch|LDAP provider/augmenter suites"
   "chromium|test -x /usr/lib/chromium/chromium|portal browser suites"
   "prometheus|command -v promtool|metrics suite (promtool check metrics; a parser check runs without it)"
+  "postgresql|postgresql_ok|PostgreSQL driver suite (private server on loopback)"
 )
 
 # Debian 12's `nginx` package is the binary itself (nginx-light/-core only add
@@ -22,6 +23,13 @@ nginx_ok() {
   local bin
   bin=$(command -v nginx || echo /usr/sbin/nginx)
   [ -x "$bin" ] && "$bin" -V 2>&1 | grep -q -- '--with-http_auth_request_module'
+}
+
+# Debian's `postgresql` depends on postgresql-<major> (15 on Debian 12), whose
+# initdb/pg_ctl live under /usr/lib/postgresql/<major>/bin, not on PATH. A glob
+# test, so no apt/dpkg query runs when it is already there.
+postgresql_ok() {
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && id -u postgres >/dev/null
 }
 
 missing_packages() {

@@ -88,6 +88,18 @@ describe("gatehouse tokens", () => {
     }
   });
 
+  test("users end: a compromised account's sessions and tokens end in one command, at the server's next request", async () => {
+    const secrets = [1, 2].map(() => gatehouse("--config", "config.yaml", "tokens", "create", "--user", "alice", "--realm", "local").stdout.trim());
+    const login = await fetch(`${server.url}/api/v1/auth/provider/local/token`, { method: "POST", body: new URLSearchParams({ username: "alice", password: "alice-pw" }) });
+    const { access_token } = (await login.json()) as { access_token: string };
+    for (const secret of [...secrets, access_token]) expect((await authenticate(secret)).status).toBe(200);
+    const ended = gatehouse("users", "end", "--user", "alice", "--realm", "local", "--config", "config.yaml");
+    expect(ended.code).toBe(0);
+    expect(ended.stdout).toMatch(/^alice@local: 1 session\(s\) ended, \d+ API token\(s\) revoked\n$/);
+    for (const secret of [...secrets, access_token]) expect((await authenticate(secret)).status).toBe(401);
+    expect(gatehouse("users", "end", "--user", "alice", "--config", "config.yaml").code).toBe(2);
+  });
+
   test("clear refusals: unknown scope, missing options, an unknown owner is warned about", () => {
     const unknownScope = gatehouse("tokens", "create", "--config", "config.yaml", "--user", "alice", "--realm", "local", "--scope", "ecflow:admin");
     expect(unknownScope.code).toBe(1);

@@ -2,7 +2,7 @@
 // expiry and ownership, the audit log, and what the database keeps.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { jwtVerify } from "jose";
 import { basic, startApp, type TestApp } from "./helpers/app.ts";
@@ -105,7 +105,7 @@ describe("a token's life through HTTP", () => {
     const response = await authenticate(created.json.token);
     expect(response.status).toBe(200);
     // A token created without scopes by a direct login is unrestricted: every configured service and scope.
-    expect((await claimsOf(response)).scopes).toEqual({ ecflow: ["read", "write"], tiled: ["read"] });
+    expect((await claimsOf(response)).scopes).toEqual({ ecflow: ["read", "write"], tiled: ["read"], gatehouse: ["tokens", "sessions", "admin"] });
   });
 
   test("the token authenticates: JWT claims of the owner with the token's scopes, and the legacy headers", async () => {
@@ -131,7 +131,7 @@ describe("a token's life through HTTP", () => {
   });
 
   test("created with another token, within that token's scopes; the new token works too", async () => {
-    const parent = await createToken(ALICE, { expires_in: 7200, scopes: { ecflow: ["read", "write"] } });
+    const parent = await createToken(ALICE, { expires_in: 7200, scopes: { ecflow: ["read", "write"], gatehouse: ["tokens"] } });
     const child = await call("POST", "/api/v1/tokens", `Bearer ${parent.token}`, { note: "child", expires_in: 600, scopes: { ecflow: ["write"] } });
     expect(child.status).toBe(201);
     expect(child.json).toMatchObject({ username: "alice", scopes: { ecflow: ["write"] } });
@@ -140,17 +140,17 @@ describe("a token's life through HTTP", () => {
     // Without scopes, a copy of the creating token's; without an expiry, never beyond the creating token's.
     const inherited = await call("POST", "/api/v1/tokens", `Bearer ${parent.token}`, {});
     expect(inherited.status).toBe(201);
-    expect(inherited.json.scopes).toEqual({ ecflow: ["read", "write"] });
+    expect(inherited.json.scopes).toEqual({ ecflow: ["read", "write"], gatehouse: ["tokens"] });
     expect(Date.parse(inherited.json.expires_at)).toBeLessThanOrEqual(Date.parse(parent.expires_at!));
   });
 
   test("a token cannot create a token with more scopes than its own", async () => {
-    const parent = await createToken(ALICE, { scopes: { ecflow: ["read"] } });
+    const parent = await createToken(ALICE, { scopes: { ecflow: ["read"], gatehouse: ["tokens"] } });
     for (const scopes of [{ ecflow: ["write"] }, { tiled: ["read"] }, { ecflow: ["read", "write"] }]) {
       const refused = await call("POST", "/api/v1/tokens", `Bearer ${parent.token}`, { scopes });
       expect(refused.status).toBe(403);
       expect(refused.json.error).toContain("cannot grant more than the credential creating it holds");
-      expect(refused.json.error).toContain("held: ecflow: read");
+      expect(refused.json.error).toContain("held: ecflow: read; gatehouse: tokens");
     }
     const database = new Database(join(dir, "gatehouse.db"), { readonly: true });
     try {
@@ -180,10 +180,10 @@ describe("a token's life through HTTP", () => {
   test("unknown services and scopes are refused with the valid list", async () => {
     const unknownService = await call("POST", "/api/v1/tokens", ALICE, { scopes: { polytope: ["read"] } });
     expect(unknownService.status).toBe(400);
-    expect(unknownService.json.error).toBe('Unknown service "polytope"; valid services and scopes: ecflow: read, write; tiled: read');
+    expect(unknownService.json.error).toBe('Unknown service "polytope"; valid services and scopes: ecflow: read, write; tiled: read; gatehouse: tokens, sessions, admin');
     const unknownScope = await call("POST", "/api/v1/tokens", ALICE, { scopes: { tiled: ["write"] } });
     expect(unknownScope.status).toBe(400);
-    expect(unknownScope.json.error).toBe('Unknown scope "write" for service "tiled"; valid services and scopes: ecflow: read, write; tiled: read');
+    expect(unknownScope.json.error).toBe('Unknown scope "write" for service "tiled"; valid services and scopes: ecflow: read, write; tiled: read; gatehouse: tokens, sessions, admin');
   });
 
   test("listing: the caller's tokens, never a secret, with the last use", async () => {
@@ -372,6 +372,8 @@ describe("the owner's roles are read again on every use", () => {
     // A second server, on a copy of the same database, where alice no longer has "ops".
     app.gatehouse.tokens!.flushUses();
     app.gatehouse.store!.sqlite.exec(`VACUUM INTO '${join(other, "gatehouse.db")}'`);
+    // With the master key that seals the sessions' signing key kept in the store (issue 9, finding 1).
+    copyFileSync(join(dir, "master.key"), join(other, "master.key"));
     const changed = await startApp(config(other, { aliceRoles: [] }));
     try {
       const response = await fetch(`${changed.url}/authenticate`, { headers: { authorization: `Bearer ${token}` } });

@@ -21,7 +21,7 @@ export async function keysCommand(args: string[], config: GatehouseConfig): Prom
   const store = openStore(config.store.path);
   const logger = createLogger({ level: "warn", format: config.logging.format, write: (line) => console.error(line) });
   try {
-    const { managed } = await openKeySet(config, store, logger, { poll: false });
+    const { managed } = await openKeySet(config, store, logger, { poll: false, sessionKeys: false });
     if (!managed) {
       console.error(
         configuredKeys(config)

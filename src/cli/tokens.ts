@@ -45,7 +45,10 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
   if (!config) return 2;
   const store = openStore(config.store.path);
   const logger = createLogger({ level: "warn", format: config.logging.format, write: (line) => console.error(line) });
-  const tokens = new TokenService(store, tokenPolicy(config), logger);
+  // The providers tell which realms can be rechecked later (tokens of the others are capped).
+  const providers = createProviders(config.providers, logger, store);
+  providers.forEach((provider) => provider.close?.());
+  const tokens = new TokenService(store, tokenPolicy(config, providers), logger);
   const operator = operatorActor();
   try {
     if (action === "create") {
@@ -66,6 +69,7 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
         scopes,
       });
       // The secret alone on stdout (for scripts); what it is on stderr.
+      if (token.lifetime_note) console.error(token.lifetime_note);
       console.error(`created ${token.id} for ${token.username}@${token.realm}, expires ${token.expires_at ?? "never"}; the secret is shown this once:`);
       console.log(secret);
     } else if (action === "import") {

@@ -13,6 +13,19 @@ import { augmenterTypes, findAugmenterType, plannedAugmenterTypes } from "../aug
 import { REFRESH_TOKEN_PREFIX } from "../tokens/format.ts";
 import { normaliseLogFormat, normaliseLogLevel } from "../log.ts";
 import { configuredKeyProblems, type ConfiguredKeys } from "../keys/configured.ts";
+import { GATEHOUSE_SERVICE } from "../tokens/scopes.ts";
+import { ACCESS_TOKEN_AUDIENCE } from "../sessions/access-tokens.ts";
+import { trustedProxyList } from "../modules/public-url.ts";
+import { CONTROL_CHARACTERS } from "../identity/credentials.ts";
+
+function isPublicUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === "https:" || url.protocol === "http:") && url.search === "" && url.hash === "" && url.username === "";
+  } catch {
+    return false;
+  }
+}
 
 export class ConfigError extends Error {
   constructor(
@@ -184,6 +197,17 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   if (config.tokens.prefix === REFRESH_TOKEN_PREFIX) {
     problems.push(`tokens.prefix: "${REFRESH_TOKEN_PREFIX}" is the prefix of session refresh tokens; choose another`);
   }
+  if (config.public_url !== undefined && !isPublicUrl(config.public_url)) {
+    problems.push(`public_url: "${config.public_url}" is not an http(s) URL without a query or fragment, such as https://auth.example.org`);
+  }
+  config.trusted_proxies.forEach((entry, index) => {
+    if (typeof trustedProxyList([entry]) === "string") problems.push(`trusted_proxies[${index}]: ${trustedProxyList([entry])}`);
+  });
+  config.providers.forEach((entry, index) => problems.push(...identityControlCharacters(entry, `providers[${index}]`)));
+  config.augmenters.forEach((entry, index) => problems.push(...identityControlCharacters(entry, `augmenters[${index}]`)));
+  if (config.jwt.aud === ACCESS_TOKEN_AUDIENCE) {
+    problems.push(`jwt.aud: "${ACCESS_TOKEN_AUDIENCE}" is the audience of sessions' access tokens, which backends must refuse; choose another`);
+  }
   if (config.metrics.enabled && config.metrics.port === config.server.port && config.server.port !== 0) {
     problems.push(`metrics.port: ${config.metrics.port} is also server.port; the metrics port must be another one (or metrics.enabled: false)`);
   }
@@ -201,7 +225,38 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   config.services.forEach((service, index) => {
     if (serviceNames.has(service.name)) problems.push(`services[${index}].name: duplicate service "${service.name}"`);
     serviceNames.add(service.name);
+    if (service.name === GATEHOUSE_SERVICE.name && service.scopes.join() !== GATEHOUSE_SERVICE.scopes.join()) {
+      problems.push(`services[${index}]: "${GATEHOUSE_SERVICE.name}" is Gatehouse's own API, with the scopes ${GATEHOUSE_SERVICE.scopes.join(", ")}; leave it out`);
+    }
   });
+  // What a token may do on Gatehouse itself is a service like the others (tokens/scopes.ts).
+  if (!serviceNames.has(GATEHOUSE_SERVICE.name)) config.services.push({ name: GATEHOUSE_SERVICE.name, scopes: [...GATEHOUSE_SERVICE.scopes] });
+  return problems;
+}
+
+/** Fields whose values become a user's identity: usernames, roles (an augmenter's map of them too) and attributes. */
+const IDENTITY_FIELDS = new Set(["username", "usernames", "roles", "attributes"]);
+
+/**
+ * Roles, attributes and usernames the config gives users end up in response
+ * headers (X-Auth-Roles) and log lines: one with a control character (CR, LF…)
+ * would make every answer for that user fail, so it is refused here, naming
+ * where it is (never the value). The pipeline checks again what augmenters add.
+ */
+function identityControlCharacters(value: unknown, path: string, inIdentity = false): string[] {
+  if (typeof value === "string") {
+    return inIdentity && CONTROL_CHARACTERS.test(value) ? [`${path}: contains a control character (such as a line break); remove it`] : [];
+  }
+  if (!value || typeof value !== "object") return [];
+  const problems: string[] = [];
+  for (const [key, item] of Object.entries(value)) {
+    const itemPath = Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`;
+    const identity = inIdentity || IDENTITY_FIELDS.has(key);
+    if (identity && !Array.isArray(value) && CONTROL_CHARACTERS.test(key)) {
+      problems.push(`${path}: the key ${JSON.stringify(key).slice(0, 60)} contains a control character; remove it`);
+    }
+    problems.push(...identityControlCharacters(item, itemPath, identity));
+  }
   return problems;
 }
 

@@ -5,6 +5,7 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { providerTypes } from "../providers/registry.ts";
 import { augmenterTypes } from "../augmenters/registry.ts";
+import { SCOPE_NAME } from "../tokens/scopes.ts";
 
 const oneOf = <const T extends string>(values: readonly T[], options: { default?: T; description?: string } = {}) =>
   Type.Unsafe<T>(
@@ -250,11 +251,25 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
       ),
       services: Type.Array(
         Type.Object(
-          { name: Type.String({ minLength: 1 }), scopes: Type.Array(Type.String({ minLength: 1 }), { default: [] }) },
+          {
+            name: Type.String({ pattern: SCOPE_NAME.source, description: "Letters, digits, _ . - (at most 64)" }),
+            scopes: Type.Array(Type.String({ pattern: SCOPE_NAME.source }), { default: [] }),
+          },
           { additionalProperties: true },
         ),
         { default: [], description: "Services and the scopes an API token may carry for each" },
       ),
+      public_url: Type.Optional(
+        Type.String({
+          description:
+            "The URL clients reach Gatehouse at (e.g. https://auth.example.org), for the links in discovery documents; without it they are built per request, and not cached by shared caches",
+        }),
+      ),
+      trusted_proxies: Type.Array(Type.String(), {
+        default: [],
+        description:
+          "Addresses or CIDR ranges (10.0.0.0/8) of reverse proxies whose X-Forwarded-Proto/-Host/-Prefix headers are believed when public_url is not set; nobody else's are",
+      }),
       admin_role: Type.String({ default: "admin", description: "Users with this role administer every user's tokens" }),
       keys: Type.Object(
         {
@@ -344,6 +359,12 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
             default: 31536000,
             description:
               "Absolute limit in seconds (365 days): after it the user logs in again, however active. Also GATEHOUSE_SESSION_MAX_AGE or TILED_SESSION_MAX_AGE",
+          }),
+          unverifiable_max_age: Type.Integer({
+            minimum: 1,
+            default: 86400,
+            description:
+              "Longest life in seconds (one day) of an API token or a session made from a credential of a realm whose providers cannot tell later whether the user still exists (remote key services such as ecmwf-api): a key revoked upstream stops what was made from it within this time",
           }),
           max_sessions_per_user: Type.Integer({
             minimum: 1,

@@ -18,6 +18,8 @@ export interface ActorToken {
   scopes: Scopes | null;
   /** ms since the epoch; null: never expires. */
   expiresAt: number | null;
+  /** The session it was made in, which the tokens it makes record too. */
+  sessionId?: string | null;
 }
 
 export interface Actor {

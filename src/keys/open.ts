@@ -1,6 +1,7 @@
 // Builds the key set a config asks for: an RSA key from the config
 // (jwt.private_key, as auth-o-tron 0.4.0), shared HS256 secrets, or managed
 // key pairs in the store. Used by the server and by `gatehouse keys`.
+import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import type { GatehouseConfig } from "../config/schema.ts";
 import { configuredKeys, sharedSecrets, signingAlgorithm } from "../config/load.ts";
@@ -16,19 +17,47 @@ export function longestTokenLifetime(config: GatehouseConfig): number {
   return Math.max(config.jwt.exp, config.authentication.access_token_max_age);
 }
 
+/**
+ * The key set backends' JWTs are signed with, and the one sessions' access
+ * tokens are signed with (`sessionKeySet`, null without a store). They are
+ * the same with managed or configured key pairs. With shared HS256 secrets they differ: every
+ * backend holds the secret, so any backend could sign an access token for
+ * anyone; access tokens are signed with a managed key only Gatehouse holds
+ * (kept in the store like managed mode's, never published).
+ */
 export async function openKeySet(
   config: GatehouseConfig,
   store: Store | null,
   logger: Logger,
-  options: { poll: boolean } = { poll: true },
-): Promise<{ keySet: KeySet; managed: ManagedKeySet | null }> {
+  options: { poll: boolean; sessionKeys?: boolean } = { poll: true },
+): Promise<{ keySet: KeySet; managed: ManagedKeySet | null; sessionKeySet: KeySet | null }> {
   const configured = configuredKeys(config);
-  if (configured) return { keySet: await configuredKeySet(configured), managed: null };
+  if (configured) {
+    // A private key only Gatehouse holds (backends have the public half): it signs access tokens too.
+    const keySet = await configuredKeySet(configured);
+    return { keySet, managed: null, sessionKeySet: store ? keySet : null };
+  }
   const alg = signingAlgorithm(config);
-  if (alg === "HS256") return { keySet: await sharedSecretKeySet(sharedSecrets(config)), managed: null };
+  if (alg === "HS256") {
+    const sessionKeySet = store && options.sessionKeys !== false ? await openManagedKeySet(config, store, logger, "ES256", options.poll) : null;
+    return { keySet: await sharedSecretKeySet(sharedSecrets(config)), managed: null, sessionKeySet };
+  }
   if (!store) throw new Error(`jwt.alg ${alg} needs the store`);
+  const managed = await openManagedKeySet(config, store, logger, alg, options.poll);
+  return { keySet: managed, managed, sessionKeySet: managed };
+}
+
+async function openManagedKeySet(
+  config: GatehouseConfig,
+  store: Store,
+  logger: Logger,
+  alg: "ES256" | "EdDSA" | "RS256",
+  poll: boolean,
+): Promise<ManagedKeySet> {
+  // A store in memory holds nothing beyond this process: neither does its master key (no master.key in the working folder).
+  const ephemeral = config.store.path === ":memory:" && !config.keys.master_key_file ? randomBytes(32).toString("base64url") : undefined;
   const master = await loadMasterKey({
-    env: process.env.GATEHOUSE_MASTER_KEY,
+    env: process.env.GATEHOUSE_MASTER_KEY ?? ephemeral,
     file: config.keys.master_key_file,
     defaultFile: join(dirname(config.store.path), "master.key"),
   });
@@ -41,9 +70,9 @@ export async function openKeySet(
       publishAheadSeconds: config.keys.publish_ahead,
       keepPreviousSeconds: longestTokenLifetime(config) + config.keys.retire_margin,
       rotateEverySeconds: config.keys.rotate_every,
-      pollSeconds: options.poll ? config.keys.poll_interval : 0,
+      pollSeconds: poll ? config.keys.poll_interval : 0,
     },
     logger,
   );
-  return { keySet: managed, managed };
+  return managed;
 }

@@ -5,6 +5,15 @@
 //   .get("/api/v1/tokens", ({ actor }) => …, { caller: true })    // any authenticated user, else 401
 //   .post("/api/v1/keys/rotate", ({ actor }) => …, { admin: true }) // the admin role, else 403
 //   .get("/api/v1/auth/whoami", ({ caller }) => …, { identified: true }) // caller or null (Tiled's whoami)
+//   .get("/api/v1/tokens", …, { caller: "tokens" })          // and, for a scoped token, the scope gatehouse:tokens
+//   .get("/token", …, { caller: { scope: "tokens", changesState: true } }) // a GET that creates something
+//
+// What a credential may do on Gatehouse itself is the `gatehouse` service's
+// scopes (tokens/scopes.ts): a credential without scopes (a password, a
+// session) may do anything its owner may; a scoped API token only what its
+// `gatehouse` scopes name, and the admin role counts only with
+// `gatehouse:admin`. A state-changing request that a browser marks as
+// cross-site is refused before anything else (see refuseCrossSite).
 //
 // The plugin runs the identity pipeline once on the request, as nginx's
 // /authenticate would, and refuses itself, by throwing a Refusal that the
@@ -33,6 +42,7 @@ import type { ApiTokenProvider } from "../providers/api-token.ts";
 import type { SessionAccessTokenProvider } from "../providers/session-access-token.ts";
 import type { VerifiedToken } from "../tokens/service.ts";
 import { Refusal } from "../refusal.ts";
+import { holdsGatehouseScope, type GatehouseScope } from "../tokens/scopes.ts";
 import { banRefusal } from "../regulation/index.ts";
 
 /** The credential Gatehouse issued that the request came with, if any. */
@@ -58,6 +68,8 @@ export interface CallerDeps {
   accessTokens: SessionAccessTokenProvider | null;
   /** The portal's session cookie; absent when the portal is off. */
   cookie?: CookieCredential | null;
+  /** The host (and port) clients reach Gatehouse at, from `public_url`, when configured: an Origin naming it is our own. */
+  publicHost?: string | null;
 }
 
 /** The portal's cookie as a credential (implemented in modules/portal/cookie.ts). */
@@ -68,8 +80,43 @@ export interface CookieCredential {
   checkForgery(request: Request, body: unknown, sessionId: string): void;
 }
 
-/** Methods that change nothing: no CSRF check. */
+/** Methods that change nothing: no CSRF or cross-site check. */
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** What a route needs of its caller beyond a credential. */
+export interface CallerNeeds {
+  /** The `gatehouse` scope a scoped token must hold. */
+  scope?: GatehouseScope;
+  /** The route changes something although its method is safe (auth-o-tron's GET /token creates a token). */
+  changesState?: boolean;
+}
+type CallerOption = true | GatehouseScope | CallerNeeds;
+const needsOf = (option: CallerOption): CallerNeeds => (option === true ? {} : typeof option === "string" ? { scope: option } : option);
+
+/**
+ * Refuses a state-changing request that a browser marks as coming from
+ * another site: browsers send remembered Basic credentials (which
+ * /authenticate's challenge makes them keep) with any request a page on
+ * another site makes, so such a request may act for the user without their
+ * knowing. `Sec-Fetch-Site` (every current browser) says so directly;
+ * `same-site` is refused too (a sibling sub-domain is another application).
+ * Without it, an `Origin` that is not ours says the same. Clients that are
+ * not browsers send neither, and are not concerned.
+ */
+export function refuseCrossSite(request: Request, changesState: boolean, publicHost: string | null = null): void {
+  if (!changesState && SAFE_METHODS.has(request.method)) return;
+  const site = request.headers.get("sec-fetch-site");
+  if (site === "cross-site" || site === "same-site") throw new Refusal(403, CROSS_SITE);
+  if (site !== null) return; // same-origin, or none (typed by the user)
+  const origin = request.headers.get("origin");
+  if (origin === null) return;
+  let host: string | null = null;
+  try {
+    host = origin === "null" ? null : new URL(origin).host;
+  } catch {}
+  if (host === null || (host !== request.headers.get("host") && host !== publicHost)) throw new Refusal(403, CROSS_SITE);
+}
+const CROSS_SITE = "Cross-site requests may not change anything here";
 
 let instances = 0;
 /**
@@ -81,6 +128,7 @@ export const UNAUTHORIZED = "Unauthorized access";
 
 export function callerPlugin(deps: CallerDeps) {
   const { pipeline, adminRole, apiTokens, accessTokens, cookie } = deps;
+  const publicHost = deps.publicHost ?? null;
 
   /** The caller, or null when the request carries no credential; a refused credential throws 401. */
   async function identify(request: Request, server: PeerLookup | null, body: unknown): Promise<Caller | null> {
@@ -104,7 +152,8 @@ export function callerPlugin(deps: CallerDeps) {
     }
     const actor: Actor = {
       user: { username: user.username, realm: user.realm },
-      admin: user.roles.includes(adminRole),
+      // A token scoped without gatehouse:admin does not carry its owner's admin powers.
+      admin: user.roles.includes(adminRole) && holdsGatehouseScope(user.scopes, "admin"),
       scopes: user.scopes,
       token,
       sessionId,
@@ -113,23 +162,29 @@ export function callerPlugin(deps: CallerDeps) {
     return { user, actor, client: context.client, via, provider };
   }
 
-  async function authenticated(request: Request, server: PeerLookup | null, body: unknown): Promise<Caller> {
+  async function authenticated(request: Request, server: PeerLookup | null, body: unknown, needs: CallerNeeds): Promise<Caller> {
+    // With the portal's cookie, a state-changing request meets the portal's stricter check (CSRF token and origin) in identify().
+    const portalChecks = cookie && !SAFE_METHODS.has(request.method) && !request.headers.has("authorization") && cookie.accessToken(request) !== null;
+    if (!portalChecks) refuseCrossSite(request, needs.changesState ?? false, publicHost);
     const caller = await identify(request, server, body);
     if (!caller) throw new Refusal(401, UNAUTHORIZED, { "www-authenticate": pipeline.challenge });
+    if (needs.scope && !holdsGatehouseScope(caller.user.scopes, needs.scope)) {
+      throw new Refusal(403, `This credential's scopes do not include gatehouse:${needs.scope}`);
+    }
     return caller;
   }
 
   // Named, so that the modules using it share one copy; the seed keeps two
   // Gatehouses in one process (tests) from sharing theirs.
   return new Elysia({ name: "caller", seed: ++instances }).macro({
-    caller: {
+    caller: (option: CallerOption) => ({
       resolve({ request, server, body }) {
-        return authenticated(request, server, body);
+        return authenticated(request, server, body, needsOf(option));
       },
-    },
+    }),
     admin: {
       async resolve({ request, server, body }) {
-        const caller = await authenticated(request, server, body);
+        const caller = await authenticated(request, server, body, { scope: "admin" });
         if (!caller.actor.admin) throw new Refusal(403, `This needs the ${adminRole} role`);
         return caller;
       },

@@ -53,24 +53,48 @@ function validationMessage(error: unknown): string {
 /** No route needs more: a sign-in form or a token's note is a few hundred bytes. Larger bodies are refused unread. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-/** The body as text, refused with 413 beyond MAX_BODY_BYTES (by its declared length before reading it). */
+/**
+ * The body as text, refused with 413 beyond MAX_BODY_BYTES: by its declared
+ * length before reading it, and, for a body sent in chunks without one, as
+ * soon as what has arrived passes the limit (never buffered whole first).
+ */
 async function boundedText(request: Request): Promise<string> {
+  const tooLarge = () => new Refusal(413, `The request body is larger than ${MAX_BODY_BYTES} bytes`);
   const declared = Number(request.headers.get("content-length") ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new Refusal(413, `The request body is larger than ${MAX_BODY_BYTES} bytes`);
-  const text = await request.text();
-  if (text.length > MAX_BODY_BYTES) throw new Refusal(413, `The request body is larger than ${MAX_BODY_BYTES} bytes`);
-  return text;
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    received += value.byteLength;
+    if (received > MAX_BODY_BYTES) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
 }
 
 const mediaType = (contentType: string | null | undefined) => (contentType ?? "").split(";")[0].trim().toLowerCase();
 
 function parseObject(text: string): Record<string, unknown> {
   let value: unknown;
+  let prototypeKey = false;
   try {
-    value = JSON.parse(text);
+    // JSON.parse makes "__proto__" an own key, but any later copy by assignment would turn it into
+    // the object's prototype: {"scopes": {"__proto__": ["read"]}} became a token scoped to nothing.
+    value = JSON.parse(text, (key, item) => {
+      if (key === "__proto__") prototypeKey = true;
+      return item;
+    });
   } catch {
     throw new Refusal(400, "The request body is not valid JSON");
   }
+  if (prototypeKey) throw new Refusal(400, 'The request body may not use "__proto__" as a key');
   if (value === null || typeof value !== "object" || Array.isArray(value)) throw new Refusal(400, "The request body must be a JSON object");
   return value as Record<string, unknown>;
 }

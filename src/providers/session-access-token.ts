@@ -4,8 +4,10 @@
 // with the roles the token carries (a refresh re-reads them).
 //
 // A token is accepted when its signature verifies with a key of the key set,
-// its type, issuer, audience and expiry are right, and its session is still
-// live in the store. The session is read on every use (one primary-key
+// its type, issuer, audience (Gatehouse's own) and expiry are right, and its
+// session is still live in the store and belongs to the user the token
+// names: a token signed by someone who got hold of a key cannot borrow a
+// live session to speak for another user. The session is read on every use (one primary-key
 // read), so a revoked session's access tokens stop at the next request.
 //
 // Signature checks cost ≈7,000/s with ES256 (jose, one core), so successful
@@ -20,7 +22,7 @@ import { sha256Hex } from "../identity/secrets.ts";
 import { TtlCache } from "../identity/ttl-cache.ts";
 import { createUser, type Scopes, type User } from "../identity/user.ts";
 import { verifyOwnJwt, type KeySet } from "../keys/keyset.ts";
-import { ACCESS_TOKEN_TYPE } from "../sessions/access-tokens.ts";
+import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_TYPE } from "../sessions/access-tokens.ts";
 import { ANY_REALM, type Provider } from "./provider.ts";
 import type { JWTPayload } from "jose";
 
@@ -60,21 +62,21 @@ function readClaims(payload: JWTPayload, kid: string): Verified | null {
 export function createSessionAccessTokenProvider(options: {
   keySet: KeySet;
   issuer: string;
-  audience?: string;
-  /** Is the session neither revoked nor expired? (one indexed read) */
-  isLive: (sessionId: string, now: number) => boolean;
+  /** The owner of the session when it is neither revoked nor expired, else null (one indexed read). */
+  sessionOwner: (sessionId: string, now: number) => { username: string; realm: string } | null;
   /** How many verified tokens are remembered. */
   cacheSize?: number;
 }): SessionAccessTokenProvider {
-  const { keySet, isLive } = options;
+  const { keySet, sessionOwner } = options;
   // Each entry is given its own time to live: until its token expires.
   const verified = new TtlCache<Verified>(1, options.cacheSize ?? 10_000);
   const sessions = new WeakMap<User, string>();
   const refusals = new WeakMap<Credential, ChallengeError>();
-  const expected = { issuer: options.issuer, audience: options.audience, typ: ACCESS_TOKEN_TYPE };
+  const expected = { issuer: options.issuer, audience: ACCESS_TOKEN_AUDIENCE, typ: ACCESS_TOKEN_TYPE };
 
   const userOf = (entry: Verified): User | null => {
-    if (!isLive(entry.sid, Date.now())) return null;
+    const owner = sessionOwner(entry.sid, Date.now());
+    if (!owner || owner.username !== entry.username || owner.realm !== entry.realm) return null;
     const user = createUser({ ...entry, scopes: entry.scopes ?? undefined });
     sessions.set(user, entry.sid);
     return user;

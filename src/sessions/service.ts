@@ -20,16 +20,24 @@
 //   later is merely unknown, and refused all the same.
 // - A refresh re-reads who the user is (the session's provider, then the
 //   augmenters), so a role removed applies at the next refresh.
+// - API tokens made in a session (sessions/tokens: session_id) outlive the
+//   owner's own sign-out (logout, logout/all, revoking their own session): a
+//   portal user expects the token they made for a script to keep working.
+//   They end with the session when it ends because it may be in someone
+//   else's hands: a refresh token replayed (reuse), an admin revoking
+//   someone else's session, and the admin's one action that ends all of a
+//   user's sessions and tokens (endEverything).
 // - Writes are immediate transactions, never held across an `await`: roles
 //   are re-read before the rotating transaction, tokens signed after it.
 import type { GatehouseConfig } from "../config/schema.ts";
-import type { ClientAddress } from "../identity/client.ts";
+import { UNKNOWN_CLIENT, type ClientAddress } from "../identity/client.ts";
 import type { IdentityPipeline } from "../identity/pipeline.ts";
 import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
 import { createUser, type User } from "../identity/user.ts";
 import type { Logger } from "../log.ts";
-import { auditRow, recordAudit } from "../store/audit.ts";
-import { mayManage, type Actor, type Owner } from "../identity/actor.ts";
+import { auditBestEffort, auditRow, recordAggregatedAudit, recordAudit } from "../store/audit.ts";
+import { mayManage, owns, type Actor, type Owner } from "../identity/actor.ts";
+import { unverifiableNote, type TokenService } from "../tokens/service.ts";
 import { Refusal } from "../refusal.ts";
 import { writeTransaction, type Executor, type Store } from "../store/database.ts";
 import {
@@ -57,6 +65,8 @@ export interface SessionPolicy {
   refreshTokenMaxAge: number;
   /** Seconds: the absolute limit. */
   sessionMaxAge: number;
+  /** Seconds: the absolute limit of a session whose provider cannot describe users (a remote key service). */
+  unverifiableMaxAge: number;
   maxSessionsPerUser: number;
 }
 
@@ -66,6 +76,7 @@ export function sessionPolicy(config: GatehouseConfig): SessionPolicy {
     accessTokenMaxAge: authentication.access_token_max_age,
     refreshTokenMaxAge: authentication.refresh_token_max_age,
     sessionMaxAge: authentication.session_max_age,
+    unverifiableMaxAge: authentication.unverifiable_max_age,
     maxSessionsPerUser: authentication.max_sessions_per_user,
   };
 }
@@ -83,6 +94,14 @@ export interface IssuedTokens {
   /** Seconds until the sliding limit (never past the absolute one). */
   refresh_token_expires_in: number;
   token_type: "bearer";
+}
+
+/** A login's answer: the tokens, and how long the session may live at most. */
+export interface LoginTokens extends IssuedTokens {
+  /** Seconds until the session's absolute limit. */
+  session_expires_in: number;
+  /** Set when the session lives shorter than session_max_age, saying why. */
+  lifetime_note?: string;
 }
 
 /** A session as shown to its owner and admins. */
@@ -119,14 +138,28 @@ export class SessionService {
     private readonly accessTokens: Omit<AccessTokenSettings, "maxAge">,
     private readonly rereadUser: RereadUser,
     private readonly logger: Logger,
+    /** The API tokens, whose tokens made in a compromised session end with it. */
+    private readonly tokens: TokenService | null = null,
   ) {}
 
-  /** Opens a session for a user a provider has just authenticated; refused (403) beyond the cap of live sessions. */
-  async login(user: User, provider: string, client: ClientAddress, userAgent: string | null, now = Date.now()): Promise<IssuedTokens> {
-    const { maxSessionsPerUser, sessionMaxAge, refreshTokenMaxAge } = this.policy;
+  /**
+   * Opens a session for a user a provider has just authenticated; refused
+   * (403) beyond the cap of live sessions. A provider that cannot describe
+   * users (a remote key service) cannot tell at a refresh whether the key
+   * was revoked since: such a session lives at most unverifiable_max_age.
+   */
+  async login(
+    user: User,
+    provider: { name: string; realm: string; describeUser?: unknown },
+    client: ClientAddress,
+    userAgent: string | null,
+    now = Date.now(),
+  ): Promise<LoginTokens> {
+    const { maxSessionsPerUser, sessionMaxAge, refreshTokenMaxAge, unverifiableMaxAge } = this.policy;
     const id = newSessionId();
     const refreshToken = generateOpaqueToken(REFRESH_TOKEN_PREFIX);
-    const expiresAt = now + sessionMaxAge * 1000;
+    const capped = !provider.describeUser && unverifiableMaxAge < sessionMaxAge;
+    const expiresAt = now + (capped ? unverifiableMaxAge : sessionMaxAge) * 1000;
     const refreshExpiresAt = Math.min(now + refreshTokenMaxAge * 1000, expiresAt);
     const owner = { username: user.username, realm: user.realm };
     const liveCount = writeTransaction(this.store, (tx) => {
@@ -137,7 +170,7 @@ export class SessionService {
       insertSession(tx, {
         id,
         userId,
-        provider,
+        provider: provider.name,
         createdAt: now,
         expiresAt,
         refreshExpiresAt,
@@ -146,12 +179,14 @@ export class SessionService {
         userAgent,
       });
       insertRefreshToken(tx, { hash: hashOpaqueToken(refreshToken), sessionId: id, createdAt: now });
-      this.audit(tx, "session.created", now, owner, client, owner, { session_id: id, provider });
+      this.audit(tx, "session.created", now, owner, client, owner, { session_id: id, provider: provider.name });
       return null;
     });
     if (liveCount !== null) {
-      writeTransaction(this.store, (tx) =>
-        this.audit(tx, "session.create_denied", now, owner, client, owner, { provider, live_sessions: liveCount }),
+      auditBestEffort(this.logger, "session.create_denied", () =>
+        writeTransaction(this.store, (tx) =>
+          this.audit(tx, "session.create_denied", now, owner, client, owner, { provider: provider.name, live_sessions: liveCount }),
+        ),
       );
       this.logger.warn("sessions.cap_reached", { username: user.username, realm: user.realm, live: liveCount });
       throw new Refusal(
@@ -160,15 +195,25 @@ export class SessionService {
           "log out of some (POST /api/v1/auth/logout/all signs out everywhere) before logging in again",
       );
     }
-    this.logger.info("sessions.created", { id, username: user.username, realm: user.realm, provider });
-    return this.issue(user, { id, expiresAt, refreshExpiresAt }, refreshToken, now);
+    this.logger.info("sessions.created", { id, username: user.username, realm: user.realm, provider: provider.name });
+    const issued = await this.issue(user, { id, expiresAt, refreshExpiresAt }, refreshToken, now);
+    return {
+      ...issued,
+      session_expires_in: Math.floor((expiresAt - now) / 1000),
+      ...(capped ? { lifetime_note: unverifiableNote(provider.realm, unverifiableMaxAge) } : {}),
+    };
   }
 
   /** Logged and audited: the provider and the username given (none for an API key), never the password or key. */
   recordFailedLogin(provider: { name: string; realm: string }, username: string | null, client: ClientAddress, now = Date.now()): void {
     this.logger.warn("sessions.login_failed", { provider: provider.name, realm: provider.realm, username: username ?? undefined });
     const claimed = username === null ? null : { username, realm: provider.realm };
-    writeTransaction(this.store, (tx) => this.audit(tx, "session.login_failed", now, claimed, client, null, { provider: provider.name }));
+    // Anyone can cause these at will: one row per user and address per minute, with a count.
+    auditBestEffort(this.logger, "session.login_failed", () =>
+      writeTransaction(this.store, (tx) =>
+        recordAggregatedAudit(tx, auditRow({ user: claimed, client }, "session.login_failed", now, { detail: { provider: provider.name } })),
+      ),
+    );
   }
 
   /**
@@ -203,6 +248,8 @@ export class SessionService {
         if (markSessionsRevoked(tx, [session.id], now, REUSE_REASON).length > 0) {
           this.audit(tx, "session.revoked", now, null, client, owner, { session_id: session.id, reason: REUSE_REASON });
         }
+        // The thief may have made tokens with the session's access tokens.
+        this.tokens?.revokeMadeInSessions(tx, [session.id], { user: null, client }, REUSE_REASON, now);
         return "reused" as const;
       }
       if (!isLiveRecord(session, now)) return "expired" as const;
@@ -218,6 +265,7 @@ export class SessionService {
       markSessionRefreshed(tx, session.id, now, refreshExpiresAt);
       return { ...session, refreshedAt: now, refreshExpiresAt };
     });
+    if (outcome === "reused") this.tokens?.noteRevocations();
     if (typeof outcome === "string") {
       const fields = { id: found.session.id, username: found.session.username, reason: outcome };
       if (outcome === "reused") this.logger.warn("sessions.refresh_token_reused", fields);
@@ -239,7 +287,7 @@ export class SessionService {
     // Presenting a token already exchanged is reuse, whatever the route.
     const reason = found.usedAt === null ? "logout" : REUSE_REASON;
     const owner = { username: found.session.username, realm: found.session.realm };
-    this.revokeSessions([found.session], owner, client, reason, now);
+    this.revokeSessions([found.session], owner, client, reason, now, reason === REUSE_REASON);
   }
 
   /** Revokes one session: the owner's own, or any for an admin; to anyone else it does not exist (404, audited). */
@@ -248,13 +296,33 @@ export class SessionService {
     const notFound = new Refusal(404, `No session ${id}`);
     if (!session || session.revokedAt !== null) throw notFound;
     if (!mayManage(actor, session)) {
-      writeTransaction(this.store, (tx) =>
-        this.audit(tx, "session.revoke_denied", now, actor.user, actor.client, session, { session_id: id }),
+      auditBestEffort(this.logger, "session.revoke_denied", () =>
+        writeTransaction(this.store, (tx) => this.audit(tx, "session.revoke_denied", now, actor.user, actor.client, session, { session_id: id })),
       );
       this.logger.warn("sessions.revoke_denied", { id, actor: actor.user?.username });
       throw notFound;
     }
-    if (this.revokeSessions([session], actor.user, actor.client, reason, now) === 0) throw notFound;
+    // An admin ending someone else's session ends what was made in it: it may be in the wrong hands.
+    const compromised = !owns(actor, session);
+    if (this.revokeSessions([session], actor.user, actor.client, reason, now, compromised) === 0) throw notFound;
+  }
+
+  /**
+   * The admin's one action for a compromised account: ends every live
+   * session of the user and revokes every live API token of theirs (and the
+   * tokens made from them). Answers how many of each.
+   */
+  endEverything(actor: Actor, owner: Owner, now = Date.now()): { sessions: number; tokens: number } {
+    if (!actor.admin) throw new Refusal(403, "Only administrators may end another user's sessions and tokens");
+    const reason = "ended by an administrator";
+    const live = listSessions(this.store.db, { ...owner, now });
+    const sessions = this.revokeSessions(live, actor.user, actor.client, reason, now, false);
+    const tokens = this.tokens
+      ? writeTransaction(this.store, (tx) => this.tokens!.revokeAllOf(tx, owner, { user: actor.user, operator: actor.operator, client: actor.client }, reason, now))
+      : 0;
+    this.tokens?.noteRevocations();
+    this.logger.warn("sessions.user_ended", { username: owner.username, realm: owner.realm, sessions, tokens, by: actor.user?.username ?? actor.operator });
+    return { sessions, tokens };
   }
 
   /** Ends the session whose access token the actor came with. */
@@ -275,6 +343,38 @@ export class SessionService {
     return this.revokeSessions(live, actor.user, actor.client, "signed out everywhere", now);
   }
 
+  /**
+   * At start-up: ends the live sessions of users their provider no longer
+   * knows (removed from the config or the directory), or whose provider is
+   * no longer configured, so that their access tokens stop at once rather
+   * than at the next refresh. A provider that cannot be asked now (an
+   * error, a time-out) leaves its sessions alone. Answers how many ended.
+   */
+  async endSessionsOfUnknownUsers(now = Date.now()): Promise<number> {
+    const live = listSessions(this.store.db, { now });
+    const byUser = new Map<string, SessionRecord[]>();
+    for (const session of live) {
+      const key = JSON.stringify([session.provider, session.realm, session.username]);
+      byUser.set(key, [...(byUser.get(key) ?? []), session]);
+    }
+    const unknown: SessionRecord[] = [];
+    // A provider that fails once (a directory down) is not asked again: start-up must not wait a time-out per user.
+    const unreachable = new Set<string>();
+    for (const sessions of byUser.values()) {
+      const { provider } = sessions[0];
+      if (unreachable.has(provider)) continue;
+      try {
+        if ((await this.rereadUser(sessions[0])) === null) unknown.push(...sessions);
+      } catch (error) {
+        unreachable.add(provider);
+        this.logger.warn("sessions.startup_check_failed", { provider, error: (error as Error).message });
+      }
+    }
+    const ended = this.revokeSessions(unknown, null, UNKNOWN_CLIENT, "user no longer known", now);
+    if (ended > 0) this.logger.info("sessions.unknown_users_ended", { sessions: ended });
+    return ended;
+  }
+
   /** Sessions of the actor, or (admins) of the user or realm asked for. Live ones unless `includeInactive`. */
   list(actor: Actor, filter: { username?: string; realm?: string; includeInactive?: boolean } = {}, now = Date.now()): SessionView[] {
     const forOthers = filter.username !== undefined || filter.realm !== undefined;
@@ -285,16 +385,28 @@ export class SessionService {
     );
   }
 
-  /** Revokes those of the sessions not revoked yet, each audited as done by `by`; answers how many. */
-  private revokeSessions(sessions: SessionRecord[], by: Owner | null, client: ClientAddress, reason: string, now: number): number {
+  /**
+   * Revokes those of the sessions not revoked yet, each audited as done by
+   * `by`; with `withTokens`, the API tokens made in them too. Answers how many sessions.
+   */
+  private revokeSessions(
+    sessions: SessionRecord[],
+    by: Owner | null,
+    client: ClientAddress,
+    reason: string,
+    now: number,
+    withTokens = false,
+  ): number {
     const byId = new Map(sessions.map((session) => [session.id, session]));
     const revoked = writeTransaction(this.store, (tx) => {
       const ids = markSessionsRevoked(tx, [...byId.keys()], now, reason);
       for (const id of ids) {
         this.audit(tx, "session.revoked", now, by, client, byId.get(id)!, { session_id: id, reason });
       }
+      if (withTokens) this.tokens?.revokeMadeInSessions(tx, ids, { user: by, client }, reason, now);
       return ids;
     });
+    if (withTokens) this.tokens?.noteRevocations();
     for (const id of revoked) {
       const { username, realm } = byId.get(id)!;
       this.logger.info("sessions.revoked", { id, username, realm, reason });

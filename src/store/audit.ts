@@ -1,9 +1,10 @@
 // The audit log: who did what to which token, session or key, when, and from where.
-import { and, desc, eq, gte, like, lt, or } from "drizzle-orm";
+import { and, desc, eq, gte, like, lt, or, sql } from "drizzle-orm";
 import { auditLog } from "./schema.ts";
 import type { Executor, Store } from "./database.ts";
 import type { ClientAddress } from "../identity/client.ts";
 import type { Owner } from "../identity/actor.ts";
+import type { Logger } from "../log.ts";
 
 export type AuditEvent = typeof auditLog.$inferInsert;
 export type AuditRecord = typeof auditLog.$inferSelect;
@@ -44,6 +45,46 @@ export function auditRow(
 
 export function recordAudit(db: Executor, event: AuditEvent): void {
   db.insert(auditLog).values(event).run();
+}
+
+/**
+ * Runs the write of an audit row that records a refusal rather than a
+ * change (a failed login, a denied request): should it fail (a full disk, a
+ * store gone read-only), the failure is logged and the request is answered
+ * all the same, as it would have been: a wrong password stays a 401.
+ */
+export function auditBestEffort(logger: Logger, event: string, write: () => void): void {
+  try {
+    write();
+  } catch (error) {
+    logger.error("audit.write_failed", { audit_event: event, error: (error as Error).message });
+  }
+}
+
+const MINUTE_MS = 60_000;
+
+/**
+ * Records a refusal that anyone can cause at will (a failed login) as one row
+ * per event, user and address per minute, counting them in `detail.count`:
+ * guessing passwords cannot fill the disk, and the log still says who was
+ * tried, from where, when, and how often.
+ */
+export function recordAggregatedAudit(db: Executor, row: AuditRow): void {
+  const minuteStart = row.at - (row.at % MINUTE_MS);
+  const same = and(
+    gte(auditLog.at, minuteStart),
+    eq(auditLog.event, row.event),
+    sql`${auditLog.actorUsername} IS ${row.actorUsername}`,
+    sql`${auditLog.actorRealm} IS ${row.actorRealm}`,
+    sql`${auditLog.address} IS ${row.address}`,
+  );
+  const counted = db
+    .update(auditLog)
+    .set({ detail: sql`json_set(coalesce(${auditLog.detail}, '{}'), '$.count', coalesce(json_extract(${auditLog.detail}, '$.count'), 1) + 1)` })
+    .where(same)
+    .returning({ id: auditLog.id })
+    .all();
+  if (counted.length === 0) recordAudit(db, { ...row, detail: { ...row.detail, count: 1 } });
 }
 
 /**

@@ -9,7 +9,7 @@
 // writes failed with none, 0 with 5 s, two processes writing one file).
 // Writers use immediate transactions and never hold one across an `await`.
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import type { BaseSQLiteDatabase } from "drizzle-orm/sqlite-core";
@@ -31,7 +31,12 @@ export interface Store {
 }
 
 export function openStore(path: string, options: { migrate?: boolean; onUnavailable?: Store["onUnavailable"] } = {}): Store {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  if (path !== ":memory:") {
+    // The store holds token hashes, sessions and the audit log: only Gatehouse's user reads it. The
+    // file is created 0600 before SQLite opens it (SQLite gives its -wal and -shm files the same mode).
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    if (!existsSync(path)) closeSync(openSync(path, "wx", 0o600));
+  }
   const sqlite = new Database(path, { create: true, strict: true });
   try {
     // First: switching a new file to WAL needs a lock another process may be holding.
@@ -41,6 +46,7 @@ export function openStore(path: string, options: { migrate?: boolean; onUnavaila
     sqlite.exec("PRAGMA foreign_keys = ON");
     const db = drizzle({ client: sqlite, schema });
     if (options.migrate !== false) migrateStore(db);
+    if (path !== ":memory:") refuseUnwritable(sqlite, path);
     // Start with an empty WAL: after a bulk write (an import, many tokens at once) every read would
     // otherwise search a long write-ahead log until the next checkpoint. Best effort: a busy store is fine.
     try {
@@ -50,6 +56,24 @@ export function openStore(path: string, options: { migrate?: boolean; onUnavaila
   } catch (error) {
     sqlite.close();
     throw error;
+  }
+}
+
+/**
+ * A store that cannot be written would start and say it is healthy, then
+ * fail at the first token, session or audit row: refuse it at start-up,
+ * saying why. A write inside a transaction that is rolled back changes nothing.
+ */
+function refuseUnwritable(sqlite: Database, path: string): void {
+  try {
+    sqlite.exec("BEGIN IMMEDIATE");
+    try {
+      sqlite.exec("CREATE TABLE gatehouse_write_check (x)");
+    } finally {
+      sqlite.exec("ROLLBACK");
+    }
+  } catch (error) {
+    throw new Error(`the store ${path} cannot be written (${(error as Error).message}); Gatehouse keeps its tokens, sessions and audit log there`);
   }
 }
 

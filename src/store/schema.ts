@@ -32,14 +32,21 @@ export const tokens = sqliteTable(
     createdAt: integer("created_at").notNull(),
     /** null: never expires (only when tokens.allow_non_expiring). */
     expiresAt: integer("expires_at"),
-    /** The token used to create this one, when it was created with a token. */
+    /** The token used to create this one, when it was created with a token: revoking it revokes this one. */
     parentId: text("parent_id"),
+    /** The session whose access token created this one (or its parent), if any: see sessions/service.ts for what ending it does. */
+    sessionId: text("session_id"),
     lastUsedAt: integer("last_used_at"),
     lastUsedAddress: text("last_used_address"),
     lastUsedReportedAddress: text("last_used_reported_address"),
     revokedAt: integer("revoked_at"),
   },
-  (table) => [uniqueIndex("tokens_hash").on(table.hash), index("tokens_user_id").on(table.userId)],
+  (table) => [
+    uniqueIndex("tokens_hash").on(table.hash),
+    index("tokens_user_id").on(table.userId),
+    index("tokens_parent_id").on(table.parentId),
+    index("tokens_session_id").on(table.sessionId),
+  ],
 );
 
 /** Who did what to which token, when, and from where. */

@@ -138,19 +138,25 @@ export interface SessionLivenessRow {
   expires_at: number;
   refresh_expires_at: number;
   revoked_at: number | null;
+  username: string;
+  realm: string;
 }
 
 /**
  * The read run on every request that presents an access token: one prepared
- * statement on the primary key, no ORM mapping (as tokens.ts does for API
+ * statement on the primary keys, no ORM mapping (as tokens.ts does for API
  * tokens). This is what makes a revocation apply to the very next request.
+ * Answers the live session's owner (an access token must name that user),
+ * or null when the session is unknown, revoked or expired.
  */
-export function prepareSessionLiveness(store: Store): (id: string, now: number) => boolean {
+export function prepareSessionLiveness(store: Store): (id: string, now: number) => { username: string; realm: string } | null {
   const statement = store.sqlite.prepare<SessionLivenessRow, [string]>(
-    "SELECT expires_at, refresh_expires_at, revoked_at FROM sessions WHERE id = ?",
+    `SELECT s.expires_at, s.refresh_expires_at, s.revoked_at, u.username, u.realm
+     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`,
   );
   return (id, now) => {
     const row = statement.get(id);
-    return row !== null && row.revoked_at === null && row.expires_at > now && row.refresh_expires_at > now;
+    const live = row !== null && row.revoked_at === null && row.expires_at > now && row.refresh_expires_at > now;
+    return live ? { username: row.username, realm: row.realm } : null;
   };
 }

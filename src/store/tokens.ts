@@ -1,6 +1,6 @@
 // The tokens table. Rows hold the SHA-256 of the secret, never the secret
 // (see tokens/format.ts for why that hash is the right one).
-import { and, asc, eq, isNull, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, sql, type SQL } from "drizzle-orm";
 import type { Scopes } from "../identity/user.ts";
 import { tokens, users } from "./schema.ts";
 import type { Executor, Store } from "./database.ts";
@@ -16,6 +16,7 @@ export interface TokenRecord {
   createdAt: number;
   expiresAt: number | null;
   parentId: string | null;
+  sessionId: string | null;
   lastUsedAt: number | null;
   lastUsedAddress: string | null;
   lastUsedReportedAddress: string | null;
@@ -32,6 +33,7 @@ const recordFields = {
   createdAt: tokens.createdAt,
   expiresAt: tokens.expiresAt,
   parentId: tokens.parentId,
+  sessionId: tokens.sessionId,
   lastUsedAt: tokens.lastUsedAt,
   lastUsedAddress: tokens.lastUsedAddress,
   lastUsedReportedAddress: tokens.lastUsedReportedAddress,
@@ -55,8 +57,8 @@ export function prepareInsertToken(
   store: Store,
 ): (token: Required<Omit<NewToken, "lastUsedAt" | "lastUsedAddress" | "lastUsedReportedAddress" | "revokedAt">>) => void {
   const statement = store.sqlite.prepare(
-    `INSERT INTO tokens (id, hash, user_id, note, scopes, created_at, expires_at, parent_id)
-     VALUES ($id, $hash, $userId, $note, $scopes, $createdAt, $expiresAt, $parentId)`,
+    `INSERT INTO tokens (id, hash, user_id, note, scopes, created_at, expires_at, parent_id, session_id)
+     VALUES ($id, $hash, $userId, $note, $scopes, $createdAt, $expiresAt, $parentId, $sessionId)`,
   );
   return (token) => statement.run({ ...token, scopes: token.scopes === null ? null : JSON.stringify(token.scopes) });
 }
@@ -97,6 +99,49 @@ export function markTokenRevoked(db: Executor, id: string, at: number): boolean 
   return changed.length > 0;
 }
 
+/** A revoked token and its owner, for the audit log. */
+export interface RevokedToken {
+  id: string;
+  username: string;
+  realm: string;
+}
+
+/**
+ * Revokes the live descendants of the given tokens (the tokens created with
+ * them, and so on down, through parent_id): a token never outlives the
+ * credential that made it. Answers those revoked now.
+ */
+export function markDescendantsRevoked(db: Executor, ids: string[], at: number): RevokedToken[] {
+  if (ids.length === 0) return [];
+  return db.all<RevokedToken>(sql`
+    WITH RECURSIVE lineage(id) AS (
+      SELECT ${tokens.id} FROM ${tokens} WHERE ${inArray(tokens.parentId, ids)}
+      UNION SELECT t.id FROM tokens t JOIN lineage ON t.parent_id = lineage.id
+    )
+    UPDATE tokens SET revoked_at = ${at}
+    WHERE id IN (SELECT id FROM lineage) AND revoked_at IS NULL
+    RETURNING id, (SELECT username FROM users WHERE users.id = tokens.user_id) AS username,
+              (SELECT realm FROM users WHERE users.id = tokens.user_id) AS realm`);
+}
+
+/** Revokes the live tokens made in these sessions (their descendants carry the same session). */
+export function markSessionTokensRevoked(db: Executor, sessionIds: string[], at: number): RevokedToken[] {
+  if (sessionIds.length === 0) return [];
+  return db.all<RevokedToken>(sql`
+    UPDATE tokens SET revoked_at = ${at}
+    WHERE ${inArray(tokens.sessionId, sessionIds)} AND revoked_at IS NULL
+    RETURNING id, (SELECT username FROM users WHERE users.id = tokens.user_id) AS username,
+              (SELECT realm FROM users WHERE users.id = tokens.user_id) AS realm`);
+}
+
+/** Revokes every live token of a user. */
+export function markOwnerTokensRevoked(db: Executor, owner: { username: string; realm: string }, at: number): RevokedToken[] {
+  return db.all<RevokedToken>(sql`
+    UPDATE tokens SET revoked_at = ${at}
+    WHERE user_id = (SELECT id FROM users WHERE username = ${owner.username} AND realm = ${owner.realm}) AND revoked_at IS NULL
+    RETURNING id, ${owner.username} AS username, ${owner.realm} AS realm`);
+}
+
 export interface TokenUse {
   at: number;
   address: string | null;
@@ -120,6 +165,7 @@ export interface TokenCredentialRow {
   scopes: string | null;
   expires_at: number | null;
   revoked_at: number | null;
+  session_id: string | null;
 }
 
 /**
@@ -130,7 +176,7 @@ export interface TokenCredentialRow {
  */
 export function prepareTokenLookup(store: Store): (hash: string) => TokenCredentialRow | null {
   const statement = store.sqlite.prepare<TokenCredentialRow, [string]>(
-    "SELECT id, user_id, scopes, expires_at, revoked_at FROM tokens WHERE hash = ?",
+    "SELECT id, user_id, scopes, expires_at, revoked_at, session_id FROM tokens WHERE hash = ?",
   );
   return (hash) => statement.get(hash);
 }

@@ -126,7 +126,7 @@ export function importAuthOTronTokens(store: Store, tokenDocuments: unknown[], u
       }
       const id = newTokenId();
       const ownerId = upsertUser(owner.username, owner.realm, now);
-      insertToken({ id, hash, userId: ownerId, note: options.note, scopes, createdAt: now, expiresAt: options.expiresAt, parentId: null });
+      insertToken({ id, hash, userId: ownerId, note: options.note, scopes, createdAt: now, expiresAt: options.expiresAt, parentId: null, sessionId: null });
       recordFirstEight(id, secret.slice(0, 8));
       audit({
         at: now,

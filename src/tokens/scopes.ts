@@ -7,6 +7,20 @@ export interface Service {
   scopes: string[];
 }
 
+/**
+ * Gatehouse's own API, as a service a token may be scoped to: `tokens`
+ * (create, list and revoke API tokens), `sessions` (list and end sessions)
+ * and `admin` (the admin role's powers: everyone's tokens and sessions, the
+ * keys). Always among the services (config/load.ts adds it).
+ */
+export const GATEHOUSE_SERVICE = { name: "gatehouse", scopes: ["tokens", "sessions", "admin"] } as const;
+export type GatehouseScope = (typeof GATEHOUSE_SERVICE.scopes)[number];
+
+/** May a credential with these scopes do this on Gatehouse? Without scopes (a password, a session): yes. */
+export function holdsGatehouseScope(scopes: Scopes | undefined, scope: GatehouseScope): boolean {
+  return scopes === undefined || (Object.hasOwn(scopes, GATEHOUSE_SERVICE.name) && scopes[GATEHOUSE_SERVICE.name].includes(scope));
+}
+
 /** Every configured service with every one of its scopes: what an unrestricted token carries. */
 export function allScopes(services: readonly Service[]): Scopes {
   return Object.fromEntries(services.map((service) => [service.name, [...service.scopes]]));
@@ -19,15 +33,22 @@ export function describeScopes(scopes: Scopes): string {
   return entries.map(([service, names]) => `${service}: ${names.length > 0 ? names.join(", ") : "(no scopes)"}`).join("; ");
 }
 
+/** What a service's or a scope's name may be: letters, digits, `_`, `.` and `-` (also in the config). */
+export const SCOPE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+
 /**
  * The requested scopes, de-duplicated and in config order, or the problem with
- * them (an unknown service or scope), naming the valid ones.
+ * them (an unknown service or scope), naming the valid ones. Every lookup is
+ * in a Map or an own property: a name such as `__proto__`, `constructor` or
+ * `toString` is an unknown service like any other, never a property of
+ * Object.prototype.
  */
 export function normaliseScopes(requested: Scopes, services: readonly Service[]): Scopes | string {
   const known = new Map(services.map((service) => [service.name, service.scopes]));
   const valid = `valid services and scopes: ${describeScopes(allScopes(services))}`;
   const result: Scopes = {};
   for (const [service, names] of Object.entries(requested)) {
+    if (!Array.isArray(names)) return `scopes: the scopes of "${service}" must be a list`;
     const scopes = known.get(service);
     if (!scopes) return `Unknown service "${service}"; ${valid}`;
     const unknown = names.find((name) => !scopes.includes(name));
@@ -41,7 +62,7 @@ export function normaliseScopes(requested: Scopes, services: readonly Service[])
 export function scopesBeyond(requested: Scopes, limit: Scopes): string[] {
   const beyond: string[] = [];
   for (const [service, names] of Object.entries(requested)) {
-    const allowed = limit[service];
+    const allowed = Object.hasOwn(limit, service) ? limit[service] : undefined;
     if (!allowed) {
       beyond.push(...(names.length > 0 ? names.map((name) => `${service}:${name}`) : [service]));
       continue;

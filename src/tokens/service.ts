@@ -11,6 +11,10 @@
 //   the maximum lifetime come from the config.
 // - Only the owner or an admin sees or revokes a token; to anyone else it
 //   does not exist (404), and the attempt is audited.
+// - A token never outlives the credential that made it: revoking a token
+//   revokes the tokens created with it, and theirs (parent_id). A token
+//   records the session it was made in (session_id, inherited by the tokens
+//   it makes); see sessions/service.ts for what ending that session does.
 // - Verification is one indexed read, with no cache: a revocation applies to
 //   the very next request. The last use is remembered in memory and written
 //   in one transaction every few seconds, not once per request.
@@ -19,8 +23,8 @@ import type { GatehouseConfig } from "../config/schema.ts";
 import type { ClientAddress } from "../identity/client.ts";
 import type { Scopes } from "../identity/user.ts";
 import type { Logger } from "../log.ts";
-import { writeTransaction, type Store } from "../store/database.ts";
-import { auditRow, prepareAuditWriter } from "../store/audit.ts";
+import { writeTransaction, type Executor, type Store } from "../store/database.ts";
+import { auditBestEffort, auditRow, prepareAuditWriter, recordAudit, type AuditActor } from "../store/audit.ts";
 import { mayManage, owns, type Actor, type ActorToken, type Owner } from "../identity/actor.ts";
 import { Refusal } from "../refusal.ts";
 import { markUsersSeen, prepareOwnerLookup, prepareUpsertUser } from "../store/users.ts";
@@ -28,8 +32,12 @@ import {
   findToken,
   findTokenByHash,
   listTokens,
+  markDescendantsRevoked,
+  markOwnerTokensRevoked,
+  markSessionTokensRevoked,
   markTokenRevoked,
   markTokensUsed,
+  type RevokedToken,
   prepareInsertToken,
   prepareTokenLookup,
   type TokenRecord,
@@ -39,6 +47,7 @@ import { firstEightOf, prepareRecordFirstEight, tokensWithFirstEight } from "../
 import { firstEight, generateOpaqueToken, hashOpaqueToken, isImportedToken, mayBeApiToken, newTokenId } from "./format.ts";
 import { describeScopes, normaliseScopes, scopesBeyond, type Service } from "./scopes.ts";
 import { isoDate } from "../dates.ts";
+import type { Provider } from "../providers/provider.ts";
 
 export interface TokenPolicy {
   prefix: string;
@@ -48,16 +57,38 @@ export interface TokenPolicy {
   maxExpiresIn: number;
   allowNonExpiring: boolean;
   services: Service[];
+  /** Realms whose providers can say later whether a user still exists; tokens of the others are capped. */
+  recheckableRealms: ReadonlySet<string> | "all";
+  /** Seconds: the longest life of a token of a realm that is not recheckable. */
+  unverifiableMaxAge: number;
 }
 
-export function tokenPolicy(config: GatehouseConfig): TokenPolicy {
+export function tokenPolicy(config: GatehouseConfig, providers: readonly Pick<Provider, "realm" | "describeUser">[] | null = null): TokenPolicy {
   return {
     prefix: config.tokens.prefix,
     defaultExpiresIn: config.tokens.default_expires_in,
     maxExpiresIn: config.tokens.max_expires_in,
     allowNonExpiring: config.tokens.allow_non_expiring,
     services: config.services,
+    recheckableRealms: providers ? recheckableRealms(providers) : "all",
+    unverifiableMaxAge: config.authentication.unverifiable_max_age,
   };
+}
+
+/**
+ * Realms with a provider that can describe a user without their credential
+ * (config users, a directory): what is made from their credentials is
+ * checked again on every use or refresh. A remote key service (ecmwf-api)
+ * cannot: a key revoked there is never noticed, so what is made from it
+ * lives at most `authentication.unverifiable_max_age`.
+ */
+export function recheckableRealms(providers: readonly Pick<Provider, "realm" | "describeUser">[]): Set<string> {
+  return new Set(providers.filter((provider) => provider.describeUser).map((provider) => provider.realm));
+}
+
+/** Why a token or a session of this realm lives shorter than asked, or null when it does not. */
+export function unverifiableNote(realm: string, maxAge: number): string {
+  return `At most ${duration(maxAge)}: the providers of realm "${realm}" cannot tell later whether the credential it was made from was revoked (authentication.unverifiable_max_age)`;
 }
 
 
@@ -93,6 +124,12 @@ export interface TokenView {
   last_used_address: string | null;
   last_used_reported_address: string | null;
   revoked_at: string | null;
+  /** The token it was created with, if any. */
+  parent_id: string | null;
+  /** The session it was made in, if any. */
+  session_id: string | null;
+  /** Set when the expiry is shorter than asked for, saying why (finding 4: a realm that cannot be rechecked). */
+  lifetime_note?: string;
 }
 
 export interface ListFilter {
@@ -192,6 +229,7 @@ export class TokenService {
       realm: owner.realm,
       scopes: row.scopes === null ? null : (JSON.parse(row.scopes) as Scopes),
       expiresAt: row.expires_at,
+      sessionId: row.session_id,
     };
   }
 
@@ -249,21 +287,33 @@ export class TokenService {
       }
       throw error;
     }
+    // A realm that cannot be asked again whether the user exists: what is made from its credential lives shorter.
+    let lifetimeNote: string | undefined;
+    const { recheckableRealms, unverifiableMaxAge } = this.policy;
+    if (recheckableRealms !== "all" && !recheckableRealms.has(owner.realm)) {
+      const cap = now + unverifiableMaxAge * 1000;
+      if (expiresAt === null || expiresAt > cap) {
+        expiresAt = cap;
+        lifetimeNote = unverifiableNote(owner.realm, unverifiableMaxAge);
+      }
+    }
     const secret = generateOpaqueToken(this.policy.prefix);
     const id = newTokenId();
     const parentId = actor.token?.id ?? null;
+    const sessionId = actor.sessionId ?? actor.token?.sessionId ?? null;
     const record: TokenRecord = writeTransaction(this.store, () => {
       const userId = this.writes.upsertUser(owner.username, owner.realm, now);
-      this.writes.insertToken({ id, hash: hashOpaqueToken(secret), userId, note, scopes, createdAt: now, expiresAt, parentId });
+      this.writes.insertToken({ id, hash: hashOpaqueToken(secret), userId, note, scopes, createdAt: now, expiresAt, parentId, sessionId });
       this.writes.recordFirstEight(id, firstEight(this.policy.prefix, secret));
       this.writes.audit(auditRow(actor, "token.created", now, { tokenId: id, target: owner }));
       return {
-        ...{ id, userId, username: owner.username, realm: owner.realm, note, scopes, createdAt: now, expiresAt, parentId },
+        ...{ id, userId, username: owner.username, realm: owner.realm, note, scopes, createdAt: now, expiresAt, parentId, sessionId },
         ...{ lastUsedAt: null, lastUsedAddress: null, lastUsedReportedAddress: null, revokedAt: null },
       };
     });
     this.logger.info("tokens.created", { id, username: owner.username, realm: owner.realm });
-    return { secret, token: this.view(record, now) };
+    const view = this.view(record, now);
+    return { secret, token: lifetimeNote ? { ...view, lifetime_note: lifetimeNote } : view };
   }
 
   list(actor: Actor, filter: ListFilter = {}): TokenView[] {
@@ -342,12 +392,45 @@ export class TokenService {
     const revoked = writeTransaction(this.store, (tx) => {
       if (!markTokenRevoked(tx, record.id, now)) return false; // revoked meanwhile by someone else
       this.writes.audit(auditRow(actor, "token.revoked", now, { tokenId: record.id, target: record }));
+      this.auditRevoked(tx, actor, markDescendantsRevoked(tx, [record.id], now), now, "its parent token was revoked");
       return true;
     });
     if (!revoked) throw new Refusal(404, notFound);
     this.changes.bump(); // remembered verdicts for this token are void from the next request on
     this.logger.info("tokens.revoked", { id: record.id, username: record.username, realm: record.realm });
     return this.view({ ...record, revokedAt: now }, now);
+  }
+
+  /**
+   * Inside the caller's transaction: revokes the tokens made in these
+   * sessions and their descendants, each audited with the reason. Call
+   * noteRevocations() once the transaction has committed.
+   */
+  revokeMadeInSessions(tx: Executor, sessionIds: string[], by: AuditActor | null, reason: string, now: number): number {
+    const revoked = markSessionTokensRevoked(tx, sessionIds, now);
+    this.auditRevoked(tx, by, revoked, now, reason);
+    this.auditRevoked(tx, by, markDescendantsRevoked(tx, revoked.map((token) => token.id), now), now, reason);
+    return revoked.length;
+  }
+
+  /** Inside the caller's transaction: revokes every live token of the owner (and so their descendants), audited. */
+  revokeAllOf(tx: Executor, owner: Owner, by: AuditActor | null, reason: string, now: number): number {
+    const revoked = markOwnerTokensRevoked(tx, owner, now);
+    this.auditRevoked(tx, by, revoked, now, reason);
+    this.auditRevoked(tx, by, markDescendantsRevoked(tx, revoked.map((token) => token.id), now), now, reason);
+    return revoked.length;
+  }
+
+  /** Remembered verdicts are void from the next request on (after a revocation made outside this service's own methods). */
+  noteRevocations(): void {
+    this.changes.bump();
+  }
+
+  private auditRevoked(tx: Executor, by: AuditActor | null, revoked: RevokedToken[], now: number, reason: string): void {
+    for (const token of revoked) {
+      recordAudit(tx, auditRow(by, "token.revoked", now, { tokenId: token.id, target: token, detail: { reason } }));
+      this.logger.info("tokens.revoked", { id: token.id, username: token.username, realm: token.realm, reason });
+    }
   }
 
   /** The scopes of the new token: valid for the config, and within what the actor holds. */
@@ -434,10 +517,13 @@ export class TokenService {
       last_used_address: lastUse.address,
       last_used_reported_address: lastUse.reportedAddress,
       revoked_at: isoDate(record.revokedAt),
+      parent_id: record.parentId,
+      session_id: record.sessionId,
     };
   }
 
   private audit(actor: Actor, event: string, at: number, about: Parameters<typeof auditRow>[3]): void {
-    writeTransaction(this.store, () => this.writes.audit(auditRow(actor, event, at, about)));
+    // Only refusals are audited this way: a failure to write one never changes the answer.
+    auditBestEffort(this.logger, event, () => writeTransaction(this.store, () => this.writes.audit(auditRow(actor, event, at, about))));
   }
 }

@@ -40,6 +40,16 @@ export const basic = (username: string, password: string) =>
 
 /** Sends raw bytes as an HTTP/1.1 request (for headers fetch() refuses to send) and returns the status code. */
 export async function rawRequest(url: string, headerBytes: Uint8Array): Promise<{ status: number; text: string }> {
+  const head = new TextEncoder().encode(`GET /authenticate HTTP/1.1\r\nHost: ${new URL(url).hostname}\r\nConnection: close\r\nAuthorization: `);
+  return rawBytes(url, Buffer.concat([head, headerBytes, new TextEncoder().encode("\r\n\r\n")]));
+}
+
+/** Sends `head` (request line and headers, CRLF-separated, without the final blank line) as it is; for Host headers fetch() would not send. */
+export function rawHttp(url: string, head: string): Promise<{ status: number; text: string }> {
+  return rawBytes(url, new TextEncoder().encode(`${head}\r\nConnection: close\r\n\r\n`));
+}
+
+async function rawBytes(url: string, bytes: Uint8Array): Promise<{ status: number; text: string }> {
   const { hostname, port } = new URL(url);
   const chunks: Uint8Array[] = [];
   return await new Promise((resolve, reject) => {
@@ -48,8 +58,7 @@ export async function rawRequest(url: string, headerBytes: Uint8Array): Promise<
       port: Number(port),
       socket: {
         open(socket) {
-          const head = new TextEncoder().encode(`GET /authenticate HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\nAuthorization: `);
-          socket.write(Buffer.concat([head, headerBytes, new TextEncoder().encode("\r\n\r\n")]));
+          socket.write(bytes);
         },
         data(_socket, data) {
           chunks.push(data);

@@ -8,7 +8,7 @@ import { Refusal } from "../../refusal.ts";
 import type { callerPlugin } from "../caller.ts";
 import { answerErrors } from "../errors.ts";
 import { ErrorModel } from "../http.ts";
-import { publicBaseUrl } from "../public-url.ts";
+import type { PublicUrl } from "../public-url.ts";
 import { isoDate } from "../../dates.ts";
 
 export interface KeysDeps {
@@ -18,6 +18,7 @@ export interface KeysDeps {
   managed: ManagedKeySet | null;
   issuer: string;
   publishAheadSeconds: number;
+  publicUrl: PublicUrl;
   logger: Logger;
 }
 
@@ -68,9 +69,11 @@ export function keysModule(deps: KeysDeps) {
       },
       { response: JwksModel },
     )
-    .get("/.well-known/openid-configuration", ({ request, set }) => {
-      set.headers["cache-control"] = `public, max-age=${jwksMaxAge}`;
-      const base = publicBaseUrl(request);
+    .get("/.well-known/openid-configuration", ({ request, server, set }) => {
+      // Shared caches may keep it only when jwks_uri is the same for everyone (public_url): one
+      // built from a request's headers must never be served to anyone else.
+      set.headers["cache-control"] = deps.publicUrl.fixed ? `public, max-age=${jwksMaxAge}` : "no-store";
+      const base = deps.publicUrl.base(request, server);
       return {
         issuer: deps.issuer,
         jwks_uri: `${base}/.well-known/jwks.json`,

@@ -264,7 +264,7 @@ export function portalModule(deps: PortalDeps) {
         const userAgent = request.headers.get("user-agent")?.slice(0, 256) ?? null;
         let issued;
         try {
-          issued = await sessions.login(result.user, choice.provider.name, context.client, userAgent);
+          issued = await sessions.login(result.user, choice.provider, context.client, userAgent);
         } catch (error) {
           if (!(error instanceof Refusal)) throw error;
           return pageAnswer(request, error.status, "Sign in", signInView(signInChoices, { kind: "error", text: error.message }, username));
@@ -307,7 +307,7 @@ export function portalModule(deps: PortalDeps) {
         const done = message(query, { revoked: "The token is revoked." });
         return pageAnswer(request, 200, "Your tokens", tokensView(tokens.list(me.actor, { includeRevoked: true }), me.frame.csrf, done), me.frame, "tokens");
       },
-      { caller: true },
+      { caller: "tokens" },
     )
     .get(
       "/portal/tokens/new",
@@ -315,7 +315,7 @@ export function portalModule(deps: PortalDeps) {
         const me = person(request, found);
         return pageAnswer(request, 200, "New token", newTokenView(newTokenForm(me, me.frame.csrf)), me.frame, "tokens/new");
       },
-      { caller: true },
+      { caller: "tokens" },
     )
     .post(
       "/portal/tokens/new",
@@ -338,7 +338,7 @@ export function portalModule(deps: PortalDeps) {
           return pageAnswer(request, error.status, "New token", newTokenView(form), me.frame, "tokens/new");
         }
       },
-      { caller: true, parse: parseForm, body: FormBody },
+      { caller: "tokens", parse: parseForm, body: FormBody },
     )
     .post(
       "/portal/tokens/revoke",
@@ -347,7 +347,7 @@ export function portalModule(deps: PortalDeps) {
         tokens.revoke(me.actor, field(body, "id"));
         return redirect(request, backTo(body, "revoked"));
       },
-      { caller: true, parse: parseForm, body: FormBody },
+      { caller: "tokens", parse: parseForm, body: FormBody },
     )
     .get(
       "/portal/sessions",
@@ -356,7 +356,7 @@ export function portalModule(deps: PortalDeps) {
         const done = message(query, { revoked: "The session has ended.", others: "You are signed out everywhere else." });
         return pageAnswer(request, 200, "Your sessions", sessionsView(sessions.list(me.actor), me.sessionId, me.frame.csrf, done), me.frame, "sessions");
       },
-      { caller: true },
+      { caller: "sessions" },
     )
     .post(
       "/portal/sessions/revoke",
@@ -370,7 +370,7 @@ export function portalModule(deps: PortalDeps) {
         sessions.revoke(me.actor, id);
         return redirect(request, backTo(body, "revoked"));
       },
-      { caller: true, parse: parseForm, body: FormBody },
+      { caller: "sessions", parse: parseForm, body: FormBody },
     )
     .post(
       "/portal/sessions/revoke-others",
@@ -381,7 +381,7 @@ export function portalModule(deps: PortalDeps) {
         }
         return redirect(request, "sessions?done=others");
       },
-      { caller: true, parse: parseForm, body: FormBody },
+      { caller: "sessions", parse: parseForm, body: FormBody },
     )
     .get(
       "/portal/admin/users",

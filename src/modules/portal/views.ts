@@ -180,7 +180,7 @@ export function createdTokenView(secret: string, token: TokenView): Html {
 <dt>Note</dt><dd>${token.note || html`<span class="muted">(no note)</span>`}</dd>
 <dt>ID</dt><dd><code>${token.id}</code></dd>
 <dt>Scopes</dt><dd>${scopeList(token.scopes)}</dd>
-<dt>Expires</dt><dd>${time(token.expires_at)}</dd>
+<dt>Expires</dt><dd>${time(token.expires_at)}${token.lifetime_note ? html`<br><span class="muted">${token.lifetime_note}</span>` : ""}</dd>
 </dl>
 <p>Use it as <code>Authorization: Bearer &lt;token&gt;</code>. <a href="tokens">Back to your tokens</a></p>`;
 }

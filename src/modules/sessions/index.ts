@@ -10,6 +10,7 @@
 //   POST   /api/v1/auth/logout                      revokes the session of the access token used
 //   POST   /api/v1/auth/logout/all                  revokes every own session ("sign out everywhere")
 //   POST|GET|DELETE /api/v1/auth/apikey             Tiled's API keys, on Gatehouse's API tokens
+//   POST   /api/v1/auth/users/end                   admins: end a user's sessions and tokens {username, realm}
 //
 // Errors carry their message under `detail`, as Tiled clients read it (this
 // module's error handler, modules/errors.ts). The caller comes from the
@@ -28,13 +29,15 @@ import { VERSION } from "../../version.ts";
 import type { callerPlugin } from "../caller.ts";
 import { answerErrors, parseFormOrJsonObject, parseJsonObject } from "../errors.ts";
 import { jsonAnswer, noContent } from "../http.ts";
-import { publicBaseUrl } from "../public-url.ts";
+import type { PublicUrl } from "../public-url.ts";
 import {
   ApiKeyBody,
   ApiKeyModel,
   ApiKeyWithSecretModel,
   DetailModel,
   DiscoveryModel,
+  EndedModel,
+  EndUserBody,
   FirstEightQuery,
   LoginBody,
   LoginModel,
@@ -45,6 +48,7 @@ import {
   TokensModel,
   WhoamiModel,
 } from "./models.ts";
+import { holdsGatehouseScope } from "../../tokens/scopes.ts";
 import { loginMode, scopesFromList, scopesToList, wantsPasswordMode } from "./tiled.ts";
 
 export interface SessionsDeps {
@@ -55,6 +59,7 @@ export interface SessionsDeps {
   tokens: TokenService;
   /** False when the store is disabled: discovery then answers 503 too. */
   storeEnabled: boolean;
+  publicUrl: PublicUrl;
   logger: Logger;
 }
 
@@ -100,9 +105,9 @@ export function sessionsModule(deps: SessionsDeps) {
     })
     .get(
       "/api/v1/",
-      ({ request }) => {
+      ({ request, server }) => {
         if (!storeEnabled) throw new Refusal(503, UNAVAILABLE);
-        const base = publicBaseUrl(request);
+        const base = deps.publicUrl.base(request, server);
         const auth = `${base}/api/v1/auth`;
         const olderClient = wantsPasswordMode(request.headers.get("user-agent"));
         return {
@@ -155,7 +160,7 @@ export function sessionsModule(deps: SessionsDeps) {
           throw new Refusal(401, INCORRECT, { "www-authenticate": "Bearer" });
         }
         return {
-          ...(await sessions.login(result.user, provider.name, context.client, userAgentOf(request))),
+          ...(await sessions.login(result.user, provider, context.client, userAgentOf(request))),
           identity: { id: result.user.username, provider: provider.name },
           principal: principalOf(result.user),
         };
@@ -191,7 +196,7 @@ export function sessionsModule(deps: SessionsDeps) {
         sessions.revoke(actor, params.session_id);
         return noContent();
       },
-      { caller: true, detail: { summary: "Revoke a session: your own, or any for an admin" } },
+      { caller: "sessions", detail: { summary: "Revoke a session: your own, or any for an admin" } },
     )
     .get(
       "/api/v1/auth/sessions",
@@ -201,7 +206,7 @@ export function sessionsModule(deps: SessionsDeps) {
           sessions.list(actor, { username: query.user, realm: query.realm, includeInactive: query.include_inactive }),
         ),
       }),
-      { caller: true, query: SessionListQuery, response: { 200: SessionListModel, ...errors }, detail: { summary: "Sessions" } },
+      { caller: "sessions", query: SessionListQuery, response: { 200: SessionListModel, ...errors }, detail: { summary: "Sessions" } },
     )
     .get(
       "/api/v1/auth/whoami",
@@ -209,7 +214,8 @@ export function sessionsModule(deps: SessionsDeps) {
         // Tiled answers null to a request without a credential.
         if (!caller) return jsonAnswer(200, null) as never;
         const { user, actor } = caller;
-        const ownSessions = sessions.list(actor);
+        // A scoped token sees its own tokens and sessions only with the gatehouse scopes for them.
+        const ownSessions = holdsGatehouseScope(user.scopes, "sessions") ? sessions.list(actor) : [];
         const loginProvider = ownSessions.find((session) => session.id === actor.sessionId)?.provider ?? caller.provider.name;
         return {
           type: "user" as const,
@@ -220,7 +226,7 @@ export function sessionsModule(deps: SessionsDeps) {
           attributes: user.attributes,
           scopes: user.scopes ?? null,
           identities: [{ id: user.username, provider: loginProvider }],
-          api_keys: apiKeyViews(tokens, tokens.list(actor)),
+          api_keys: holdsGatehouseScope(user.scopes, "tokens") ? apiKeyViews(tokens, tokens.list(actor)) : [],
           sessions: sessionViews(actor.sessionId, ownSessions),
         };
       },
@@ -236,12 +242,19 @@ export function sessionsModule(deps: SessionsDeps) {
         sessions.logout(actor);
         return noContent();
       },
-      { caller: true, detail: { summary: "End the session of the access token used" } },
+      { caller: "sessions", detail: { summary: "End the session of the access token used" } },
     )
     .post("/api/v1/auth/logout/all", ({ actor }) => ({ revoked: sessions.revokeAllOwn(actor) }), {
-      caller: true,
+      caller: "sessions",
       response: { 200: RevokedCountModel, ...errors },
       detail: { summary: "Sign out everywhere: end every own session" },
+    })
+    .post("/api/v1/auth/users/end", ({ body, actor }) => sessions.endEverything(actor, body), {
+      admin: true,
+      parse: parseJsonObject,
+      body: EndUserBody,
+      response: { 200: EndedModel, ...errors },
+      detail: { summary: "Admins: end every session of a user and revoke every API token of theirs, in one action" },
     })
     .post(
       "/api/v1/auth/apikey",
@@ -249,10 +262,11 @@ export function sessionsModule(deps: SessionsDeps) {
         const scopes = scopesFromList(body.scopes);
         if (typeof scopes === "string") throw new Refusal(400, scopes);
         const { secret, token } = tokens.create(actor, actor.user!, { note: body.note ?? undefined, expiresIn: body.expires_in, scopes });
-        return { ...apiKeyView(token, tokens.firstEights([token.id]).get(token.id)), secret };
+        const lifetime = token.lifetime_note ? { lifetime_note: token.lifetime_note } : {};
+        return { ...apiKeyView(token, tokens.firstEights([token.id]).get(token.id)), secret, ...lifetime };
       },
       {
-        caller: true,
+        caller: "tokens",
         parse: parseJsonObject,
         body: ApiKeyBody,
         response: { 200: ApiKeyWithSecretModel, ...errors },
@@ -272,6 +286,6 @@ export function sessionsModule(deps: SessionsDeps) {
         tokens.revokeOwnByFirstEight(actor, query.first_eight);
         return noContent();
       },
-      { caller: true, query: FirstEightQuery, detail: { summary: "Revoke one of your API keys by its first_eight (Tiled)" } },
+      { caller: "tokens", query: FirstEightQuery, detail: { summary: "Revoke one of your API keys by its first_eight (Tiled)" } },
     );
 }

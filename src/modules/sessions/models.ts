@@ -51,8 +51,12 @@ export const TokensModel = t.Object({
   token_type: t.Literal("bearer"),
 });
 
+const LifetimeNote = t.Optional(t.String({ description: "Present when it lives shorter than the usual maximum, saying why" }));
+
 export const LoginModel = t.Object({
   ...TokensModel.properties,
+  session_expires_in: t.Integer({ description: "Seconds until the session ends, however active (its absolute limit)" }),
+  lifetime_note: LifetimeNote,
   identity: t.Object({ id: t.String(), provider: t.String() }),
   principal: t.String({ description: "{realm}-{username}, the `sub` of Gatehouse's JWTs" }),
 });
@@ -87,6 +91,12 @@ export const SessionListQuery = t.Object({
 
 export const RevokedCountModel = t.Object({ revoked: t.Integer() });
 
+export const EndUserBody = t.Object({ username: t.String({ minLength: 1 }), realm: t.String({ minLength: 1 }) }, { additionalProperties: false });
+export const EndedModel = t.Object({
+  sessions: t.Integer({ description: "Sessions ended" }),
+  tokens: t.Integer({ description: "API tokens revoked (besides the tokens made from them)" }),
+});
+
 const apiKeyFields = {
   id: t.String({ description: "Gatehouse's public id of the token" }),
   first_eight: nullable(t.String({ description: "The first 8 characters after the prefix" })),
@@ -96,7 +106,7 @@ const apiKeyFields = {
   latest_activity: nullable(t.String()),
 };
 export const ApiKeyModel = t.Object(apiKeyFields);
-export const ApiKeyWithSecretModel = t.Object({ ...apiKeyFields, secret: t.String({ description: "Shown this once" }) });
+export const ApiKeyWithSecretModel = t.Object({ ...apiKeyFields, secret: t.String({ description: "Shown this once" }), lifetime_note: LifetimeNote });
 
 export const ApiKeyBody = t.Object({
   expires_in: t.Optional(nullable(t.Integer({ description: "Seconds; null: never (when allowed)" }))),

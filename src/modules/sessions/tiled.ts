@@ -3,6 +3,7 @@
 // API-key scopes written as a list of "service:scope".
 import { ANY_REALM, type Provider } from "../../providers/provider.ts";
 import type { Scopes } from "../../identity/user.ts";
+import { SCOPE_NAME } from "../../tokens/scopes.ts";
 
 /**
  * How a provider takes a login, as Tiled's discovery names it: `internal`
@@ -47,12 +48,17 @@ export const INHERIT = "inherit";
 export function scopesFromList(list: string[] | null | undefined): Scopes | string | undefined {
   if (!list || (list.length === 1 && list[0] === INHERIT)) return undefined;
   if (list.includes(INHERIT)) return `scopes: "${INHERIT}" cannot be combined with other scopes`;
-  const scopes: Scopes = {};
+  // Without a prototype: "__proto__:read" or "toString" must be keys of their own, not Object.prototype's.
+  const scopes: Scopes = Object.create(null);
   for (const entry of list) {
     const colon = entry.indexOf(":");
     const service = colon < 0 ? entry : entry.slice(0, colon);
+    const scope = colon < 0 ? null : entry.slice(colon + 1);
+    if (!SCOPE_NAME.test(service) || (scope !== null && !SCOPE_NAME.test(scope))) {
+      return `scopes: "${entry.slice(0, 80)}" is not "service" or "service:scope" (letters, digits, _ . -)`;
+    }
     scopes[service] ??= [];
-    if (colon >= 0) scopes[service].push(entry.slice(colon + 1));
+    if (scope !== null) scopes[service].push(scope);
   }
   return scopes;
 }

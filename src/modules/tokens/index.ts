@@ -42,12 +42,18 @@ const tokenFields = {
   last_used_address: nullable(t.String()),
   last_used_reported_address: nullable(t.String()),
   revoked_at: nullable(t.String()),
+  parent_id: nullable(t.String({ description: "The token it was created with: revoking that one revoked this one" })),
+  session_id: nullable(t.String({ description: "The session it was made in" })),
 };
 export const TokenModel = t.Object(tokenFields, { description: "A token, without its secret" });
 const TokenListModel = t.Object({ tokens: t.Array(TokenModel) });
 const SecretModel = t.Object({ token: t.String({ description: "The secret: shown this once" }) });
 const CreatedTokenModel = t.Object(
-  { token: t.String({ description: "The secret: shown this once" }), ...tokenFields },
+  {
+    token: t.String({ description: "The secret: shown this once" }),
+    ...tokenFields,
+    lifetime_note: t.Optional(t.String({ description: "Present when the token lives shorter than asked, saying why" })),
+  },
   { description: "The new token, with its secret" },
 );
 const SCOPES_ERROR = 'scopes: an object of service → list of scopes, e.g. {"ecflow": ["read"]}';
@@ -90,12 +96,13 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
       set.headers["cache-control"] = "no-store";
     })
     .get("/token", ({ actor }) => ({ token: tokens.create(actor, actor.user!, {}).secret }), {
-      caller: true,
+      // A GET that creates a token: refused cross-site like a POST.
+      caller: { scope: "tokens", changesState: true },
       response: { 200: SecretModel, ...errors },
       detail: { summary: "Create a token with the default expiry (auth-o-tron)" },
     })
     .get("/tokens", ({ actor }) => ({ tokens: tokens.list(actor) }), {
-      caller: true,
+      caller: "tokens",
       response: { 200: TokenListModel, ...errors },
       detail: { summary: "The caller's tokens (auth-o-tron)" },
     })
@@ -105,7 +112,7 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
         tokens.revokeBySecret(actor, params.token);
         return noContent();
       },
-      { caller: true, params: t.Object({ token: t.String() }), detail: { summary: "Revoke a token by its secret (auth-o-tron)" } },
+      { caller: "tokens", params: t.Object({ token: t.String() }), detail: { summary: "Revoke a token by its secret (auth-o-tron)" } },
     )
     .post(
       "/api/v1/tokens",
@@ -120,7 +127,7 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
         return { token: secret, ...token };
       },
       {
-        caller: true,
+        caller: "tokens",
         parse: parseJsonObject,
         body: CreateTokenBody,
         // Elysia drops fields a model does not name; a misspelt `expire_in` would silently give a 30-day token.
@@ -134,10 +141,10 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
       ({ actor, query }) => ({
         tokens: tokens.list(actor, { username: query.user, realm: query.realm, all: query.all, includeRevoked: query.include_revoked }),
       }),
-      { caller: true, query: ListQuery, response: { 200: TokenListModel, ...errors }, detail: { summary: "List tokens" } },
+      { caller: "tokens", query: ListQuery, response: { 200: TokenListModel, ...errors }, detail: { summary: "List tokens" } },
     )
     .get("/api/v1/tokens/:id", ({ actor, params }) => tokens.get(actor, params.id), {
-      caller: true,
+      caller: "tokens",
       params: t.Object({ id: t.String() }),
       response: { 200: TokenModel, ...errors },
       detail: { summary: "One token" },
@@ -148,6 +155,6 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
         tokens.revoke(actor, params.id);
         return noContent();
       },
-      { caller: true, params: t.Object({ id: t.String() }), detail: { summary: "Revoke a token" } },
+      { caller: "tokens", params: t.Object({ id: t.String() }), detail: { summary: "Revoke a token" } },
     );
 }
