@@ -4,7 +4,6 @@
 // and the switches (portal.enabled, a disabled store).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { join } from "node:path";
 import { startApp, type TestApp } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
 import { startWhoAmI } from "./helpers/who-am-i.ts";

@@ -420,3 +420,39 @@ ${frontServer(ports.untrusted, "127.0.0.2", gatehousePort, dir)}`;
     expect(after - before).toBe(1);
   });
 });
+
+describe("trusted-header and the portal", () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startApp(config(true));
+  });
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  test("a person the front proxy vouches for arrives in the portal signed in, with a session of their own", async () => {
+    // Any portal page sends them to the sign-in page, which opens their session at once.
+    const home = await request(`${app.url}/portal/`, TESTADMIN);
+    expect(home.status).toBe(303);
+    expect(home.headers.location).toEndWith("/portal/sign-in");
+    const signIn = await request(`${app.url}/portal/sign-in`, TESTADMIN);
+    expect(signIn.status).toBe(303);
+    const setCookie = String(signIn.headers["set-cookie"]);
+    expect(setCookie).toContain("gatehouse_session=");
+    const cookie = setCookie.split(";")[0];
+    const page = await request(`${app.url}/portal/`, { ...TESTADMIN, cookie });
+    expect(page.status).toBe(200);
+    expect(page.body).toContain("testadmin");
+    const sessions = app.gatehouse.store!.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM sessions WHERE revoked_at IS NULL").get()!.n;
+    expect(sessions).toBe(1);
+  });
+
+  test("from an untrusted address, or after signing out, the sign-in form is shown instead", async () => {
+    const untrusted = await request(`${app.url}/portal/sign-in`, TESTADMIN, { from: "127.0.0.2" });
+    expect(untrusted.status).toBe(200);
+    expect(untrusted.headers["set-cookie"]).toBeUndefined();
+    const afterSignOut = await request(`${app.url}/portal/sign-in?done=signed-out`, TESTADMIN);
+    expect(afterSignOut.status).toBe(200);
+    expect(afterSignOut.headers["set-cookie"]).toBeUndefined();
+  });
+});

@@ -118,8 +118,10 @@ export class IdentityPipeline {
       }
       candidates = fromHeaders;
     } else {
+      // An explicit credential wins over a proxy's ambient headers (as the Authorization header wins
+      // over the portal's cookie): a person the proxy vouches for who presents a token, or the portal
+      // session opened for them, is who that credential names.
       candidates = this.candidates(parsed.credentials, request.realm);
-      if (this.headerProviders.length > 0) this.headerCandidates(request, candidates);
     }
     const concluded = this.conclude(candidates, request);
     return this.observer ? andThen(concluded, (result) => this.reported(result, request, startedAt)) : concluded;

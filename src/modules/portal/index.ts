@@ -145,6 +145,7 @@ export function portalModule(deps: PortalDeps) {
   }
   const { cookie, sessions, tokens, store } = services;
 
+  const hasHeaderProviders = pipeline.providers.some((provider) => provider.scheme === "header");
   const signInChoices: (SignInChoice & { provider: (typeof pipeline.providers)[number] })[] = pipeline.providers.flatMap((provider) => {
     const mode = loginMode(provider);
     return mode ? [{ name: provider.name, realm: provider.realm, mode, provider }] : [];
@@ -152,6 +153,8 @@ export function portalModule(deps: PortalDeps) {
 
   /** The signed-in person, through the portal's cookie only: a page acting on an Authorization header could be forged cross-site. */
   function person(request: Request, found: Caller) {
+    // A person a trusted front proxy vouches for gets a portal session of their own at the sign-in page.
+    if (found.provider.scheme === "header") throw new Refusal(401, "Sign in");
     if (request.headers.has("authorization") || found.via?.kind !== "session") {
       throw new Refusal(400, "The portal signs you in with its own form: this browser sent an Authorization header, which it does not use.");
     }
@@ -236,14 +239,28 @@ export function portalModule(deps: PortalDeps) {
     .onTransform(async ({ request, server }) => {
       await cookie.refreshIfExpired(request, httpRequestContext("api", request, server).client);
     })
-    .get("/portal/sign-in", ({ request, query }) =>
-      pageAnswer(
+    .get("/portal/sign-in", async ({ request, server, query }) => {
+      // Someone a trusted front proxy has already authenticated (geOrchestra's headers) arrives signed in:
+      // the portal opens a session for them, as a sign-in would. Never after an explicit sign-out, which
+      // would otherwise be undone at once; never for an Authorization header, which a page cannot vouch for.
+      if (hasHeaderProviders && query.done !== "signed-out" && !request.headers.has("authorization")) {
+        const context = httpRequestContext("login", request, server);
+        const result = await pipeline.authenticate(context);
+        if (result.ok && result.provider.scheme === "header") {
+          const userAgent = request.headers.get("user-agent")?.slice(0, 256) ?? null;
+          const issued = await sessions.login(result.user, result.provider, context.client, userAgent);
+          const previous = cookie.refreshToken(request);
+          if (previous) sessions.revokeByRefreshToken(previous, context.client);
+          return redirect(request, "", cookie.create(request, issued).header);
+        }
+      }
+      return pageAnswer(
         request,
         200,
         "Sign in",
         signInView(signInChoices, query.done === "signed-out" ? { kind: "success", text: "You are signed out." } : undefined),
-      ),
-    )
+      );
+    })
     .post(
       "/portal/sign-in",
       async ({ request, server, body }) => {
