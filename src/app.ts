@@ -29,6 +29,8 @@ import { prepareSessionLiveness } from "./store/sessions.ts";
 import { sessionsModule } from "./modules/sessions/index.ts";
 import { REFRESH_TOKEN_PREFIX } from "./tokens/format.ts";
 import { unavailable } from "./refusal.ts";
+import { errorAnswer } from "./modules/errors.ts";
+import { purgePolicy, schedulePurge } from "./store/purge.ts";
 import { Metrics, providerTypeLabel } from "./metrics/recorder.ts";
 import { createReadinessCheck, type Readiness } from "./metrics/readiness.ts";
 import { httpMetricsHook, unmatchedCounter } from "./modules/metrics/http.ts";
@@ -68,10 +70,15 @@ export interface GatehouseOptions {
 export async function createGatehouse(config: GatehouseConfig, logger: Logger, options: GatehouseOptions = {}): Promise<Gatehouse> {
   // The store first (migrated at start-up): some providers keep accounts in it. The built-in
   // providers of API tokens and session access tokens come after the configured ones.
-  const store = config.store.enabled ? openStore(config.store.path) : null;
+  const store = config.store.enabled
+    ? openStore(config.store.path, {
+        onUnavailable: (reason, error) => logger.error("store.unavailable", { reason, error: (error as Error)?.message }),
+      })
+    : null;
   const providers = createProviders(config.providers, logger, store);
   const augmenters = createAugmenters(config.augmenters, logger);
   const keys = await openKeySet(config, store, logger);
+  const purge = store ? schedulePurge(store, purgePolicy(config), logger) : null;
   const tokens = store ? new TokenService(store, tokenPolicy(config, providers), logger) : null;
   const apiTokens = tokens ? createApiTokenProvider({ tokens, providers, logger }) : null;
   const accessTokens =
@@ -201,6 +208,9 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     );
   const app = new Elysia({ name: "gatehouse" })
     .onRequest(refuseMisroutedPath)
+    // Bun gives a request with an empty Host a relative URL ("/path"), which `new URL()` refuses in every
+    // handler after (a 500 with Bun's HTML error page; found by fuzzing).
+    .onRequest(({ request }) => (URL.canParse(request.url) ? undefined : errorAnswer("error", 400, "The Host header is missing or invalid")))
     .use(modules)
     .use(
       authenticateModule({
@@ -228,6 +238,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     metrics,
     readiness,
     async close() {
+      purge?.stop();
       if (purgeTimer) clearInterval(purgeTimer);
       regulation?.close();
       if (regulationStore && regulationStore !== store) regulationStore.close();

@@ -58,10 +58,18 @@ const commands: Record<string, Command> = {
       };
       process.once("SIGTERM", () => shutdown("SIGTERM"));
       process.once("SIGINT", () => shutdown("SIGINT"));
-      // Not fatal (the default would end the process): logged, and passed on to every worker (workers.ts).
-      process.on("SIGHUP", () => server.logger.info("server.sighup", { pid: process.pid }));
+      // Not fatal (the default would end the process): the config file is read again (users, providers,
+      // augmenters…; not the listen address, TLS, metrics or log settings). A supervisor passes it on to
+      // every worker (workers.ts), which reloads its own.
+      process.on("SIGHUP", () => {
+        server.logger.info("server.sighup", { pid: process.pid });
+        void server.reload(() => loadConfig(configPath));
+      });
     });
-    return 0;
+    process.removeAllListeners("SIGHUP");
+    // Everything is answered, written and closed; idle keep-alive connections to remote providers
+    // would otherwise keep the process alive for their idle timeout (10 s and more).
+    process.exit(0);
   },
 
   async config([action, file], configPath) {

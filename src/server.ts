@@ -1,8 +1,16 @@
-// Starts a Gatehouse listening on the configured address, and stops it cleanly.
+// Starts a Gatehouse listening on the configured address, reloads its
+// config (SIGHUP) without dropping a request, and stops it cleanly (SIGTERM).
+//
+// The listener is ours and hands each request to the current generation (a
+// Gatehouse built from one config). A reload builds the next generation
+// beside the current one, switches new requests to it, and closes the old one
+// once its requests in flight have been answered; a config that does not load
+// is refused with its problems logged, and the current one stays.
 // With `server.workers` above 1 this process supervises that many workers
-// (./workers.ts); each worker runs this same function.
+// (./workers.ts), passing signals on; each worker runs this same function.
+import type { Server } from "bun";
 import type { LoadedConfig } from "./config/load.ts";
-import { createGatehouse } from "./app.ts";
+import { createGatehouse, type Gatehouse } from "./app.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { VERSION } from "./version.ts";
 import { loadTls } from "./tls.ts";
@@ -12,10 +20,76 @@ import { WORKER_VARIABLE, answerSupervisor, isWorker, startSupervisor, workerCou
 export interface RunningServer {
   url: string;
   logger: Logger;
+  /** Builds a Gatehouse from the config `load` returns and switches to it; false (logged) when refused. */
+  reload(load: () => LoadedConfig | Promise<LoadedConfig>): Promise<boolean>;
   stop(): Promise<void>;
 }
 
+/** One Gatehouse and the requests it is answering. */
+class Generation {
+  private inFlight = 0;
+  private drained?: () => void;
+  private readonly fetch: (request: Request) => Response | Promise<Response>;
+
+  constructor(
+    readonly gatehouse: Gatehouse,
+    readonly loaded: LoadedConfig,
+    server: Server<unknown>,
+  ) {
+    // Routes read the peer address through the app's server.
+    gatehouse.app.server = server;
+    this.fetch = gatehouse.app.fetch;
+  }
+
+  /** Synchronous when the app answers synchronously: an `await` here would cost every request. */
+  handle(request: Request, stopping: boolean): Response | Promise<Response> {
+    this.inFlight++;
+    let answer: Response | Promise<Response>;
+    try {
+      answer = this.fetch(request);
+    } catch (error) {
+      this.answered();
+      throw error;
+    }
+    if (!(answer instanceof Promise)) return this.answered(answer, stopping);
+    return answer.then(
+      (response) => this.answered(response, stopping),
+      (error) => {
+        this.answered();
+        throw error;
+      },
+    );
+  }
+
+  private answered(): void;
+  private answered(response: Response, stopping: boolean): Response;
+  private answered(response?: Response, stopping?: boolean): Response | void {
+    if (--this.inFlight === 0) this.drained?.();
+    // While stopping, keep-alive connections are closed after their answer, so that clients
+    // stop sending on them and the requests in flight drain.
+    if (response && stopping) closeConnectionAfter(response);
+    return response;
+  }
+
+  /** Resolves once every request it took has been answered (or after `limitMs`), then closes the Gatehouse. */
+  async retire(limitMs: number): Promise<void> {
+    if (this.inFlight > 0) {
+      await Promise.race([new Promise<void>((resolve) => (this.drained = resolve)), Bun.sleep(limitMs)]);
+    }
+    await this.gatehouse.close(); // writes the last uses of tokens not written yet
+  }
+}
+
+function closeConnectionAfter(response: Response): void {
+  try {
+    response.headers.set("connection", "close");
+  } catch {} // immutable headers: the connection is closed at the end of the stop anyway
+}
+
 const hostInUrl = (host: string | undefined) => (host?.includes(":") ? `[${host}]` : host);
+
+/** How long requests in flight may take to finish at a reload or a stop. */
+const DRAIN_LIMIT_MS = 10_000;
 
 export async function startServer(loaded: LoadedConfig): Promise<RunningServer> {
   const { config } = loaded;
@@ -45,6 +119,8 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     return {
       url: supervisor.url,
       logger,
+      // Each worker reloads its own config: the supervisor passes SIGHUP on (workers.ts).
+      reload: async () => true,
       async stop() {
         await supervisor.stop();
         logger.info("server.stopped");
@@ -52,39 +128,49 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     };
   }
 
-  const gatehouse = await createGatehouse(config, logger);
+  const first = await createGatehouse(config, logger);
+  let current: Generation | undefined;
+  let stopping = false;
+  let closed = false;
+  const dispatch = (request: Request): Response | Promise<Response> => {
+    if (closed) {
+      const refusal = Response.json({ error: "The server is stopping" }, { status: 503, headers: { "retry-after": "1" } });
+      closeConnectionAfter(refusal);
+      return refusal;
+    }
+    return current!.handle(request, stopping);
+  };
   const onlyHttps = tls && tls.port === null;
-  gatehouse.app.listen({
+  const server = Bun.serve({
     hostname: config.server.host,
     port: config.server.port,
+    idleTimeout: 30,
+    development: false,
     // Workers share the port; a lone server must fail if another holds it, not split its traffic.
     reusePort: workers > 1,
     ...(onlyHttps ? { tls: tls.options } : {}),
+    fetch: dispatch,
   });
-  const server = gatehouse.app.server!;
+  current = new Generation(first, loaded, server);
   const origin = (scheme: string, port: number | undefined) => `${scheme}://${hostInUrl(server.hostname)}:${port}`;
   const url = origin(onlyHttps ? "https" : "http", server.port);
   // HTTP and HTTPS at once: a second listener answering with the same app (handlers find a request's peer through either).
   const https =
     tls && !onlyHttps
-      ? Bun.serve({
-          hostname: config.server.host,
-          port: tls.port!,
-          tls: tls.options,
-          idleTimeout: 30,
-          reusePort: workers > 1,
-          fetch: (request) => gatehouse.app.fetch(request),
-        })
+      ? Bun.serve({ hostname: config.server.host, port: tls.port!, tls: tls.options, idleTimeout: 30, reusePort: workers > 1, fetch: dispatch })
       : null;
 
+  // Metrics and readiness are the current generation's (a reload starts its counters afresh).
   let metricsPort: ReturnType<typeof metricsPortApp> | null = null;
   if (worker !== null) {
-    answerSupervisor({ metrics: async () => gatehouse.metrics?.registry.getMetricsAsJSON() ?? [], ready: gatehouse.readiness });
+    answerSupervisor({
+      metrics: async () => current!.gatehouse.metrics?.registry.getMetricsAsJSON() ?? [],
+      ready: () => current!.gatehouse.readiness(),
+    });
     logger.info("server.worker_started", { worker, pid: process.pid, url });
   } else {
-    if (gatehouse.metrics) {
-      const metrics = gatehouse.metrics;
-      metricsPort = metricsPortApp({ render: () => metrics.render(), ready: gatehouse.readiness });
+    if (first.metrics) {
+      metricsPort = metricsPortApp({ render: () => (current!.gatehouse.metrics ?? first.metrics!).render(), ready: () => current!.gatehouse.readiness() });
       // Not shared: a second server on the same metrics port must fail, not split the scrapes.
       metricsPort.listen({ hostname: config.server.host, port: config.metrics.port, reusePort: false });
     }
@@ -99,14 +185,54 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
       metrics: metricsPort ? `http://${hostInUrl(metricsPort.server!.hostname)}:${metricsPort.server!.port}` : undefined,
     });
   }
+  let reloading: Promise<boolean> = Promise.resolve(true);
+
+  async function reload(load: () => LoadedConfig | Promise<LoadedConfig>): Promise<boolean> {
+    let next: LoadedConfig;
+    let gatehouse: Gatehouse;
+    try {
+      next = await load();
+      gatehouse = await createGatehouse(next.config, logger);
+    } catch (error) {
+      // The problems, one per line, as `config check` prints them; the running config stays.
+      logger.error("config.reload_refused", { error: (error as Error).message, config: current!.loaded.source });
+      return false;
+    }
+    for (const warning of next.warnings) logger.warn("config.warning", { message: warning });
+    const previous = current!;
+    const moved = [
+      ...["host", "port"].filter((key) => (next.config.server as any)[key] !== (previous.loaded.config.server as any)[key]).map((key) => `server.${key}`),
+      ...(JSON.stringify(next.config.tls) !== JSON.stringify(previous.loaded.config.tls) ? ["tls"] : []),
+      ...(JSON.stringify(next.config.metrics) !== JSON.stringify(previous.loaded.config.metrics) ? ["metrics"] : []),
+    ];
+    if (moved.length) logger.warn("config.reload_needs_restart", { changed: moved });
+    current = new Generation(gatehouse, next, server);
+    logger.info("config.reloaded", {
+      config: next.source,
+      providers: next.config.providers.length,
+      augmenters: next.config.augmenters.length,
+    });
+    await previous.retire(DRAIN_LIMIT_MS);
+    return true;
+  }
+
   return {
     url,
     logger,
+    reload(load) {
+      // One reload at a time: two SIGHUPs in a row apply in order.
+      reloading = reloading.then(() => reload(load));
+      return reloading;
+    },
     async stop() {
-      await metricsPort?.stop();
-      await https?.stop();
-      await gatehouse.app.stop();
-      await gatehouse.close();
+      await reloading;
+      // Stop listening; requests in flight are answered, then the store is closed.
+      stopping = true;
+      void server.stop(false);
+      void https?.stop(false);
+      await current!.retire(DRAIN_LIMIT_MS);
+      closed = true;
+      await Promise.all([server.stop(true), https?.stop(true), metricsPort?.stop()]);
       logger.info("server.stopped");
       // A worker's channel to its supervisor would keep the process alive.
       if (worker !== null) process.disconnect?.();

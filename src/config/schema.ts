@@ -228,6 +228,27 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
         },
         { default: {}, additionalProperties: true },
       ),
+      purge: Type.Object(
+        {
+          interval: Type.Integer({
+            minimum: 0,
+            default: 3600,
+            description: "Seconds between purges of ended sessions and tokens (then a WAL checkpoint); 0: never purge",
+          }),
+          sessions_after: Type.Integer({
+            minimum: 0,
+            default: 2592000,
+            description: "Seconds a session is kept after it ended (revoked, expired or left unrefreshed): 30 days",
+          }),
+          tokens_after: Type.Integer({
+            minimum: 0,
+            default: 7776000,
+            description: "Seconds an API token is kept after it expired or was revoked: 90 days",
+          }),
+
+        },
+        { default: {}, additionalProperties: true, description: "Deleting ended sessions and tokens, so that the store does not grow forever (the audit log has its own retention: audit.retention)" },
+      ),
       services: Type.Array(
         Type.Object(
           {

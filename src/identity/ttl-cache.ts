@@ -23,6 +23,13 @@ export class TtlCache<V> {
   set(key: string, value: V, now = Date.now(), ttlMs = this.ttlMs): void {
     if (ttlMs <= 0) return;
     this.entries.delete(key);
+    // Drop the expired entries at the head (the oldest insertions, which expire first when they
+    // share a TTL): a key never asked again (a revoked token's header, an ended session's) would
+    // otherwise stay until the cache is full, and memory grew for as long (found by the soak).
+    for (const [oldKey, entry] of this.entries) {
+      if (entry.expiresAt > now) break;
+      this.entries.delete(oldKey);
+    }
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);

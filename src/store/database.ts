@@ -16,6 +16,7 @@ import type { BaseSQLiteDatabase } from "drizzle-orm/sqlite-core";
 import { migrate } from "drizzle-orm/bun-sqlite/migrator";
 import * as schema from "./schema.ts";
 import { migrationsFolder } from "./migrations.ts";
+import { refusalForOutage } from "./unavailable.ts";
 
 export type Db = BunSQLiteDatabase<typeof schema>;
 
@@ -25,9 +26,11 @@ export interface Store {
   /** The raw connection, for prepared statements on the hot path and pragmas. */
   sqlite: Database;
   close(): void;
+  /** Told when a write fails for an outage (disk full, locked, I/O error): the log line. */
+  onUnavailable?: (reason: string, error: unknown) => void;
 }
 
-export function openStore(path: string, options: { migrate?: boolean } = {}): Store {
+export function openStore(path: string, options: { migrate?: boolean; onUnavailable?: Store["onUnavailable"] } = {}): Store {
   if (path !== ":memory:") {
     // The store holds token hashes, sessions and the audit log: only Gatehouse's user reads it. The
     // file is created 0600 before SQLite opens it (SQLite gives its -wal and -shm files the same mode).
@@ -49,7 +52,7 @@ export function openStore(path: string, options: { migrate?: boolean } = {}): St
     try {
       sqlite.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
     } catch {}
-    return { db, sqlite, close: () => sqlite.close() };
+    return { db, sqlite, close: () => sqlite.close(), onUnavailable: options.onUnavailable };
   } catch (error) {
     sqlite.close();
     throw error;
@@ -105,5 +108,10 @@ export type Executor = BaseSQLiteDatabase<"sync", void, typeof schema>;
  * `work` is synchronous: a transaction is never held across an `await`.
  */
 export function writeTransaction<T>(store: Store, work: (tx: Executor) => T): T {
-  return store.db.transaction((tx) => work(tx as unknown as Executor), { behavior: "immediate" });
+  try {
+    return store.db.transaction((tx) => work(tx as unknown as Executor), { behavior: "immediate" });
+  } catch (error) {
+    // A full disk or a lock held past the busy timeout: a 503 the caller can retry, not a 500.
+    throw refusalForOutage(error, store.onUnavailable);
+  }
 }
