@@ -338,18 +338,7 @@ export function carriesSecret(request: FuzzRequest, secrets: Secrets): boolean {
 // instead of failing the run, until its fix lands (each has a test.todo in
 // test/fuzz-findings.test.ts). Remove an entry once its test passes.
 
-export const KNOWN_BUGS: { name: string; matches(request: FuzzRequest): boolean }[] = [
-  {
-    // src/modules/public-url.ts lets "::1" through as a host; portal/cookie.ts's new URL() then throws.
-    name: "X-Forwarded-Host that is not a valid URL host (500 on routes that identify the caller)",
-    matches: (request) =>
-      request.headers.some(([name, value]) => {
-        if (name !== "x-forwarded-host") return false;
-        const host = value.split(",")[0]?.trim() ?? "";
-        return host !== "" && /^[A-Za-z0-9.\-:[\]]+$/.test(host) && !URL.canParse(`http://${host}`);
-      }),
-  },
-];
+export const KNOWN_BUGS: { name: string; matches(request: FuzzRequest): boolean }[] = [];
 
 // ---------------------------------------------------------------------------
 // Sending
