@@ -215,4 +215,7 @@ async function dispatch(argv: string[]): Promise<number> {
   return command(rest, parsed.values.config);
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// No top-level await: the compiled binary is built with bytecode (faster start-up), which needs a module without one.
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
