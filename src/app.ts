@@ -12,7 +12,7 @@ import { keysModule } from "./modules/keys/index.ts";
 import { createProviders } from "./providers/registry.ts";
 import { createAugmenters } from "./augmenters/registry.ts";
 import type { Logger } from "./log.ts";
-import { authenticateModule } from "./modules/authenticate/index.ts";
+import { authenticateModule, createAuthenticateHandler, type AuthenticateHandler } from "./modules/authenticate/index.ts";
 import { infoModule } from "./modules/info/index.ts";
 import { healthModule } from "./modules/health/index.ts";
 import { callerPlugin } from "./modules/caller.ts";
@@ -59,6 +59,8 @@ export interface Gatehouse {
   metrics: Metrics | null;
   /** GET /ready's check: the store answers and the signing keys are loaded. */
   readiness: () => Readiness;
+  /** The /authenticate handler itself, which the server routes to directly (the app serves it too). */
+  authenticate: AuthenticateHandler;
   close(): Promise<void>;
 }
 
@@ -206,23 +208,22 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
           })
         : new Elysia({ name: "portal-off" }),
     );
+  const authenticate = createAuthenticateHandler({
+    pipeline,
+    issuer,
+    logger,
+    includeLegacyHeaders: config.include_legacy_headers,
+    reuseSeconds: config.jwt.reuse_seconds,
+    observer,
+    banStatus: config.regulation.authenticate_status,
+  });
   const app = new Elysia({ name: "gatehouse" })
     .onRequest(refuseMisroutedPath)
     // Bun gives a request with an empty Host a relative URL ("/path"), which `new URL()` refuses in every
     // handler after (a 500 with Bun's HTML error page; found by fuzzing).
     .onRequest(({ request }) => (URL.canParse(request.url) ? undefined : errorAnswer("error", 400, "The Host header is missing or invalid")))
     .use(modules)
-    .use(
-      authenticateModule({
-        pipeline,
-        issuer,
-        logger,
-        includeLegacyHeaders: config.include_legacy_headers,
-        reuseSeconds: config.jwt.reuse_seconds,
-        observer,
-        banStatus: config.regulation.authenticate_status,
-      }),
-    )
+    .use(authenticateModule(authenticate))
     .onError(metrics ? unmatchedCounter(metrics) : () => undefined)
     // Last, so that each module's own error handler answers first: this one
     // answers what no module owns (an unknown path) in Gatehouse's shape.
@@ -230,6 +231,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
 
   return {
     app,
+    authenticate,
     pipeline,
     store,
     tokens,

@@ -35,6 +35,7 @@ class Generation {
     readonly gatehouse: Gatehouse,
     readonly loaded: LoadedConfig,
     server: Server<unknown>,
+    private readonly logger: Logger,
   ) {
     // Routes read the peer address through the app's server.
     gatehouse.app.server = server;
@@ -43,10 +44,36 @@ class Generation {
 
   /** Synchronous when the app answers synchronously: an `await` here would cost every request. */
   handle(request: Request, stopping: boolean): Response | Promise<Response> {
+    return this.track(() => this.fetch(request), stopping);
+  }
+
+  /**
+   * /authenticate, routed by Bun itself straight to its handler: on the hot
+   * path, Elysia's routing and hooks cost more than the check (the app still
+   * serves the route for in-process use). Its answer is always a status and
+   * headers, so a failure is a bare 500, never a page.
+   */
+  authenticate(request: Request, server: Server<unknown>, stopping: boolean): Response | Promise<Response> {
+    return this.track(() => {
+      try {
+        const answer = this.gatehouse.authenticate(request, server);
+        return answer instanceof Promise ? answer.catch((error) => this.failedAuthentication(error)) : answer;
+      } catch (error) {
+        return this.failedAuthentication(error);
+      }
+    }, stopping);
+  }
+
+  private failedAuthentication(error: unknown): Response {
+    this.logger.error("http.internal_error", { path: "/authenticate", error: (error as Error)?.message });
+    return new Response(null, { status: 500, headers: { "cache-control": "no-store" } });
+  }
+
+  private track(work: () => Response | Promise<Response>, stopping: boolean): Response | Promise<Response> {
     this.inFlight++;
     let answer: Response | Promise<Response>;
     try {
-      answer = this.fetch(request);
+      answer = work();
     } catch (error) {
       this.answered();
       throw error;
@@ -132,13 +159,15 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
   let current: Generation | undefined;
   let stopping = false;
   let closed = false;
-  const dispatch = (request: Request): Response | Promise<Response> => {
-    if (closed) {
-      const refusal = Response.json({ error: "The server is stopping" }, { status: 503, headers: { "retry-after": "1" } });
-      closeConnectionAfter(refusal);
-      return refusal;
-    }
-    return current!.handle(request, stopping);
+  const stoppingAnswer = (): Response => {
+    const refusal = Response.json({ error: "The server is stopping" }, { status: 503, headers: { "retry-after": "1" } });
+    closeConnectionAfter(refusal);
+    return refusal;
+  };
+  const dispatch = (request: Request): Response | Promise<Response> => (closed ? stoppingAnswer() : current!.handle(request, stopping));
+  // Bun routes /authenticate itself, in native code, to the handler (see Generation.authenticate).
+  const routes = {
+    "/authenticate": (request: Request, server: Server<unknown>) => (closed ? stoppingAnswer() : current!.authenticate(request, server, stopping)),
   };
   const onlyHttps = tls && tls.port === null;
   const server = Bun.serve({
@@ -149,15 +178,16 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     // Workers share the port; a lone server must fail if another holds it, not split its traffic.
     reusePort: workers > 1,
     ...(onlyHttps ? { tls: tls.options } : {}),
+    routes,
     fetch: dispatch,
   });
-  current = new Generation(first, loaded, server);
+  current = new Generation(first, loaded, server, logger);
   const origin = (scheme: string, port: number | undefined) => `${scheme}://${hostInUrl(server.hostname)}:${port}`;
   const url = origin(onlyHttps ? "https" : "http", server.port);
   // HTTP and HTTPS at once: a second listener answering with the same app (handlers find a request's peer through either).
   const https =
     tls && !onlyHttps
-      ? Bun.serve({ hostname: config.server.host, port: tls.port!, tls: tls.options, idleTimeout: 30, reusePort: workers > 1, fetch: dispatch })
+      ? Bun.serve({ hostname: config.server.host, port: tls.port!, tls: tls.options, idleTimeout: 30, reusePort: workers > 1, routes, fetch: dispatch })
       : null;
 
   // Metrics and readiness are the current generation's (a reload starts its counters afresh).
@@ -206,7 +236,7 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
       ...(JSON.stringify(next.config.metrics) !== JSON.stringify(previous.loaded.config.metrics) ? ["metrics"] : []),
     ];
     if (moved.length) logger.warn("config.reload_needs_restart", { changed: moved });
-    current = new Generation(gatehouse, next, server);
+    current = new Generation(gatehouse, next, server, logger);
     logger.info("config.reloaded", {
       config: next.source,
       providers: next.config.providers.length,

@@ -12,7 +12,7 @@ import { createCacheKeyHasher } from "../../identity/secrets.ts";
 import type { Logger } from "../../log.ts";
 import type { Provider } from "../../providers/provider.ts";
 import type { AuthObserver } from "../../identity/observer.ts";
-import { httpRequestContext, type RequestContext } from "../../identity/request.ts";
+import { httpRequestContext, type PeerLookup, type RequestContext } from "../../identity/request.ts";
 import { headerValue } from "../http.ts";
 
 export interface AuthenticateDeps {
@@ -61,7 +61,15 @@ interface Refused {
   result: AuthResult & { ok: false };
 }
 
-export function authenticateModule(deps: AuthenticateDeps) {
+/** The /authenticate handler, as a plain function of the request: the server may route to it directly. */
+export type AuthenticateHandler = (request: Request, server: PeerLookup | null | undefined) => MaybePromise<Response>;
+
+/** The Elysia controller of /authenticate, around the plain handler. */
+export function authenticateModule(handler: AuthenticateHandler) {
+  return new Elysia({ name: "authenticate" }).all("/authenticate", ({ request, server }) => handler(request, server));
+}
+
+export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateHandler {
   const { pipeline, issuer, logger, includeLegacyHeaders, reuseSeconds, banStatus = 401 } = deps;
   const observer = deps.observer?.authenticated ? deps.observer : null;
   const unauthorized = new Headers({ "www-authenticate": pipeline.challenge, "cache-control": "no-store" });
@@ -165,7 +173,7 @@ export function authenticateModule(deps: AuthenticateDeps) {
 
   // Synchronous whenever the pipeline and the caches are (see identity/maybe-promise.ts).
   // The request context works out each field only when read: only API tokens read the client address, to record their last use.
-  return new Elysia({ name: "authenticate" }).all("/authenticate", ({ request, server }) => {
+  return (request, server) => {
     const context = httpRequestContext("authenticate", request, server);
     const authorization = context.authorization;
     const realm = context.realm;
@@ -185,5 +193,5 @@ export function authenticateModule(deps: AuthenticateDeps) {
       return new Response(null, { status: 401, headers: refused.headers });
     }
     return andThen(pipeline.authenticate(context), (result) => answer(context, result, credentialKey));
-  });
+  };
 }
