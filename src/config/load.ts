@@ -15,7 +15,7 @@ import { normaliseLogFormat, normaliseLogLevel } from "../log.ts";
 import { configuredKeyProblems, type ConfiguredKeys } from "../keys/configured.ts";
 import { GATEHOUSE_SERVICE } from "../tokens/scopes.ts";
 import { ACCESS_TOKEN_AUDIENCE } from "../sessions/access-tokens.ts";
-import { trustedProxyList } from "../modules/public-url.ts";
+import { trustedProxyProblems } from "../identity/trusted-proxies.ts";
 import { CONTROL_CHARACTERS } from "../identity/credentials.ts";
 
 function isPublicUrl(text: string): boolean {
@@ -200,9 +200,7 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   if (config.public_url !== undefined && !isPublicUrl(config.public_url)) {
     problems.push(`public_url: "${config.public_url}" is not an http(s) URL without a query or fragment, such as https://auth.example.org`);
   }
-  config.trusted_proxies.forEach((entry, index) => {
-    if (typeof trustedProxyList([entry]) === "string") problems.push(`trusted_proxies[${index}]: ${trustedProxyList([entry])}`);
-  });
+  problems.push(...trustedProxyProblems(config.trusted_proxies));
   config.providers.forEach((entry, index) => problems.push(...identityControlCharacters(entry, `providers[${index}]`)));
   config.augmenters.forEach((entry, index) => problems.push(...identityControlCharacters(entry, `augmenters[${index}]`)));
   if (config.jwt.aud === ACCESS_TOKEN_AUDIENCE) {

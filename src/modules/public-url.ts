@@ -9,9 +9,8 @@
 // -Host / -Prefix only when the peer is one of `trusted_proxies` (which must
 // set, not append, these headers); else from the request itself, and such
 // an answer must not be cached by anyone but the client.
-import { BlockList, isIP } from "node:net";
 import type { PeerLookup } from "../identity/request.ts";
-import { parseCidr } from "../providers/trusted-header.ts";
+import { isTrustedPeer, trustedProxyList } from "../identity/trusted-proxies.ts";
 
 export interface PublicUrlPolicy {
   /** e.g. https://auth.example.org/gatehouse; null: worked out per request. */
@@ -27,23 +26,6 @@ export interface PublicUrl {
   readonly fixed: boolean;
   /** The host (and port) of public_url, if configured: an Origin naming it is Gatehouse's own. */
   readonly host: string | null;
-}
-
-/** "10.0.0.0/8", "::1", "192.0.2.7" → a BlockList (parsed as the trusted-header provider does); the problem as a string when one is not an address or a range. */
-export function trustedProxyList(entries: readonly string[]): BlockList | string {
-  const list = new BlockList();
-  for (const entry of entries) {
-    const parsed = parseCidr(entry);
-    if (typeof parsed === "string") return parsed;
-    list.addSubnet(parsed.address, parsed.prefix, parsed.family);
-  }
-  return list;
-}
-
-function isTrusted(list: BlockList, address: string | null | undefined): boolean {
-  if (!address) return false;
-  const family = isIP(address);
-  return family !== 0 && list.check(address, family === 4 ? "ipv4" : "ipv6");
 }
 
 /** The base URL as the request itself names it, with the proxy's headers when `believeProxy`. */
@@ -87,7 +69,7 @@ export function publicUrl(policy: PublicUrlPolicy): PublicUrl {
   const proxies = trustedProxyList(policy.trustedProxies);
   if (typeof proxies === "string") throw new Error(`trusted_proxies: ${proxies}`);
   return {
-    base: (request, server) => requestBase(request, policy.trustedProxies.length > 0 && isTrusted(proxies, server?.requestIP(request)?.address)),
+    base: (request, server) => requestBase(request, policy.trustedProxies.length > 0 && isTrustedPeer(proxies, server?.requestIP(request)?.address)),
     fixed: false,
     host: null,
   };

@@ -25,9 +25,9 @@
 // earlier while create_accounts was on, or given a token by an admin with
 // `gatehouse tokens create --user U --realm R`); the proxy's say-so alone
 // does not make an account.
-import { BlockList, isIP } from "node:net";
 import { Type } from "@sinclair/typebox";
 import { CONTROL_CHARACTERS } from "../identity/credentials.ts";
+import { isTrustedPeer, trustedProxyList, trustedProxyProblems } from "../identity/trusted-proxies.ts";
 import type { RequestContext } from "../identity/request.ts";
 import { createUser, type User } from "../identity/user.ts";
 import { prepareAccountStore, type Profile } from "../store/profiles.ts";
@@ -73,17 +73,6 @@ const UNTRUSTED_LOG_INTERVAL_MS = 60_000;
 /** The profile fields, in the order of their headers and attributes. */
 const FIELDS = ["email", "first_name", "last_name", "organisation", "provider", "provider_id"] as const;
 
-/** "10.0.0.0/8", "::1", "fd00::/8": an address and prefix length, or why not. */
-export function parseCidr(text: string): { address: string; prefix: number; family: "ipv4" | "ipv6" } | string {
-  const [address, prefixText, extra] = text.trim().split("/");
-  const version = isIP(address);
-  if (version === 0 || extra !== undefined) return `"${text}" is not an IP address or CIDR block`;
-  const max = version === 4 ? 32 : 128;
-  const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
-  if (!(prefix >= 0 && prefix <= max)) return `"${text}" has an invalid prefix length (0 to ${max})`;
-  return { address, prefix, family: version === 4 ? "ipv4" : "ipv6" };
-}
-
 /** A header value: `{base64}…` decoded as UTF-8; undefined when absent or empty; null when unusable. */
 function headerText(value: string | null): string | undefined | null {
   if (value === null) return undefined;
@@ -105,31 +94,14 @@ function headerText(value: string | null): string | undefined | null {
 export const trustedHeaderProvider: ProviderType<typeof schema> = {
   type: "trusted-header",
   schema,
-  check(config) {
-    const problems: string[] = [];
-    config.trusted_proxies.forEach((entry, index) => {
-      const parsed = parseCidr(entry);
-      if (typeof parsed === "string") problems.push(`trusted_proxies[${index}]: ${parsed}`);
-    });
-    return problems;
-  },
+  check: (config) => trustedProxyProblems(config.trusted_proxies),
   create(config, { logger, store }) {
-    const trusted = new BlockList();
-    for (const entry of config.trusted_proxies) {
-      const parsed = parseCidr(entry);
-      if (typeof parsed === "string") throw new Error(`provider ${config.name}: trusted_proxies: ${parsed}`);
-      trusted.addSubnet(parsed.address, parsed.prefix, parsed.family);
-    }
+    const trusted = trustedProxyList(config.trusted_proxies);
+    if (typeof trusted === "string") throw new Error(`provider ${config.name}: trusted_proxies: ${trusted}`);
     const names = config.headers;
     const accounts = store ? prepareAccountStore(store) : null;
     const lastLogged = new Map<string, number>();
 
-    /** The peer, an IPv4 address mapped into IPv6 (a dual-stack listener) read as IPv4. */
-    function isTrusted(peer: string): boolean {
-      const mapped = peer.startsWith("::ffff:") && isIP(peer.slice(7)) === 4 ? peer.slice(7) : peer;
-      const version = isIP(mapped);
-      return version !== 0 && trusted.check(mapped, version === 4 ? "ipv4" : "ipv6");
-    }
 
     /** Once per source per minute, so that a client sending the headers on every request cannot flood the log. */
     function logUntrusted(source: string) {
@@ -166,7 +138,7 @@ export const trustedHeaderProvider: ProviderType<typeof schema> = {
         const flag = request.headers.get(names.flag);
         if (flag === null) return false;
         const peer = request.client.socket;
-        if (peer === null || !isTrusted(peer)) {
+        if (peer === null || !isTrustedPeer(trusted, peer)) {
           logUntrusted(peer ?? "unknown");
           return false;
         }

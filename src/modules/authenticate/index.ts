@@ -134,21 +134,26 @@ export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateH
     verdicts.set(credentialKey, { answer, stamp: reuse.stamp(), kid }, Date.now(), ttlMs);
   };
 
+  /** A 401 (or the ban's status), logged at debug with the original request, never its query string. */
+  const refused = (request: RequestContext, reason: string, status: number, headers: Refused["headers"], remembered = false): Response => {
+    if (logger.enabled("debug")) {
+      logger.debug("auth.refused", { reason, remembered: remembered || undefined, method: request.originalMethod, path: request.originalPath });
+    }
+    return new Response(null, { status, headers });
+  };
+
   const answer = (request: RequestContext, result: AuthResult, credentialKey: string): MaybePromise<Response> => {
     if (!result.ok) {
-      if (logger.enabled("debug")) {
-        logger.debug("auth.refused", { reason: result.reason, method: request.originalMethod, path: request.originalPath });
-      }
       // Regulation banned the username or address: Retry-After says when to try again. 401 by default,
       // not 429: nginx's auth_request turns any status but 2xx, 401 and 403 into a 500 (regulation.authenticate_status).
       if (result.ban) {
         const retryAfter = String(result.ban.retryAfterSeconds);
-        return new Response(null, { status: banStatus, headers: { "www-authenticate": pipeline.challenge, "retry-after": retryAfter, "cache-control": "no-store" } });
+        return refused(request, result.reason, banStatus, { "www-authenticate": pipeline.challenge, "retry-after": retryAfter, "cache-control": "no-store" });
       }
       // A refusal a provider explained (an expired access token) adds RFC 6750's error to the challenges.
       const headers = result.refusal ? { "www-authenticate": pipeline.challengeFor(result), "cache-control": "no-store" } : unauthorized;
       if (credentialKey && result.definite) refusals.set(credentialKey, { headers, result });
-      return new Response(null, { status: 401, headers });
+      return refused(request, result.reason, 401, headers);
     }
     // The key is read before signing: should a rotation happen meanwhile, the remembered answer is never used.
     const kid = issuer.currentKid();
@@ -184,13 +189,10 @@ export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateH
       if (observer) observer.authenticated!({ result: { ok: true, ...remembered }, durationMs: 0, request: context, remembered: true });
       return succeeded(context, remembered);
     }
-    const refused = credentialKey ? refusals.get(credentialKey) : undefined;
-    if (refused) {
-      if (observer) observer.authenticated!({ result: refused.result, durationMs: 0, request: context, remembered: true });
-      if (logger.enabled("debug")) {
-        logger.debug("auth.refused", { reason: refused.result.reason, remembered: true, method: context.originalMethod, path: context.originalPath });
-      }
-      return new Response(null, { status: 401, headers: refused.headers });
+    const refusal = credentialKey ? refusals.get(credentialKey) : undefined;
+    if (refusal) {
+      if (observer) observer.authenticated!({ result: refusal.result, durationMs: 0, request: context, remembered: true });
+      return refused(context, refusal.result.reason, 401, refusal.headers, true);
     }
     return andThen(pipeline.authenticate(context), (result) => answer(context, result, credentialKey));
   };

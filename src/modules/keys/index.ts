@@ -1,6 +1,6 @@
 // Signing keys over HTTP: the public JWKS and a minimal OpenID discovery
 // document for backends, and the admin routes to see and rotate keys.
-import { Elysia, t } from "elysia";
+import { Elysia, t, type Static } from "elysia";
 import type { KeySet } from "../../keys/keyset.ts";
 import type { ManagedKeySet } from "../../keys/managed.ts";
 import type { Logger } from "../../log.ts";
@@ -37,26 +37,30 @@ const KeyListModel = t.Object({ mode: t.String(), keys: t.Array(KeyModel) });
 const JwksModel = t.Object({ keys: t.Array(t.Record(t.String(), t.Unknown())) });
 
 
+export type KeyView = Static<typeof KeyModel>;
+
+/** The managed keys as the API and the portal show them: states and dates, never private material. */
+export function keyViews(managed: ManagedKeySet | null): KeyView[] {
+  return (managed?.list() ?? []).map((row) => ({
+    kid: row.kid,
+    alg: row.alg,
+    state: row.state as KeyView["state"],
+    created_at: isoDate(row.createdAt)!,
+    activates_at: isoDate(row.activatesAt),
+    activated_at: isoDate(row.activatedAt),
+    deactivated_at: isoDate(row.deactivatedAt),
+    retires_at: isoDate(row.retiresAt),
+    retired_at: isoDate(row.retiredAt),
+  }));
+}
+
 export function keysModule(deps: KeysDeps) {
   const { caller, keySet, managed, logger } = deps;
   // Backends re-read the JWKS at least twice within publish_ahead, so they
   // hold a new key before it signs anything.
   const jwksMaxAge = Math.max(0, Math.min(3600, Math.floor(deps.publishAheadSeconds / 2)));
 
-  const listing = () => ({
-    mode: keySet.mode,
-    keys: (managed?.list() ?? []).map((row) => ({
-      kid: row.kid,
-      alg: row.alg,
-      state: row.state as "next" | "current" | "previous" | "retired",
-      created_at: isoDate(row.createdAt)!,
-      activates_at: isoDate(row.activatesAt),
-      activated_at: isoDate(row.activatedAt),
-      deactivated_at: isoDate(row.deactivatedAt),
-      retires_at: isoDate(row.retiresAt),
-      retired_at: isoDate(row.retiredAt),
-    })),
-  });
+  const listing = () => ({ mode: keySet.mode, keys: keyViews(managed) });
 
   return new Elysia({ name: "keys" })
     .use(caller)

@@ -29,8 +29,8 @@ import type { TokenPolicy, TokenService, CreateTokenRequest } from "../../tokens
 import { allScopes } from "../../tokens/scopes.ts";
 import type { Store } from "../../store/database.ts";
 import { searchAudit } from "../../store/audit.ts";
-import { isoDate } from "../../dates.ts";
 import type { callerPlugin, Caller } from "../caller.ts";
+import { keyViews } from "../keys/index.ts";
 import { MAX_BODY_BYTES } from "../errors.ts";
 import { loginMode, scopesFromList } from "../sessions/tiled.ts";
 import { ASSETS } from "./assets.ts";
@@ -201,20 +201,6 @@ export function portalModule(deps: PortalDeps) {
     if (!Number.isInteger(days) || days < 1) throw new Refusal(400, "Choose when the token expires");
     // The last preset may be the configured maximum itself: never ask for more than it.
     return { expiresIn: Math.min(days * 86400, tokenPolicy.maxExpiresIn) };
-  }
-
-  function keyRows() {
-    return (keys.managed?.list() ?? []).map((row) => ({
-      kid: row.kid,
-      alg: row.alg,
-      state: row.state,
-      created_at: isoDate(row.createdAt)!,
-      activates_at: isoDate(row.activatesAt),
-      activated_at: isoDate(row.activatedAt),
-      deactivated_at: isoDate(row.deactivatedAt),
-      retires_at: isoDate(row.retiresAt),
-      retired_at: isoDate(row.retiredAt),
-    }));
   }
 
   const usersPath = (user: string, realm: string) => `admin/users?${new URLSearchParams(realm ? { user, realm } : { user })}`;
@@ -418,7 +404,7 @@ export function portalModule(deps: PortalDeps) {
       ({ request, query, ...found }) => {
         const me = person(request, found);
         const done = query.done === "rotated" ? "Rotation started: the new key is published now and signs once backends have had time to fetch it." : undefined;
-        return pageAnswer(request, 200, "Signing keys", keysView(keys.keySet.mode, keys.managed ? keyRows() : null, me.frame.csrf, done), me.frame, "admin/keys");
+        return pageAnswer(request, 200, "Signing keys", keysView(keys.keySet.mode, keys.managed ? keyViews(keys.managed) : null, me.frame.csrf, done), me.frame, "admin/keys");
       },
       { admin: true },
     )

@@ -6,6 +6,7 @@ import type { SessionView } from "../../sessions/service.ts";
 import type { TokenView } from "../../tokens/service.ts";
 import type { AuditRecord } from "../../store/audit.ts";
 import { html, notice, time, type Html } from "./html.ts";
+import type { KeyView } from "../keys/index.ts";
 
 export interface SignInChoice {
   name: string;
@@ -240,19 +241,7 @@ ${sessionTable(found.sessions, undefined, csrf, back, true)}`
 }`;
 }
 
-export interface KeyRow {
-  kid: string;
-  alg: string;
-  state: string;
-  created_at: string;
-  activates_at: string | null;
-  activated_at: string | null;
-  deactivated_at: string | null;
-  retires_at: string | null;
-  retired_at: string | null;
-}
-
-export function keysView(mode: string, keys: KeyRow[] | null, csrf: string, message?: string): Html {
+export function keysView(mode: string, keys: KeyView[] | null, csrf: string, message?: string): Html {
   if (!keys) {
     return html`<p>Keys are <strong>shared secrets</strong> (mode <code>${mode}</code>, HS256): they are not kept in the store, so they cannot be rotated from here.</p>
 <h2>How to rotate shared secrets</h2>
