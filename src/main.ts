@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 // The gatehouse command line.
 import { parseArgs } from "node:util";
-import { ConfigError, buildConfig, loadConfigFile, resolveConfigPath, type LoadedConfig } from "./config/load.ts";
+import { ConfigError, POSTGRES_SERVES, buildConfig, loadConfigFile, resolveConfigPath, type LoadedConfig } from "./config/load.ts";
 import { developmentConfig } from "./config/development.ts";
 import { documentedSchema } from "./config/schema.ts";
 import { hashPassword } from "./identity/passwords.ts";
@@ -130,7 +130,12 @@ const commands: Record<string, Command> = {
   },
 
   async keys(positionals, configPath) {
-    return keysCommand(positionals, (await loadConfig(configPath)).config);
+    const { config, source } = await loadConfig(configPath);
+    if (config.store.enabled && config.store.type === "postgres" && !POSTGRES_SERVES) {
+      console.error(`keys: works on a SQLite store only in this version (store.type: postgres in ${source})`);
+      return 2;
+    }
+    return keysCommand(positionals, config);
   },
 };
 

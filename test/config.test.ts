@@ -167,7 +167,7 @@ describe("bad configs get every problem with its path", () => {
     ["a non-numeric timeout", "auth: {timeout_in_ms: soon}", 'auth.timeout_in_ms: expected integer, got "soon"'],
     ["an unknown log level", "logging: {level: loud}", 'logging.level: "loud" is not supported; use trace or debug or info or warn or error'],
     ["no jwt section", "jwt: null", "jwt: expected object, got null"],
-    ["a postgres store", "store: {type: postgres}", "store.type: postgres is not available in this version yet; use sqlite"],
+    ["a postgres store without a URL", "store: {type: postgres}", "store.url: is required with store.type postgres"],
   ];
   for (const [what, yamlPatch, message] of cases) {
     test(what, () => {

@@ -1,6 +1,6 @@
 // What `gatehouse tokens` and `gatehouse client` share: option values and the token listing.
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import type { LoadedConfig } from "../config/load.ts";
+import { POSTGRES_SERVES, type LoadedConfig } from "../config/load.ts";
 import type { GatehouseConfig } from "../config/schema.ts";
 import type { Scopes } from "../identity/user.ts";
 import type { TokenView } from "../tokens/service.ts";
@@ -26,12 +26,27 @@ export function parseCommand<const O extends ParseArgsOptionsConfig>(args: strin
   return 0;
 }
 
-/** The config of a command that works on the local store, or null (having said why) when the store is disabled. */
-export async function storeConfig(path: string | undefined, loadConfig: LoadConfig, command: string): Promise<GatehouseConfig | null> {
+/**
+ * The config of a command that works on the local store, or null (having said
+ * why) when the store is disabled, or is PostgreSQL and the command works on
+ * SQLite only (`postgres: true`: it handles both).
+ */
+export async function storeConfig(
+  path: string | undefined,
+  loadConfig: LoadConfig,
+  command: string,
+  options: { postgres?: boolean } = {},
+): Promise<GatehouseConfig | null> {
   const loaded = await loadConfig(path);
-  if (loaded.config.store.enabled) return loaded.config;
-  console.error(`${command}: the store is disabled (store.enabled: false in ${loaded.source})`);
-  return null;
+  if (!loaded.config.store.enabled) {
+    console.error(`${command}: the store is disabled (store.enabled: false in ${loaded.source})`);
+    return null;
+  }
+  if (loaded.config.store.type === "postgres" && !options.postgres && !POSTGRES_SERVES) {
+    console.error(`${command}: works on a SQLite store only in this version (store.type: postgres in ${loaded.source})`);
+    return null;
+  }
+  return loaded.config;
 }
 
 /** `--scope ecflow:read --scope ecflow:write` → {ecflow: ["read", "write"]}; a bare `service` grants it with no scopes. */

@@ -17,6 +17,7 @@ import { GATEHOUSE_SERVICE } from "../tokens/scopes.ts";
 import { ACCESS_TOKEN_AUDIENCE } from "../sessions/access-tokens.ts";
 import { trustedProxyProblems } from "../identity/trusted-proxies.ts";
 import { CONTROL_CHARACTERS } from "../identity/credentials.ts";
+import { pgStoreProblems } from "./store-url.ts";
 
 function isPublicUrl(text: string): boolean {
   try {
@@ -150,6 +151,17 @@ function applySessionLifetimeVariables(value: Record<string, any>, env: Env): vo
   }
 }
 
+/**
+ * Whether `serve` runs on a PostgreSQL store in this build. Until the
+ * PostgreSQL backend is wired into the server, a `store.type: postgres`
+ * config is valid (checked, migrated by `gatehouse migrate`, filled by
+ * `gatehouse store copy`) but `serve` and the commands working on the local
+ * store refuse it, rather than quietly opening the SQLite file.
+ */
+export const POSTGRES_SERVES = false;
+export const POSTGRES_NOT_SERVED =
+  "store.type: postgres: serving from PostgreSQL is not available in this version yet (gatehouse migrate and gatehouse store copy work with it); use sqlite to serve";
+
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
 export const MIN_SECRET_BYTES = 32;
 
@@ -187,7 +199,10 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
     });
   }
   if (config.store.enabled && config.store.type === "postgres") {
-    problems.push("store.type: postgres is not available in this version yet; use sqlite");
+    problems.push(...pgStoreProblems(config.store));
+    if (!POSTGRES_SERVES) warnings.push(POSTGRES_NOT_SERVED);
+  } else if (config.store.enabled && config.store.url !== undefined) {
+    warnings.push("store.url: not used, store.type is sqlite (store.path)");
   }
   if (config.tokens.default_expires_in > config.tokens.max_expires_in) {
     problems.push(
@@ -336,7 +351,8 @@ function validate(schema: TSchema, value: unknown, basePath: string): string[] {
 }
 
 const SECRET_PATH = /(secret|password|key|token)[^.]*$/i;
-const isSecretPath = (path: string) => SECRET_PATH.test(path);
+/** store.url holds the database password. */
+const isSecretPath = (path: string) => SECRET_PATH.test(path) || path === "store.url";
 
 /** The offending value is quoted to help, except under a secret-looking key. */
 function describe(error: ValueError, secret: boolean): string {

@@ -225,6 +225,34 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
           enabled: Type.Boolean({ default: true }),
           type: oneOf(["sqlite", "postgres"] as const, { default: "sqlite" }),
           path: Type.String({ default: "./data/gatehouse.db", description: "SQLite database file" }),
+          url: Type.Optional(
+            Type.String({
+              minLength: 1,
+              description:
+                "PostgreSQL connection URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE (store.type postgres); also url_file (a secret file) or GATEHOUSE_STORE__URL. Never logged",
+            }),
+          ),
+          pool_size: Type.Integer({
+            minimum: 1,
+            maximum: 1000,
+            default: 10,
+            description: "PostgreSQL: connections each instance (each worker) keeps open at most",
+          }),
+          tls: Type.Optional(
+            Type.Object(
+              {
+                ca_file: Type.Optional(Type.String({ minLength: 1, description: "PEM file of the CA that signed the server's certificate; default: the system's CAs" })),
+                reject_unauthorized: Type.Boolean({
+                  default: true,
+                  description: "Refuse a server whose certificate does not verify (false: encrypted but unauthenticated; for tests only)",
+                }),
+              },
+              {
+                additionalProperties: true,
+                description: "PostgreSQL over TLS (otherwise the URL's sslmode decides)",
+              },
+            ),
+          ),
         },
         { default: {}, additionalProperties: true },
       ),
