@@ -12,7 +12,7 @@ import { VERSION } from "../src/version.ts";
 
 const builtBinary = join(projectRoot, "dist/gatehouse");
 // Everything that ends up inside the binary.
-const buildInputs = ["src", "migrations", "public", "scripts/build.ts", "package.json", "package-lock.json"];
+const buildInputs = ["src", "migrations", "migrations-pg", "public", "scripts/build.ts", "package.json", "package-lock.json"];
 
 function newestInputTime(path: string): number {
   if (!existsSync(path)) return 0;
