@@ -1,14 +1,24 @@
 // `gatehouse migrate`: brings the store's schema up to date (the server also
-// does it at start-up) and says what it did.
+// does it at start-up) and says what it did. SQLite or PostgreSQL, as
+// store.type says; on PostgreSQL under the advisory lock (store/pg/database.ts),
+// so it may run while instances start.
 import { appliedMigrations, migrateStore, openStore, type Store } from "../store/database.ts";
+import { migratePg } from "../store/pg/database.ts";
+import { redactUrl } from "../config/store-url.ts";
 import { parseCommand, storeConfig, type LoadConfig } from "./common.ts";
 
 export async function migrateCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
   const parsed = parseCommand(args, { config: { type: "string", short: "c" } }, "usage: gatehouse migrate [--config FILE]");
   if (typeof parsed === "number") return parsed;
   const { values } = parsed;
-  const config = await storeConfig(values.config, loadConfig, "migrate");
+  const config = await storeConfig(values.config, loadConfig, "migrate", { postgres: true });
   if (!config) return 2;
+  if (config.store.type === "postgres") {
+    // config check made sure there is a URL.
+    const { applied, total } = await migratePg({ url: config.store.url!, pool_size: 1, tls: config.store.tls });
+    console.log(`${redactUrl(config.store.url!)}: ${applied} migration(s) applied, ${total} in all; the schema is up to date`);
+    return 0;
+  }
   const store = openStore(config.store.path, { migrate: false });
   try {
     const before = countApplied(store);
