@@ -14,6 +14,7 @@ import { clientCommand } from "./cli/client.ts";
 import { keysCommand } from "./cli/keys.ts";
 import { auditCommand } from "./cli/audit.ts";
 import { tlsCommand } from "./cli/tls.ts";
+import { storeCommand } from "./cli/store-copy.ts";
 
 const USAGE = `${NAME} ${VERSION}
 
@@ -30,6 +31,7 @@ Commands:
   users end --user U --realm R   end a user's sessions and revoke their API tokens
   client whoami|token …  call a server with the credentials of an .ecflowapirc file
   keys list|rotate|retire KID   managed signing keys in the local store
+  store copy --from FILE.db [--to postgres://…] [--force]   copy a SQLite store into PostgreSQL
   audit [--event E] [--actor U] [--subject S] [--since T] …   the audit log (--help)
   tls self-signed --host NAME --out DIR   a development certificate set (openssl)
   version                print the version
@@ -146,6 +148,7 @@ const commandsWithOptions: Record<string, CommandWithOptions> = {
   audit: auditCommand,
   client: (args) => clientCommand(args),
   tls: (args) => tlsCommand(args),
+  store: storeCommand,
 };
 
 /** The password from stdin: typed at a terminal without echo, or piped. */
