@@ -7,6 +7,7 @@ import { join } from "node:path";
 import argon2 from "argon2";
 import { projectRoot, spawnGatehouse, temporaryDirectory, type RunningGatehouse } from "./helpers/gatehouse.ts";
 import { parsePrometheus, promtoolCheck } from "./helpers/prometheus.ts";
+import { postgresAvailable, startPostgres } from "./helpers/postgres.ts";
 import { logEvents } from "./helpers/app.ts";
 import { VERSION } from "../src/version.ts";
 
@@ -129,6 +130,22 @@ describe("compiled binary run outside the project", () => {
     expect(token).toStartWith("gth_");
     expect((await authenticate(`Bearer ${token}`)).status).toBe(200);
   });
+
+  test.skipIf(!postgresAvailable)("the PostgreSQL store's embedded migrations work: gatehouse migrate, then store copy of the running server's SQLite store", async () => {
+    const pg = await startPostgres("gatehouse_binary");
+    try {
+      writeFileSync(join(dir, "pg.yaml"), `${configYaml("unused")}store: {type: postgres, url: "${pg.url}"}\n`);
+      const migrated = runBinary(["migrate", "--config", "pg.yaml"]);
+      expect(migrated.stderr.toString()).toBe("");
+      expect(migrated.stdout.toString()).toContain(": 1 migration(s) applied, 1 in all");
+      const copied = runBinary(["store", "copy", "--from", join(dir, "data/gatehouse.db"), "--to", pg.url]);
+      expect(copied.stderr.toString()).toBe("");
+      expect(copied.exitCode).toBe(0);
+      expect(copied.stdout.toString()).toContain("the target's count matches the source's in every table");
+    } finally {
+      await pg.destroy();
+    }
+  }, 120_000);
 
   test("managed ES256 keys: generated, encrypted with a master key file, published as a JWKS", async () => {
     const managedDir = join(dir, "managed");

@@ -3,7 +3,7 @@
 // store.type says; on PostgreSQL under the advisory lock (store/pg/database.ts),
 // so it may run while instances start.
 import { appliedMigrations, migrateStore, openStore, type Store } from "../store/database.ts";
-import { migratePg } from "../store/pg/database.ts";
+import { migratePg, pgSettingsOf } from "../store/pg/database.ts";
 import { redactUrl } from "../config/store-url.ts";
 import { parseCommand, storeConfig, type LoadConfig } from "./common.ts";
 
@@ -14,9 +14,9 @@ export async function migrateCommand(args: string[], loadConfig: LoadConfig): Pr
   const config = await storeConfig(values.config, loadConfig, "migrate", { postgres: true });
   if (!config) return 2;
   if (config.store.type === "postgres") {
-    // config check made sure there is a URL.
-    const { applied, total } = await migratePg({ url: config.store.url!, pool_size: 1, tls: config.store.tls });
-    console.log(`${redactUrl(config.store.url!)}: ${applied} migration(s) applied, ${total} in all; the schema is up to date`);
+    const settings = pgSettingsOf(config.store);
+    const { applied, total } = await migratePg(settings);
+    console.log(`${redactUrl(settings.url)}: ${applied} migration(s) applied, ${total} in all; the schema is up to date`);
     return 0;
   }
   const store = openStore(config.store.path, { migrate: false });

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { SQL } from "bun";
 import { redactUrl, storeUrlProblems } from "../config/store-url.ts";
 import { migrationsFolder } from "../store/migrations.ts";
-import { migratePg, pgClientOptions, pgError, type PgSettings } from "../store/pg/database.ts";
+import { migratePg, pgClientOptions, pgError, pgSettingsOf, type PgSettings } from "../store/pg/database.ts";
 import { TABLES_IN_ORDER } from "../store/pg/schema.ts";
 import { parseCommand, type LoadConfig } from "./common.ts";
 
@@ -174,7 +174,7 @@ export async function storeCommand(args: string[], loadConfig: LoadConfig): Prom
       console.error(`store copy: give --to postgres://…, or a config with store.type: postgres and store.url (${source} has neither)`);
       return 2;
     }
-    target = { url: config.store.url, pool_size: 1, tls: config.store.tls };
+    target = pgSettingsOf(config.store);
   }
   const where = redactUrl(target.url);
   console.log(`copying ${values.from} into ${where}`);

@@ -35,6 +35,12 @@ export const KEYS_LOCK = "gatehouse.keys";
 /** Seconds to wait for a connection to open: a server that does not answer fails the query instead of hanging it. */
 const CONNECT_TIMEOUT_SECONDS = 10;
 
+/** The settings of a `store.type: postgres` config's store section (config check made sure it has a URL). */
+export function pgSettingsOf(store: { url?: string; pool_size?: number; tls?: PgSettings["tls"] }): PgSettings {
+  if (!store.url) throw new Error("store.url: is required with store.type postgres (or store.url_file, or GATEHOUSE_STORE__URL)");
+  return { url: store.url, pool_size: store.pool_size, tls: store.tls };
+}
+
 /** Bun's client options for these settings (`max` overridable, e.g. 1 for a lock's own client). */
 export function pgClientOptions(settings: PgSettings | string, overrides: Partial<Bun.SQL.PostgresOrMySQLOptions> = {}): Bun.SQL.PostgresOrMySQLOptions {
   const { url, pool_size, tls } = typeof settings === "string" ? { url: settings, pool_size: undefined, tls: undefined } : settings;
