@@ -504,6 +504,30 @@ describe.skipIf(!postgresAvailable)("PostgreSQL queries", () => {
     });
   });
 
+  describe("batched updates", () => {
+    test("a flush of 12,000 last uses and last-seen times: every row moves forward (never back), in a few statements", async () => {
+      const { backend } = backendOn(await freshDatabase("batches"));
+      const ids = Array.from({ length: 12_000 }, (_, i) => `tok_${i}`);
+      await backend.transaction(async (q) => {
+        const user = await q.upsertUser("alice", "local", T0);
+        for (let i = 0; i < ids.length; i += 500) {
+          await Promise.all(ids.slice(i, i + 500).map((id) => q.insertToken({ id, hash: `h-${id}`, userId: user, note: "", scopes: null, createdAt: T0, expiresAt: null, parentId: null, sessionId: null })));
+        }
+      });
+      await backend.read.markTokensUsed(new Map([["tok_7", { at: T0 + 10_000, address: "later", reportedAddress: null }]]));
+      const started = performance.now();
+      await backend.transaction(async (q) => {
+        await q.markTokensUsed(new Map(ids.map((id, i) => [id, { at: T0 + i, address: `10.0.${i % 256}.1`, reportedAddress: i % 2 ? null : "203.0.113.1" }])));
+        await q.markUsersSeen(new Map([[1, T0 + 5]]));
+      });
+      console.log(`pg-queries: 12,000 last uses flushed in one transaction in ${(performance.now() - started).toFixed(0)} ms`);
+      expect(pg.psql("SELECT count(*) FROM tokens WHERE last_used_at = created_at + substr(id, 5)::int8", "batches")).toBe("11999");
+      expect(pg.psql("SELECT last_used_at - created_at, last_used_address FROM tokens WHERE id = 'tok_7'", "batches")).toBe("10000|later");
+      expect(pg.psql("SELECT coalesce(last_used_reported_address, 'NULL') FROM tokens WHERE id IN ('tok_0', 'tok_1') ORDER BY id", "batches")).toBe("203.0.113.1\nNULL");
+      expect(pg.psql("SELECT last_seen - first_seen FROM users", "batches")).toBe("5");
+    }, 60_000);
+  });
+
   describe("notifications", () => {
     test("notify inside a rolled-back transaction is never delivered; a committed one is, once, after the commit, and published here", async () => {
       const url = await freshDatabase("notify");

@@ -89,6 +89,10 @@ const keysLock = sql`SELECT pg_advisory_xact_lock(hashtext(${KEYS_LOCK}))`;
 
 const MINUTE_MS = 60_000;
 
+/** Entries per statement for the batched updates (each is an array parameter: no limit on parameters, just a bound on size). */
+const BATCH = 5000;
+const batches = <T>(entries: T[]): T[][] => Array.from({ length: Math.ceil(entries.length / BATCH) }, (_, index) => entries.slice(index * BATCH, (index + 1) * BATCH));
+
 /** `%`, `_` and `\` are LIKE's own characters: a prefix is matched literally (as ../audit-query.ts). */
 const escapeLikePrefix = (text: string) => text.replace(/[\\%_]/g, (character) => `\\${character}`);
 /** The portal's family filter (as ../audit.ts): "%" removed, "_" left (event names use it). */
@@ -142,11 +146,12 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
     upsertUser,
 
     async markUsersSeen(seen) {
-      for (const [id, at] of seen) {
-        await db
-          .update(users)
-          .set({ lastSeen: sql`greatest(${users.lastSeen}, ${at}::bigint)` })
-          .where(eq(users.id, id));
+      // One statement for the whole batch (SQLite runs one UPDATE each: no round trips there).
+      for (const batch of batches([...seen])) {
+        await db.execute(sql`
+          UPDATE users SET last_seen = greatest(users.last_seen, seen.at)
+          FROM unnest(${sql.param(batch.map(([id]) => id))}::int4[], ${sql.param(batch.map(([, at]) => at))}::int8[]) AS seen(id, at)
+          WHERE users.id = seen.id`);
       }
     },
 
@@ -209,11 +214,15 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
     },
 
     async markTokensUsed(uses: ReadonlyMap<string, TokenUse>) {
-      for (const [id, use] of uses) {
-        await db
-          .update(tokens)
-          .set({ lastUsedAt: use.at, lastUsedAddress: use.address, lastUsedReportedAddress: use.reportedAddress })
-          .where(and(eq(tokens.id, id), sql`coalesce(${tokens.lastUsedAt}, 0) < ${use.at}::bigint`));
+      // One statement for the whole batch: the 5-second flush of last uses holds its transaction (and the
+      // tokens' row locks) for one round trip, not one per token. Only forward, as on SQLite.
+      for (const batch of batches([...uses])) {
+        await db.execute(sql`
+          UPDATE tokens SET last_used_at = used.at, last_used_address = used.address, last_used_reported_address = used.reported
+          FROM unnest(${sql.param(batch.map(([id]) => id))}::text[], ${sql.param(batch.map(([, use]) => use.at))}::int8[],
+                      ${sql.param(batch.map(([, use]) => use.address))}::text[], ${sql.param(batch.map(([, use]) => use.reportedAddress))}::text[])
+               AS used(id, at, address, reported)
+          WHERE tokens.id = used.id AND coalesce(tokens.last_used_at, 0) < used.at`);
       }
     },
 
