@@ -525,6 +525,12 @@ describe.skipIf(!postgresAvailable)("PostgreSQL queries", () => {
       expect(pg.psql("SELECT last_used_at - created_at, last_used_address FROM tokens WHERE id = 'tok_7'", "batches")).toBe("10000|later");
       expect(pg.psql("SELECT coalesce(last_used_reported_address, 'NULL') FROM tokens WHERE id IN ('tok_0', 'tok_1') ORDER BY id", "batches")).toBe("203.0.113.1\nNULL");
       expect(pg.psql("SELECT last_seen - first_seen FROM users", "batches")).toBe("5");
+      // Lists of ids are one array parameter: more than PostgreSQL's 65,535 parameters is fine.
+      const many = [...ids, ...Array.from({ length: 60_000 }, (_, i) => `tok_unknown_${i}`)];
+      expect((await backend.read.firstEightOf(many)).size).toBe(0);
+      expect((await backend.read.markSessionTokensRevoked(many, T0)).length).toBe(0);
+      expect(await backend.read.markSessionsRevoked(many, T0, "test")).toEqual([]);
+      expect((await backend.read.markDescendantsRevoked(many, T0)).length).toBe(0);
     }, 60_000);
   });
 

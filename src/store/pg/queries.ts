@@ -13,7 +13,7 @@
 // winner (`findRefreshToken({ forUpdate })`, `lockUser`, `lockKeys`,
 // `regulationCounter({ forUpdate })`), and `notify`, which tells every
 // instance of a change when the transaction commits (never on rollback).
-import { and, asc, desc, eq, gt, gte, ilike, inArray, isNotNull, isNull, lt, lte, ne, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, ilike, isNotNull, isNull, lt, lte, ne, or, sql, type SQL } from "drizzle-orm";
 import type { AnyPgColumn, PgDatabase } from "drizzle-orm/pg-core";
 import type { BunSQLQueryResultHKT } from "drizzle-orm/bun-sql/session";
 import type { NewToken, Queries, RegulationCounter, StoreChange } from "../backend.ts";
@@ -75,6 +75,9 @@ const sessionFields = {
 
 /** Live: not revoked, and neither the absolute nor the sliding limit has passed (as ../sessions.ts). */
 const liveSession = (now: number) => and(isNull(sessions.revokedAt), gt(sessions.expiresAt, now), gt(sessions.refreshExpiresAt, now))!;
+
+/** `column = ANY($1)`: one array parameter however many ids (IN (…) takes one parameter each, 65,535 at most). */
+const anyOf = (column: AnyPgColumn, values: readonly string[]) => sql`${column} = ANY(${sql.param(values)}::text[])`;
 
 /** A listing's filter: the owner's name and realm when given, and `also`. */
 const ownedBy = (filter: { username?: string; realm?: string }, also: SQL | undefined) =>
@@ -189,7 +192,7 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
       if (ids.length === 0) return [];
       return revoked(sql`
         WITH RECURSIVE lineage(id) AS (
-          SELECT id FROM tokens WHERE ${inArray(tokens.parentId, ids)}
+          SELECT id FROM tokens WHERE ${anyOf(tokens.parentId, ids)}
           UNION SELECT t.id FROM tokens t JOIN lineage ON t.parent_id = lineage.id
         )
         UPDATE tokens SET revoked_at = ${at}::bigint FROM users
@@ -201,7 +204,7 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
       if (sessionIds.length === 0) return [];
       return revoked(sql`
         UPDATE tokens SET revoked_at = ${at}::bigint FROM users
-        WHERE users.id = tokens.user_id AND ${inArray(tokens.sessionId, sessionIds)} AND tokens.revoked_at IS NULL
+        WHERE users.id = tokens.user_id AND ${anyOf(tokens.sessionId, sessionIds)} AND tokens.revoked_at IS NULL
         RETURNING tokens.id, users.username, users.realm`);
     },
 
@@ -232,7 +235,7 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
 
     async firstEightOf(tokenIds) {
       if (tokenIds.length === 0) return new Map();
-      const rows = await db.select().from(tokenFirstEight).where(inArray(tokenFirstEight.tokenId, tokenIds));
+      const rows = await db.select().from(tokenFirstEight).where(anyOf(tokenFirstEight.tokenId, tokenIds));
       return new Map(rows.map((row) => [row.tokenId, row.firstEight]));
     },
 
@@ -267,7 +270,7 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
       const rows = await db
         .update(sessions)
         .set({ revokedAt: at, revokedReason: reason })
-        .where(and(inArray(sessions.id, ids), isNull(sessions.revokedAt)))
+        .where(and(anyOf(sessions.id, ids), isNull(sessions.revokedAt)))
         .returning({ id: sessions.id });
       return rows.map((row) => row.id);
     },
@@ -335,7 +338,7 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
 
     async retireKeys(kids, at) {
       if (kids.length === 0) return;
-      await db.update(signingKeys).set({ state: "retired", retiredAt: at, privateKeySealed: "" }).where(inArray(signingKeys.kid, kids));
+      await db.update(signingKeys).set({ state: "retired", retiredAt: at, privateKeySealed: "" }).where(anyOf(signingKeys.kid, kids));
     },
 
     previousKeysDue(now): Promise<SigningKeyRow[]> {
