@@ -632,7 +632,7 @@ describe.skipIf(!postgresAvailable)("PostgreSQL queries", () => {
 
     test("errors that are not outages pass through unchanged; conflicts between instances are outages (try again)", async () => {
       const url = await freshDatabase("errors");
-      const { backend } = backendOn(url);
+      const { backend, database } = backendOn(url);
       const duplicate = await backend
         .transaction(async (q) => {
           await q.insertKey({ kid: "k", alg: "ES256", state: "current", publicJwk: "{}", privateKeySealed: "x", createdAt: 1 });
@@ -646,6 +646,11 @@ describe.skipIf(!postgresAvailable)("PostgreSQL queries", () => {
       expect(pgOutageReason(duplicate)).toBeNull();
       expect(pgOutageReason({ cause: { errno: "40P01" } })).toBe("a deadlock with another transaction (40P01)");
       expect(pgOutageReason({ errno: "57P01" })).toBe("the database is shutting down or starting up (57P01)");
+      expect(pgOutageReason({ cause: { errno: "55P03" } })).toBe("a lock could not be obtained in time (55P03)");
+      // No request waits forever on another instance's lock or a runaway statement.
+      const [settings] = await database.sql`SELECT current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement,
+        current_setting('idle_in_transaction_session_timeout') AS idle, current_setting('application_name') AS name`;
+      expect(settings).toEqual({ lock: "10s", statement: "30s", idle: "30s", name: "gatehouse" });
       // A Refusal thrown by the work itself (a service's 409) is kept as it is.
       const refusal = await backend.transaction(async () => {
         throw new Refusal(409, "conflict");

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { SQL } from "bun";
 import { redactUrl, storeUrlProblems } from "../config/store-url.ts";
 import { migrationsFolder } from "../store/migrations.ts";
-import { migratePg, pgClientOptions, pgError, pgSettingsOf, type PgSettings } from "../store/pg/database.ts";
+import { MAINTENANCE_SESSION, migratePg, pgClientOptions, pgError, pgSettingsOf, type PgSettings } from "../store/pg/database.ts";
 import { TABLES_IN_ORDER } from "../store/pg/schema.ts";
 import { parseCommand, type LoadConfig } from "./common.ts";
 
@@ -58,7 +58,7 @@ export async function copyStore(from: string, to: PgSettings, options: { force?:
   const source = openSource(from);
   try {
     const { applied: migrated } = await migratePg(to);
-    const target = new SQL(pgClientOptions(to, { max: 1 }));
+    const target = new SQL(pgClientOptions(to, { max: 1, connection: MAINTENANCE_SESSION("gatehouse store copy") }));
     try {
       const counts: Record<string, number> = {};
       source.exec("BEGIN"); // one snapshot of the source for the whole copy

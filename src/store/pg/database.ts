@@ -35,6 +35,28 @@ export const KEYS_LOCK = "gatehouse.keys";
 /** Seconds to wait for a connection to open: a server that does not answer fails the query instead of hanging it. */
 const CONNECT_TIMEOUT_SECONDS = 10;
 
+/**
+ * Session settings of the pool's connections (sent when each opens). No
+ * query of a request waits forever on another instance: a row or advisory
+ * lock not obtained in 10 s, or a statement running 30 s, fails (a 503, try
+ * again: pg/backend.ts); and a transaction left idle 30 s (an instance
+ * frozen mid-transaction) is ended by the server, releasing its locks.
+ */
+export const POOL_SESSION = {
+  application_name: "gatehouse",
+  lock_timeout: "10s",
+  statement_timeout: "30s",
+  idle_in_transaction_session_timeout: "30s",
+};
+
+/** For the operator's long one-off work (migrations, `store copy`): waits as long as it takes. */
+export const MAINTENANCE_SESSION = (name: string) => ({
+  application_name: name,
+  lock_timeout: "0",
+  statement_timeout: "0",
+  idle_in_transaction_session_timeout: "0",
+});
+
 /** The settings of a `store.type: postgres` config's store section (config check made sure it has a URL). */
 export function pgSettingsOf(store: { url?: string; pool_size?: number; tls?: PgSettings["tls"] }): PgSettings {
   if (!store.url) throw new Error("store.url: is required with store.type postgres (or store.url_file, or GATEHOUSE_STORE__URL)");
@@ -49,7 +71,7 @@ export function pgClientOptions(settings: PgSettings | string, overrides: Partia
     url,
     max: pool_size ?? 10,
     connectionTimeout: CONNECT_TIMEOUT_SECONDS,
-    connection: { application_name: "gatehouse" },
+    connection: POOL_SESSION,
     ...(tls
       ? {
           tls: {
@@ -99,7 +121,8 @@ export async function appliedPgMigrations(sql: SQL): Promise<{ hash: string; cre
  * lock, also when this process dies half-way.
  */
 export async function migratePg(settings: PgSettings | string): Promise<{ applied: number; total: number }> {
-  const client = new SQL(pgClientOptions(settings, { max: 1 }));
+  // No lock timeout: an instance starting while another migrates waits for it, however long it takes.
+  const client = new SQL(pgClientOptions(settings, { max: 1, connection: MAINTENANCE_SESSION("gatehouse migrate") }));
   try {
     await client`SELECT pg_advisory_lock(hashtext(${MIGRATE_LOCK}))`;
     const before = (await appliedPgMigrations(client)).length;
