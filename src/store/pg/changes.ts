@@ -61,7 +61,7 @@ export interface PgChangeListenerOptions {
 }
 
 /** How long recover() waits for a fresh LISTEN before letting the next attempt replace it. */
-const OPEN_TIMEOUT_MS = 5_000;
+const OPEN_TIMEOUT_MS = 2_000;
 
 const KNOWN_KINDS = new Set(["token.revoked", "session.revoked", "session.refreshed", "account.changed", "keys.changed", "regulation.changed", "flush"]);
 
@@ -275,10 +275,12 @@ export class PgChangeListener implements StoreChanges, ChangeFeed {
     this.state = "listening";
     this.since = Date.now();
     this.lastReceivedAt = this.since;
-    this.counters.restored++;
     // Anything read while deaf may be stale: drop it once more, then keep again.
     this.deliver({ kind: "flush", from: this.options.instanceId });
-    this.options.log?.info("store.listen.restored", { deaf_ms: deafFor });
+    if (this.counters.lost > 0) {
+      this.counters.restored++;
+      this.options.log?.info("store.listen.restored", { deaf_ms: deafFor });
+    }
     this.options.onState?.("listening", this.since, "listening");
   }
 
