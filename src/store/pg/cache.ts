@@ -132,11 +132,10 @@ export class CachedHotReads implements HotReads {
   tokenCredential(hash: string): MaybePromise<TokenCredentialRow | null> {
     const kept = this.tokens.get(hash);
     if (kept !== undefined) {
-      if (kept.expires_at === null || kept.expires_at > Date.now()) {
-        this.counters.hits++;
-        return kept;
-      }
-      this.tokens.delete(hash); // expired: answered from the database from now on, as any non-positive row
+      this.counters.hits++;
+      // Expired: answered as read (TokenService.verify refuses it), and no longer kept (only live rows are).
+      if (kept.expires_at !== null && kept.expires_at <= Date.now()) this.tokens.delete(hash);
+      return kept;
     }
     this.counters.misses++;
     const generation = this.tokenGeneration;
@@ -168,11 +167,11 @@ export class CachedHotReads implements HotReads {
   sessionOwner(id: string, now: number): MaybePromise<Owner | null> {
     const kept = this.sessions.get(id);
     if (kept !== undefined) {
-      if (kept.expiresAt > now && kept.refreshExpiresAt > now) {
-        this.counters.hits++;
-        return kept.owner;
-      }
-      this.sessions.delete(id); // over: read from the database from now on (it says so too)
+      this.counters.hits++;
+      if (kept.expiresAt > now && kept.refreshExpiresAt > now) return kept.owner;
+      // Over: only a notified change could have extended it, and that would have dropped it.
+      this.sessions.delete(id);
+      return null;
     }
     this.counters.misses++;
     const generation = this.sessionGeneration;
