@@ -116,6 +116,8 @@ export class PgChangeListener implements StoreChanges, ChangeFeed {
   /** Callbacks of a replaced client are ignored: each client carries its epoch. */
   private epoch = 0;
   private lastReceivedAt = 0;
+  /** The millisecond the stamp last moved for being deaf. */
+  private deafNow = 0;
   private lastTickAt = 0;
   private timer: ReturnType<typeof setInterval> | null = null;
   private recovering: Promise<void> | null = null;
@@ -148,7 +150,17 @@ export class PgChangeListener implements StoreChanges, ChangeFeed {
     return this.state === "deaf" ? this.since : null;
   }
 
-  current(): number {
+  /**
+   * Moves with every change heard, every flush and every transition. While
+   * deaf it also moves every millisecond (as SQLite's poll does): a change
+   * made elsewhere cannot be heard, so nothing verified from the store may be
+   * reused for longer than that (the /authenticate verdicts, the bans).
+   */
+  current(now = Date.now()): number {
+    if (this.state === "deaf" && now !== this.deafNow) {
+      this.deafNow = now;
+      this.stamp++;
+    }
     return this.stamp;
   }
 
