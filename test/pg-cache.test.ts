@@ -193,6 +193,7 @@ describe.skipIf(!postgresAvailable)("PostgreSQL hot-read cache", () => {
     const token = await newToken();
     const row = await warm(() => cache.tokenCredential(token.hash));
     expect(row).toMatchObject({ id: token.id, user_id: 1, revoked_at: null, session_id: null });
+    expect(Object.isFrozen(row)).toBe(true); // one object answers every caller
     expect(await warm(() => cache.owner(1))).toEqual({ username: "alice", realm: "ldap" });
     const session = await newSession();
     expect(await warm(() => cache.sessionOwner(session, Date.now()))).toEqual({ username: "alice", realm: "ldap" });

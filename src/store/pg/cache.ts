@@ -20,6 +20,8 @@
 // A read that started before an invalidation of its kind (or a flush) and ends
 // after it is answered but not kept: each kind of entry has a generation,
 // moved by every change that drops entries of that kind.
+//
+// What is kept is frozen: the same object answers every caller.
 import type { MaybePromise } from "../../identity/maybe-promise.ts";
 import type { HotReads } from "../backend.ts";
 import type { Account } from "../profiles.ts";
@@ -93,6 +95,15 @@ export interface CacheLimits {
 
 const DEFAULT_LIMITS: CacheLimits = { tokens: 100_000, sessions: 100_000, accounts: 20_000, owners: 100_000 };
 
+/** What is kept is handed to every caller: frozen, so that none can change it for the others. */
+function freezeAccount(account: Account): Account {
+  if (account.profile) {
+    if (account.profile.roles) Object.freeze(account.profile.roles);
+    Object.freeze(account.profile);
+  }
+  return Object.freeze(account);
+}
+
 const accountKey = (username: string, realm: string) => `${realm}\u0000${username}`;
 
 export class CachedHotReads implements HotReads {
@@ -142,7 +153,7 @@ export class CachedHotReads implements HotReads {
     return this.rows.tokenCredential(hash).then((row) => {
       if (row && row.revoked_at === null && (row.expires_at === null || row.expires_at > Date.now())) {
         if (this.mayKeep(generation, this.tokenGeneration)) {
-          this.tokens.set(hash, row);
+          this.tokens.set(hash, Object.freeze(row));
           this.tokenIds.set(row.id, hash);
         }
       }
@@ -159,7 +170,7 @@ export class CachedHotReads implements HotReads {
     this.counters.misses++;
     const generation = this.ownerGeneration;
     return this.rows.owner(userId).then((owner) => {
-      if (owner && this.mayKeep(generation, this.ownerGeneration)) this.owners.set(userId, owner);
+      if (owner && this.mayKeep(generation, this.ownerGeneration)) this.owners.set(userId, Object.freeze(owner));
       return owner;
     });
   }
@@ -179,7 +190,7 @@ export class CachedHotReads implements HotReads {
       // As prepareSessionLiveness (src/store/sessions.ts).
       const live = row !== null && row.revoked_at === null && row.expires_at > now && row.refresh_expires_at > now;
       if (!live) return null;
-      const owner = { username: row.username, realm: row.realm };
+      const owner = Object.freeze({ username: row.username, realm: row.realm });
       if (this.mayKeep(generation, this.sessionGeneration)) {
         this.sessions.set(id, { expiresAt: row.expires_at, refreshExpiresAt: row.refresh_expires_at, owner });
       }
@@ -200,7 +211,7 @@ export class CachedHotReads implements HotReads {
       if (account && this.mayKeep(generation, this.accountGeneration)) {
         const previousKey = this.accountKeys.get(account.userId);
         if (previousKey !== undefined && previousKey !== key) this.accounts.delete(previousKey);
-        this.accounts.set(key, account);
+        this.accounts.set(key, freezeAccount(account));
         this.accountKeys.set(account.userId, key);
       }
       return account;
