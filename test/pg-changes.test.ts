@@ -321,6 +321,29 @@ describe.skipIf(!postgresAvailable)("PostgreSQL change listener (LISTEN/NOTIFY)"
     }
   }, 60_000);
 
+  test("started while the database is down: start() rejects, the listener stays deaf, and listens by itself once the database is up", async () => {
+    await pg.stop();
+    let started = false;
+    try {
+      const states: ListenState[] = [];
+      const listener = new PgChangeListener({ url: pg.url, instanceId: "early", pool, onState: (state) => states.push(state) });
+      toClose.push(listener);
+      await expect(listener.start()).rejects.toThrow();
+      expect(listener.listening).toBe(false);
+      expect(listener.deafSince).toBeNumber();
+      const startedAt = performance.now();
+      await pg.start();
+      started = true;
+      // Bun gives up on a first LISTEN that failed: recover() (the heartbeat tick) opens a fresh one.
+      await eventually(() => listener.listening, 15_000, "listening once the database is up");
+      report(`started with the database down: listening ${(performance.now() - startedAt).toFixed(0)} ms after pg_ctl start began`);
+      expect(states).toEqual(["listening"]);
+      expect(listener.counters.reopened).toBeGreaterThanOrEqual(1);
+    } finally {
+      if (!started) await pg.start();
+    }
+  }, 60_000);
+
   test("pg_ctl restart: deaf while the server is away, listening again by itself, and changes heard after", async () => {
     const { listener, states, received } = await startListener({ instanceId: "restart" });
     const began = performance.now();
