@@ -60,7 +60,7 @@ export interface PgChangeListenerOptions {
   tls?: Bun.SQL.PostgresOrMySQLOptions["tls"];
 }
 
-/** How long recover() waits for a fresh LISTEN before letting the next attempt replace it. */
+/** How long recover() waits for the pool's answer, or for a fresh LISTEN before the next attempt replaces it. */
 const OPEN_TIMEOUT_MS = 2_000;
 
 const KNOWN_KINDS = new Set(["token.revoked", "session.revoked", "session.refreshed", "account.changed", "keys.changed", "regulation.changed", "flush"]);
@@ -119,6 +119,7 @@ export class PgChangeListener implements StoreChanges, ChangeFeed {
   /** The millisecond the stamp last moved for being deaf. */
   private deafNow = 0;
   private lastTickAt = 0;
+  private heartbeatPending = false;
   private timer: ReturnType<typeof setInterval> | null = null;
   private recovering: Promise<void> | null = null;
   private lastReopenAt = 0;
@@ -191,11 +192,14 @@ export class PgChangeListener implements StoreChanges, ChangeFeed {
     if (this.closed || this.state === "listening" || now - this.since < this.reopenAfterMs) return Promise.resolve();
     if (this.recovering || now - this.lastReopenAt < this.reopenAfterMs) return this.recovering ?? Promise.resolve();
     this.recovering = (async () => {
-      try {
-        await this.options.pool`SELECT 1`;
-      } catch {
-        return; // the database is away: nothing to listen to yet
-      }
+      const answers = await Promise.race([
+        this.options.pool`SELECT 1`.then(
+          () => true,
+          () => false,
+        ),
+        Bun.sleep(OPEN_TIMEOUT_MS).then(() => false),
+      ]);
+      if (!answers) return; // the database is away (or does not answer): nothing to listen to yet
       if (this.closed || this.state === "listening") return;
       this.lastReopenAt = Date.now();
       this.counters.reopened++;
@@ -308,7 +312,13 @@ export class PgChangeListener implements StoreChanges, ChangeFeed {
         void this.recover(now);
         return;
       }
-      void this.options.pool.notify(CHANGES_CHANNEL, encodeHeartbeat(this.options.instanceId)).catch(() => {});
+      // One heartbeat in flight at most: a pool that hangs does not pile them up.
+      if (this.heartbeatPending) return;
+      this.heartbeatPending = true;
+      this.options.pool
+        .notify(CHANGES_CHANNEL, encodeHeartbeat(this.options.instanceId))
+        .catch(() => {})
+        .finally(() => (this.heartbeatPending = false));
     } else {
       void this.recover(now);
     }
