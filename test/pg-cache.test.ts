@@ -16,7 +16,7 @@ import type { TokenCredentialRow } from "../src/store/tokens.ts";
 import { CachedHotReads } from "../src/store/pg/cache.ts";
 import { PgChangeListener, type ListenState } from "../src/store/pg/changes.ts";
 import { CHANGES_CHANNEL, encodeChange, type ChangeMessage, type PgHotRows } from "../src/store/pg/contract.ts";
-import { postgresAvailable, startPostgres, type Postgres } from "./helpers/postgres.ts";
+import { postgresAvailable, startPostgres, type Postgres, eventually, percentile } from "./helpers/postgres.ts";
 
 let pg: Postgres;
 let pool: SQL;
@@ -27,16 +27,6 @@ const states: { state: ListenState; reason: string }[] = [];
 
 function report(line: string): void {
   console.log(`pg-cache: ${line}`);
-}
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-
-async function eventually(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
 }
 
 const num = (value: unknown) => (value === null || value === undefined ? null : Number(value));

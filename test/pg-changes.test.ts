@@ -12,7 +12,7 @@ import type { StoreChange } from "../src/store/backend.ts";
 import { describeError, normaliseChange, PgChangeListener, type ListenState } from "../src/store/pg/changes.ts";
 import { CHANGES_CHANNEL, encodeChange, type ChangeMessage } from "../src/store/pg/contract.ts";
 import { createPgReadinessCheck } from "../src/store/pg/readiness.ts";
-import { postgresAvailable, startPostgres, type Postgres } from "./helpers/postgres.ts";
+import { postgresAvailable, startPostgres, type Postgres, eventually, percentile } from "./helpers/postgres.ts";
 
 let pg: Postgres;
 let pool: SQL;
@@ -21,16 +21,6 @@ const toClose: { close(): Promise<unknown> }[] = [];
 
 function report(line: string): void {
   console.log(`pg-changes: ${line}`);
-}
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-
-async function eventually(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
 }
 
 interface Harness {
