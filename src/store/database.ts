@@ -50,13 +50,19 @@ export function openStore(path: string, options: { migrate?: boolean; onUnavaila
     // Start with an empty WAL: after a bulk write (an import, many tokens at once) every read would
     // otherwise search a long write-ahead log until the next checkpoint. Best effort: a busy store is fine.
     try {
-      sqlite.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
+      checkpointWal(sqlite);
     } catch {}
     return { db, sqlite, close: () => sqlite.close(), onUnavailable: options.onUnavailable };
   } catch (error) {
     sqlite.close();
     throw error;
   }
+}
+
+/** Copies the write-ahead log into the file and empties it; answers the pages left in it (0 when emptied). */
+export function checkpointWal(sqlite: Database): number {
+  const checkpoint = sqlite.query<{ busy: number; log: number; checkpointed: number }, []>("PRAGMA wal_checkpoint(TRUNCATE)").get();
+  return checkpoint ? Math.max(0, checkpoint.log - checkpoint.checkpointed) : 0;
 }
 
 /**
