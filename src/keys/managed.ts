@@ -5,9 +5,10 @@
 // (verifies only) → retired (gone). A rotation publishes the new key first
 // and lets it sign only after `keys.publish_ahead`, so backends that cache
 // the JWKS already have it; the old key stays published until every token it
-// signed has expired. Every transition is one immediate transaction on the
-// store, and is decided by time alone, so any instance may carry it out and
-// all instances converge on the same state (they re-read it every poll).
+// signed has expired. Every transition is one transaction on the store,
+// holding the keys' lock (lockKeys), and is decided by time alone, so any
+// instance may carry it out and all instances converge on the same state
+// (they re-read it every poll).
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
 import type { Queries, StoreBackend } from "../store/backend.ts";
 import type { SigningKeyRow } from "../store/signing-keys.ts";

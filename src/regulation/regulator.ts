@@ -109,7 +109,7 @@ export class Regulator {
   }
 
   /** A success by this username: its count starts again (the address's does not: one success proves nothing about the others). */
-  async recordSuccess(username: string, _now = Date.now()): Promise<void> {
+  async recordSuccess(username: string, now = Date.now()): Promise<void> {
     const subject = bound(username);
     // A read first: successes are frequent, and a write for nothing would take the store's write lock.
     const row = await this.timeQuery("regulation_check", () => this.store.read.regulationCounter("username", subject));

@@ -27,7 +27,7 @@
 //   else's hands: a refresh token replayed (reuse), an admin revoking
 //   someone else's session, and the admin's one action that ends all of a
 //   user's sessions and tokens (endEverything).
-// - Writes are immediate transactions, never held across an `await`: roles
+// - A transaction awaits store queries only (src/store/backend.ts): roles
 //   are re-read before the rotating transaction, tokens signed after it.
 import type { GatehouseConfig } from "../config/schema.ts";
 import { UNKNOWN_CLIENT, type ClientAddress } from "../identity/client.ts";

@@ -7,7 +7,7 @@
 // 5,000 single-row inserts/s); a busy timeout (5 s) makes a second process
 // wait for the write lock instead of failing with SQLITE_BUSY (10–45 % of
 // writes failed with none, 0 with 5 s, two processes writing one file).
-// Writers use immediate transactions and never hold one across an `await`.
+// Writers use immediate transactions (sqlite-backend.ts).
 import { Database } from "bun:sqlite";
 import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
@@ -111,7 +111,8 @@ export type Executor = BaseSQLiteDatabase<"sync", void, typeof schema>;
 /**
  * Runs `work` in an immediate transaction: the write lock is taken at BEGIN,
  * so a second writer waits (busy_timeout) instead of failing half-way.
- * `work` is synchronous: a transaction is never held across an `await`.
+ * `work` is synchronous. For SQLite-only tools (the token import); the
+ * services write through SqliteBackend.transaction (sqlite-backend.ts).
  */
 export function writeTransaction<T>(store: Store, work: (tx: Executor) => T): T {
   try {

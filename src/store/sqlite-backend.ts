@@ -72,13 +72,11 @@ export class SqliteBackend implements StoreBackend {
   ) {
     this.changes = new StoreChanges(store);
     this.read = sqliteQueries(store, () => this.noteChange());
-    const tokenCredential = prepareTokenLookup(store);
-    const findAccount = prepareAccountFinder(store);
     this.hot = {
-      tokenCredential: (hash) => tokenCredential(hash),
+      tokenCredential: prepareTokenLookup(store),
       owner: prepareOwnerLookup(store),
       sessionOwner: prepareSessionLiveness(store),
-      account: (username, realm) => findAccount(username, realm),
+      account: prepareAccountFinder(store),
     };
     this.inode = path === ":memory:" ? null : statSync(path).ino;
     const probe = store.sqlite.prepare("SELECT count(*) AS n FROM (SELECT 1 FROM sqlite_schema LIMIT 1)");
