@@ -8,6 +8,7 @@ import type { RequestContext } from "../identity/request.ts";
 import type { Logger } from "../log.ts";
 import type { Provider } from "../providers/provider.ts";
 import { Refusal } from "../refusal.ts";
+import { isPromise } from "../identity/maybe-promise.ts";
 import type { StoreBackend } from "../store/backend.ts";
 import { Regulator, type Ban } from "./regulator.ts";
 
@@ -103,7 +104,9 @@ export function createRegulation(config: GatehouseConfig, store: StoreBackend, l
     authenticated({ result, request, remembered }) {
       if (remembered) return;
       if (result.ok) {
-        if (isGuessable(result.provider)) regulator.recordSuccess(result.user.username).catch(failed);
+        if (!isGuessable(result.provider)) return;
+        const forgotten = regulator.recordSuccess(result.user.username);
+        if (isPromise(forgotten)) forgotten.catch(failed);
         return;
       }
       // One refused request is one failure, however many providers refused its credential.

@@ -14,8 +14,8 @@
 // random 178-bit secrets checked by a hash lookup, nobody guesses them, and a
 // valid one must never be refused because someone else failed from the same
 // address (behind nginx, every request comes from nginx's address).
-import type { StoreBackend } from "../store/backend.ts";
-import { isPromise } from "../identity/maybe-promise.ts";
+import type { RegulationCounter, StoreBackend } from "../store/backend.ts";
+import { isPromise, type MaybePromise } from "../identity/maybe-promise.ts";
 import type { Logger } from "../log.ts";
 
 export type BanKind = "username" | "address";
@@ -109,14 +109,20 @@ export class Regulator {
   }
 
   /** A success by this username: its count starts again (the address's does not: one success proves nothing about the others). */
-  async recordSuccess(username: string, now = Date.now()): Promise<void> {
+  recordSuccess(username: string, _now = Date.now()): MaybePromise<void> {
     const subject = bound(username);
     // A read first: successes are frequent, and a write for nothing would take the store's write lock.
-    const row = await this.timeQuery("regulation_check", () => this.store.read.regulationCounter("username", subject));
+    // No promise when the store answers at once (SQLite) and there is nothing to forget, the usual case.
+    const row = this.timeQuery("regulation_check", () => this.store.read.regulationCounter("username", subject));
+    return isPromise(row) ? row.then((found) => this.forgetFailures(subject, found)) : this.forgetFailures(subject, row);
+  }
+
+  private forgetFailures(subject: string, row: RegulationCounter | undefined): MaybePromise<void> {
     // A ban, even one just over, is left to the sweep, which audits its end.
     if (!row || row.bannedUntil != null) return;
-    await this.store.transaction(async (q) => q.deleteRegulationCounter("username", subject));
-    this.ownWrites++;
+    return this.store.transaction(async (q) => q.deleteRegulationCounter("username", subject)).then(() => {
+      this.ownWrites++;
+    });
   }
 
   /**
