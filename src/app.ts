@@ -39,6 +39,7 @@ import { auditModule } from "./modules/audit/index.ts";
 import { createRegulation } from "./regulation/index.ts";
 import { VERSION } from "./version.ts";
 import { storeEventCounter } from "./metrics/store-events.ts";
+import { storeQueryTimer } from "./metrics/store-query-timer.ts";
 import { isWorker } from "./workers.ts";
 import { isPromise } from "./identity/maybe-promise.ts";
 import { portalModule } from "./modules/portal/index.ts";
@@ -108,7 +109,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
   const regulation = regulationStore
     ? createRegulation(config, regulationStore, logger, metrics && {
         refused: (kind) => metrics.events.regulationRefusals.labels(kind).inc(),
-        timeQuery: (query, run) => metrics.timeQuery(query, run),
+        timeQuery: storeQueryTimer(metrics),
       })
     : null;
   const observers = [...(metrics ? [metrics.observer] : []), ...(regulation ? [regulation.observer] : []), ...(options.observers ?? [])];
@@ -163,7 +164,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
   const readiness = createReadinessCheck({
     store,
     keySet: keys.keySet,
-    timeQuery: metrics ? (query, run) => metrics.timeQuery(query, run) : undefined,
+    timeQuery: metrics ? storeQueryTimer(metrics) : undefined,
   });
   // The audit log keeps `audit.retention` seconds; every instance purges (a no-op when another just did).
   const purgeTimer =

@@ -8,6 +8,7 @@
 import type { StoreBackend } from "../store/backend.ts";
 import type { AuditEventCount } from "../store/audit-query.ts";
 import { isPromise } from "../identity/maybe-promise.ts";
+import { storeQueryTimer } from "./store-query-timer.ts";
 import type { Metrics } from "./recorder.ts";
 
 /** Matches sessions/service.ts's REUSE_REASON. */
@@ -27,6 +28,7 @@ const KEY_STATES: Record<string, string> = {
 export async function storeEventCounter(metrics: Metrics, store: StoreBackend): Promise<() => void> {
   let lastId = await store.read.newestAuditId();
   let reading = false;
+  const timeQuery = storeQueryTimer(metrics);
   const { events } = metrics;
   const countEvents = (read: { lastId: number; counts: AuditEventCount[] }) => {
     lastId = read.lastId;
@@ -45,7 +47,7 @@ export async function storeEventCounter(metrics: Metrics, store: StoreBackend): 
   };
   return () => {
     if (reading) return;
-    const read = metrics.timeQuery("audit_events", () => store.read.auditEventsSince(lastId));
+    const read = timeQuery("audit_events", () => store.read.auditEventsSince(lastId));
     if (!isPromise(read)) return countEvents(read);
     reading = true;
     read.then(countEvents, () => undefined).finally(() => (reading = false)); // a failed read is retried at the next scrape
