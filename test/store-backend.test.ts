@@ -6,6 +6,9 @@ import { afterEach, expect, test } from "bun:test";
 import { join } from "node:path";
 import { openSqliteBackend, type SqliteBackend } from "../src/store/sqlite-backend.ts";
 import { Refusal } from "../src/refusal.ts";
+import { isPromise } from "../src/identity/maybe-promise.ts";
+import { TokenService } from "../src/tokens/service.ts";
+import { silentLogger } from "../src/log.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
 
 const opened: SqliteBackend[] = [];
@@ -154,4 +157,23 @@ test("check() answers while the file is the store, and says so when the file is 
   const { renameSync } = await import("node:fs");
   renameSync(`${backend.path}.new`, backend.path);
   await expect(backend.check()).rejects.toThrow("the database file was replaced or removed");
+});
+
+test("the reads of every /authenticate request answer at once on SQLite: a value, never a promise", async () => {
+  const backend = openBackend();
+  const policy = { prefix: "gth_", defaultExpiresIn: 3600, maxExpiresIn: 86_400, allowNonExpiring: false, services: [], recheckableRealms: "all" as const, unverifiableMaxAge: 3600 };
+  const tokens = new TokenService(backend, policy, silentLogger);
+  const operator = { user: null, admin: true, operator: "test", client: { socket: null, reported: null } };
+  const { secret, token } = await tokens.create(operator, { username: "alice", realm: "local" }, {});
+
+  const verified = tokens.verify(secret);
+  expect(isPromise(verified)).toBe(false);
+  expect(verified).toMatchObject({ id: token.id, username: "alice", realm: "local" });
+  expect(tokens.keepsImported("0b6f3a52-6d0e-4c59-9a53-2b6d3f1c9e11")).toBe(false);
+  expect(backend.hot.sessionOwner("ses_unknown", Date.now())).toBeNull();
+  expect(backend.hot.account("alice", "local")).toEqual({ userId: expect.any(Number), profile: null });
+
+  await tokens.revoke(operator, token.id);
+  expect(tokens.verify(secret)).toBeNull(); // the very next verification, at once
+  await tokens.close();
 });
