@@ -2,14 +2,14 @@
 // Prints, as JSON, the secret the bench presents (`valid`) and the secret of a
 // token of the same user that is revoked (`revoked`, for the refusal case).
 import { loadConfigFile } from "../src/config/load.ts";
-import { openStore } from "../src/store/database.ts";
+import { openSqliteBackend } from "../src/store/sqlite-backend.ts";
 import { TokenService, tokenPolicy } from "../src/tokens/service.ts";
 import type { Actor } from "../src/identity/actor.ts";
 import { silentLogger } from "../src/log.ts";
 
 const [configPath, countText] = process.argv.slice(2);
 const { config } = loadConfigFile(configPath!);
-const store = openStore(config.store.path);
+const store = openSqliteBackend(config.store.path);
 const service = new TokenService(store, tokenPolicy(config), silentLogger);
 const operator: Actor = { user: null, admin: true, operator: "bench", client: { socket: "bench", reported: null } };
 const count = Number(countText);
@@ -17,11 +17,11 @@ const owner = { username: "bench-clear", realm: "bench" };
 // Spread the tokens over many owners, as a real store would be; the last ones
 // belong to the bench's configured user, whose tokens the bench presents.
 for (let i = 2; i < count; i++) {
-  service.create(operator, { username: `user${i % 5000}`, realm: "elsewhere" }, { note: `bench ${i}` });
+  await service.create(operator, { username: `user${i % 5000}`, realm: "elsewhere" }, { note: `bench ${i}` });
 }
-const revoked = service.create(operator, owner, { note: "revoked, presented by the bench" });
-service.revoke(operator, revoked.token.id);
-const valid = service.create(operator, owner, { note: "presented by the bench" });
-service.close();
-store.close();
+const revoked = await service.create(operator, owner, { note: "revoked, presented by the bench" });
+await service.revoke(operator, revoked.token.id);
+const valid = await service.create(operator, owner, { note: "presented by the bench" });
+await service.close();
+await store.close();
 console.log(JSON.stringify({ valid: valid.secret, revoked: revoked.secret }));

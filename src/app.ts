@@ -20,12 +20,12 @@ import { answerErrors } from "./modules/errors.ts";
 import { publicUrl } from "./modules/public-url.ts";
 import { refuseMisroutedPath } from "./modules/path-guard.ts";
 import { tokensModule } from "./modules/tokens/index.ts";
-import { openStore, type Store } from "./store/database.ts";
+import type { StoreBackend } from "./store/backend.ts";
+import { openSqliteBackend } from "./store/sqlite-backend.ts";
 import { TokenService, tokenPolicy } from "./tokens/service.ts";
 import { createApiTokenProvider } from "./providers/api-token.ts";
 import { createSessionAccessTokenProvider } from "./providers/session-access-token.ts";
 import { SessionService, rereadFrom, sessionPolicy } from "./sessions/service.ts";
-import { prepareSessionLiveness } from "./store/sessions.ts";
 import { sessionsModule } from "./modules/sessions/index.ts";
 import { REFRESH_TOKEN_PREFIX } from "./tokens/format.ts";
 import { unavailable } from "./refusal.ts";
@@ -37,18 +37,19 @@ import { httpMetricsHook, unmatchedCounter } from "./modules/metrics/http.ts";
 import { readyModule } from "./modules/metrics/index.ts";
 import { auditModule } from "./modules/audit/index.ts";
 import { createRegulation } from "./regulation/index.ts";
-import { purgeAudit } from "./store/audit-query.ts";
 import { VERSION } from "./version.ts";
 import { storeEventCounter } from "./metrics/store-events.ts";
+import { storeQueryTimer } from "./metrics/store-query-timer.ts";
 import { isWorker } from "./workers.ts";
+import { isPromise } from "./identity/maybe-promise.ts";
 import { portalModule } from "./modules/portal/index.ts";
 import { createPortalCookie } from "./modules/portal/cookie.ts";
 
 export interface Gatehouse {
   app: Elysia<any, any, any, any, any, any, any>;
   pipeline: IdentityPipeline;
-  /** The SQLite store, migrated; null when `store.enabled` is false. */
-  store: Store | null;
+  /** The store, migrated; null when `store.enabled` is false. */
+  store: StoreBackend | null;
   /** API tokens; null when the store is disabled. */
   tokens: TokenService | null;
   /** Sessions (access and refresh tokens); null when the store is disabled. */
@@ -58,7 +59,7 @@ export interface Gatehouse {
   /** Prometheus metrics (auth-o-tron's families and Gatehouse's); null when `metrics.enabled` is false. */
   metrics: Metrics | null;
   /** GET /ready's check: the store answers and the signing keys are loaded. */
-  readiness: () => Readiness;
+  readiness: () => Promise<Readiness>;
   /** The /authenticate handler itself, which the server routes to directly (the app serves it too). */
   authenticate: AuthenticateHandler;
   close(): Promise<void>;
@@ -73,7 +74,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
   // The store first (migrated at start-up): some providers keep accounts in it. The built-in
   // providers of API tokens and session access tokens come after the configured ones.
   const store = config.store.enabled
-    ? openStore(config.store.path, {
+    ? openSqliteBackend(config.store.path, {
         onUnavailable: (reason, error) => logger.error("store.unavailable", { reason, error: (error as Error)?.message }),
       })
     : null;
@@ -88,7 +89,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
       ? createSessionAccessTokenProvider({
           keySet: keys.sessionKeySet,
           issuer: config.jwt.iss,
-          sessionOwner: prepareSessionLiveness(store),
+          sessionOwner: store.hot.sessionOwner,
         })
       : null;
   const builtIn = [...(apiTokens ? [apiTokens] : []), ...(accessTokens ? [accessTokens] : [])];
@@ -102,13 +103,13 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
       })
     : null;
   // Store-wide event counters come from the audit log, read when scraped (a worker's are read by its supervisor).
-  if (metrics && store && !isWorker()) metrics.onScrape(storeEventCounter(metrics, store.sqlite));
+  if (metrics && store && !isWorker()) metrics.onScrape(await storeEventCounter(metrics, store));
   // Regulation is shared through the store; without one, this process keeps its own counts in memory.
-  const regulationStore = config.regulation.enabled ? (store ?? openStore(":memory:")) : null;
+  const regulationStore = config.regulation.enabled ? (store ?? openSqliteBackend(":memory:")) : null;
   const regulation = regulationStore
     ? createRegulation(config, regulationStore, logger, metrics && {
         refused: (kind) => metrics.events.regulationRefusals.labels(kind).inc(),
-        timeQuery: (query, run) => metrics.timeQuery(query, run),
+        timeQuery: storeQueryTimer(metrics),
       })
     : null;
   const observers = [...(metrics ? [metrics.observer] : []), ...(regulation ? [regulation.observer] : []), ...(options.observers ?? [])];
@@ -121,7 +122,13 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     timeoutMs: config.auth.timeout_in_ms,
     logger,
     ownTokenPrefixes: [config.tokens.prefix, REFRESH_TOKEN_PREFIX],
-    isKeptToken: tokens ? (token) => tokens.keepsImported(token) : undefined,
+    // An answer still pending (a store that must be asked) counts as kept: a secret that may be ours never leaves.
+    isKeptToken: tokens
+      ? (token) => {
+          const kept = tokens.keepsImported(token);
+          return isPromise(kept) || kept;
+        }
+      : undefined,
     ownIssuer: config.jwt.iss,
     observer,
     regulation: regulation?.gate,
@@ -156,20 +163,19 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
   const sessionService = sessions ?? unavailable<SessionService>(noSessions);
   const readiness = createReadinessCheck({
     store,
-    storePath: store && config.store.path !== ":memory:" ? config.store.path : null,
     keySet: keys.keySet,
-    timeQuery: metrics ? (query, run) => metrics.timeQuery(query, run) : undefined,
+    timeQuery: metrics ? storeQueryTimer(metrics) : undefined,
   });
   // The audit log keeps `audit.retention` seconds; every instance purges (a no-op when another just did).
   const purgeTimer =
     store && config.audit.retention > 0
       ? setInterval(() => {
-          try {
-            const purged = purgeAudit(store.db, Date.now() - config.audit.retention * 1000);
-            if (purged > 0) logger.info("audit.purged", { events: purged, retention_seconds: config.audit.retention });
-          } catch (error) {
-            logger.warn("audit.purge_failed", { error: (error as Error).message });
-          }
+          store.transaction(async (q) => q.purgeAudit(Date.now() - config.audit.retention * 1000)).then(
+            (purged) => {
+              if (purged > 0) logger.info("audit.purged", { events: purged, retention_seconds: config.audit.retention });
+            },
+            (error) => logger.warn("audit.purge_failed", { error: (error as Error).message }),
+          );
         }, config.audit.purge_interval * 1000)
       : null;
   purgeTimer?.unref?.();
@@ -243,12 +249,12 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
       purge?.stop();
       if (purgeTimer) clearInterval(purgeTimer);
       regulation?.close();
-      if (regulationStore && regulationStore !== store) regulationStore.close();
+      if (regulationStore && regulationStore !== store) await regulationStore.close();
       pipeline.close();
       keys.keySet.close?.();
       if (keys.sessionKeySet !== keys.keySet) keys.sessionKeySet?.close?.();
-      tokens?.close(); // writes the last uses not written yet
-      store?.close();
+      await tokens?.close(); // writes the last uses not written yet
+      await store?.close();
     },
   };
 }

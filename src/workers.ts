@@ -20,7 +20,7 @@ import type { Readiness } from "./metrics/readiness.ts";
 import { Metrics } from "./metrics/recorder.ts";
 import { storeEventCounter } from "./metrics/store-events.ts";
 import { openKeySet } from "./keys/open.ts";
-import { openStore } from "./store/database.ts";
+import { openSqliteBackend } from "./store/sqlite-backend.ts";
 import { metricsPortApp } from "./modules/metrics/index.ts";
 import { VERSION } from "./version.ts";
 
@@ -41,10 +41,10 @@ export type FromWorker =
   | { type: "ready"; id: number; readiness: Readiness };
 
 /** In a worker: answers the supervisor's questions (metrics, readiness) over the IPC channel. */
-export function answerSupervisor(answers: { metrics(): Promise<MetricObjectWithValues<MetricValue<string>>[]>; ready(): Readiness }): void {
+export function answerSupervisor(answers: { metrics(): Promise<MetricObjectWithValues<MetricValue<string>>[]>; ready(): Readiness | Promise<Readiness> }): void {
   process.on("message", async (message: ToWorker) => {
     if (message.type === "metrics") process.send!({ type: "metrics", id: message.id, metrics: await answers.metrics() } satisfies FromWorker);
-    if (message.type === "ready") process.send!({ type: "ready", id: message.id, readiness: answers.ready() } satisfies FromWorker);
+    if (message.type === "ready") process.send!({ type: "ready", id: message.id, readiness: await answers.ready() } satisfies FromWorker);
   });
   process.send!({ type: "listening" } satisfies FromWorker);
 }
@@ -73,7 +73,7 @@ export interface Supervisor {
 export async function startSupervisor(loaded: LoadedConfig, logger: Logger, count: number): Promise<Supervisor> {
   const { config } = loaded;
   // Migrations and the first managed key, once, before any worker opens the store.
-  const store = config.store.enabled ? openStore(config.store.path) : null;
+  const store = config.store.enabled ? openSqliteBackend(config.store.path) : null;
   const keys = await openKeySet(config, store, logger);
   keys.keySet.close?.();
 
@@ -145,7 +145,7 @@ export async function startSupervisor(loaded: LoadedConfig, logger: Logger, coun
   // The supervisor's own metrics: its process_* figures and the store-wide event counters, read here
   // only (a worker's copies of those stay at zero, so the sum counts each event once).
   const own = new Metrics({ legacyNames: config.metrics.legacy_names, version: VERSION, providers: [], augmenters: [] });
-  if (store) own.onScrape(storeEventCounter(own, store.sqlite));
+  if (store) own.onScrape(await storeEventCounter(own, store));
 
   let metricsServer: ReturnType<typeof metricsPortApp> | null = null;
   if (config.metrics.enabled) {
@@ -187,7 +187,7 @@ export async function startSupervisor(loaded: LoadedConfig, logger: Logger, coun
       for (const worker of workers.values()) worker.process.kill("SIGTERM");
       await Promise.all([...workers.values()].map((worker) => worker.process.exited));
       await metricsServer?.stop();
-      store?.close();
+      await store?.close();
     },
   };
 }

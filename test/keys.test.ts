@@ -167,12 +167,12 @@ describe("managed keys", () => {
 
   test("a previous key retires once its tokens have expired (exp + margin); its tokens are then refused", async () => {
     const managed = app.gatehouse.keys.managed!;
-    const before = managed.list().filter((key) => key.state === "previous");
+    const before = (await managed.list()).filter((key) => key.state === "previous");
     expect(before.length).toBeGreaterThan(0);
     const oldJwt = await new SignJWT({}).setProtectedHeader({ alg: "ES256", kid: before[0].kid }).sign((await generateKeyPair("ES256")).privateKey);
     // Time travel: 62 s later every previous key is due (exp 60 s + margin 1 s).
     await managed.refresh(Date.now() + 62_000);
-    const after = managed.list();
+    const after = await managed.list();
     expect(after.filter((key) => key.state === "previous")).toEqual([]);
     const published = (await (await json(await fetch(`${app.url}/.well-known/jwks.json`)))).keys.map((k: any) => k.kid);
     for (const key of before) expect(published).not.toContain(key.kid);

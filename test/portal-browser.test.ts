@@ -102,7 +102,7 @@ describe.skipIf(!enabled)("the portal in a browser", () => {
     expect(identity).toContain("alice");
     expect(identity).toContain("local");
 
-    const live = app.gatehouse.sessions!.list({ user: { username: "alice", realm: "local" }, admin: false, client: { socket: null, reported: null } });
+    const live = await app.gatehouse.sessions!.list({ user: { username: "alice", realm: "local" }, admin: false, client: { socket: null, reported: null } });
     expect(live).toHaveLength(1);
     expect(live[0].provider).toBe("local");
   });
@@ -145,7 +145,7 @@ describe.skipIf(!enabled)("the portal in a browser", () => {
     expect(claims.username).toBe("alice");
     expect(claims.scopes).toEqual({ ecflow: ["read"], tiled: ["read"] });
 
-    app.gatehouse.tokens!.flushUses(); // uses are written every few seconds; do not wait for it
+    await app.gatehouse.tokens!.flushUses(); // uses are written every few seconds; do not wait for it
     await visit(page, "tokens");
     const lastUsedAfter = await page.locator("tbody tr").first().locator("td").nth(5).textContent();
     expect(lastUsedAfter).toContain("UTC");
@@ -252,7 +252,7 @@ describe.skipIf(!enabled)("the portal in a browser", () => {
     expect(portalPage.status).toBe(303);
     expect(portalPage.headers.get("location")).toBe("/portal/sign-in");
     expect((await fetch(`${app.url}/api/v1/tokens`, { headers: { cookie: old } })).status).toBe(401);
-    expect(app.gatehouse.sessions!.list({ user: { username: "alice", realm: "local" }, admin: false, client: { socket: null, reported: null } })).toEqual([]);
+    expect(await app.gatehouse.sessions!.list({ user: { username: "alice", realm: "local" }, admin: false, client: { socket: null, reported: null } })).toEqual([]);
   });
 
   test("no page broke its Content-Security-Policy or asked another host", () => {

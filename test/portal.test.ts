@@ -106,7 +106,7 @@ describe("the portal over HTTP", () => {
 
   test("a state-changing request without the CSRF token, with a wrong one, or from another origin is refused", async () => {
     const { cookie, csrf } = await signIn(app, "alice", "alice-pw");
-    const before = app.gatehouse.tokens!.list({ user: { username: "alice", realm: "local" }, admin: false, client: { socket: null, reported: null } }).length;
+    const before = (await app.gatehouse.tokens!.list({ user: { username: "alice", realm: "local" }, admin: false, client: { socket: null, reported: null } })).length;
 
     const missing = await post(app, "/portal/tokens/new", newToken("no csrf"), { cookie, origin: app.url });
     expect(missing.status).toBe(403);
@@ -122,7 +122,7 @@ describe("the portal over HTTP", () => {
     const other = await signIn(app, "alice", "alice-pw");
     const otherSessions = await post(app, "/portal/tokens/new", { ...newToken("other session"), csrf: other.csrf }, { cookie, origin: app.url });
     expect(otherSessions.status).toBe(403);
-    const after = app.gatehouse.tokens!.list({ user: { username: "alice", realm: "local" }, admin: false, client: { socket: null, reported: null } }).length;
+    const after = (await app.gatehouse.tokens!.list({ user: { username: "alice", realm: "local" }, admin: false, client: { socket: null, reported: null } })).length;
     expect(after).toBe(before);
 
     const good = await post(app, "/portal/tokens/new", { ...newToken("good"), csrf }, { cookie, origin: app.url, "sec-fetch-site": "same-origin" });
@@ -167,7 +167,7 @@ describe("the portal over HTTP", () => {
     expect((await fetch(`${app.url}/portal/sessions`, { headers: { cookie: here.cookie } })).status).toBe(200);
     expect((await fetch(`${app.url}/portal/sessions`, { headers: { cookie: elsewhere.cookie }, redirect: "manual" })).status).toBe(303);
     const owner = { user: { username: "alice", realm: "local" }, admin: false, client: { socket: null, reported: null } };
-    expect(app.gatehouse.sessions!.list(owner)).toHaveLength(1);
+    expect(await app.gatehouse.sessions!.list(owner)).toHaveLength(1);
   });
 
   test("what a user typed is shown as text", async () => {
@@ -352,14 +352,14 @@ describe("other providers and key modes", () => {
     const dir = temporaryDirectory("gatehouse-portal-rotate-");
     const app = await startApp(portalConfig(dir));
     try {
-      const before = app.gatehouse.keys.managed!.list().length;
+      const before = (await app.gatehouse.keys.managed!.list()).length;
       const root = await signIn(app, "root", "root-pw");
       const unticked = await post(app, "/portal/admin/keys/rotate", { csrf: root.csrf }, { cookie: root.cookie, origin: app.url });
       expect(unticked.status).toBe(400);
       const alice = await signIn(app, "alice", "alice-pw");
       const person = await post(app, "/portal/admin/keys/rotate", { confirm: "yes", csrf: alice.csrf }, { cookie: alice.cookie, origin: app.url });
       expect(person.status).toBe(403);
-      expect(app.gatehouse.keys.managed!.list().length).toBe(before);
+      expect((await app.gatehouse.keys.managed!.list()).length).toBe(before);
     } finally {
       await app.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -377,7 +377,7 @@ describe("other providers and key modes", () => {
       expect(response.headers.get("set-cookie")).toBeNull();
       expect(await response.text()).toContain("too large to keep in a browser cookie");
       const owner = { user: { username: "big", realm: "local" }, admin: false, client: { socket: null, reported: null } };
-      expect(app.gatehouse.sessions!.list(owner)).toEqual([]);
+      expect(await app.gatehouse.sessions!.list(owner)).toEqual([]);
     } finally {
       await app.stop();
       rmSync(dir, { recursive: true, force: true });

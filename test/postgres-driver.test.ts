@@ -10,7 +10,7 @@ import { SQL } from "bun";
 import { drizzle } from "drizzle-orm/bun-sql";
 import { bigint, jsonb, pgTable, serial } from "drizzle-orm/pg-core";
 import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";
-import { postgresAvailable, startPostgres, type Postgres } from "./helpers/postgres.ts";
+import { postgresAvailable, startPostgres, type Postgres, eventually, percentile } from "./helpers/postgres.ts";
 
 let pg: Postgres;
 let sql: SQL;
@@ -25,17 +25,6 @@ function client(options: Partial<Bun.SQL.PostgresOrMySQLOptions> = {}): SQL {
 
 function report(line: string): void {
   console.log(`postgres-driver: ${line}`);
-}
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-
-/** Resolves once `check` is true, polling; rejects after `ms` (generous: the machine is shared). */
-async function eventually(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
 }
 
 describe.skipIf(!postgresAvailable)("PostgreSQL driver: Bun's built-in SQL client", () => {

@@ -3,7 +3,7 @@
 // and the WAL is emptied.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { statSync } from "node:fs";
-import { basic, json, logEvents, startApp, type TestApp } from "./helpers/app.ts";
+import { basic, json, logEvents, startApp, type TestApp, storeOf } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
 
 let app: TestApp;
@@ -34,7 +34,7 @@ const login = async () =>
     await fetch(`${app.url}/api/v1/auth/provider/local/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "username=alice&password=alice-pw" }),
   )) as { access_token: string; refresh_token: string };
 
-const count = (sql: string) => (app.gatehouse.store!.sqlite.query(sql).get() as { n: number }).n;
+const count = (sql: string) => (storeOf(app.gatehouse).sqlite.query(sql).get() as { n: number }).n;
 
 test("ended sessions and tokens are purged after their retention; live ones, and the audit log, stay", async () => {
   const live = await createToken({ note: "live" });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { SignJWT, decodeJwt, decodeProtectedHeader } from "jose";
 import { jwtHeader } from "../src/keys/issuer.ts";
-import { basic, rawHttp, startApp, type TestApp } from "./helpers/app.ts";
+import { basic, rawHttp, startApp, type TestApp, storeOf } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
 
 const SECRET = "security-test-secret-0123456789abcdef";
@@ -545,7 +545,7 @@ describe("finding 10: store failures", () => {
   });
 
   test("a failure to write an audit row never changes the answer", async () => {
-    const store = app.gatehouse.store!;
+    const store = storeOf(app.gatehouse);
     store.sqlite.exec("CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END");
     const logsBefore = app.logs.length;
     try {
@@ -579,7 +579,7 @@ describe("finding 10: store failures", () => {
   });
 
   test("failed logins are one audit row per user and address per minute, with a count", async () => {
-    const store = app.gatehouse.store!;
+    const store = storeOf(app.gatehouse);
     const count = () =>
       store.sqlite.query<{ rows: number }, []>("SELECT count(*) AS rows FROM audit_log WHERE event = 'session.login_failed' AND actor_username = 'guessed'").get()!.rows;
     const before = count();

@@ -58,7 +58,7 @@ describe("managed keys (ES256), keys.publish_ahead 0", () => {
     const rotation = await fetch(`${app.url}/api/v1/keys/rotate`, { method: "POST", headers: { authorization: ROOT } });
     expect(rotation.status).toBe(202);
     const { rotating_to: secondKid } = (await rotation.json()) as { rotating_to: string };
-    const states = app.gatehouse.keys.managed!.list().map((key) => [key.kid, key.state]);
+    const states = (await app.gatehouse.keys.managed!.list()).map((key) => [key.kid, key.state]);
     expect(states).toEqual([
       [firstKid, "previous"],
       [secondKid, "current"],
@@ -75,7 +75,7 @@ describe("managed keys (ES256), keys.publish_ahead 0", () => {
       await other.stop();
     }
     // The previous key is kept for the longest token it may have signed: an access token (900 s by default) or a backend's JWT.
-    const previous = app.gatehouse.keys.managed!.list().find((key) => key.kid === firstKid)!;
+    const previous = (await app.gatehouse.keys.managed!.list()).find((key) => key.kid === firstKid)!;
     expect(previous.retiresAt! - previous.deactivatedAt!).toBe((900 + 1) * 1000);
 
     // The refresh gives a token signed with the new key.
@@ -90,7 +90,7 @@ describe("managed keys (ES256), keys.publish_ahead 0", () => {
     // but the session lives on: its refresh token is not signed by any key.
     const again = await loginAsRoot(app);
     await app.gatehouse.keys.managed!.rotate();
-    const thirdKid = app.gatehouse.keys.managed!.list().find((key) => key.state === "current")!.kid;
+    const thirdKid = (await app.gatehouse.keys.managed!.list()).find((key) => key.state === "current")!.kid;
     expect((await authenticate(app, again.access_token)).status).toBe(200);
     expect(await app.gatehouse.keys.managed!.retire(secondKid)).toBe("retired");
     expect((await authenticate(app, again.access_token)).status).toBe(401);

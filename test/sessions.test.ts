@@ -7,7 +7,7 @@ import { Database } from "bun:sqlite";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SignJWT, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
-import { basic, startApp, type TestApp } from "./helpers/app.ts";
+import { basic, startApp, type TestApp, storeOf } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
 import { UNKNOWN_CLIENT } from "../src/identity/client.ts";
 import { startWhoAmI, type WhoAmI } from "./helpers/who-am-i.ts";
@@ -97,7 +97,7 @@ async function claimsOf(response: Response) {
 }
 
 function auditEvents(app: TestApp, event: string) {
-  return app.gatehouse.store!.sqlite.query("SELECT * FROM audit_log WHERE event = ? ORDER BY id").all(event) as Record<string, any>[];
+  return storeOf(app.gatehouse).sqlite.query("SELECT * FROM audit_log WHERE event = ? ORDER BY id").all(event) as Record<string, any>[];
 }
 
 /** A server of its own, for a test that needs other settings or a store to itself. */
@@ -387,7 +387,7 @@ describe("refresh", () => {
       const service = own.gatehouse.sessions!;
       const { access_token, refresh_token } = await loggedIn(own);
       const sid = decodeJwt(access_token).sid as string;
-      const rows = () => (own.gatehouse.store!.sqlite.query("SELECT count(*) AS n FROM refresh_tokens WHERE session_id = ?").get(sid) as { n: number }).n;
+      const rows = () => (storeOf(own.gatehouse).sqlite.query("SELECT count(*) AS n FROM refresh_tokens WHERE session_id = ?").get(sid) as { n: number }).n;
       // Refreshed every 0.6 days (time travel through the service): the sliding limit of a day is never reached.
       const start = Date.now();
       const used = [refresh_token];
@@ -401,7 +401,7 @@ describe("refresh", () => {
       expect((await service.refresh(used[3], UNKNOWN_CLIENT, start + 1.9 * DAY)).refresh_token).toStartWith("gtr_");
       // ... a remembered one is reuse, and does.
       expect((await refresh(own, used[1])).status).toBe(401);
-      expect(own.gatehouse.store!.sqlite.query("SELECT revoked_reason FROM sessions WHERE id = ?").get(sid)).toEqual({
+      expect(storeOf(own.gatehouse).sqlite.query("SELECT revoked_reason FROM sessions WHERE id = ?").get(sid)).toEqual({
         revoked_reason: "refresh token reuse",
       });
     });
@@ -438,7 +438,7 @@ describe("refresh", () => {
     const gone = await startApp(config(shared, { withoutAlice: true }));
     try {
       expect((await refresh(gone, next)).json).toEqual({ detail: SESSION_EXPIRED });
-      const reason = gone.gatehouse.store!.sqlite.query("SELECT revoked_reason FROM sessions").get() as { revoked_reason: string };
+      const reason = storeOf(gone.gatehouse).sqlite.query("SELECT revoked_reason FROM sessions").get() as { revoked_reason: string };
       expect(reason.revoked_reason).toBe("user no longer known");
     } finally {
       await gone.stop();
@@ -734,7 +734,7 @@ describe("secrets at rest and in the logs", () => {
     expect(refreshTokens.length).toBeGreaterThan(10);
     const logs = app.logs.join("\n");
     for (const secret of secrets) expect(logs.includes(secret)).toBe(false);
-    app.gatehouse.tokens!.flushUses();
+    await app.gatehouse.tokens!.flushUses();
     const files = ["gatehouse.db", "gatehouse.db-wal"].map((name) => join(dir, name)).filter((path) => existsSync(path));
     const bytes = files.map((path) => readFileSync(path).toString("latin1")).join("");
     expect(bytes.length).toBeGreaterThan(0);

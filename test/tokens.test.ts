@@ -5,7 +5,7 @@ import { Database } from "bun:sqlite";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { jwtVerify } from "jose";
-import { basic, startApp, type TestApp } from "./helpers/app.ts";
+import { basic, startApp, type TestApp, storeOf } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
 
 const JWT_SECRET = "tokens-test-secret-0123456789abcdef";
@@ -214,7 +214,7 @@ describe("a token's life through HTTP", () => {
     try {
       for (let i = 0; i < 5; i++) expect((await authenticate(token)).status).toBe(200);
       expect(row().last_used_at).toBeNull();
-      app.gatehouse.tokens!.flushUses();
+      await app.gatehouse.tokens!.flushUses();
       expect(row().last_used_address).toBe("127.0.0.1");
       expect(Date.now() - row().last_used_at).toBeLessThan(10_000);
     } finally {
@@ -370,8 +370,8 @@ describe("the owner's roles are read again on every use", () => {
     expect((await claimsOf(await authenticate(token))).roles).toEqual(["ops", "staff"]);
     const other = temporaryDirectory("gatehouse-tokens-db-");
     // A second server, on a copy of the same database, where alice no longer has "ops".
-    app.gatehouse.tokens!.flushUses();
-    app.gatehouse.store!.sqlite.exec(`VACUUM INTO '${join(other, "gatehouse.db")}'`);
+    await app.gatehouse.tokens!.flushUses();
+    storeOf(app.gatehouse).sqlite.exec(`VACUUM INTO '${join(other, "gatehouse.db")}'`);
     // With the master key that seals the sessions' signing key kept in the store (issue 9, finding 1).
     copyFileSync(join(dir, "master.key"), join(other, "master.key"));
     const changed = await startApp(config(other, { aliceRoles: [] }));

@@ -9,7 +9,7 @@ import http from "node:http";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeJwt } from "jose";
-import { basic, logEvents, startApp, type TestApp } from "./helpers/app.ts";
+import { basic, logEvents, startApp, type TestApp, storeOf } from "./helpers/app.ts";
 import { freePort, nginxAvailable, startNginx, type RunningNginx } from "./helpers/nginx.ts";
 import { buildConfig, ConfigError } from "../src/config/load.ts";
 import { trustedHeaderProvider } from "../src/providers/trusted-header.ts";
@@ -171,7 +171,7 @@ describe("trusted-header, directly", () => {
   });
 
   test("create_accounts: the account is created once, with its profile, and updated when the headers change", async () => {
-    const sqlite = app.gatehouse.store!.sqlite;
+    const sqlite = storeOf(app.gatehouse).sqlite;
     const account = () =>
       sqlite
         .query<any, []>(
@@ -233,20 +233,20 @@ describe("trusted-header without create_accounts", () => {
   });
 
   test("a user the store does not know is refused, and no account is made; one it knows is accepted", async () => {
-    const sqlite = app.gatehouse.store!.sqlite;
+    const sqlite = storeOf(app.gatehouse).sqlite;
     const users = () => sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM users").get()!.n;
     const refused = await request(`${app.url}/authenticate`, TESTADMIN);
     expect(refused.status).toBe(401);
     expect(users()).toBe(0);
     expect(logged(app, "auth.trusted_header.unknown_user")).toHaveLength(1);
     // Known: in the store, e.g. given a token by an admin (gatehouse tokens create --user testadmin --realm georchestra).
-    prepareUpsertUser(app.gatehouse.store!)("testadmin", "georchestra", Date.now());
+    prepareUpsertUser(storeOf(app.gatehouse))("testadmin", "georchestra", Date.now());
     const accepted = await request(`${app.url}/authenticate`, TESTADMIN);
     expect(accepted.status).toBe(200);
     expect(accepted.headers["x-auth-username"]).toBe("testadmin");
     expect(sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM user_profiles").get()!.n).toBe(0);
     // The same user in another realm is still unknown.
-    prepareUpsertUser(app.gatehouse.store!)("other", "local", Date.now());
+    prepareUpsertUser(storeOf(app.gatehouse))("other", "local", Date.now());
     expect((await request(`${app.url}/authenticate`, { ...TESTADMIN, "preauth-username": "other" })).status).toBe(401);
   });
 });
@@ -443,7 +443,7 @@ describe("trusted-header and the portal", () => {
     const page = await request(`${app.url}/portal/`, { ...TESTADMIN, cookie });
     expect(page.status).toBe(200);
     expect(page.body).toContain("testadmin");
-    const sessions = app.gatehouse.store!.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM sessions WHERE revoked_at IS NULL").get()!.n;
+    const sessions = storeOf(app.gatehouse).sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM sessions WHERE revoked_at IS NULL").get()!.n;
     expect(sessions).toBe(1);
   });
 

@@ -1,8 +1,8 @@
 // `gatehouse audit`: the audit log of the local store, newest first, with the
 // filters of GET /api/v1/audit (event, actor, subject, realm, time range) and
 // its cursor paging.
-import { openStore } from "../store/database.ts";
-import { MAX_AUDIT_PAGE, auditFilterFrom, auditView, listAuditPage } from "../store/audit-query.ts";
+import { openSqliteBackend } from "../store/sqlite-backend.ts";
+import { MAX_AUDIT_PAGE, auditFilterFrom, auditView } from "../store/audit-query.ts";
 import { parseCommand, storeConfig, type LoadConfig } from "./common.ts";
 
 const USAGE = `usage: gatehouse audit [--event NAME|PREFIX*] [--actor USER] [--subject USER|TOKEN_ID] [--realm R]
@@ -46,11 +46,11 @@ export async function auditCommand(args: string[], loadConfig: LoadConfig): Prom
   }
   const config = await storeConfig(values.config, loadConfig, "audit");
   if (!config) return 2;
-  const store = openStore(config.store.path);
+  const store = openSqliteBackend(config.store.path);
   try {
     let page;
     try {
-      page = listAuditPage(store.db, filter);
+      page = await store.read.listAuditPage(filter);
     } catch (error) {
       if (!(error instanceof RangeError)) throw error;
       console.error(`audit: --${error.message}`);
@@ -66,7 +66,7 @@ export async function auditCommand(args: string[], loadConfig: LoadConfig): Prom
     }
     return 0;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

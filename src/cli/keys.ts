@@ -1,6 +1,6 @@
 // `gatehouse keys list|rotate|retire KID`: the signing keys in the local store.
 import type { GatehouseConfig } from "../config/schema.ts";
-import { openStore } from "../store/database.ts";
+import { openSqliteBackend } from "../store/sqlite-backend.ts";
 import { openKeySet } from "../keys/open.ts";
 import { createLogger } from "../log.ts";
 import { configuredKeys } from "../config/load.ts";
@@ -18,7 +18,7 @@ export async function keysCommand(args: string[], config: GatehouseConfig): Prom
     console.error("keys: the store is disabled (store.enabled: false); keys are jwt.secret");
     return 2;
   }
-  const store = openStore(config.store.path);
+  const store = openSqliteBackend(config.store.path);
   const logger = createLogger({ level: "warn", format: config.logging.format, write: (line) => console.error(line) });
   try {
     const { managed } = await openKeySet(config, store, logger, { poll: false, sessionKeys: false });
@@ -43,7 +43,7 @@ export async function keysCommand(args: string[], config: GatehouseConfig): Prom
       console.log(`retired ${kid}: tokens it signed no longer verify`);
     }
     const when = (ms: number | null) => (ms === null ? "-" : new Date(ms).toISOString());
-    for (const key of managed.list()) {
+    for (const key of await managed.list()) {
       console.log(
         [key.kid, key.alg, key.state.padEnd(8), `created ${when(key.createdAt)}`, key.state === "next" ? `signs from ${when(key.activatesAt)}` : "", key.state === "previous" ? `retires ${when(key.retiresAt)}` : ""]
           .filter(Boolean)
@@ -53,6 +53,6 @@ export async function keysCommand(args: string[], config: GatehouseConfig): Prom
     managed.close();
     return 0;
   } finally {
-    store.close();
+    await store.close();
   }
 }

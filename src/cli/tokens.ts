@@ -6,7 +6,7 @@ import type { GatehouseConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { createLogger } from "../log.ts";
 import { createProviders } from "../providers/registry.ts";
-import { openStore, type Store } from "../store/database.ts";
+import { openSqliteBackend, type SqliteBackend } from "../store/sqlite-backend.ts";
 import { ImportError, importAuthOTronTokens, parseMongoExport } from "../tokens/import.ts";
 import { TokenService, tokenPolicy } from "../tokens/service.ts";
 import { operatorActor } from "../identity/actor.ts";
@@ -43,7 +43,7 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
   }
   const config = await storeConfig(values.config, loadConfig, "tokens");
   if (!config) return 2;
-  const store = openStore(config.store.path);
+  const store = openSqliteBackend(config.store.path);
   const logger = createLogger({ level: "warn", format: config.logging.format, write: (line) => console.error(line) });
   // The providers tell which realms can be rechecked later (tokens of the others are capped).
   const providers = createProviders(config.providers, logger, store);
@@ -63,7 +63,7 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
         return 2;
       }
       await warnIfUnknownOwner(config, logger, values.user, values.realm);
-      const { secret, token } = tokens.create(operator, { username: values.user, realm: values.realm }, {
+      const { secret, token } = await tokens.create(operator, { username: values.user, realm: values.realm }, {
         note: values.note,
         expiresIn,
         scopes,
@@ -75,10 +75,10 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
     } else if (action === "import") {
       return importTokens(config, store, id!, values);
     } else if (action === "list") {
-      const list = tokens.list(operator, { username: values.user, realm: values.realm, includeRevoked: values["include-revoked"] });
+      const list = await tokens.list(operator, { username: values.user, realm: values.realm, includeRevoked: values["include-revoked"] });
       console.log(values.json ? JSON.stringify({ tokens: list }, null, 2) : tokenTable(list));
     } else {
-      const token = tokens.revoke(operator, id!);
+      const token = await tokens.revoke(operator, id!);
       console.log(`revoked ${token.id} (${token.username}@${token.realm})`);
     }
     return 0;
@@ -87,8 +87,8 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
     console.error(`tokens ${action}: ${error.message}`);
     return 1;
   } finally {
-    tokens.close();
-    store.close();
+    await tokens.close();
+    await store.close();
   }
 }
 
@@ -108,7 +108,7 @@ async function warnIfUnknownOwner(config: GatehouseConfig, logger: Logger, usern
  * tokens.allow_non_expiring: imported ones get tokens.max_expires_in unless
  * --expires-in says otherwise. Prints counts and ids, never a secret.
  */
-function importTokens(config: GatehouseConfig, store: Store, tokensFile: string, values: { users?: string; note?: string; "expires-in"?: string }): number {
+function importTokens(config: GatehouseConfig, store: SqliteBackend, tokensFile: string, values: { users?: string; note?: string; "expires-in"?: string }): number {
   if (!values.users) {
     console.error(`tokens import: --users is required: the owners are in auth-o-tron's users collection\n${USAGE}`);
     return 2;
@@ -133,7 +133,8 @@ function importTokens(config: GatehouseConfig, store: Store, tokensFile: string,
     console.error(`tokens import: ${error instanceof ImportError ? error.message : `cannot read the file: ${code ?? (error as Error).message}`}`);
     return 1;
   }
-  const result = importAuthOTronTokens(store, tokenDocuments, userDocuments, {
+  // SQLite only: an import runs once, on the file, before Gatehouse serves from it.
+  const result = importAuthOTronTokens(store.store, tokenDocuments, userDocuments, {
     expiresAt: expiresIn === null ? null : Date.now() + expiresIn * 1000,
     note: values.note ?? "imported from auth-o-tron",
     operator: `cli:${process.env.USER ?? "unknown"}`,

@@ -5,7 +5,7 @@
 // the store refuses them from its next request on.
 import { sessionPolicy, SessionService } from "../sessions/service.ts";
 import { TokenService, tokenPolicy } from "../tokens/service.ts";
-import { openStore } from "../store/database.ts";
+import { openSqliteBackend } from "../store/sqlite-backend.ts";
 import { createLogger } from "../log.ts";
 import { operatorActor } from "../identity/actor.ts";
 import type { KeySet } from "../keys/keyset.ts";
@@ -31,18 +31,18 @@ export async function usersCommand(args: string[], loadConfig: LoadConfig): Prom
   }
   const config = await storeConfig(values.config, loadConfig, "users");
   if (!config) return 2;
-  const store = openStore(config.store.path);
+  const store = openSqliteBackend(config.store.path);
   const logger = createLogger({ level: "warn", format: config.logging.format, write: (line) => console.error(line) });
   const tokens = new TokenService(store, tokenPolicy(config), logger);
   // This command signs nothing and re-reads nobody: the session service's key and provider stay unused.
   const notSigning = { keySet: unavailable<KeySet>("users end signs no token"), iss: config.jwt.iss };
   const sessions = new SessionService(store, sessionPolicy(config), notSigning, () => null, logger, tokens);
   try {
-    const ended = sessions.endEverything(operatorActor(), { username: values.user, realm: values.realm });
+    const ended = await sessions.endEverything(operatorActor(), { username: values.user, realm: values.realm });
     console.log(`${values.user}@${values.realm}: ${ended.sessions} session(s) ended, ${ended.tokens} API token(s) revoked`);
     return 0;
   } finally {
-    tokens.close();
-    store.close();
+    await tokens.close();
+    await store.close();
   }
 }

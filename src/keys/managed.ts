@@ -5,24 +5,14 @@
 // (verifies only) → retired (gone). A rotation publishes the new key first
 // and lets it sign only after `keys.publish_ahead`, so backends that cache
 // the JWKS already have it; the old key stays published until every token it
-// signed has expired. Every transition is one immediate transaction on the
-// store, and is decided by time alone, so any instance may carry it out and
-// all instances converge on the same state (they re-read it every poll).
+// signed has expired. Every transition is one transaction on the store,
+// holding the keys' lock (lockKeys), and is decided by time alone, so any
+// instance may carry it out and all instances converge on the same state
+// (they re-read it every poll).
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
-import type { Store } from "../store/database.ts";
-import { writeTransaction } from "../store/database.ts";
-import {
-  allKeys,
-  insertKey,
-  keysInState,
-  liveKeys,
-  makeCurrent,
-  makePrevious,
-  previousKeysDue,
-  retireKeys,
-  type SigningKeyRow,
-} from "../store/signing-keys.ts";
-import { auditRow, recordAudit, type AuditActor } from "../store/audit.ts";
+import type { Queries, StoreBackend } from "../store/backend.ts";
+import type { SigningKeyRow } from "../store/signing-keys.ts";
+import { auditRow, type AuditActor } from "../store/audit.ts";
 import { decryptWithMasterKey, encryptWithMasterKey, type MasterKey } from "./master-key.ts";
 import type { KeySet, VerificationKey } from "./keyset.ts";
 import type { Signer } from "./issuer.ts";
@@ -58,14 +48,14 @@ export class ManagedKeySet implements KeySet {
   private timer: Timer | undefined;
 
   private constructor(
-    private readonly store: Store,
+    private readonly store: StoreBackend,
     private readonly master: MasterKey,
     private readonly options: ManagedKeyOptions,
     private readonly logger: Logger,
   ) {}
 
   /** Opens the key set: makes a first key when there is none, loads, and starts polling. */
-  static async open(store: Store, master: MasterKey, options: ManagedKeyOptions, logger: Logger): Promise<ManagedKeySet> {
+  static async open(store: StoreBackend, master: MasterKey, options: ManagedKeyOptions, logger: Logger): Promise<ManagedKeySet> {
     const keySet = new ManagedKeySet(store, master, options, logger);
     await keySet.refresh();
     if (options.pollSeconds > 0) {
@@ -91,8 +81,8 @@ export class ManagedKeySet implements KeySet {
   }
 
   /** The keys as the API lists them: states and dates, never private material. */
-  list(): Omit<SigningKeyRow, "privateKeySealed">[] {
-    return allKeys(this.store.db).map(({ privateKeySealed: _sealed, ...row }) => row);
+  async list(): Promise<Omit<SigningKeyRow, "privateKeySealed">[]> {
+    return (await this.store.read.allKeys()).map(({ privateKeySealed: _sealed, ...row }) => row);
   }
 
   /**
@@ -100,14 +90,16 @@ export class ManagedKeySet implements KeySet {
    * publish_ahead. When a rotation is already pending, that key is returned.
    */
   async rotate(actor: AuditActor | null = null, now = Date.now()): Promise<string> {
-    const pending = keysInState(this.store.db, "next")[0];
+    const pending = (await this.store.read.keysInState("next"))[0];
     if (pending) return pending.kid;
     const candidate = await this.generate(now);
-    const kid = writeTransaction(this.store, (tx) => {
-      const existing = keysInState(tx, "next")[0];
+    const kid = await this.store.transaction(async (q) => {
+      await q.lockKeys();
+      const existing = (await q.keysInState("next"))[0];
       if (existing) return existing.kid; // another instance was quicker
-      insertKey(tx, { ...candidate, state: "next", activatesAt: now + this.options.publishAheadSeconds * 1000 });
-      this.audit(tx, "key.published", candidate.kid, actor, now);
+      await q.insertKey({ ...candidate, state: "next", activatesAt: now + this.options.publishAheadSeconds * 1000 });
+      await this.audit(q, "key.published", candidate.kid, actor, now);
+      await q.notify({ kind: "keys.changed" });
       return candidate.kid;
     });
     await this.refresh(now);
@@ -116,12 +108,14 @@ export class ManagedKeySet implements KeySet {
 
   /** Retires a previous key early (its tokens stop verifying at once). Current and next keys cannot be retired. */
   async retire(kid: string, actor: AuditActor | null = null, now = Date.now()): Promise<"retired" | "not-found" | "in-use"> {
-    const outcome = writeTransaction(this.store, (tx) => {
-      const row = liveKeys(tx).find((key) => key.kid === kid);
+    const outcome = await this.store.transaction(async (q) => {
+      await q.lockKeys();
+      const row = (await q.liveKeys()).find((key) => key.kid === kid);
       if (!row) return "not-found" as const;
       if (row.state !== "previous") return "in-use" as const;
-      retireKeys(tx, [kid], now);
-      this.audit(tx, "key.retired", kid, actor, now, { early: true });
+      await q.retireKeys([kid], now);
+      await this.audit(q, "key.retired", kid, actor, now, { early: true });
+      await q.notify({ kind: "keys.changed" });
       return "retired" as const;
     });
     await this.refresh(now);
@@ -131,7 +125,7 @@ export class ManagedKeySet implements KeySet {
   /** Makes the transitions that are due, then reloads the keys if anything changed (here or in another instance). */
   async refresh(now = Date.now()): Promise<void> {
     await this.advance(now);
-    const rows = liveKeys(this.store.db);
+    const rows = await this.store.read.liveKeys();
     const fingerprint = rows.map((row) => `${row.kid}:${row.state}`).join(",");
     if (fingerprint === this.fingerprint) return;
     await this.load(rows);
@@ -146,7 +140,7 @@ export class ManagedKeySet implements KeySet {
   private async advance(now: number): Promise<void> {
     const system = null; // Gatehouse itself, in the audit log
     // A first key, or an automatic rotation, needs key generation (async) before the transaction.
-    const live = liveKeys(this.store.db);
+    const live = await this.store.read.liveKeys();
     const current = live.find((key) => key.state === "current");
     const next = live.find((key) => key.state === "next");
     const rotationDue =
@@ -156,28 +150,33 @@ export class ManagedKeySet implements KeySet {
       (current.activatedAt ?? current.createdAt) + this.options.rotateEverySeconds * 1000 <= now;
     if (!current && !next) {
       const candidate = await this.generate(now);
-      writeTransaction(this.store, (tx) => {
-        if (keysInState(tx, "current").length > 0 || keysInState(tx, "next").length > 0) return;
+      await this.store.transaction(async (q) => {
+        await q.lockKeys();
+        if ((await q.keysInState("current")).length > 0 || (await q.keysInState("next")).length > 0) return;
         // The very first key signs at once: no backend can hold tokens of an older one.
-        insertKey(tx, { ...candidate, state: "current", activatedAt: now });
-        this.audit(tx, "key.created", candidate.kid, system, now);
+        await q.insertKey({ ...candidate, state: "current", activatedAt: now });
+        await this.audit(q, "key.created", candidate.kid, system, now);
+        await q.notify({ kind: "keys.changed" });
       });
     } else if (rotationDue) {
       await this.rotate(system, now);
     }
-    writeTransaction(this.store, (tx) => {
-      const pending = keysInState(tx, "next")[0];
-      if (pending && (pending.activatesAt ?? 0) <= now) {
-        for (const old of keysInState(tx, "current")) {
-          makePrevious(tx, old.kid, now, now + this.options.keepPreviousSeconds * 1000);
-          this.audit(tx, "key.deactivated", old.kid, system, now);
+    await this.store.transaction(async (q) => {
+      await q.lockKeys();
+      const pending = (await q.keysInState("next"))[0];
+      const activating = pending !== undefined && (pending.activatesAt ?? 0) <= now;
+      if (activating) {
+        for (const old of await q.keysInState("current")) {
+          await q.makePrevious(old.kid, now, now + this.options.keepPreviousSeconds * 1000);
+          await this.audit(q, "key.deactivated", old.kid, system, now);
         }
-        makeCurrent(tx, pending.kid, now);
-        this.audit(tx, "key.activated", pending.kid, system, now);
+        await q.makeCurrent(pending.kid, now);
+        await this.audit(q, "key.activated", pending.kid, system, now);
       }
-      const due = previousKeysDue(tx, now).map((row) => row.kid);
-      retireKeys(tx, due, now);
-      for (const kid of due) this.audit(tx, "key.retired", kid, system, now);
+      const due = (await q.previousKeysDue(now)).map((row) => row.kid);
+      await q.retireKeys(due, now);
+      for (const kid of due) await this.audit(q, "key.retired", kid, system, now);
+      if (activating || due.length > 0) await q.notify({ kind: "keys.changed" });
     });
   }
 
@@ -215,7 +214,7 @@ export class ManagedKeySet implements KeySet {
     this.published = { keys: loaded.map((entry) => entry.publicJwk) };
   }
 
-  private audit(tx: Parameters<typeof recordAudit>[0], event: string, kid: string, actor: AuditActor | null, at: number, detail: Record<string, unknown> = {}) {
-    recordAudit(tx, auditRow(actor, event, at, { detail: { kid, alg: this.options.alg, ...detail } }));
+  private audit(q: Queries, event: string, kid: string, actor: AuditActor | null, at: number, detail: Record<string, unknown> = {}) {
+    return q.recordAudit(auditRow(actor, event, at, { detail: { kid, alg: this.options.alg, ...detail } }));
   }
 }

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import type { GatehouseConfig } from "../config/schema.ts";
 import { configuredKeys, sharedSecrets, signingAlgorithm } from "../config/load.ts";
-import type { Store } from "../store/database.ts";
+import type { StoreBackend } from "../store/backend.ts";
 import type { Logger } from "../log.ts";
 import { sharedSecretKeySet, type KeySet } from "./keyset.ts";
 import { configuredKeySet } from "./configured.ts";
@@ -27,7 +27,7 @@ export function longestTokenLifetime(config: GatehouseConfig): number {
  */
 export async function openKeySet(
   config: GatehouseConfig,
-  store: Store | null,
+  store: StoreBackend | null,
   logger: Logger,
   options: { poll: boolean; sessionKeys?: boolean } = { poll: true },
 ): Promise<{ keySet: KeySet; managed: ManagedKeySet | null; sessionKeySet: KeySet | null }> {
@@ -49,7 +49,7 @@ export async function openKeySet(
 
 async function openManagedKeySet(
   config: GatehouseConfig,
-  store: Store,
+  store: StoreBackend,
   logger: Logger,
   alg: "ES256" | "EdDSA" | "RS256",
   poll: boolean,

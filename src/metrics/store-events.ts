@@ -5,8 +5,10 @@
 // the newest event at start-up on: store-wide, so every instance and the CLI
 // writing to the store are counted (sum them across instances and you count
 // each event once per instance: use max).
-import type { Database } from "bun:sqlite";
-import { auditEventsSince, newestAuditId } from "../store/audit-query.ts";
+import type { StoreBackend } from "../store/backend.ts";
+import type { AuditEventCount } from "../store/audit-query.ts";
+import { isPromise } from "../identity/maybe-promise.ts";
+import { storeQueryTimer } from "./store-query-timer.ts";
 import type { Metrics } from "./recorder.ts";
 
 /** Matches sessions/service.ts's REUSE_REASON. */
@@ -18,11 +20,17 @@ const KEY_STATES: Record<string, string> = {
   "key.retired": "retired",
 };
 
-export function storeEventCounter(metrics: Metrics, sqlite: Database): () => void {
-  let lastId = newestAuditId(sqlite);
+/**
+ * Counts from the newest event now on. The counting runs when scraped: at
+ * once when the store answers at once (SQLite), so the scrape shows it;
+ * otherwise it lands by the next scrape (one read at a time).
+ */
+export async function storeEventCounter(metrics: Metrics, store: StoreBackend): Promise<() => void> {
+  let lastId = await store.read.newestAuditId();
+  let reading = false;
+  const timeQuery = storeQueryTimer(metrics);
   const { events } = metrics;
-  return () => {
-    const read = metrics.timeQuery("audit_events", () => auditEventsSince(sqlite, lastId));
+  const countEvents = (read: { lastId: number; counts: AuditEventCount[] }) => {
     lastId = read.lastId;
     for (const { event, reason, kind, count } of read.counts) {
       if (event === "token.created") events.tokensCreated.inc(count);
@@ -36,5 +44,12 @@ export function storeEventCounter(metrics: Metrics, sqlite: Database): () => voi
       else if (event === "regulation.banned" && kind) events.regulationBans.labels(kind).inc(count);
       else if (event === "regulation.released" && kind) events.regulationReleases.labels(kind).inc(count);
     }
+  };
+  return () => {
+    if (reading) return;
+    const read = timeQuery("audit_events", () => store.read.auditEventsSince(lastId));
+    if (!isPromise(read)) return countEvents(read);
+    reading = true;
+    read.then(countEvents, () => undefined).finally(() => (reading = false)); // a failed read is retried at the next scrape
   };
 }

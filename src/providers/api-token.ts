@@ -10,7 +10,7 @@
 import type { Credential } from "../identity/credentials.ts";
 import type { RequestContext } from "../identity/request.ts";
 import { createUser, type User } from "../identity/user.ts";
-import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
+import { andThen, isPromise, type MaybePromise } from "../identity/maybe-promise.ts";
 import type { Logger } from "../log.ts";
 import type { TokenService, VerifiedToken } from "../tokens/service.ts";
 import { allScopes } from "../tokens/scopes.ts";
@@ -54,6 +54,24 @@ export function createApiTokenProvider(options: {
     );
   }
 
+  /** The user a verified token stands for, now; null when it did not verify or its owner is gone. */
+  function userOf(token: VerifiedToken | null, signal: AbortSignal, request: RequestContext): MaybePromise<User | null> {
+    if (!token) return null;
+    return andThen(describeOwner(token, signal), (owner) => {
+      if (!owner) return null;
+      const user = createUser({
+        username: token.username,
+        realm: token.realm,
+        roles: owner.roles,
+        attributes: owner.attributes,
+        scopes: token.scopes ?? unrestricted,
+      });
+      grants.set(user, token);
+      tokens.recordUse(token, request.client);
+      return user;
+    });
+  }
+
   return {
     name: "api-tokens",
     type: "api-token",
@@ -63,21 +81,9 @@ export function createApiTokenProvider(options: {
     lastingRefusals: true,
     authenticate(credential: Credential, signal: AbortSignal, request: RequestContext) {
       if (credential.scheme !== "bearer") return null;
+      // No promise when the store answers at once (SQLite).
       const token = tokens.verify(credential.token);
-      if (!token) return null;
-      return andThen(describeOwner(token, signal), (owner) => {
-        if (!owner) return null;
-        const user = createUser({
-          username: token.username,
-          realm: token.realm,
-          roles: owner.roles,
-          attributes: owner.attributes,
-          scopes: token.scopes ?? unrestricted,
-        });
-        grants.set(user, token);
-        tokens.recordUse(token, request.client);
-        return user;
-      });
+      return isPromise(token) ? token.then((found) => userOf(found, signal, request)) : userOf(token, signal, request);
     },
     tokenOf: (user) => grants.get(user),
     // A success may be reused briefly: the revocation stamp changes at once

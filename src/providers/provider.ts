@@ -7,7 +7,7 @@ import type { User } from "../identity/user.ts";
 import type { ClientAddress } from "../identity/client.ts";
 import type { RequestContext } from "../identity/request.ts";
 import type { Logger } from "../log.ts";
-import type { Store } from "../store/database.ts";
+import type { StoreBackend } from "../store/backend.ts";
 import type { MaybePromise } from "../identity/maybe-promise.ts";
 
 /**
@@ -99,7 +99,7 @@ export const STABLE_VERDICTS: VerdictReuse = { stamp: () => 0 };
 export interface ProviderContext {
   logger: Logger;
   /** Gatehouse's store, for providers that keep accounts (trusted-header); absent or null when `store.enabled` is false. */
-  store?: Store | null;
+  store?: StoreBackend | null;
 }
 
 export interface ProviderType<S extends TObject = TObject> {

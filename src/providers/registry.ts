@@ -1,7 +1,7 @@
 // Every provider type Gatehouse knows, by its config `type`.
 import type { Provider, ProviderType } from "./provider.ts";
 import type { Logger } from "../log.ts";
-import type { Store } from "../store/database.ts";
+import type { StoreBackend } from "../store/backend.ts";
 import { plainProvider } from "./plain.ts";
 import { ecmwfApiProvider } from "./ecmwf-api.ts";
 import { efasApiProvider } from "./efas-api.ts";
@@ -33,7 +33,7 @@ export function findProviderType(type: string): ProviderType<any> | undefined {
 export function createProviders(
   entries: readonly ({ type: string } & Record<string, unknown>)[],
   logger: Logger,
-  store: Store | null = null,
+  store: StoreBackend | null = null,
 ): Provider[] {
   return entries.map((entry) => findProviderType(entry.type)!.create(entry, { logger, store }));
 }

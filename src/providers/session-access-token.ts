@@ -20,6 +20,7 @@ import { looksLikeJwt } from "../identity/credentials.ts";
 import type { ChallengeError, ExplainsRefusal } from "../identity/pipeline.ts";
 import { sha256Hex } from "../identity/secrets.ts";
 import { TtlCache } from "../identity/ttl-cache.ts";
+import { isPromise, type MaybePromise } from "../identity/maybe-promise.ts";
 import { createUser, type Scopes, type User } from "../identity/user.ts";
 import { verifyOwnJwt, type KeySet } from "../keys/keyset.ts";
 import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_TYPE } from "../sessions/access-tokens.ts";
@@ -63,7 +64,7 @@ export function createSessionAccessTokenProvider(options: {
   keySet: KeySet;
   issuer: string;
   /** The owner of the session when it is neither revoked nor expired, else null (one indexed read). */
-  sessionOwner: (sessionId: string, now: number) => { username: string; realm: string } | null;
+  sessionOwner: (sessionId: string, now: number) => MaybePromise<{ username: string; realm: string } | null>;
   /** How many verified tokens are remembered. */
   cacheSize?: number;
 }): SessionAccessTokenProvider {
@@ -74,8 +75,12 @@ export function createSessionAccessTokenProvider(options: {
   const refusals = new WeakMap<Credential, ChallengeError>();
   const expected = { issuer: options.issuer, audience: ACCESS_TOKEN_AUDIENCE, typ: ACCESS_TOKEN_TYPE };
 
-  const userOf = (entry: Verified): User | null => {
+  // No promise when the store answers at once (SQLite): this runs on every request.
+  const userOf = (entry: Verified): MaybePromise<User | null> => {
     const owner = sessionOwner(entry.sid, Date.now());
+    return isPromise(owner) ? owner.then((found) => userOfOwner(entry, found)) : userOfOwner(entry, owner);
+  };
+  const userOfOwner = (entry: Verified, owner: { username: string; realm: string } | null): User | null => {
     if (!owner || owner.username !== entry.username || owner.realm !== entry.realm) return null;
     const user = createUser({ ...entry, scopes: entry.scopes ?? undefined });
     sessions.set(user, entry.sid);

@@ -30,7 +30,8 @@ import { CONTROL_CHARACTERS } from "../identity/credentials.ts";
 import { isTrustedPeer, trustedProxyList, trustedProxyProblems } from "../identity/trusted-proxies.ts";
 import type { RequestContext } from "../identity/request.ts";
 import { createUser, type User } from "../identity/user.ts";
-import { prepareAccountStore, type Profile } from "../store/profiles.ts";
+import { andThen } from "../identity/maybe-promise.ts";
+import type { Profile } from "../store/profiles.ts";
 import { providerSchema, type ProviderType } from "./provider.ts";
 
 const header = (name: string, description: string) => Type.String({ minLength: 1, default: name, description });
@@ -99,7 +100,6 @@ export const trustedHeaderProvider: ProviderType<typeof schema> = {
     const trusted = trustedProxyList(config.trusted_proxies);
     if (typeof trusted === "string") throw new Error(`provider ${config.name}: trusted_proxies: ${trusted}`);
     const names = config.headers;
-    const accounts = store ? prepareAccountStore(store) : null;
     const lastLogged = new Map<string, number>();
 
 
@@ -120,6 +120,19 @@ export const trustedHeaderProvider: ProviderType<typeof schema> = {
         if (values[index] !== null) attributes[field] = values[index]!;
       });
       return createUser({ username, realm: config.realm, roles: profile.roles ?? [], attributes });
+    }
+
+    /** Creates the account or writes what the proxy says of it now, in one transaction; every instance forgets the old one. */
+    async function saveAccount(username: string, profile: Profile, known: boolean): Promise<void> {
+      await store!.transaction(async (q) => {
+        const userId = await q.saveProfile(username, config.realm, profile, Date.now());
+        await q.notify({ kind: "account.changed", userIds: [userId] });
+      });
+      logger.info(known ? "auth.trusted_header.account_updated" : "auth.trusted_header.account_created", {
+        provider: config.name,
+        realm: config.realm,
+        username,
+      });
     }
 
     const sameProfile = (a: Profile, b: Profile) =>
@@ -158,27 +171,26 @@ export const trustedHeaderProvider: ProviderType<typeof schema> = {
         const roles = names.roles ? [...new Set((roleText ?? "").split(/[,;]/).map((role) => role.trim()).filter(Boolean))] : null;
         const [email, firstName, lastName, organisation, provider, providerId] = values.map((value) => value ?? null);
         const profile: Profile = { email, firstName, lastName, organisation, provider, providerId, roles };
-        if (!accounts) return null; // refused at config check: the accounts live in the store
-        const account = accounts.find(username, config.realm);
-        if (!account && !config.create_accounts) {
-          logger.info("auth.trusted_header.unknown_user", { provider: config.name, realm: config.realm, username });
-          return null;
-        }
-        if (config.create_accounts && (!account?.profile || !sameProfile(account.profile, profile))) {
-          accounts.save(username, config.realm, profile, Date.now());
-          logger.info(account ? "auth.trusted_header.account_updated" : "auth.trusted_header.account_created", {
-            provider: config.name,
-            realm: config.realm,
-            username,
-          });
-        }
-        return toUser(username, profile);
+        if (!store) return null; // refused at config check: the accounts live in the store
+        return andThen(store.hot.account(username, config.realm), (account) => {
+          if (!account && !config.create_accounts) {
+            logger.info("auth.trusted_header.unknown_user", { provider: config.name, realm: config.realm, username });
+            return null;
+          }
+          if (config.create_accounts && (!account?.profile || !sameProfile(account.profile, profile))) {
+            return saveAccount(username, profile, account !== null).then(() => toUser(username, profile));
+          }
+          return toUser(username, profile);
+        });
       },
       // API tokens of these accounts: the owner as the proxy last described them.
       describeUser(username) {
-        const account = accounts?.find(username, config.realm);
-        if (!account) return null;
-        return toUser(username, account.profile ?? { email: null, firstName: null, lastName: null, organisation: null, provider: null, providerId: null, roles: null });
+        if (!store) return null;
+        return andThen(store.hot.account(username, config.realm), (account) =>
+          account
+            ? toUser(username, account.profile ?? { email: null, firstName: null, lastName: null, organisation: null, provider: null, providerId: null, roles: null })
+            : null,
+        );
       },
     };
   },

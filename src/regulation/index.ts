@@ -8,7 +8,8 @@ import type { RequestContext } from "../identity/request.ts";
 import type { Logger } from "../log.ts";
 import type { Provider } from "../providers/provider.ts";
 import { Refusal } from "../refusal.ts";
-import type { Store } from "../store/database.ts";
+import { isPromise } from "../identity/maybe-promise.ts";
+import type { StoreBackend } from "../store/backend.ts";
 import { Regulator, type Ban } from "./regulator.ts";
 
 export type { Ban } from "./regulator.ts";
@@ -62,7 +63,7 @@ export interface RegulationCounters {
   timeQuery<T>(query: string, run: () => T): T;
 }
 
-export function createRegulation(config: GatehouseConfig, store: Store, logger: Logger, counters: RegulationCounters | null): Regulation {
+export function createRegulation(config: GatehouseConfig, store: StoreBackend, logger: Logger, counters: RegulationCounters | null): Regulation {
   const settings = config.regulation;
   const regulator = new Regulator(
     store,
@@ -89,6 +90,8 @@ export function createRegulation(config: GatehouseConfig, store: Store, logger: 
     },
   };
 
+  // Written after the answer: a store that fails is logged, and the answer stands.
+  const failed = (error: unknown) => logger.error("regulation.write_failed", { error: (error as Error)?.message });
   const observer: AuthObserver = {
     providerAttempt({ provider, credential, outcome, request }) {
       // A refusal counts; a provider's own failure (an error, a timeout) says nothing about the credential.
@@ -101,25 +104,23 @@ export function createRegulation(config: GatehouseConfig, store: Store, logger: 
     authenticated({ result, request, remembered }) {
       if (remembered) return;
       if (result.ok) {
-        if (isGuessable(result.provider)) regulator.recordSuccess(result.user.username);
+        if (!isGuessable(result.provider)) return;
+        const forgotten = regulator.recordSuccess(result.user.username);
+        if (isPromise(forgotten)) forgotten.catch(failed);
         return;
       }
       // One refused request is one failure, however many providers refused its credential.
       const guess = refusedGuesses.get(request);
       if (!guess || result.ban) return;
       refusedGuesses.delete(request);
-      regulator.recordFailure(guess.username, clientAddressFor(request, trusted));
+      regulator.recordFailure(guess.username, clientAddressFor(request, trusted)).catch(failed);
     },
   };
 
   // Ends bans whose time is over, audited once whichever instance sweeps first.
   const sweepEveryMs = Math.min(60_000, Math.max(1000, Math.floor(settings.ban_time * 1000) / 10));
   const timer = setInterval(() => {
-    try {
-      regulator.sweep();
-    } catch (error) {
-      logger.warn("regulation.sweep_failed", { error: (error as Error).message });
-    }
+    regulator.sweep().catch((error) => logger.warn("regulation.sweep_failed", { error: (error as Error).message }));
   }, sweepEveryMs);
   timer.unref?.();
 

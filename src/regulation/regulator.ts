@@ -7,19 +7,15 @@
 // Counters and bans live in the store (table regulation_counters), so every
 // instance sharing it bans alike. Reading the store on every attempt would
 // cost a query each; active bans are kept in memory instead and re-read only
-// when the store has changed (SQLite's data_version, asked at most once a
-// millisecond, as for revocations: store/changes.ts).
+// when the store has changed (the store's change stamp: on SQLite its
+// data_version, asked at most once a millisecond, as for revocations).
 //
 // What is never regulated: Gatehouse's own API tokens and sessions. They are
 // random 178-bit secrets checked by a hash lookup, nobody guesses them, and a
 // valid one must never be refused because someone else failed from the same
 // address (behind nginx, every request comes from nginx's address).
-import { and, eq, isNotNull, isNull, lt, lte } from "drizzle-orm";
-import type { Store } from "../store/database.ts";
-import { writeTransaction } from "../store/database.ts";
-import { regulationCounters } from "../store/schema.ts";
-import { StoreChanges } from "../store/changes.ts";
-import { recordAudit } from "../store/audit.ts";
+import type { RegulationCounter, StoreBackend } from "../store/backend.ts";
+import { isPromise, type MaybePromise } from "../identity/maybe-promise.ts";
 import type { Logger } from "../log.ts";
 
 export type BanKind = "username" | "address";
@@ -42,22 +38,21 @@ const MAX_SUBJECT_LENGTH = 256;
 const bound = (subject: string) => subject.slice(0, MAX_SUBJECT_LENGTH);
 
 export class Regulator {
-  private readonly changes: StoreChanges;
   /** Active bans, "kind\0subject" → end (ms), as last read from the store. */
   private bans = new Map<string, number>();
   private loadedStamp = -1;
   private ownWrites = 0;
   private loadedOwnWrites = -1;
+  /** Set while the bans are being re-read (PostgreSQL): the old ones serve meanwhile. */
+  private reloading = false;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: StoreBackend,
     readonly policy: RegulationPolicy,
     private readonly logger: Logger,
     /** Times store queries (gatehouse_store_query_duration_seconds). */
     private readonly timeQuery: <T>(query: string, run: () => T) => T = (_query, run) => run(),
-  ) {
-    this.changes = new StoreChanges(store);
-  }
+  ) {}
 
   /** The ban that applies to an attempt by this username from this address, if any. */
   banFor(username: string | null, address: string | null, now = Date.now()): Ban | null {
@@ -75,27 +70,25 @@ export class Regulator {
   }
 
   /** One failed attempt (one refused credential, however many providers refused it). */
-  recordFailure(username: string | null, address: string | null, now = Date.now()): void {
+  async recordFailure(username: string | null, address: string | null, now = Date.now()): Promise<void> {
     const subjects: [BanKind, string, number][] = [];
     if (username !== null) subjects.push(["username", bound(username), this.policy.maxRetries]);
     if (address !== null) subjects.push(["address", bound(address), this.policy.addressMaxRetries]);
     if (subjects.length === 0) return;
-    const banned = this.timeQuery("regulation_record", () =>
-      writeTransaction(this.store, (tx) => {
+    const banned = await this.timeQuery("regulation_record", () =>
+      this.store.transaction(async (q) => {
         const newBans: [BanKind, string, number][] = [];
         for (const [kind, subject, limit] of subjects) {
-          const where = and(eq(regulationCounters.kind, kind), eq(regulationCounters.subject, subject));
-          const row = tx.select().from(regulationCounters).where(where).get();
+          // Locked (PostgreSQL): failures counted at once by several instances are all counted, and ban once.
+          const row = await q.regulationCounter(kind, subject, { forUpdate: true });
           if (row?.bannedUntil != null && row.bannedUntil > now) continue; // banned already (by another instance meanwhile)
           const fresh = !row || now - row.windowStartedAt > this.policy.findTimeMs || row.bannedUntil != null;
           const failures = fresh ? 1 : row.failures + 1;
           const bannedUntil = failures >= limit ? now + this.policy.banTimeMs : null;
-          const values = { failures, windowStartedAt: fresh ? now : row!.windowStartedAt, bannedUntil };
-          if (row) tx.update(regulationCounters).set(values).where(where).run();
-          else tx.insert(regulationCounters).values({ kind, subject, ...values }).run();
+          await q.saveRegulationCounter({ kind, subject, failures, windowStartedAt: fresh ? now : row!.windowStartedAt, bannedUntil });
           if (bannedUntil !== null) {
             newBans.push([kind, subject, failures]);
-            recordAudit(tx, {
+            await q.recordAudit({
               at: now,
               event: "regulation.banned",
               actorUsername: "gatehouse",
@@ -105,6 +98,7 @@ export class Regulator {
             });
           }
         }
+        if (newBans.length > 0) await q.notify({ kind: "regulation.changed" });
         return newBans;
       }),
     );
@@ -115,14 +109,20 @@ export class Regulator {
   }
 
   /** A success by this username: its count starts again (the address's does not: one success proves nothing about the others). */
-  recordSuccess(username: string, now = Date.now()): void {
-    const where = and(eq(regulationCounters.kind, "username"), eq(regulationCounters.subject, bound(username)));
+  recordSuccess(username: string, _now = Date.now()): MaybePromise<void> {
+    const subject = bound(username);
     // A read first: successes are frequent, and a write for nothing would take the store's write lock.
-    const row = this.timeQuery("regulation_check", () => this.store.db.select().from(regulationCounters).where(where).get());
+    // No promise when the store answers at once (SQLite) and there is nothing to forget, the usual case.
+    const row = this.timeQuery("regulation_check", () => this.store.read.regulationCounter("username", subject));
+    return isPromise(row) ? row.then((found) => this.forgetFailures(subject, found)) : this.forgetFailures(subject, row);
+  }
+
+  private forgetFailures(subject: string, row: RegulationCounter | undefined): MaybePromise<void> {
     // A ban, even one just over, is left to the sweep, which audits its end.
     if (!row || row.bannedUntil != null) return;
-    this.store.db.delete(regulationCounters).where(where).run();
-    this.ownWrites++;
+    return this.store.transaction(async (q) => q.deleteRegulationCounter("username", subject)).then(() => {
+      this.ownWrites++;
+    });
   }
 
   /**
@@ -130,18 +130,11 @@ export class Regulator {
    * sweeps first: the rows are deleted in the same transaction) and forgets
    * counts whose window has passed. Returns the bans released.
    */
-  sweep(now = Date.now()): { kind: BanKind; subject: string }[] {
-    const released = writeTransaction(this.store, (tx) => {
-      const over = tx
-        .delete(regulationCounters)
-        .where(and(isNotNull(regulationCounters.bannedUntil), lte(regulationCounters.bannedUntil, now)))
-        .returning({ kind: regulationCounters.kind, subject: regulationCounters.subject })
-        .all() as { kind: BanKind; subject: string }[];
-      tx.delete(regulationCounters)
-        .where(and(isNull(regulationCounters.bannedUntil), lt(regulationCounters.windowStartedAt, now - this.policy.findTimeMs)))
-        .run();
+  async sweep(now = Date.now()): Promise<{ kind: BanKind; subject: string }[]> {
+    const released = await this.store.transaction(async (q) => {
+      const over = (await q.releaseRegulation(now, this.policy.findTimeMs)) as { kind: BanKind; subject: string }[];
       for (const { kind, subject } of over) {
-        recordAudit(tx, {
+        await q.recordAudit({
           at: now,
           event: "regulation.released",
           actorUsername: "gatehouse",
@@ -150,6 +143,7 @@ export class Regulator {
           detail: { kind, subject },
         });
       }
+      if (over.length > 0) await q.notify({ kind: "regulation.changed" });
       return over;
     });
     this.ownWrites++;
@@ -157,19 +151,29 @@ export class Regulator {
     return released;
   }
 
-  /** Re-reads the active bans when the store changed (here or elsewhere) since they were read. */
+  /**
+   * Re-reads the active bans when the store changed (here or elsewhere) since
+   * they were read. At once on SQLite; on PostgreSQL the bans read before
+   * serve until the new ones are in.
+   */
   private refresh(now: number): void {
-    const stamp = this.changes.current(now);
-    if (stamp === this.loadedStamp && this.ownWrites === this.loadedOwnWrites) return;
-    const rows = this.timeQuery("regulation_check", () =>
-      this.store.sqlite
-        .query<{ kind: string; subject: string; banned_until: number }, [number]>(
-          "SELECT kind, subject, banned_until FROM regulation_counters WHERE banned_until > ?",
-        )
-        .all(now),
-    );
-    this.bans = new Map(rows.map((row) => [`${row.kind}\u0000${row.subject}`, row.banned_until]));
+    const stamp = this.store.changes.current(now);
+    if ((stamp === this.loadedStamp && this.ownWrites === this.loadedOwnWrites) || this.reloading) return;
+    const ownWrites = this.ownWrites;
+    const rows = this.timeQuery("regulation_check", () => this.store.read.activeBans(now));
+    if (!isPromise(rows)) return this.loaded(rows, stamp, ownWrites);
+    this.reloading = true;
+    rows.then(
+      (ready) => this.loaded(ready, stamp, ownWrites),
+      (error) => this.logger.warn("regulation.reload_failed", { error: (error as Error).message }),
+    ).finally(() => {
+      this.reloading = false;
+    });
+  }
+
+  private loaded(rows: { kind: string; subject: string; bannedUntil: number }[], stamp: number, ownWrites: number): void {
+    this.bans = new Map(rows.map((row) => [`${row.kind}\u0000${row.subject}`, row.bannedUntil]));
     this.loadedStamp = stamp;
-    this.loadedOwnWrites = this.ownWrites;
+    this.loadedOwnWrites = ownWrites;
   }
 }

@@ -27,7 +27,7 @@
 //   else's hands: a refresh token replayed (reuse), an admin revoking
 //   someone else's session, and the admin's one action that ends all of a
 //   user's sessions and tokens (endEverything).
-// - Writes are immediate transactions, never held across an `await`: roles
+// - A transaction awaits store queries only (src/store/backend.ts): roles
 //   are re-read before the rotating transaction, tokens signed after it.
 import type { GatehouseConfig } from "../config/schema.ts";
 import { UNKNOWN_CLIENT, type ClientAddress } from "../identity/client.ts";
@@ -35,25 +35,12 @@ import type { IdentityPipeline } from "../identity/pipeline.ts";
 import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
 import { createUser, type User } from "../identity/user.ts";
 import type { Logger } from "../log.ts";
-import { auditBestEffort, auditRow, recordAggregatedAudit, recordAudit } from "../store/audit.ts";
+import { auditBestEffort, auditRow } from "../store/audit.ts";
 import { mayManage, owns, type Actor, type Owner } from "../identity/actor.ts";
 import { unverifiableNote, type TokenService } from "../tokens/service.ts";
 import { Refusal } from "../refusal.ts";
-import { writeTransaction, type Executor, type Store } from "../store/database.ts";
-import {
-  countLiveSessions,
-  findRefreshToken,
-  findSession,
-  forgetUsedRefreshTokens,
-  insertRefreshToken,
-  insertSession,
-  listSessions,
-  markRefreshTokenUsed,
-  markSessionRefreshed,
-  markSessionsRevoked,
-  type SessionRecord,
-} from "../store/sessions.ts";
-import { upsertUser } from "../store/users.ts";
+import type { Queries, StoreBackend } from "../store/backend.ts";
+import type { SessionRecord } from "../store/sessions.ts";
 import { REFRESH_TOKEN_PREFIX, generateOpaqueToken, hashOpaqueToken, parseOpaqueToken, randomBase62 } from "../tokens/format.ts";
 import { issueAccessToken, type AccessTokenSettings } from "./access-tokens.ts";
 import { isoDate } from "../dates.ts";
@@ -133,7 +120,7 @@ const newSessionId = () => `ses_${randomBase62(20)}`;
 
 export class SessionService {
   constructor(
-    readonly store: Store,
+    readonly store: StoreBackend,
     readonly policy: SessionPolicy,
     private readonly accessTokens: Omit<AccessTokenSettings, "maxAge">,
     private readonly rereadUser: RereadUser,
@@ -162,12 +149,13 @@ export class SessionService {
     const expiresAt = now + (capped ? unverifiableMaxAge : sessionMaxAge) * 1000;
     const refreshExpiresAt = Math.min(now + refreshTokenMaxAge * 1000, expiresAt);
     const owner = { username: user.username, realm: user.realm };
-    const liveCount = writeTransaction(this.store, (tx) => {
-      const userId = upsertUser(tx, user.username, user.realm, now);
+    const liveCount = await this.store.transaction(async (q) => {
+      const userId = await q.upsertUser(user.username, user.realm, now);
       // Counted and inserted in one transaction: concurrent logins cannot pass the cap together.
-      const count = countLiveSessions(tx, userId, now);
+      await q.lockUser(userId);
+      const count = await q.countLiveSessions(userId, now);
       if (count >= maxSessionsPerUser) return count;
-      insertSession(tx, {
+      await q.insertSession({
         id,
         userId,
         provider: provider.name,
@@ -178,14 +166,14 @@ export class SessionService {
         reportedAddress: client.reported,
         userAgent,
       });
-      insertRefreshToken(tx, { hash: hashOpaqueToken(refreshToken), sessionId: id, createdAt: now });
-      this.audit(tx, "session.created", now, owner, client, owner, { session_id: id, provider: provider.name });
+      await q.insertRefreshToken({ hash: hashOpaqueToken(refreshToken), sessionId: id, createdAt: now });
+      await this.audit(q, "session.created", now, owner, client, owner, { session_id: id, provider: provider.name });
       return null;
     });
     if (liveCount !== null) {
-      auditBestEffort(this.logger, "session.create_denied", () =>
-        writeTransaction(this.store, (tx) =>
-          this.audit(tx, "session.create_denied", now, owner, client, owner, { provider: provider.name, live_sessions: liveCount }),
+      await auditBestEffort(this.logger, "session.create_denied", () =>
+        this.store.transaction(async (q) =>
+          this.audit(q, "session.create_denied", now, owner, client, owner, { provider: provider.name, live_sessions: liveCount }),
         ),
       );
       this.logger.warn("sessions.cap_reached", { username: user.username, realm: user.realm, live: liveCount });
@@ -205,13 +193,13 @@ export class SessionService {
   }
 
   /** Logged and audited: the provider and the username given (none for an API key), never the password or key. */
-  recordFailedLogin(provider: { name: string; realm: string }, username: string | null, client: ClientAddress, now = Date.now()): void {
+  async recordFailedLogin(provider: { name: string; realm: string }, username: string | null, client: ClientAddress, now = Date.now()): Promise<void> {
     this.logger.warn("sessions.login_failed", { provider: provider.name, realm: provider.realm, username: username ?? undefined });
     const claimed = username === null ? null : { username, realm: provider.realm };
     // Anyone can cause these at will: one row per user and address per minute, with a count.
-    auditBestEffort(this.logger, "session.login_failed", () =>
-      writeTransaction(this.store, (tx) =>
-        recordAggregatedAudit(tx, auditRow({ user: claimed, client }, "session.login_failed", now, { detail: { provider: provider.name } })),
+    await auditBestEffort(this.logger, "session.login_failed", () =>
+      this.store.transaction(async (q) =>
+        q.recordAggregatedAudit(auditRow({ user: claimed, client }, "session.login_failed", now, { detail: { provider: provider.name } })),
       ),
     );
   }
@@ -223,7 +211,7 @@ export class SessionService {
    */
   async refresh(secret: string, client: ClientAddress, now = Date.now()): Promise<IssuedTokens> {
     const hash = parseOpaqueToken(REFRESH_TOKEN_PREFIX, secret) ? hashOpaqueToken(secret) : null;
-    const found = hash ? findRefreshToken(this.store.db, hash) : undefined;
+    const found = hash ? await this.store.read.findRefreshToken(hash) : undefined;
     if (!hash || !found) throw new Refusal(401, SESSION_EXPIRED);
     // Who the user is now, read before the rotating transaction (a provider
     // may take its time). Should it fail, nothing has changed: the same
@@ -238,34 +226,36 @@ export class SessionService {
       }
     }
     const next = generateOpaqueToken(REFRESH_TOKEN_PREFIX);
-    const outcome = writeTransaction(this.store, (tx) => {
-      // Read again inside the transaction: a concurrent refresh may have won meanwhile.
-      const current = findRefreshToken(tx, hash);
+    const outcome = await this.store.transaction(async (q) => {
+      // Read again inside the transaction, locked: a concurrent refresh (here or on another instance) may have won meanwhile.
+      const current = await q.findRefreshToken(hash, { forUpdate: true });
       if (!current) return "unknown" as const;
       const { session } = current;
       const owner = { username: session.username, realm: session.realm };
       if (current.usedAt !== null) {
-        if (markSessionsRevoked(tx, [session.id], now, REUSE_REASON).length > 0) {
-          this.audit(tx, "session.revoked", now, null, client, owner, { session_id: session.id, reason: REUSE_REASON });
+        if ((await q.markSessionsRevoked([session.id], now, REUSE_REASON)).length > 0) {
+          await this.audit(q, "session.revoked", now, null, client, owner, { session_id: session.id, reason: REUSE_REASON });
+          await q.notify({ kind: "session.revoked", ids: [session.id] });
         }
         // The thief may have made tokens with the session's access tokens.
-        this.tokens?.revokeMadeInSessions(tx, [session.id], { user: null, client }, REUSE_REASON, now);
+        await this.tokens?.revokeMadeInSessions(q, [session.id], { user: null, client }, REUSE_REASON, now);
         return "reused" as const;
       }
       if (!isLiveRecord(session, now)) return "expired" as const;
       if (!user) {
-        markSessionsRevoked(tx, [session.id], now, "user no longer known");
-        this.audit(tx, "session.revoked", now, null, client, owner, { session_id: session.id, reason: "user no longer known" });
+        await q.markSessionsRevoked([session.id], now, "user no longer known");
+        await this.audit(q, "session.revoked", now, null, client, owner, { session_id: session.id, reason: "user no longer known" });
+        await q.notify({ kind: "session.revoked", ids: [session.id] });
         return "user unknown" as const;
       }
-      markRefreshTokenUsed(tx, current.id, now);
-      insertRefreshToken(tx, { hash: hashOpaqueToken(next), sessionId: session.id, createdAt: now });
-      forgetUsedRefreshTokens(tx, session.id, now - this.policy.refreshTokenMaxAge * 1000);
+      await q.markRefreshTokenUsed(current.id, now);
+      await q.insertRefreshToken({ hash: hashOpaqueToken(next), sessionId: session.id, createdAt: now });
+      await q.forgetUsedRefreshTokens(session.id, now - this.policy.refreshTokenMaxAge * 1000);
       const refreshExpiresAt = Math.min(now + this.policy.refreshTokenMaxAge * 1000, session.expiresAt);
-      markSessionRefreshed(tx, session.id, now, refreshExpiresAt);
+      await q.markSessionRefreshed(session.id, now, refreshExpiresAt);
+      await q.notify({ kind: "session.refreshed", ids: [session.id] });
       return { ...session, refreshedAt: now, refreshExpiresAt };
     });
-    if (outcome === "reused") this.tokens?.noteRevocations();
     if (typeof outcome === "string") {
       const fields = { id: found.session.id, username: found.session.username, reason: outcome };
       if (outcome === "reused") this.logger.warn("sessions.refresh_token_reused", fields);
@@ -280,31 +270,31 @@ export class SessionService {
    * As RFC 7009 asks, an unknown token is not an error: the caller learns
    * nothing about tokens it does not hold.
    */
-  revokeByRefreshToken(secret: string, client: ClientAddress, now = Date.now()): void {
+  async revokeByRefreshToken(secret: string, client: ClientAddress, now = Date.now()): Promise<void> {
     if (!parseOpaqueToken(REFRESH_TOKEN_PREFIX, secret)) return;
-    const found = findRefreshToken(this.store.db, hashOpaqueToken(secret));
+    const found = await this.store.read.findRefreshToken(hashOpaqueToken(secret));
     if (!found) return;
     // Presenting a token already exchanged is reuse, whatever the route.
     const reason = found.usedAt === null ? "logout" : REUSE_REASON;
     const owner = { username: found.session.username, realm: found.session.realm };
-    this.revokeSessions([found.session], owner, client, reason, now, reason === REUSE_REASON);
+    await this.revokeSessions([found.session], owner, client, reason, now, reason === REUSE_REASON);
   }
 
   /** Revokes one session: the owner's own, or any for an admin; to anyone else it does not exist (404, audited). */
-  revoke(actor: Actor, id: string, reason = "revoked", now = Date.now()): void {
-    const session = findSession(this.store.db, id);
+  async revoke(actor: Actor, id: string, reason = "revoked", now = Date.now()): Promise<void> {
+    const session = await this.store.read.findSession(id);
     const notFound = new Refusal(404, `No session ${id}`);
     if (!session || session.revokedAt !== null) throw notFound;
     if (!mayManage(actor, session)) {
-      auditBestEffort(this.logger, "session.revoke_denied", () =>
-        writeTransaction(this.store, (tx) => this.audit(tx, "session.revoke_denied", now, actor.user, actor.client, session, { session_id: id })),
+      await auditBestEffort(this.logger, "session.revoke_denied", () =>
+        this.store.transaction(async (q) => this.audit(q, "session.revoke_denied", now, actor.user, actor.client, session, { session_id: id })),
       );
       this.logger.warn("sessions.revoke_denied", { id, actor: actor.user?.username });
       throw notFound;
     }
     // An admin ending someone else's session ends what was made in it: it may be in the wrong hands.
     const compromised = !owns(actor, session);
-    if (this.revokeSessions([session], actor.user, actor.client, reason, now, compromised) === 0) throw notFound;
+    if ((await this.revokeSessions([session], actor.user, actor.client, reason, now, compromised)) === 0) throw notFound;
   }
 
   /**
@@ -312,34 +302,33 @@ export class SessionService {
    * session of the user and revokes every live API token of theirs (and the
    * tokens made from them). Answers how many of each.
    */
-  endEverything(actor: Actor, owner: Owner, now = Date.now()): { sessions: number; tokens: number } {
+  async endEverything(actor: Actor, owner: Owner, now = Date.now()): Promise<{ sessions: number; tokens: number }> {
     if (!actor.admin) throw new Refusal(403, "Only administrators may end another user's sessions and tokens");
     const reason = "ended by an administrator";
-    const live = listSessions(this.store.db, { ...owner, now });
-    const sessions = this.revokeSessions(live, actor.user, actor.client, reason, now, false);
+    const live = await this.store.read.listSessions({ ...owner, now });
+    const sessions = await this.revokeSessions(live, actor.user, actor.client, reason, now, false);
     const tokens = this.tokens
-      ? writeTransaction(this.store, (tx) => this.tokens!.revokeAllOf(tx, owner, { user: actor.user, operator: actor.operator, client: actor.client }, reason, now))
+      ? await this.store.transaction((q) => this.tokens!.revokeAllOf(q, owner, { user: actor.user, operator: actor.operator, client: actor.client }, reason, now))
       : 0;
-    this.tokens?.noteRevocations();
     this.logger.warn("sessions.user_ended", { username: owner.username, realm: owner.realm, sessions, tokens, by: actor.user?.username ?? actor.operator });
     return { sessions, tokens };
   }
 
   /** Ends the session whose access token the actor came with. */
-  logout(actor: Actor, now = Date.now()): void {
+  async logout(actor: Actor, now = Date.now()): Promise<void> {
     if (!actor.sessionId) {
       throw new Refusal(
         400,
         "Not authenticated with a session's access token: log out with it, or POST the refresh token to /api/v1/auth/session/revoke",
       );
     }
-    this.revoke(actor, actor.sessionId, "logout", now);
+    await this.revoke(actor, actor.sessionId, "logout", now);
   }
 
   /** Signs the actor out everywhere: every live session of their own. Answers how many were revoked. */
-  revokeAllOwn(actor: Actor, now = Date.now()): number {
+  async revokeAllOwn(actor: Actor, now = Date.now()): Promise<number> {
     if (!actor.user) return 0;
-    const live = listSessions(this.store.db, { ...actor.user, now });
+    const live = await this.store.read.listSessions({ ...actor.user, now });
     return this.revokeSessions(live, actor.user, actor.client, "signed out everywhere", now);
   }
 
@@ -351,7 +340,7 @@ export class SessionService {
    * error, a time-out) leaves its sessions alone. Answers how many ended.
    */
   async endSessionsOfUnknownUsers(now = Date.now()): Promise<number> {
-    const live = listSessions(this.store.db, { now });
+    const live = await this.store.read.listSessions({ now });
     const byUser = new Map<string, SessionRecord[]>();
     for (const session of live) {
       const key = JSON.stringify([session.provider, session.realm, session.username]);
@@ -370,17 +359,17 @@ export class SessionService {
         this.logger.warn("sessions.startup_check_failed", { provider, error: (error as Error).message });
       }
     }
-    const ended = this.revokeSessions(unknown, null, UNKNOWN_CLIENT, "user no longer known", now);
+    const ended = await this.revokeSessions(unknown, null, UNKNOWN_CLIENT, "user no longer known", now);
     if (ended > 0) this.logger.info("sessions.unknown_users_ended", { sessions: ended });
     return ended;
   }
 
   /** Sessions of the actor, or (admins) of the user or realm asked for. Live ones unless `includeInactive`. */
-  list(actor: Actor, filter: { username?: string; realm?: string; includeInactive?: boolean } = {}, now = Date.now()): SessionView[] {
+  async list(actor: Actor, filter: { username?: string; realm?: string; includeInactive?: boolean } = {}, now = Date.now()): Promise<SessionView[]> {
     const forOthers = filter.username !== undefined || filter.realm !== undefined;
     if (forOthers && !actor.admin) throw new Refusal(403, "Only administrators may list other users' sessions");
     const owner = forOthers || !actor.user ? { username: filter.username, realm: filter.realm } : actor.user;
-    return listSessions(this.store.db, { ...owner, includeInactive: filter.includeInactive, now }).map((session) =>
+    return (await this.store.read.listSessions({ ...owner, includeInactive: filter.includeInactive, now })).map((session) =>
       this.view(session, now),
     );
   }
@@ -389,24 +378,24 @@ export class SessionService {
    * Revokes those of the sessions not revoked yet, each audited as done by
    * `by`; with `withTokens`, the API tokens made in them too. Answers how many sessions.
    */
-  private revokeSessions(
+  private async revokeSessions(
     sessions: SessionRecord[],
     by: Owner | null,
     client: ClientAddress,
     reason: string,
     now: number,
     withTokens = false,
-  ): number {
+  ): Promise<number> {
     const byId = new Map(sessions.map((session) => [session.id, session]));
-    const revoked = writeTransaction(this.store, (tx) => {
-      const ids = markSessionsRevoked(tx, [...byId.keys()], now, reason);
+    const revoked = await this.store.transaction(async (q) => {
+      const ids = await q.markSessionsRevoked([...byId.keys()], now, reason);
       for (const id of ids) {
-        this.audit(tx, "session.revoked", now, by, client, byId.get(id)!, { session_id: id, reason });
+        await this.audit(q, "session.revoked", now, by, client, byId.get(id)!, { session_id: id, reason });
       }
-      if (withTokens) this.tokens?.revokeMadeInSessions(tx, ids, { user: by, client }, reason, now);
+      if (ids.length > 0) await q.notify({ kind: "session.revoked", ids });
+      if (withTokens) await this.tokens?.revokeMadeInSessions(q, ids, { user: by, client }, reason, now);
       return ids;
     });
-    if (withTokens) this.tokens?.noteRevocations();
     for (const id of revoked) {
       const { username, realm } = byId.get(id)!;
       this.logger.info("sessions.revoked", { id, username, realm, reason });
@@ -449,8 +438,8 @@ export class SessionService {
     };
   }
 
-  private audit(tx: Executor, event: string, at: number, by: Owner | null, client: ClientAddress, target: Owner | null, detail: Record<string, unknown>): void {
-    recordAudit(tx, auditRow({ user: by, client }, event, at, { target, detail }));
+  private audit(q: Queries, event: string, at: number, by: Owner | null, client: ClientAddress, target: Owner | null, detail: Record<string, unknown>) {
+    return q.recordAudit(auditRow({ user: by, client }, event, at, { target, detail }));
   }
 }
 

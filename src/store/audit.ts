@@ -43,6 +43,23 @@ export function auditRow(
   };
 }
 
+/** Every column of an event given, null where it was left out (the prepared writer below takes rows). */
+export function completeAuditRow(event: AuditEvent): AuditRow {
+  return {
+    at: event.at,
+    event: event.event,
+    actorUsername: event.actorUsername ?? null,
+    actorRealm: event.actorRealm ?? null,
+    actorTokenId: event.actorTokenId ?? null,
+    tokenId: event.tokenId ?? null,
+    targetUsername: event.targetUsername ?? null,
+    targetRealm: event.targetRealm ?? null,
+    address: event.address ?? null,
+    reportedAddress: event.reportedAddress ?? null,
+    detail: event.detail ?? null,
+  };
+}
+
 export function recordAudit(db: Executor, event: AuditEvent): void {
   db.insert(auditLog).values(event).run();
 }
@@ -53,9 +70,9 @@ export function recordAudit(db: Executor, event: AuditEvent): void {
  * store gone read-only), the failure is logged and the request is answered
  * all the same, as it would have been: a wrong password stays a 401.
  */
-export function auditBestEffort(logger: Logger, event: string, write: () => void): void {
+export async function auditBestEffort(logger: Logger, event: string, write: () => Promise<unknown>): Promise<void> {
   try {
-    write();
+    await write();
   } catch (error) {
     logger.error("audit.write_failed", { audit_event: event, error: (error as Error).message });
   }

@@ -5,9 +5,10 @@
 // Asking costs about as much as a token lookup, so it is asked at most once
 // per millisecond: a revocation made elsewhere applies within a millisecond
 // of its commit; one made through this process applies at once (bump()).
+import type { StoreChanges as Changes } from "./backend.ts";
 import type { Store } from "./database.ts";
 
-export class StoreChanges {
+export class StoreChanges implements Changes {
   private readonly dataVersion: () => number;
   private lastVersion: number;
   private checkedAt = 0;

@@ -7,7 +7,7 @@
 // 5,000 single-row inserts/s); a busy timeout (5 s) makes a second process
 // wait for the write lock instead of failing with SQLITE_BUSY (10–45 % of
 // writes failed with none, 0 with 5 s, two processes writing one file).
-// Writers use immediate transactions and never hold one across an `await`.
+// Writers use immediate transactions (sqlite-backend.ts).
 import { Database } from "bun:sqlite";
 import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
@@ -50,13 +50,19 @@ export function openStore(path: string, options: { migrate?: boolean; onUnavaila
     // Start with an empty WAL: after a bulk write (an import, many tokens at once) every read would
     // otherwise search a long write-ahead log until the next checkpoint. Best effort: a busy store is fine.
     try {
-      sqlite.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
+      checkpointWal(sqlite);
     } catch {}
     return { db, sqlite, close: () => sqlite.close(), onUnavailable: options.onUnavailable };
   } catch (error) {
     sqlite.close();
     throw error;
   }
+}
+
+/** Copies the write-ahead log into the file and empties it; answers the pages left in it (0 when emptied). */
+export function checkpointWal(sqlite: Database): number {
+  const checkpoint = sqlite.query<{ busy: number; log: number; checkpointed: number }, []>("PRAGMA wal_checkpoint(TRUNCATE)").get();
+  return checkpoint ? Math.max(0, checkpoint.log - checkpoint.checkpointed) : 0;
 }
 
 /**
@@ -105,7 +111,8 @@ export type Executor = BaseSQLiteDatabase<"sync", void, typeof schema>;
 /**
  * Runs `work` in an immediate transaction: the write lock is taken at BEGIN,
  * so a second writer waits (busy_timeout) instead of failing half-way.
- * `work` is synchronous: a transaction is never held across an `await`.
+ * `work` is synchronous. For SQLite-only tools (the token import); the
+ * services write through SqliteBackend.transaction (sqlite-backend.ts).
  */
 export function writeTransaction<T>(store: Store, work: (tx: Executor) => T): T {
   try {

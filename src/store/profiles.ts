@@ -1,6 +1,7 @@
 // Accounts vouched for by a trusted front proxy (providers/trusted-header.ts):
 // a row of `users` plus what the proxy said about it in `user_profiles`.
 import type { Store } from "./database.ts";
+import { prepareUpsertUser } from "./users.ts";
 
 export interface Profile {
   email: string | null;
@@ -19,12 +20,6 @@ export interface Account {
   profile: Profile | null;
 }
 
-export interface AccountStore {
-  find(username: string, realm: string): Account | null;
-  /** Creates the user if need be and writes the profile, in one transaction. */
-  save(username: string, realm: string, profile: Profile, at: number): void;
-}
-
 interface Row {
   id: number;
   has_profile: number;
@@ -37,19 +32,35 @@ interface Row {
   roles: string | null;
 }
 
-/** Statements prepared once: an account is read on every request the proxy vouches for. */
-export function prepareAccountStore(store: Store): AccountStore {
+/** The account finder, prepared once: an account is read on every request the proxy vouches for. */
+export function prepareAccountFinder(store: Store): (username: string, realm: string) => Account | null {
   const select = store.sqlite.prepare<Row, [string, string]>(
     `SELECT u.id, p.user_id IS NOT NULL AS has_profile, p.email, p.first_name, p.last_name, p.organisation,
             p.provider, p.provider_id, p.roles
        FROM users u LEFT JOIN user_profiles p ON p.user_id = u.id
       WHERE u.username = ? AND u.realm = ?`,
   );
-  const upsertUser = store.sqlite.prepare<{ id: number }, { username: string; realm: string; at: number }>(
-    `INSERT INTO users (username, realm, first_seen, last_seen) VALUES ($username, $realm, $at, $at)
-     ON CONFLICT (username, realm) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)
-     RETURNING id`,
-  );
+  return (username, realm) => {
+    const row = select.get(username, realm);
+    if (!row) return null;
+    const profile: Profile | null = row.has_profile
+      ? {
+          email: row.email,
+          firstName: row.first_name,
+          lastName: row.last_name,
+          organisation: row.organisation,
+          provider: row.provider,
+          providerId: row.provider_id,
+          roles: row.roles === null ? null : (JSON.parse(row.roles) as string[]),
+        }
+      : null;
+    return { userId: row.id, profile };
+  };
+}
+
+/** Creates the user if need be and writes the profile, inside the caller's transaction; answers the user's id. */
+export function prepareProfileWriter(store: Store): (username: string, realm: string, profile: Profile, at: number) => number {
+  const upsertUser = prepareUpsertUser(store);
   const upsertProfile = store.sqlite.prepare(
     `INSERT INTO user_profiles (user_id, email, first_name, last_name, organisation, provider, provider_id, roles, updated_at)
      VALUES ($id, $email, $firstName, $lastName, $organisation, $provider, $providerId, $roles, $at)
@@ -57,31 +68,9 @@ export function prepareAccountStore(store: Store): AccountStore {
        last_name = excluded.last_name, organisation = excluded.organisation, provider = excluded.provider,
        provider_id = excluded.provider_id, roles = excluded.roles, updated_at = excluded.updated_at`,
   );
-  const save = store.sqlite.transaction((username: string, realm: string, profile: Profile, at: number) => {
-    const { id } = upsertUser.get({ username, realm, at })!;
+  return (username, realm, profile, at) => {
+    const id = upsertUser(username, realm, at);
     upsertProfile.run({ id, ...profile, roles: profile.roles === null ? null : JSON.stringify(profile.roles), at });
-  });
-
-  return {
-    find(username, realm) {
-      const row = select.get(username, realm);
-      if (!row) return null;
-      const profile: Profile | null = row.has_profile
-        ? {
-            email: row.email,
-            firstName: row.first_name,
-            lastName: row.last_name,
-            organisation: row.organisation,
-            provider: row.provider,
-            providerId: row.provider_id,
-            roles: row.roles === null ? null : (JSON.parse(row.roles) as string[]),
-          }
-        : null;
-      return { userId: row.id, profile };
-    },
-    save(username, realm, profile, at) {
-      // Immediate: the write lock is taken at BEGIN, so another instance's writer waits instead of failing half-way.
-      save.immediate(username, realm, profile, at);
-    },
+    return id;
   };
 }

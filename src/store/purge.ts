@@ -10,13 +10,15 @@
 // "revoked" rather than "unknown" for a while, which is what its owner and
 // an administrator investigating expect.
 //
-// Deletions run in small immediate transactions: bun:sqlite is synchronous,
-// so one long transaction would hold both the event loop and the write lock.
-// The WAL is then checkpointed (TRUNCATE) so that the file shrinks back; a
-// checkpoint that readers prevent from finishing is simply retried next time.
+// Deletions run in small transactions: on SQLite (synchronous) one long
+// transaction would hold both the event loop and the write lock. SQLite's WAL
+// is then checkpointed (TRUNCATE) so that the file shrinks back; a checkpoint
+// that readers prevent from finishing is simply retried next time.
 import type { GatehouseConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
-import { writeTransaction, type Store } from "./database.ts";
+import type { MaybePromise } from "../identity/maybe-promise.ts";
+import type { Queries, StoreBackend } from "./backend.ts";
+import { SqliteBackend } from "./sqlite-backend.ts";
 
 export interface PurgePolicy {
   /** Seconds between purges; 0: never. */
@@ -45,48 +47,36 @@ export function purgePolicy(config: GatehouseConfig): PurgePolicy {
 const BATCH = 500;
 
 /** Deletes in batches until fewer than BATCH rows match; returns the count. */
-function deleteInBatches(store: Store, sql: string, cutoff: number): number {
-  const statement = store.sqlite.query<unknown, [number, number]>(sql);
+async function deleteInBatches(
+  store: StoreBackend,
+  deleteSome: (q: Queries, cutoff: number, limit: number) => MaybePromise<number>,
+  cutoff: number,
+): Promise<number> {
   let total = 0;
   for (;;) {
-    const deleted = writeTransaction(store, () => statement.run(cutoff, BATCH).changes);
+    const deleted = await store.transaction(async (q) => deleteSome(q, cutoff, BATCH));
     total += deleted;
     if (deleted < BATCH) return total;
   }
 }
 
-// A session ended at the earliest of its revocation, its absolute expiry and its sliding one.
-const DELETE_ENDED_SESSIONS = `
-  DELETE FROM sessions WHERE id IN (
-    SELECT id FROM sessions
-    WHERE min(coalesce(revoked_at, expires_at), expires_at, refresh_expires_at) < ?1
-    LIMIT ?2)`;
-
-const DELETE_ENDED_TOKENS = `
-  DELETE FROM tokens WHERE id IN (
-    SELECT id FROM tokens
-    WHERE (revoked_at IS NOT NULL AND revoked_at < ?1) OR (expires_at IS NOT NULL AND expires_at < ?1)
-    LIMIT ?2)`;
-
 /** One purge, now. */
-export function purgeStore(store: Store, policy: PurgePolicy, now = Date.now()): PurgeResult {
-  const sessions = deleteInBatches(store, DELETE_ENDED_SESSIONS, now - policy.sessionsAfterSeconds * 1000);
-  const tokens = deleteInBatches(store, DELETE_ENDED_TOKENS, now - policy.tokensAfterSeconds * 1000);
-  const checkpoint = store.sqlite.query<{ busy: number; log: number; checkpointed: number }, []>("PRAGMA wal_checkpoint(TRUNCATE)").get();
-  return { sessions, tokens, walPages: checkpoint ? Math.max(0, checkpoint.log - checkpoint.checkpointed) : 0 };
+export async function purgeStore(store: StoreBackend, policy: PurgePolicy, now = Date.now()): Promise<PurgeResult> {
+  const sessions = await deleteInBatches(store, (q, cutoff, limit) => q.deleteEndedSessions(cutoff, limit), now - policy.sessionsAfterSeconds * 1000);
+  const tokens = await deleteInBatches(store, (q, cutoff, limit) => q.deleteEndedTokens(cutoff, limit), now - policy.tokensAfterSeconds * 1000);
+  const walPages = store instanceof SqliteBackend ? store.checkpoint() : 0;
+  return { sessions, tokens, walPages };
 }
 
 /** Purges every `intervalSeconds` (the first time one interval after start); `stop()` ends it. */
-export function schedulePurge(store: Store, policy: PurgePolicy, logger: Logger): { stop(): void } {
+export function schedulePurge(store: StoreBackend, policy: PurgePolicy, logger: Logger): { stop(): void } {
   if (policy.intervalSeconds <= 0) return { stop() {} };
   const timer = setInterval(() => {
-    try {
-      const result = purgeStore(store, policy);
-      logger.info("store.purged", { deleted: { sessions: result.sessions, tokens: result.tokens }, wal_pages: result.walPages });
-    } catch (error) {
+    purgeStore(store, policy).then(
+      (result) => logger.info("store.purged", { deleted: { sessions: result.sessions, tokens: result.tokens }, wal_pages: result.walPages }),
       // A full disk or a long lock: the next run tries again.
-      logger.warn("store.purge_failed", { error: (error as Error).message });
-    }
+      (error) => logger.warn("store.purge_failed", { error: (error as Error).message }),
+    );
   }, policy.intervalSeconds * 1000);
   timer.unref();
   return { stop: () => clearInterval(timer) };

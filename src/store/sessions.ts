@@ -133,6 +133,22 @@ export function forgetUsedRefreshTokens(db: Executor, sessionId: string, before:
   db.delete(refreshTokens).where(and(eq(refreshTokens.sessionId, sessionId), lt(refreshTokens.usedAt, before))).run();
 }
 
+/**
+ * Deletes at most `limit` sessions that ended before `cutoff` (their refresh
+ * tokens go with them: ON DELETE CASCADE); answers how many. A session ended
+ * at the earliest of its revocation, its absolute expiry and its sliding one.
+ */
+export function deleteEndedSessions(store: Store, cutoff: number, limit: number): number {
+  return store.sqlite
+    .query<unknown, [number, number]>(
+      `DELETE FROM sessions WHERE id IN (
+         SELECT id FROM sessions
+         WHERE min(coalesce(revoked_at, expires_at), expires_at, refresh_expires_at) < ?1
+         LIMIT ?2)`,
+    )
+    .run(cutoff, limit).changes;
+}
+
 /** What checking an access token's session needs, and nothing more. */
 export interface SessionLivenessRow {
   expires_at: number;

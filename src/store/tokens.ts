@@ -158,6 +158,18 @@ export function markTokensUsed(db: Executor, uses: ReadonlyMap<string, TokenUse>
   }
 }
 
+/** Deletes at most `limit` tokens revoked or expired before `cutoff` (their first_eight rows go with them); answers how many. */
+export function deleteEndedTokens(store: Store, cutoff: number, limit: number): number {
+  return store.sqlite
+    .query<unknown, [number, number]>(
+      `DELETE FROM tokens WHERE id IN (
+         SELECT id FROM tokens
+         WHERE (revoked_at IS NOT NULL AND revoked_at < ?1) OR (expires_at IS NOT NULL AND expires_at < ?1)
+         LIMIT ?2)`,
+    )
+    .run(cutoff, limit).changes;
+}
+
 /** What verifying a token needs, and nothing more. */
 export interface TokenCredentialRow {
   id: string;

@@ -18,32 +18,16 @@
 // - Verification is one indexed read, with no cache: a revocation applies to
 //   the very next request. The last use is remembered in memory and written
 //   in one transaction every few seconds, not once per request.
-import { StoreChanges } from "../store/changes.ts";
 import type { GatehouseConfig } from "../config/schema.ts";
 import type { ClientAddress } from "../identity/client.ts";
 import type { Scopes } from "../identity/user.ts";
 import type { Logger } from "../log.ts";
-import { writeTransaction, type Executor, type Store } from "../store/database.ts";
-import { auditBestEffort, auditRow, prepareAuditWriter, recordAudit, type AuditActor } from "../store/audit.ts";
+import type { Queries, StoreBackend } from "../store/backend.ts";
+import { isPromise, type MaybePromise } from "../identity/maybe-promise.ts";
+import { auditBestEffort, auditRow, type AuditActor } from "../store/audit.ts";
 import { mayManage, owns, type Actor, type ActorToken, type Owner } from "../identity/actor.ts";
 import { Refusal } from "../refusal.ts";
-import { markUsersSeen, prepareOwnerLookup, prepareUpsertUser } from "../store/users.ts";
-import {
-  findToken,
-  findTokenByHash,
-  listTokens,
-  markDescendantsRevoked,
-  markOwnerTokensRevoked,
-  markSessionTokensRevoked,
-  markTokenRevoked,
-  markTokensUsed,
-  type RevokedToken,
-  prepareInsertToken,
-  prepareTokenLookup,
-  type TokenRecord,
-  type TokenUse,
-} from "../store/tokens.ts";
-import { firstEightOf, prepareRecordFirstEight, tokensWithFirstEight } from "../store/token-first-eight.ts";
+import type { RevokedToken, TokenCredentialRow, TokenRecord, TokenUse } from "../store/tokens.ts";
 import { firstEight, generateOpaqueToken, hashOpaqueToken, isImportedToken, mayBeApiToken, newTokenId } from "./format.ts";
 import { describeScopes, normaliseScopes, scopesBeyond, type Service } from "./scopes.ts";
 import { isoDate } from "../dates.ts";
@@ -152,37 +136,17 @@ function duration(seconds: number): string {
 }
 
 export class TokenService {
-  private readonly lookup: ReturnType<typeof prepareTokenLookup>;
-  private readonly ownerOf: ReturnType<typeof prepareOwnerLookup>;
-  /** Token creation's statements, prepared once: compiling them cost more than running them. */
-  private readonly writes: {
-    upsertUser: ReturnType<typeof prepareUpsertUser>;
-    insertToken: ReturnType<typeof prepareInsertToken>;
-    recordFirstEight: ReturnType<typeof prepareRecordFirstEight>;
-    audit: ReturnType<typeof prepareAuditWriter>;
-  };
   private pendingUses = new Map<string, TokenUse & { userId: number; addressAt: number }>();
   private readonly timer: ReturnType<typeof setInterval>;
   private closed = false;
-  /** Changes whenever a token may have been revoked, here or by another process. */
-  private readonly changes: StoreChanges;
 
   constructor(
-    readonly store: Store,
+    readonly store: StoreBackend,
     readonly policy: TokenPolicy,
     private readonly logger: Logger,
     flushIntervalMs = FLUSH_INTERVAL_MS,
   ) {
-    this.lookup = prepareTokenLookup(store);
-    this.ownerOf = prepareOwnerLookup(store);
-    this.writes = {
-      upsertUser: prepareUpsertUser(store),
-      insertToken: prepareInsertToken(store),
-      recordFirstEight: prepareRecordFirstEight(store),
-      audit: prepareAuditWriter(store),
-    };
-    this.changes = new StoreChanges(store);
-    this.timer = setInterval(() => this.flushUses(), flushIntervalMs);
+    this.timer = setInterval(() => void this.flushUses(), flushIntervalMs);
     this.timer.unref();
   }
 
@@ -192,7 +156,7 @@ export class TokenService {
    * process sharing the store (noticed within a millisecond).
    */
   revocationStamp(now = Date.now()): number {
-    return this.changes.current(now);
+    return this.store.changes.current(now);
   }
 
   /**
@@ -201,8 +165,10 @@ export class TokenService {
    * sends it to a remote key service. One indexed read, for UUID-shaped
    * values only; any other value costs nothing.
    */
-  keepsImported(secret: string): boolean {
-    return isImportedToken(secret) && this.lookup(hashOpaqueToken(secret)) !== null;
+  keepsImported(secret: string): MaybePromise<boolean> {
+    if (!isImportedToken(secret)) return false;
+    const row = this.store.hot.tokenCredential(hashOpaqueToken(secret));
+    return isPromise(row) ? row.then((found) => found !== null) : row !== null;
   }
 
   /**
@@ -211,26 +177,22 @@ export class TokenService {
    * and checksum of a Gatehouse token, or the shape of an imported
    * auth-o-tron token (a UUID v4), is refused before any database read.
    */
-  verify(secret: string, now = Date.now()): VerifiedToken | null {
+  verify(secret: string, now = Date.now()): MaybePromise<VerifiedToken | null> {
     if (!mayBeApiToken(this.policy.prefix, secret)) return null;
-    const row = this.lookup(hashOpaqueToken(secret));
+    // No promise and no closure when the store answers at once (SQLite): this runs on every request.
+    const row = this.store.hot.tokenCredential(hashOpaqueToken(secret));
+    return isPromise(row) ? row.then((found) => this.verifiedRow(found, now)) : this.verifiedRow(row, now);
+  }
+
+  private verifiedRow(row: TokenCredentialRow | null, now: number): MaybePromise<VerifiedToken | null> {
     if (!row || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) {
       if (row && this.logger.enabled("debug")) {
         this.logger.debug("tokens.refused", { id: row.id, reason: row.revoked_at !== null ? "revoked" : "expired" });
       }
       return null;
     }
-    const owner = this.ownerOf(row.user_id);
-    if (!owner) return null; // deleted meanwhile (its tokens go with it)
-    return {
-      id: row.id,
-      userId: row.user_id,
-      username: owner.username,
-      realm: owner.realm,
-      scopes: row.scopes === null ? null : (JSON.parse(row.scopes) as Scopes),
-      expiresAt: row.expires_at,
-      sessionId: row.session_id,
-    };
+    const owner = this.store.hot.owner(row.user_id);
+    return isPromise(owner) ? owner.then((found) => verifiedToken(row, found)) : verifiedToken(row, owner);
   }
 
   /**
@@ -254,16 +216,16 @@ export class TokenService {
   }
 
   /** Writes the remembered uses in one transaction. */
-  flushUses(): void {
+  async flushUses(): Promise<void> {
     if (this.pendingUses.size === 0 || this.closed) return;
     const uses = this.pendingUses;
     this.pendingUses = new Map();
     const seen = new Map<number, number>();
     for (const use of uses.values()) seen.set(use.userId, Math.max(use.at, seen.get(use.userId) ?? 0));
     try {
-      writeTransaction(this.store, (tx) => {
-        markTokensUsed(tx, uses);
-        markUsersSeen(tx, seen);
+      await this.store.transaction(async (q) => {
+        await q.markTokensUsed(uses);
+        await q.markUsersSeen(seen);
       });
     } catch (error) {
       this.logger.warn("tokens.last_used.flush_failed", { error: (error as Error).message, pending: uses.size });
@@ -272,7 +234,7 @@ export class TokenService {
     }
   }
 
-  create(actor: Actor, owner: Owner, request: CreateTokenRequest): { secret: string; token: TokenView } {
+  async create(actor: Actor, owner: Owner, request: CreateTokenRequest): Promise<{ secret: string; token: TokenView }> {
     const now = Date.now();
     const note = request.note ?? "";
     if (note.length > MAX_NOTE_LENGTH) throw new Refusal(400, `note: at most ${MAX_NOTE_LENGTH} characters`);
@@ -283,7 +245,7 @@ export class TokenService {
       expiresAt = this.grantedExpiry(actor, request, now);
     } catch (error) {
       if (error instanceof Refusal && error.status === 403) {
-        this.audit(actor, "token.create_denied", now, { target: owner, detail: { reason: error.message } });
+        await this.audit(actor, "token.create_denied", now, { target: owner, detail: { reason: error.message } });
       }
       throw error;
     }
@@ -301,11 +263,11 @@ export class TokenService {
     const id = newTokenId();
     const parentId = actor.token?.id ?? null;
     const sessionId = actor.sessionId ?? actor.token?.sessionId ?? null;
-    const record: TokenRecord = writeTransaction(this.store, () => {
-      const userId = this.writes.upsertUser(owner.username, owner.realm, now);
-      this.writes.insertToken({ id, hash: hashOpaqueToken(secret), userId, note, scopes, createdAt: now, expiresAt, parentId, sessionId });
-      this.writes.recordFirstEight(id, firstEight(this.policy.prefix, secret));
-      this.writes.audit(auditRow(actor, "token.created", now, { tokenId: id, target: owner }));
+    const record: TokenRecord = await this.store.transaction(async (q) => {
+      const userId = await q.upsertUser(owner.username, owner.realm, now);
+      await q.insertToken({ id, hash: hashOpaqueToken(secret), userId, note, scopes, createdAt: now, expiresAt, parentId, sessionId });
+      await q.recordFirstEight(id, firstEight(this.policy.prefix, secret));
+      await q.recordAudit(auditRow(actor, "token.created", now, { tokenId: id, target: owner }));
       return {
         ...{ id, userId, username: owner.username, realm: owner.realm, note, scopes, createdAt: now, expiresAt, parentId, sessionId },
         ...{ lastUsedAt: null, lastUsedAddress: null, lastUsedReportedAddress: null, revokedAt: null },
@@ -316,7 +278,7 @@ export class TokenService {
     return { secret, token: lifetimeNote ? { ...view, lifetime_note: lifetimeNote } : view };
   }
 
-  list(actor: Actor, filter: ListFilter = {}): TokenView[] {
+  async list(actor: Actor, filter: ListFilter = {}): Promise<TokenView[]> {
     const forOthers = filter.all || filter.username !== undefined || filter.realm !== undefined;
     if (forOthers && !actor.admin) {
       throw new Refusal(403, "Only administrators may list other users' tokens");
@@ -326,31 +288,31 @@ export class TokenService {
         ? { username: filter.username, realm: filter.realm }
         : { username: actor.user.username, realm: actor.user.realm };
     const now = Date.now();
-    return listTokens(this.store.db, { ...query, includeRevoked: filter.includeRevoked }).map((record) =>
+    return (await this.store.read.listTokens({ ...query, includeRevoked: filter.includeRevoked })).map((record) =>
       this.view(record, now),
     );
   }
 
-  get(actor: Actor, id: string): TokenView {
-    const record = findToken(this.store.db, id);
+  async get(actor: Actor, id: string): Promise<TokenView> {
+    const record = await this.store.read.findToken(id);
     if (!record || !mayManage(actor, record)) throw new Refusal(404, `Token ${id} not found`);
     return this.view(record, Date.now());
   }
 
   /** The token the actor came with (Tiled's GET /api/v1/auth/apikey). */
-  used(actor: Actor): TokenView {
+  async used(actor: Actor): Promise<TokenView> {
     if (!actor.token) throw new Refusal(401, "No API key was provided with this request.");
     return this.get(actor, actor.token.id);
   }
 
   /** Revokes by public id. Someone else's token answers like an unknown one, and the attempt is audited. */
-  revoke(actor: Actor, id: string): TokenView {
-    return this.revokeRecord(actor, findToken(this.store.db, id), `Token ${id} not found`);
+  async revoke(actor: Actor, id: string): Promise<TokenView> {
+    return this.revokeRecord(actor, await this.store.read.findToken(id), `Token ${id} not found`);
   }
 
   /** Revokes by secret (auth-o-tron's DELETE /token/{token}); a malformed secret is not looked up. */
-  revokeBySecret(actor: Actor, secret: string): TokenView {
-    const record = mayBeApiToken(this.policy.prefix, secret) ? findTokenByHash(this.store.db, hashOpaqueToken(secret)) : undefined;
+  async revokeBySecret(actor: Actor, secret: string): Promise<TokenView> {
+    const record = mayBeApiToken(this.policy.prefix, secret) ? await this.store.read.findTokenByHash(hashOpaqueToken(secret)) : undefined;
     return this.revokeRecord(actor, record, "Token not found");
   }
 
@@ -359,76 +321,78 @@ export class TokenService {
    * /api/v1/auth/apikey). Own only, admins included, as Tiled's route; a key
    * of someone else answers like an unknown one, and the attempt is audited.
    */
-  revokeOwnByFirstEight(actor: Actor, first: string): TokenView {
-    const live = tokensWithFirstEight(this.store.db, first)
-      .map((id) => findToken(this.store.db, id))
-      .filter((record): record is TokenRecord => record !== undefined && record.revokedAt === null);
+  async revokeOwnByFirstEight(actor: Actor, first: string): Promise<TokenView> {
+    const live: TokenRecord[] = [];
+    for (const id of await this.store.read.tokensWithFirstEight(first)) {
+      const record = await this.store.read.findToken(id);
+      if (record !== undefined && record.revokedAt === null) live.push(record);
+    }
     const own = live.find((record) => owns(actor, record));
-    if (!own && live.length > 0) this.audit(actor, "token.delete_denied", Date.now(), { tokenId: live[0].id, target: live[0] });
+    if (!own && live.length > 0) await this.audit(actor, "token.delete_denied", Date.now(), { tokenId: live[0].id, target: live[0] });
     return this.revokeRecord(actor, own, "The currently-authenticated user has no such API key.");
   }
 
   /** Tiled's `first_eight` of these tokens (those created before it was kept have none). */
-  firstEights(ids: string[]): Map<string, string> {
-    return firstEightOf(this.store.db, ids);
+  async firstEights(ids: string[]): Promise<Map<string, string>> {
+    return this.store.read.firstEightOf(ids);
   }
 
   /** Stops the timer and writes the remembered uses (before the store is closed). */
-  close(): void {
+  async close(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.timer);
-    this.flushUses();
+    const flushed = this.flushUses();
     this.closed = true;
+    await flushed;
   }
 
-  private revokeRecord(actor: Actor, record: TokenRecord | undefined, notFound: string): TokenView {
+  private async revokeRecord(actor: Actor, record: TokenRecord | undefined, notFound: string): Promise<TokenView> {
     const now = Date.now();
     if (!record || record.revokedAt !== null) throw new Refusal(404, notFound);
     if (!mayManage(actor, record)) {
-      this.audit(actor, "token.delete_denied", now, { tokenId: record.id, target: record });
+      await this.audit(actor, "token.delete_denied", now, { tokenId: record.id, target: record });
       this.logger.warn("tokens.delete_denied", { id: record.id, actor: actor.user?.username });
       throw new Refusal(404, notFound);
     }
-    const revoked = writeTransaction(this.store, (tx) => {
-      if (!markTokenRevoked(tx, record.id, now)) return false; // revoked meanwhile by someone else
-      this.writes.audit(auditRow(actor, "token.revoked", now, { tokenId: record.id, target: record }));
-      this.auditRevoked(tx, actor, markDescendantsRevoked(tx, [record.id], now), now, "its parent token was revoked");
+    const revoked = await this.store.transaction(async (q) => {
+      if (!(await q.markTokenRevoked(record.id, now))) return false; // revoked meanwhile by someone else
+      await q.recordAudit(auditRow(actor, "token.revoked", now, { tokenId: record.id, target: record }));
+      const descendants = await q.markDescendantsRevoked([record.id], now);
+      await this.auditRevoked(q, actor, descendants, now, "its parent token was revoked");
+      // Remembered verdicts for these tokens are void from the next request on, on every instance.
+      await notifyRevoked(q, [record, ...descendants]);
       return true;
     });
     if (!revoked) throw new Refusal(404, notFound);
-    this.changes.bump(); // remembered verdicts for this token are void from the next request on
     this.logger.info("tokens.revoked", { id: record.id, username: record.username, realm: record.realm });
     return this.view({ ...record, revokedAt: now }, now);
   }
 
   /**
    * Inside the caller's transaction: revokes the tokens made in these
-   * sessions and their descendants, each audited with the reason. Call
-   * noteRevocations() once the transaction has committed.
+   * sessions and their descendants, each audited with the reason.
    */
-  revokeMadeInSessions(tx: Executor, sessionIds: string[], by: AuditActor | null, reason: string, now: number): number {
-    const revoked = markSessionTokensRevoked(tx, sessionIds, now);
-    this.auditRevoked(tx, by, revoked, now, reason);
-    this.auditRevoked(tx, by, markDescendantsRevoked(tx, revoked.map((token) => token.id), now), now, reason);
-    return revoked.length;
+  async revokeMadeInSessions(q: Queries, sessionIds: string[], by: AuditActor | null, reason: string, now: number): Promise<number> {
+    return this.revokeWithDescendants(q, await q.markSessionTokensRevoked(sessionIds, now), by, reason, now);
   }
 
   /** Inside the caller's transaction: revokes every live token of the owner (and so their descendants), audited. */
-  revokeAllOf(tx: Executor, owner: Owner, by: AuditActor | null, reason: string, now: number): number {
-    const revoked = markOwnerTokensRevoked(tx, owner, now);
-    this.auditRevoked(tx, by, revoked, now, reason);
-    this.auditRevoked(tx, by, markDescendantsRevoked(tx, revoked.map((token) => token.id), now), now, reason);
+  async revokeAllOf(q: Queries, owner: Owner, by: AuditActor | null, reason: string, now: number): Promise<number> {
+    return this.revokeWithDescendants(q, await q.markOwnerTokensRevoked(owner, now), by, reason, now);
+  }
+
+  /** Audits tokens just revoked, revokes their descendants (audited too), and tells every instance; answers how many were given. */
+  private async revokeWithDescendants(q: Queries, revoked: RevokedToken[], by: AuditActor | null, reason: string, now: number): Promise<number> {
+    await this.auditRevoked(q, by, revoked, now, reason);
+    const descendants = await q.markDescendantsRevoked(revoked.map((token) => token.id), now);
+    await this.auditRevoked(q, by, descendants, now, reason);
+    await notifyRevoked(q, [...revoked, ...descendants]);
     return revoked.length;
   }
 
-  /** Remembered verdicts are void from the next request on (after a revocation made outside this service's own methods). */
-  noteRevocations(): void {
-    this.changes.bump();
-  }
-
-  private auditRevoked(tx: Executor, by: AuditActor | null, revoked: RevokedToken[], now: number, reason: string): void {
+  private async auditRevoked(q: Queries, by: AuditActor | null, revoked: RevokedToken[], now: number, reason: string): Promise<void> {
     for (const token of revoked) {
-      recordAudit(tx, auditRow(by, "token.revoked", now, { tokenId: token.id, target: token, detail: { reason } }));
+      await q.recordAudit(auditRow(by, "token.revoked", now, { tokenId: token.id, target: token, detail: { reason } }));
       this.logger.info("tokens.revoked", { id: token.id, username: token.username, realm: token.realm, reason });
     }
   }
@@ -522,8 +486,26 @@ export class TokenService {
     };
   }
 
-  private audit(actor: Actor, event: string, at: number, about: Parameters<typeof auditRow>[3]): void {
+  private audit(actor: Actor, event: string, at: number, about: Parameters<typeof auditRow>[3]): Promise<void> {
     // Only refusals are audited this way: a failure to write one never changes the answer.
-    auditBestEffort(this.logger, event, () => writeTransaction(this.store, () => this.writes.audit(auditRow(actor, event, at, about))));
+    return auditBestEffort(this.logger, event, () => this.store.transaction(async (q) => q.recordAudit(auditRow(actor, event, at, about))));
   }
+}
+
+/** Tells every instance these tokens are revoked (none: nothing to tell). */
+function notifyRevoked(q: Queries, revoked: { id: string }[]): MaybePromise<void> {
+  if (revoked.length > 0) return q.notify({ kind: "token.revoked", ids: revoked.map((token) => token.id) });
+}
+
+function verifiedToken(row: TokenCredentialRow, owner: { username: string; realm: string } | null): VerifiedToken | null {
+  if (!owner) return null; // deleted meanwhile (its tokens go with it)
+  return {
+    id: row.id,
+    userId: row.user_id,
+    username: owner.username,
+    realm: owner.realm,
+    scopes: row.scopes === null ? null : (JSON.parse(row.scopes) as Scopes),
+    expiresAt: row.expires_at,
+    sessionId: row.session_id,
+  };
 }

@@ -6,6 +6,8 @@ import { parse } from "yaml";
 import { buildConfig } from "../../src/config/load.ts";
 import { createGatehouse, type Gatehouse, type GatehouseOptions } from "../../src/app.ts";
 import { createLogger } from "../../src/log.ts";
+import type { Store } from "../../src/store/database.ts";
+import { SqliteBackend } from "../../src/store/sqlite-backend.ts";
 
 export interface TestApp {
   url: string;
@@ -96,4 +98,10 @@ export function localUsersConfig(dir: string, users: { username: string; passwor
     store: { enabled: true, path: join(dir, "gatehouse.db") },
     ...extra,
   };
+}
+
+/** The SQLite store under a test app's backend, for reading and writing rows directly. */
+export function storeOf(gatehouse: Pick<Gatehouse, "store">): Store {
+  if (!(gatehouse.store instanceof SqliteBackend)) throw new Error("this test needs the SQLite store");
+  return gatehouse.store.store;
 }

@@ -129,3 +129,15 @@ export async function startPostgres(database = "gatehouse"): Promise<Postgres> {
     },
   };
 }
+
+/** The p-th percentile (0–100) of an ascending list. */
+export const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+
+/** Resolves once `check` is true, polling; rejects after `ms` (generous: the machine is shared). */
+export async function eventually(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+}

@@ -5,8 +5,8 @@
 import { Elysia, t } from "elysia";
 import type { Logger } from "../../log.ts";
 import { Refusal } from "../../refusal.ts";
-import type { Store } from "../../store/database.ts";
-import { MAX_AUDIT_PAGE, auditFilterFrom, auditView, listAuditPage } from "../../store/audit-query.ts";
+import type { StoreBackend } from "../../store/backend.ts";
+import { MAX_AUDIT_PAGE, auditFilterFrom, auditView } from "../../store/audit-query.ts";
 import type { callerPlugin } from "../caller.ts";
 import { answerErrors } from "../errors.ts";
 import { ErrorModel } from "../http.ts";
@@ -14,7 +14,7 @@ import { ErrorModel } from "../http.ts";
 export interface AuditDeps {
   caller: ReturnType<typeof callerPlugin>;
   /** null when the store is disabled: the route answers 503. */
-  store: Store | null;
+  store: StoreBackend | null;
   logger: Logger;
 }
 
@@ -50,12 +50,12 @@ export function auditModule({ caller, store, logger }: AuditDeps) {
     })
     .get(
       "/api/v1/audit",
-      ({ query }) => {
+      async ({ query }) => {
         if (!store) throw new Refusal(503, "The audit log is in the store, which is disabled (store.enabled: false)");
         const filter = auditFilterFrom(query);
         if (typeof filter === "string") throw new Refusal(400, filter);
         try {
-          const page = listAuditPage(store.db, filter);
+          const page = await store.read.listAuditPage(filter);
           return { events: page.events.map(auditView), next_cursor: page.nextCursor };
         } catch (error) {
           if (error instanceof RangeError) throw new Refusal(400, error.message);

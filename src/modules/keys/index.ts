@@ -40,8 +40,8 @@ const JwksModel = t.Object({ keys: t.Array(t.Record(t.String(), t.Unknown())) })
 export type KeyView = Static<typeof KeyModel>;
 
 /** The managed keys as the API and the portal show them: states and dates, never private material. */
-export function keyViews(managed: ManagedKeySet | null): KeyView[] {
-  return (managed?.list() ?? []).map((row) => ({
+export async function keyViews(managed: ManagedKeySet | null): Promise<KeyView[]> {
+  return ((await managed?.list()) ?? []).map((row) => ({
     kid: row.kid,
     alg: row.alg,
     state: row.state as KeyView["state"],
@@ -60,7 +60,7 @@ export function keysModule(deps: KeysDeps) {
   // hold a new key before it signs anything.
   const jwksMaxAge = Math.max(0, Math.min(3600, Math.floor(deps.publishAheadSeconds / 2)));
 
-  const listing = () => ({ mode: keySet.mode, keys: keyViews(managed) });
+  const listing = async () => ({ mode: keySet.mode, keys: await keyViews(managed) });
 
   return new Elysia({ name: "keys" })
     .use(caller)
@@ -93,7 +93,7 @@ export function keysModule(deps: KeysDeps) {
         if (!managed) throw new Refusal(409, "Keys are shared secrets (jwt.secret): rotate them by editing jwt.secrets");
         const kid = await managed.rotate(actor);
         set.status = 202;
-        return { rotating_to: kid, ...listing() };
+        return { rotating_to: kid, ...(await listing()) };
       },
       {
         admin: true,

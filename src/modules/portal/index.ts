@@ -27,8 +27,7 @@ import type { ManagedKeySet } from "../../keys/managed.ts";
 import type { SessionService } from "../../sessions/service.ts";
 import type { TokenPolicy, TokenService, CreateTokenRequest } from "../../tokens/service.ts";
 import { allScopes } from "../../tokens/scopes.ts";
-import type { Store } from "../../store/database.ts";
-import { searchAudit } from "../../store/audit.ts";
+import type { StoreBackend } from "../../store/backend.ts";
 import type { callerPlugin, Caller } from "../caller.ts";
 import { keyViews } from "../keys/index.ts";
 import { MAX_BODY_BYTES } from "../errors.ts";
@@ -56,7 +55,7 @@ export interface PortalDeps {
   pipeline: IdentityPipeline;
   caller: ReturnType<typeof callerPlugin>;
   /** null when the store is disabled: the portal then explains it cannot work. */
-  services: { cookie: PortalCookie; sessions: SessionService; tokens: TokenService; store: Store } | null;
+  services: { cookie: PortalCookie; sessions: SessionService; tokens: TokenService; store: StoreBackend } | null;
   tokenPolicy: TokenPolicy;
   keys: { keySet: KeySet; managed: ManagedKeySet | null };
   publicUrl?: string;
@@ -236,7 +235,7 @@ export function portalModule(deps: PortalDeps) {
           const userAgent = request.headers.get("user-agent")?.slice(0, 256) ?? null;
           const issued = await sessions.login(result.user, result.provider, context.client, userAgent);
           const previous = cookie.refreshToken(request);
-          if (previous) sessions.revokeByRefreshToken(previous, context.client);
+          if (previous) await sessions.revokeByRefreshToken(previous, context.client);
           return redirect(request, "", cookie.create(request, issued).header);
         }
       }
@@ -260,7 +259,7 @@ export function portalModule(deps: PortalDeps) {
         const context = httpRequestContext("login", request, server);
         const result = typeof credential === "string" || !secret ? null : await pipeline.authenticateWith(choice.provider, credential, context);
         if (!result?.ok) {
-          sessions.recordFailedLogin(choice.provider, choice.mode === "internal" ? username : null, context.client);
+          await sessions.recordFailedLogin(choice.provider, choice.mode === "internal" ? username : null, context.client);
           const text = choice.mode === "internal" ? "Incorrect username or password." : "This API key was not accepted.";
           return pageAnswer(request, 401, "Sign in", signInView(signInChoices, { kind: "error", text }, username));
         }
@@ -275,22 +274,22 @@ export function portalModule(deps: PortalDeps) {
         const created = cookie.create(request, issued);
         if (created.header.length > MAX_COOKIE_BYTES) {
           // A browser would silently drop it, and the sign-in would seem to do nothing.
-          sessions.revokeByRefreshToken(issued.refresh_token, context.client);
+          await sessions.revokeByRefreshToken(issued.refresh_token, context.client);
           const text = "Your identity (roles and attributes) is too large to keep in a browser cookie; use the API instead.";
           return pageAnswer(request, 400, "Sign in", signInView(signInChoices, { kind: "error", text }, username));
         }
         // A browser signing in again leaves no session of its previous sign-in behind.
         const previous = cookie.refreshToken(request);
-        if (previous) sessions.revokeByRefreshToken(previous, context.client);
+        if (previous) await sessions.revokeByRefreshToken(previous, context.client);
         return redirect(request, "", created.header);
       },
       { parse: parseForm, body: FormBody },
     )
     .post(
       "/portal/sign-out",
-      ({ request, body: _body, ...found }) => {
+      async ({ request, body: _body, ...found }) => {
         const me = person(request, found);
-        sessions.revoke(me.actor, me.sessionId, "logout");
+        await sessions.revoke(me.actor, me.sessionId, "logout");
         return redirect(request, "sign-in?done=signed-out", cookie.clear(request));
       },
       { caller: true, parse: parseForm, body: FormBody },
@@ -305,10 +304,10 @@ export function portalModule(deps: PortalDeps) {
     )
     .get(
       "/portal/tokens",
-      ({ request, query, ...found }) => {
+      async ({ request, query, ...found }) => {
         const me = person(request, found);
         const done = message(query, { revoked: "The token is revoked." });
-        return pageAnswer(request, 200, "Your tokens", tokensView(tokens.list(me.actor, { includeRevoked: true }), me.frame.csrf, done), me.frame, "tokens");
+        return pageAnswer(request, 200, "Your tokens", tokensView(await tokens.list(me.actor, { includeRevoked: true }), me.frame.csrf, done), me.frame, "tokens");
       },
       { caller: "tokens" },
     )
@@ -322,7 +321,7 @@ export function portalModule(deps: PortalDeps) {
     )
     .post(
       "/portal/tokens/new",
-      ({ request, body, ...found }) => {
+      async ({ request, body, ...found }) => {
         const me = person(request, found);
         const note = field(body, "note");
         const chosen = fields(body, "scope");
@@ -332,7 +331,7 @@ export function portalModule(deps: PortalDeps) {
           if (hasServices && chosen.length === 0) throw new Refusal(400, "Choose at least one service or scope");
           const scopes = scopesFromList(chosen);
           if (typeof scopes === "string") throw new Refusal(400, scopes);
-          const { secret, token } = tokens.create(me.actor, me.actor.user!, { note, scopes: hasServices ? scopes : undefined, ...expiryOf(body) });
+          const { secret, token } = await tokens.create(me.actor, me.actor.user!, { note, scopes: hasServices ? scopes : undefined, ...expiryOf(body) });
           // The secret is the answer to this POST: never in a URL, never on a page that a reload or Back would show again.
           return pageAnswer(request, 201, "Token created", createdTokenView(secret, token), me.frame, "tokens/new");
         } catch (error) {
@@ -345,42 +344,42 @@ export function portalModule(deps: PortalDeps) {
     )
     .post(
       "/portal/tokens/revoke",
-      ({ request, body, ...found }) => {
+      async ({ request, body, ...found }) => {
         const me = person(request, found);
-        tokens.revoke(me.actor, field(body, "id"));
+        await tokens.revoke(me.actor, field(body, "id"));
         return redirect(request, backTo(body, "revoked"));
       },
       { caller: "tokens", parse: parseForm, body: FormBody },
     )
     .get(
       "/portal/sessions",
-      ({ request, query, ...found }) => {
+      async ({ request, query, ...found }) => {
         const me = person(request, found);
         const done = message(query, { revoked: "The session has ended.", others: "You are signed out everywhere else." });
-        return pageAnswer(request, 200, "Your sessions", sessionsView(sessions.list(me.actor), me.sessionId, me.frame.csrf, done), me.frame, "sessions");
+        return pageAnswer(request, 200, "Your sessions", sessionsView(await sessions.list(me.actor), me.sessionId, me.frame.csrf, done), me.frame, "sessions");
       },
       { caller: "sessions" },
     )
     .post(
       "/portal/sessions/revoke",
-      ({ request, body, ...found }) => {
+      async ({ request, body, ...found }) => {
         const me = person(request, found);
         const id = field(body, "id");
         if (id === me.sessionId) {
-          sessions.revoke(me.actor, id, "logout");
+          await sessions.revoke(me.actor, id, "logout");
           return redirect(request, "sign-in?done=signed-out", cookie.clear(request));
         }
-        sessions.revoke(me.actor, id);
+        await sessions.revoke(me.actor, id);
         return redirect(request, backTo(body, "revoked"));
       },
       { caller: "sessions", parse: parseForm, body: FormBody },
     )
     .post(
       "/portal/sessions/revoke-others",
-      ({ request, body: _body, ...found }) => {
+      async ({ request, body: _body, ...found }) => {
         const me = person(request, found);
-        for (const session of sessions.list(me.actor)) {
-          if (session.id !== me.sessionId) sessions.revoke(me.actor, session.id, "signed out everywhere else");
+        for (const session of await sessions.list(me.actor)) {
+          if (session.id !== me.sessionId) await sessions.revoke(me.actor, session.id, "signed out everywhere else");
         }
         return redirect(request, "sessions?done=others");
       },
@@ -388,12 +387,14 @@ export function portalModule(deps: PortalDeps) {
     )
     .get(
       "/portal/admin/users",
-      ({ request, query, ...found }) => {
+      async ({ request, query, ...found }) => {
         const me = person(request, found);
         const user = (query.user ?? "").trim();
         const realm = (query.realm ?? "").trim();
         const filter = { username: user, realm: realm || undefined };
-        const result = user ? { tokens: tokens.list(me.actor, { ...filter, includeRevoked: true }), sessions: sessions.list(me.actor, filter) } : null;
+        const result = user
+          ? { tokens: await tokens.list(me.actor, { ...filter, includeRevoked: true }), sessions: await sessions.list(me.actor, filter) }
+          : null;
         const done = message(query, { revoked: "Revoked." });
         return pageAnswer(request, 200, "Users", usersView({ user, realm }, result, me.frame.csrf, usersPath(user, realm), done), me.frame, "admin/users");
       },
@@ -401,10 +402,10 @@ export function portalModule(deps: PortalDeps) {
     )
     .get(
       "/portal/admin/keys",
-      ({ request, query, ...found }) => {
+      async ({ request, query, ...found }) => {
         const me = person(request, found);
         const done = query.done === "rotated" ? "Rotation started: the new key is published now and signs once backends have had time to fetch it." : undefined;
-        return pageAnswer(request, 200, "Signing keys", keysView(keys.keySet.mode, keys.managed ? keyViews(keys.managed) : null, me.frame.csrf, done), me.frame, "admin/keys");
+        return pageAnswer(request, 200, "Signing keys", keysView(keys.keySet.mode, keys.managed ? await keyViews(keys.managed) : null, me.frame.csrf, done), me.frame, "admin/keys");
       },
       { admin: true },
     )
@@ -421,7 +422,7 @@ export function portalModule(deps: PortalDeps) {
     )
     .get(
       "/portal/admin/audit",
-      ({ request, query, ...found }) => {
+      async ({ request, query, ...found }) => {
         const me = person(request, found);
         const filter: AuditQuery = {
           event: (query.event ?? "").trim(),
@@ -431,7 +432,7 @@ export function portalModule(deps: PortalDeps) {
           to: DATE.test(query.to ?? "") ? query.to! : "",
         };
         const before = Number(query.before);
-        const rows = searchAudit(store.db, {
+        const rows = await store.read.searchAudit({
           event: filter.event || undefined,
           actor: filter.actor || undefined,
           subject: filter.subject || undefined,

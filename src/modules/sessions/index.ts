@@ -92,8 +92,8 @@ export function sessionsModule(deps: SessionsDeps) {
     };
   }
 
-  function apiKeyViews(service: TokenService, views: TokenView[]) {
-    const firstEights = service.firstEights(views.map((view) => view.id));
+  async function apiKeyViews(service: TokenService, views: TokenView[]) {
+    const firstEights = await service.firstEights(views.map((view) => view.id));
     return views.map((view) => apiKeyView(view, firstEights.get(view.id)));
   }
 
@@ -156,7 +156,7 @@ export function sessionsModule(deps: SessionsDeps) {
         if (result && !result.ok && result.ban) throw banRefusal(result.ban);
         if (!result?.ok) {
           const username = typeof credential === "object" && credential.scheme === "basic" ? credential.username : null;
-          sessions.recordFailedLogin(provider, username, context.client);
+          await sessions.recordFailedLogin(provider, username, context.client);
           throw new Refusal(401, INCORRECT, { "www-authenticate": "Bearer" });
         }
         return {
@@ -184,38 +184,38 @@ export function sessionsModule(deps: SessionsDeps) {
     )
     .post(
       "/api/v1/auth/session/revoke",
-      ({ body, request, server }) => {
-        sessions.revokeByRefreshToken(body.refresh_token, httpRequestContext("api", request, server).client);
+      async ({ body, request, server }) => {
+        await sessions.revokeByRefreshToken(body.refresh_token, httpRequestContext("api", request, server).client);
         return noContent();
       },
       { parse: parseJsonObject, body: RefreshTokenBody, detail: { summary: "End the session of a refresh token (always 204, RFC 7009)" } },
     )
     .delete(
       "/api/v1/auth/session/revoke/:session_id",
-      ({ params, actor }) => {
-        sessions.revoke(actor, params.session_id);
+      async ({ params, actor }) => {
+        await sessions.revoke(actor, params.session_id);
         return noContent();
       },
       { caller: "sessions", detail: { summary: "Revoke a session: your own, or any for an admin" } },
     )
     .get(
       "/api/v1/auth/sessions",
-      ({ query, actor }) => ({
+      async ({ query, actor }) => ({
         sessions: sessionViews(
           actor.sessionId,
-          sessions.list(actor, { username: query.user, realm: query.realm, includeInactive: query.include_inactive }),
+          await sessions.list(actor, { username: query.user, realm: query.realm, includeInactive: query.include_inactive }),
         ),
       }),
       { caller: "sessions", query: SessionListQuery, response: { 200: SessionListModel, ...errors }, detail: { summary: "Sessions" } },
     )
     .get(
       "/api/v1/auth/whoami",
-      ({ caller }) => {
+      async ({ caller }) => {
         // Tiled answers null to a request without a credential.
         if (!caller) return jsonAnswer(200, null) as never;
         const { user, actor } = caller;
         // A scoped token sees its own tokens and sessions only with the gatehouse scopes for them.
-        const ownSessions = holdsGatehouseScope(user.scopes, "sessions") ? sessions.list(actor) : [];
+        const ownSessions = holdsGatehouseScope(user.scopes, "sessions") ? await sessions.list(actor) : [];
         const loginProvider = ownSessions.find((session) => session.id === actor.sessionId)?.provider ?? caller.provider.name;
         return {
           type: "user" as const,
@@ -226,7 +226,7 @@ export function sessionsModule(deps: SessionsDeps) {
           attributes: user.attributes,
           scopes: user.scopes ?? null,
           identities: [{ id: user.username, provider: loginProvider }],
-          api_keys: holdsGatehouseScope(user.scopes, "tokens") ? apiKeyViews(tokens, tokens.list(actor)) : [],
+          api_keys: holdsGatehouseScope(user.scopes, "tokens") ? await apiKeyViews(tokens, await tokens.list(actor)) : [],
           sessions: sessionViews(actor.sessionId, ownSessions),
         };
       },
@@ -238,13 +238,13 @@ export function sessionsModule(deps: SessionsDeps) {
     )
     .post(
       "/api/v1/auth/logout",
-      ({ actor }) => {
-        sessions.logout(actor);
+      async ({ actor }) => {
+        await sessions.logout(actor);
         return noContent();
       },
       { caller: "sessions", detail: { summary: "End the session of the access token used" } },
     )
-    .post("/api/v1/auth/logout/all", ({ actor }) => ({ revoked: sessions.revokeAllOwn(actor) }), {
+    .post("/api/v1/auth/logout/all", async ({ actor }) => ({ revoked: await sessions.revokeAllOwn(actor) }), {
       caller: "sessions",
       response: { 200: RevokedCountModel, ...errors },
       detail: { summary: "Sign out everywhere: end every own session" },
@@ -258,12 +258,12 @@ export function sessionsModule(deps: SessionsDeps) {
     })
     .post(
       "/api/v1/auth/apikey",
-      ({ body, actor }) => {
+      async ({ body, actor }) => {
         const scopes = scopesFromList(body.scopes);
         if (typeof scopes === "string") throw new Refusal(400, scopes);
-        const { secret, token } = tokens.create(actor, actor.user!, { note: body.note ?? undefined, expiresIn: body.expires_in, scopes });
+        const { secret, token } = await tokens.create(actor, actor.user!, { note: body.note ?? undefined, expiresIn: body.expires_in, scopes });
         const lifetime = token.lifetime_note ? { lifetime_note: token.lifetime_note } : {};
-        return { ...apiKeyView(token, tokens.firstEights([token.id]).get(token.id)), secret, ...lifetime };
+        return { ...apiKeyView(token, (await tokens.firstEights([token.id])).get(token.id)), secret, ...lifetime };
       },
       {
         caller: "tokens",
@@ -275,15 +275,15 @@ export function sessionsModule(deps: SessionsDeps) {
     )
     .get(
       "/api/v1/auth/apikey",
-      ({ actor }) => {
-        return apiKeyViews(tokens, [tokens.used(actor)])[0];
+      async ({ actor }) => {
+        return (await apiKeyViews(tokens, [await tokens.used(actor)]))[0];
       },
       { caller: true, response: { 200: ApiKeyModel, ...errors }, detail: { summary: "The API key this request used (Tiled)" } },
     )
     .delete(
       "/api/v1/auth/apikey",
-      ({ query, actor }) => {
-        tokens.revokeOwnByFirstEight(actor, query.first_eight);
+      async ({ query, actor }) => {
+        await tokens.revokeOwnByFirstEight(actor, query.first_eight);
         return noContent();
       },
       { caller: "tokens", query: FirstEightQuery, detail: { summary: "Revoke one of your API keys by its first_eight (Tiled)" } },

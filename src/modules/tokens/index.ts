@@ -95,29 +95,29 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
     .onAfterHandle(({ set }) => {
       set.headers["cache-control"] = "no-store";
     })
-    .get("/token", ({ actor }) => ({ token: tokens.create(actor, actor.user!, {}).secret }), {
+    .get("/token", async ({ actor }) => ({ token: (await tokens.create(actor, actor.user!, {})).secret }), {
       // A GET that creates a token: refused cross-site like a POST.
       caller: { scope: "tokens", changesState: true },
       response: { 200: SecretModel, ...errors },
       detail: { summary: "Create a token with the default expiry (auth-o-tron)" },
     })
-    .get("/tokens", ({ actor }) => ({ tokens: tokens.list(actor) }), {
+    .get("/tokens", async ({ actor }) => ({ tokens: await tokens.list(actor) }), {
       caller: "tokens",
       response: { 200: TokenListModel, ...errors },
       detail: { summary: "The caller's tokens (auth-o-tron)" },
     })
     .delete(
       "/token/:token",
-      ({ actor, params }) => {
-        tokens.revokeBySecret(actor, params.token);
+      async ({ actor, params }) => {
+        await tokens.revokeBySecret(actor, params.token);
         return noContent();
       },
       { caller: "tokens", params: t.Object({ token: t.String() }), detail: { summary: "Revoke a token by its secret (auth-o-tron)" } },
     )
     .post(
       "/api/v1/tokens",
-      ({ actor, body, set }) => {
-        const { secret, token } = tokens.create(actor, actor.user!, {
+      async ({ actor, body, set }) => {
+        const { secret, token } = await tokens.create(actor, actor.user!, {
           note: body.note,
           expiresIn: body.expires_in,
           expiresAt: body.expires_at,
@@ -138,8 +138,8 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
     )
     .get(
       "/api/v1/tokens",
-      ({ actor, query }) => ({
-        tokens: tokens.list(actor, { username: query.user, realm: query.realm, all: query.all, includeRevoked: query.include_revoked }),
+      async ({ actor, query }) => ({
+        tokens: await tokens.list(actor, { username: query.user, realm: query.realm, all: query.all, includeRevoked: query.include_revoked }),
       }),
       { caller: "tokens", query: ListQuery, response: { 200: TokenListModel, ...errors }, detail: { summary: "List tokens" } },
     )
@@ -151,8 +151,8 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
     })
     .delete(
       "/api/v1/tokens/:id",
-      ({ actor, params }) => {
-        tokens.revoke(actor, params.id);
+      async ({ actor, params }) => {
+        await tokens.revoke(actor, params.id);
         return noContent();
       },
       { caller: "tokens", params: t.Object({ id: t.String() }), detail: { summary: "Revoke a token" } },
