@@ -1,7 +1,7 @@
 // The PostgreSQL queries (src/store/pg/queries.ts) against a real PostgreSQL:
-// one scenario touching every `Queries` method, run on SQLite's table
-// functions (test/helpers/sqlite-queries.ts, openStore(":memory:")) and on
-// PostgreSQL, answer by answer and then table by table; the hot rows against
+// one scenario touching every `Queries` method, run on the SQLite backend
+// (src/store/sqlite-backend.ts over the table functions of src/store/*.ts, on
+// openStore(":memory:")) and on PostgreSQL, answer by answer and then table by table; the hot rows against
 // SQLite's hot reads; and what only PostgreSQL needs: one winner among
 // concurrent rotations of a refresh token, key transitions serialised, every
 // concurrent regulation failure counted, notifications delivered on commit
@@ -14,12 +14,9 @@ import { migratePg, openPgDatabase, type PgDatabase } from "../src/store/pg/data
 import { PgBackend, STORE_UNAVAILABLE, pgOutageReason } from "../src/store/pg/backend.ts";
 import { pgHotRows } from "../src/store/pg/hot-rows.ts";
 import { CHANGES_CHANNEL, decodeChange } from "../src/store/pg/contract.ts";
-import { prepareTokenLookup } from "../src/store/tokens.ts";
-import { prepareOwnerLookup } from "../src/store/users.ts";
-import { prepareAccountStore } from "../src/store/profiles.ts";
+import { SqliteBackend } from "../src/store/sqlite-backend.ts";
 import { Refusal } from "../src/refusal.ts";
 import { auditRow } from "../src/store/audit.ts";
-import { sqliteQueries } from "./helpers/sqlite-queries.ts";
 import { dumpPg, dumpSqlite } from "./helpers/store-dump.ts";
 import { postgresAvailable, startPostgres, type Postgres } from "./helpers/postgres.ts";
 import { freePort } from "./helpers/slapd.ts";
@@ -335,21 +332,22 @@ describe.skipIf(!postgresAvailable)("PostgreSQL queries", () => {
   });
 
   describe("every Queries method answers as SQLite's table functions do", () => {
-    let lite: Store;
+    let lite: SqliteBackend;
     let liteAnswers: Record<string, unknown>;
     let pgAnswers: Record<string, unknown>;
     let pgDatabase: PgDatabase;
 
     beforeAll(async () => {
-      lite = openStore(":memory:");
-      const liteQueries = sqliteQueries(lite);
-      liteAnswers = await scenario(liteQueries, (work) => work(liteQueries));
+      lite = new SqliteBackend(openStore(":memory:"), ":memory:");
+      liteAnswers = await scenario(lite.read, (work) => lite.transaction(work));
       const { backend, database } = backendOn(await freshDatabase("parity"));
       pgDatabase = database;
       pgAnswers = await scenario(backend.read, (work) => backend.transaction(work));
     }, 60_000);
 
-    afterAll(() => lite?.close());
+    afterAll(async () => {
+      await lite?.close();
+    });
 
     test("the same steps ran", () => {
       expect(Object.keys(pgAnswers)).toEqual(Object.keys(liteAnswers));
@@ -372,7 +370,7 @@ describe.skipIf(!postgresAvailable)("PostgreSQL queries", () => {
     });
 
     test("every table holds the same rows afterwards", async () => {
-      const [liteDump, pgDump] = [dumpSqlite(lite), await dumpPg(pgDatabase.db)];
+      const [liteDump, pgDump] = [dumpSqlite(lite.store), await dumpPg(pgDatabase.db)];
       for (const table of Object.keys(liteDump)) {
         expect({ table, rows: pgDump[table] }).toEqual({ table, rows: liteDump[table] });
         expect({ table, empty: liteDump[table]!.length === 0 }).toEqual({ table, empty: false });
@@ -381,19 +379,16 @@ describe.skipIf(!postgresAvailable)("PostgreSQL queries", () => {
 
     test("the hot rows read what SQLite's hot reads read", async () => {
       const rows = pgHotRows(pgDatabase.sql);
-      const tokenLookup = prepareTokenLookup(lite);
       for (const hash of ["hash-tok_1", "hash-tok_keep", "hash-none"]) {
-        expect(await rows.tokenCredential(hash)).toEqual(tokenLookup(hash));
+        expect(await rows.tokenCredential(hash)).toEqual(await lite.hot.tokenCredential(hash));
       }
-      const owner = prepareOwnerLookup(lite);
-      for (const id of [1, 2, 99]) expect(await rows.owner(id)).toEqual(owner(id));
-      const liveness = lite.sqlite.prepare(
+      for (const id of [1, 2, 99]) expect(await rows.owner(id)).toEqual(await lite.hot.owner(id));
+      const liveness = lite.store.sqlite.prepare(
         `SELECT s.expires_at, s.refresh_expires_at, s.revoked_at, u.username, u.realm FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`,
       );
       for (const id of ["ses_1", "ses_A", "ses_none"]) expect(await rows.session(id)).toEqual(liveness.get(id) as never);
-      const accounts = prepareAccountStore(lite);
       for (const [username, realm] of [["dave", "proxy"], ["alice", "local"], ["bob", "ldap"], ["nobody", "x"]] as const) {
-        expect(await rows.account(username, realm)).toEqual(accounts.find(username, realm));
+        expect(await rows.account(username, realm)).toEqual(await lite.hot.account(username, realm));
       }
     });
   });

@@ -13,7 +13,7 @@ import { openPgDatabase } from "../src/store/pg/database.ts";
 import { PgBackend } from "../src/store/pg/backend.ts";
 import type { HotReads } from "../src/store/backend.ts";
 import { auditRow } from "../src/store/audit.ts";
-import { sqliteQueries } from "./helpers/sqlite-queries.ts";
+import { SqliteBackend } from "../src/store/sqlite-backend.ts";
 import { dumpPg, dumpSqlite } from "./helpers/store-dump.ts";
 import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";
 import { postgresAvailable, startPostgres, type Postgres } from "./helpers/postgres.ts";
@@ -33,7 +33,7 @@ function gatehouse(args: string[], env: Record<string, string> = {}) {
 /** A SQLite store as a server leaves it: users, tokens (2,500: three batches), first eights, sessions, refresh tokens, keys, counters, profiles, audit. */
 async function populatedSqlite(path: string): Promise<Store> {
   const store = openStore(path);
-  const q = sqliteQueries(store);
+  const q = new SqliteBackend(store, path).read;
   const alice = await q.upsertUser("alice", "local", T0);
   const bob = await q.upsertUser("bob", "ldap", T0 + 1);
   await q.upsertUser("alice", "local", T0 + 2); // uses up an id: the copy keeps the gap
