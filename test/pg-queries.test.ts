@@ -533,7 +533,8 @@ describe.skipIf(!postgresAvailable)("PostgreSQL queries", () => {
     test("notify inside a rolled-back transaction is never delivered; a committed one is, once, after the commit, and published here", async () => {
       const url = await freshDatabase("notify");
       const published: StoreChange[] = [];
-      const { backend, changes } = backendOn(url, { instanceId: "instance-a", publish: (change) => published.push(change) });
+      const { backend } = backendOn(url, { instanceId: "instance-a", publish: (change) => published.push(change) });
+      const { backend: unpublished, changes } = backendOn(url); // no publisher: the backend moves the stamp itself
       const received: string[] = [];
       const listener = new SQL({ url, max: 1 });
       opened.push(listener);
@@ -550,6 +551,10 @@ describe.skipIf(!postgresAvailable)("PostgreSQL queries", () => {
         );
       expect(rolledBack).toBe("abort");
       expect(published).toEqual([]);
+      await unpublished.transaction(async (q) => {
+        await q.notify({ kind: "flush" });
+        throw new Error("abort");
+      }).catch(() => {});
       expect(changes.stamp).toBe(0);
 
       await backend.transaction(async (q) => {
@@ -562,13 +567,15 @@ describe.skipIf(!postgresAvailable)("PostgreSQL queries", () => {
         { kind: "session.revoked", ids: ["ses_1", "ses_2"] },
         { kind: "account.changed", userIds: [7] },
       ]);
+      await unpublished.transaction(async (q) => q.notify({ kind: "keys.changed" }));
       expect(changes.stamp).toBe(1);
       const deadline = Date.now() + 5_000;
-      while (received.length < 2 && Date.now() < deadline) await Bun.sleep(10);
+      while (received.length < 3 && Date.now() < deadline) await Bun.sleep(10);
       await Bun.sleep(100);
       expect(received.map(decodeChange)).toEqual([
         { kind: "session.revoked", ids: ["ses_1", "ses_2"], from: "instance-a" },
         { kind: "account.changed", userIds: [7], from: "instance-a" },
+        { kind: "keys.changed", from: expect.any(String) },
       ]);
       // A change too large for one notification goes out as a flush.
       received.length = 0;

@@ -14,8 +14,12 @@
 import { randomUUID } from "node:crypto";
 import { Refusal } from "../../refusal.ts";
 import type { HotReads, Queries, StoreBackend, StoreChange, StoreChanges } from "../backend.ts";
-import type { PgDatabase } from "./database.ts";
+import { migratePg, openPgDatabase, pgClientOptions, type PgDatabase, type PgSettings } from "./database.ts";
 import { pgQueries, type PgExecutor } from "./queries.ts";
+import { PgChangeListener, type ListenLog } from "./changes.ts";
+import { CachedHotReads, type CacheLimits } from "./cache.ts";
+import { createPgReadinessCheck } from "./readiness.ts";
+import { pgHotRows } from "./hot-rows.ts";
 
 export interface PgBackendOptions {
   database: PgDatabase;
@@ -127,8 +131,8 @@ export class PgBackend implements StoreBackend {
     }
     // Committed: what it changed applies here at once (other instances hear of it by NOTIFY).
     if (notified.length > 0) {
-      for (const change of notified) this.options.publish?.(change);
-      this.changes.bump();
+      if (this.options.publish) for (const change of notified) this.options.publish(change); // moves the stamp too
+      else this.changes.bump();
     }
     return result;
   }
@@ -150,4 +154,52 @@ export class PgBackend implements StoreBackend {
       await this.options.database.close();
     }
   }
+}
+
+export interface OpenPgBackendOptions {
+  /** Migrate first (default true; with server.workers the supervisor migrates and the workers do not). */
+  migrate?: boolean;
+  /** store.listen.lost / store.listen.restored lines (a Logger). */
+  log?: ListenLog;
+  onUnavailable?: (reason: string, error: unknown) => void;
+  cacheLimits?: Partial<CacheLimits>;
+  /** Times /ready's query (gatehouse_store_query_duration_seconds). */
+  timeQuery?: <T>(query: string, run: () => Promise<T>) => Promise<T>;
+  instanceId?: string;
+}
+
+/**
+ * One instance's PostgreSQL store, every part wired: migrated (under the
+ * advisory lock), the query pool, the LISTEN listener (./changes.ts) as the
+ * change stamp and the source of local publishing, the hot reads cached over
+ * the rows (./cache.ts, ./hot-rows.ts), and /ready's check (./readiness.ts).
+ * A listener that cannot LISTEN yet keeps trying by itself (deaf meanwhile:
+ * nothing cached, /ready failing).
+ */
+export async function openPgBackend(settings: PgSettings, options: OpenPgBackendOptions = {}): Promise<PgBackend> {
+  if (options.migrate !== false) await migratePg(settings);
+  const database = openPgDatabase(settings);
+  const instanceId = options.instanceId ?? randomUUID();
+  const listener = new PgChangeListener({
+    url: settings.url,
+    instanceId,
+    pool: database.sql,
+    log: options.log,
+    tls: pgClientOptions(settings).tls,
+  });
+  await listener.start().catch(() => {});
+  const hot = new CachedHotReads(pgHotRows(database.sql), listener, options.cacheLimits);
+  return new PgBackend({
+    database,
+    changes: listener,
+    hot,
+    instanceId,
+    publish: (change) => listener.publish(change),
+    readiness: createPgReadinessCheck({ pool: database.sql, listener, url: settings.url, timeQuery: options.timeQuery }),
+    closeAlso: async () => {
+      hot.close();
+      await listener.close();
+    },
+    onUnavailable: options.onUnavailable,
+  });
 }
