@@ -89,6 +89,17 @@ describe.skipIf(!postgresAvailable)("migratePg against a real PostgreSQL", () =>
     }
   });
 
+  test("ids and times are int8: an upsert uses up an identity value each time, and times are milliseconds", async () => {
+    const url = pg.createDatabase("types8");
+    await migratePg(url);
+    const narrow = pg.psql(
+      `SELECT table_name || '.' || column_name FROM information_schema.columns
+        WHERE table_schema = 'public' AND data_type = 'integer' ORDER BY 1`,
+      "types8",
+    );
+    expect(narrow).toBe("regulation_counters.failures");
+  });
+
   test("the migration lock is released: nothing is left holding it", async () => {
     const url = pg.createDatabase("unlocked");
     await migratePg(url);

@@ -153,7 +153,7 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
       for (const batch of batches([...seen])) {
         await db.execute(sql`
           UPDATE users SET last_seen = greatest(users.last_seen, seen.at)
-          FROM unnest(${sql.param(batch.map(([id]) => id))}::int4[], ${sql.param(batch.map(([, at]) => at))}::int8[]) AS seen(id, at)
+          FROM unnest(${sql.param(batch.map(([id]) => id))}::int8[], ${sql.param(batch.map(([, at]) => at))}::int8[]) AS seen(id, at)
           WHERE users.id = seen.id`);
       }
     },

@@ -9,8 +9,7 @@
 //   (int4 overflows);
 // - JSON stays in `text` columns, as on SQLite: drizzle's jsonb over Bun's
 //   client would store a JSON *string*, and nothing queries inside them;
-// - ids are identities *by default* (int8 for the two that grow with use:
-//   audit_log and refresh_tokens, as SQLite's 64-bit rowids) (not *always*): `gatehouse store copy`
+// - ids are int8 identities *by default* (not *always*): `gatehouse store copy`
 //   inserts the ids it copies, then moves each sequence past them;
 // - one more constraint than SQLite: at most one `current` and one `next`
 //   signing key (a partial unique index), so two instances racing on a
@@ -21,6 +20,14 @@ import type { Scopes } from "../../identity/user.ts";
 
 /** Milliseconds since the epoch. */
 const time = (name: string) => bigint(name, { mode: "number" });
+
+/**
+ * Row ids: int8, as SQLite's rowids are 64-bit. An identity value is used up
+ * by every INSERT … ON CONFLICT, even one that updates instead (upsertUser at
+ * each login and token creation): int4 user ids would run out within a year
+ * at 100 logins a second.
+ */
+const id = (name: string) => bigint(name, { mode: "number" });
 
 /** JSON kept in a text column (see above): drizzle (de)serialises it, as SQLite's `text(…, { mode: "json" })` does; null stays SQL NULL. */
 const jsonText = <T>(name: string) =>
@@ -34,7 +41,7 @@ const jsonText = <T>(name: string) =>
 export const users = pgTable(
   "users",
   {
-    id: integer("id").primaryKey().generatedByDefaultAsIdentity(),
+    id: id("id").primaryKey().generatedByDefaultAsIdentity(),
     username: text("username").notNull(),
     realm: text("realm").notNull(),
     firstSeen: time("first_seen").notNull(),
@@ -49,7 +56,7 @@ export const tokens = pgTable(
   {
     id: text("id").primaryKey(),
     hash: text("hash").notNull(),
-    userId: integer("user_id")
+    userId: id("user_id")
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
     note: text("note").notNull().default(""),
@@ -76,7 +83,7 @@ export const tokens = pgTable(
 export const auditLog = pgTable(
   "audit_log",
   {
-    id: bigint("id", { mode: "number" }).primaryKey().generatedByDefaultAsIdentity(),
+    id: id("id").primaryKey().generatedByDefaultAsIdentity(),
     at: time("at").notNull(),
     event: text("event").notNull(),
     actorUsername: text("actor_username"),
@@ -126,7 +133,7 @@ export const sessions = pgTable(
   "sessions",
   {
     id: text("id").primaryKey(),
-    userId: integer("user_id")
+    userId: id("user_id")
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
     provider: text("provider").notNull(),
@@ -147,7 +154,7 @@ export const sessions = pgTable(
 export const refreshTokens = pgTable(
   "refresh_tokens",
   {
-    id: bigint("id", { mode: "number" }).primaryKey().generatedByDefaultAsIdentity(),
+    id: id("id").primaryKey().generatedByDefaultAsIdentity(),
     hash: text("hash").notNull(),
     sessionId: text("session_id")
       .notNull()
@@ -185,7 +192,7 @@ export const regulationCounters = pgTable(
 
 /** What a trusted front proxy said about an account it vouched for. */
 export const userProfiles = pgTable("user_profiles", {
-  userId: integer("user_id")
+  userId: id("user_id")
     .primaryKey()
     .references(() => users.id, { onDelete: "cascade" }),
   email: text("email"),
