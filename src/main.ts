@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 // The gatehouse command line.
 import { parseArgs } from "node:util";
-import { ConfigError, POSTGRES_SERVES, buildConfig, loadConfigFile, resolveConfigPath, type LoadedConfig } from "./config/load.ts";
+import { ConfigError, buildConfig, loadConfigFile, resolveConfigPath, type LoadedConfig } from "./config/load.ts";
 import { developmentConfig } from "./config/development.ts";
 import { documentedSchema } from "./config/schema.ts";
 import { hashPassword } from "./identity/passwords.ts";
@@ -133,7 +133,8 @@ const commands: Record<string, Command> = {
 
   async keys(positionals, configPath) {
     const { config, source } = await loadConfig(configPath);
-    if (config.store.enabled && config.store.type === "postgres" && !POSTGRES_SERVES) {
+    // Opens store.path (SQLite) whatever store.type says: refused on PostgreSQL until it opens the store by its type.
+    if (config.store.enabled && config.store.type === "postgres") {
       console.error(`keys: works on a SQLite store only in this version (store.type: postgres in ${source})`);
       return 2;
     }

@@ -1,6 +1,6 @@
 // What `gatehouse tokens` and `gatehouse client` share: option values and the token listing.
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { POSTGRES_SERVES, type LoadedConfig } from "../config/load.ts";
+import type { LoadedConfig } from "../config/load.ts";
 import type { GatehouseConfig } from "../config/schema.ts";
 import type { Scopes } from "../identity/user.ts";
 import type { TokenView } from "../tokens/service.ts";
@@ -29,7 +29,9 @@ export function parseCommand<const O extends ParseArgsOptionsConfig>(args: strin
 /**
  * The config of a command that works on the local store, or null (having said
  * why) when the store is disabled, or is PostgreSQL and the command works on
- * SQLite only (`postgres: true`: it handles both).
+ * SQLite only (`postgres: true`: it handles both). Each command opts in once it
+ * opens the store by its type: until then it would open store.path (a SQLite
+ * file) and act on the wrong store.
  */
 export async function storeConfig(
   path: string | undefined,
@@ -42,7 +44,7 @@ export async function storeConfig(
     console.error(`${command}: the store is disabled (store.enabled: false in ${loaded.source})`);
     return null;
   }
-  if (loaded.config.store.type === "postgres" && !options.postgres && !POSTGRES_SERVES) {
+  if (loaded.config.store.type === "postgres" && !options.postgres) {
     console.error(`${command}: works on a SQLite store only in this version (store.type: postgres in ${loaded.source})`);
     return null;
   }

@@ -153,10 +153,12 @@ function applySessionLifetimeVariables(value: Record<string, any>, env: Env): vo
 
 /**
  * Whether `serve` runs on a PostgreSQL store in this build. Until the
- * PostgreSQL backend is wired into the server, a `store.type: postgres`
- * config is valid (checked, migrated by `gatehouse migrate`, filled by
- * `gatehouse store copy`) but `serve` and the commands working on the local
- * store refuse it, rather than quietly opening the SQLite file.
+ * PostgreSQL backend (src/store/pg/backend.ts, openPgBackend) is wired into
+ * the server, a `store.type: postgres` config is valid (checked, migrated by
+ * `gatehouse migrate`, filled by `gatehouse store copy`) but `serve` refuses
+ * it (server.ts) rather than quietly opening the SQLite file. The commands
+ * that work on the local store refuse it apart (cli/common.ts' storeConfig),
+ * each until it opens the store by its type.
  */
 export const POSTGRES_SERVES = false;
 export const POSTGRES_NOT_SERVED =
