@@ -1,0 +1,29 @@
+// Opens the store the config names: SQLite (the embedded default, one file)
+// or PostgreSQL (several instances sharing state). Everything that needs the
+// store (the server, its workers' supervisor, the command line) opens it here.
+import type { GatehouseConfig } from "../config/schema.ts";
+import type { Logger } from "../log.ts";
+import type { StoreBackend } from "./backend.ts";
+import { openSqliteBackend } from "./sqlite-backend.ts";
+import { openPgBackend } from "./pg/backend.ts";
+import { pgSettingsOf } from "./pg/database.ts";
+
+export interface OpenBackendOptions {
+  /** Bring the schema up to date first (default true; a supervisor's workers leave it to the supervisor). */
+  migrate?: boolean;
+  /** Where store.unavailable and the PostgreSQL listener's lines go; none for the command line. */
+  logger?: Logger;
+  /** Times /ready's query on PostgreSQL (gatehouse_store_query_duration_seconds). */
+  timeQuery?: <T>(query: string, run: () => Promise<T>) => Promise<T>;
+}
+
+export async function openBackend(store: GatehouseConfig["store"], options: OpenBackendOptions = {}): Promise<StoreBackend> {
+  const { logger } = options;
+  const onUnavailable = logger
+    ? (reason: string, error: unknown) => logger.error("store.unavailable", { reason, error: (error as Error)?.message })
+    : undefined;
+  if (store.type === "postgres") {
+    return openPgBackend(pgSettingsOf(store), { migrate: options.migrate, log: logger, onUnavailable, timeQuery: options.timeQuery });
+  }
+  return openSqliteBackend(store.path, { migrate: options.migrate, onUnavailable });
+}
