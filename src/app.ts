@@ -7,7 +7,7 @@ import { combineObservers, type AuthObserver } from "./identity/observer.ts";
 import { createJwtIssuer } from "./keys/issuer.ts";
 import { openKeySet } from "./keys/open.ts";
 import type { KeySet } from "./keys/keyset.ts";
-import type { ManagedKeySet } from "./keys/managed.ts";
+import { ManagedKeySet } from "./keys/managed.ts";
 import { keysModule } from "./modules/keys/index.ts";
 import { createProviders } from "./providers/registry.ts";
 import { createAugmenters } from "./augmenters/registry.ts";
@@ -22,6 +22,7 @@ import { refuseMisroutedPath } from "./modules/path-guard.ts";
 import { tokensModule } from "./modules/tokens/index.ts";
 import type { StoreBackend } from "./store/backend.ts";
 import { openSqliteBackend } from "./store/sqlite-backend.ts";
+import { openBackend } from "./store/open.ts";
 import { TokenService, tokenPolicy } from "./tokens/service.ts";
 import { createApiTokenProvider } from "./providers/api-token.ts";
 import { createSessionAccessTokenProvider } from "./providers/session-access-token.ts";
@@ -73,14 +74,19 @@ export interface GatehouseOptions {
 export async function createGatehouse(config: GatehouseConfig, logger: Logger, options: GatehouseOptions = {}): Promise<Gatehouse> {
   // The store first (migrated at start-up): some providers keep accounts in it. The built-in
   // providers of API tokens and session access tokens come after the configured ones.
-  const store = config.store.enabled
-    ? openSqliteBackend(config.store.path, {
-        onUnavailable: (reason, error) => logger.error("store.unavailable", { reason, error: (error as Error)?.message }),
-      })
-    : null;
+  const store = config.store.enabled ? await openBackend(config.store, { logger }) : null;
   const providers = createProviders(config.providers, logger, store);
   const augmenters = createAugmenters(config.augmenters, logger);
   const keys = await openKeySet(config, store, logger);
+  // A key rotated by another instance sharing the store is loaded at once, not at the next poll.
+  const stopKeyReloads = store?.onChange?.((change) => {
+    if (change.kind !== "keys.changed" && change.kind !== "flush") return;
+    for (const keySet of new Set([keys.managed, keys.sessionKeySet])) {
+      if (keySet instanceof ManagedKeySet) {
+        keySet.refresh().catch((error) => logger.error("keys.refresh_failed", { error: (error as Error).message }));
+      }
+    }
+  });
   const purge = store ? schedulePurge(store, purgePolicy(config), logger) : null;
   const tokens = store ? new TokenService(store, tokenPolicy(config, providers), logger) : null;
   const apiTokens = tokens ? createApiTokenProvider({ tokens, providers, logger }) : null;
@@ -248,6 +254,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
     async close() {
       purge?.stop();
       if (purgeTimer) clearInterval(purgeTimer);
+      stopKeyReloads?.();
       regulation?.close();
       if (regulationStore && regulationStore !== store) await regulationStore.close();
       pipeline.close();

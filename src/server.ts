@@ -9,7 +9,7 @@
 // With `server.workers` above 1 this process supervises that many workers
 // (./workers.ts), passing signals on; each worker runs this same function.
 import type { Server } from "bun";
-import { ConfigError, POSTGRES_NOT_SERVED, POSTGRES_SERVES, type LoadedConfig } from "./config/load.ts";
+import { ConfigError, type LoadedConfig } from "./config/load.ts";
 import { createGatehouse, type Gatehouse } from "./app.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { VERSION } from "./version.ts";
@@ -120,7 +120,6 @@ const DRAIN_LIMIT_MS = 10_000;
 
 export async function startServer(loaded: LoadedConfig): Promise<RunningServer> {
   const { config } = loaded;
-  if (config.store.enabled && config.store.type === "postgres" && !POSTGRES_SERVES) throw new ConfigError(loaded.source, [POSTGRES_NOT_SERVED]);
   const logger = createLogger({
     level: config.logging.level,
     format: config.logging.format,

@@ -20,7 +20,7 @@ import type { Readiness } from "./metrics/readiness.ts";
 import { Metrics } from "./metrics/recorder.ts";
 import { storeEventCounter } from "./metrics/store-events.ts";
 import { openKeySet } from "./keys/open.ts";
-import { openSqliteBackend } from "./store/sqlite-backend.ts";
+import { openBackend } from "./store/open.ts";
 import { metricsPortApp } from "./modules/metrics/index.ts";
 import { VERSION } from "./version.ts";
 
@@ -73,7 +73,7 @@ export interface Supervisor {
 export async function startSupervisor(loaded: LoadedConfig, logger: Logger, count: number): Promise<Supervisor> {
   const { config } = loaded;
   // Migrations and the first managed key, once, before any worker opens the store.
-  const store = config.store.enabled ? openSqliteBackend(config.store.path) : null;
+  const store = config.store.enabled ? await openBackend(config.store, { logger }) : null;
   const keys = await openKeySet(config, store, logger);
   keys.keySet.close?.();
 

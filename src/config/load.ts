@@ -127,7 +127,7 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
   }
   const config = value as GatehouseConfig;
   const weaknesses: string[] = [];
-  if (problems.length === 0) problems.push(...semanticProblems(config, warnings, weaknesses));
+  if (problems.length === 0) problems.push(...semanticProblems(config, warnings, weaknesses, env));
   if (problems.length > 0) throw new ConfigError(source, problems);
   return { config, source, warnings: [...weaknesses, ...warnings], weaknesses };
 }
@@ -151,23 +151,10 @@ function applySessionLifetimeVariables(value: Record<string, any>, env: Env): vo
   }
 }
 
-/**
- * Whether `serve` runs on a PostgreSQL store in this build. Until the
- * PostgreSQL backend (src/store/pg/backend.ts, openPgBackend) is wired into
- * the server, a `store.type: postgres` config is valid (checked, migrated by
- * `gatehouse migrate`, filled by `gatehouse store copy`) but `serve` refuses
- * it (server.ts) rather than quietly opening the SQLite file. The commands
- * that work on the local store refuse it apart (cli/common.ts' storeConfig),
- * each until it opens the store by its type.
- */
-export const POSTGRES_SERVES = false;
-export const POSTGRES_NOT_SERVED =
-  "store.type: postgres: serving from PostgreSQL is not available in this version yet (gatehouse migrate and gatehouse store copy work with it); use sqlite to serve";
-
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
 export const MIN_SECRET_BYTES = 32;
 
-function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesses: string[]): string[] {
+function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesses: string[], env: Env): string[] {
   const problems: string[] = [];
   const secrets = sharedSecrets(config);
   const alg = signingAlgorithm(config);
@@ -202,7 +189,10 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   }
   if (config.store.enabled && config.store.type === "postgres") {
     problems.push(...pgStoreProblems(config.store));
-    if (!POSTGRES_SERVES) warnings.push(POSTGRES_NOT_SERVED);
+    // Managed keys are sealed with the master key: every instance on the database needs the same one.
+    if (!configured && !config.keys.master_key_file && !env.GATEHOUSE_MASTER_KEY) {
+      problems.push("store.type: postgres with managed signing keys needs the same master key on every instance: set GATEHOUSE_MASTER_KEY or keys.master_key_file");
+    }
   } else if (config.store.enabled && config.store.url !== undefined) {
     warnings.push("store.url: not used, store.type is sqlite (store.path)");
   }

@@ -54,6 +54,14 @@ async function openManagedKeySet(
   alg: "ES256" | "EdDSA" | "RS256",
   poll: boolean,
 ): Promise<ManagedKeySet> {
+  // Instances sharing a PostgreSQL store open the keys each other sealed: a master.key file made by each
+  // instance in its own data folder would differ, and a second instance could not sign. Refuse to guess.
+  if (config.store.type === "postgres" && !process.env.GATEHOUSE_MASTER_KEY && !config.keys.master_key_file) {
+    throw new Error(
+      "store.type postgres with managed signing keys needs the same master key on every instance: " +
+        "set GATEHOUSE_MASTER_KEY or keys.master_key_file",
+    );
+  }
   // A store in memory holds nothing beyond this process: neither does its master key (no master.key in the working folder).
   const ephemeral = config.store.path === ":memory:" && !config.keys.master_key_file ? randomBytes(32).toString("base64url") : undefined;
   const master = await loadMasterKey({

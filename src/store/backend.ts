@@ -166,5 +166,11 @@ export interface StoreBackend {
   check(): Promise<void>;
   /** Told when a write fails for an outage (the log line). */
   onUnavailable?: (reason: string, error: unknown) => void;
+  /**
+   * Calls `listener` with every change committed by any instance (PostgreSQL: what LISTEN
+   * delivers, and a flush whenever notifications may have been missed). Absent on SQLite,
+   * whose processes notice each other's commits through the change stamp alone.
+   */
+  onChange?(listener: (change: StoreChange) => void): () => void;
   close(): Promise<void>;
 }

@@ -35,6 +35,8 @@ export interface PgBackendOptions {
    * Called after the commit, once for each change the transaction notified.
    */
   publish?: (change: StoreChange) => void;
+  /** Subscribes to every change any instance commits (PgChangeListener.onChange). */
+  subscribe?: (listener: (change: StoreChange) => void) => () => void;
   /** /ready's check (./readiness.ts: SELECT 1 kept a second, and the listener listening); default: SELECT 1. */
   readiness?: () => Promise<void>;
   /** Closed with the backend, before the pool (the listener). */
@@ -137,6 +139,10 @@ export class PgBackend implements StoreBackend {
     return result;
   }
 
+  onChange(listener: (change: StoreChange) => void): () => void {
+    return this.options.subscribe?.(listener) ?? (() => {});
+  }
+
   async check(): Promise<void> {
     if (this.options.readiness) return this.options.readiness();
     try {
@@ -195,6 +201,7 @@ export async function openPgBackend(settings: PgSettings, options: OpenPgBackend
     hot,
     instanceId,
     publish: (change) => listener.publish(change),
+    subscribe: (subscriber) => listener.onChange(subscriber),
     readiness: createPgReadinessCheck({ pool: database.sql, listener, url: settings.url, timeQuery: options.timeQuery }),
     closeAlso: async () => {
       hot.close();

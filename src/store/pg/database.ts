@@ -92,15 +92,18 @@ export function openPgDatabase(settings: PgSettings | string): PgDatabase {
   return { sql, db, where: redactUrl(url), close: () => sql.close() };
 }
 
-/** The error with the URL's password hidden from its message (Bun's messages do not quote it, but a cause might). */
+/**
+ * The error saying which store failed (its URL with the password hidden) and
+ * how, with Bun's error code: "Failed to connect" alone does not tell an
+ * operator where to look.
+ */
 export function pgError(error: unknown, settings: PgSettings | string): Error {
   const url = typeof settings === "string" ? settings : settings.url;
   const original = error instanceof Error ? error : new Error(String(error));
-  const message = redactSecrets(original.message, url);
-  if (message === original.message) return original;
-  const redacted = new Error(message);
-  (redacted as { code?: unknown }).code = (original as { code?: unknown }).code;
-  return redacted;
+  const code = (original as { code?: unknown }).code;
+  const described = new Error(`PostgreSQL store ${redactUrl(url)}: ${redactSecrets(original.message, url)}${typeof code === "string" ? ` (${code})` : ""}`);
+  (described as { code?: unknown }).code = code;
+  return described;
 }
 
 /** The applied migrations, oldest first (for `gatehouse migrate`); none for a database never migrated. */
