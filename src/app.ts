@@ -72,9 +72,19 @@ export interface GatehouseOptions {
 }
 
 export async function createGatehouse(config: GatehouseConfig, logger: Logger, options: GatehouseOptions = {}): Promise<Gatehouse> {
-  // The store first (migrated at start-up): some providers keep accounts in it. The built-in
-  // providers of API tokens and session access tokens come after the configured ones.
+  // The store first (migrated at start-up): some providers keep accounts in it.
   const store = config.store.enabled ? await openBackend(config.store, { logger }) : null;
+  try {
+    return await assemble(config, logger, options, store);
+  } catch (error) {
+    // A PostgreSQL pool and its listener would keep a process that failed to start alive.
+    await store?.close().catch(() => {});
+    throw error;
+  }
+}
+
+async function assemble(config: GatehouseConfig, logger: Logger, options: GatehouseOptions, store: StoreBackend | null): Promise<Gatehouse> {
+  // The built-in providers of API tokens and session access tokens come after the configured ones.
   const providers = createProviders(config.providers, logger, store);
   const augmenters = createAugmenters(config.augmenters, logger);
   const keys = await openKeySet(config, store, logger);

@@ -182,6 +182,11 @@ describe.skipIf(!enabled)("two instances on one PostgreSQL", () => {
     for (const token of acknowledged) expect(await authenticate(b, `Bearer ${token}`)).toBe(200);
   });
 
+  test("an instance without the master key refuses to start, saying why (it could not open the keys the others sealed)", async () => {
+    const refused = spawnGatehouse({ config: config(pg.url), env: { GATEHOUSE_MASTER_KEY: "" }, timeoutMs: 30_000 });
+    await expect(refused).rejects.toThrow("needs the same master key on every instance");
+  });
+
   test("the database restarted under both: /ready fails and recovers, and revocations made after reach both", async () => {
     const { token, id } = await createToken(a);
     expect(await authenticate(b, `Bearer ${token}`)).toBe(200);

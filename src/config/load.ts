@@ -191,7 +191,8 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
     problems.push(...pgStoreProblems(config.store));
     // Managed keys are sealed with the master key: every instance on the database needs the same one.
     if (!configured && !config.keys.master_key_file && !env.GATEHOUSE_MASTER_KEY) {
-      problems.push("store.type: postgres with managed signing keys needs the same master key on every instance: set GATEHOUSE_MASTER_KEY or keys.master_key_file");
+      // A warning: migrate and store copy need no key; serve refuses to start without one (keys/open.ts).
+      warnings.push("store.type: postgres with managed signing keys needs the same master key on every instance: set GATEHOUSE_MASTER_KEY or keys.master_key_file");
     }
   } else if (config.store.enabled && config.store.url !== undefined) {
     warnings.push("store.url: not used, store.type is sqlite (store.path)");
