@@ -70,6 +70,8 @@ describe("GET /api/v1/audit", () => {
     expect((await eventsOf("?event=token.created")).events).toHaveLength(4);
     expect((await eventsOf("?event=token.*")).events).toHaveLength(6);
     expect((await eventsOf("?event=token.%25")).events).toHaveLength(0); // LIKE's own characters are literal
+    expect((await eventsOf("?event=token.delete_*")).events.map((e) => e.event)).toEqual(["token.delete_denied"]); // _ too, on SQLite as well
+    expect((await eventsOf("?event=tok_n.*")).events).toHaveLength(0);
     expect((await eventsOf("?actor=bob")).events.map((e) => e.event)).toEqual(["token.delete_denied"]);
     expect((await eventsOf(`?subject=${tokenIds[0]}`)).events.map((e) => e.event)).toEqual(["token.revoked", "token.created"]);
     expect((await eventsOf("?subject=erin")).events).toHaveLength(1);

@@ -121,7 +121,7 @@ describe("store.type: postgres settings", () => {
     expect(storeUrlProblems("postgres:///db?host=/run/postgresql")).toEqual([]);
   });
 
-  test("config check accepts it (with the warning); serve and the SQLite-only commands refuse it, never quoting the URL", () => {
+  test("config check accepts it (with the warning); serve refuses it; a store command that cannot reach it says which store, never quoting the password", () => {
     const dir = temporaryDirectory();
     const path = join(dir, "pg.yaml");
     writeFileSync(path, base(`{type: postgres, url: "${URL_WITH_PASSWORD}"}`));
@@ -140,8 +140,8 @@ describe("store.type: postgres settings", () => {
     expect(serve.code).toBe(1);
     expect(serve.output).toContain(POSTGRES_NOT_SERVED);
     const tokens = run(["tokens", "list", "--config", path]);
-    expect(tokens.code).not.toBe(0);
-    expect(tokens.output).toContain("works on a SQLite store only in this version");
+    expect(tokens.code).toBe(1);
+    expect(tokens.output).toContain("tokens: cannot open the store postgres://gatehouse:***@db.example.org:5432/gatehouse: ");
     for (const output of [check.output, serve.output, tokens.output]) expect(output).not.toContain(PASSWORD);
   }, 60_000);
 });

@@ -2,6 +2,9 @@
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import type { LoadedConfig } from "../config/load.ts";
 import type { GatehouseConfig } from "../config/schema.ts";
+import { redactSecrets, redactUrl } from "../config/store-url.ts";
+import type { StoreBackend } from "../store/backend.ts";
+import { openBackend } from "../store/open.ts";
 import type { Scopes } from "../identity/user.ts";
 import type { TokenView } from "../tokens/service.ts";
 import { describeScopes } from "../tokens/scopes.ts";
@@ -49,6 +52,24 @@ export async function storeConfig(
     return null;
   }
   return loaded.config;
+}
+
+/**
+ * The store the config names (SQLite or PostgreSQL, migrated), or null having
+ * said which store could not be opened and why (a PostgreSQL URL's password
+ * hidden). The caller closes it: a PostgreSQL pool and listener would keep the
+ * process alive.
+ */
+export async function openCommandStore(config: GatehouseConfig, command: string): Promise<StoreBackend | null> {
+  try {
+    return await openBackend(config.store);
+  } catch (error) {
+    const postgres = config.store.type === "postgres";
+    const where = postgres ? redactUrl(config.store.url ?? "") : config.store.path;
+    const message = (error as Error)?.message ?? String(error);
+    console.error(`${command}: cannot open the store ${where}: ${postgres ? redactSecrets(message, config.store.url) : message}`);
+    return null;
+  }
 }
 
 /** `--scope ecflow:read --scope ecflow:write` → {ecflow: ["read", "write"]}; a bare `service` grants it with no scopes. */
