@@ -134,12 +134,20 @@ async function importTokens(config: GatehouseConfig, store: StoreBackend, tokens
     console.error(`tokens import: ${error instanceof ImportError ? error.message : `cannot read the file: ${code ?? (error as Error).message}`}`);
     return 1;
   }
-  // All or nothing: one transaction.
-  const result = await importAuthOTronTokens(store, tokenDocuments, userDocuments, {
-    expiresAt: expiresIn === null ? null : Date.now() + expiresIn * 1000,
-    note: values.note ?? "imported from auth-o-tron",
-    operator: `cli:${process.env.USER ?? "unknown"}`,
-  });
+  let result;
+  try {
+    // All or nothing: one transaction.
+    result = await importAuthOTronTokens(store, tokenDocuments, userDocuments, {
+      expiresAt: expiresIn === null ? null : Date.now() + expiresIn * 1000,
+      note: values.note ?? "imported from auth-o-tron",
+      operator: `cli:${process.env.USER ?? "unknown"}`,
+    });
+  } catch (error) {
+    // The database's own reason, not the ORM's query text and parameters.
+    const cause = (error as { cause?: unknown }).cause;
+    console.error(`tokens import: nothing imported: ${((cause instanceof Error ? cause : error) as Error).message}`);
+    return 1;
+  }
   for (const token of result.imported) console.log(`imported ${token.id} for ${token.username}@${token.realm}`);
   for (const problem of result.skipped) console.error(`skipped ${problem}`);
   console.error(
