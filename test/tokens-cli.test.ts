@@ -42,7 +42,7 @@ beforeAll(async () => {
   const migrated = gatehouse("migrate", "--config", "config.yaml");
   expect(migrated.stdout).toContain(`./data/gatehouse.db: ${migrations} migration(s) applied, ${migrations} in all`);
   server = await spawnGatehouse({ config: CONFIG, cwd: dir });
-});
+}, 60_000); // two processes started: slower than the default 5 s on a busy machine
 afterAll(async () => {
   await server?.stop();
 });
