@@ -27,10 +27,10 @@ Commands:
   hash-password          read a password on stdin, print its argon2id hash
   healthcheck            GET /health on the configured address (for containers)
   migrate                bring the store's schema up to date (serve also does it)
-  tokens create|list|revoke   API tokens in the local store (--help for options)
+  tokens create|list|revoke|import   API tokens in the store (--help for options)
   users end --user U --realm R   end a user's sessions and revoke their API tokens
   client whoami|token …  call a server with the credentials of an .ecflowapirc file
-  keys list|rotate|retire KID   managed signing keys in the local store
+  keys list|rotate|retire KID   managed signing keys in the store
   store copy --from FILE.db [--to postgres://…] [--force]   copy a SQLite store into PostgreSQL
   audit [--event E] [--actor U] [--subject S] [--since T] …   the audit log (--help)
   tls self-signed --host NAME --out DIR   a development certificate set (openssl)
@@ -132,12 +132,7 @@ const commands: Record<string, Command> = {
   },
 
   async keys(positionals, configPath) {
-    const { config, source } = await loadConfig(configPath);
-    // Opens store.path (SQLite) whatever store.type says: refused on PostgreSQL until it opens the store by its type.
-    if (config.store.enabled && config.store.type === "postgres") {
-      console.error(`keys: works on a SQLite store only in this version (store.type: postgres in ${source})`);
-      return 2;
-    }
+    const { config } = await loadConfig(configPath);
     return keysCommand(positionals, config);
   },
 };

@@ -1,10 +1,13 @@
 // The audit log, readable: GET /api/v1/audit for admins (filters, cursor
-// paging, clear 4xx), `gatehouse audit` with the same filters, and retention.
+// paging, clear 4xx), `gatehouse audit` with the same filters (on SQLite and
+// on PostgreSQL), and retention.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { basic, json, localUsersConfig, startApp, type TestApp } from "./helpers/app.ts";
 import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";
 import { writeFileSync } from "node:fs";
+import { postgresAvailable, startPostgres, type Postgres } from "./helpers/postgres.ts";
+import { openPgBackend } from "../src/store/pg/backend.ts";
 
 const ROOT = basic("root", "root-pw");
 const ALICE = basic("alice", "alice-pw");
@@ -70,6 +73,8 @@ describe("GET /api/v1/audit", () => {
     expect((await eventsOf("?event=token.created")).events).toHaveLength(4);
     expect((await eventsOf("?event=token.*")).events).toHaveLength(6);
     expect((await eventsOf("?event=token.%25")).events).toHaveLength(0); // LIKE's own characters are literal
+    expect((await eventsOf("?event=token.delete_*")).events.map((e) => e.event)).toEqual(["token.delete_denied"]); // _ too, on SQLite as well
+    expect((await eventsOf("?event=tok_n.*")).events).toHaveLength(0);
     expect((await eventsOf("?actor=bob")).events.map((e) => e.event)).toEqual(["token.delete_denied"]);
     expect((await eventsOf(`?subject=${tokenIds[0]}`)).events.map((e) => e.event)).toEqual(["token.revoked", "token.created"]);
     expect((await eventsOf("?subject=erin")).events).toHaveLength(1);
@@ -138,6 +143,67 @@ describe("gatehouse audit", () => {
     expect(cli("--since", "someday").code).toBe(2);
     expect(cli("--since", "someday").stderr).toContain("--since: someday");
   });
+});
+
+describe.skipIf(!postgresAvailable)("gatehouse audit on a PostgreSQL store", () => {
+  let pg: Postgres;
+  let file: string;
+  const T0 = Date.parse("2026-11-01T00:00:00Z");
+  const cli = (...args: string[]) => {
+    const result = Bun.spawnSync([process.execPath, "run", join(projectRoot, "src/main.ts"), "audit", "--config", file, ...args], {
+      env: { ...process.env, GATEHOUSE_CONFIG: "", AOT_CONFIG_PATH: "" },
+      // A command that left a PostgreSQL pool or listener open would never exit: killed here, it fails its test.
+      timeout: 60_000,
+    });
+    return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
+  };
+
+  beforeAll(async () => {
+    pg = await startPostgres("gatehouse_audit");
+    const backend = await openPgBackend({ url: pg.url });
+    try {
+      await backend.transaction(async (q) => {
+        const at = (minutes: number) => T0 + minutes * 60_000;
+        await q.recordAudit({ at: at(0), event: "token.created", actorUsername: "alice", actorRealm: "local", targetUsername: "alice", targetRealm: "local", tokenId: "tok_a" });
+        await q.recordAudit({ at: at(1), event: "token.created", actorUsername: "erin", actorRealm: "lab", targetUsername: "erin", targetRealm: "lab", tokenId: "tok_e" });
+        await q.recordAudit({ at: at(2), event: "token.revoked", actorUsername: "alice", actorRealm: "local", targetUsername: "alice", targetRealm: "local", tokenId: "tok_a" });
+        await q.recordAudit({ at: at(3), event: "token.delete_denied", actorUsername: "bob", actorRealm: "local", targetUsername: "alice", targetRealm: "local", tokenId: "tok_a" });
+        await q.recordAudit({ at: at(4), event: "session.login_failed", actorUsername: "mallory", address: "10.0.0.9", detail: { reason: "bad password" } });
+      });
+    } finally {
+      await backend.close();
+    }
+    const dir = temporaryDirectory("gatehouse-audit-pg-");
+    file = join(dir, "config.yaml");
+    writeFileSync(file, JSON.stringify({ ...config(dir), store: { type: "postgres", url: pg.url } }));
+  }, 120_000);
+  afterAll(async () => {
+    await pg?.destroy();
+  });
+
+  test("filters (an event prefix with _ too), text and JSON, cursor paging", () => {
+    const created = cli("--event", "token.created", "--realm", "lab", "--json");
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout).events.map((event: { subject: { token_id: string } }) => event.subject.token_id)).toEqual(["tok_e"]);
+
+    const prefixed = cli("--event", "session.login_*", "--json");
+    expect(prefixed.code).toBe(0);
+    const [failed] = JSON.parse(prefixed.stdout).events;
+    expect(failed).toMatchObject({ event: "session.login_failed", at: "2026-11-01T00:04:00.000Z", address: "10.0.0.9", detail: { reason: "bad password" } });
+    expect(JSON.parse(cli("--event", "token.delete_*", "--json").stdout).events.map((event: { event: string }) => event.event)).toEqual(["token.delete_denied"]);
+    expect(JSON.parse(cli("--event", "tok_n.*", "--json").stdout).events).toEqual([]);
+
+    const text = cli("--subject", "tok_a", "--limit", "2");
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^2026-11-01T00:03:00\.000Z  token\.delete_denied +bob@local → alice@local tok_a  -\n2026-11-01T00:02:00\.000Z  token\.revoked/);
+    const cursor = text.stderr.match(/--cursor (\S+)/)![1]!;
+    const rest = cli("--subject", "tok_a", "--limit", "2", "--cursor", cursor);
+    expect(rest.stdout.trim().split("\n")).toEqual([expect.stringContaining("token.created")]);
+    expect(rest.stderr).toBe("");
+    expect(cli("--since", "2026-11-01T00:03Z", "--until", "2026-11-01T00:04Z").stdout).toContain("token.delete_denied");
+    expect(cli("--actor", "nobody").stdout.trim()).toBe("no events");
+    expect(cli("--cursor", "nonsense").stderr).toContain("--cursor: not a cursor this server gave");
+  }, 120_000);
 });
 
 describe("retention", () => {

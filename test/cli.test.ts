@@ -1,10 +1,11 @@
 // The gatehouse command line, run as a user would: a child process.
-import { describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import argon2 from "argon2";
 import { projectRoot, spawnGatehouse, temporaryDirectory } from "./helpers/gatehouse.ts";
 import { basic } from "./helpers/app.ts";
+import { postgresAvailable, startPostgres, type Postgres } from "./helpers/postgres.ts";
 
 const fixture = join(import.meta.dir, "fixtures/seed-config.yaml");
 
@@ -13,6 +14,8 @@ function gatehouse(args: string[], options: { stdin?: string; cwd?: string; env?
     cwd: options.cwd ?? temporaryDirectory(),
     stdin: options.stdin !== undefined ? Buffer.from(options.stdin) : "ignore",
     env: { ...process.env, GATEHOUSE_CONFIG: "", AOT_CONFIG_PATH: "", ...options.env },
+    // A command that left a PostgreSQL pool or listener open would never exit: killed here, it fails its test.
+    timeout: 60_000,
   });
   return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
 }
@@ -97,4 +100,55 @@ describe("gatehouse CLI", () => {
     expect(code).toBe(1);
     expect(stderr).toContain('providers[0].type: unknown provider type "ldapx"');
   });
+});
+
+describe.skipIf(!postgresAvailable)("gatehouse keys on a PostgreSQL store", () => {
+  let pg: Postgres;
+  let dir: string;
+
+  beforeAll(async () => {
+    pg = await startPostgres("gatehouse_keys");
+    dir = temporaryDirectory("gatehouse-keys-pg-");
+    // Every instance sharing the store reads the same master key file.
+    writeFileSync(join(dir, "master.key"), "a-master-key-shared-by-every-instance\n", { mode: 0o600 });
+    writeFileSync(
+      join(dir, "config.yaml"),
+      JSON.stringify({
+        providers: [{ type: "plain", name: "local", realm: "local", users: [{ username: "u", password: "p" }] }],
+        jwt: { iss: "https://gatehouse.test", alg: "ES256" },
+        keys: { publish_ahead: 0, master_key_file: join(dir, "master.key") },
+        store: { type: "postgres", url: pg.url },
+      }),
+    );
+  }, 120_000);
+  afterAll(async () => {
+    await pg?.destroy();
+  });
+
+  test("list makes the first key; rotate and retire change the keys in PostgreSQL", () => {
+    const keys = (...args: string[]) => gatehouse(["keys", ...args, "--config", "config.yaml"], { cwd: dir });
+    const listed = keys("list");
+    expect(listed.stderr).toBe("");
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(/^\S+  ES256  current +created /);
+    const firstKid = listed.stdout.split(/\s+/)[0]!;
+    expect(pg.psql("SELECT kid || ' ' || state FROM signing_keys")).toBe(`${firstKid} current`);
+
+    const rotated = keys("rotate");
+    expect(rotated.code).toBe(0);
+    const secondKid = rotated.stdout.match(/^rotating to (\S+):/)![1]!;
+    const afterRotation = keys("list").stdout;
+    expect(afterRotation).toContain(`${secondKid}  ES256  current`);
+    expect(afterRotation).toContain(`${firstKid}  ES256  previous`);
+
+    expect(keys("retire", "no-such-kid").code).toBe(1);
+    const retired = keys("retire", firstKid);
+    expect(retired.stdout).toContain(`retired ${firstKid}`);
+    expect(retired.code).toBe(0);
+    expect(pg.psql("SELECT kid || ' ' || state FROM signing_keys ORDER BY created_at, kid").split("\n")).toEqual([`${firstKid} retired`, `${secondKid} current`]);
+    expect(pg.psql("SELECT count(*) FROM audit_log WHERE event LIKE 'key.%'")).not.toBe("0");
+    expect(keys("retire").code).toBe(2);
+    // No SQLite store was made on the side (store.path's folder).
+    expect(existsSync(join(dir, "data"))).toBe(false);
+  }, 120_000);
 });

@@ -1,10 +1,16 @@
 // `gatehouse migrate` and `gatehouse tokens …` on the host, against the store
-// of a running server, which sees every change on its next request.
+// of a running server, which sees every change on its next request; and the
+// same commands on a PostgreSQL store, where an instance's cache hears of a
+// revocation made by the command line.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { projectRoot, spawnGatehouse, temporaryDirectory, type RunningGatehouse } from "./helpers/gatehouse.ts";
+import { postgresAvailable, startPostgres, type Postgres } from "./helpers/postgres.ts";
+import { openPgBackend } from "../src/store/pg/backend.ts";
+import type { StoreBackend } from "../src/store/backend.ts";
+import { hashOpaqueToken } from "../src/tokens/format.ts";
 
 const CONFIG = `
 version: "2.0.0"
@@ -24,6 +30,8 @@ function gatehouse(...args: string[]) {
   const result = Bun.spawnSync([process.execPath, "run", join(projectRoot, "src/main.ts"), ...args], {
     cwd: dir,
     env: { ...process.env, USER: "operator" },
+    // A command that left a PostgreSQL pool or listener open would never exit: killed here, it fails its test.
+    timeout: 60_000,
   });
   return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
 }
@@ -34,7 +42,7 @@ beforeAll(async () => {
   const migrated = gatehouse("migrate", "--config", "config.yaml");
   expect(migrated.stdout).toContain(`./data/gatehouse.db: ${migrations} migration(s) applied, ${migrations} in all`);
   server = await spawnGatehouse({ config: CONFIG, cwd: dir });
-});
+}, 60_000); // two processes started: slower than the default 5 s on a busy machine
 afterAll(async () => {
   await server?.stop();
 });
@@ -124,4 +132,76 @@ describe("gatehouse tokens", () => {
       expect(refused.stderr).toContain("the store is disabled (store.enabled: false in no-store.yaml)");
     }
   });
+});
+
+describe.skipIf(!postgresAvailable)("gatehouse tokens and users end on a PostgreSQL store", () => {
+  let pg: Postgres;
+  let instance: StoreBackend;
+  const config = () => ["--config", "pg.yaml"];
+
+  beforeAll(async () => {
+    pg = await startPostgres("gatehouse_tokens_cli");
+    writeFileSync(join(dir, "pg.yaml"), CONFIG.replace("store: { enabled: true, type: sqlite, path: ./data/gatehouse.db }", `store: { type: postgres, url: "${pg.url}" }`));
+    // An instance's store, as a server holds it: its cache is told of revocations by NOTIFY.
+    instance = await openPgBackend({ url: pg.url });
+  }, 120_000);
+  afterAll(async () => {
+    await instance?.close();
+    await pg?.destroy();
+  });
+
+  /** What the instance's hot read says of a secret, polled until `until` holds. */
+  async function credential(secret: string, until: (row: { revoked_at: number | null } | null) => boolean) {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const row = await instance.hot.tokenCredential(hashOpaqueToken(secret));
+      if (until(row) || Date.now() > deadline) return row;
+      await Bun.sleep(20);
+    }
+  }
+
+  test("create, list and revoke: the token is in PostgreSQL, audited as the operator; an instance's cache hears of the revocation", async () => {
+    const created = gatehouse("tokens", "create", ...config(), "--user", "alice", "--realm", "local", "--note", "pg job", "--scope", "ecflow:read");
+    expect(created.stderr).toMatch(/created tok_[0-9A-Za-z]{12} for alice@local, expires /);
+    expect(created.code).toBe(0);
+    const secret = created.stdout.trim();
+    expect(secret).toMatch(/^gth_[0-9A-Za-z]{36}$/);
+    expect(await credential(secret, (row) => row !== null)).toMatchObject({ revoked_at: null, scopes: '{"ecflow":["read"]}' });
+
+    const listed = gatehouse("tokens", "list", ...config(), "--json");
+    expect(listed.code).toBe(0);
+    const [token] = JSON.parse(listed.stdout).tokens;
+    expect(token).toMatchObject({ username: "alice", realm: "local", note: "pg job", scopes: { ecflow: ["read"] }, status: "active" });
+    expect(gatehouse("tokens", "list", ...config()).stdout).toContain("pg job");
+
+    const revoked = gatehouse("tokens", "revoke", token.id, ...config());
+    expect(revoked.stdout.trim()).toBe(`revoked ${token.id} (alice@local)`);
+    expect(revoked.code).toBe(0);
+    expect((await credential(secret, (row) => row?.revoked_at !== null))!.revoked_at).not.toBeNull();
+    expect(JSON.parse(gatehouse("tokens", "list", ...config(), "--json").stdout).tokens).toEqual([]);
+    expect(JSON.parse(gatehouse("tokens", "list", ...config(), "--json", "--include-revoked").stdout).tokens[0]).toMatchObject({ id: token.id, status: "revoked" });
+    expect(pg.psql(`SELECT event || ' ' || actor_username || ' ' || address FROM audit_log WHERE token_id = '${token.id}' ORDER BY id`)).toBe(
+      "token.created cli:operator cli\ntoken.revoked cli:operator cli",
+    );
+    expect(gatehouse("tokens", "revoke", "tok_doesnotexist", ...config()).stderr).toContain("Token tok_doesnotexist not found");
+  }, 120_000);
+
+  test("users end: the user's sessions end and their tokens are revoked, in PostgreSQL", async () => {
+    const secrets = [1, 2].map(() => gatehouse("tokens", "create", ...config(), "--user", "alice", "--realm", "local").stdout.trim());
+    const live = pg.psql("SELECT count(*) FROM tokens WHERE revoked_at IS NULL");
+    const now = Date.now();
+    await instance.transaction(async (q) => {
+      const userId = await q.upsertUser("alice", "local", now);
+      for (const id of ["ses_pg_1", "ses_pg_2"]) {
+        await q.insertSession({ id, userId, provider: "local", createdAt: now, expiresAt: now + 3_600_000, refreshExpiresAt: now + 3_600_000, address: null, reportedAddress: null, userAgent: null });
+      }
+    });
+    const ended = gatehouse("users", "end", "--user", "alice", "--realm", "local", ...config());
+    expect(ended.stdout).toBe(`alice@local: 2 session(s) ended, ${live} API token(s) revoked\n`);
+    expect(ended.code).toBe(0);
+    expect(pg.psql("SELECT count(*) FROM sessions WHERE revoked_at IS NULL")).toBe("0");
+    expect(pg.psql("SELECT count(*) FROM tokens WHERE revoked_at IS NULL")).toBe("0");
+    for (const secret of secrets) expect((await credential(secret, (row) => row?.revoked_at !== null))!.revoked_at).not.toBeNull();
+    expect(await instance.hot.sessionOwner("ses_pg_1", Date.now())).toBeNull();
+  }, 120_000);
 });

@@ -1,6 +1,7 @@
 // auth-o-tron 0.3.7's tokens, exported from its MongoDB with mongoexport
 // (both forms), imported with `gatehouse tokens import`, then used on
-// /authenticate as they were with auth-o-tron; stored hashed only.
+// /authenticate as they were with auth-o-tron; stored hashed only. The same
+// import into a PostgreSQL store, all or nothing.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,6 +10,8 @@ import { projectRoot, spawnGatehouse, temporaryDirectory, type RunningGatehouse 
 import { basic, startApp } from "./helpers/app.ts";
 import { startWhoAmI } from "./helpers/who-am-i.ts";
 import { parse } from "yaml";
+import { postgresAvailable, startPostgres, type Postgres } from "./helpers/postgres.ts";
+import { hashOpaqueToken } from "../src/tokens/format.ts";
 
 const ALICE_TOKEN = crypto.randomUUID();
 const BOB_TOKEN = crypto.randomUUID();
@@ -52,10 +55,12 @@ include_legacy_headers: true
 let dir: string;
 let server: RunningGatehouse;
 
-function gatehouse(args: string[]) {
-  const result = Bun.spawnSync([process.execPath, "run", join(projectRoot, "src/main.ts"), ...args, "--config", join(dir, "config.yaml")], {
+function gatehouse(args: string[], configFile = join(dir, "config.yaml")) {
+  const result = Bun.spawnSync([process.execPath, "run", join(projectRoot, "src/main.ts"), ...args, "--config", configFile], {
     cwd: dir,
-    env: { ...process.env, GATEHOUSE_CONFIG: "", AOT_CONFIG_PATH: "" },
+    env: { ...process.env, GATEHOUSE_CONFIG: "", AOT_CONFIG_PATH: "", USER: "operator" },
+    // A command that left a PostgreSQL pool or listener open would never exit: killed here, it fails its test.
+    timeout: 60_000,
   });
   return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
 }
@@ -165,4 +170,65 @@ describe("imported tokens never leave Gatehouse", () => {
       whoAmI.stop();
     }
   });
+});
+
+describe.skipIf(!postgresAvailable)("gatehouse tokens import into a PostgreSQL store", () => {
+  let pg: Postgres;
+  const pgConfig = (url: string) => {
+    const file = join(dir, `pg-${url.split("/").pop()}.yaml`);
+    writeFileSync(file, config.replace("store: {type: sqlite, path: ./data/gatehouse.db}", `store: {type: postgres, url: "${url}"}`));
+    return file;
+  };
+
+  beforeAll(async () => {
+    pg = await startPostgres("gatehouse_import");
+  }, 120_000);
+  afterAll(async () => {
+    await pg?.destroy();
+  });
+
+  test("imports, skips and reports as on SQLite; stored hashed, audited; run again, nothing is imported twice", () => {
+    const file = pgConfig(pg.url);
+    const result = gatehouse(["tokens", "import", "tokens.json", "--users", "users.json"], file);
+    expect(result.stderr).toContain("tokens import: 3 imported, 0 already present, 2 skipped");
+    expect(result.stdout).toMatch(/^imported tok_\w+ for alice@internal\nimported tok_\w+ for bob@ecmwf\nimported tok_\w+ for carol@internal\n$/);
+    expect(result.code).toBe(1);
+    for (const secret of [ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN, ORPHAN_TOKEN]) expect(result.stdout + result.stderr).not.toContain(secret);
+
+    const again = gatehouse(["tokens", "import", "tokens-array.json", "--users", "users.json"], file);
+    expect(again.stderr).toContain("tokens import: 0 imported, 3 already present, 0 skipped");
+    expect(again.code).toBe(0);
+
+    expect(pg.psql(`SELECT u.username FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = '${hashOpaqueToken(ALICE_TOKEN)}'`)).toBe("alice");
+    expect(pg.psql("SELECT string_agg(f.first_eight, ',' ORDER BY f.first_eight) FROM token_first_eight f")).toBe(
+      [ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN].map((secret) => secret.slice(0, 8)).sort().join(","),
+    );
+    expect(pg.psql("SELECT count(*) FROM audit_log WHERE event = 'token.imported' AND actor_username = 'cli:operator'")).toBe("3");
+    const dump = pg.psql("SELECT t::text FROM tokens t") + pg.psql("SELECT a::text FROM audit_log a");
+    for (const secret of [ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN]) expect(dump).not.toContain(secret);
+
+    const listed = JSON.parse(gatehouse(["tokens", "list", "--json"], file).stdout).tokens;
+    expect(listed).toHaveLength(3);
+    expect(listed.find((token: any) => token.username === "alice")).toMatchObject({ realm: "internal", scopes: { ecflow: ["read", "write"] }, note: "imported from auth-o-tron" });
+  }, 120_000);
+
+  test("all or nothing: a store that fails part way leaves no token, owner or audit event behind", () => {
+    const url = pg.createDatabase("import_refused");
+    const file = pgConfig(url);
+    expect(gatehouse(["migrate"], file).code).toBe(0);
+    // The third token's insert fails (as a store would, part way through).
+    pg.psql(
+      `CREATE FUNCTION refuse_carol() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN IF (SELECT username FROM users WHERE id = NEW.user_id) = 'carol' THEN RAISE EXCEPTION 'refused for the test'; END IF; RETURN NEW; END $$;
+       CREATE TRIGGER refuse_carol BEFORE INSERT ON tokens FOR EACH ROW EXECUTE FUNCTION refuse_carol();`,
+      "import_refused",
+    );
+    const failed = gatehouse(["tokens", "import", "tokens.json", "--users", "users.json"], file);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain("tokens import: nothing imported: refused for the test");
+    expect(failed.stdout).not.toContain("imported");
+    for (const table of ["tokens", "token_first_eight", "users", "audit_log"]) {
+      expect({ table, rows: pg.psql(`SELECT count(*) FROM ${table}`, "import_refused") }).toEqual({ table, rows: "0" });
+    }
+  }, 120_000);
 });

@@ -1,9 +1,8 @@
-// `gatehouse audit`: the audit log of the local store, newest first, with the
+// `gatehouse audit`: the audit log of the store (SQLite or PostgreSQL), newest first, with the
 // filters of GET /api/v1/audit (event, actor, subject, realm, time range) and
 // its cursor paging.
-import { openSqliteBackend } from "../store/sqlite-backend.ts";
 import { MAX_AUDIT_PAGE, auditFilterFrom, auditView } from "../store/audit-query.ts";
-import { parseCommand, storeConfig, type LoadConfig } from "./common.ts";
+import { parseCommand, openCommandStore, storeConfig, type LoadConfig } from "./common.ts";
 
 const USAGE = `usage: gatehouse audit [--event NAME|PREFIX*] [--actor USER] [--subject USER|TOKEN_ID] [--realm R]
                        [--since TIME] [--until TIME] [--limit N] [--cursor C] [--json]
@@ -46,7 +45,8 @@ export async function auditCommand(args: string[], loadConfig: LoadConfig): Prom
   }
   const config = await storeConfig(values.config, loadConfig, "audit");
   if (!config) return 2;
-  const store = openSqliteBackend(config.store.path);
+  const store = await openCommandStore(config, "audit");
+  if (!store) return 1;
   try {
     let page;
     try {

@@ -2,6 +2,9 @@
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import type { LoadedConfig } from "../config/load.ts";
 import type { GatehouseConfig } from "../config/schema.ts";
+import { redactSecrets, redactUrl } from "../config/store-url.ts";
+import type { StoreBackend } from "../store/backend.ts";
+import { openBackend } from "../store/open.ts";
 import type { Scopes } from "../identity/user.ts";
 import type { TokenView } from "../tokens/service.ts";
 import { describeScopes } from "../tokens/scopes.ts";
@@ -26,29 +29,32 @@ export function parseCommand<const O extends ParseArgsOptionsConfig>(args: strin
   return 0;
 }
 
-/**
- * The config of a command that works on the local store, or null (having said
- * why) when the store is disabled, or is PostgreSQL and the command works on
- * SQLite only (`postgres: true`: it handles both). Each command opts in once it
- * opens the store by its type: until then it would open store.path (a SQLite
- * file) and act on the wrong store.
- */
-export async function storeConfig(
-  path: string | undefined,
-  loadConfig: LoadConfig,
-  command: string,
-  options: { postgres?: boolean } = {},
-): Promise<GatehouseConfig | null> {
+/** The config of a command that works on the store, or null (having said why) when the store is disabled. */
+export async function storeConfig(path: string | undefined, loadConfig: LoadConfig, command: string): Promise<GatehouseConfig | null> {
   const loaded = await loadConfig(path);
   if (!loaded.config.store.enabled) {
     console.error(`${command}: the store is disabled (store.enabled: false in ${loaded.source})`);
     return null;
   }
-  if (loaded.config.store.type === "postgres" && !options.postgres) {
-    console.error(`${command}: works on a SQLite store only in this version (store.type: postgres in ${loaded.source})`);
+  return loaded.config;
+}
+
+/**
+ * The store the config names (SQLite or PostgreSQL, migrated), or null having
+ * said which store could not be opened and why (a PostgreSQL URL's password
+ * hidden). The caller closes it: a PostgreSQL pool and listener would keep the
+ * process alive.
+ */
+export async function openCommandStore(config: GatehouseConfig, command: string): Promise<StoreBackend | null> {
+  try {
+    return await openBackend(config.store);
+  } catch (error) {
+    const postgres = config.store.type === "postgres";
+    const where = postgres ? redactUrl(config.store.url ?? "") : config.store.path;
+    const message = (error as Error)?.message ?? String(error);
+    console.error(`${command}: cannot open the store ${where}: ${postgres ? redactSecrets(message, config.store.url) : message}`);
     return null;
   }
-  return loaded.config;
 }
 
 /** `--scope ecflow:read --scope ecflow:write` → {ecflow: ["read", "write"]}; a bare `service` grants it with no scopes. */

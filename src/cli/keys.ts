@@ -1,10 +1,10 @@
-// `gatehouse keys list|rotate|retire KID`: the signing keys in the local store.
+// `gatehouse keys list|rotate|retire KID`: the signing keys in the store (SQLite or PostgreSQL).
 import type { GatehouseConfig } from "../config/schema.ts";
-import { openSqliteBackend } from "../store/sqlite-backend.ts";
 import { openKeySet } from "../keys/open.ts";
 import { createLogger } from "../log.ts";
 import { configuredKeys } from "../config/load.ts";
 import { operatorActor } from "../identity/actor.ts";
+import { openCommandStore } from "./common.ts";
 
 const USAGE = "usage: gatehouse keys list | gatehouse keys rotate | gatehouse keys retire KID";
 
@@ -18,7 +18,8 @@ export async function keysCommand(args: string[], config: GatehouseConfig): Prom
     console.error("keys: the store is disabled (store.enabled: false); keys are jwt.secret");
     return 2;
   }
-  const store = openSqliteBackend(config.store.path);
+  const store = await openCommandStore(config, "keys");
+  if (!store) return 1;
   const logger = createLogger({ level: "warn", format: config.logging.format, write: (line) => console.error(line) });
   try {
     const { managed } = await openKeySet(config, store, logger, { poll: false, sessionKeys: false });

@@ -11,7 +11,7 @@ export async function migrateCommand(args: string[], loadConfig: LoadConfig): Pr
   const parsed = parseCommand(args, { config: { type: "string", short: "c" } }, "usage: gatehouse migrate [--config FILE]");
   if (typeof parsed === "number") return parsed;
   const { values } = parsed;
-  const config = await storeConfig(values.config, loadConfig, "migrate", { postgres: true });
+  const config = await storeConfig(values.config, loadConfig, "migrate");
   if (!config) return 2;
   if (config.store.type === "postgres") {
     const settings = pgSettingsOf(config.store);

@@ -1,17 +1,17 @@
 // `gatehouse tokens create|list|revoke|import`: for the operator on the host,
-// straight against the local store (a running server sees the changes on its
-// next request). The operator acts as an admin and is audited as `cli:$USER`.
+// straight against the store the config names, SQLite or PostgreSQL (a running
+// server sees the changes on its next request). The operator acts as an admin and is audited as `cli:$USER`.
 import { readFileSync } from "node:fs";
 import type { GatehouseConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { createLogger } from "../log.ts";
 import { createProviders } from "../providers/registry.ts";
-import { openSqliteBackend, type SqliteBackend } from "../store/sqlite-backend.ts";
+import type { StoreBackend } from "../store/backend.ts";
 import { ImportError, importAuthOTronTokens, parseMongoExport } from "../tokens/import.ts";
 import { TokenService, tokenPolicy } from "../tokens/service.ts";
 import { operatorActor } from "../identity/actor.ts";
 import { Refusal } from "../refusal.ts";
-import { parseCommand, parseExpiresIn, parseScopeArguments, storeConfig, tokenTable, type LoadConfig } from "./common.ts";
+import { parseCommand, parseExpiresIn, parseScopeArguments, openCommandStore, storeConfig, tokenTable, type LoadConfig } from "./common.ts";
 
 const USAGE = `usage:
   gatehouse tokens create --user U --realm R [--note TEXT] [--expires-in SECONDS|30d|never] [--scope service:scope ...]
@@ -43,7 +43,8 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
   }
   const config = await storeConfig(values.config, loadConfig, "tokens");
   if (!config) return 2;
-  const store = openSqliteBackend(config.store.path);
+  const store = await openCommandStore(config, "tokens");
+  if (!store) return 1;
   const logger = createLogger({ level: "warn", format: config.logging.format, write: (line) => console.error(line) });
   // The providers tell which realms can be rechecked later (tokens of the others are capped).
   const providers = createProviders(config.providers, logger, store);
@@ -73,7 +74,7 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
       console.error(`created ${token.id} for ${token.username}@${token.realm}, expires ${token.expires_at ?? "never"}; the secret is shown this once:`);
       console.log(secret);
     } else if (action === "import") {
-      return importTokens(config, store, id!, values);
+      return await importTokens(config, store, id!, values);
     } else if (action === "list") {
       const list = await tokens.list(operator, { username: values.user, realm: values.realm, includeRevoked: values["include-revoked"] });
       console.log(values.json ? JSON.stringify({ tokens: list }, null, 2) : tokenTable(list));
@@ -108,7 +109,7 @@ async function warnIfUnknownOwner(config: GatehouseConfig, logger: Logger, usern
  * tokens.allow_non_expiring: imported ones get tokens.max_expires_in unless
  * --expires-in says otherwise. Prints counts and ids, never a secret.
  */
-function importTokens(config: GatehouseConfig, store: SqliteBackend, tokensFile: string, values: { users?: string; note?: string; "expires-in"?: string }): number {
+async function importTokens(config: GatehouseConfig, store: StoreBackend, tokensFile: string, values: { users?: string; note?: string; "expires-in"?: string }): Promise<number> {
   if (!values.users) {
     console.error(`tokens import: --users is required: the owners are in auth-o-tron's users collection\n${USAGE}`);
     return 2;
@@ -133,12 +134,20 @@ function importTokens(config: GatehouseConfig, store: SqliteBackend, tokensFile:
     console.error(`tokens import: ${error instanceof ImportError ? error.message : `cannot read the file: ${code ?? (error as Error).message}`}`);
     return 1;
   }
-  // SQLite only: an import runs once, on the file, before Gatehouse serves from it.
-  const result = importAuthOTronTokens(store.store, tokenDocuments, userDocuments, {
-    expiresAt: expiresIn === null ? null : Date.now() + expiresIn * 1000,
-    note: values.note ?? "imported from auth-o-tron",
-    operator: `cli:${process.env.USER ?? "unknown"}`,
-  });
+  let result;
+  try {
+    // All or nothing: one transaction.
+    result = await importAuthOTronTokens(store, tokenDocuments, userDocuments, {
+      expiresAt: expiresIn === null ? null : Date.now() + expiresIn * 1000,
+      note: values.note ?? "imported from auth-o-tron",
+      operator: `cli:${process.env.USER ?? "unknown"}`,
+    });
+  } catch (error) {
+    // The database's own reason, not the ORM's query text and parameters.
+    const cause = (error as { cause?: unknown }).cause;
+    console.error(`tokens import: nothing imported: ${((cause instanceof Error ? cause : error) as Error).message}`);
+    return 1;
+  }
   for (const token of result.imported) console.log(`imported ${token.id} for ${token.username}@${token.realm}`);
   for (const problem of result.skipped) console.error(`skipped ${problem}`);
   console.error(

@@ -5,12 +5,11 @@
 // the store refuses them from its next request on.
 import { sessionPolicy, SessionService } from "../sessions/service.ts";
 import { TokenService, tokenPolicy } from "../tokens/service.ts";
-import { openSqliteBackend } from "../store/sqlite-backend.ts";
 import { createLogger } from "../log.ts";
 import { operatorActor } from "../identity/actor.ts";
 import type { KeySet } from "../keys/keyset.ts";
 import { unavailable } from "../refusal.ts";
-import { parseCommand, storeConfig, type LoadConfig } from "./common.ts";
+import { parseCommand, openCommandStore, storeConfig, type LoadConfig } from "./common.ts";
 
 const USAGE = `usage:
   gatehouse users end --user U --realm R   end every session of the user and revoke every API token of theirs`;
@@ -31,7 +30,8 @@ export async function usersCommand(args: string[], loadConfig: LoadConfig): Prom
   }
   const config = await storeConfig(values.config, loadConfig, "users");
   if (!config) return 2;
-  const store = openSqliteBackend(config.store.path);
+  const store = await openCommandStore(config, "users");
+  if (!store) return 1;
   const logger = createLogger({ level: "warn", format: config.logging.format, write: (line) => console.error(line) });
   const tokens = new TokenService(store, tokenPolicy(config), logger);
   // This command signs nothing and re-reads nobody: the session service's key and provider stay unused.

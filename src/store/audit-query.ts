@@ -1,6 +1,6 @@
 // Reading the audit log: filters and cursor paging for GET /api/v1/audit and
 // `gatehouse audit`, and the purge of events older than the retention.
-import { and, desc, eq, gte, like, lt, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, lt, or, sql, type SQL } from "drizzle-orm";
 import { auditLog } from "./schema.ts";
 import type { Database } from "bun:sqlite";
 import type { Executor } from "./database.ts";
@@ -37,15 +37,20 @@ export function decodeCursor(cursor: string): number | null {
   return /^a\d{1,15}$/.test(text) ? Number(text.slice(1)) : null;
 }
 
-/** `%`, `_` and `\` are LIKE's own characters: a prefix is matched literally. */
+/**
+ * `%`, `_` and `\` are LIKE's own characters: a prefix is matched literally,
+ * each escaped with a backslash. SQLite's LIKE has no escape character unless
+ * told (`ESCAPE '\'`); PostgreSQL's is the backslash by default.
+ */
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (character) => `\\${character}`);
+const eventPrefix = (prefix: string): SQL => sql`${auditLog.event} LIKE ${`${escapeLike(prefix)}%`} ESCAPE '\\'`;
 
 /** One page, newest first, and the cursor of the next one (null on the last page). */
 export function listAuditPage(db: Executor, filter: AuditFilter): { events: AuditRecord[]; nextCursor: string | null } {
   const conditions: SQL[] = [];
   if (filter.event !== undefined) {
     conditions.push(
-      filter.event.endsWith("*") ? like(auditLog.event, `${escapeLike(filter.event.slice(0, -1))}%`) : eq(auditLog.event, filter.event),
+      filter.event.endsWith("*") ? eventPrefix(filter.event.slice(0, -1)) : eq(auditLog.event, filter.event),
     );
   }
   if (filter.actor !== undefined) conditions.push(eq(auditLog.actorUsername, filter.actor));

@@ -13,11 +13,7 @@
 // Gatehouse's own tokens), with its owner, realm and scopes. The secret is
 // never written anywhere else, and never printed.
 import type { Scopes } from "../identity/user.ts";
-import { writeTransaction, type Store } from "../store/database.ts";
-import { prepareAuditWriter } from "../store/audit.ts";
-import { prepareUpsertUser } from "../store/users.ts";
-import { findTokenByHash, prepareInsertToken } from "../store/tokens.ts";
-import { prepareRecordFirstEight } from "../store/token-first-eight.ts";
+import type { StoreBackend } from "../store/backend.ts";
 import { hashOpaqueToken, isImportedToken, newTokenId } from "./format.ts";
 
 export class ImportError extends Error {}
@@ -83,7 +79,16 @@ export interface ImportResult {
   skipped: string[];
 }
 
-export function importAuthOTronTokens(store: Store, tokenDocuments: unknown[], userDocuments: unknown[], options: ImportOptions): ImportResult {
+/**
+ * Imports in one transaction, on SQLite or PostgreSQL: all of the tokens or,
+ * when the store fails part way, none of them.
+ */
+export async function importAuthOTronTokens(
+  store: StoreBackend,
+  tokenDocuments: unknown[],
+  userDocuments: unknown[],
+  options: ImportOptions,
+): Promise<ImportResult> {
   const now = options.now ?? Date.now();
   const owners = new Map<string, { username: string; realm: string }>();
   for (const document of userDocuments) {
@@ -94,41 +99,47 @@ export function importAuthOTronTokens(store: Store, tokenDocuments: unknown[], u
       owners.set(userId, { username, realm });
     }
   }
-  const result: ImportResult = { imported: [], present: 0, skipped: [] };
-  const upsertUser = prepareUpsertUser(store);
-  const insertToken = prepareInsertToken(store);
-  const recordFirstEight = prepareRecordFirstEight(store);
-  const audit = prepareAuditWriter(store);
-  writeTransaction(store, (tx) => {
-    tokenDocuments.forEach((document, index) => {
-      const where = `token document ${index + 1}${isObject(document) && plain(document._id) ? ` (_id ${String(plain(document._id))})` : ""}`;
-      const token = isObject(document) && isObject(document.token) ? document.token : null;
-      const secret = token?.token_string;
-      if (typeof secret !== "string" || !isImportedToken(secret)) {
-        result.skipped.push(`${where}: token.token_string is not an auth-o-tron token (a UUID v4)`);
-        return;
-      }
-      const userId = plain((document as Record<string, unknown>).user_id);
-      const owner = typeof userId === "string" ? owners.get(userId) : undefined;
-      if (!owner) {
-        result.skipped.push(`${where}: its user_id ${JSON.stringify(userId)} is not in the users file`);
-        return;
-      }
-      const scopes = scopesOf(token!.scopes);
-      if (typeof scopes === "string") {
-        result.skipped.push(`${where}: ${scopes}`);
-        return;
-      }
+  // Checked before the transaction: only store queries are awaited inside one.
+  const candidates: { secret: string; owner: { username: string; realm: string }; scopes: Scopes | null }[] = [];
+  const skipped: string[] = [];
+  tokenDocuments.forEach((document, index) => {
+    const where = `token document ${index + 1}${isObject(document) && plain(document._id) ? ` (_id ${String(plain(document._id))})` : ""}`;
+    const token = isObject(document) && isObject(document.token) ? document.token : null;
+    const secret = token?.token_string;
+    if (typeof secret !== "string" || !isImportedToken(secret)) {
+      skipped.push(`${where}: token.token_string is not an auth-o-tron token (a UUID v4)`);
+      return;
+    }
+    const userId = plain((document as Record<string, unknown>).user_id);
+    const owner = typeof userId === "string" ? owners.get(userId) : undefined;
+    if (!owner) {
+      skipped.push(`${where}: its user_id ${JSON.stringify(userId)} is not in the users file`);
+      return;
+    }
+    const scopes = scopesOf(token!.scopes);
+    if (typeof scopes === "string") {
+      skipped.push(`${where}: ${scopes}`);
+      return;
+    }
+    candidates.push({ secret, owner, scopes });
+  });
+  return store.transaction(async (q) => {
+    const result: ImportResult = { imported: [], present: 0, skipped };
+    const ownerIds = new Map<string, number>();
+    for (const { secret, owner, scopes } of candidates) {
       const hash = hashOpaqueToken(secret);
-      if (findTokenByHash(tx, hash)) {
+      // Also finds one imported earlier in this very transaction (a secret twice in the file).
+      if (await q.findTokenByHash(hash)) {
         result.present++;
-        return;
+        continue;
       }
       const id = newTokenId();
-      const ownerId = upsertUser(owner.username, owner.realm, now);
-      insertToken({ id, hash, userId: ownerId, note: options.note, scopes, createdAt: now, expiresAt: options.expiresAt, parentId: null, sessionId: null });
-      recordFirstEight(id, secret.slice(0, 8));
-      audit({
+      const key = JSON.stringify([owner.username, owner.realm]);
+      let ownerId = ownerIds.get(key);
+      if (ownerId === undefined) ownerIds.set(key, (ownerId = await q.upsertUser(owner.username, owner.realm, now)));
+      await q.insertToken({ id, hash, userId: ownerId, note: options.note, scopes, createdAt: now, expiresAt: options.expiresAt, parentId: null, sessionId: null });
+      await q.recordFirstEight(id, secret.slice(0, 8));
+      await q.recordAudit({
         at: now,
         event: "token.imported",
         actorUsername: options.operator,
@@ -142,7 +153,7 @@ export function importAuthOTronTokens(store: Store, tokenDocuments: unknown[], u
         detail: { from: "auth-o-tron" },
       });
       result.imported.push({ id, ...owner });
-    });
+    }
+    return result;
   });
-  return result;
 }
