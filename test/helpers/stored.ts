@@ -39,16 +39,18 @@ export const pgDefect = {
    */
   unboundSessionOwner: storeIsPostgres,
   /**
-   * A ban is not enforced at once on PostgreSQL: the failure is written after the answer
-   * (src/regulation/index.ts) and Regulator.refresh (src/regulation/regulator.ts) answers from the
-   * bans read before while it re-reads them, so the right password sent after max_retries failures is
-   * checked and accepted (200), then remembered; SQLite refuses it (401 with Retry-After, 429 on the API).
+   * A ban is not enforced at once on PostgreSQL: Regulator.banFor (src/regulation/regulator.ts)
+   * starts re-reading the bans only when an attempt asks (refresh), and answers that attempt from
+   * the bans read before, however long after the change; the failure itself is written after the
+   * answer (src/regulation/index.ts). So the right password sent after max_retries failures is
+   * checked and accepted (200), then remembered (later attempts with it: 200 from memory); SQLite
+   * refuses it (401 with Retry-After; 429 on the API).
    */
   banSeenLate: storeIsPostgres,
 };
 
 /** The master key every PostgreSQL-served app of this process shares (managed keys need one; instances agree on it). */
-export const TEST_MASTER_KEY = "gatehouse-test-master-key-0123456789abcdef";
+export const TEST_MASTER_KEY = process.env.GATEHOUSE_MASTER_KEY ?? "gatehouse-test-master-key-0123456789abcdef";
 
 if (storeIsPostgres) {
   if (!postgresAvailable) {
