@@ -1,10 +1,11 @@
 // The scheduled purge (src/store/purge.ts): ended sessions and ended tokens
 // go once their retention has passed, live ones stay, the audit log stays,
-// and the WAL is emptied.
+// and the WAL is emptied (SQLite).
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { statSync } from "node:fs";
-import { basic, json, logEvents, startApp, type TestApp, storeOf } from "./helpers/app.ts";
+import { basic, json, logEvents, startApp, type TestApp } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
+import { pgDefect, storedRow, storeIsPostgres } from "./helpers/stored.ts";
 
 let app: TestApp;
 let path: string;
@@ -34,9 +35,9 @@ const login = async () =>
     await fetch(`${app.url}/api/v1/auth/provider/local/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "username=alice&password=alice-pw" }),
   )) as { access_token: string; refresh_token: string };
 
-const count = (sql: string) => (storeOf(app.gatehouse).sqlite.query(sql).get() as { n: number }).n;
+const count = async (sql: string) => (await storedRow<{ n: number }>(app, sql))!.n;
 
-test("ended sessions and tokens are purged after their retention; live ones, and the audit log, stay", async () => {
+test.todoIf(pgDefect.unboundSessionOwner)("ended sessions and tokens are purged after their retention; live ones, and the audit log, stay", async () => {
   const live = await createToken({ note: "live" });
   const revoked = await createToken({ note: "revoked" });
   const expiring = await createToken({ note: "expiring", expires_in: 1 });
@@ -44,30 +45,30 @@ test("ended sessions and tokens are purged after their retention; live ones, and
   const kept = await login();
   const ended = await login();
   expect((await fetch(`${app.url}/api/v1/auth/logout`, { method: "POST", headers: { authorization: `Bearer ${ended.access_token}` } })).status).toBe(204);
-  const auditBefore = count("SELECT count(*) AS n FROM audit_log");
-  expect(count("SELECT count(*) AS n FROM tokens")).toBe(3);
-  expect(count("SELECT count(*) AS n FROM sessions")).toBe(2);
+  const auditBefore = await count("SELECT count(*) AS n FROM audit_log");
+  expect(await count("SELECT count(*) AS n FROM tokens")).toBe(3);
+  expect(await count("SELECT count(*) AS n FROM sessions")).toBe(2);
 
-  // Grow the WAL, so that the checkpoint has something to empty.
+  // Grow the WAL, so that the checkpoint has something to empty (SQLite's).
   for (let index = 0; index < 50; index++) await createToken({ note: `filler ${index}` });
-  expect(statSync(`${path}-wal`).size).toBeGreaterThan(0);
+  if (!storeIsPostgres) expect(statSync(`${path}-wal`).size).toBeGreaterThan(0);
 
   const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && (count("SELECT count(*) AS n FROM sessions") > 1 || count(`SELECT count(*) AS n FROM tokens WHERE note IN ('revoked', 'expiring')`) > 0)) {
+  while (Date.now() < deadline && ((await count("SELECT count(*) AS n FROM sessions")) > 1 || (await count(`SELECT count(*) AS n FROM tokens WHERE note IN ('revoked', 'expiring')`)) > 0)) {
     await Bun.sleep(200);
   }
-  expect(count(`SELECT count(*) AS n FROM tokens WHERE id IN ('${revoked.id}', '${expiring.id}')`)).toBe(0);
-  expect(count(`SELECT count(*) AS n FROM tokens WHERE id = '${live.id}'`)).toBe(1);
-  expect(count("SELECT count(*) AS n FROM sessions")).toBe(1);
+  expect(await count(`SELECT count(*) AS n FROM tokens WHERE id IN ('${revoked.id}', '${expiring.id}')`)).toBe(0);
+  expect(await count(`SELECT count(*) AS n FROM tokens WHERE id = '${live.id}'`)).toBe(1);
+  expect(await count("SELECT count(*) AS n FROM sessions")).toBe(1);
   // What stays works: the live token authenticates, the live session refreshes.
   expect((await fetch(`${app.url}/authenticate`, { headers: { authorization: `Bearer ${live.token}` } })).status).toBe(200);
   const refreshed = await fetch(`${app.url}/api/v1/auth/session/refresh`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refresh_token: kept.refresh_token }) });
   expect(refreshed.status).toBe(200);
-  expect(count("SELECT count(*) AS n FROM audit_log")).toBeGreaterThanOrEqual(auditBefore);
-  expect(count("SELECT count(*) AS n FROM refresh_tokens r WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = r.session_id)")).toBe(0);
+  expect(await count("SELECT count(*) AS n FROM audit_log")).toBeGreaterThanOrEqual(auditBefore);
+  expect(await count("SELECT count(*) AS n FROM refresh_tokens r WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = r.session_id)")).toBe(0);
 
   const purged = logEvents(app).filter((line) => line.event === "store.purged");
   expect(purged.length).toBeGreaterThan(0);
   expect(purged.some((line) => line.deleted.tokens >= 1)).toBe(true);
-  expect(purged.some((line) => line.wal_pages === 0)).toBe(true);
+  if (!storeIsPostgres) expect(purged.some((line) => line.wal_pages === 0)).toBe(true);
 }, 20_000);

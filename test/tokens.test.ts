@@ -2,11 +2,12 @@
 // expiry and ownership, the audit log, and what the database keeps.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { copyFileSync, existsSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { jwtVerify } from "jose";
 import { basic, startApp, type TestApp, storeOf } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
+import { storedRow, storedRows, storedText, storeIsPostgres } from "./helpers/stored.ts";
 
 const JWT_SECRET = "tokens-test-secret-0123456789abcdef";
 const jwtKey = new TextEncoder().encode(JWT_SECRET);
@@ -14,7 +15,7 @@ const ALICE = basic("alice", "alice-pw");
 const BOB = basic("bob", "bob-pw");
 const ADMIN = basic("root", "root-pw");
 
-/** Every secret any test here was given, for the scan of the database file at the end. */
+/** Every secret any test here was given, for the scan of the store at the end. */
 const issued: string[] = [];
 
 function config(dir: string, overrides: { aliceRoles?: string[]; withoutAlice?: boolean; tokens?: object } = {}) {
@@ -152,15 +153,10 @@ describe("a token's life through HTTP", () => {
       expect(refused.json.error).toContain("cannot grant more than the credential creating it holds");
       expect(refused.json.error).toContain("held: ecflow: read; gatehouse: tokens");
     }
-    const database = new Database(join(dir, "gatehouse.db"), { readonly: true });
-    try {
-      const denied = database.query("SELECT * FROM audit_log WHERE event = 'token.create_denied' AND actor_token_id = ?").all(parent.id) as any[];
-      expect(denied).toHaveLength(3);
-      expect(denied[0]).toMatchObject({ actor_username: "alice", target_username: "alice", address: "127.0.0.1" });
-      expect(denied[0].detail).toContain("ecflow:write not held");
-    } finally {
-      database.close();
-    }
+    const denied = await storedRows(app, "SELECT * FROM audit_log WHERE event = 'token.create_denied' AND actor_token_id = ?", parent.id);
+    expect(denied).toHaveLength(3);
+    expect(denied[0]).toMatchObject({ actor_username: "alice", target_username: "alice", address: "127.0.0.1" });
+    expect(denied[0].detail).toContain("ecflow:write not held");
   });
 
   test("a token cannot create a token that outlives it", async () => {
@@ -209,17 +205,12 @@ describe("a token's life through HTTP", () => {
 
   test("the last use is written to the database in a batch, not per request", async () => {
     const { token, id } = await createToken(ALICE);
-    const database = new Database(join(dir, "gatehouse.db"), { readonly: true });
-    const row = () => database.query("SELECT last_used_at, last_used_address FROM tokens WHERE id = ?").get(id) as any;
-    try {
-      for (let i = 0; i < 5; i++) expect((await authenticate(token)).status).toBe(200);
-      expect(row().last_used_at).toBeNull();
-      await app.gatehouse.tokens!.flushUses();
-      expect(row().last_used_address).toBe("127.0.0.1");
-      expect(Date.now() - row().last_used_at).toBeLessThan(10_000);
-    } finally {
-      database.close();
-    }
+    const row = () => storedRow(app, "SELECT last_used_at, last_used_address FROM tokens WHERE id = ?", id);
+    for (let i = 0; i < 5; i++) expect((await authenticate(token)).status).toBe(200);
+    expect((await row()).last_used_at).toBeNull();
+    await app.gatehouse.tokens!.flushUses();
+    expect((await row()).last_used_address).toBe("127.0.0.1");
+    expect(Date.now() - (await row()).last_used_at).toBeLessThan(10_000);
   });
 
   test("revoked by its secret (auth-o-tron's DELETE /token/{token}): refused on the very next request", async () => {
@@ -246,7 +237,9 @@ describe("a token's life through HTTP", () => {
     expect((await call("GET", "/whoami", `Bearer ${token}`)).status).toBe(401);
   });
 
-  test("revoked by another process sharing the store (the operator's CLI): refused within milliseconds", async () => {
+  // SQLite only: `gatehouse tokens revoke` refuses a PostgreSQL store in this version (src/cli/common.ts storeConfig);
+  // a revocation seen by other instances on PostgreSQL is test/pg-cluster.test.ts's and pg-services.test.ts's.
+  test.skipIf(storeIsPostgres)("revoked by another process sharing the store (the operator's CLI): refused within milliseconds", async () => {
     const { token, id } = await createToken(ALICE);
     for (let i = 0; i < 3; i++) expect((await authenticate(token)).status).toBe(200); // its success is remembered
     const configFile = join(dir, "config.yaml");
@@ -277,23 +270,16 @@ describe("a token's life through HTTP", () => {
     // ... answered exactly like a token that does not exist:
     expect((await call("DELETE", "/api/v1/tokens/tok_doesnotexist", BOB)).json.error).toBe("Token tok_doesnotexist not found");
     expect((await authenticate(token)).status).toBe(200);
-    const database = new Database(join(dir, "gatehouse.db"), { readonly: true });
-    try {
-      const denied = database
-        .query("SELECT * FROM audit_log WHERE event = 'token.delete_denied' AND token_id = ? ORDER BY id")
-        .all(id) as any[];
-      expect(denied).toHaveLength(2);
-      expect(denied[0]).toMatchObject({
-        actor_username: "bob",
-        actor_realm: "local",
-        target_username: "alice",
-        target_realm: "local",
-        address: "127.0.0.1",
-        reported_address: "198.51.100.7",
-      });
-    } finally {
-      database.close();
-    }
+    const denied = await storedRows(app, "SELECT * FROM audit_log WHERE event = 'token.delete_denied' AND token_id = ? ORDER BY id", id);
+    expect(denied).toHaveLength(2);
+    expect(denied[0]).toMatchObject({
+      actor_username: "bob",
+      actor_realm: "local",
+      target_username: "alice",
+      target_realm: "local",
+      address: "127.0.0.1",
+      reported_address: "198.51.100.7",
+    });
   });
 
   test("an admin lists and revokes any user's tokens; a non-admin may not ask for others'", async () => {
@@ -308,16 +294,11 @@ describe("a token's life through HTTP", () => {
     expect((await call("GET", `/api/v1/tokens/${id}`, ADMIN)).status).toBe(200);
     expect((await call("DELETE", `/api/v1/tokens/${id}`, ADMIN)).status).toBe(204);
     expect((await authenticate(token)).status).toBe(401);
-    const database = new Database(join(dir, "gatehouse.db"), { readonly: true });
-    try {
-      const events = database.query("SELECT event, actor_username, target_username FROM audit_log WHERE token_id = ? ORDER BY id").all(id);
-      expect(events).toEqual([
-        { event: "token.created", actor_username: "alice", target_username: "alice" },
-        { event: "token.revoked", actor_username: "root", target_username: "alice" },
-      ]);
-    } finally {
-      database.close();
-    }
+    const events = await storedRows(app, "SELECT event, actor_username, target_username FROM audit_log WHERE token_id = ? ORDER BY id", id);
+    expect(events).toEqual([
+      { event: "token.created", actor_username: "alice", target_username: "alice" },
+      { event: "token.revoked", actor_username: "root", target_username: "alice" },
+    ]);
   });
 
   test("X-Auth-Realm must be the owner's realm", async () => {
@@ -368,12 +349,16 @@ describe("the owner's roles are read again on every use", () => {
   test("a role removed from the owner (config change, same database) no longer appears on the token's JWT", async () => {
     const { token } = await createToken(ALICE, { scopes: { ecflow: ["read"] } });
     expect((await claimsOf(await authenticate(token))).roles).toEqual(["ops", "staff"]);
-    const other = temporaryDirectory("gatehouse-tokens-db-");
-    // A second server, on a copy of the same database, where alice no longer has "ops".
-    await app.gatehouse.tokens!.flushUses();
-    storeOf(app.gatehouse).sqlite.exec(`VACUUM INTO '${join(other, "gatehouse.db")}'`);
-    // With the master key that seals the sessions' signing key kept in the store (issue 9, finding 1).
-    copyFileSync(join(dir, "master.key"), join(other, "master.key"));
+    // A second server, on a copy of the same database (SQLite) or on the same database (PostgreSQL,
+    // where instances share one), where alice no longer has "ops".
+    let other = dir;
+    if (!storeIsPostgres) {
+      other = temporaryDirectory("gatehouse-tokens-db-");
+      await app.gatehouse.tokens!.flushUses();
+      storeOf(app.gatehouse).sqlite.exec(`VACUUM INTO '${join(other, "gatehouse.db")}'`);
+      // With the master key that seals the sessions' signing key kept in the store (issue 9, finding 1).
+      copyFileSync(join(dir, "master.key"), join(other, "master.key"));
+    }
     const changed = await startApp(config(other, { aliceRoles: [] }));
     try {
       const response = await fetch(`${changed.url}/authenticate`, { headers: { authorization: `Bearer ${token}` } });
@@ -404,21 +389,17 @@ describe("shutdown", () => {
     issued.push(token);
     expect((await fetch(`${own.url}/authenticate`, { headers: { authorization: `Bearer ${token}`, "x-real-ip": "192.0.2.1" } })).status).toBe(200);
     await own.stop();
-    const database = new Database(join(ownDir, "gatehouse.db"), { readonly: true });
-    try {
-      const row = database.query("SELECT last_used_at, last_used_address, last_used_reported_address FROM tokens WHERE id = ?").get(id) as any;
-      expect(row).toMatchObject({ last_used_address: "127.0.0.1", last_used_reported_address: "192.0.2.1" });
-      expect(Date.now() - row.last_used_at).toBeLessThan(10_000);
-      const seen = database.query("SELECT first_seen, last_seen FROM users WHERE username = 'alice'").get() as any;
-      expect(seen.last_seen).toBeGreaterThanOrEqual(row.last_used_at);
-    } finally {
-      database.close();
-    }
+    const row = await storedRow(own, "SELECT last_used_at, last_used_address, last_used_reported_address FROM tokens WHERE id = ?", id);
+    expect(row).toMatchObject({ last_used_address: "127.0.0.1", last_used_reported_address: "192.0.2.1" });
+    expect(Date.now() - row.last_used_at).toBeLessThan(10_000);
+    const seen = await storedRow(own, "SELECT first_seen, last_seen FROM users WHERE username = 'alice'");
+    expect(seen.last_seen).toBeGreaterThanOrEqual(row.last_used_at);
   });
 });
 
 describe("a malformed token never reaches the database", () => {
-  test("checksum-invalid, wrong prefix or wrong length: refused without a single SQLite statement", async () => {
+  // SQLite only: it counts bun:sqlite's statements (the same code path decides before any store is asked, on both).
+  test.skipIf(storeIsPostgres)("checksum-invalid, wrong prefix or wrong length: refused without a single SQLite statement", async () => {
     // Count every statement run by connections opened from now on (a server of its own).
     let statements = 0;
     const wrapped = Symbol("counted");
@@ -526,24 +507,21 @@ describe("tokens that never expire", () => {
   });
 });
 
-describe("the database file", () => {
-  test("holds no token secret in clear, in the .db and -wal files, while open and after closing", async () => {
+describe("the store", () => {
+  // SQLite: the bytes of the .db and -wal files; PostgreSQL: every row of every table as text.
+  test("holds no token secret in clear (SQLite: in the .db and -wal files), while open and after closing", async () => {
     expect(issued.length).toBeGreaterThan(20);
-    const scan = () => {
-      const files = ["gatehouse.db", "gatehouse.db-wal"].map((name) => join(dir, name)).filter((path) => existsSync(path));
-      const bytes = files.map((path) => readFileSync(path).toString("latin1"));
-      expect(bytes.join("").length).toBeGreaterThan(0);
+    const scan = async () => {
+      const content = await storedText(app);
+      expect(content.length).toBeGreaterThan(0);
       for (const secret of issued) {
-        const random = secret.slice(4, 34);
-        for (const content of bytes) {
-          expect(content.includes(secret)).toBe(false);
-          expect(content.includes(random)).toBe(false);
-        }
+        expect(content.includes(secret)).toBe(false);
+        expect(content.includes(secret.slice(4, 34))).toBe(false);
       }
     };
-    scan();
+    await scan();
     await app.stop();
-    scan();
+    await scan();
     app = undefined as never;
   });
 });

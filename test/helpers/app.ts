@@ -8,11 +8,16 @@ import { createGatehouse, type Gatehouse, type GatehouseOptions } from "../../sr
 import { createLogger } from "../../src/log.ts";
 import type { Store } from "../../src/store/database.ts";
 import { SqliteBackend } from "../../src/store/sqlite-backend.ts";
+import { locationOf, onTestStore, type StoreLocation } from "./stored.ts";
 
 export interface TestApp {
   url: string;
   logs: string[];
   gatehouse: Gatehouse;
+  /** Where its store is (SQLite file or PostgreSQL database): for storedRows/storedText (test/helpers/stored.ts). */
+  storeLocation: StoreLocation;
+  /** The config it was started from, its store moved to PostgreSQL under GATEHOUSE_TEST_STORE=postgres: for a second app or a command on the same store. */
+  raw: Record<string, any>;
   stop(): Promise<void>;
 }
 
@@ -20,7 +25,9 @@ export function seedConfig(): Record<string, any> {
   return parse(readFileSync(join(import.meta.dir, "../fixtures/seed-config.yaml"), "utf8"));
 }
 
-export async function startApp(raw: Record<string, unknown>, env: Record<string, string> = {}, options: GatehouseOptions = {}): Promise<TestApp> {
+/** Starts Gatehouse in this process; under GATEHOUSE_TEST_STORE=postgres its store is a PostgreSQL database (test/helpers/stored.ts). */
+export async function startApp(given: Record<string, unknown>, givenEnv: Record<string, string> = {}, options: GatehouseOptions = {}): Promise<TestApp> {
+  const { raw, env } = await onTestStore(given, givenEnv);
   const { config } = buildConfig(raw, "test", env);
   const logs: string[] = [];
   const logger = createLogger({ level: "trace", format: "json", write: (line) => logs.push(line) });
@@ -30,6 +37,8 @@ export async function startApp(raw: Record<string, unknown>, env: Record<string,
     url: `http://127.0.0.1:${gatehouse.app.server!.port}`,
     logs,
     gatehouse,
+    storeLocation: locationOf(config.store, gatehouse.store),
+    raw,
     async stop() {
       await gatehouse.app.stop(true);
       await gatehouse.close();

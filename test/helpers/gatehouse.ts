@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { yamlOnTestStore } from "./stored.ts";
 
 export const projectRoot = resolve(import.meta.dir, "../..");
 
@@ -40,7 +41,8 @@ export function temporaryDirectory(prefix = "gatehouse-test-"): string {
 export async function spawnGatehouse(options: SpawnOptions): Promise<RunningGatehouse> {
   const dir = options.cwd ?? temporaryDirectory();
   const configPath = join(dir, "config.yaml");
-  if (options.config !== undefined) writeFileSync(configPath, options.config);
+  // Under GATEHOUSE_TEST_STORE=postgres the config's store is moved to PostgreSQL (test/helpers/stored.ts).
+  if (options.config !== undefined) writeFileSync(configPath, await yamlOnTestStore(options.config, dir));
   const command = options.command ?? [process.execPath, "run", join(projectRoot, "src/main.ts")];
   const configArgs = options.config !== undefined ? ["--config", configPath] : [];
   const child = Bun.spawn([...command, "serve", ...configArgs], {

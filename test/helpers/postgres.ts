@@ -56,6 +56,12 @@ export interface Postgres {
   start(): Promise<void>;
   /** Stops the server if it runs and removes its folder. */
   destroy(): Promise<void>;
+  /**
+   * Stops the server and removes its folder once this process is gone, however it ends (bun test
+   * fires no "exit" event): a watcher process polls this one's pid. For a server kept for the
+   * whole process rather than destroyed in an afterAll.
+   */
+  destroyWithProcess(): void;
 }
 
 function serverCommand(command: string[]): string[] {
@@ -126,6 +132,12 @@ export async function startPostgres(database = "gatehouse"): Promise<Postgres> {
     async destroy() {
       await stop();
       rmSync(root, { recursive: true, force: true });
+    },
+    destroyWithProcess() {
+      const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+      const stopServer = serverCommand(pgCtl(["stop", "-m", "immediate"])).map(quote).join(" ");
+      const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ${stopServer} >/dev/null 2>&1; rm -rf ${quote(root)}`;
+      Bun.spawn(["setsid", "bash", "-c", script], { stdin: "ignore", stdout: "ignore", stderr: "ignore" }).unref();
     },
   };
 }
