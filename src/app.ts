@@ -105,7 +105,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
       ? createSessionAccessTokenProvider({
           keySet: keys.sessionKeySet,
           issuer: config.jwt.iss,
-          sessionOwner: store.hot.sessionOwner,
+          sessionOwner: (id, now) => store.hot.sessionOwner(id, now),
         })
       : null;
   const builtIn = [...(apiTokens ? [apiTokens] : []), ...(accessTokens ? [accessTokens] : [])];

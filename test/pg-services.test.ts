@@ -105,13 +105,7 @@ describe.skipIf(!postgresAvailable)("the services on PostgreSQL, several instanc
     await Promise.all(Array.from({ length: 6 }, (_, i) => regulators[i % INSTANCES]!.recordFailure("mallory", `10.0.0.${i}`)));
     expect(pg.psql("SELECT failures, banned_until IS NOT NULL FROM regulation_counters WHERE kind = 'username' AND subject = 'mallory'")).toBe("6|t");
     expect(pg.psql("SELECT count(*) FROM audit_log WHERE event = 'regulation.banned'")).toBe("1");
-    for (const regulator of regulators) {
-      const started = performance.now();
-      while (regulator.banFor("mallory", null) === null) {
-        if (performance.now() - started > 5_000) throw new Error("an instance does not know of the ban after 5 s");
-        await Bun.sleep(1);
-      }
-      expect(regulator.banFor("mallory", null)!.kind).toBe("username");
-    }
+    // Every instance refuses the very next attempt: it waits for the ban's notification to be read, if need be.
+    for (const regulator of regulators) expect((await regulator.banFor("mallory", null))?.kind).toBe("username");
   });
 });

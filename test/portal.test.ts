@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { startApp, type TestApp } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
-import { pgDefect } from "./helpers/stored.ts";
 import { startWhoAmI } from "./helpers/who-am-i.ts";
 import { portalConfig } from "./helpers/portal.ts";
 
@@ -52,13 +51,13 @@ describe("the portal over HTTP", () => {
 
   const newToken = (note: string) => ({ note, expires: "7", scope: "ecflow:read" });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("over plain HTTP the cookie is HttpOnly, SameSite=Lax, not Secure, without the __Host- prefix", async () => {
+  test("over plain HTTP the cookie is HttpOnly, SameSite=Lax, not Secure, without the __Host- prefix", async () => {
     const { setCookie } = await signIn(app, "alice", "alice-pw");
     expect(setCookie).toMatch(/^gatehouse_session=[^;]+; Path=\/; HttpOnly; SameSite=Lax; Max-Age=\d+$/);
     expect(setCookie).not.toContain("Secure");
   });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("behind an HTTPS proxy: __Host- prefix, Secure, Path=/; links and redirects under the proxy's prefix", async () => {
+  test("behind an HTTPS proxy: __Host- prefix, Secure, Path=/; links and redirects under the proxy's prefix", async () => {
     const proxy = { "x-forwarded-proto": "https", "x-forwarded-host": "portal.example", "x-forwarded-prefix": "/auth" };
     const response = await post(app, "/portal/sign-in", { provider: "local", username: "alice", password: "alice-pw" }, proxy);
     expect(response.status).toBe(303);
@@ -82,7 +81,7 @@ describe("the portal over HTTP", () => {
     expect(response.headers.get("set-cookie")).toMatch(/^gatehouse_session=[^;]+; Path=\/auth\/; HttpOnly; SameSite=Lax;/);
   });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("every page: strict CSP, no framing, no referrer, never cached", async () => {
+  test("every page: strict CSP, no framing, no referrer, never cached", async () => {
     const { cookie } = await signIn(app, "alice", "alice-pw");
     for (const path of ["/portal/sign-in", "/portal/", "/portal/tokens", "/portal/tokens/new", "/portal/sessions"]) {
       const response = await fetch(`${app.url}${path}`, { headers: { cookie } });
@@ -105,7 +104,7 @@ describe("the portal over HTTP", () => {
     expect((await fetch(`${app.url}/portal/assets/nothing.js`)).status).toBe(404);
   });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("a state-changing request without the CSRF token, with a wrong one, or from another origin is refused", async () => {
+  test("a state-changing request without the CSRF token, with a wrong one, or from another origin is refused", async () => {
     const { cookie, csrf } = await signIn(app, "alice", "alice-pw");
     const before = (await app.gatehouse.tokens!.list({ user: { username: "alice", realm: "local" }, admin: false, client: { socket: null, reported: null } })).length;
 
@@ -137,7 +136,7 @@ describe("the portal over HTTP", () => {
     expect(nullAlone.status).toBe(403);
   });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("the JSON API takes the cookie too, with the CSRF token in X-CSRF-Token for what changes state", async () => {
+  test("the JSON API takes the cookie too, with the CSRF token in X-CSRF-Token for what changes state", async () => {
     const { cookie, csrf } = await signIn(app, "alice", "alice-pw");
     const listed = await fetch(`${app.url}/api/v1/tokens`, { headers: { cookie } });
     expect(listed.status).toBe(200);
@@ -159,7 +158,7 @@ describe("the portal over HTTP", () => {
     expect(app.logs.some((line) => line.includes("nope"))).toBe(false);
   });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("sign out everywhere else ends every other session of the person, not this one", async () => {
+  test("sign out everywhere else ends every other session of the person, not this one", async () => {
     const here = await signIn(app, "alice", "alice-pw");
     const elsewhere = await signIn(app, "alice", "alice-pw");
     const done = await post(app, "/portal/sessions/revoke-others", { csrf: here.csrf }, { cookie: here.cookie, origin: app.url });
@@ -171,7 +170,7 @@ describe("the portal over HTTP", () => {
     expect(await app.gatehouse.sessions!.list(owner)).toHaveLength(1);
   });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("what a user typed is shown as text", async () => {
+  test("what a user typed is shown as text", async () => {
     const { cookie, csrf } = await signIn(app, "alice", "alice-pw");
     const note = `<script>alert("x")</script><img src=x onerror=alert(1)>`;
     const created = await post(app, "/portal/tokens/new", { ...newToken(note), csrf }, { cookie, origin: app.url });
@@ -185,7 +184,7 @@ describe("the portal over HTTP", () => {
     expect(text).toContain('value="&quot;&gt;&lt;b&gt;x&lt;/b&gt;"');
   });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("a token cannot carry more than the form offers, nor outlive tokens.max_expires_in", async () => {
+  test("a token cannot carry more than the form offers, nor outlive tokens.max_expires_in", async () => {
     const { cookie, csrf } = await signIn(app, "alice", "alice-pw");
     const unknown = await post(app, "/portal/tokens/new", { note: "x", expires: "7", scope: "ecflow:admin", csrf }, { cookie, origin: app.url });
     expect(unknown.status).toBe(400);
@@ -199,7 +198,7 @@ describe("the portal over HTTP", () => {
     expect(form).not.toContain('value="never"');
   });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("a person cannot revoke someone else's token through the portal; an admin can", async () => {
+  test("a person cannot revoke someone else's token through the portal; an admin can", async () => {
     const alice = await signIn(app, "alice", "alice-pw");
     const created = await post(app, "/portal/tokens/new", { ...newToken("alice's"), csrf: alice.csrf }, { cookie: alice.cookie, origin: app.url });
     const id = (await created.text()).match(/<code>(tok_[A-Za-z0-9]+)<\/code>/)![1];
@@ -217,7 +216,7 @@ describe("the portal over HTTP", () => {
     expect(redirected.headers.get("location")).toBe("/portal/tokens?done=revoked");
   });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("the audit log pages by 50, newest first, and filters by event, actor, subject and day", async () => {
+  test("the audit log pages by 50, newest first, and filters by event, actor, subject and day", async () => {
     const root = await signIn(app, "root", "root-pw");
     const today = new Date().toISOString().slice(0, 10);
     const first = await (await fetch(`${app.url}/portal/admin/audit`, { headers: { cookie: root.cookie } })).text();
@@ -242,7 +241,7 @@ describe("the portal over HTTP", () => {
 });
 
 describe("an expired access token in the cookie", () => {
-  test.todoIf(pgDefect.unboundSessionOwner)("is exchanged for a new one by the next portal page, which sets the cookie again", async () => {
+  test("is exchanged for a new one by the next portal page, which sets the cookie again", async () => {
     const dir = temporaryDirectory("gatehouse-portal-refresh-");
     const app = await startApp({ ...portalConfig(dir), authentication: { access_token_max_age: 1 } });
     try {
@@ -304,7 +303,7 @@ describe("switches", () => {
 });
 
 describe("other providers and key modes", () => {
-  test.todoIf(pgDefect.unboundSessionOwner)("an ECMWF API key signs in as a session of the ecmwf-api provider; a wrong key does not", async () => {
+  test("an ECMWF API key signs in as a session of the ecmwf-api provider; a wrong key does not", async () => {
     const whoAmI = startWhoAmI();
     whoAmI.users.set("good-key-0123456789", { uid: "emma" });
     const dir = temporaryDirectory("gatehouse-portal-apikey-");
@@ -332,7 +331,7 @@ describe("other providers and key modes", () => {
     }
   });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("shared-secret keys: the keys page explains how to rotate jwt.secrets, and the rotate button is not offered", async () => {
+  test("shared-secret keys: the keys page explains how to rotate jwt.secrets, and the rotate button is not offered", async () => {
     const dir = temporaryDirectory("gatehouse-portal-hs-");
     const base = portalConfig(dir);
     const app = await startApp({ ...base, jwt: { iss: "x", secrets: ["0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"] } });
@@ -349,7 +348,7 @@ describe("other providers and key modes", () => {
     }
   });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("rotating needs the box ticked, and the admin role", async () => {
+  test("rotating needs the box ticked, and the admin role", async () => {
     const dir = temporaryDirectory("gatehouse-portal-rotate-");
     const app = await startApp(portalConfig(dir));
     try {

@@ -9,7 +9,7 @@ import { SignJWT, decodeJwt, decodeProtectedHeader } from "jose";
 import { jwtHeader } from "../src/keys/issuer.ts";
 import { basic, rawHttp, startApp, type TestApp } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
-import { pgDefect, storedExec, storedRow, storedRows, storeIsPostgres } from "./helpers/stored.ts";
+import { storedExec, storedRow, storedRows, storeIsPostgres } from "./helpers/stored.ts";
 
 const SECRET = "security-test-secret-0123456789abcdef";
 const ALICE = basic("alice", "alice-pw");
@@ -189,7 +189,7 @@ describe("finding 7: a browser on another site cannot make a signed-in user chan
     expect((await call(app, "GET", "/api/v1/tokens", { authorization: ALICE, headers: CROSS_SITE })).status).toBe(200);
   });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("the portal's cookie (SameSite=Lax, so sent on a cross-site link) cannot make GET /token create a token", async () => {
+  test("the portal's cookie (SameSite=Lax, so sent on a cross-site link) cannot make GET /token create a token", async () => {
     const signIn = await fetch(`${app.url}/portal/sign-in`, {
       method: "POST",
       redirect: "manual",
@@ -267,7 +267,7 @@ describe("finding 3: what is made from a credential does not outlive it", () => 
     expect(listed.find((token: any) => token.id === grandchild.id).status).toBe("revoked");
   });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("a token records its session; the owner's sign-out keeps it, a replayed refresh token ends it", async () => {
+  test("a token records its session; the owner's sign-out keeps it, a replayed refresh token ends it", async () => {
     const session = await login();
     const made = (await call(app, "POST", "/api/v1/tokens", { authorization: `Bearer ${session.access}`, json: {} })).json;
     expect(made.session_id).toMatch(/^ses_/);
@@ -289,7 +289,7 @@ describe("finding 3: what is made from a credential does not outlive it", () => 
     expect(await authenticates(stolen)).toBe(false);
   });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("an admin revoking someone's session revokes the tokens made in it", async () => {
+  test("an admin revoking someone's session revokes the tokens made in it", async () => {
     const session = await login();
     const made = (await call(app, "POST", "/api/v1/tokens", { authorization: `Bearer ${session.access}`, json: {} })).json;
     expect((await call(app, "DELETE", `/api/v1/auth/session/revoke/${made.session_id}`, { authorization: ROOT })).status).toBe(204);
@@ -311,7 +311,7 @@ describe("finding 3: what is made from a credential does not outlive it", () => 
 });
 
 describe("findings 1 and 13: access tokens are Gatehouse's own, for Gatehouse alone", () => {
-  test.todoIf(pgDefect.unboundSessionOwner)("with a shared HS256 secret, a backend holding it cannot mint an access token (bob's live sid, username root)", async () => {
+  test("with a shared HS256 secret, a backend holding it cannot mint an access token (bob's live sid, username root)", async () => {
     const bob = await login("bob");
     const claims = decodeJwt(bob.access);
     const forged = await new SignJWT({ ...claims, sub: "local-root", username: "root", roles: ["admin"] })
@@ -324,7 +324,7 @@ describe("findings 1 and 13: access tokens are Gatehouse's own, for Gatehouse al
     expect(await authenticates(bob.access)).toBe(true);
   });
 
-  test.todoIf(pgDefect.unboundSessionOwner)("an access token must name the user its session belongs to, even signed with Gatehouse's own key", async () => {
+  test("an access token must name the user its session belongs to, even signed with Gatehouse's own key", async () => {
     const bob = await login("bob");
     const claims = decodeJwt(bob.access);
     const signer = app.gatehouse.keys.sessionKeySet!.signer();
@@ -613,7 +613,7 @@ describe("finding 10: store failures", () => {
 });
 
 describe("finding 9: a user removed from the config loses their sessions at start-up", () => {
-  test.todoIf(pgDefect.unboundSessionOwner)("their access token stops at once, not when it expires; other users' sessions go on", async () => {
+  test("their access token stops at once, not when it expires; other users' sessions go on", async () => {
     const usersDir = temporaryDirectory("gatehouse-security-users-");
     const before = await startApp(config(usersDir));
     const login = (target: TestApp, username: string) =>
@@ -664,7 +664,7 @@ describe("finding 9: a provider that cannot be asked at start-up ends nobody's s
 });
 
 describe("finding 4: what a remote key service vouched for lives a bounded time", () => {
-  test.todoIf(pgDefect.unboundSessionOwner)("tokens and sessions made from an ECMWF API key are capped (unverifiable_max_age), and the answers say so", async () => {
+  test("tokens and sessions made from an ECMWF API key are capped (unverifiable_max_age), and the answers say so", async () => {
     const { startWhoAmI } = await import("./helpers/who-am-i.ts");
     const whoAmI = startWhoAmI();
     const KEY = "0123456789abcdef0123456789abcdef";

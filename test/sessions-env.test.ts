@@ -5,7 +5,6 @@
 import { describe, expect, test } from "bun:test";
 import { ConfigError, buildConfig } from "../src/config/load.ts";
 import { spawnGatehouse } from "./helpers/gatehouse.ts";
-import { pgDefect } from "./helpers/stored.ts";
 
 const base = () => ({
   providers: [{ type: "plain", name: "local", realm: "local", users: [{ username: "alice", password: "alice-pw" }] }],
@@ -58,7 +57,7 @@ describe("the lifetimes in the config", () => {
 });
 
 describe("a real process", () => {
-  test.todoIf(pgDefect.unboundSessionOwner)("takes the three lifetimes from its environment", async () => {
+  test("takes the three lifetimes from its environment", async () => {
     const server = await spawnGatehouse({
       config: [
         "version: 2.0.0",

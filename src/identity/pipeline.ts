@@ -163,15 +163,20 @@ export class IdentityPipeline {
     // call). Only such candidates are dropped, so a valid Gatehouse token or
     // session sent alongside still succeeds; the refusal then carries the ban
     // (answered 429 with Retry-After).
-    let ban: Ban | undefined;
     const gate = this.options.regulation;
-    const candidates = gate
-      ? offered.filter(([provider, credential]) => {
-          const found = gate.banFor(provider, credential, request);
-          ban ??= found ?? undefined;
-          return !found;
-        })
-      : offered;
+    if (!gate) return this.tryCandidates(offered, request, undefined);
+    // The ban of each candidate: at once from memory, or after the store has counted a failure in flight (PostgreSQL).
+    const bans = offered.map(([provider, credential]) => gate.banFor(provider, credential, request));
+    const decide = (found: (Ban | null)[]) =>
+      this.tryCandidates(
+        offered.filter((_, index) => !found[index]),
+        request,
+        found.find((ban) => ban) ?? undefined,
+      );
+    return bans.some(isPromise) ? Promise.all(bans).then(decide) : decide(bans as (Ban | null)[]);
+  }
+
+  private tryCandidates(candidates: [Provider, Credential][], request: RequestContext, ban: Ban | undefined): MaybePromise<AuthResult> {
     const trial: Trial = { uncertain: false };
     return andThen(this.firstSuccess(candidates, request, trial), (winner) => {
       // A provider of any realm (API tokens) answers with the owner's realm, which must be the one asked for.

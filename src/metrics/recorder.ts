@@ -313,15 +313,15 @@ export class Metrics {
     return { count: this.httpRequests.labels(route, method, String(status)), duration: this.httpDuration.labels(route, method) };
   }
 
-  private readonly beforeScrape: (() => void)[] = [];
+  private readonly beforeScrape: (() => void | Promise<void>)[] = [];
 
-  /** Runs `update` before each scrape (counters read from elsewhere, such as the audit log). */
-  onScrape(update: () => void): void {
+  /** Runs `update` before each scrape (counters read from elsewhere, such as the audit log); a promise is waited for. */
+  onScrape(update: () => void | Promise<void>): void {
     this.beforeScrape.push(update);
   }
 
   async render(): Promise<string> {
-    for (const update of this.beforeScrape) update();
+    await Promise.all(this.beforeScrape.map((update) => update()));
     return this.registry.metrics();
   }
 }

@@ -21,13 +21,13 @@ const KEY_STATES: Record<string, string> = {
 };
 
 /**
- * Counts from the newest event now on. The counting runs when scraped: at
- * once when the store answers at once (SQLite), so the scrape shows it;
- * otherwise it lands by the next scrape (one read at a time).
+ * Counts from the newest event now on. The counting runs when scraped, and the
+ * scrape waits for it (a PostgreSQL read); one read at a time: a scrape that
+ * comes during another's read waits for that one.
  */
-export async function storeEventCounter(metrics: Metrics, store: StoreBackend): Promise<() => void> {
+export async function storeEventCounter(metrics: Metrics, store: StoreBackend): Promise<() => void | Promise<void>> {
   let lastId = await store.read.newestAuditId();
-  let reading = false;
+  let reading: Promise<void> | null = null;
   const timeQuery = storeQueryTimer(metrics);
   const { events } = metrics;
   const countEvents = (read: { lastId: number; counts: AuditEventCount[] }) => {
@@ -46,10 +46,11 @@ export async function storeEventCounter(metrics: Metrics, store: StoreBackend): 
     }
   };
   return () => {
-    if (reading) return;
+    if (reading) return reading;
     const read = timeQuery("audit_events", () => store.read.auditEventsSince(lastId));
     if (!isPromise(read)) return countEvents(read);
-    reading = true;
-    read.then(countEvents, () => undefined).finally(() => (reading = false)); // a failed read is retried at the next scrape
+    // A failed read is retried at the next scrape; this one shows the counts as they were.
+    reading = read.then(countEvents, () => undefined).finally(() => (reading = null));
+    return reading;
   };
 }

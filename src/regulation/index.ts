@@ -8,7 +8,7 @@ import type { RequestContext } from "../identity/request.ts";
 import type { Logger } from "../log.ts";
 import type { Provider } from "../providers/provider.ts";
 import { Refusal } from "../refusal.ts";
-import { isPromise } from "../identity/maybe-promise.ts";
+import { andThen, isPromise, type MaybePromise } from "../identity/maybe-promise.ts";
 import type { StoreBackend } from "../store/backend.ts";
 import { Regulator, type Ban } from "./regulator.ts";
 
@@ -17,7 +17,7 @@ export type { Ban } from "./regulator.ts";
 /** What the pipeline asks before it checks a credential. */
 export interface RegulationGate {
   /** The ban that forbids checking this credential now, or null. */
-  banFor(provider: Provider, credential: Credential, request: RequestContext): Ban | null;
+  banFor(provider: Provider, credential: Credential, request: RequestContext): MaybePromise<Ban | null>;
 }
 
 /**
@@ -84,9 +84,10 @@ export function createRegulation(config: GatehouseConfig, store: StoreBackend, l
     banFor(provider, credential, request) {
       if (!isGuessable(provider)) return null;
       const username = credential.scheme === "basic" ? credential.username : null;
-      const ban = regulator.banFor(username, clientAddressFor(request, trusted));
-      if (ban) counters?.refused(ban.kind);
-      return ban;
+      return andThen(regulator.banFor(username, clientAddressFor(request, trusted)), (ban) => {
+        if (ban) counters?.refused(ban.kind);
+        return ban;
+      });
     },
   };
 

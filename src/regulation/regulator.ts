@@ -37,14 +37,20 @@ export interface Ban {
 const MAX_SUBJECT_LENGTH = 256;
 const bound = (subject: string) => subject.slice(0, MAX_SUBJECT_LENGTH);
 
+/** After a failed re-read of the bans, how long attempts use the bans read before without waiting. */
+const RELOAD_RETRY_MS = 1000;
+
 export class Regulator {
   /** Active bans, "kind\0subject" → end (ms), as last read from the store. */
   private bans = new Map<string, number>();
   private loadedStamp = -1;
   private ownWrites = 0;
   private loadedOwnWrites = -1;
-  /** Set while the bans are being re-read (PostgreSQL): the old ones serve meanwhile. */
-  private reloading = false;
+  /** The re-read of the bans in flight (PostgreSQL), which attempts wait for. */
+  private reloading: Promise<void> | null = null;
+  private reloadFailedAt = -Infinity;
+  /** Failures being written, by "kind\0subject": the next attempt of that subject waits for the count. */
+  private readonly pendingFailures = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: StoreBackend,
@@ -54,9 +60,16 @@ export class Regulator {
     private readonly timeQuery: <T>(query: string, run: () => T) => T = (_query, run) => run(),
   ) {}
 
-  /** The ban that applies to an attempt by this username from this address, if any. */
-  banFor(username: string | null, address: string | null, now = Date.now()): Ban | null {
-    this.refresh(now);
+  /**
+   * The ban that applies to an attempt by this username from this address, if
+   * any. At once from memory; on a store that answers later (PostgreSQL) an
+   * attempt waits for the failures of its subjects still being counted and for
+   * a re-read of the bans in flight, so that the attempt after a banning
+   * failure is refused whatever the store's latency.
+   */
+  banFor(username: string | null, address: string | null, now = Date.now()): MaybePromise<Ban | null> {
+    const waitFor = this.refresh(now) ?? this.pendingFailureOf(username, address);
+    if (waitFor) return waitFor.then(() => this.banFor(username, address));
     if (this.bans.size === 0) return null;
     for (const [kind, subject] of [
       ["username", username],
@@ -69,12 +82,34 @@ export class Regulator {
     return null;
   }
 
+  private pendingFailureOf(username: string | null, address: string | null): Promise<void> | undefined {
+    if (this.pendingFailures.size === 0) return undefined;
+    return (
+      (username !== null ? this.pendingFailures.get(`username\u0000${bound(username)}`) : undefined) ??
+      (address !== null ? this.pendingFailures.get(`address\u0000${bound(address)}`) : undefined)
+    );
+  }
+
   /** One failed attempt (one refused credential, however many providers refused it). */
-  async recordFailure(username: string | null, address: string | null, now = Date.now()): Promise<void> {
+  recordFailure(username: string | null, address: string | null, now = Date.now()): Promise<void> {
     const subjects: [BanKind, string, number][] = [];
     if (username !== null) subjects.push(["username", bound(username), this.policy.maxRetries]);
     if (address !== null) subjects.push(["address", bound(address), this.policy.addressMaxRetries]);
-    if (subjects.length === 0) return;
+    if (subjects.length === 0) return Promise.resolve();
+    const written = this.countFailure(subjects, now);
+    const settled = written.then(
+      () => {},
+      () => {},
+    );
+    const keys = subjects.map(([kind, subject]) => `${kind}\u0000${subject}`);
+    for (const key of keys) this.pendingFailures.set(key, settled);
+    void settled.then(() => {
+      for (const key of keys) if (this.pendingFailures.get(key) === settled) this.pendingFailures.delete(key);
+    });
+    return written;
+  }
+
+  private async countFailure(subjects: [BanKind, string, number][], now: number): Promise<void> {
     const banned = await this.timeQuery("regulation_record", () =>
       this.store.transaction(async (q) => {
         const newBans: [BanKind, string, number][] = [];
@@ -103,6 +138,8 @@ export class Regulator {
       }),
     );
     this.ownWrites++;
+    // In force here at once, before any re-read: the next attempt is refused.
+    for (const [kind, subject] of banned) this.bans.set(`${kind}\u0000${subject}`, now + this.policy.banTimeMs);
     for (const [kind, subject, failures] of banned) {
       this.logger.warn("regulation.banned", { kind, subject, failures, ban_seconds: Math.round(this.policy.banTimeMs / 1000) });
     }
@@ -153,22 +190,34 @@ export class Regulator {
 
   /**
    * Re-reads the active bans when the store changed (here or elsewhere) since
-   * they were read. At once on SQLite; on PostgreSQL the bans read before
-   * serve until the new ones are in.
+   * they were read. At once on SQLite; on PostgreSQL the answer is the re-read
+   * to wait for. A store that failed to answer is not asked again for a
+   * second: meanwhile the bans read before apply, and nobody waits.
    */
-  private refresh(now: number): void {
+  private refresh(now: number): Promise<void> | null {
+    if (this.reloading) return this.reloading;
     const stamp = this.store.changes.current(now);
-    if ((stamp === this.loadedStamp && this.ownWrites === this.loadedOwnWrites) || this.reloading) return;
+    if (stamp === this.loadedStamp && this.ownWrites === this.loadedOwnWrites) return null;
+    if (now - this.reloadFailedAt < RELOAD_RETRY_MS) return null;
     const ownWrites = this.ownWrites;
     const rows = this.timeQuery("regulation_check", () => this.store.read.activeBans(now));
-    if (!isPromise(rows)) return this.loaded(rows, stamp, ownWrites);
-    this.reloading = true;
-    rows.then(
-      (ready) => this.loaded(ready, stamp, ownWrites),
-      (error) => this.logger.warn("regulation.reload_failed", { error: (error as Error).message }),
-    ).finally(() => {
-      this.reloading = false;
-    });
+    if (!isPromise(rows)) {
+      this.loaded(rows, stamp, ownWrites);
+      return null;
+    }
+    this.reloading = rows
+      .then(
+        (ready) => this.loaded(ready, stamp, ownWrites),
+        // The bans read before stay in force; the next attempt tries again.
+        (error) => {
+          this.reloadFailedAt = Date.now();
+          this.logger.warn("regulation.reload_failed", { error: (error as Error).message });
+        },
+      )
+      .finally(() => {
+        this.reloading = null;
+      });
+    return this.reloading;
   }
 
   private loaded(rows: { kind: string; subject: string; bannedUntil: number }[], stamp: number, ownWrites: number): void {

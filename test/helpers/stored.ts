@@ -25,30 +25,6 @@ import { postgresAvailable, startPostgres, type Postgres } from "./postgres.ts";
 
 export const storeIsPostgres = process.env.GATEHOUSE_TEST_STORE === "postgres";
 
-/**
- * Defects of Gatehouse on PostgreSQL that these suites found, to be fixed in src/. Each keeps the
- * tests that show it out of the PostgreSQL run, as `test.todoIf(pgDefect.…)` (reported as todo,
- * not run); with the fix, set its flag to false (then delete it) and the tests run on both stores.
- */
-export const pgDefect = {
-  /**
-   * src/app.ts gives createSessionAccessTokenProvider `sessionOwner: store.hot.sessionOwner`, a
-   * method taken off its object: PostgreSQL's hot reads are a class (src/store/pg/cache.ts,
-   * `sessionOwner` reads `this.sessions`), so every session access token is refused (401; logged
-   * auth.provider.error "undefined is not an object (evaluating 'this.sessions')"). SQLite's are closures.
-   */
-  unboundSessionOwner: storeIsPostgres,
-  /**
-   * A ban is not enforced at once on PostgreSQL: Regulator.banFor (src/regulation/regulator.ts)
-   * starts re-reading the bans only when an attempt asks (refresh), and answers that attempt from
-   * the bans read before, however long after the change; the failure itself is written after the
-   * answer (src/regulation/index.ts). So the right password sent after max_retries failures is
-   * checked and accepted (200), then remembered (later attempts with it: 200 from memory); SQLite
-   * refuses it (401 with Retry-After; 429 on the API).
-   */
-  banSeenLate: storeIsPostgres,
-};
-
 /** The master key every PostgreSQL-served app of this process shares (managed keys need one; instances agree on it). */
 export const TEST_MASTER_KEY = process.env.GATEHOUSE_MASTER_KEY ?? "gatehouse-test-master-key-0123456789abcdef";
 
