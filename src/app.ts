@@ -42,7 +42,6 @@ import { VERSION } from "./version.ts";
 import { storeEventCounter } from "./metrics/store-events.ts";
 import { storeQueryTimer } from "./metrics/store-query-timer.ts";
 import { isWorker } from "./workers.ts";
-import { isPromise } from "./identity/maybe-promise.ts";
 import { portalModule } from "./modules/portal/index.ts";
 import { createPortalCookie } from "./modules/portal/cookie.ts";
 
@@ -138,13 +137,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
     timeoutMs: config.auth.timeout_in_ms,
     logger,
     ownTokenPrefixes: [config.tokens.prefix, REFRESH_TOKEN_PREFIX],
-    // An answer still pending (a store that must be asked) counts as kept: a secret that may be ours never leaves.
-    isKeptToken: tokens
-      ? (token) => {
-          const kept = tokens.keepsImported(token);
-          return isPromise(kept) || kept;
-        }
-      : undefined,
+    isKeptToken: tokens ? (token) => tokens.keepsImported(token) : undefined,
     ownIssuer: config.jwt.iss,
     observer,
     regulation: regulation?.gate,

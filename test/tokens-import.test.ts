@@ -231,4 +231,25 @@ describe.skipIf(!postgresAvailable)("gatehouse tokens import into a PostgreSQL s
       expect({ table, rows: pg.psql(`SELECT count(*) FROM ${table}`, "import_refused") }).toEqual({ table, rows: "0" });
     }
   }, 120_000);
+
+  test("served from PostgreSQL, an imported token is never sent to a remote key service, even before it is in memory; an unknown UUID is", async () => {
+    const whoAmI = startWhoAmI();
+    const raw = parse(config);
+    raw.store = { type: "postgres", url: pg.url }; // imported by the first test
+    raw.providers.push({ type: "ecmwf-api", name: "remote", realm: "ecmwf", uri: whoAmI.url });
+    const masterKey = join(dir, "pg-master.key");
+    writeFileSync(masterKey, "tokens-import-test-master-key\n", { mode: 0o600 });
+    raw.keys = { master_key_file: masterKey };
+    const app = await startApp(raw);
+    try {
+      const unknown = crypto.randomUUID();
+      for (const token of [ALICE_TOKEN, CAROL_TOKEN, unknown]) await fetch(`${app.url}/authenticate`, { headers: { authorization: `Bearer ${token}` } });
+      expect(whoAmI.seen).toEqual([unknown]);
+      // The imported token itself authenticates its owner (asked of the store, then kept in memory).
+      expect((await fetch(`${app.url}/authenticate`, { headers: { authorization: `Bearer ${ALICE_TOKEN}` } })).status).toBe(200);
+    } finally {
+      await app.stop();
+      whoAmI.stop();
+    }
+  });
 });

@@ -45,13 +45,27 @@ export interface PipelineOptions {
    * Whether a bearer value without one of those prefixes is nevertheless a
    * token Gatehouse keeps (an auth-o-tron token imported into the store).
    */
-  isKeptToken?: (token: string) => boolean;
+  isKeptToken?: (token: string) => MaybePromise<boolean>;
   /** The `iss` of the JWTs Gatehouse issues: such JWTs never go to a remote provider. */
   ownIssuer?: string;
   /** Told of every attempt, augmenter run and result; null: nothing is reported, or timed. */
   observer?: AuthObserver | null;
   /** Regulation of guessing (regulation/index.ts); null: every credential is checked. */
   regulation?: RegulationGate | null;
+}
+
+/**
+ * The provider, asked only once `leaves` says the token may go to it (and
+ * refusing it otherwise, unasked): for a remote provider and a value the store
+ * may keep, while the store is being asked.
+ */
+function askedOnlyIf(leaves: Promise<boolean>, provider: Provider): Provider {
+  return Object.create(provider, {
+    authenticate: {
+      value: (credential: Credential, signal: AbortSignal, request: RequestContext) =>
+        leaves.then((allowed) => (allowed ? provider.authenticate(credential, signal, request) : null)),
+    },
+  }) as Provider;
 }
 
 const NEVER = new AbortController().signal;
@@ -198,7 +212,14 @@ export class IdentityPipeline {
       for (const provider of this.options.providers) {
         if (provider.scheme !== credential.scheme) continue;
         if (realm !== null && provider.realm !== realm && provider.realm !== ANY_REALM) continue;
-        if (provider.remote && credential.scheme === "bearer" && !this.mayLeaveGatehouse(credential.token, provider)) continue;
+        if (provider.remote && credential.scheme === "bearer") {
+          const leaves = this.mayLeaveGatehouse(credential.token, provider);
+          if (leaves === false) continue;
+          if (leaves !== true) {
+            pairs.push([askedOnlyIf(leaves, provider), credential]);
+            continue;
+          }
+        }
         // Tiled's `Apikey` scheme carries Gatehouse's own API tokens: only Gatehouse's own providers see it.
         if (credential.scheme === "bearer" && credential.apikey && (provider.remote || provider.realm !== ANY_REALM)) continue;
         pairs.push([provider, credential]);
@@ -222,9 +243,16 @@ export class IdentityPipeline {
    * service: auth-o-tron sends every Bearer value to every Bearer provider,
    * which hands local secrets to third parties.
    */
-  private mayLeaveGatehouse(token: string, provider: Provider): boolean {
+  private mayLeaveGatehouse(token: string, provider: Provider): MaybePromise<boolean> {
     if (this.options.ownTokenPrefixes.some((prefix) => token.startsWith(prefix))) return false;
-    if (this.options.isKeptToken?.(token)) return false;
+    const kept = this.options.isKeptToken?.(token) ?? false;
+    if (kept === true) return false;
+    const leaves = this.mayLeaveAsShaped(token, provider);
+    // The store has yet to say whether it keeps the token (PostgreSQL, not in memory): the provider waits for it.
+    return leaves && isPromise(kept) ? kept.then((isKept) => !isKept, () => false) : leaves;
+  }
+
+  private mayLeaveAsShaped(token: string, provider: Provider): boolean {
     if (!looksLikeJwt(token)) return true;
     // A provider whose tokens are an identity provider's JWTs gets those, never Gatehouse's own.
     if (provider.takesJwts !== true) return false;
