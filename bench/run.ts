@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { projectRoot, temporaryDirectory } from "../test/helpers/gatehouse.ts";
 import { freePort, nginxAvailable, startNginx, waitForPort } from "../test/helpers/nginx.ts";
 import { generateOpaqueToken } from "../src/tokens/format.ts";
+import { postgresAvailable, startPostgres, type Postgres } from "../test/helpers/postgres.ts";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -154,6 +155,20 @@ interface GatehouseOptions {
   env?: Record<string, string>;
   /** A config of its own instead of the bench config (the seed's). */
   config?: () => string;
+  /** The store on a private PostgreSQL (a database of the target's own) instead of a SQLite file. */
+  postgres?: boolean;
+}
+
+/** One private PostgreSQL for the bench's PostgreSQL targets, started at the first (test/helpers/postgres.ts). */
+let postgres: Promise<Postgres> | undefined;
+let postgresDatabases = 0;
+const BENCH_MASTER_KEY = "gatehouse-bench-master-key-0123456789abcdef";
+
+async function postgresStore(): Promise<string> {
+  postgres ??= startPostgres("bench");
+  const server = await postgres;
+  const url = server.createDatabase(`bench_${++postgresDatabases}`);
+  return `  type: postgres\n  url: "${url}"`;
 }
 
 const hs256 = "  secret: gatehouse-bench-secret-key-0123456789";
@@ -179,7 +194,7 @@ providers:
         roles: [reader]
 store:
   enabled: ${options.store ?? false}
-  path: ${join(dir, "gatehouse.db")}
+${options.postgres ? await postgresStore() : `  path: ${join(dir, "gatehouse.db")}`}
 services:
   - name: ecflow
     scopes: [read, write]
@@ -206,7 +221,9 @@ async function startGatehouse(name: string, options: GatehouseOptions): Promise<
   writeFileSync(configPath, options.config ? options.config() : await benchConfig(dir, options));
   if (options.seedTokens) {
     console.error(`bench: seeding ${options.seedTokens.toLocaleString("en")} tokens`);
-    const seed = Bun.spawnSync([bun, "run", join(projectRoot, "bench/seed-tokens.ts"), configPath, String(options.seedTokens)]);
+    const seed = Bun.spawnSync([bun, "run", join(projectRoot, "bench/seed-tokens.ts"), configPath, String(options.seedTokens)], {
+      env: { ...process.env, GATEHOUSE_MASTER_KEY: BENCH_MASTER_KEY },
+    });
     if (seed.exitCode !== 0) throw new Error(`seeding failed: ${seed.stderr}`);
     seeded.set(name, JSON.parse(seed.stdout.toString()));
   }
@@ -217,6 +234,8 @@ async function startGatehouse(name: string, options: GatehouseOptions): Promise<
       GATEHOUSE_BIND_ADDRESS: `127.0.0.1:${port}`,
       // Never the default 9090: other benches or tests may hold it.
       GATEHOUSE_METRICS__PORT: String(freePort()),
+      // Instances on one PostgreSQL share their signing keys, sealed with one master key.
+      ...(options.postgres ? { GATEHOUSE_MASTER_KEY: BENCH_MASTER_KEY } : {}),
       ...options.env,
     }),
     dir,
@@ -335,6 +354,9 @@ const targets: Target[] = [
   gatehouseTarget("seed-info", { config: seedConfig("info") }),
   gatehouseTarget("binary-tokens-1k", { ...tokenStore, build: "binary" }),
   gatehouseTarget("tokens-1k-2-workers", { ...tokenStore, workers: 2 }),
+  // PostgreSQL: one instance, and two (two workers: two processes, each with its own pool, listener and cache).
+  gatehouseTarget("pg-tokens-1k", { ...tokenStore, postgres: true }),
+  gatehouseTarget("pg-tokens-1k-2-instances", { ...tokenStore, postgres: true, workers: 2 }),
   { name: "nginx-bare", via: "nginx", ceiling: true, start: async () => behindNginx(await bareServer()) },
   nginxTarget("nginx-tokens-1k", tokenStore),
   nginxTarget("nginx-binary-tokens-1k", { ...tokenStore, build: "binary" }),
@@ -413,6 +435,8 @@ const cases: Case[] = [
   { name: "seed config, logging info: Basic", target: "seed-info", headers: { Authorization: basic("someuser", "somesecret") }, quick: true },
   ...tokenCases("binary-tokens-1k", "binary", ["API token", "wrong password"]).filter((c) => !c.name.includes("revoked")),
   ...tokenCases("tokens-1k-2-workers", "2 workers", ["API token"]).slice(0, 3),
+  ...tokenCases("pg-tokens-1k", "PostgreSQL", ["API token", "revoked token"]),
+  ...tokenCases("pg-tokens-1k-2-instances", "PostgreSQL, 2 instances", ["API token"]).slice(0, 4),
   { name: "nginx → bare Bun.serve (ceiling)", target: "nginx-bare", headers: clearBasic },
   ...tokenCases("nginx-tokens-1k", "nginx", ["API token", "wrong password"]),
   ...tokenCases("nginx-binary-tokens-1k", "nginx, binary", ["API token"]).slice(0, 2),
@@ -601,6 +625,7 @@ async function main() {
     if (quick && !c.quick) return false;
     if (filter && !c.name.toLowerCase().includes(filter)) return false;
     if ((target.workers ?? 1) > 1 && !hasWorkers) return skipped.push(`${c.name} (this build has no server.workers)`), false;
+    if (target.name.startsWith("pg-") && !postgresAvailable) return skipped.push(`${c.name} (PostgreSQL is not installed)`), false;
     return true;
   });
   const needed = (via: Via) => selected.some((c) => !targets.find((t) => t.name === c.target)!.ceiling && targets.find((t) => t.name === c.target)!.via === via);
@@ -641,6 +666,8 @@ async function main() {
       await running.stop();
     }
   }
+
+  if (postgres) await (await postgres).destroy();
 
   console.error("bench: start-up to the first /health");
   const startup = { sources: await startupMs("sources"), binary: await startupMs("binary") };

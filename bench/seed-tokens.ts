@@ -2,14 +2,14 @@
 // Prints, as JSON, the secret the bench presents (`valid`) and the secret of a
 // token of the same user that is revoked (`revoked`, for the refusal case).
 import { loadConfigFile } from "../src/config/load.ts";
-import { openSqliteBackend } from "../src/store/sqlite-backend.ts";
+import { openBackend } from "../src/store/open.ts";
 import { TokenService, tokenPolicy } from "../src/tokens/service.ts";
 import type { Actor } from "../src/identity/actor.ts";
 import { silentLogger } from "../src/log.ts";
 
 const [configPath, countText] = process.argv.slice(2);
 const { config } = loadConfigFile(configPath!);
-const store = openSqliteBackend(config.store.path);
+const store = await openBackend(config.store);
 const service = new TokenService(store, tokenPolicy(config), silentLogger);
 const operator: Actor = { user: null, admin: true, operator: "bench", client: { socket: "bench", reported: null } };
 const count = Number(countText);
