@@ -18,7 +18,7 @@ const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 export const AUTH_FAILURES = ["no_auth_header", "invalid_header", "all_failed"] as const;
 /** The 9 standard methods keep their name in the `method` label; any other is `other` (bounded cardinality). */
 const STANDARD_METHODS = new Set(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"]);
-export const methodLabel = (method: string) => (STANDARD_METHODS.has(method) ? method : "other");
+export const methodLabel = (method: string) => (method === "GET" || STANDARD_METHODS.has(method) ? method : "other");
 
 /** A provider or augmenter as the metrics name it. */
 export interface PluginDescription {
@@ -278,7 +278,18 @@ export class Metrics {
   /** The four series an /authenticate answer updates, found with one walk of nested maps (its hot path). */
   private readonly authenticateTree = new Map<string, Map<string, Map<string, Map<string, AuthenticateSeries>>>>();
 
+  /** The last label set asked for and its series: a client repeating itself (the usual load) skips the walk. */
+  private lastSeries = { result: "", realm: "", method: "", status: "", series: null as AuthenticateSeries | null };
+
   private authenticateSeries(result: string, realm: string, method: string, status: string): AuthenticateSeries {
+    const last = this.lastSeries;
+    if (last.series && last.result === result && last.realm === realm && last.method === method && last.status === status) return last.series;
+    const series = this.findAuthenticateSeries(result, realm, method, status);
+    this.lastSeries = { result, realm, method, status, series };
+    return series;
+  }
+
+  private findAuthenticateSeries(result: string, realm: string, method: string, status: string): AuthenticateSeries {
     let byRealm = this.authenticateTree.get(result);
     if (!byRealm) this.authenticateTree.set(result, (byRealm = new Map()));
     let byMethod = byRealm.get(realm);
