@@ -120,6 +120,16 @@ function closeConnectionAfter(response: Response): void {
 
 const hostInUrl = (host: string | undefined) => (host?.includes(":") ? `[${host}]` : host);
 
+/**
+ * A garbage collection is asked for (asynchronously) every this many answers
+ * of /authenticate. Each answer leaves strings made in native code (the header
+ * values read, the cache key's hash) that the collector's heuristics do not
+ * count, so under load it waited for ≈ 30 MB of garbage: peak RSS 98–105 MB
+ * under API-token load against 84 MB with this, for no CPU time per request
+ * measurable on a 2-core machine (interleaved, 5 rounds; 3,000 gives 88 MB).
+ */
+const COLLECT_EVERY = 1000;
+
 /** How long requests in flight may take to finish at a reload or a stop. */
 const DRAIN_LIMIT_MS = 10_000;
 
@@ -171,8 +181,15 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
   };
   const dispatch = (request: Request): Response | Promise<Response> => (closed ? stoppingAnswer() : current!.handle(request, stopping));
   // Bun routes /authenticate itself, in native code, to the handler (see Generation.authenticate).
+  let answeredSinceCollection = 0;
   const routes = {
-    "/authenticate": (request: Request, server: Server<unknown>) => (closed ? stoppingAnswer() : current!.authenticate(request, server, stopping)),
+    "/authenticate": (request: Request, server: Server<unknown>) => {
+      if (++answeredSinceCollection === COLLECT_EVERY) {
+        answeredSinceCollection = 0;
+        Bun.gc(false);
+      }
+      return closed ? stoppingAnswer() : current!.authenticate(request, server, stopping);
+    },
   };
   const onlyHttps = tls && tls.port === null;
   const server = Bun.serve({
