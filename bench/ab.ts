@@ -32,7 +32,7 @@ const bun = process.execPath;
 const dir = temporaryDirectory("gatehouse-ab-");
 const configPath = join(dir, "config.yaml");
 writeFileSync(configPath, await benchConfig(dir, { store: true }));
-const seed = Bun.spawnSync([bun, "run", join(dirA, "bench/seed-tokens.ts"), configPath, "1000"]);
+const seed = Bun.spawnSync([bun, "run", join(import.meta.dir, "seed-tokens.ts"), configPath, "1000"]);
 if (seed.exitCode !== 0) throw new Error(`seeding failed: ${seed.stderr}`);
 const secrets = JSON.parse(seed.stdout.toString()) as { valid: string; revoked: string };
 const authorization = {

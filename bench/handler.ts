@@ -6,7 +6,8 @@
 // The requests are built in JavaScript, so the cost Bun adds to a request read
 // from a socket (parsing, the Headers object made on first read, writing the
 // answer) is not in it: compare two builds with it, and the server's CPU time
-// per request under wrk (bench/ab.ts) for the whole. Prints ns per call, the
+// per request under wrk (bench/ab.ts) for the whole. Prints (to stderr: stdout
+// is the server log, to discard at debug level) ns per call, the
 // median of the rounds and their spread.
 import { loadConfigFile } from "../src/config/load.ts";
 import { createGatehouse } from "../src/app.ts";
@@ -41,5 +42,5 @@ for (let round = 0; round < Number(roundsText ?? 7); round++) {
   results.push(((performance.now() - started) * 1e6) / perRound);
 }
 results.sort((a, b) => a - b);
-console.log(`${Math.round(results[results.length >> 1]!)} ns per call (${Math.round(results[0]!)}–${Math.round(results.at(-1)!)}), ${results.length} rounds of ${perRound}`);
+console.error(`${Math.round(results[results.length >> 1]!)} ns per call (${Math.round(results[0]!)}–${Math.round(results.at(-1)!)}), ${results.length} rounds of ${perRound}`);
 await gatehouse.close();
