@@ -2,6 +2,9 @@
 //
 //   bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s] [--case api|basic|unknown|revoked|malformed]
 //
+// A_DIR or B_DIR may be `floor`: bench/floor-server.ts, what any /authenticate
+// answer costs in Bun (two headers read, Gatehouse's five headers answered).
+//
 // Both servers and the ceiling (a bare Bun.serve, or nginx in front of one with
 // --nginx) run at once, with the bench config and a copy of one store of 1,000
 // tokens; each round runs wrk against the three in an order that rotates, so
@@ -25,7 +28,7 @@ const viaNginx = args.includes("--nginx");
 const rounds = Number(option("--rounds", "5"));
 const duration = option("--duration", "3s");
 const which = option("--case", "api");
-const [dirA, dirB] = args.filter((arg) => !arg.startsWith("--")).map((dir) => resolve(dir));
+const [dirA, dirB] = args.filter((arg) => !arg.startsWith("--")).map((dir) => (dir === "floor" ? dir : resolve(dir)));
 if (!dirA || !dirB) throw new Error("usage: bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s] [--case api]");
 const bun = process.execPath;
 
@@ -56,8 +59,9 @@ async function gatehouse(name: string, source: string): Promise<Side> {
   mkdirSync(own);
   copyFileSync(join(dir, "gatehouse.db"), join(own, "gatehouse.db"));
   writeFileSync(join(own, "config.yaml"), readFileSync(configPath, "utf8").replace(join(dir, "gatehouse.db"), join(own, "gatehouse.db")));
+  const command = source === "floor" ? [join(import.meta.dir, "floor-server.ts")] : [join(source, "src/main.ts"), "serve", "--config", join(own, "config.yaml")];
   const started = await startProcess(
-    [bun, "run", join(source, "src/main.ts"), "serve", "--config", join(own, "config.yaml")],
+    [bun, "run", ...command],
     (port) => ({ GATEHOUSE_BIND_ADDRESS: `127.0.0.1:${port}`, GATEHOUSE_METRICS__PORT: String(freePort()) }),
     own,
   );
