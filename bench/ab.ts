@@ -1,6 +1,10 @@
 // A/B of two Gatehouse source trees on one case, interleaved (see bench/README.md):
 //
 //   bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s] [--case api|basic|unknown|revoked|malformed]
+//                   [--env-b NAME=VALUE]
+//
+// --env-b sets a variable for B only: the same tree twice with, say,
+// GATEHOUSE_METRICS__ENABLED=false gives the cost of a setting.
 //
 // A_DIR or B_DIR may be `floor`: bench/floor-server.ts, what any /authenticate
 // answer costs in Bun (two headers read, Gatehouse's five headers answered).
@@ -28,6 +32,7 @@ const viaNginx = args.includes("--nginx");
 const rounds = Number(option("--rounds", "5"));
 const duration = option("--duration", "3s");
 const which = option("--case", "api");
+const envB = option("--env-b", "");
 const [dirA, dirB] = args.filter((arg) => !arg.startsWith("--")).map((dir) => (dir === "floor" ? dir : resolve(dir)));
 if (!dirA || !dirB) throw new Error("usage: bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s] [--case api]");
 const bun = process.execPath;
@@ -54,7 +59,7 @@ interface Side {
 }
 
 /** A Gatehouse from the sources in `source`, on its own copy of the store. */
-async function gatehouse(name: string, source: string): Promise<Side> {
+async function gatehouse(name: string, source: string, env: Record<string, string> = {}): Promise<Side> {
   const own = join(dir, name);
   mkdirSync(own);
   copyFileSync(join(dir, "gatehouse.db"), join(own, "gatehouse.db"));
@@ -62,7 +67,7 @@ async function gatehouse(name: string, source: string): Promise<Side> {
   const command = source === "floor" ? [join(import.meta.dir, "floor-server.ts")] : [join(source, "src/main.ts"), "serve", "--config", join(own, "config.yaml")];
   const started = await startProcess(
     [bun, "run", ...command],
-    (port) => ({ GATEHOUSE_BIND_ADDRESS: `127.0.0.1:${port}`, GATEHOUSE_METRICS__PORT: String(freePort()) }),
+    (port) => ({ GATEHOUSE_BIND_ADDRESS: `127.0.0.1:${port}`, GATEHOUSE_METRICS__PORT: String(freePort()), ...env }),
     own,
   );
   const target = viaNginx ? await behindNginx(started) : started;
@@ -71,7 +76,7 @@ async function gatehouse(name: string, source: string): Promise<Side> {
 
 const bare = await startProcess([bun, "run", join(import.meta.dir, "bare-server.ts")], (port) => ({ PORT: String(port) }), dir);
 const ceiling = viaNginx ? await behindNginx(bare) : bare;
-const sides: Side[] = [{ name: "ceiling", target: ceiling, url: ceiling.url + (viaNginx ? "/protected" : "/") }, await gatehouse("A", dirA), await gatehouse("B", dirB)];
+const sides: Side[] = [{ name: "ceiling", target: ceiling, url: ceiling.url + (viaNginx ? "/protected" : "/") }, await gatehouse("A", dirA), await gatehouse("B", dirB, envB ? Object.fromEntries([envB.split(/=(.*)/s).slice(0, 2) as [string, string]]) : {})];
 for (const side of sides.slice(1)) console.error(`${side.name}: warm-up answered ${(await fetch(side.url, { headers: { authorization } })).status}`);
 
 type Sample = { rps: number; cpuUs: number; ratio: number };
@@ -94,7 +99,7 @@ for (let round = 0; round < rounds; round++) {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const spread = (values: number[], digits: number) => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
-console.log(`case ${which}${viaNginx ? " through nginx" : ""}, ${rounds} rounds of wrk -t2 -c32 -d${duration}; A = ${dirA}, B = ${dirB}`);
+console.log(`case ${which}${viaNginx ? " through nginx" : ""}, ${rounds} rounds of wrk -t2 -c32 -d${duration}; A = ${dirA}, B = ${dirB}${envB ? ` with ${envB}` : ""}`);
 console.log("| side | req/s | ÷ ceiling | server CPU µs/req | peak RSS MB |");
 console.log("|---|---:|---:|---:|---:|");
 for (const side of sides) {
