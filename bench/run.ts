@@ -40,7 +40,7 @@ const stamp = new Date().toISOString().replace(/:\d\d\.\d+Z$/, "Z").replace(":",
 
 // ---------------------------------------------------------------- processes
 
-interface RunningTarget {
+export interface RunningTarget {
   /** Where wrk sends requests (Gatehouse or the bare server, or nginx in front of either). */
   url: string;
   /** Processes whose memory is reported: Gatehouse (its workers included), never nginx or wrk. */
@@ -50,7 +50,7 @@ interface RunningTarget {
   stop(): Promise<void>;
 }
 
-interface StartedProcess extends RunningTarget {
+export interface StartedProcess extends RunningTarget {
   port: number;
   pid: number;
 }
@@ -60,7 +60,7 @@ interface StartedProcess extends RunningTarget {
  * listens. Its output goes to a file, as a service manager would write it: a
  * pipe drained by this process would compete with the server for the cores.
  */
-async function startProcess(command: string[], env: (port: number) => Record<string, string>, cwd: string): Promise<StartedProcess> {
+export async function startProcess(command: string[], env: (port: number) => Record<string, string>, cwd: string): Promise<StartedProcess> {
   const port = freePort();
   const logPath = join(cwd, `output-${port}.log`);
   const logFd = openSync(logPath, "w");
@@ -143,7 +143,7 @@ const users = {
 };
 let argon2Hash: string | undefined;
 
-interface GatehouseOptions {
+export interface GatehouseOptions {
   jwt?: string;
   store?: boolean;
   seedTokens?: number;
@@ -174,7 +174,7 @@ async function postgresStore(): Promise<string> {
 const hs256 = "  secret: gatehouse-bench-secret-key-0123456789";
 
 /** The bench config: one plain provider, and the signing, store and worker settings of the target. */
-async function benchConfig(dir: string, options: GatehouseOptions): Promise<string> {
+export async function benchConfig(dir: string, options: GatehouseOptions): Promise<string> {
   // OWASP's argon2id parameters, as recommended for stored passwords.
   argon2Hash ??= await argon2.hash(users.hashed.password, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 });
   return `version: 1.0.0
@@ -273,7 +273,7 @@ function gatehouseTarget(name: string, options: GatehouseOptions): Target {
  * `/protected` is checked by `auth_request` and then serves a small file (a
  * `return` would run before the access phase and skip the check).
  */
-async function behindNginx(upstream: StartedProcess): Promise<RunningTarget> {
+export async function behindNginx(upstream: StartedProcess): Promise<RunningTarget> {
   const port = freePort();
   let nginx;
   try {
@@ -283,34 +283,11 @@ async function behindNginx(upstream: StartedProcess): Promise<RunningTarget> {
       http: (dir) => {
         mkdirSync(join(dir, "html"), { recursive: true });
         writeFileSync(join(dir, "html/protected"), "ok\n");
-        return `
-  upstream gatehouse {
-    server 127.0.0.1:${upstream.port};
-    keepalive 16;
-  }
-  server {
-    listen 127.0.0.1:${port};
-    access_log off;
-    location = /auth {
-      internal;
-      proxy_pass http://gatehouse/authenticate;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URI $request_uri;
-      proxy_set_header X-Original-Method $request_method;
-      proxy_set_header X-Real-IP $remote_addr;
-    }
-    location = /protected {
-      auth_request /auth;
-      auth_request_set $authorization $upstream_http_authorization;
-      auth_request_set $auth_username $upstream_http_x_auth_username;
-      auth_request_set $auth_realm $upstream_http_x_auth_realm;
-      auth_request_set $auth_roles $upstream_http_x_auth_roles;
-      root ${dir}/html;
-    }
-  }`;
+        // The site is bench/nginx-site.conf (bench/ab.ts uses it too), with its placeholders filled in.
+        return readFileSync(join(import.meta.dir, "nginx-site.conf"), "utf8")
+          .replaceAll("$UPSTREAM_PORT", String(upstream.port))
+          .replaceAll("$PORT", String(port))
+          .replaceAll("$HTML", join(dir, "html"));
       },
     });
   } catch (error) {
@@ -492,7 +469,7 @@ const clockTicks = Number(Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString(
  * with other work, requests/s moves with the neighbours' load; the server's
  * CPU time per request much less, which is what makes a 5 % cost measurable.
  */
-function cpuSeconds(pids: number[]): number {
+export function cpuSeconds(pids: number[]): number {
   let ticks = 0;
   for (const pid of pids) {
     try {

@@ -54,14 +54,19 @@ class Generation {
    * headers, so a failure is a bare 500, never a page.
    */
   authenticate(request: Request, server: Server<unknown>, stopping: boolean): Response | Promise<Response> {
-    return this.track(() => {
-      try {
-        const answer = this.gatehouse.authenticate(request, server);
-        return answer instanceof Promise ? answer.catch((error) => this.failedAuthentication(error)) : answer;
-      } catch (error) {
-        return this.failedAuthentication(error);
-      }
-    }, stopping);
+    // As track(), written out: no closure made on the hot path.
+    this.inFlight++;
+    let answer: Response | Promise<Response>;
+    try {
+      answer = this.gatehouse.authenticate(request, server);
+    } catch (error) {
+      answer = this.failedAuthentication(error);
+    }
+    if (!(answer instanceof Promise)) return this.answered(answer, stopping);
+    return answer.then(
+      (response) => this.answered(response, stopping),
+      (error) => this.answered(this.failedAuthentication(error), stopping),
+    );
   }
 
   private failedAuthentication(error: unknown): Response {
@@ -115,6 +120,17 @@ function closeConnectionAfter(response: Response): void {
 
 const hostInUrl = (host: string | undefined) => (host?.includes(":") ? `[${host}]` : host);
 
+/**
+ * A garbage collection is asked for (Bun.gc(false)) every this many requests.
+ * Each /authenticate answer leaves strings made in native code (the header
+ * values read, the cache key's hash) that the collector's heuristics do not
+ * count, so under load it waited for ≈ 30 MB of garbage: peak RSS 98–105 MB
+ * under API-token load, against 84 MB collecting every 1,000 requests, 86 MB
+ * every 2,000 and 88 MB every 3,000. Each call takes ≈ 0.23 ms of the event
+ * loop (measured under load), 0.12 µs a request at 2,000.
+ */
+const COLLECT_EVERY = 2000;
+
 /** How long requests in flight may take to finish at a reload or a stop. */
 const DRAIN_LIMIT_MS = 10_000;
 
@@ -164,10 +180,23 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     closeConnectionAfter(refusal);
     return refusal;
   };
-  const dispatch = (request: Request): Response | Promise<Response> => (closed ? stoppingAnswer() : current!.handle(request, stopping));
+  let sinceCollection = 0;
+  const counted = () => {
+    if (++sinceCollection === COLLECT_EVERY) {
+      sinceCollection = 0;
+      Bun.gc(false);
+    }
+  };
+  const dispatch = (request: Request): Response | Promise<Response> => {
+    counted();
+    return closed ? stoppingAnswer() : current!.handle(request, stopping);
+  };
   // Bun routes /authenticate itself, in native code, to the handler (see Generation.authenticate).
   const routes = {
-    "/authenticate": (request: Request, server: Server<unknown>) => (closed ? stoppingAnswer() : current!.authenticate(request, server, stopping)),
+    "/authenticate": (request: Request, server: Server<unknown>) => {
+      counted();
+      return closed ? stoppingAnswer() : current!.authenticate(request, server, stopping);
+    },
   };
   const onlyHttps = tls && tls.port === null;
   const server = Bun.serve({

@@ -217,7 +217,12 @@ describe("observers", () => {
     expect((await authenticate(READER)).status).toBe(200);
     expect(outcomes.at(-1)).toMatchObject({ remembered: true, durationMs: 0, result: { ok: true } });
     expect((await authenticate("Basic ???")).status).toBe(401);
-    expect(outcomes.at(-1)).toMatchObject({ result: { ok: false, reason: "invalid_header" } });
+    expect(outcomes.at(-1)).toMatchObject({ remembered: false, result: { ok: false, reason: "invalid_header" } });
+    // Malformed for its text alone: the same header again is refused from memory, as fast as a success.
+    const again = await authenticate("Basic ???");
+    expect(again.status).toBe(401);
+    expect(again.headers.get("www-authenticate")).toContain("Basic");
+    expect(outcomes.at(-1)).toMatchObject({ remembered: true, result: { ok: false, reason: "invalid_header" } });
     expect((await fetch(`${observed.url}/authenticate`)).status).toBe(401);
     expect(outcomes.at(-1)).toMatchObject({ result: { ok: false, reason: "no_auth_header" } });
   });

@@ -238,6 +238,34 @@ describe("an augmenter that fails", () => {
   });
 });
 
+describe("answers given from memory", () => {
+  test("are counted when read, in the auth and http families (a duration of 0) and as remembered, once each, whoever reads", async () => {
+    const metrics = new Metrics({ legacyNames: false, version: VERSION, providers: [], augmenters: [] });
+    const request = httpRequestContext("authenticate", new Request("http://gatehouse/authenticate"), null);
+    const success = { ok: true, user: { realm: "r" } } as never;
+    const refusal = { ok: false, reason: "all_failed" } as never;
+    const answer = (result: never) => metrics.observer.authenticated!({ result, durationMs: 0, request, remembered: true });
+    for (let i = 0; i < 3; i++) answer(success);
+    answer(refusal);
+    // A worker sends its registry's JSON to the supervisor, without render(): the answers are there too.
+    const json = await metrics.registry.getMetricsAsJSON();
+    const requests = json.find((metric) => metric.name === "authotron_auth_requests_total")!.values;
+    expect(requests.find((value) => value.labels.result === "success" && value.labels.realm === "r")?.value).toBe(3);
+    answer(success);
+    const m = parsePrometheus(await metrics.render());
+    expect(m.value("authotron_auth_requests_total", { result: "success", realm: "r" })).toBe(4);
+    expect(m.value("authotron_auth_requests_total", { result: "all_failed", realm: "unknown" })).toBe(1);
+    expect(m.value("authotron_auth_duration_seconds_bucket", { result: "success", realm: "r", le: "0.001" })).toBe(4);
+    expect(m.value("authotron_auth_duration_seconds_count", { result: "success", realm: "r" })).toBe(4);
+    expect(m.value("authotron_auth_duration_seconds_sum", { result: "success", realm: "r" })).toBe(0);
+    expect(m.value("authotron_http_requests_total", { route: "/authenticate", method: "GET", status_code: "200" })).toBe(4);
+    expect(m.value("authotron_http_requests_total", { route: "/authenticate", method: "GET", status_code: "401" })).toBe(1);
+    expect(m.value("authotron_http_request_duration_seconds_count", { route: "/authenticate", method: "GET" })).toBe(5);
+    expect(m.value("gatehouse_auth_remembered_answers_total")).toBe(5);
+    expect(m.value("authotron_http_requests_in_flight", { method: "GET" }) ?? 0).toBe(0);
+  });
+});
+
 describe("legacy names and the port check", () => {
   test("metrics.legacy_names: the six auth families without the authotron_ prefix, the others unchanged", async () => {
     const legacy = await spawnGatehouse({ config: config(whoAmI.url), env: { GATEHOUSE_METRICS__LEGACY_NAMES: "true" } });

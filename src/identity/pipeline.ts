@@ -24,7 +24,8 @@ export type AuthResult =
   /**
    * `ban`: a password or API key was not checked at all, its username or address being banned (regulation).
    * `definite`: every provider tried answered a clean "no" that lasts (Provider.lastingRefusals; none failed
-   * or ran out of time), so the same credential would be refused again: /authenticate may remember it briefly.
+   * or ran out of time), or the header itself is malformed (a pure function of its text), so the same
+   * credential would be refused again: /authenticate may remember it briefly.
    */
   | { ok: false; reason: AuthFailure; refusal?: ChallengeError; ban?: Ban; definite?: true };
 type Winner = { user: User; provider: Provider } | null;
@@ -74,6 +75,8 @@ const SUPERSEDED = new Error("another provider succeeded");
 const TIMED_OUT = new Error("timeout");
 const ALL_FAILED: AuthResult = { ok: false, reason: "all_failed" };
 const DEFINITELY_REFUSED: AuthResult = { ok: false, reason: "all_failed", definite: true };
+const NO_AUTH_HEADER: AuthResult = { ok: false, reason: "no_auth_header" };
+const INVALID_HEADER: AuthResult = { ok: false, reason: "invalid_header", definite: true };
 
 /**
  * What one run of the providers met besides answers: whether a refusal may
@@ -127,7 +130,8 @@ export class IdentityPipeline {
       const fromHeaders = parsed.reason === "no credentials" && this.headerProviders.length > 0 ? this.headerCandidates(request, []) : null;
       if (!fromHeaders?.length) {
         this.options.logger.debug("auth.header.refused", { reason: parsed.reason });
-        const result: AuthResult = { ok: false, reason: parsed.reason === "no credentials" ? "no_auth_header" : "invalid_header" };
+        // A malformed header is refused for its text alone, every time: definite, so /authenticate remembers it.
+        const result: AuthResult = parsed.reason === "no credentials" ? NO_AUTH_HEADER : INVALID_HEADER;
         return this.observer ? this.reported(result, request, startedAt) : result;
       }
       candidates = fromHeaders;

@@ -22,6 +22,9 @@ abstract class LightMetric<S> {
     readonly labelNames: readonly string[],
   ) {}
 
+  /** Run before the metric is read (a scrape, or a worker's metrics sent to its supervisor): updates kept elsewhere are added then. */
+  beforeRead?: () => void;
+
   protected abstract fresh(): S;
 
   /** Series by label values, one Map level per label: finding one allocates nothing. */
@@ -76,6 +79,7 @@ export class LightCounter extends LightMetric<CounterSeries> {
     return this.find(values);
   }
   get(): MetricObjectWithValues<MetricValue<string>> {
+    this.beforeRead?.();
     const values = [...this.series.values()].map(({ labels, state }) => ({ labels, value: state.value }));
     return { name: this.name, help: this.help, type: this.type as never, aggregator: this.aggregator, values } as never;
   }
@@ -87,6 +91,8 @@ export class LightGauge extends LightCounter {
 
 export interface HistogramSeries {
   observe(seconds: number): void;
+  /** `times` observations of the same value at once. */
+  observeMany(seconds: number, times: number): void;
 }
 
 class HistogramState implements HistogramSeries {
@@ -97,13 +103,16 @@ class HistogramState implements HistogramSeries {
     this.counts = new Array(bounds.length).fill(0);
   }
   observe(seconds: number): void {
-    this.sum += seconds;
-    this.count++;
+    this.observeMany(seconds, 1);
+  }
+  observeMany(seconds: number, times: number): void {
+    this.sum += seconds * times;
+    this.count += times;
     // Counts per bucket, not cumulative: made cumulative when scraped.
     const bounds = this.bounds;
     for (let i = 0; i < bounds.length; i++) {
       if (seconds <= bounds[i]!) {
-        this.counts[i]!++;
+        this.counts[i]! += times;
         return;
       }
     }
@@ -127,6 +136,7 @@ export class LightHistogram extends LightMetric<HistogramState> {
     return this.find(values);
   }
   get(): MetricObjectWithValues<MetricValueWithName<string>> {
+    this.beforeRead?.();
     const values: MetricValueWithName<string>[] = [];
     for (const { labels, state } of this.series.values()) {
       let cumulative = 0;

@@ -18,7 +18,7 @@ const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 export const AUTH_FAILURES = ["no_auth_header", "invalid_header", "all_failed"] as const;
 /** The 9 standard methods keep their name in the `method` label; any other is `other` (bounded cardinality). */
 const STANDARD_METHODS = new Set(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"]);
-export const methodLabel = (method: string) => (STANDARD_METHODS.has(method) ? method : "other");
+export const methodLabel = (method: string) => (method === "GET" || STANDARD_METHODS.has(method) ? method : "other");
 
 /** A provider or augmenter as the metrics name it. */
 export interface PluginDescription {
@@ -52,6 +52,8 @@ interface AuthenticateSeries {
   authDuration: HistogramSeries;
   http: CounterSeries;
   httpDuration: HistogramSeries;
+  /** Answers given from memory (a duration of 0) not yet added to the four series and the remembered counter: see `addRemembered`. */
+  remembered: number;
 }
 
 export class Metrics {
@@ -152,6 +154,7 @@ export class Metrics {
       ),
     );
     this.rememberedSeries = this.remembered.labels();
+    for (const metric of [this.authRequests, this.authDuration, this.httpRequests, this.httpDuration, this.remembered]) metric.beforeRead = this.addRemembered;
     const counter = (name: string, help: string, labelNames: string[] = []) =>
       new Counter({ name, help, labelNames, registers: [this.registry] });
     const storeWide = " (store-wide: every instance and the CLI writing to this store, since this process started)";
@@ -258,6 +261,11 @@ export class Metrics {
       const resultLabel = result.ok ? "success" : result.reason;
       const realm = result.ok ? result.user.realm : "unknown";
       const seconds = outcome.durationMs / 1000;
+      if (outcome.remembered && request.entry === "authenticate") {
+        // The hot path: one increment, added to the five series when they are read.
+        this.authenticateSeries(resultLabel, realm, methodLabel(request.method), result.ok ? "200" : result.ban ? this.banStatus : "401").remembered++;
+        return;
+      }
       if (outcome.remembered) this.rememberedSeries.value++;
       if (request.entry !== "authenticate") {
         this.authRequests.labels(resultLabel, realm).value++;
@@ -265,7 +273,7 @@ export class Metrics {
         return;
       }
       const method = methodLabel(request.method);
-      if (!outcome.remembered) this.httpInFlight.labels(method).value--;
+      this.httpInFlight.labels(method).value--;
       const status = result.ok ? "200" : result.ban ? this.banStatus : "401";
       const series = this.authenticateSeries(resultLabel, realm, method, status);
       series.auth.value++;
@@ -278,7 +286,39 @@ export class Metrics {
   /** The four series an /authenticate answer updates, found with one walk of nested maps (its hot path). */
   private readonly authenticateTree = new Map<string, Map<string, Map<string, Map<string, AuthenticateSeries>>>>();
 
+  private readonly allAuthenticateSeries: AuthenticateSeries[] = [];
+
+  /**
+   * Adds the answers given from memory since the last read to their series:
+   * each counts once in the auth and http counters, once with a duration of 0
+   * in both histograms, and once in gatehouse_auth_remembered_answers_total.
+   * Run before any of those is read (LightMetric.beforeRead).
+   */
+  private readonly addRemembered = () => {
+    for (const series of this.allAuthenticateSeries) {
+      const times = series.remembered;
+      if (times === 0) continue;
+      series.remembered = 0;
+      series.auth.value += times;
+      series.authDuration.observeMany(0, times);
+      series.http.value += times;
+      series.httpDuration.observeMany(0, times);
+      this.rememberedSeries.value += times;
+    }
+  };
+
+  /** The last label set asked for and its series: a client repeating itself (the usual load) skips the walk. */
+  private lastSeries = { result: "", realm: "", method: "", status: "", series: null as AuthenticateSeries | null };
+
   private authenticateSeries(result: string, realm: string, method: string, status: string): AuthenticateSeries {
+    const last = this.lastSeries;
+    if (last.series && last.result === result && last.realm === realm && last.method === method && last.status === status) return last.series;
+    const series = this.findAuthenticateSeries(result, realm, method, status);
+    this.lastSeries = { result, realm, method, status, series };
+    return series;
+  }
+
+  private findAuthenticateSeries(result: string, realm: string, method: string, status: string): AuthenticateSeries {
     let byRealm = this.authenticateTree.get(result);
     if (!byRealm) this.authenticateTree.set(result, (byRealm = new Map()));
     let byMethod = byRealm.get(realm);
@@ -292,8 +332,10 @@ export class Metrics {
         authDuration: this.authDuration.labels(result, realm),
         http: this.httpRequests.labels(AUTHENTICATE_ROUTE, method, status),
         httpDuration: this.httpDuration.labels(AUTHENTICATE_ROUTE, method),
+        remembered: 0,
       };
       byStatus.set(status, series);
+      this.allAuthenticateSeries.push(series);
     }
     return series;
   }

@@ -1,0 +1,112 @@
+// A/B of two Gatehouse source trees on one case, interleaved (see bench/README.md):
+//
+//   bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s] [--case api|basic|unknown|revoked|malformed]
+//                   [--env-b NAME=VALUE]
+//
+// --env-b sets a variable for B only: the same tree twice with, say,
+// GATEHOUSE_METRICS__ENABLED=false gives the cost of a setting.
+//
+// A_DIR or B_DIR may be `floor`: bench/floor-server.ts, what any /authenticate
+// answer costs in Bun (two headers read, Gatehouse's five headers answered).
+//
+// Both servers and the ceiling (a bare Bun.serve, or nginx in front of one with
+// --nginx) run at once, with the bench config and a copy of one store of 1,000
+// tokens; each round runs wrk against the three in an order that rotates, so
+// that the machine's drift falls on all alike. Reported per side: the median
+// over the rounds of requests/s, of the ratio to the ceiling in the same round,
+// and of the server's CPU time per request (user + system from /proc, the
+// figure a shared machine disturbs least), with the spread (min–max).
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { temporaryDirectory } from "../test/helpers/gatehouse.ts";
+import { freePort } from "../test/helpers/nginx.ts";
+import { generateOpaqueToken } from "../src/tokens/format.ts";
+import { behindNginx, benchConfig, cpuSeconds, parseWrk, startProcess, type RunningTarget } from "./run.ts";
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string) => {
+  const index = args.indexOf(name);
+  return index >= 0 ? args.splice(index, 2)[1]! : fallback;
+};
+const viaNginx = args.includes("--nginx");
+const rounds = Number(option("--rounds", "5"));
+const duration = option("--duration", "3s");
+const which = option("--case", "api");
+const envB = option("--env-b", "");
+const [dirA, dirB] = args.filter((arg) => !arg.startsWith("--")).map((dir) => (dir === "floor" ? dir : resolve(dir)));
+if (!dirA || !dirB) throw new Error("usage: bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s] [--case api]");
+const bun = process.execPath;
+
+const dir = temporaryDirectory("gatehouse-ab-");
+const configPath = join(dir, "config.yaml");
+writeFileSync(configPath, await benchConfig(dir, { store: true }));
+const seed = Bun.spawnSync([bun, "run", join(import.meta.dir, "seed-tokens.ts"), configPath, "1000"]);
+if (seed.exitCode !== 0) throw new Error(`seeding failed: ${seed.stderr}`);
+const secrets = JSON.parse(seed.stdout.toString()) as { valid: string; revoked: string };
+const authorization = {
+  api: `Bearer ${secrets.valid}`,
+  revoked: `Bearer ${secrets.revoked}`,
+  unknown: `Bearer ${generateOpaqueToken("gth_")}`,
+  basic: `Basic ${btoa("bench-clear:clear-text-password")}`,
+  malformed: "Basic %%%not-base64%%%",
+}[which];
+if (!authorization) throw new Error(`unknown case ${which}`);
+
+interface Side {
+  name: string;
+  target: RunningTarget;
+  url: string;
+}
+
+/** A Gatehouse from the sources in `source`, on its own copy of the store. */
+async function gatehouse(name: string, source: string, env: Record<string, string> = {}): Promise<Side> {
+  const own = join(dir, name);
+  mkdirSync(own);
+  copyFileSync(join(dir, "gatehouse.db"), join(own, "gatehouse.db"));
+  writeFileSync(join(own, "config.yaml"), readFileSync(configPath, "utf8").replace(join(dir, "gatehouse.db"), join(own, "gatehouse.db")));
+  const command = source === "floor" ? [join(import.meta.dir, "floor-server.ts")] : [join(source, "src/main.ts"), "serve", "--config", join(own, "config.yaml")];
+  const started = await startProcess(
+    [bun, "run", ...command],
+    (port) => ({ GATEHOUSE_BIND_ADDRESS: `127.0.0.1:${port}`, GATEHOUSE_METRICS__PORT: String(freePort()), ...env }),
+    own,
+  );
+  const target = viaNginx ? await behindNginx(started) : started;
+  return { name, target, url: target.url + (viaNginx ? "/protected" : "/authenticate") };
+}
+
+const bare = await startProcess([bun, "run", join(import.meta.dir, "bare-server.ts")], (port) => ({ PORT: String(port) }), dir);
+const ceiling = viaNginx ? await behindNginx(bare) : bare;
+const sides: Side[] = [{ name: "ceiling", target: ceiling, url: ceiling.url + (viaNginx ? "/protected" : "/") }, await gatehouse("A", dirA), await gatehouse("B", dirB, envB ? Object.fromEntries([envB.split(/=(.*)/s).slice(0, 2) as [string, string]]) : {})];
+for (const side of sides.slice(1)) console.error(`${side.name}: warm-up answered ${(await fetch(side.url, { headers: { authorization } })).status}`);
+
+type Sample = { rps: number; cpuUs: number; ratio: number };
+const samples = new Map<string, Sample[]>(sides.map((side) => [side.name, []]));
+for (let round = 0; round < rounds; round++) {
+  const rps: Record<string, number> = {};
+  const cpu: Record<string, number> = {};
+  for (let i = 0; i < sides.length; i++) {
+    const side = sides[(i + round) % sides.length]!;
+    const pids = side.target.pids();
+    const before = cpuSeconds(pids);
+    const wrk = Bun.spawnSync(["wrk", "-t2", "-c32", `-d${duration}`, "--latency", "-H", `Authorization: ${authorization}`, side.url]);
+    const result = parseWrk(wrk.stdout.toString());
+    cpu[side.name] = ((cpuSeconds(pids) - before) * 1e6) / result.requests;
+    rps[side.name] = result.requestsPerSecond;
+  }
+  for (const side of sides) samples.get(side.name)!.push({ rps: rps[side.name]!, cpuUs: cpu[side.name]!, ratio: rps[side.name]! / rps.ceiling! });
+  console.error(`round ${round + 1}: ` + sides.map((side) => `${side.name} ${Math.round(rps[side.name]!)} req/s ${cpu[side.name]!.toFixed(1)} µs`).join(", "));
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const spread = (values: number[], digits: number) => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
+console.log(`case ${which}${viaNginx ? " through nginx" : ""}, ${rounds} rounds of wrk -t2 -c32 -d${duration}; A = ${dirA}, B = ${dirB}${envB ? ` with ${envB}` : ""}`);
+console.log("| side | req/s | ÷ ceiling | server CPU µs/req | peak RSS MB |");
+console.log("|---|---:|---:|---:|---:|");
+for (const side of sides) {
+  const s = samples.get(side.name)!;
+  const peak = side.target.pids().map((pid) => Number(readFileSync(`/proc/${pid}/status`, "utf8").match(/^VmHWM:\s+(\d+) kB/m)?.[1] ?? 0) / 1024);
+  console.log(
+    `| ${side.name} | ${Math.round(median(s.map((x) => x.rps)))} | ${spread(s.map((x) => x.ratio), 2)} | ${spread(s.map((x) => x.cpuUs), 1)} | ${peak.map((mb) => mb.toFixed(0)).join(" + ")} |`,
+  );
+}
+for (const side of sides) await side.target.stop();

@@ -1,0 +1,26 @@
+// The floor of an /authenticate answer in Bun (see bench/README.md): what any
+// implementation must do, and nothing else. It reads the two request headers
+// Gatehouse reads (Authorization, X-Auth-Realm) and answers 200 with the five
+// headers of a Gatehouse success (a JWT of the bench's size, Cache-Control and
+// the legacy headers), from one Headers object made at start. `bun bench/ab.ts
+// floor DIR` compares a Gatehouse with it; it listens on GATEHOUSE_BIND_ADDRESS.
+const answer = new Headers({
+  authorization: `Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.${"x".repeat(384)}.${"s".repeat(43)}`,
+  "cache-control": "no-store",
+  "x-auth-username": "bench-clear",
+  "x-auth-realm": "bench",
+  "x-auth-roles": "reader",
+});
+const [hostname, port] = (process.env.GATEHOUSE_BIND_ADDRESS ?? "127.0.0.1:0").split(":");
+Bun.serve({
+  hostname,
+  port: Number(port),
+  routes: {
+    "/authenticate": (request: Request) => {
+      request.headers.get("authorization");
+      request.headers.get("x-auth-realm");
+      return new Response(null, { status: 200, headers: answer });
+    },
+  },
+  fetch: () => new Response(null, { status: 404 }),
+});
