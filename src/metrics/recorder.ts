@@ -149,7 +149,7 @@ export class Metrics {
     this.remembered = light(
       new LightCounter(
         "gatehouse_auth_remembered_answers_total",
-        "Successful authentications answered from the remembered verdict of the same Authorization header (jwt.reuse_seconds), without running the providers",
+        "/authenticate answers given from the remembered verdict of the same Authorization header (jwt.reuse_seconds), successes and definite refusals alike, without running the providers",
         [],
       ),
     );
