@@ -7,14 +7,6 @@ import { documentedSchema } from "./config/schema.ts";
 import { hashPassword } from "./identity/passwords.ts";
 import { startServer } from "./server.ts";
 import { NAME, VERSION } from "./version.ts";
-import { migrateCommand } from "./cli/migrate.ts";
-import { tokensCommand } from "./cli/tokens.ts";
-import { usersCommand } from "./cli/users.ts";
-import { clientCommand } from "./cli/client.ts";
-import { keysCommand } from "./cli/keys.ts";
-import { auditCommand } from "./cli/audit.ts";
-import { tlsCommand } from "./cli/tls.ts";
-import { storeCommand } from "./cli/store-copy.ts";
 
 const USAGE = `${NAME} ${VERSION}
 
@@ -133,18 +125,20 @@ const commands: Record<string, Command> = {
 
   async keys(positionals, configPath) {
     const { config } = await loadConfig(configPath);
-    return keysCommand(positionals, config);
+    return (await import("./cli/keys.ts")).keysCommand(positionals, config);
   },
 };
 
+// Each command's module is loaded when it runs: `serve`, the one that must start fast, does not
+// load the others' (the PostgreSQL tools among them).
 const commandsWithOptions: Record<string, CommandWithOptions> = {
-  migrate: migrateCommand,
-  tokens: tokensCommand,
-  users: usersCommand,
-  audit: auditCommand,
-  client: (args) => clientCommand(args),
-  tls: (args) => tlsCommand(args),
-  store: storeCommand,
+  migrate: async (args, load) => (await import("./cli/migrate.ts")).migrateCommand(args, load),
+  tokens: async (args, load) => (await import("./cli/tokens.ts")).tokensCommand(args, load),
+  users: async (args, load) => (await import("./cli/users.ts")).usersCommand(args, load),
+  audit: async (args, load) => (await import("./cli/audit.ts")).auditCommand(args, load),
+  client: async (args) => (await import("./cli/client.ts")).clientCommand(args),
+  tls: async (args) => (await import("./cli/tls.ts")).tlsCommand(args),
+  store: async (args, load) => (await import("./cli/store-copy.ts")).storeCommand(args, load),
 };
 
 /** The password from stdin: typed at a terminal without echo, or piped. */

@@ -5,8 +5,6 @@ import type { GatehouseConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import type { StoreBackend } from "./backend.ts";
 import { openSqliteBackend } from "./sqlite-backend.ts";
-import { openPgBackend } from "./pg/backend.ts";
-import { pgSettingsOf } from "./pg/database.ts";
 
 export interface OpenBackendOptions {
   /** Bring the schema up to date first (default true; a supervisor's workers leave it to the supervisor). */
@@ -23,6 +21,8 @@ export async function openBackend(store: GatehouseConfig["store"], options: Open
     ? (reason: string, error: unknown) => logger.error("store.unavailable", { reason, error: (error as Error)?.message })
     : undefined;
   if (store.type === "postgres") {
+    // Loaded only when asked for: a SQLite deployment does not pay for the PostgreSQL modules at start-up.
+    const [{ openPgBackend }, { pgSettingsOf }] = await Promise.all([import("./pg/backend.ts"), import("./pg/database.ts")]);
     return openPgBackend(pgSettingsOf(store), { migrate: options.migrate, log: logger, onUnavailable, timeQuery: options.timeQuery });
   }
   return openSqliteBackend(store.path, { migrate: options.migrate, onUnavailable });
