@@ -150,6 +150,7 @@ describe("bad configs get every problem with its path", () => {
     ["an unknown store type", "store: {type: mongo}", 'store.type: "mongo" is not supported; use sqlite or postgres'],
     ["an unknown provider type", "providers: [{type: magic, name: m, realm: r}]", 'providers[0].type: unknown provider type "magic"; supported: plain, ecmwf-api'],
     ["a trusted-header provider without trusted_proxies", "providers: [{type: trusted-header, name: m, realm: r}]", "providers[0].trusted_proxies: is required"],
+    ["a regulation proxy that is not an address or block", "regulation: {trusted_proxies: [127.0.0.1, nginx.local]}", 'regulation.trusted_proxies[1]: "nginx.local" is not an IP address or CIDR block'],
     ["an unknown augmenter type", "augmenters: [{type: magic, name: m, realm: r}]", 'augmenters[0].type: unknown augmenter type "magic"'],
     ["a provider without realm", "providers: [{type: plain, name: m, users: []}]", "providers[0].realm: is required"],
     ["an ecmwf-api provider without uri", "providers: [{type: ecmwf-api, name: m, realm: r}]", "providers[0].uri: is required"],

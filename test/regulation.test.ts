@@ -120,6 +120,19 @@ describe("regulation", () => {
     expect((await authenticate(app, basic("dave", "dave-pw"), { "x-forwarded-for": "198.51.100.1" })).status).toBe(200);
   });
 
+  test("regulation.trusted_proxies takes CIDR blocks: a proxy named by its block passes X-Real-IP on, and is never banned itself", async () => {
+    const behindBlock = await startApp(config(temporaryDirectory("gatehouse-regulation-"), { trusted_proxies: ["127.0.0.0/8", "::1/128"] }));
+    try {
+      const from = (address: string) => ({ "x-real-ip": address });
+      for (let i = 0; i < 5; i++) expect((await authenticate(behindBlock, basic(`nobody-${i}`, "x"), from("203.0.113.20"))).status).toBe(401);
+      expect((await authenticate(behindBlock, basic("frank", "frank-pw"), from("203.0.113.20"))).status).toBe(401);
+      // The guesser's address is banned, not the proxy's: everyone else still gets in through it.
+      expect((await authenticate(behindBlock, basic("frank", "frank-pw"), from("203.0.113.21"))).status).toBe(200);
+    } finally {
+      await behindBlock.stop();
+    }
+  });
+
   test("regulation.authenticate_status: 429 for proxies that pass it on; regulation.enabled: false checks every attempt", async () => {
     const strict = await startApp(config(temporaryDirectory("gatehouse-regulation-"), { authenticate_status: 429 }));
     const off = await startApp(config(temporaryDirectory("gatehouse-regulation-"), { enabled: false }));

@@ -209,6 +209,7 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
     problems.push(`public_url: "${config.public_url}" is not an http(s) URL without a query or fragment, such as https://auth.example.org`);
   }
   problems.push(...trustedProxyProblems(config.trusted_proxies));
+  problems.push(...trustedProxyProblems(config.regulation.trusted_proxies, "regulation.trusted_proxies"));
   config.providers.forEach((entry, index) => problems.push(...identityControlCharacters(entry, `providers[${index}]`)));
   config.augmenters.forEach((entry, index) => problems.push(...identityControlCharacters(entry, `augmenters[${index}]`)));
   if (config.jwt.aud === ACCESS_TOKEN_AUDIENCE) {

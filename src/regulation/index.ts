@@ -10,6 +10,8 @@ import type { Provider } from "../providers/provider.ts";
 import { Refusal } from "../refusal.ts";
 import { andThen, isPromise, type MaybePromise } from "../identity/maybe-promise.ts";
 import type { StoreBackend } from "../store/backend.ts";
+import type { BlockList } from "node:net";
+import { isTrustedPeer, trustedProxyList } from "../identity/trusted-proxies.ts";
 import { Regulator, type Ban } from "./regulator.ts";
 
 export type { Ban } from "./regulator.ts";
@@ -37,10 +39,12 @@ const IP_LIKE = /^[0-9A-Fa-f:.]{2,45}$/;
  * gives no address (null): counting every client as the proxy would let one
  * guesser ban everyone.
  */
-export function clientAddressFor(request: RequestContext, trustedProxies: ReadonlySet<string>): string | null {
+export function clientAddressFor(request: RequestContext, trustedProxies: BlockList): string | null {
   const peer = request.client.socket;
   if (peer === null) return null;
-  if (!trustedProxies.has(peer)) return peer;
+  // Addresses and CIDR blocks alike (identity/trusted-proxies.ts, as the other trusted_proxies lists):
+  // a proxy named by its block and not matched would be regulated as one client, and banned for everyone.
+  if (!isTrustedPeer(trustedProxies, peer)) return peer;
   const real = request.headers.get("x-real-ip")?.trim();
   return real && IP_LIKE.test(real) ? real : null;
 }
@@ -76,7 +80,8 @@ export function createRegulation(config: GatehouseConfig, store: StoreBackend, l
     logger,
     counters ? (query, run) => counters.timeQuery(query, run) : undefined,
   );
-  const trusted = new Set(settings.trusted_proxies);
+  const trusted = trustedProxyList(settings.trusted_proxies);
+  if (typeof trusted === "string") throw new Error(`regulation.trusted_proxies: ${trusted}`); // config check refuses it first
   /** Per request: the username of a refused password (or null for an API key), until the result is known. */
   const refusedGuesses = new WeakMap<RequestContext, { username: string | null }>();
 
