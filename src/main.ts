@@ -122,11 +122,6 @@ const commands: Record<string, Command> = {
     console.log(VERSION);
     return 0;
   },
-
-  async keys(positionals, configPath) {
-    const { config } = await loadConfig(configPath);
-    return (await import("./cli/keys.ts")).keysCommand(positionals, config);
-  },
 };
 
 // Each command's module is loaded when it runs: `serve`, the one that must start fast, does not
@@ -139,6 +134,19 @@ const commandsWithOptions: Record<string, CommandWithOptions> = {
   client: async (args) => (await import("./cli/client.ts")).clientCommand(args),
   tls: async (args) => (await import("./cli/tls.ts")).tlsCommand(args),
   store: async (args, load) => (await import("./cli/store-copy.ts")).storeCommand(args, load),
+  keys: async (args, load) => {
+    // A kid is base64url and may begin with "-": every argument but --config is taken as written.
+    const positionals: string[] = [];
+    let configPath: string | undefined;
+    for (let index = 0; index < args.length; index++) {
+      const arg = args[index]!;
+      if (arg === "--config" || arg === "-c") configPath = args[++index];
+      else if (arg.startsWith("--config=")) configPath = arg.slice("--config=".length);
+      else if (arg !== "--") positionals.push(arg);
+    }
+    const { config } = await load(configPath);
+    return (await import("./cli/keys.ts")).keysCommand(positionals, config);
+  },
 };
 
 /** The password from stdin: typed at a terminal without echo, or piped. */

@@ -298,7 +298,7 @@ describe("keys at rest and across processes", () => {
     }
   });
 
-  // SQLite only: `gatehouse keys` refuses a PostgreSQL store in this version (src/cli/common.ts storeConfig).
+  // SQLite here; test/cli.test.ts runs `gatehouse keys` on PostgreSQL.
   test.skipIf(storeIsPostgres)("gatehouse keys list | rotate | retire", async () => {
     const dir = temporaryDirectory();
     const file = join(dir, "config.yaml");
@@ -320,5 +320,9 @@ describe("keys at rest and across processes", () => {
     expect(retired.code).toBe(0);
     expect(run("list").out).toContain(`${firstKid}  ES256  retired`);
     expect(run("retire").code).toBe(2);
+    // A kid is base64url: one that begins with "-" is a kid, not an option.
+    const dashed = run("retire", "-no-such-kid");
+    expect(dashed.code).toBe(1);
+    expect(dashed.err).toContain("keys: no live key -no-such-kid");
   });
 });
