@@ -91,7 +91,12 @@ describe.skipIf(!enabled)("the portal in a browser", () => {
 
     await page.getByLabel("Username").fill("alice");
     await page.getByLabel("Password").fill("wrong");
-    await page.getByRole("button", { name: "Sign in" }).click();
+    // The form's answer itself, so that a failure says whether the browser posted and what came back.
+    const [answer] = await Promise.all([
+      page.waitForResponse((response) => response.url().endsWith("/portal/sign-in") && response.request().method() === "POST"),
+      page.getByRole("button", { name: "Sign in" }).click(),
+    ]);
+    expect({ status: answer.status(), body: answer.status() === 401 ? "" : (await answer.text()).slice(0, 500) }).toEqual({ status: 401, body: "" });
     await expect(page.getByRole("alert").textContent()).resolves.toContain("Incorrect username or password");
     await expectAccessible(page);
 

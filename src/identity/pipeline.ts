@@ -153,7 +153,10 @@ export class IdentityPipeline {
   authenticateWith(provider: Provider, credential: Credential, request: RequestContext): MaybePromise<AuthResult> {
     this.observer?.started?.(request);
     const startedAt = this.observer ? performance.now() : 0;
-    const candidates = this.candidates([credential], null).filter(([candidate]) => candidate === provider);
+    // A remote provider may come wrapped (askedOnlyIf): its prototype is the provider.
+    const candidates = this.candidates([credential], null).filter(
+      ([candidate]) => candidate === provider || Object.getPrototypeOf(candidate) === provider,
+    );
     const concluded = this.conclude(candidates, request);
     return this.observer ? andThen(concluded, (result) => this.reported(result, request, startedAt)) : concluded;
   }
