@@ -3,6 +3,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { decodeJwt } from "jose";
 import { startApp, type TestApp } from "./helpers/app.ts";
 import { startWhoAmI, type WhoAmI } from "./helpers/who-am-i.ts";
+import { IdentityPipeline } from "../src/identity/pipeline.ts";
+import { createProviders } from "../src/providers/registry.ts";
+import { silentLogger } from "../src/log.ts";
+import { httpRequestContext } from "../src/identity/request.ts";
+import { bearerCredential, type Credential } from "../src/identity/credentials.ts";
 
 let whoAmI: WhoAmI;
 let app: TestApp;
@@ -90,5 +95,41 @@ describe("ecmwf-api provider", () => {
     const logs = [...app.logs, ...downApp.logs].join("\n");
     expect(logs).toContain("auth.provider"); // something was logged
     for (const key of ["good-key", "wrong-key", "slow-key", "broken-key", "any-key", "token="]) expect(logs).not.toContain(key);
+  });
+});
+
+describe("a UUID-shaped key while the store is asked whether it keeps it (PostgreSQL, not in memory)", () => {
+  // The pipeline alone, with isKeptToken answering later, as the PostgreSQL store does on a miss.
+  const kept = crypto.randomUUID();
+  const remote = crypto.randomUUID();
+  let whoAmI: WhoAmI;
+  let pipeline: IdentityPipeline;
+  beforeAll(() => {
+    whoAmI = startWhoAmI();
+    whoAmI.users.set(remote, { uid: "remote-user" });
+    whoAmI.users.set(kept, { uid: "should-never-be-asked" });
+    const providers = createProviders([{ type: "ecmwf-api", name: "ecmwf", realm: "ecmwf", uri: whoAmI.url }] as never, silentLogger);
+    pipeline = new IdentityPipeline({
+      providers,
+      augmenters: [],
+      timeoutMs: 2000,
+      logger: silentLogger,
+      ownTokenPrefixes: [],
+      isKeptToken: (token) => Bun.sleep(5).then(() => token === kept),
+    });
+  });
+  afterAll(() => whoAmI.stop());
+  const context = (token: string) => httpRequestContext("login", new Request("http://gatehouse/", { headers: { authorization: `Bearer ${token}` } }), null);
+
+  test("goes to the key service once the store says it is not one of its own, through /authenticate's path and a sign-in's", async () => {
+    expect((await pipeline.authenticate(context(remote))).ok).toBe(true);
+    const provider = pipeline.providers.find((candidate) => candidate.name === "ecmwf")!;
+    const signIn = await pipeline.authenticateWith(provider, bearerCredential(remote) as Credential, context(remote));
+    expect(signIn.ok && signIn.user.username).toBe("remote-user");
+  });
+
+  test("never leaves Gatehouse when the store keeps it", async () => {
+    expect((await pipeline.authenticate(context(kept))).ok).toBe(false);
+    expect(whoAmI.seen).not.toContain(kept);
   });
 });
