@@ -35,7 +35,14 @@ export function openStore(path: string, options: { migrate?: boolean; onUnavaila
     // The store holds token hashes, sessions and the audit log: only Gatehouse's user reads it. The
     // file is created 0600 before SQLite opens it (SQLite gives its -wal and -shm files the same mode).
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    if (!existsSync(path)) closeSync(openSync(path, "wx", 0o600));
+    if (!existsSync(path)) {
+      try {
+        closeSync(openSync(path, "wx", 0o600));
+      } catch (error) {
+        // Another process starting at the same moment made it first: the same file, the same mode.
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
+    }
   }
   const sqlite = new Database(path, { create: true, strict: true });
   try {
