@@ -216,11 +216,14 @@ export class IdentityPipeline {
   candidates(credentials: Credential[], realm: string | null): [Provider, Credential][] {
     const pairs: [Provider, Credential][] = [];
     for (const credential of credentials) {
+      // Whether the store keeps this value: asked once per credential, and only for a remote provider.
+      let kept: MaybePromise<boolean> | undefined;
       for (const provider of this.options.providers) {
         if (provider.scheme !== credential.scheme) continue;
         if (realm !== null && provider.realm !== realm && provider.realm !== ANY_REALM) continue;
         if (provider.remote && credential.scheme === "bearer") {
-          const leaves = this.mayLeaveGatehouse(credential.token, provider);
+          const { token } = credential;
+          const leaves = this.mayLeaveGatehouse(token, provider, () => (kept ??= this.options.isKeptToken?.(token) ?? false));
           if (leaves === false) continue;
           if (leaves !== true) {
             pairs.push([askedOnlyIf(leaves, provider), credential]);
@@ -250,9 +253,9 @@ export class IdentityPipeline {
    * service: auth-o-tron sends every Bearer value to every Bearer provider,
    * which hands local secrets to third parties.
    */
-  private mayLeaveGatehouse(token: string, provider: Provider): MaybePromise<boolean> {
+  private mayLeaveGatehouse(token: string, provider: Provider, keptByStore: () => MaybePromise<boolean>): MaybePromise<boolean> {
     if (this.options.ownTokenPrefixes.some((prefix) => token.startsWith(prefix))) return false;
-    const kept = this.options.isKeptToken?.(token) ?? false;
+    const kept = keptByStore();
     if (kept === true) return false;
     const leaves = this.mayLeaveAsShaped(token, provider);
     // The store has yet to say whether it keeps the token (PostgreSQL, not in memory): the provider waits for it.

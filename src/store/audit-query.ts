@@ -1,6 +1,6 @@
 // Reading the audit log: filters and cursor paging for GET /api/v1/audit and
 // `gatehouse audit`, and the purge of events older than the retention.
-import { and, desc, eq, gte, lt, or, sql, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, lt, or, sql, type AnyColumn, type SQL } from "drizzle-orm";
 import { auditLog } from "./schema.ts";
 import type { Database } from "bun:sqlite";
 import type { Executor } from "./database.ts";
@@ -37,43 +37,57 @@ export function decodeCursor(cursor: string): number | null {
   return /^a\d{1,15}$/.test(text) ? Number(text.slice(1)) : null;
 }
 
+/** The audit_log columns the filters read: SQLite's table (./schema.ts) or PostgreSQL's (./pg/schema.ts). */
+export type AuditColumns = Record<"id" | "at" | "event" | "actorUsername" | "actorRealm" | "targetUsername" | "targetRealm" | "tokenId", AnyColumn>;
+
 /**
  * `%`, `_` and `\` are LIKE's own characters: a prefix is matched literally,
- * each escaped with a backslash. SQLite's LIKE has no escape character unless
- * told (`ESCAPE '\'`); PostgreSQL's is the backslash by default.
+ * each escaped with a backslash (`ESCAPE '\'`: SQLite's LIKE has no escape
+ * character unless told). ASCII case is ignored on both databases, as
+ * SQLite's LIKE does by itself.
  */
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (character) => `\\${character}`);
-const eventPrefix = (prefix: string): SQL => sql`${auditLog.event} LIKE ${`${escapeLike(prefix)}%`} ESCAPE '\\'`;
+const eventPrefix = (event: AnyColumn, prefix: string): SQL => sql`lower(${event}) LIKE ${`${escapeLike(prefix)}%`.toLowerCase()} ESCAPE '\\'`;
 
-/** One page, newest first, and the cursor of the next one (null on the last page). */
-export function listAuditPage(db: Executor, filter: AuditFilter): { events: AuditRecord[]; nextCursor: string | null } {
+/** The conditions of a page's filter, on either database (a cursor not ours: RangeError). */
+export function auditPageConditions(log: AuditColumns, filter: AuditFilter): SQL[] {
   const conditions: SQL[] = [];
   if (filter.event !== undefined) {
-    conditions.push(
-      filter.event.endsWith("*") ? eventPrefix(filter.event.slice(0, -1)) : eq(auditLog.event, filter.event),
-    );
+    conditions.push(filter.event.endsWith("*") ? eventPrefix(log.event, filter.event.slice(0, -1)) : eq(log.event, filter.event));
   }
-  if (filter.actor !== undefined) conditions.push(eq(auditLog.actorUsername, filter.actor));
-  if (filter.subject !== undefined) conditions.push(or(eq(auditLog.targetUsername, filter.subject), eq(auditLog.tokenId, filter.subject))!);
-  if (filter.realm !== undefined) conditions.push(or(eq(auditLog.actorRealm, filter.realm), eq(auditLog.targetRealm, filter.realm))!);
-  if (filter.since !== undefined) conditions.push(gte(auditLog.at, filter.since));
-  if (filter.until !== undefined) conditions.push(lt(auditLog.at, filter.until));
+  if (filter.actor !== undefined) conditions.push(eq(log.actorUsername, filter.actor));
+  if (filter.subject !== undefined) conditions.push(or(eq(log.targetUsername, filter.subject), eq(log.tokenId, filter.subject))!);
+  if (filter.realm !== undefined) conditions.push(or(eq(log.actorRealm, filter.realm), eq(log.targetRealm, filter.realm))!);
+  if (filter.since !== undefined) conditions.push(gte(log.at, filter.since));
+  if (filter.until !== undefined) conditions.push(lt(log.at, filter.until));
   if (filter.cursor !== undefined) {
     const before = decodeCursor(filter.cursor);
     if (before === null) throw new RangeError("cursor: not a cursor this server gave");
-    conditions.push(lt(auditLog.id, before));
+    conditions.push(lt(log.id, before));
   }
-  const limit = Math.min(Math.max(1, filter.limit), MAX_AUDIT_PAGE);
-  // One more than asked: whether it exists says if there is a next page.
+  return conditions;
+}
+
+/** Events per page, within bounds; ask for one more: whether it exists says if there is a next page. */
+export const auditPageSize = (filter: AuditFilter) => Math.min(Math.max(1, filter.limit), MAX_AUDIT_PAGE);
+
+/** The page from the rows read (up to one more than its size) and the cursor of the next one (null on the last page). */
+export function auditPage(rows: AuditRecord[], size: number): { events: AuditRecord[]; nextCursor: string | null } {
+  const events = rows.slice(0, size);
+  return { events, nextCursor: rows.length > size ? encodeCursor(events[events.length - 1]!.id) : null };
+}
+
+/** One page, newest first, and the cursor of the next one (null on the last page). */
+export function listAuditPage(db: Executor, filter: AuditFilter): { events: AuditRecord[]; nextCursor: string | null } {
+  const size = auditPageSize(filter);
   const rows = db
     .select()
     .from(auditLog)
-    .where(and(...conditions))
+    .where(and(...auditPageConditions(auditLog, filter)))
     .orderBy(desc(auditLog.id))
-    .limit(limit + 1)
+    .limit(size + 1)
     .all();
-  const events = rows.slice(0, limit);
-  return { events, nextCursor: rows.length > limit ? encodeCursor(events[events.length - 1]!.id) : null };
+  return auditPage(rows, size);
 }
 
 /** Deletes the events older than `before` (ms); returns how many. */

@@ -1,5 +1,6 @@
 // The audit log: who did what to which token, session or key, when, and from where.
-import { and, desc, eq, gte, like, lt, or, sql } from "drizzle-orm";
+import { and, desc, eq, gte, lt, or, sql, type SQL } from "drizzle-orm";
+import type { AuditColumns } from "./audit-query.ts";
 import { auditLog } from "./schema.ts";
 import type { Executor, Store } from "./database.ts";
 import type { ClientAddress } from "../identity/client.ts";
@@ -146,24 +147,28 @@ export interface AuditFilter {
   limit?: number;
 }
 
+/** The portal search's conditions, on either database's audit_log (ASCII case ignored on both, as SQLite's LIKE does). */
+export function auditSearchConditions(log: AuditColumns, filter: AuditFilter): (SQL | undefined)[] {
+  return [
+    filter.event ? or(eq(log.event, filter.event), sql`lower(${log.event}) LIKE ${`${withoutPercent(filter.event)}.%`.toLowerCase()}`) : undefined,
+    filter.actor ? eq(log.actorUsername, filter.actor) : undefined,
+    filter.subject ? eq(log.targetUsername, filter.subject) : undefined,
+    filter.from !== undefined ? gte(log.at, filter.from) : undefined,
+    filter.to !== undefined ? lt(log.at, filter.to) : undefined,
+    filter.before !== undefined ? lt(log.id, filter.before) : undefined,
+  ];
+}
+
 /** The newest events first, filtered (the portal's audit page); `limit` + 1 rows tell whether there is a next page. */
 export function searchAudit(db: Executor, filter: AuditFilter): AuditRecord[] {
-  const conditions = [
-    filter.event ? or(eq(auditLog.event, filter.event), like(auditLog.event, `${escapeLike(filter.event)}.%`)) : undefined,
-    filter.actor ? eq(auditLog.actorUsername, filter.actor) : undefined,
-    filter.subject ? eq(auditLog.targetUsername, filter.subject) : undefined,
-    filter.from !== undefined ? gte(auditLog.at, filter.from) : undefined,
-    filter.to !== undefined ? lt(auditLog.at, filter.to) : undefined,
-    filter.before !== undefined ? lt(auditLog.id, filter.before) : undefined,
-  ];
   return db
     .select()
     .from(auditLog)
-    .where(and(...conditions))
+    .where(and(...auditSearchConditions(auditLog, filter)))
     .orderBy(desc(auditLog.id))
     .limit(filter.limit ?? 50)
     .all();
 }
 
 // A "%" typed in the filter would match anything; "_" (one character) is left, as event names use it.
-const escapeLike = (text: string) => text.replace(/%/g, "");
+const withoutPercent = (text: string) => text.replace(/%/g, "");

@@ -20,9 +20,11 @@ export interface Account {
   profile: Profile | null;
 }
 
-interface Row {
-  id: number;
-  has_profile: number;
+/** A row of the account query (users LEFT JOIN user_profiles), as both databases answer it. */
+export interface AccountRow {
+  id: number | string;
+  /** SQLite answers 0/1, PostgreSQL a boolean. */
+  has_profile: number | boolean;
   email: string | null;
   first_name: string | null;
   last_name: string | null;
@@ -32,9 +34,25 @@ interface Row {
   roles: string | null;
 }
 
+/** The account of a row of the account query: the profile is null when no proxy has described the user yet. */
+export function accountFromRow(row: AccountRow): Account {
+  const profile: Profile | null = row.has_profile
+    ? {
+        email: row.email,
+        firstName: row.first_name,
+        lastName: row.last_name,
+        organisation: row.organisation,
+        provider: row.provider,
+        providerId: row.provider_id,
+        roles: row.roles === null ? null : (JSON.parse(row.roles) as string[]),
+      }
+    : null;
+  return { userId: Number(row.id), profile };
+}
+
 /** The account finder, prepared once: an account is read on every request the proxy vouches for. */
 export function prepareAccountFinder(store: Store): (username: string, realm: string) => Account | null {
-  const select = store.sqlite.prepare<Row, [string, string]>(
+  const select = store.sqlite.prepare<AccountRow, [string, string]>(
     `SELECT u.id, p.user_id IS NOT NULL AS has_profile, p.email, p.first_name, p.last_name, p.organisation,
             p.provider, p.provider_id, p.roles
        FROM users u LEFT JOIN user_profiles p ON p.user_id = u.id
@@ -42,19 +60,7 @@ export function prepareAccountFinder(store: Store): (username: string, realm: st
   );
   return (username, realm) => {
     const row = select.get(username, realm);
-    if (!row) return null;
-    const profile: Profile | null = row.has_profile
-      ? {
-          email: row.email,
-          firstName: row.first_name,
-          lastName: row.last_name,
-          organisation: row.organisation,
-          provider: row.provider,
-          providerId: row.provider_id,
-          roles: row.roles === null ? null : (JSON.parse(row.roles) as string[]),
-        }
-      : null;
-    return { userId: row.id, profile };
+    return row ? accountFromRow(row) : null;
   };
 }
 

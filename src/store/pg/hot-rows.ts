@@ -6,7 +6,7 @@
 // directly (no ORM mapping: it prepares each tagged query once per
 // connection). int8 columns arrive as strings and are converted.
 import type { SQL } from "bun";
-import type { Account } from "../profiles.ts";
+import { accountFromRow, type Account, type AccountRow } from "../profiles.ts";
 import type { SessionLivenessRow } from "../sessions.ts";
 import type { TokenCredentialRow } from "../tokens.ts";
 import type { PgHotRows } from "./contract.ts";
@@ -53,21 +53,7 @@ export function pgHotRows(sql: SQL): PgHotRows {
                p.provider, p.provider_id, p.roles
           FROM users u LEFT JOIN user_profiles p ON p.user_id = u.id
          WHERE u.username = ${username} AND u.realm = ${realm}`;
-      if (!row) return null;
-      return {
-        userId: Number(row.id),
-        profile: row.has_profile
-          ? {
-              email: row.email,
-              firstName: row.first_name,
-              lastName: row.last_name,
-              organisation: row.organisation,
-              provider: row.provider,
-              providerId: row.provider_id,
-              roles: row.roles === null ? null : (JSON.parse(row.roles) as string[]),
-            }
-          : null,
-      };
+      return row ? accountFromRow(row as AccountRow) : null;
     },
   };
 }

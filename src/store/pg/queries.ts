@@ -13,13 +13,13 @@
 // winner (`findRefreshToken({ forUpdate })`, `lockUser`, `lockKeys`,
 // `regulationCounter({ forUpdate })`), and `notify`, which tells every
 // instance of a change when the transaction commits (never on rollback).
-import { and, asc, desc, eq, gt, gte, ilike, isNotNull, isNull, lt, lte, ne, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, isNotNull, isNull, lt, lte, ne, or, sql, type SQL } from "drizzle-orm";
 import type { AnyPgColumn, PgDatabase } from "drizzle-orm/pg-core";
 import type { BunSQLQueryResultHKT } from "drizzle-orm/bun-sql/session";
 import type { NewToken, Queries, RegulationCounter, StoreChange } from "../backend.ts";
 import type { AuditFilter as AuditPageFilter, AuditRecord } from "../audit-query.ts";
-import { MAX_AUDIT_PAGE, decodeCursor } from "../audit-query.ts";
-import type { AuditEvent, AuditFilter, AuditRow } from "../audit.ts";
+import { auditPage, auditPageConditions, auditPageSize } from "../audit-query.ts";
+import { auditSearchConditions, type AuditEvent, type AuditFilter, type AuditRow } from "../audit.ts";
 import type { Profile } from "../profiles.ts";
 import type { SessionFilter, SessionRecord } from "../sessions.ts";
 import type { KeyState, SigningKeyRow } from "../signing-keys.ts";
@@ -95,14 +95,6 @@ const MINUTE_MS = 60_000;
 /** Entries per statement for the batched updates (each is an array parameter: no limit on parameters, just a bound on size). */
 const BATCH = 5000;
 const batches = <T>(entries: T[]): T[][] => Array.from({ length: Math.ceil(entries.length / BATCH) }, (_, index) => entries.slice(index * BATCH, (index + 1) * BATCH));
-
-/** `%`, `_` and `\` are LIKE's own characters: a prefix is matched literally (as ../audit-query.ts). */
-const escapeLikePrefix = (text: string) => text.replace(/[\\%_]/g, (character) => `\\${character}`);
-/** The portal's family filter (as ../audit.ts): "%" removed, "_" left (event names use it). */
-const withoutPercent = (text: string) => text.replace(/%/g, "");
-
-/** The cursor is the id of the last event of a page (as ../audit-query.ts). */
-const encodeCursor = (id: number) => Buffer.from(`a${id}`).toString("base64url");
 
 type RevokedRow = { id: string; username: string; realm: string };
 
@@ -384,49 +376,23 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
     },
 
     searchAudit(filter: AuditFilter): Promise<AuditRecord[]> {
-      // SQLite's LIKE ignores ASCII case: ILIKE here.
-      const conditions = [
-        filter.event ? or(eq(auditLog.event, filter.event), ilike(auditLog.event, `${withoutPercent(filter.event)}.%`)) : undefined,
-        filter.actor ? eq(auditLog.actorUsername, filter.actor) : undefined,
-        filter.subject ? eq(auditLog.targetUsername, filter.subject) : undefined,
-        filter.from !== undefined ? gte(auditLog.at, filter.from) : undefined,
-        filter.to !== undefined ? lt(auditLog.at, filter.to) : undefined,
-        filter.before !== undefined ? lt(auditLog.id, filter.before) : undefined,
-      ];
       return db
         .select()
         .from(auditLog)
-        .where(and(...conditions))
+        .where(and(...auditSearchConditions(auditLog, filter)))
         .orderBy(desc(auditLog.id))
         .limit(filter.limit ?? 50);
     },
 
     async listAuditPage(filter: AuditPageFilter) {
-      const conditions: SQL[] = [];
-      if (filter.event !== undefined) {
-        conditions.push(
-          filter.event.endsWith("*") ? ilike(auditLog.event, `${escapeLikePrefix(filter.event.slice(0, -1))}%`) : eq(auditLog.event, filter.event),
-        );
-      }
-      if (filter.actor !== undefined) conditions.push(eq(auditLog.actorUsername, filter.actor));
-      if (filter.subject !== undefined) conditions.push(or(eq(auditLog.targetUsername, filter.subject), eq(auditLog.tokenId, filter.subject))!);
-      if (filter.realm !== undefined) conditions.push(or(eq(auditLog.actorRealm, filter.realm), eq(auditLog.targetRealm, filter.realm))!);
-      if (filter.since !== undefined) conditions.push(gte(auditLog.at, filter.since));
-      if (filter.until !== undefined) conditions.push(lt(auditLog.at, filter.until));
-      if (filter.cursor !== undefined) {
-        const before = decodeCursor(filter.cursor);
-        if (before === null) throw new RangeError("cursor: not a cursor this server gave");
-        conditions.push(lt(auditLog.id, before));
-      }
-      const limit = Math.min(Math.max(1, filter.limit), MAX_AUDIT_PAGE);
+      const size = auditPageSize(filter);
       const rows = await db
         .select()
         .from(auditLog)
-        .where(and(...conditions))
+        .where(and(...auditPageConditions(auditLog, filter)))
         .orderBy(desc(auditLog.id))
-        .limit(limit + 1);
-      const events = rows.slice(0, limit);
-      return { events, nextCursor: rows.length > limit ? encodeCursor(events[events.length - 1]!.id) : null };
+        .limit(size + 1);
+      return auditPage(rows, size);
     },
 
     purgeAudit(before) {
