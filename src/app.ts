@@ -164,7 +164,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
   const links = publicUrl({ publicUrl: config.public_url ?? null, trustedProxies: config.trusted_proxies });
   // The portal's session cookie is a credential of the caller plugin (with its CSRF check), for every route.
   const { portal } = config;
-  const portalCookie = portal.enabled && sessions ? createPortalCookie({ sessions, publicUrl: portal.public_url, logger }) : null;
+  const portalCookie = portal.enabled && sessions ? createPortalCookie({ sessions, publicUrl: portal.public_url }) : null;
   const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens, accessTokens, cookie: portalCookie, publicHost: links.host });
   // Without a store, routes that need it answer 503 from these stand-ins: auth-o-tron's words on its token routes, ours on Tiled's.
   const tokenService = tokens ?? unavailable<TokenService>("Token store is disabled");

@@ -14,7 +14,7 @@ import { appliedPgMigrations, migratePg, openPgDatabase } from "../src/store/pg/
 import { projectRoot } from "./helpers/gatehouse.ts";
 import { postgresAvailable, startPostgres, type Postgres } from "./helpers/postgres.ts";
 
-const tableNames = ["users", "tokens", "auditLog", "signingKeys", "sessions", "refreshTokens", "tokenFirstEight", "regulationCounters", "userProfiles"] as const;
+const tableNames = ["users", "tokens", "auditLog", "signingKeys", "sessions", "refreshTokens", "sessionHandles", "tokenFirstEight", "regulationCounters", "userProfiles"] as const;
 
 describe("the PostgreSQL schema mirrors SQLite's", () => {
   test("same tables, columns (name, NOT NULL, default, primary key), indexes and foreign keys", () => {

@@ -99,7 +99,7 @@ describe.skipIf(!enabled)("the portal through nginx under /auth/", () => {
     await page.getByLabel("Password").fill("alice-pw");
     await Promise.all([page.waitForURL(`${base}/auth/portal/`), page.getByRole("button", { name: "Sign in" }).click()]);
     const [cookie] = await context.cookies();
-    expect(cookie).toMatchObject({ name: "gatehouse_session", path: "/auth/", httpOnly: true, sameSite: "Lax" });
+    expect(cookie).toMatchObject({ name: "gatehouse_session", path: "/auth/portal/", httpOnly: true, sameSite: "Lax" });
 
     // The stylesheet came through the prefix too.
     expect(await page.evaluate("getComputedStyle(document.querySelector('header')).display")).toBe("flex");

@@ -8,6 +8,7 @@ import { startApp, type TestApp } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
 import { startWhoAmI } from "./helpers/who-am-i.ts";
 import { portalConfig } from "./helpers/portal.ts";
+import { randomBase62 } from "../src/tokens/format.ts";
 
 const FORM = { "content-type": "application/x-www-form-urlencoded" };
 
@@ -49,36 +50,39 @@ describe("the portal over HTTP", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const newToken = (note: string) => ({ note, expires: "7", scope: "ecflow:read" });
+  // Each a form of its own: a new-token form is single-use (its nonce).
+  const newToken = (note: string) => ({ note, expires: "7", scope: "ecflow:read", nonce: randomBase62(22) });
 
-  test("over plain HTTP the cookie is HttpOnly, SameSite=Lax, not Secure, without the __Host- prefix", async () => {
+  test("over plain HTTP the cookie is HttpOnly, SameSite=Lax, not Secure, for the portal's path alone", async () => {
     const { setCookie } = await signIn(app, "alice", "alice-pw");
-    expect(setCookie).toMatch(/^gatehouse_session=[^;]+; Path=\/; HttpOnly; SameSite=Lax; Max-Age=\d+$/);
+    expect(setCookie).toMatch(/^gatehouse_session=gbs_[0-9A-Za-z]{36}; Path=\/portal\/; HttpOnly; SameSite=Lax; Max-Age=\d+$/);
     expect(setCookie).not.toContain("Secure");
   });
 
-  test("behind an HTTPS proxy: __Host- prefix, Secure, Path=/; links and redirects under the proxy's prefix", async () => {
+  test("behind an HTTPS proxy: __Secure- prefix, Secure, the portal's path; links and redirects under the proxy's prefix", async () => {
     const proxy = { "x-forwarded-proto": "https", "x-forwarded-host": "portal.example", "x-forwarded-prefix": "/auth" };
     const response = await post(app, "/portal/sign-in", { provider: "local", username: "alice", password: "alice-pw" }, proxy);
     expect(response.status).toBe(303);
     expect(response.headers.get("location")).toBe("/auth/portal/");
-    const setCookie = response.headers.get("set-cookie")!;
-    expect(setCookie).toMatch(/^__Host-gatehouse_session=[^;]+; Path=\/; Secure; HttpOnly; SameSite=Lax; Max-Age=\d+$/);
+    const [setCookie, legacy] = response.headers.getSetCookie();
+    expect(setCookie).toMatch(/^__Secure-gatehouse_session=gbs_[^;]+; Path=\/auth\/portal\/; Secure; HttpOnly; SameSite=Lax; Max-Age=\d+$/);
+    // The cookie of earlier releases (Path=/, live tokens inside) is removed from the browser.
+    expect(legacy).toBe("__Host-gatehouse_session=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
     const cookie = setCookie.split(";")[0];
     const page = await fetch(`${app.url}/portal/tokens`, { headers: { cookie, ...proxy } });
     expect(page.status).toBe(200);
     const text = await page.text();
     expect(text).toContain('<base href="/auth/portal/">');
-    // Over HTTPS only the __Host- cookie counts: a plain one could have been planted by a sibling domain.
-    const plain = cookie.replace("__Host-gatehouse_session", "gatehouse_session");
+    // Over HTTPS only the __Secure- cookie counts: a plain one could have been planted over plain HTTP.
+    const plain = cookie.replace("__Secure-gatehouse_session", "gatehouse_session");
     const refused = await fetch(`${app.url}/portal/tokens`, { headers: { cookie: plain, ...proxy }, redirect: "manual" });
     expect(refused.status).toBe(303);
     expect(refused.headers.get("location")).toBe("/auth/portal/sign-in");
   });
 
-  test("over plain HTTP under a prefix, the cookie's Path is Gatehouse's public path", async () => {
+  test("over plain HTTP under a prefix, the cookie's Path is the portal's public path", async () => {
     const response = await post(app, "/portal/sign-in", { provider: "local", username: "alice", password: "alice-pw" }, { "x-forwarded-prefix": "/auth" });
-    expect(response.headers.get("set-cookie")).toMatch(/^gatehouse_session=[^;]+; Path=\/auth\/; HttpOnly; SameSite=Lax;/);
+    expect(response.headers.get("set-cookie")).toMatch(/^gatehouse_session=[^;]+; Path=\/auth\/portal\/; HttpOnly; SameSite=Lax;/);
   });
 
   test("every page: strict CSP, no framing, no referrer, never cached", async () => {
@@ -186,12 +190,12 @@ describe("the portal over HTTP", () => {
 
   test("a token cannot carry more than the form offers, nor outlive tokens.max_expires_in", async () => {
     const { cookie, csrf } = await signIn(app, "alice", "alice-pw");
-    const unknown = await post(app, "/portal/tokens/new", { note: "x", expires: "7", scope: "ecflow:admin", csrf }, { cookie, origin: app.url });
+    const unknown = await post(app, "/portal/tokens/new", { note: "x", expires: "7", scope: "ecflow:admin", csrf, nonce: randomBase62(22) }, { cookie, origin: app.url });
     expect(unknown.status).toBe(400);
     expect(await unknown.text()).toContain("Unknown scope");
-    const none = await post(app, "/portal/tokens/new", { note: "x", expires: "7", csrf }, { cookie, origin: app.url });
+    const none = await post(app, "/portal/tokens/new", { note: "x", expires: "7", csrf, nonce: randomBase62(22) }, { cookie, origin: app.url });
     expect(none.status).toBe(400);
-    const tooLong = await post(app, "/portal/tokens/new", { note: "x", expires: "custom", expires_on: "2999-01-01", scope: "ecflow:read", csrf }, { cookie, origin: app.url });
+    const tooLong = await post(app, "/portal/tokens/new", { note: "x", expires: "custom", expires_on: "2999-01-01", scope: "ecflow:read", csrf, nonce: randomBase62(22) }, { cookie, origin: app.url });
     expect(tooLong.status).toBe(400);
     const form = await (await fetch(`${app.url}/portal/tokens/new`, { headers: { cookie } })).text();
     expect(form).toContain('max="');
@@ -240,21 +244,26 @@ describe("the portal over HTTP", () => {
   });
 });
 
-describe("an expired access token in the cookie", () => {
-  test("is exchanged for a new one by the next portal page, which sets the cookie again", async () => {
+describe("a browser session older than an access token may live", () => {
+  test("is read again from the provider by the next portal page; the cookie stays the same, and the session slides", async () => {
     const dir = temporaryDirectory("gatehouse-portal-refresh-");
     const app = await startApp({ ...portalConfig(dir), authentication: { access_token_max_age: 1 } });
     try {
       const { cookie } = await signIn(app, "alice", "alice-pw");
-      const first = await fetch(`${app.url}/portal/tokens`, { headers: { cookie } });
-      expect(first.status).toBe(200);
-      const renewed = first.headers.get("set-cookie");
-      expect(renewed).toMatch(/^gatehouse_session=/);
-      expect(renewed!.split(";")[0]).not.toBe(cookie);
-      // Two tabs presenting the old cookie at once share the refresh: reuse detection does not end the session.
-      const again = await fetch(`${app.url}/portal/tokens`, { headers: { cookie } });
-      expect(again.status).toBe(200);
-      expect((await fetch(`${app.url}/portal/tokens`, { headers: { cookie: renewed!.split(";")[0] } })).status).toBe(200);
+      const owner = { user: { username: "alice", realm: "local" }, admin: false, client: { socket: null, reported: null } };
+      const [before] = await app.gatehouse.sessions!.list(owner);
+      expect(before.refreshed_at).toBeNull();
+      await Bun.sleep(1100);
+      const page = await fetch(`${app.url}/portal/tokens`, { headers: { cookie } });
+      expect(page.status).toBe(200);
+      expect(page.headers.get("set-cookie")).toBeNull();
+      const [after] = await app.gatehouse.sessions!.list(owner);
+      expect(after.refreshed_at).not.toBeNull();
+      expect(Date.parse(after.refresh_expires_at)).toBeGreaterThan(Date.parse(before.refresh_expires_at));
+      // Two tabs at once: both are answered (nothing rotates, so nothing can be reused).
+      await Bun.sleep(1100);
+      const pages = await Promise.all([1, 2].map(() => fetch(`${app.url}/portal/tokens`, { headers: { cookie } })));
+      expect(pages.map((answer) => answer.status)).toEqual([200, 200]);
     } finally {
       await app.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -294,7 +303,7 @@ describe("switches", () => {
       const response = await post(app, "/portal/sign-in", { provider: "local", username: "alice", password: "alice-pw" }, { origin: "https://id.example.org" });
       expect(response.status).toBe(303);
       expect(response.headers.get("location")).toBe("/gate/portal/");
-      expect(response.headers.get("set-cookie")).toMatch(/^__Host-gatehouse_session=[^;]+; Path=\/; Secure;/);
+      expect(response.headers.get("set-cookie")).toMatch(/^__Secure-gatehouse_session=[^;]+; Path=\/gate\/portal\/; Secure;/);
     } finally {
       await app.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -366,18 +375,19 @@ describe("other providers and key modes", () => {
     }
   });
 
-  test("an identity too large for a browser cookie is told so, and leaves no session behind", async () => {
+  test("an identity too large for a browser cookie signs in all the same: the cookie holds a handle, not the identity", async () => {
     const dir = temporaryDirectory("gatehouse-portal-large-");
     const base = portalConfig(dir);
     const big = { username: "big", password: "big-pw", attributes: { notes: "x".repeat(5000) } };
     const app = await startApp({ ...base, providers: [{ ...base.providers[0], users: [...base.providers[0].users, big] }] });
     try {
       const response = await post(app, "/portal/sign-in", { provider: "local", username: "big", password: "big-pw" }, {});
-      expect(response.status).toBe(400);
-      expect(response.headers.get("set-cookie")).toBeNull();
-      expect(await response.text()).toContain("too large to keep in a browser cookie");
-      const owner = { user: { username: "big", realm: "local" }, admin: false, client: { socket: null, reported: null } };
-      expect(await app.gatehouse.sessions!.list(owner)).toEqual([]);
+      expect(response.status).toBe(303);
+      const cookie = response.headers.get("set-cookie")!.split(";")[0];
+      expect(cookie.length).toBeLessThan(100);
+      const page = await fetch(`${app.url}/portal/`, { headers: { cookie } });
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain("x".repeat(5000));
     } finally {
       await app.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -706,10 +706,11 @@ describe("finding 4: what a remote key service vouched for lives a bounded time"
       const cookie = portalSignIn.headers.get("set-cookie")!.split(";")[0];
       const form = await (await fetch(`${remote.url}/portal/tokens/new`, { headers: { cookie } })).text();
       const csrf = form.match(/name="csrf" value="([^"]+)"/)![1];
+      const nonce = form.match(/name="nonce" value="([^"]+)"/)![1];
       const created = await fetch(`${remote.url}/portal/tokens/new`, {
         method: "POST",
         headers: { ...FORM, cookie },
-        body: new URLSearchParams({ note: "from the portal", expires: "30", scope: "ecflow:read", csrf }),
+        body: new URLSearchParams({ note: "from the portal", expires: "30", scope: "ecflow:read", csrf, nonce }),
       });
       expect(created.status).toBe(201);
       expect(await created.text()).toContain("cannot tell later whether the credential it was made from was revoked");

@@ -24,8 +24,8 @@
 //
 // The portal's browser session is read here too (`cookie`, made by
 // modules/portal/cookie.ts): a request without Authorization but with the
-// portal's session cookie is authenticated with the session access token
-// the cookie holds, and every state-changing request that came with the
+// portal's session cookie is authenticated by the session its handle names,
+// and every state-changing request that came with the
 // cookie must carry the session's CSRF token from our own origin: the
 // browser sends a cookie on cross-site requests too, an Authorization header
 // never. Model: Elysia's "request dependent service as Elysia instance" (a
@@ -41,6 +41,7 @@ import type { Provider } from "../providers/provider.ts";
 import type { ApiTokenProvider } from "../providers/api-token.ts";
 import type { SessionAccessTokenProvider } from "../providers/session-access-token.ts";
 import type { VerifiedToken } from "../tokens/service.ts";
+import type { BrowserSession } from "../sessions/service.ts";
 import { Refusal } from "../refusal.ts";
 import { holdsGatehouseScope, type GatehouseScope } from "../tokens/scopes.ts";
 import { banRefusal } from "../regulation/index.ts";
@@ -74,8 +75,10 @@ export interface CallerDeps {
 
 /** The portal's cookie as a credential (implemented in modules/portal/cookie.ts). */
 export interface CookieCredential {
-  /** The session access token the request's cookie holds, or null. */
-  accessToken(request: Request): string | null;
+  /** Whether the request came with the cookie, live or not. */
+  present(request: Request): boolean;
+  /** The live session the request's cookie names, with its user as last read; null for none. */
+  session(request: Request): Promise<BrowserSession | null>;
   /** Throws a 403 Refusal unless the request carries the session's CSRF token and comes from our own origin. */
   checkForgery(request: Request, body: unknown, sessionId: string): void;
 }
@@ -133,8 +136,8 @@ export function callerPlugin(deps: CallerDeps) {
   /** The caller, or null when the request carries no credential; a refused credential throws 401. */
   async function identify(request: Request, server: PeerLookup | null, body: unknown): Promise<Caller | null> {
     // The cookie only when no Authorization header: an explicit credential wins.
-    const fromCookie = cookie && !request.headers.has("authorization") ? cookie.accessToken(request) : null;
-    const context = httpRequestContext("api", request, server, fromCookie ? `Bearer ${fromCookie}` : undefined);
+    if (cookie && !request.headers.has("authorization") && cookie.present(request)) return fromCookie(request, server, body);
+    const context = httpRequestContext("api", request, server);
     const result = await pipeline.authenticate(context);
     if (!result.ok) {
       if (result.reason === "no_auth_header") return null;
@@ -145,26 +148,42 @@ export function callerPlugin(deps: CallerDeps) {
     const token = apiTokens?.tokenOf(user);
     const sessionId = accessTokens?.sessionOf(user);
     const via: Via | null = token ? { kind: "api-token", token } : sessionId ? { kind: "session", sessionId } : null;
-    if (fromCookie && !SAFE_METHODS.has(request.method)) {
-      // A cookie holding anything but a live session's access token is no session at all.
-      if (!sessionId) throw new Refusal(401, UNAUTHORIZED, { "www-authenticate": pipeline.challenge });
-      cookie!.checkForgery(request, body, sessionId);
-    }
-    const actor: Actor = {
+    return { user, actor: actorOf(user, context.client, token, sessionId), client: context.client, via, provider };
+  }
+
+  /**
+   * The portal's browser session: the cookie's handle names a live session,
+   * whose user is as the store last recorded them (re-read from the provider
+   * when that is too old). A dead or unknown handle is no credential at all.
+   */
+  async function fromCookie(request: Request, server: PeerLookup | null, body: unknown): Promise<Caller | null> {
+    const browser = await cookie!.session(request);
+    if (!browser) return null;
+    const { user, session } = browser;
+    // The provider the person signed in with (a provider no longer configured ends its sessions at start-up).
+    const provider = pipeline.providers.find((candidate) => candidate.name === session.provider && candidate.realm === session.realm);
+    if (!provider) return null;
+    // Every state-changing request that came with the cookie: the session's CSRF token, from our own origin.
+    if (!SAFE_METHODS.has(request.method)) cookie!.checkForgery(request, body, session.id);
+    const { client } = httpRequestContext("api", request, server);
+    return { user, actor: actorOf(user, client, undefined, session.id), client, via: { kind: "session", sessionId: session.id }, provider };
+  }
+
+  function actorOf(user: User, client: ClientAddress, token: VerifiedToken | undefined, sessionId: string | undefined): Actor {
+    return {
       user: { username: user.username, realm: user.realm },
       // A token scoped without gatehouse:admin does not carry its owner's admin powers.
       admin: user.roles.includes(adminRole) && holdsGatehouseScope(user.scopes, "admin"),
       scopes: user.scopes,
       token,
       sessionId,
-      client: context.client,
+      client,
     };
-    return { user, actor, client: context.client, via, provider };
   }
 
   async function authenticated(request: Request, server: PeerLookup | null, body: unknown, needs: CallerNeeds): Promise<Caller> {
     // With the portal's cookie, a state-changing request meets the portal's stricter check (CSRF token and origin) in identify().
-    const portalChecks = cookie && !SAFE_METHODS.has(request.method) && !request.headers.has("authorization") && cookie.accessToken(request) !== null;
+    const portalChecks = cookie && !SAFE_METHODS.has(request.method) && !request.headers.has("authorization") && cookie.present(request);
     if (!portalChecks) refuseCrossSite(request, needs.changesState ?? false, publicHost);
     const caller = await identify(request, server, body);
     if (!caller) throw new Refusal(401, UNAUTHORIZED, { "www-authenticate": pipeline.challenge });

@@ -41,6 +41,7 @@ import { unverifiableNote, type TokenService } from "../tokens/service.ts";
 import { Refusal } from "../refusal.ts";
 import type { Queries, StoreBackend } from "../store/backend.ts";
 import type { SessionRecord } from "../store/sessions.ts";
+import type { SessionIdentity } from "../store/schema.ts";
 import { REFRESH_TOKEN_PREFIX, generateOpaqueToken, hashOpaqueToken, parseOpaqueToken, randomBase62 } from "../tokens/format.ts";
 import { issueAccessToken, type AccessTokenSettings } from "./access-tokens.ts";
 import { isoDate } from "../dates.ts";
@@ -114,6 +115,30 @@ export interface SessionView {
 /** Who the session's user is now, or null when their provider no longer knows them. */
 export type RereadUser = (session: SessionRecord) => MaybePromise<User | null>;
 
+/** The provider a session is opened with: its name, realm, and whether it can describe users (re-read them later). */
+type SessionProvider = { name: string; realm: string; describeUser?: unknown };
+
+/**
+ * Prefix of the opaque handles browsers hold instead of a session's tokens
+ * (the portal's cookie). A handle is as random as a refresh token and kept
+ * only as its SHA-256, but it never rotates and never leaves the browser's
+ * cookie: it is good for Gatehouse's own pages, and a backend that somehow
+ * received it could not turn it into a token (no route accepts it but the
+ * portal's cookie).
+ */
+export const BROWSER_HANDLE_PREFIX = "gbs_";
+/** Which cookie carries a handle: each has its own, so one can never be presented as another. */
+export type BrowserHandleKind = "portal";
+
+/** A browser's live session, and its user as last read. */
+export interface BrowserSession {
+  user: User;
+  session: SessionRecord;
+}
+
+/** What a session remembers of its user between re-reads. */
+const identityOf = (user: User): SessionIdentity => ({ roles: [...user.roles], attributes: { ...user.attributes }, scopes: user.scopes ?? null });
+
 const isLiveRecord = (session: SessionRecord, now: number) =>
   session.revokedAt === null && session.expiresAt > now && session.refreshExpiresAt > now;
 const newSessionId = () => `ses_${randomBase62(20)}`;
@@ -137,14 +162,113 @@ export class SessionService {
    */
   async login(
     user: User,
-    provider: { name: string; realm: string; describeUser?: unknown },
+    provider: SessionProvider,
     client: ClientAddress,
     userAgent: string | null,
     now = Date.now(),
   ): Promise<LoginTokens> {
-    const { maxSessionsPerUser, sessionMaxAge, refreshTokenMaxAge, unverifiableMaxAge } = this.policy;
-    const id = newSessionId();
     const refreshToken = generateOpaqueToken(REFRESH_TOKEN_PREFIX);
+    const opened = await this.open(user, provider, client, userAgent, now, (q, sessionId) =>
+      q.insertRefreshToken({ hash: hashOpaqueToken(refreshToken), sessionId, createdAt: now }),
+    );
+    const issued = await this.issue(user, opened, refreshToken, now);
+    return {
+      ...issued,
+      session_expires_in: Math.floor((opened.expiresAt - now) / 1000),
+      ...(opened.lifetimeNote ? { lifetime_note: opened.lifetimeNote } : {}),
+    };
+  }
+
+  /**
+   * Opens a session for a browser (the portal's sign-in): the browser gets
+   * an opaque handle, never the session's tokens, and the store keeps only
+   * the handle's SHA-256 (see BROWSER_HANDLE_PREFIX). Same rules as login.
+   */
+  async signInBrowser(
+    user: User,
+    provider: SessionProvider,
+    client: ClientAddress,
+    userAgent: string | null,
+    kind: BrowserHandleKind,
+    now = Date.now(),
+  ): Promise<{ handle: string; sessionId: string; maxAgeSeconds: number }> {
+    const handle = generateOpaqueToken(BROWSER_HANDLE_PREFIX);
+    const opened = await this.open(user, provider, client, userAgent, now, (q, sessionId) =>
+      q.insertSessionHandle({ hash: hashOpaqueToken(handle), sessionId, kind, createdAt: now }),
+    );
+    // The browser may keep it until the session's absolute limit; the store decides, at each use, whether it is still live.
+    return { handle, sessionId: opened.id, maxAgeSeconds: Math.floor((opened.expiresAt - now) / 1000) };
+  }
+
+  /**
+   * The live session a browser's handle belongs to, and who its user is: as
+   * last read, or read again from the provider once that is older than an
+   * access token may live (access_token_max_age) — which also slides the
+   * session's inactivity limit, as a refresh does. Null for anything else
+   * (malformed, unknown, revoked, expired, a user the provider no longer
+   * knows): the browser is simply not signed in.
+   */
+  async browserSession(handle: string, kind: BrowserHandleKind, now = Date.now()): Promise<BrowserSession | null> {
+    if (!parseOpaqueToken(BROWSER_HANDLE_PREFIX, handle)) return null;
+    const found = await this.store.read.findSessionByHandle(hashOpaqueToken(handle), kind);
+    if (!found || !isLiveRecord(found.session, now)) return null;
+    const { session } = found;
+    const fresh = found.identity !== null && found.identityExpiresAt !== null && found.identityExpiresAt > now;
+    const identity = fresh ? found.identity : await this.reread(session, now);
+    if (!identity) return null;
+    const user = createUser({ username: session.username, realm: session.realm, ...identity, scopes: identity.scopes ?? undefined });
+    return { user, session };
+  }
+
+  /** Ends the session of a browser's handle (signing in again, over a previous sign-in); nothing for an unknown one. */
+  async revokeByHandle(handle: string, kind: BrowserHandleKind, client: ClientAddress, now = Date.now()): Promise<void> {
+    if (!parseOpaqueToken(BROWSER_HANDLE_PREFIX, handle)) return;
+    const found = await this.store.read.findSessionByHandle(hashOpaqueToken(handle), kind);
+    if (!found) return;
+    const owner = { username: found.session.username, realm: found.session.realm };
+    await this.revokeSessions([found.session], owner, client, "logout", now);
+  }
+
+  /** Who the session's user is now, recorded with the session; null (and the session ended) when the provider no longer knows them. */
+  private async reread(session: SessionRecord, now: number): Promise<SessionIdentity | null> {
+    let user: User | null;
+    try {
+      user = await this.rereadUser(session);
+    } catch (error) {
+      this.logger.error("sessions.reread_failed", { id: session.id, provider: session.provider, error: (error as Error).message });
+      throw new Refusal(503, "The identity provider could not be reached; try again");
+    }
+    if (!user) {
+      await this.revokeSessions([session], null, UNKNOWN_CLIENT, "user no longer known", now);
+      return null;
+    }
+    const identity = identityOf(user);
+    const refreshExpiresAt = Math.min(now + this.policy.refreshTokenMaxAge * 1000, session.expiresAt);
+    await this.store.transaction(async (q) => {
+      await q.saveSessionIdentity(session.id, identity, now + this.policy.accessTokenMaxAge * 1000);
+      await q.markSessionRefreshed(session.id, now, refreshExpiresAt);
+      await q.notify({ kind: "session.refreshed", ids: [session.id] });
+    });
+    return identity;
+  }
+
+  /**
+   * Creates the session row and its first credential (`credential`, in the
+   * same transaction); refused (403) beyond the cap of live sessions. A
+   * provider that cannot describe users (a remote key service) cannot tell
+   * at a refresh whether the key was revoked since: such a session lives at
+   * most unverifiable_max_age.
+   */
+  private async open(
+    user: User,
+    provider: SessionProvider,
+    client: ClientAddress,
+    userAgent: string | null,
+    now: number,
+    credential: (q: Queries, sessionId: string) => MaybePromise<void>,
+  ): Promise<{ id: string; expiresAt: number; refreshExpiresAt: number; lifetimeNote?: string }> {
+    const { maxSessionsPerUser, sessionMaxAge, refreshTokenMaxAge, unverifiableMaxAge, accessTokenMaxAge } = this.policy;
+    const id = newSessionId();
     const capped = !provider.describeUser && unverifiableMaxAge < sessionMaxAge;
     const expiresAt = now + (capped ? unverifiableMaxAge : sessionMaxAge) * 1000;
     const refreshExpiresAt = Math.min(now + refreshTokenMaxAge * 1000, expiresAt);
@@ -165,8 +289,10 @@ export class SessionService {
         address: client.socket,
         reportedAddress: client.reported,
         userAgent,
+        identity: identityOf(user),
+        identityExpiresAt: now + accessTokenMaxAge * 1000,
       });
-      await q.insertRefreshToken({ hash: hashOpaqueToken(refreshToken), sessionId: id, createdAt: now });
+      await credential(q, id);
       await this.audit(q, "session.created", now, owner, client, owner, { session_id: id, provider: provider.name });
       return null;
     });
@@ -184,12 +310,7 @@ export class SessionService {
       );
     }
     this.logger.info("sessions.created", { id, username: user.username, realm: user.realm, provider: provider.name });
-    const issued = await this.issue(user, { id, expiresAt, refreshExpiresAt }, refreshToken, now);
-    return {
-      ...issued,
-      session_expires_in: Math.floor((expiresAt - now) / 1000),
-      ...(capped ? { lifetime_note: unverifiableNote(provider.realm, unverifiableMaxAge) } : {}),
-    };
+    return { id, expiresAt, refreshExpiresAt, ...(capped ? { lifetimeNote: unverifiableNote(provider.realm, unverifiableMaxAge) } : {}) };
   }
 
   /** Logged and audited: the provider and the username given (none for an API key), never the password or key. */
@@ -253,6 +374,7 @@ export class SessionService {
       await q.forgetUsedRefreshTokens(session.id, now - this.policy.refreshTokenMaxAge * 1000);
       const refreshExpiresAt = Math.min(now + this.policy.refreshTokenMaxAge * 1000, session.expiresAt);
       await q.markSessionRefreshed(session.id, now, refreshExpiresAt);
+      await q.saveSessionIdentity(session.id, identityOf(user), now + this.policy.accessTokenMaxAge * 1000);
       await q.notify({ kind: "session.refreshed", ids: [session.id] });
       return { ...session, refreshedAt: now, refreshExpiresAt };
     });

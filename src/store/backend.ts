@@ -23,7 +23,7 @@ import type { Account, Profile } from "./profiles.ts";
 import type { SessionFilter, SessionRecord } from "./sessions.ts";
 import type { KeyState, SigningKeyRow } from "./signing-keys.ts";
 import type { RevokedToken, TokenCredentialRow, TokenFilter, TokenRecord, TokenUse } from "./tokens.ts";
-import type { refreshTokens, sessions, signingKeys } from "./schema.ts";
+import type { refreshTokens, sessionHandles, sessions, SessionIdentity, signingKeys } from "./schema.ts";
 
 export type StoreType = "sqlite" | "postgres";
 
@@ -56,6 +56,15 @@ export interface NewToken {
   expiresAt: number | null;
   parentId: string | null;
   sessionId: string | null;
+  /** The portal form's single-use nonce (unique): a form sent twice makes one token. */
+  formNonce?: string | null;
+}
+
+/** A session found by a browser's handle, with the identity last read for it. */
+export interface HandleSession {
+  session: SessionRecord;
+  identity: SessionIdentity | null;
+  identityExpiresAt: number | null;
 }
 
 /** Every query the services make outside the hot path. Each may answer at once (SQLite) or later (PostgreSQL). */
@@ -70,6 +79,8 @@ export interface Queries {
   insertToken(token: NewToken): MaybePromise<void>;
   findToken(id: string): MaybePromise<TokenRecord | undefined>;
   findTokenByHash(hash: string): MaybePromise<TokenRecord | undefined>;
+  /** The id of the token made with this portal form nonce, if any. */
+  tokenIdWithFormNonce(nonce: string): MaybePromise<string | undefined>;
   listTokens(filter: TokenFilter): MaybePromise<TokenRecord[]>;
   markTokenRevoked(id: string, at: number): MaybePromise<boolean>;
   markDescendantsRevoked(ids: string[], at: number): MaybePromise<RevokedToken[]>;
@@ -92,6 +103,11 @@ export interface Queries {
   findRefreshToken(hash: string, options?: { forUpdate?: boolean }): MaybePromise<{ id: number; usedAt: number | null; session: SessionRecord } | undefined>;
   markRefreshTokenUsed(id: number, at: number): MaybePromise<void>;
   forgetUsedRefreshTokens(sessionId: string, before: number): MaybePromise<void>;
+  /** Records who the session's user is now (at a sign-in, a refresh, a re-read), to be read again after `expiresAt`. */
+  saveSessionIdentity(id: string, identity: SessionIdentity, expiresAt: number): MaybePromise<void>;
+  insertSessionHandle(handle: typeof sessionHandles.$inferInsert): MaybePromise<void>;
+  /** The session an opaque browser handle of this kind belongs to, by the SHA-256 of the handle, whatever the session's state. */
+  findSessionByHandle(hash: string, kind: string): MaybePromise<HandleSession | undefined>;
 
   // signing keys (./signing-keys.ts)
   /** Makes this transaction the only one changing keys until it ends (PostgreSQL: an advisory transaction lock). */

@@ -4,6 +4,13 @@
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import type { Scopes } from "../identity/user.ts";
 
+/** A session's user as last read: what a browser handle authenticates as. */
+export interface SessionIdentity {
+  roles: string[];
+  attributes: Record<string, string>;
+  scopes: Scopes | null;
+}
+
 /** Everyone who has owned or managed a token, by (username, realm). */
 export const users = sqliteTable(
   "users",
@@ -40,9 +47,12 @@ export const tokens = sqliteTable(
     lastUsedAddress: text("last_used_address"),
     lastUsedReportedAddress: text("last_used_reported_address"),
     revokedAt: integer("revoked_at"),
+    /** The portal's single-use form nonce the token was made with: a form sent twice (a reload) makes one token. */
+    formNonce: text("form_nonce"),
   },
   (table) => [
     uniqueIndex("tokens_hash").on(table.hash),
+    uniqueIndex("tokens_form_nonce").on(table.formNonce),
     index("tokens_user_id").on(table.userId),
     index("tokens_parent_id").on(table.parentId),
     index("tokens_session_id").on(table.sessionId),
@@ -136,8 +146,30 @@ export const sessions = sqliteTable(
     /** What X-Real-IP / X-Forwarded-For claimed at login: informative only. */
     reportedAddress: text("reported_address"),
     userAgent: text("user_agent"),
+    /** Who the user was at the last sign-in or re-read (roles, attributes, scopes): what a browser handle vouches for. */
+    identity: text("identity", { mode: "json" }).$type<SessionIdentity>(),
+    /** When `identity` must be read again from the provider (as an access token would have expired). */
+    identityExpiresAt: integer("identity_expires_at"),
   },
   (table) => [index("sessions_user_id").on(table.userId)],
+);
+
+/**
+ * Opaque handles a browser holds instead of a session's tokens (the portal's
+ * cookie): only the SHA-256 of each, so the database holds nothing a browser
+ * could present. `kind` says which cookie carries it ("portal").
+ */
+export const sessionHandles = sqliteTable(
+  "session_handles",
+  {
+    hash: text("hash").primaryKey(),
+    sessionId: text("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    kind: text("kind").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (table) => [index("session_handles_session_id").on(table.sessionId)],
 );
 
 /**

@@ -1,7 +1,8 @@
 // The sessions and refresh_tokens tables. Refresh tokens are kept as the
 // SHA-256 of the secret only (see tokens/format.ts for why that hash fits).
 import { and, asc, eq, gt, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
-import { refreshTokens, sessions, users } from "./schema.ts";
+import { refreshTokens, sessionHandles, sessions, users, type SessionIdentity } from "./schema.ts";
+import type { HandleSession } from "./backend.ts";
 import type { Executor, Store } from "./database.ts";
 
 /** A session with its owner, as the store returns it. */
@@ -131,6 +132,25 @@ export function markRefreshTokenUsed(db: Executor, id: number, at: number): void
 /** Deletes a session's refresh tokens used before `before` (they are kept a while only to detect their reuse). */
 export function forgetUsedRefreshTokens(db: Executor, sessionId: string, before: number): void {
   db.delete(refreshTokens).where(and(eq(refreshTokens.sessionId, sessionId), lt(refreshTokens.usedAt, before))).run();
+}
+
+export function saveSessionIdentity(db: Executor, id: string, identity: SessionIdentity, expiresAt: number): void {
+  db.update(sessions).set({ identity, identityExpiresAt: expiresAt }).where(eq(sessions.id, id)).run();
+}
+
+export function insertSessionHandle(db: Executor, handle: typeof sessionHandles.$inferInsert): void {
+  db.insert(sessionHandles).values(handle).run();
+}
+
+export function findSessionByHandle(db: Executor, hash: string, kind: string): HandleSession | undefined {
+  const [row] = db
+    .select({ session: recordFields, identity: sessions.identity, identityExpiresAt: sessions.identityExpiresAt })
+    .from(sessionHandles)
+    .innerJoin(sessions, eq(sessions.id, sessionHandles.sessionId))
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(sessionHandles.hash, hash), eq(sessionHandles.kind, kind)))
+    .all();
+  return row;
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   deleteEndedTokens,
   findToken,
   findTokenByHash,
+  tokenIdWithFormNonce,
   listTokens,
   markDescendantsRevoked,
   markOwnerTokensRevoked,
@@ -34,6 +35,9 @@ import {
   markSessionRefreshed,
   markSessionsRevoked,
   prepareSessionLiveness,
+  saveSessionIdentity,
+  insertSessionHandle,
+  findSessionByHandle,
 } from "./sessions.ts";
 import { allKeys, insertKey, keysInState, liveKeys, makeCurrent, makePrevious, previousKeysDue, retireKeys } from "./signing-keys.ts";
 import { completeAuditRow, listAudit, prepareAuditWriter, recordAggregatedAudit, searchAudit } from "./audit.ts";
@@ -198,6 +202,7 @@ function sqliteQueries(store: Store, noteChange: () => void): Queries {
     insertToken: (token) => insertToken(token),
     findToken: (id) => findToken(db, id),
     findTokenByHash: (hash) => findTokenByHash(db, hash),
+    tokenIdWithFormNonce: (nonce) => tokenIdWithFormNonce(db, nonce),
     listTokens: (filter) => listTokens(db, filter),
     markTokenRevoked: (id, at) => markTokenRevoked(db, id, at),
     markDescendantsRevoked: (ids, at) => markDescendantsRevoked(db, ids, at),
@@ -219,6 +224,9 @@ function sqliteQueries(store: Store, noteChange: () => void): Queries {
     findRefreshToken: (hash) => findRefreshToken(db, hash),
     markRefreshTokenUsed: (id, at) => markRefreshTokenUsed(db, id, at),
     forgetUsedRefreshTokens: (sessionId, before) => forgetUsedRefreshTokens(db, sessionId, before),
+    saveSessionIdentity: (id, identity, expiresAt) => saveSessionIdentity(db, id, identity, expiresAt),
+    insertSessionHandle: (handle) => insertSessionHandle(db, handle),
+    findSessionByHandle: (hash, kind) => findSessionByHandle(db, hash, kind),
 
     lockKeys: none,
     liveKeys: () => liveKeys(db),

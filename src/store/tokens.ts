@@ -55,12 +55,19 @@ export type NewToken = typeof tokens.$inferInsert;
 /** Inserts tokens with the statement prepared once (see audit.ts's prepareAuditWriter for why). */
 export function prepareInsertToken(
   store: Store,
-): (token: Required<Omit<NewToken, "lastUsedAt" | "lastUsedAddress" | "lastUsedReportedAddress" | "revokedAt">>) => void {
+): (
+  token: Required<Omit<NewToken, "lastUsedAt" | "lastUsedAddress" | "lastUsedReportedAddress" | "revokedAt" | "formNonce">> & { formNonce?: string | null },
+) => void {
   const statement = store.sqlite.prepare(
-    `INSERT INTO tokens (id, hash, user_id, note, scopes, created_at, expires_at, parent_id, session_id)
-     VALUES ($id, $hash, $userId, $note, $scopes, $createdAt, $expiresAt, $parentId, $sessionId)`,
+    `INSERT INTO tokens (id, hash, user_id, note, scopes, created_at, expires_at, parent_id, session_id, form_nonce)
+     VALUES ($id, $hash, $userId, $note, $scopes, $createdAt, $expiresAt, $parentId, $sessionId, $formNonce)`,
   );
-  return (token) => statement.run({ ...token, scopes: token.scopes === null ? null : JSON.stringify(token.scopes) });
+  return (token) =>
+    statement.run({ ...token, scopes: token.scopes === null ? null : JSON.stringify(token.scopes), formNonce: token.formNonce ?? null });
+}
+
+export function tokenIdWithFormNonce(db: Executor, nonce: string): string | undefined {
+  return db.select({ id: tokens.id }).from(tokens).where(eq(tokens.formNonce, nonce)).all()[0]?.id;
 }
 
 export function findToken(db: Executor, id: string): TokenRecord | undefined {

@@ -84,7 +84,11 @@ export interface CreateTokenRequest {
   expiresAt?: string | null;
   /** Omitted: the creator's own (unrestricted for a direct login, a copy of the creating token's). */
   scopes?: Scopes;
+  /** The portal form's single-use nonce: the same form sent again (a reload) is refused (409), never a second token. */
+  formNonce?: string;
 }
+
+export const FORM_ALREADY_SENT = "This form was already sent and has made its token (reloading the page sends it again): see Your tokens, or open New token to make another";
 
 /** A token that verified: what authentication needs. */
 export interface VerifiedToken extends ActorToken {
@@ -263,9 +267,15 @@ export class TokenService {
     const id = newTokenId();
     const parentId = actor.token?.id ?? null;
     const sessionId = actor.sessionId ?? actor.token?.sessionId ?? null;
-    const record: TokenRecord = await this.store.transaction(async (q) => {
+    const formNonce = request.formNonce ?? null;
+    const record: TokenRecord | null = await this.store.transaction(async (q) => {
       const userId = await q.upsertUser(owner.username, owner.realm, now);
-      await q.insertToken({ id, hash: hashOpaqueToken(secret), userId, note, scopes, createdAt: now, expiresAt, parentId, sessionId });
+      if (formNonce !== null) {
+        // Locked first: the same form sent twice at once (two instances) finds the other's token, not a unique-key error.
+        await q.lockUser(userId);
+        if ((await q.tokenIdWithFormNonce(formNonce)) !== undefined) return null;
+      }
+      await q.insertToken({ id, hash: hashOpaqueToken(secret), userId, note, scopes, createdAt: now, expiresAt, parentId, sessionId, formNonce });
       await q.recordFirstEight(id, firstEight(this.policy.prefix, secret));
       await q.recordAudit(auditRow(actor, "token.created", now, { tokenId: id, target: owner }));
       return {
@@ -273,6 +283,7 @@ export class TokenService {
         ...{ lastUsedAt: null, lastUsedAddress: null, lastUsedReportedAddress: null, revokedAt: null },
       };
     });
+    if (record === null) throw new Refusal(409, FORM_ALREADY_SENT);
     this.logger.info("tokens.created", { id, username: owner.username, realm: owner.realm });
     const view = this.view(record, now);
     return { secret, token: lifetimeNote ? { ...view, lifetime_note: lifetimeNote } : view };

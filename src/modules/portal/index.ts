@@ -18,6 +18,9 @@
 // the new token's secret is the answer to its POST, never a reloadable GET).
 import { Elysia, t } from "elysia";
 import type { IdentityPipeline } from "../../identity/pipeline.ts";
+import type { ClientAddress } from "../../identity/client.ts";
+import type { User } from "../../identity/user.ts";
+import type { Provider } from "../../providers/provider.ts";
 import { basicCredential, bearerCredential } from "../../identity/credentials.ts";
 import { httpRequestContext } from "../../identity/request.ts";
 import type { Logger } from "../../log.ts";
@@ -27,6 +30,7 @@ import type { ManagedKeySet } from "../../keys/managed.ts";
 import type { SessionService } from "../../sessions/service.ts";
 import type { TokenPolicy, TokenService, CreateTokenRequest } from "../../tokens/service.ts";
 import { allScopes } from "../../tokens/scopes.ts";
+import { randomBase62 } from "../../tokens/format.ts";
 import type { StoreBackend } from "../../store/backend.ts";
 import type { callerPlugin, Caller } from "../caller.ts";
 import { keyViews } from "../keys/index.ts";
@@ -71,9 +75,24 @@ const SECURITY_HEADERS = {
   "cache-control": "no-store",
 };
 const AUDIT_PAGE = 50;
-/** Browsers keep cookies up to 4096 bytes, name and attributes included. */
-const MAX_COOKIE_BYTES = 4096;
 const DAY_MS = 86_400_000;
+/** The new-token form's single-use nonce (finding 12): 22 base62 characters, ≈131 bits. */
+const FORM_NONCE_LENGTH = 22;
+const FORM_NONCE = /^[0-9A-Za-z]{22}$/;
+
+/**
+ * A page the person opened themselves: a top-level navigation, typed or
+ * from one of our own pages (Fetch Metadata, sent by every current browser).
+ * Clients that send no Fetch Metadata at all (scripts, older browsers) are
+ * taken as direct navigations.
+ */
+function openedByThePerson(request: Request): boolean {
+  const site = request.headers.get("sec-fetch-site");
+  const mode = request.headers.get("sec-fetch-mode");
+  const dest = request.headers.get("sec-fetch-dest");
+  if (site === null && mode === null && dest === null) return true;
+  return (site === "none" || site === "same-origin") && mode === "navigate" && (dest === null || dest === "document");
+}
 /** Where a revoke may send the browser back to: a portal page, never another site. */
 const BACK = /^(tokens|sessions|admin\/users(\?[A-Za-z0-9%=&._+-]*)?)$/;
 
@@ -125,15 +144,12 @@ export function portalModule(deps: PortalDeps) {
   function pageAnswer(request: Request, status: number, title: string, main: Html, signedIn?: Parameters<typeof layout>[0]["signedIn"], section?: string): Response {
     const body = layout({ title, portalPath: where(request).portalPath, here: hereOf(request), signedIn, section }, main);
     const headers = new Headers({ "content-type": "text/html; charset=utf-8", ...SECURITY_HEADERS });
-    const cookie = services?.cookie.pendingHeader(request);
-    if (cookie) headers.append("set-cookie", cookie);
     return new Response(body, { status, headers });
   }
 
-  function redirect(request: Request, to: string, setCookie?: string): Response {
+  function redirect(request: Request, to: string, setCookies: string[] = []): Response {
     const headers = new Headers({ location: `${where(request).portalPath}${to}`, ...SECURITY_HEADERS });
-    const cookie = setCookie ?? services?.cookie.pendingHeader(request);
-    if (cookie) headers.append("set-cookie", cookie);
+    for (const cookie of setCookies) headers.append("set-cookie", cookie);
     return new Response(null, { status: 303, headers });
   }
 
@@ -152,9 +168,9 @@ export function portalModule(deps: PortalDeps) {
 
   /** The signed-in person, through the portal's cookie only: a page acting on an Authorization header could be forged cross-site. */
   function person(request: Request, found: Caller) {
-    // A person a trusted front proxy vouches for gets a portal session of their own at the sign-in page.
-    if (found.provider.scheme === "header") throw new Refusal(401, "Sign in");
     if (request.headers.has("authorization") || found.via?.kind !== "session") {
+      // A person a trusted front proxy vouches for gets a portal session of their own at the sign-in page.
+      if (found.provider.scheme === "header") throw new Refusal(401, "Sign in");
       throw new Refusal(400, "The portal signs you in with its own form: this browser sent an Authorization header, which it does not use.");
     }
     const sessionId = found.via.sessionId;
@@ -167,12 +183,23 @@ export function portalModule(deps: PortalDeps) {
     };
   }
 
+  /** Opens a browser session for someone a provider has just authenticated, and sends them to the portal's home. */
+  async function signIn(request: Request, user: User, provider: Provider, client: ClientAddress): Promise<Response> {
+    const userAgent = request.headers.get("user-agent")?.slice(0, 256) ?? null;
+    const opened = await sessions.signInBrowser(user, provider, client, userAgent, "portal");
+    // A browser signing in again leaves no session of its previous sign-in behind.
+    const previous = cookie.handle(request);
+    if (previous) await sessions.revokeByHandle(previous, "portal", client);
+    return redirect(request, "", cookie.create(request, opened.handle, opened.maxAgeSeconds));
+  }
+
   const message = (query: Record<string, string | undefined>, messages: Record<string, string>) => {
     const key = query.done;
     return key && Object.hasOwn(messages, key) ? messages[key] : undefined;
   };
 
   function newTokenForm(found: Caller, csrf: string, extra: Partial<NewTokenForm> = {}): NewTokenForm {
+    const nonce = randomBase62(FORM_NONCE_LENGTH);
     const now = Date.now();
     const maxDays = Math.max(1, Math.floor(tokenPolicy.maxExpiresIn / 86400));
     return {
@@ -183,6 +210,7 @@ export function portalModule(deps: PortalDeps) {
       today: dayOf(now),
       latest: dayOf(now + tokenPolicy.maxExpiresIn * 1000),
       csrf,
+      nonce,
       ...extra,
     };
   }
@@ -211,8 +239,7 @@ export function portalModule(deps: PortalDeps) {
       const refusal = error instanceof Refusal ? error : (error as { cause?: unknown })?.cause;
       if (refusal instanceof Refusal && refusal.status === 401) {
         // Not signed in (or no longer): to the sign-in page, dropping a cookie that no longer works.
-        const sent = request.headers.get("cookie")?.includes("gatehouse_session=");
-        return redirect(request, "sign-in", sent ? cookie.clear(request) : undefined);
+        return redirect(request, "sign-in", cookie.sent(request) ? cookie.clear(request) : []);
       }
       if (refusal instanceof Refusal) return pageAnswer(request, refusal.status, "Refused", errorView(refusal.message, true));
       if (code === "NOT_FOUND") return pageAnswer(request, 404, "Not found", errorView("There is no such page in the portal.", true));
@@ -220,31 +247,26 @@ export function portalModule(deps: PortalDeps) {
       logger.error("portal.internal_error", { path: new URL(request.url).pathname, error: (error as Error)?.message });
       return pageAnswer(request, 500, "Error", errorView("Something went wrong on the server.", true));
     })
-    // Before the caller is resolved: an expired access token in the cookie is exchanged for a new one.
-    .onTransform(async ({ request, server }) => {
-      await cookie.refreshIfExpired(request, httpRequestContext("api", request, server).client);
-    })
     .get("/portal/sign-in", async ({ request, server, query }) => {
       // Someone a trusted front proxy has already authenticated (geOrchestra's headers) arrives signed in:
       // the portal opens a session for them, as a sign-in would. Never after an explicit sign-out, which
-      // would otherwise be undone at once; never for an Authorization header, which a page cannot vouch for.
-      if (hasHeaderProviders && query.done !== "signed-out" && !request.headers.has("authorization")) {
+      // would otherwise be undone at once; never for an Authorization header, which a page cannot vouch for;
+      // and only when the person opened the page themselves (finding 5): a page of another site loading this
+      // URL (an image, a frame, a link) must not open sessions in their name, each counting against their cap.
+      const automatic = hasHeaderProviders && query.done !== "signed-out" && !request.headers.has("authorization");
+      if (automatic && openedByThePerson(request)) {
         const context = httpRequestContext("login", request, server);
         const result = await pipeline.authenticate(context);
         if (result.ok && result.provider.scheme === "header") {
-          const userAgent = request.headers.get("user-agent")?.slice(0, 256) ?? null;
-          const issued = await sessions.login(result.user, result.provider, context.client, userAgent);
-          const previous = cookie.refreshToken(request);
-          if (previous) await sessions.revokeByRefreshToken(previous, context.client);
-          return redirect(request, "", cookie.create(request, issued).header);
+          // Already signed in as this person, by this provider: keep that session rather than open another.
+          const current = await cookie.session(request);
+          const same = current && current.session.provider === result.provider.name && current.user.username === result.user.username && current.user.realm === result.user.realm;
+          if (same) return redirect(request, "");
+          return signIn(request, result.user, result.provider, context.client);
         }
       }
-      return pageAnswer(
-        request,
-        200,
-        "Sign in",
-        signInView(signInChoices, query.done === "signed-out" ? { kind: "success", text: "You are signed out." } : undefined),
-      );
+      const signedOut = query.done === "signed-out" ? { kind: "success" as const, text: "You are signed out." } : undefined;
+      return pageAnswer(request, 200, "Sign in", signInView(signInChoices, signedOut, "", automatic));
     })
     .post(
       "/portal/sign-in",
@@ -263,25 +285,12 @@ export function portalModule(deps: PortalDeps) {
           const text = choice.mode === "internal" ? "Incorrect username or password." : "This API key was not accepted.";
           return pageAnswer(request, 401, "Sign in", signInView(signInChoices, { kind: "error", text }, username));
         }
-        const userAgent = request.headers.get("user-agent")?.slice(0, 256) ?? null;
-        let issued;
         try {
-          issued = await sessions.login(result.user, choice.provider, context.client, userAgent);
+          return await signIn(request, result.user, choice.provider, context.client);
         } catch (error) {
           if (!(error instanceof Refusal)) throw error;
           return pageAnswer(request, error.status, "Sign in", signInView(signInChoices, { kind: "error", text: error.message }, username));
         }
-        const created = cookie.create(request, issued);
-        if (created.header.length > MAX_COOKIE_BYTES) {
-          // A browser would silently drop it, and the sign-in would seem to do nothing.
-          await sessions.revokeByRefreshToken(issued.refresh_token, context.client);
-          const text = "Your identity (roles and attributes) is too large to keep in a browser cookie; use the API instead.";
-          return pageAnswer(request, 400, "Sign in", signInView(signInChoices, { kind: "error", text }, username));
-        }
-        // A browser signing in again leaves no session of its previous sign-in behind.
-        const previous = cookie.refreshToken(request);
-        if (previous) await sessions.revokeByRefreshToken(previous, context.client);
-        return redirect(request, "", created.header);
       },
       { parse: parseForm, body: FormBody },
     )
@@ -326,17 +335,22 @@ export function portalModule(deps: PortalDeps) {
         const note = field(body, "note");
         const chosen = fields(body, "scope");
         const values = { note, expires: field(body, "expires"), expires_on: field(body, "expires_on"), scopes: chosen };
+        const nonce = field(body, "nonce");
         try {
+          if (!FORM_NONCE.test(nonce)) throw new Refusal(400, "This form is out of date: open New token again");
           const hasServices = tokenPolicy.services.length > 0;
           if (hasServices && chosen.length === 0) throw new Refusal(400, "Choose at least one service or scope");
           const scopes = scopesFromList(chosen);
           if (typeof scopes === "string") throw new Refusal(400, scopes);
-          const { secret, token } = await tokens.create(me.actor, me.actor.user!, { note, scopes: hasServices ? scopes : undefined, ...expiryOf(body) });
+          const wanted = { note, scopes: hasServices ? scopes : undefined, ...expiryOf(body), formNonce: nonce };
+          const { secret, token } = await tokens.create(me.actor, me.actor.user!, wanted);
           // The secret is the answer to this POST: never in a URL, never on a page that a reload or Back would show again.
           return pageAnswer(request, 201, "Token created", createdTokenView(secret, token), me.frame, "tokens/new");
         } catch (error) {
           if (!(error instanceof Refusal) || error.status === 401) throw error;
-          const form = newTokenForm(me, me.frame.csrf, { error: error.message, values });
+          // A refused form made nothing: sent again corrected, it keeps its nonce. One already used gets a fresh form.
+          const kept = error.status === 409 || !FORM_NONCE.test(nonce) ? {} : { nonce };
+          const form = newTokenForm(me, me.frame.csrf, { error: error.message, values, ...kept });
           return pageAnswer(request, error.status, "New token", newTokenView(form), me.frame, "tokens/new");
         }
       },

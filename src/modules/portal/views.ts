@@ -17,11 +17,19 @@ export interface SignInChoice {
 /** Hidden fields every state-changing form carries. */
 const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}">`;
 
-export function signInView(choices: SignInChoice[], message?: { kind: "error" | "success"; text: string }, username = ""): Html {
+/**
+ * The sign-in page. `gateway`: a trusted front proxy may already vouch for
+ * the person; the page links to itself, so that following the link (a
+ * navigation from our own page) signs them in with it.
+ */
+export function signInView(choices: SignInChoice[], message?: { kind: "error" | "success"; text: string }, username = "", gateway = false): Html {
+  const continueLink = gateway ? html`<p><a href="sign-in">Continue with the sign-in of your organisation's gateway</a></p>` : "";
   if (choices.length === 0) {
-    return notice("info", "No provider here takes a sign-in (password or API key providers). Ask your administrator.");
+    return html`${message ? notice(message.kind, message.text) : ""}${continueLink}${
+      gateway ? "" : notice("info", "No provider here takes a sign-in (password or API key providers). Ask your administrator.")
+    }`;
   }
-  return html`${message ? notice(message.kind, message.text) : ""}
+  return html`${message ? notice(message.kind, message.text) : ""}${continueLink}
 <p>Sign in with the credentials you already use for the services behind this server.</p>
 <div class="providers">
 ${choices.map((choice, index) => {
@@ -123,6 +131,8 @@ export interface NewTokenForm {
   today: string;
   latest: string;
   csrf: string;
+  /** Single-use: the token this form makes is made once, however often the form is sent. */
+  nonce: string;
   error?: string;
   values?: { note?: string; expires?: string; expires_on?: string; scopes?: string[] };
 }
@@ -137,7 +147,7 @@ export function newTokenView(form: NewTokenForm): Html {
   const services = Object.entries(form.grantable);
   return html`${form.error ? notice("error", form.error) : ""}
 <form method="post" action="tokens/new" class="stack">
-${csrfField(form.csrf)}
+${csrfField(form.csrf)}<input type="hidden" name="nonce" value="${form.nonce}">
 <div><label for="note">Note</label><input type="text" id="note" name="note" maxlength="200" required value="${values.note ?? ""}" aria-describedby="note-hint">
 <p class="hint" id="note-hint">What is this token for? e.g. "nightly ecFlow job on host x".</p></div>
 <fieldset><legend>Expiry</legend>

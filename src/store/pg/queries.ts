@@ -28,7 +28,7 @@ import { CHANGES_CHANNEL, encodeChange } from "./contract.ts";
 import { KEYS_LOCK } from "./database.ts";
 import * as schema from "./schema.ts";
 
-const { auditLog, refreshTokens, regulationCounters, sessions, signingKeys, tokenFirstEight, tokens, userProfiles, users } = schema;
+const { auditLog, refreshTokens, regulationCounters, sessionHandles, sessions, signingKeys, tokenFirstEight, tokens, userProfiles, users } = schema;
 
 /** The pool's drizzle handle or an open transaction: the queries accept either. */
 export type PgExecutor = PgDatabase<BunSQLQueryResultHKT, typeof schema>;
@@ -167,6 +167,11 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
       return (await selectTokens(eq(tokens.hash, hash)))[0];
     },
 
+    async tokenIdWithFormNonce(nonce) {
+      const [row] = await db.select({ id: tokens.id }).from(tokens).where(eq(tokens.formNonce, nonce));
+      return row?.id;
+    },
+
     listTokens(filter: TokenFilter) {
       return selectTokens(ownedBy(filter, filter.includeRevoked ? undefined : isNull(tokens.revokedAt)));
     },
@@ -297,6 +302,24 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
 
     async forgetUsedRefreshTokens(sessionId, before) {
       await db.delete(refreshTokens).where(and(eq(refreshTokens.sessionId, sessionId), lt(refreshTokens.usedAt, before)));
+    },
+
+    async saveSessionIdentity(id, identity, expiresAt) {
+      await db.update(sessions).set({ identity, identityExpiresAt: expiresAt }).where(eq(sessions.id, id));
+    },
+
+    async insertSessionHandle(handle) {
+      await db.insert(sessionHandles).values(handle);
+    },
+
+    async findSessionByHandle(hash, kind) {
+      const [row] = await db
+        .select({ session: sessionFields, identity: sessions.identity, identityExpiresAt: sessions.identityExpiresAt })
+        .from(sessionHandles)
+        .innerJoin(sessions, eq(sessions.id, sessionHandles.sessionId))
+        .innerJoin(users, eq(users.id, sessions.userId))
+        .where(and(eq(sessionHandles.hash, hash), eq(sessionHandles.kind, kind)));
+      return row;
     },
 
     // signing keys

@@ -17,6 +17,7 @@
 import { sql } from "drizzle-orm";
 import { bigint, customType, index, integer, pgTable, primaryKey, text, uniqueIndex } from "drizzle-orm/pg-core";
 import type { Scopes } from "../../identity/user.ts";
+import type { SessionIdentity } from "../schema.ts";
 
 /** Milliseconds since the epoch. */
 const time = (name: string) => bigint(name, { mode: "number" });
@@ -70,9 +71,11 @@ export const tokens = pgTable(
     lastUsedAddress: text("last_used_address"),
     lastUsedReportedAddress: text("last_used_reported_address"),
     revokedAt: time("revoked_at"),
+    formNonce: text("form_nonce"),
   },
   (table) => [
     uniqueIndex("tokens_hash").on(table.hash),
+    uniqueIndex("tokens_form_nonce").on(table.formNonce),
     index("tokens_user_id").on(table.userId),
     index("tokens_parent_id").on(table.parentId),
     index("tokens_session_id").on(table.sessionId),
@@ -146,8 +149,24 @@ export const sessions = pgTable(
     address: text("address"),
     reportedAddress: text("reported_address"),
     userAgent: text("user_agent"),
+    identity: jsonText<SessionIdentity>("identity"),
+    identityExpiresAt: time("identity_expires_at"),
   },
   (table) => [index("sessions_user_id").on(table.userId)],
+);
+
+/** Opaque handles a browser holds instead of a session's tokens: only the SHA-256 of each. */
+export const sessionHandles = pgTable(
+  "session_handles",
+  {
+    hash: text("hash").primaryKey(),
+    sessionId: text("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    kind: text("kind").notNull(),
+    createdAt: time("created_at").notNull(),
+  },
+  (table) => [index("session_handles_session_id").on(table.sessionId)],
 );
 
 /** A session's refresh tokens: only the SHA-256 of each secret. */
@@ -213,6 +232,7 @@ export const TABLES_IN_ORDER = [
   "token_first_eight",
   "sessions",
   "refresh_tokens",
+  "session_handles",
   "signing_keys",
   "regulation_counters",
   "audit_log",
