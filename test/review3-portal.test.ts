@@ -54,7 +54,10 @@ describe("finding 2: the portal's cookie is an opaque handle, for the portal's p
   test("what the cookie holds is no credential anywhere else: not a Bearer for /authenticate or the API, not a refresh token", async () => {
     const { cookie, value } = await signIn(app);
     expect(value).toMatch(/^gbs_[0-9A-Za-z]{36}$/);
-    expect((await fetch(`${app.url}/portal/`, { headers: { cookie } })).status).toBe(200);
+    const home = await fetch(`${app.url}/portal/`, { headers: { cookie } });
+    expect(home.status).toBe(200);
+    // The provider the person signed in with (it said "access-tokens", the provider of the tokens the cookie held).
+    expect(await home.text()).toContain("<dt>Signed in with</dt><dd>local</dd>");
     for (const part of [value, ...value.split("~")]) {
       const bearer = { authorization: `Bearer ${part}` };
       expect((await fetch(`${app.url}/authenticate`, { headers: bearer })).status).toBe(401);

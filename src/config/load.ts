@@ -10,7 +10,7 @@ import { ConfigSchema, type GatehouseConfig } from "./schema.ts";
 import { applyEnvOverrides, resolveSecretFiles, substituteVariables, type Env } from "./environment.ts";
 import { findProviderType, plannedProviderTypes, providerTypes } from "../providers/registry.ts";
 import { augmenterTypes, findAugmenterType, plannedAugmenterTypes } from "../augmenters/registry.ts";
-import { REFRESH_TOKEN_PREFIX } from "../tokens/format.ts";
+import { BROWSER_HANDLE_PREFIX, REFRESH_TOKEN_PREFIX } from "../tokens/format.ts";
 import { normaliseLogFormat, normaliseLogLevel } from "../log.ts";
 import { configuredKeyProblems, type ConfiguredKeys } from "../keys/configured.ts";
 import { GATEHOUSE_SERVICE } from "../tokens/scopes.ts";
@@ -202,8 +202,8 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
       `tokens.default_expires_in: ${config.tokens.default_expires_in} is longer than tokens.max_expires_in (${config.tokens.max_expires_in})`,
     );
   }
-  if (config.tokens.prefix === REFRESH_TOKEN_PREFIX) {
-    problems.push(`tokens.prefix: "${REFRESH_TOKEN_PREFIX}" is the prefix of session refresh tokens; choose another`);
+  if (config.tokens.prefix === REFRESH_TOKEN_PREFIX || config.tokens.prefix === BROWSER_HANDLE_PREFIX) {
+    problems.push(`tokens.prefix: "${config.tokens.prefix}" is the prefix of session refresh tokens or browser handles; choose another`);
   }
   if (config.public_url !== undefined && !isPublicUrl(config.public_url)) {
     problems.push(`public_url: "${config.public_url}" is not an http(s) URL without a query or fragment, such as https://auth.example.org`);

@@ -42,7 +42,7 @@ import { Refusal } from "../refusal.ts";
 import type { Queries, StoreBackend } from "../store/backend.ts";
 import type { SessionRecord } from "../store/sessions.ts";
 import type { SessionIdentity } from "../store/schema.ts";
-import { REFRESH_TOKEN_PREFIX, generateOpaqueToken, hashOpaqueToken, parseOpaqueToken, randomBase62 } from "../tokens/format.ts";
+import { BROWSER_HANDLE_PREFIX, REFRESH_TOKEN_PREFIX, generateOpaqueToken, hashOpaqueToken, parseOpaqueToken, randomBase62 } from "../tokens/format.ts";
 import { issueAccessToken, type AccessTokenSettings } from "./access-tokens.ts";
 import { isoDate } from "../dates.ts";
 
@@ -118,15 +118,6 @@ export type RereadUser = (session: SessionRecord) => MaybePromise<User | null>;
 /** The provider a session is opened with: its name, realm, and whether it can describe users (re-read them later). */
 type SessionProvider = { name: string; realm: string; describeUser?: unknown };
 
-/**
- * Prefix of the opaque handles browsers hold instead of a session's tokens
- * (the portal's cookie). A handle is as random as a refresh token and kept
- * only as its SHA-256, but it never rotates and never leaves the browser's
- * cookie: it is good for Gatehouse's own pages, and a backend that somehow
- * received it could not turn it into a token (no route accepts it but the
- * portal's cookie).
- */
-export const BROWSER_HANDLE_PREFIX = "gbs_";
 /** Which cookie carries a handle: each has its own, so one can never be presented as another. */
 export type BrowserHandleKind = "portal";
 

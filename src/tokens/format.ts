@@ -81,6 +81,15 @@ export function hashOpaqueToken(token: string): string {
 export const REFRESH_TOKEN_PREFIX = "gtr_";
 
 /**
+ * Prefix of the opaque handles browsers hold instead of a session's tokens
+ * (the portal's cookie, sessions/service.ts). As random as a refresh token
+ * and kept only as its SHA-256, but it never rotates and no route accepts it
+ * but the portal's cookie: a backend that somehow received one could not
+ * turn it into a token. Refused as `tokens.prefix` too.
+ */
+export const BROWSER_HANDLE_PREFIX = "gbs_";
+
+/**
  * Tiled's `first_eight`: the first 8 random characters, after the prefix. It
  * names a key in lists without revealing it (22 random characters, ≈131 bits,
  * stay secret).
