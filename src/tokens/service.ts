@@ -249,16 +249,8 @@ export class TokenService {
       }
       throw error;
     }
-    // A realm that cannot be asked again whether the user exists: what is made from its credential lives shorter.
     let lifetimeNote: string | undefined;
-    const { recheckableRealms, unverifiableMaxAge } = this.policy;
-    if (recheckableRealms !== "all" && !recheckableRealms.has(owner.realm)) {
-      const cap = now + unverifiableMaxAge * 1000;
-      if (expiresAt === null || expiresAt > cap) {
-        expiresAt = cap;
-        lifetimeNote = unverifiableNote(owner.realm, unverifiableMaxAge);
-      }
-    }
+    ({ expiresAt, lifetimeNote } = this.cappedForRealm(owner.realm, expiresAt, now));
     const secret = generateOpaqueToken(this.policy.prefix);
     const id = newTokenId();
     const parentId = actor.token?.id ?? null;
@@ -397,8 +389,21 @@ export class TokenService {
     }
   }
 
-  /** The scopes of the new token: valid for the config, and within what the actor holds. */
-  private grantedScopes(actor: Actor, requested: Scopes | undefined): Scopes | null {
+  /**
+   * A realm that cannot be asked again whether the user exists: what is made
+   * from its credential lives at most unverifiable_max_age, with the note
+   * saying why (none when the expiry is unchanged). Also for imported tokens.
+   */
+  cappedForRealm(realm: string, expiresAt: number | null, now: number): { expiresAt: number | null; lifetimeNote?: string } {
+    const { recheckableRealms, unverifiableMaxAge } = this.policy;
+    if (recheckableRealms === "all" || recheckableRealms.has(realm)) return { expiresAt };
+    const cap = now + unverifiableMaxAge * 1000;
+    if (expiresAt !== null && expiresAt <= cap) return { expiresAt };
+    return { expiresAt: cap, lifetimeNote: unverifiableNote(realm, unverifiableMaxAge) };
+  }
+
+  /** The scopes of a new (or imported) token: valid for the config, and within what the actor holds. */
+  grantedScopes(actor: Actor, requested: Scopes | undefined): Scopes | null {
     if (requested === undefined) return actor.token ? actor.token.scopes : (actor.scopes ?? null);
     const scopes = normaliseScopes(requested, this.policy.services);
     if (typeof scopes === "string") throw new Refusal(400, scopes);
@@ -416,7 +421,7 @@ export class TokenService {
   }
 
   /** The expiry of the new token (ms since the epoch, null: never), within the policy and the actor's token. */
-  private grantedExpiry(actor: Actor, request: CreateTokenRequest, now: number): number | null {
+  grantedExpiry(actor: Actor, request: CreateTokenRequest, now: number): number | null {
     const { defaultExpiresIn, maxExpiresIn, allowNonExpiring } = this.policy;
     if (request.expiresIn !== undefined && request.expiresAt !== undefined) {
       throw new Refusal(400, "Give expires_in or expires_at, not both");
