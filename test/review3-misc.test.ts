@@ -1,9 +1,9 @@
 // Issue 20 (the third security review), findings 8 to 11: each through the
 // CLI or a server run as a process, as an operator would meet it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";
+import { projectRoot, spawnGatehouse, temporaryDirectory } from "./helpers/gatehouse.ts";
 
 /** Runs `gatehouse ARGS` from source in DIR, as the operator would. */
 function gatehouse(dir: string, args: string[], env: Record<string, string> = {}) {
@@ -84,5 +84,91 @@ jwt: {iss: gatehouse, secret: a-secret-that-is-long-enough-for-hs256}
     // The one imported is normalised as creation does (config order, no repeats), and nothing became unrestricted.
     expect(after.filter((row) => row.note === "imported from auth-o-tron" && row.scopes === null)).toHaveLength(0);
     expect(after.some((row) => JSON.stringify(row.scopes) === JSON.stringify({ ecflow: ["read", "write"] }))).toBe(true);
+  });
+});
+
+describe("finding 9: secret files are written owner-only, and those others may read are warned about", () => {
+  const opensslAvailable = Bun.which("openssl") !== null;
+  let dir: string;
+  let ssl: string;
+  const mode = (path: string) => statSync(path).mode & 0o777;
+  const config = (extra: string) => `
+providers:
+  - {type: plain, name: local, realm: local, users: [{username: alice, password: alice-password}]}
+store: {type: sqlite, path: ./data/gatehouse.db}
+jwt: {iss: gatehouse, secret_file: ./jwt.secret}
+logging: {level: info, format: json}
+${extra}
+`;
+
+  beforeAll(() => {
+    dir = temporaryDirectory("gatehouse-review3-modes-");
+    ssl = join(dir, "ssl");
+    writeFileSync(join(dir, "jwt.secret"), "a-secret-that-is-long-enough-for-hs256\n", { mode: 0o600 });
+  });
+
+  test.skipIf(!opensslAvailable)("tls self-signed --force over existing 0644 files leaves the key and the pass phrase 0600", () => {
+    mkdirSync(ssl, { recursive: true });
+    for (const name of ["server.key", "server.passwd", "server.crt"]) {
+      writeFileSync(join(ssl, name), "old\n");
+      chmodSync(join(ssl, name), 0o644);
+    }
+    const made = gatehouse(dir, ["tls", "self-signed", "--host", "127.0.0.1", "--out", ssl, "--passphrase", "--force"]);
+    expect(made.code).toBe(0);
+    expect(readFileSync(join(ssl, "server.key"), "utf8")).toContain("ENCRYPTED");
+    expect(mode(join(ssl, "server.passwd"))).toBe(0o600);
+    expect(mode(join(ssl, "server.key"))).toBe(0o600);
+  });
+
+  test.skipIf(!opensslAvailable)("serve logs each secret file group or others may read (TLS key, pass phrase, *_file secret, master key), and config check warns", async () => {
+    const file = join(dir, "config.yaml");
+    writeFileSync(file, config(`tls: {dir: ${ssl}}`));
+    // A first start makes the master key next to the store, owner-only; nothing to warn about yet.
+    const first = await spawnGatehouse({ cwd: dir, config: readFileSync(file, "utf8") });
+    await first.stop();
+    expect(mode(join(dir, "data/master.key"))).toBe(0o600);
+    expect(first.logs.filter((line) => line.includes("config.secret_file_readable"))).toEqual([]);
+    const quiet = gatehouse(dir, ["config", "check", file]);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stdout).not.toContain("readable by");
+
+    chmodSync(join(ssl, "server.key"), 0o640);
+    chmodSync(join(ssl, "server.passwd"), 0o644);
+    chmodSync(join(dir, "jwt.secret"), 0o604);
+    chmodSync(join(dir, "data/master.key"), 0o644);
+    const server = await spawnGatehouse({ cwd: dir, config: readFileSync(file, "utf8") });
+    await server.stop();
+    const logged = server.logs.filter((line) => line.includes("config.secret_file_readable")).join("\n");
+    expect(logged).toContain(`tls.key: ${join(ssl, "server.key")} is readable by group (mode 0640)`);
+    expect(logged).toContain(`tls.passphrase_file: ${join(ssl, "server.passwd")} is readable by group and others (mode 0644)`);
+    expect(logged).toContain("jwt.secret_file: ./jwt.secret is readable by others (mode 0604)");
+    expect(logged).toContain(`master key: ${join("data", "master.key")} is readable by group and others`);
+    expect(logged).not.toContain("server.crt"); // a certificate is public
+    expect(logged).not.toContain("a-secret-that-is-long-enough"); // never the content
+    // It still serves: a warning, not a refusal.
+    expect(server.logs.some((line) => line.includes("server.started"))).toBe(true);
+
+    const check = gatehouse(dir, ["config", "check", file]);
+    expect(check.code).toBe(0);
+    expect(check.stdout).toContain(`warning: tls.key: ${join(ssl, "server.key")} is readable by group (mode 0640); restrict it: chmod 600`);
+    expect(check.stdout).toContain("warning: tls.passphrase_file:");
+    expect(check.stdout).toContain("warning: jwt.secret_file: ./jwt.secret is readable by others");
+    expect(check.stdout).toContain("warning: master key:");
+    // A secret read through a *_FILE variable is checked too.
+    const fromVariable = gatehouse(dir, ["config", "check", file], { GATEHOUSE_JWT__SECRET_FILE: join(dir, "jwt.secret") });
+    expect(fromVariable.stdout).toContain(`warning: GATEHOUSE_JWT__SECRET_FILE: ${join(dir, "jwt.secret")} is readable by others`);
+  }, 60_000);
+
+  test("gatehouse client warns when the .ecflowapirc it reads is readable by group or others, and still uses it", () => {
+    const home = temporaryDirectory("gatehouse-review3-home-");
+    const rc = join(home, ".ecflowapirc");
+    // Nothing listens on port 9: the call fails after the file is read, either way.
+    writeFileSync(rc, JSON.stringify({ version: 1, tokens: [{ server: ".*", type: "basic", api: { username: "alice", password: "pw" } }] }));
+    chmodSync(rc, 0o644);
+    const exposed = gatehouse(home, ["client", "--server", "http://127.0.0.1:9", "whoami"], { HOME: home });
+    expect(exposed.stderr).toContain(`warning: credentials file: ${rc} is readable by group and others (mode 0644); restrict it: chmod 600 ${rc}`);
+    expect(exposed.stderr).toContain("GET http://127.0.0.1:9/whoami"); // it went on to call the server
+    chmodSync(rc, 0o600);
+    expect(gatehouse(home, ["client", "--server", "http://127.0.0.1:9", "whoami"], { HOME: home }).stderr).not.toContain("warning");
   });
 });
