@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { projectRoot, spawnGatehouse, temporaryDirectory } from "./helpers/gatehouse.ts";
+import { basic, startApp, type TestApp } from "./helpers/app.ts";
+import { slapdAvailable, startSlapd, type Slapd } from "./helpers/slapd.ts";
 
 /** Runs `gatehouse ARGS` from source in DIR, as the operator would. */
 function gatehouse(dir: string, args: string[], env: Record<string, string> = {}) {
@@ -170,5 +172,72 @@ ${extra}
     expect(exposed.stderr).toContain("GET http://127.0.0.1:9/whoami"); // it went on to call the server
     chmodSync(rc, 0o600);
     expect(gatehouse(home, ["client", "--server", "http://127.0.0.1:9", "whoami"], { HOME: home }).stderr).not.toContain("warning");
+  });
+});
+
+describe.skipIf(!slapdAvailable)("finding 10: an LDAP search-mode refusal costs the same directory operations for an unknown user as for a wrong password", () => {
+  const BASE = "dc=company,dc=com";
+  let slapd: Slapd;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    slapd = await startSlapd({ logOperations: true });
+    app = await startApp({
+      version: "2.0.0",
+      providers: [
+        {
+          type: "ldap",
+          name: "corp",
+          realm: "corp",
+          uri: slapd.url,
+          search_base: `ou=people,${BASE}`,
+          bind_dn: `cn=service,${BASE}`,
+          ldap_password: "service-password",
+          cache_seconds: 0,
+        },
+      ],
+      jwt: { iss: "gatehouse-test", secret: "a-test-secret-that-is-long-enough-for-hs256" },
+      store: { enabled: false },
+    });
+  });
+  afterAll(async () => {
+    await app?.stop();
+    await slapd?.stop();
+  });
+
+  /**
+   * The requests the directory received on the connection one sign-in
+   * opened, as slapd's stats log names them (BIND, SRCH, UNBIND), in order.
+   */
+  async function operationsOf(username: string, password: string): Promise<{ status: number; operations: string[] }> {
+    const from = slapd.log.length;
+    const response = await fetch(`${app.url}/authenticate`, { headers: { authorization: basic(username, password) } });
+    const deadline = Date.now() + 5000;
+    let conn: string | undefined;
+    while (Date.now() < deadline) {
+      const lines = slapd.log.slice(from);
+      // The first connection with an operation (slapd's own start-up probes close without any).
+      conn ??= lines.map((line) => / conn=(\d+) op=\d+ /.exec(line)?.[1]).find(Boolean);
+      if (conn && lines.some((line) => line.includes(` conn=${conn} fd=`) && line.includes(" closed"))) {
+        const operations = lines.flatMap((line) => {
+          const match = new RegExp(` conn=${conn} op=\\d+ (BIND dn=\\S+ method=|SRCH base=|UNBIND)`).exec(line);
+          return match ? [match[1].split(" ")[0]] : [];
+        });
+        return { status: response.status, operations };
+      }
+      await Bun.sleep(10);
+    }
+    throw new Error(`no closed LDAP connection seen for ${username}:\n${slapd.log.slice(from).join("\n")}`);
+  }
+
+  test("unknown user, wrong password and right password: service bind, search, one bind with the password", async () => {
+    const right = await operationsOf("jdoe", "jdoe-password");
+    expect(right.status).toBe(200);
+    const wrong = await operationsOf("jdoe", "not-the-password");
+    const unknown = await operationsOf("nobody-here", "not-the-password");
+    expect([wrong.status, unknown.status]).toEqual([401, 401]);
+    expect(wrong.operations).toEqual(["BIND", "SRCH", "BIND", "UNBIND"]);
+    expect(unknown.operations).toEqual(wrong.operations);
+    expect(right.operations).toEqual(wrong.operations);
   });
 });
