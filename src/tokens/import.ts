@@ -15,6 +15,7 @@
 import type { Scopes } from "../identity/user.ts";
 import type { StoreBackend } from "../store/backend.ts";
 import { Refusal } from "../refusal.ts";
+import { usernameProblem } from "../identity/username.ts";
 import { hashOpaqueToken, isImportedToken, newTokenId } from "./format.ts";
 
 export class ImportError extends Error {}
@@ -131,6 +132,11 @@ export async function importAuthOTronTokens(
     const owner = typeof userId === "string" ? owners.get(userId) : undefined;
     if (!owner) {
       skipped.push(`${where}: its user_id ${JSON.stringify(userId)} is not in the users file`);
+      return;
+    }
+    const ownerProblem = usernameProblem(owner.username);
+    if (ownerProblem) {
+      skipped.push(`${where}: its owner's username is refused: ${ownerProblem}`);
       return;
     }
     const scopes = scopesOf(token!.scopes);

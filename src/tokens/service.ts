@@ -31,6 +31,7 @@ import type { RevokedToken, TokenCredentialRow, TokenRecord, TokenUse } from "..
 import { firstEight, generateOpaqueToken, hashOpaqueToken, isImportedToken, mayBeApiToken, newTokenId } from "./format.ts";
 import { describeScopes, normaliseScopes, scopesBeyond, type Service } from "./scopes.ts";
 import { isoDate } from "../dates.ts";
+import { usernameProblem } from "../identity/username.ts";
 import type { Provider } from "../providers/provider.ts";
 
 export interface TokenPolicy {
@@ -238,6 +239,9 @@ export class TokenService {
     const now = Date.now();
     const note = request.note ?? "";
     if (note.length > MAX_NOTE_LENGTH) throw new Refusal(400, `note: at most ${MAX_NOTE_LENGTH} characters`);
+    // An owner named by an admin or the operator (tokens create --user) enters here, not through a provider.
+    const ownerProblem = usernameProblem(owner.username);
+    if (ownerProblem) throw new Refusal(400, ownerProblem);
     let scopes: Scopes | null;
     let expiresAt: number | null;
     try {
