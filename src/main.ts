@@ -5,6 +5,7 @@ import { ConfigError, buildConfig, loadConfigFile, resolveConfigPath, type Loade
 import { developmentConfig } from "./config/development.ts";
 import { documentedSchema } from "./config/schema.ts";
 import { hashPassword } from "./identity/passwords.ts";
+import { exposedSecretFiles } from "./secret-files.ts";
 import { startServer } from "./server.ts";
 import { NAME, VERSION } from "./version.ts";
 
@@ -86,7 +87,7 @@ const commands: Record<string, Command> = {
       console.error(`${resolved.path}: refused:\n${loaded.weaknesses.map((weakness) => `  - ${weakness}`).join("\n")}`);
       return 1;
     }
-    for (const warning of loaded.warnings) console.log(`warning: ${warning}`);
+    for (const warning of [...loaded.warnings, ...exposedSecretFiles(loaded.secretFiles)]) console.log(`warning: ${warning}`);
     console.log(`${resolved.path}: ok (${loaded.config.providers.length} providers, ${loaded.config.augmenters.length} augmenters)`);
     return 0;
   },

@@ -14,6 +14,7 @@ import { createGatehouse, type Gatehouse } from "./app.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { VERSION } from "./version.ts";
 import { loadTls } from "./tls.ts";
+import { exposedSecretFiles } from "./secret-files.ts";
 import { metricsPortApp } from "./modules/metrics/index.ts";
 import { WORKER_VARIABLE, answerSupervisor, isWorker, startSupervisor, workerCount } from "./workers.ts";
 
@@ -134,6 +135,12 @@ const COLLECT_EVERY = 2000;
 /** How long requests in flight may take to finish at a reload or a stop. */
 const DRAIN_LIMIT_MS = 10_000;
 
+/** The config's warnings, and each secret file that group or others may read (finding 9 of issue 20). */
+function warnAbout(loaded: LoadedConfig, logger: Logger): void {
+  for (const warning of loaded.warnings) logger.warn("config.warning", { message: warning });
+  for (const warning of exposedSecretFiles(loaded.secretFiles)) logger.warn("config.secret_file_readable", { message: warning });
+}
+
 export async function startServer(loaded: LoadedConfig): Promise<RunningServer> {
   const { config } = loaded;
   const logger = createLogger({
@@ -144,7 +151,7 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
   });
   const worker = isWorker() ? Number(process.env[WORKER_VARIABLE]) : null;
   // The supervisor says it once, not every worker.
-  if (worker === null) for (const warning of loaded.warnings) logger.warn("config.warning", { message: warning });
+  if (worker === null) warnAbout(loaded, logger);
   // Before anything else starts: a certificate problem stops the start with the file named.
   const tls = config.tls ? loadTls(config.tls, config.server) : null;
   const workers = workerCount(config);
@@ -257,7 +264,7 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
       logger.error("config.reload_refused", { error: (error as Error).message, config: current!.loaded.source });
       return false;
     }
-    for (const warning of next.warnings) logger.warn("config.warning", { message: warning });
+    warnAbout(next, logger);
     const previous = current!;
     const moved = [
       ...["host", "port"].filter((key) => (next.config.server as any)[key] !== (previous.loaded.config.server as any)[key]).map((key) => `server.${key}`),

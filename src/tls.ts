@@ -37,7 +37,7 @@ export interface TlsSetup {
 
 export class TlsError extends Error {}
 
-interface TlsPaths {
+export interface TlsPaths {
   cert: string;
   key: string;
   passphrase?: string;
@@ -66,8 +66,8 @@ function readText(path: string, field: string): string {
   }
 }
 
-/** The files to serve HTTPS with, read and checked; throws a TlsError naming the file at fault. */
-export function loadTls(tls: TlsConfig, server: { port: number }): TlsSetup {
+/** The files named in `tls` or found in `tls.dir`, not read yet; throws a TlsError when there is none. */
+export function tlsPaths(tls: TlsConfig, server: { port: number }): TlsPaths {
   const port = tls.port ?? server.port;
   const found = tls.dir ? lookUp(tls.dir, tls.name ?? null, tls.host ?? hostname(), port) : null;
   const paths: Partial<TlsPaths> = {
@@ -78,6 +78,12 @@ export function loadTls(tls: TlsConfig, server: { port: number }): TlsSetup {
     ca: tls.ca,
   };
   if (!paths.cert || !paths.key) throw new TlsError("tls: give cert and key, or dir (a folder holding server.crt and server.key)");
+  return paths as TlsPaths;
+}
+
+/** The files to serve HTTPS with, read and checked; throws a TlsError naming the file at fault. */
+export function loadTls(tls: TlsConfig, server: { port: number }): TlsSetup {
+  const paths = tlsPaths(tls, server);
 
   const cert = readText(paths.cert, "tls.cert");
   const key = readText(paths.key, "tls.key");

@@ -186,7 +186,7 @@ describe.skipIf(!opensslAvailable)("HTTPS served directly", () => {
       const made = await run("tls", "self-signed", "--host", "127.0.0.1", "--out", ssl, "--passphrase");
       expect(made.code).toBe(0);
       server = await serve(`{ dir: ${ssl} }`);
-      writeFileSync(join(home, ".ecflowapirc"), JSON.stringify({ version: 1, tokens: [{ server: ".*", type: "basic", api: { username: "alice", password: "alice-pw" } }] }));
+      writeFileSync(join(home, ".ecflowapirc"), JSON.stringify({ version: 1, tokens: [{ server: ".*", type: "basic", api: { username: "alice", password: "alice-pw" } }] }), { mode: 0o600 });
     });
 
     test("writes server.crt, an encrypted server.key and server.passwd (0600), and refuses to overwrite them", async () => {

@@ -43,6 +43,8 @@ function config(createAccounts: boolean) {
         trusted_proxies: ["127.0.0.1/32", "::1"],
         create_accounts: createAccounts,
         headers: { roles: "preauth-roles" },
+        // This front encodes values as geOrchestra's own tests do, any of them: decoding is opt-in (finding 11 of issue 20).
+        decode_base64: true,
       },
     ],
     jwt: { iss: "preauth-test", secret: "preauth-test-secret-0123456789abcdef" },
@@ -293,6 +295,7 @@ describe("trusted-header configuration and addresses", () => {
           provider: "preauth-provider",
           provider_id: "preauth-provider-id",
         },
+        decode_base64: false,
       },
       { logger: createLogger({ level: "error", format: "json", write() {} }), store: null },
     );

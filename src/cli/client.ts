@@ -22,6 +22,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import type { TokenView } from "../tokens/service.ts";
 import { parseCommand, parseExpiresIn, parseScopeArguments, tokenTable } from "./common.ts";
+import { exposedSecretFile } from "../secret-files.ts";
 
 const USAGE = `usage: gatehouse client [--server URL] [--rc FILE] COMMAND
   whoami                       the identity the server sees
@@ -149,7 +150,9 @@ export async function clientCommand(args: string[]): Promise<number> {
       throw new ClientError(`--server ${values.server}: not a URL`);
     }
     const rcPath = findRcFile(values.rc);
-    const warnings: string[] = [];
+    // As ssh does for a private key: said, not refused, so that existing files keep working.
+    const exposed = exposedSecretFile({ field: "credentials file", path: rcPath });
+    const warnings: string[] = exposed ? [exposed] : [];
     let authorization: string;
     try {
       authorization = authorizationFor(readRcFile(rcPath, warnings), server, rcPath, warnings);

@@ -3,10 +3,11 @@
 // and with --passphrase a random server.passwd that encrypts the key; with
 // --dhparams, dh2048.pem). Made by the machine's openssl.
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { parseCommand } from "./common.ts";
+import { writeSecretFile } from "../secret-files.ts";
 
 const USAGE = `usage: gatehouse tls self-signed --host NAME --out DIR [--days N] [--passphrase] [--dhparams] [--force]
   --host NAME     the server's host name or IP address (the certificate's subject and alternative name)
@@ -61,7 +62,9 @@ export async function tlsCommand(args: string[]): Promise<number> {
 
   const alternative = isIP(values.host) ? `IP:${values.host}` : `DNS:${values.host}`;
   const keyProtection = values.passphrase ? ["-passout", `file:${files.passwd}`] : ["-noenc"];
-  if (values.passphrase) writeFileSync(files.passwd, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600 });
+  // Owner-only before anything secret is in them, also over existing files (--force) of a wider mode.
+  if (values.passphrase) writeSecretFile(files.passwd, `${randomBytes(24).toString("base64url")}\n`);
+  writeSecretFile(files.key, "");
   const steps: string[][] = [
     [openssl, "req", "-x509", "-newkey", "rsa:2048", "-sha256", "-days", days, ...keyProtection, "-keyout", files.key, "-out", files.cert,
       "-subj", `/CN=${values.host}`, "-addext", `subjectAltName=${alternative}`],

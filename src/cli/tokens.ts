@@ -6,10 +6,10 @@ import type { GatehouseConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { createLogger } from "../log.ts";
 import { createProviders } from "../providers/registry.ts";
-import type { StoreBackend } from "../store/backend.ts";
+import type { Scopes } from "../identity/user.ts";
 import { ImportError, importAuthOTronTokens, parseMongoExport } from "../tokens/import.ts";
 import { TokenService, tokenPolicy } from "../tokens/service.ts";
-import { operatorActor } from "../identity/actor.ts";
+import { operatorActor, type Owner } from "../identity/actor.ts";
 import { Refusal } from "../refusal.ts";
 import { parseCommand, parseExpiresIn, parseScopeArguments, openCommandStore, storeConfig, tokenTable, type LoadConfig } from "./common.ts";
 
@@ -74,7 +74,7 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
       console.error(`created ${token.id} for ${token.username}@${token.realm}, expires ${token.expires_at ?? "never"}; the secret is shown this once:`);
       console.log(secret);
     } else if (action === "import") {
-      return await importTokens(config, store, id!, values);
+      return await importTokens(config, tokens, id!, values);
     } else if (action === "list") {
       const list = await tokens.list(operator, { username: values.user, realm: values.realm, includeRevoked: values["include-revoked"] });
       console.log(values.json ? JSON.stringify({ tokens: list }, null, 2) : tokenTable(list));
@@ -107,9 +107,12 @@ async function warnIfUnknownOwner(config: GatehouseConfig, logger: Logger, usern
 /**
  * auth-o-tron's tokens never expire; Gatehouse's do unless
  * tokens.allow_non_expiring: imported ones get tokens.max_expires_in unless
- * --expires-in says otherwise. Prints counts and ids, never a secret.
+ * --expires-in says otherwise. Each is checked as `tokens create` checks a
+ * token (the same functions): its scopes against the config's services, its
+ * expiry within the policy and capped for a realm that cannot be rechecked
+ * (finding 8 of issue 20). Prints counts and ids, never a secret.
  */
-async function importTokens(config: GatehouseConfig, store: StoreBackend, tokensFile: string, values: { users?: string; note?: string; "expires-in"?: string }): Promise<number> {
+async function importTokens(config: GatehouseConfig, tokens: TokenService, tokensFile: string, values: { users?: string; note?: string; "expires-in"?: string }): Promise<number> {
   if (!values.users) {
     console.error(`tokens import: --users is required: the owners are in auth-o-tron's users collection\n${USAGE}`);
     return 2;
@@ -124,6 +127,22 @@ async function importTokens(config: GatehouseConfig, store: StoreBackend, tokens
     console.error("tokens import: --expires-in never needs tokens.allow_non_expiring: true");
     return 2;
   }
+  const now = Date.now();
+  const operator = operatorActor();
+  let expiresAt: number | null;
+  try {
+    expiresAt = tokens.grantedExpiry(operator, { expiresIn }, now);
+  } catch (error) {
+    if (!(error instanceof Refusal)) throw error;
+    console.error(`tokens import: ${error.message}`);
+    return 2;
+  }
+  const lifetimeNotes = new Set<string>();
+  const grant = (owner: Owner, scopes: Scopes | undefined) => {
+    const granted = { scopes: tokens.grantedScopes(operator, scopes), ...tokens.cappedForRealm(owner.realm, expiresAt, now) };
+    if (granted.lifetimeNote) lifetimeNotes.add(granted.lifetimeNote);
+    return granted;
+  };
   let tokenDocuments: unknown[];
   let userDocuments: unknown[];
   try {
@@ -137,10 +156,11 @@ async function importTokens(config: GatehouseConfig, store: StoreBackend, tokens
   let result;
   try {
     // All or nothing: one transaction.
-    result = await importAuthOTronTokens(store, tokenDocuments, userDocuments, {
-      expiresAt: expiresIn === null ? null : Date.now() + expiresIn * 1000,
+    result = await importAuthOTronTokens(tokens.store, tokenDocuments, userDocuments, {
+      grant,
       note: values.note ?? "imported from auth-o-tron",
-      operator: `cli:${process.env.USER ?? "unknown"}`,
+      operator: operator.operator!,
+      now,
     });
   } catch (error) {
     // The database's own reason, not the ORM's query text and parameters.
@@ -150,6 +170,7 @@ async function importTokens(config: GatehouseConfig, store: StoreBackend, tokens
   }
   for (const token of result.imported) console.log(`imported ${token.id} for ${token.username}@${token.realm}`);
   for (const problem of result.skipped) console.error(`skipped ${problem}`);
+  for (const note of lifetimeNotes) console.error(note);
   console.error(
     `tokens import: ${result.imported.length} imported, ${result.present} already present, ${result.skipped.length} skipped; ` +
       `they expire ${expiresIn === null ? "never" : `in ${expiresIn} seconds`}`,

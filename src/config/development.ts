@@ -1,10 +1,11 @@
 // The development default: with no config file at all, Gatehouse still starts,
 // on loopback only, with a SQLite store under ./data and one generated admin
 // account whose password is printed once, when it is created.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { hashPassword } from "../identity/passwords.ts";
+import { writeSecretFile } from "../secret-files.ts";
 
 interface DevelopmentSecrets {
   jwt_secret: string;
@@ -45,7 +46,7 @@ async function developmentSecrets(dataDir: string): Promise<DevelopmentSecrets> 
   };
   // Written before the password is shown, with owner-only permissions, and
   // holding only the hash of the password.
-  writeFileSync(file, JSON.stringify(secrets, null, 2) + "\n", { mode: 0o600, flag: "wx" });
+  writeSecretFile(file, JSON.stringify(secrets, null, 2) + "\n", "wx");
   process.stderr.write(
     [
       "",

@@ -2,6 +2,7 @@
 // GATEHOUSE_SECTION__KEY / AOT_SECTION__KEY overrides, and secrets read from
 // files (`secret_file:` next to `secret:`, and `*_FILE` variables).
 import { readFileSync } from "node:fs";
+import type { SecretFile } from "../secret-files.ts";
 
 export type Env = Record<string, string | undefined>;
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -20,6 +21,8 @@ export const SECRET_FILE_KEYS = [
   "public_key",
 ];
 const OVERRIDE_PREFIXES = ["GATEHOUSE_", "AOT_"];
+/** Read from a file like the secrets, but not secret: its file's mode is not checked. */
+const NOT_SECRET = new Set(["public_key"]);
 
 export function readSecretFile(path: string): string {
   // A trailing newline from `echo secret > file` is not part of the secret.
@@ -47,18 +50,19 @@ export function substituteVariables(value: Json, env: Env, path: string, problem
   return value;
 }
 
-/** Replaces `<key>_file: PATH` by `<key>: <file content>` for the secret keys. */
-export function resolveSecretFiles(value: Json, path: string, problems: string[]): Json {
-  if (Array.isArray(value)) return value.map((item, index) => resolveSecretFiles(item, `${path}[${index}]`, problems));
+/** Replaces `<key>_file: PATH` by `<key>: <file content>` for the secret keys; `read` gets each secret file read. */
+export function resolveSecretFiles(value: Json, path: string, problems: string[], read: SecretFile[] = []): Json {
+  if (Array.isArray(value)) return value.map((item, index) => resolveSecretFiles(item, `${path}[${index}]`, problems, read));
   if (!value || typeof value !== "object") return value;
   const out: JsonObject = {};
-  for (const [key, item] of Object.entries(value)) out[key] = resolveSecretFiles(item, joinPath(path, key), problems);
+  for (const [key, item] of Object.entries(value)) out[key] = resolveSecretFiles(item, joinPath(path, key), problems, read);
   for (const key of SECRET_FILE_KEYS) {
     const file = out[`${key}_file`];
     if (typeof file !== "string") continue;
     delete out[`${key}_file`];
     try {
       out[key] = readSecretFile(file);
+      if (!NOT_SECRET.has(key)) read.push({ field: joinPath(path, `${key}_file`), path: file });
     } catch (error) {
       // The file name is not secret; its content never appears in a message.
       problems.push(`${joinPath(path, `${key}_file`)}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
@@ -103,9 +107,9 @@ function setAt(root: JsonObject, segments: string[], value: Json): void {
  * keys, numeric segments index lists, names are lower-cased. Only variables
  * whose first segment is a known top-level key are taken, so GATEHOUSE_CONFIG
  * and friends are never mistaken for overrides. GATEHOUSE_ wins over AOT_.
- * A variable ending in _FILE reads its value from that file.
+ * A variable ending in _FILE reads its value from that file (`read` gets each secret one).
  */
-export function applyEnvOverrides(root: JsonObject, env: Env, topLevelKeys: Set<string>, problems: string[]): void {
+export function applyEnvOverrides(root: JsonObject, env: Env, topLevelKeys: Set<string>, problems: string[], read: SecretFile[] = []): void {
   for (const prefix of [...OVERRIDE_PREFIXES].reverse()) {
     for (const [name, raw] of Object.entries(env)) {
       if (!name.startsWith(prefix) || raw === undefined) continue;
@@ -117,6 +121,7 @@ export function applyEnvOverrides(root: JsonObject, env: Env, topLevelKeys: Set<
         segments = [...segments.slice(0, -1), last.slice(0, -"_file".length)];
         try {
           value = readSecretFile(raw);
+          if (!NOT_SECRET.has(segments.at(-1)!)) read.push({ field: name, path: raw });
         } catch (error) {
           problems.push(`${name}: cannot read ${raw}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
           continue;

@@ -18,6 +18,9 @@ import { ACCESS_TOKEN_AUDIENCE } from "../sessions/access-tokens.ts";
 import { trustedProxyProblems } from "../identity/trusted-proxies.ts";
 import { CONTROL_CHARACTERS } from "../identity/credentials.ts";
 import { pgStoreProblems } from "./store-url.ts";
+import type { SecretFile } from "../secret-files.ts";
+import { tlsPaths } from "../tls.ts";
+import { defaultMasterKeyFile } from "../keys/master-key.ts";
 
 function isPublicUrl(text: string): boolean {
   try {
@@ -44,6 +47,8 @@ export interface LoadedConfig {
   warnings: string[];
   /** Weaknesses `config check` refuses but `serve` runs with, as a warning, for compatibility (a short shared secret). */
   weaknesses: string[];
+  /** The files of secrets it reads (keys, pass phrases, `*_file`): `serve` and `config check` warn about those others may read. */
+  secretFiles: SecretFile[];
 }
 
 /** `--config`, else GATEHOUSE_CONFIG, else AOT_CONFIG_PATH, else ./config.yaml (if present). */
@@ -83,10 +88,11 @@ const topLevelKeys = new Set(Object.keys(ConfigSchema.properties));
 export function buildConfig(raw: Record<string, unknown>, source: string, env: Env = process.env): LoadedConfig {
   const problems: string[] = [];
   const warnings: string[] = [];
+  const secretFiles: SecretFile[] = [];
   let value = substituteVariables(structuredClone(raw) as never, env, "", problems) as Record<string, any>;
   applySessionLifetimeVariables(value, env);
-  applyEnvOverrides(value as never, env, topLevelKeys, problems);
-  value = resolveSecretFiles(value as never, "", problems) as Record<string, any>;
+  applyEnvOverrides(value as never, env, topLevelKeys, problems, secretFiles);
+  value = resolveSecretFiles(value as never, "", problems, secretFiles) as Record<string, any>;
   // YAML reads `version: 1.0` as a number; the schema wants the string.
   if (typeof value.version === "number") value.version = String(value.version);
   // Tiled's convention for a list in one variable: GATEHOUSE_JWT__SECRETS='new;old'.
@@ -129,7 +135,27 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
   const weaknesses: string[] = [];
   if (problems.length === 0) problems.push(...semanticProblems(config, warnings, weaknesses, env));
   if (problems.length > 0) throw new ConfigError(source, problems);
-  return { config, source, warnings: [...weaknesses, ...warnings], weaknesses };
+  return { config, source, warnings: [...weaknesses, ...warnings], weaknesses, secretFiles: [...secretFiles, ...keyFiles(config, env)] };
+}
+
+/** The TLS private key and its pass phrase, and the master key file, that this config uses (those that exist). */
+function keyFiles(config: GatehouseConfig, env: Env): SecretFile[] {
+  const files: SecretFile[] = [];
+  if (config.tls) {
+    try {
+      const paths = tlsPaths(config.tls, config.server);
+      files.push({ field: "tls.key", path: paths.key });
+      if (paths.passphrase) files.push({ field: "tls.passphrase_file", path: paths.passphrase });
+    } catch {
+      // No certificate found: serve stops saying so (tls.ts).
+    }
+  }
+  if (config.keys.master_key_file) files.push({ field: "keys.master_key_file", path: config.keys.master_key_file });
+  else if (!env.GATEHOUSE_MASTER_KEY && config.store.enabled && config.store.type === "sqlite" && config.store.path !== ":memory:") {
+    const made = defaultMasterKeyFile(config.store.path);
+    if (existsSync(made)) files.push({ field: "master key", path: made });
+  }
+  return files;
 }
 
 /** The session lifetimes, settable from the environment by their own names as in Tiled. */

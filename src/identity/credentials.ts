@@ -7,6 +7,8 @@
 // (`Negotiate …`) is skipped. Any malformed Basic or Bearer part refuses the
 // whole header too, so odd input never reaches a provider and never causes a 5xx.
 
+import { usernameProblem } from "./username.ts";
+
 export type Credential =
   | { scheme: "basic"; username: string; password: string }
   /**
@@ -59,6 +61,8 @@ function parseBasic(value: string): Credential | string {
 export function basicCredential(username: string, password: string): Credential | string {
   if (username.length === 0) return "basic credential has an empty username";
   if (CONTROL_CHARACTERS.test(username) || CONTROL_CHARACTERS.test(password)) return "basic credential contains control characters";
+  const problem = usernameProblem(username);
+  if (problem) return `basic credential: ${problem}`;
   return { scheme: "basic", username, password };
 }
 

@@ -4,6 +4,7 @@
 // synchronously when every step can (see maybe-promise.ts), and reports what
 // it does to an observer (see observer.ts) when one is given.
 import { CONTROL_CHARACTERS, HEADER_CREDENTIAL, looksLikeJwt, parseAuthorization, type Credential } from "./credentials.ts";
+import { usernameProblem } from "./username.ts";
 import { addToUser, type User } from "./user.ts";
 import { andThen, isPromise, type MaybePromise } from "./maybe-promise.ts";
 import { ANY_REALM, type Provider } from "../providers/provider.ts";
@@ -336,9 +337,12 @@ export class IdentityPipeline {
     }
   }
 
-  /** Identity values end up in response headers and logs: a control character there would allow header or log injection, whatever produced it. */
+  /**
+   * Identity values end up in response headers and logs: a control character there would allow header or log injection, whatever produced it;
+   * and a username with an invisible or bidirectional character looks like another user's (identity/username.ts).
+   */
   private isSafeIdentity(user: User, source: string): boolean {
-    if (!CONTROL_CHARACTERS.test(user.username) && !CONTROL_CHARACTERS.test(user.realm) && !user.roles.some((role) => CONTROL_CHARACTERS.test(role))) {
+    if (usernameProblem(user.username) === null && !CONTROL_CHARACTERS.test(user.realm) && !user.roles.some((role) => CONTROL_CHARACTERS.test(role))) {
       return true;
     }
     this.options.logger.error("auth.unsafe_identity", { source, realm: user.realm });

@@ -3,15 +3,21 @@
 // a file in the data folder created (mode 0600) on first start. Whatever its
 // form, the bytes go through HKDF-SHA256, so a passphrase and a random key are
 // both usable and the derived key is never the raw value.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { hkdfSync, randomBytes } from "node:crypto";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
+import { writeSecretFile } from "../secret-files.ts";
 
 export interface MasterKeySource {
   env: string | undefined;
   file: string | undefined;
   /** Used (and created) when neither of the above is set. */
   defaultFile: string;
+}
+
+/** The master key made on first start, next to a SQLite store. */
+export function defaultMasterKeyFile(storePath: string): string {
+  return join(dirname(storePath), "master.key");
 }
 
 export interface MasterKey {
@@ -35,7 +41,7 @@ export async function loadMasterKey(source: MasterKeySource): Promise<MasterKey>
       mkdirSync(dirname(source.defaultFile), { recursive: true, mode: 0o700 });
       // "wx": never overwrite a key that appeared meanwhile (another instance).
       try {
-        writeFileSync(source.defaultFile, randomBytes(32).toString("base64url") + "\n", { mode: 0o600, flag: "wx" });
+        writeSecretFile(source.defaultFile, randomBytes(32).toString("base64url") + "\n", "wx");
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       }

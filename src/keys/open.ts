@@ -2,7 +2,6 @@
 // (jwt.private_key, as auth-o-tron 0.4.0), shared HS256 secrets, or managed
 // key pairs in the store. Used by the server and by `gatehouse keys`.
 import { randomBytes } from "node:crypto";
-import { dirname, join } from "node:path";
 import type { GatehouseConfig } from "../config/schema.ts";
 import { configuredKeys, sharedSecrets, signingAlgorithm } from "../config/load.ts";
 import type { StoreBackend } from "../store/backend.ts";
@@ -10,7 +9,7 @@ import type { Logger } from "../log.ts";
 import { sharedSecretKeySet, type KeySet } from "./keyset.ts";
 import { configuredKeySet } from "./configured.ts";
 import { ManagedKeySet } from "./managed.ts";
-import { loadMasterKey } from "./master-key.ts";
+import { defaultMasterKeyFile, loadMasterKey } from "./master-key.ts";
 
 /** The longest lifetime of a token Gatehouse signs (a backend's JWT, a session's access token): a previous key must outlive it. */
 export function longestTokenLifetime(config: GatehouseConfig): number {
@@ -67,7 +66,7 @@ async function openManagedKeySet(
   const master = await loadMasterKey({
     env: process.env.GATEHOUSE_MASTER_KEY ?? ephemeral,
     file: config.keys.master_key_file,
-    defaultFile: join(dirname(config.store.path), "master.key"),
+    defaultFile: defaultMasterKeyFile(config.store.path),
   });
   logger.info("keys.master_key", { origin: master.origin });
   const managed = await ManagedKeySet.open(

@@ -21,6 +21,7 @@ import { createCacheKeyHasher } from "../identity/secrets.ts";
 import { TtlCache } from "../identity/ttl-cache.ts";
 import { createUser, type User } from "../identity/user.ts";
 import {
+  bindAsNobody,
   escapeDnValue,
   escapeFilterValue,
   fillTemplate,
@@ -131,7 +132,7 @@ export const ldapProvider: ProviderType<typeof schema> = {
         if (config.user_dn_template) dn = fillTemplate(config.user_dn_template, username, escapeDnValue);
         else {
           entry = await findEntry(client, username, signal);
-          if (!entry) return null;
+          if (!entry) return bindAsNobody(client, config.search_base!, password);
           dn = entry.dn;
         }
         if (!(await bind(client, dn, password, "user bind", signal))) return null;

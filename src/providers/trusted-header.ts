@@ -15,8 +15,14 @@
 // also strip these headers from what its own clients send (see README).
 //
 // Values prefixed with `{base64}` are decoded as UTF-8 (HTTP header values
-// are in practice ASCII, so accented names travel encoded); the flag header
-// stays plain `true` (in any case, as geOrchestra compares it).
+// are in practice ASCII, so accented names travel encoded), but only in the
+// headers `decode_base64` names: a proxy that passes an attribute from the
+// identity provider as it is would otherwise let a user whose attribute reads
+// `{base64}YWRtaW4=` be `admin` (finding 11 of issue 20). A `{base64}` value
+// in any other header refuses the request, saying which header, rather than
+// be taken as written. The flag header stays plain `true` (in any case, as
+// geOrchestra compares it). The username is refused when it holds an
+// invisible, bidirectional or control character (identity/username.ts).
 //
 // Accounts: with `create_accounts: true`, a user seen for the first time is
 // created in the store, and its profile (email, names, organisation,
@@ -27,6 +33,7 @@
 // does not make an account.
 import { Type } from "@sinclair/typebox";
 import { CONTROL_CHARACTERS } from "../identity/credentials.ts";
+import { usernameProblem } from "../identity/username.ts";
 import { isTrustedPeer, trustedProxyList, trustedProxyProblems } from "../identity/trusted-proxies.ts";
 import type { RequestContext } from "../identity/request.ts";
 import { createUser, type User } from "../identity/user.ts";
@@ -35,6 +42,9 @@ import type { Profile } from "../store/profiles.ts";
 import { providerSchema, type ProviderType } from "./provider.ts";
 
 const header = (name: string, description: string) => Type.String({ minLength: 1, default: name, description });
+/** The headers whose value may be `{base64}`-encoded, by their key in `headers`. */
+const DECODABLE = ["username", "email", "first_name", "last_name", "organisation", "provider", "provider_id", "roles"] as const;
+type Decodable = (typeof DECODABLE)[number];
 
 const schema = providerSchema("trusted-header", "Users a trusted front proxy has authenticated, named in its request headers", {
   trusted_proxies: Type.Array(Type.String({ minLength: 1 }), {
@@ -64,6 +74,11 @@ const schema = providerSchema("trusted-header", "Users a trusted front proxy has
     },
     { default: {}, additionalProperties: false, description: "Header names; geOrchestra's by default" },
   ),
+  decode_base64: Type.Union([Type.Boolean(), Type.Array(Type.Union(DECODABLE.map((key) => Type.Literal(key))))], {
+    default: false,
+    description:
+      "Headers (by their key in `headers`: username, email, first_name, last_name, organisation, provider, provider_id, roles) whose `{base64}…` values are decoded as UTF-8, as your proxy encodes them; true: all of them, as geOrchestra's gateway does. Default none: a `{base64}` value in another header refuses the request",
+  }),
 });
 
 const BASE64_PREFIX = "{base64}";
@@ -74,23 +89,32 @@ const UNTRUSTED_LOG_INTERVAL_MS = 60_000;
 /** The profile fields, in the order of their headers and attributes. */
 const FIELDS = ["email", "first_name", "last_name", "organisation", "provider", "provider_id"] as const;
 
-/** A header value: `{base64}…` decoded as UTF-8; undefined when absent or empty; null when unusable. */
-function headerText(value: string | null): string | undefined | null {
+/** Why a header's value cannot be used. */
+interface Unusable {
+  problem: string;
+}
+
+/** A header value (`{base64}…` decoded as UTF-8 when `decode`); undefined when absent or empty. */
+function headerText(key: Decodable, name: string, value: string | null, decode: boolean): string | undefined | Unusable {
   if (value === null) return undefined;
   let text = value.trim();
   if (text.startsWith(BASE64_PREFIX)) {
+    if (!decode) return { problem: `${name} is {base64}-encoded, and decode_base64 does not list ${key}` };
     const encoded = text.slice(BASE64_PREFIX.length).trim();
-    if (!BASE64.test(encoded)) return null;
+    if (!BASE64.test(encoded)) return { problem: `${name} is not valid base64` };
     try {
       text = utf8.decode(Buffer.from(encoded, "base64")).trim();
     } catch {
-      return null;
+      return { problem: `${name} is not valid UTF-8` };
     }
   }
   // Values end up in the JWT, response headers and logs: no control characters, no floods.
-  if (CONTROL_CHARACTERS.test(text) || text.length > MAX_VALUE_LENGTH) return null;
+  if (CONTROL_CHARACTERS.test(text)) return { problem: `${name} contains a control character` };
+  if (text.length > MAX_VALUE_LENGTH) return { problem: `${name} is longer than ${MAX_VALUE_LENGTH} characters` };
   return text === "" ? undefined : text;
 }
+
+const isUnusable = (value: string | undefined | Unusable): value is Unusable => typeof value === "object";
 
 export const trustedHeaderProvider: ProviderType<typeof schema> = {
   type: "trusted-header",
@@ -100,6 +124,29 @@ export const trustedHeaderProvider: ProviderType<typeof schema> = {
     const trusted = trustedProxyList(config.trusted_proxies);
     if (typeof trusted === "string") throw new Error(`provider ${config.name}: trusted_proxies: ${trusted}`);
     const names = config.headers;
+    const decoded = new Set<Decodable>(config.decode_base64 === true ? DECODABLE : config.decode_base64 === false ? [] : config.decode_base64);
+    /** The header of this key, read as configured. */
+    const read = (headers: Headers, key: Decodable) => {
+      const name = names[key];
+      return name === undefined ? undefined : headerText(key, name, headers.get(name), decoded.has(key));
+    };
+    /** The username, profile values (in FIELDS order) and roles the headers carry, or why they cannot be used. */
+    function readIdentity(headers: Headers): { username: string; values: (string | undefined)[]; roleText: string | undefined } | Unusable {
+      const username = read(headers, "username");
+      if (isUnusable(username)) return username;
+      if (username === undefined) return { problem: "no username" };
+      const problem = usernameProblem(username);
+      if (problem) return { problem: `${names.username}: ${problem}` };
+      const roleText = read(headers, "roles");
+      if (isUnusable(roleText)) return roleText;
+      const values: (string | undefined)[] = [];
+      for (const field of FIELDS) {
+        const value = read(headers, field);
+        if (isUnusable(value)) return value;
+        values.push(value);
+      }
+      return { username, values, roleText };
+    }
     const lastLogged = new Map<string, number>();
 
 
@@ -160,14 +207,12 @@ export const trustedHeaderProvider: ProviderType<typeof schema> = {
       },
       authenticate(credential, _signal, request) {
         if (credential.scheme !== "header") return null;
-        const headers = request.headers;
-        const username = headerText(headers.get(names.username));
-        const values = FIELDS.map((field) => headerText(headers.get(names[field])));
-        const roleText = names.roles ? headerText(headers.get(names.roles)) : undefined;
-        if (!username || values.includes(null) || roleText === null) {
-          logger.warn("auth.trusted_header.invalid", { provider: config.name, reason: username ? "an unusable header value" : "no username" });
+        const identity = readIdentity(request.headers);
+        if ("problem" in identity) {
+          logger.warn("auth.trusted_header.invalid", { provider: config.name, reason: identity.problem });
           return null;
         }
+        const { username, values, roleText } = identity;
         const roles = names.roles ? [...new Set((roleText ?? "").split(/[,;]/).map((role) => role.trim()).filter(Boolean))] : null;
         const [email, firstName, lastName, organisation, provider, providerId] = values.map((value) => value ?? null);
         const profile: Profile = { email, firstName, lastName, organisation, provider, providerId, roles };

@@ -14,6 +14,8 @@
 // never written anywhere else, and never printed.
 import type { Scopes } from "../identity/user.ts";
 import type { StoreBackend } from "../store/backend.ts";
+import { Refusal } from "../refusal.ts";
+import { usernameProblem } from "../identity/username.ts";
 import { hashOpaqueToken, isImportedToken, newTokenId } from "./format.ts";
 
 export class ImportError extends Error {}
@@ -50,21 +52,37 @@ function plain(value: unknown): unknown {
   return value;
 }
 
-function scopesOf(value: unknown): Scopes | null | string {
-  if (value === undefined || value === null) return null;
+/**
+ * The token's scopes as written, for the same checks as a created token's
+ * (undefined: unrestricted), or why they cannot be (a string). The object itself is
+ * handed on, never copied key by key: copying `{"__proto__": [...]}` into a
+ * fresh object sets its prototype and loses the scope (finding 8 of issue 20).
+ */
+function scopesOf(value: unknown): Scopes | undefined | string {
+  if (value === undefined || value === null) return undefined;
   if (!isObject(value)) return "scopes is not an object";
-  const scopes: Scopes = {};
-  for (const [service, names] of Object.entries(value)) {
+  const entries = Object.entries(value);
+  for (const [service, names] of entries) {
     if (!Array.isArray(names) || !names.every((name) => typeof name === "string")) return `scopes of "${service}" are not a list of strings`;
-    scopes[service] = names;
   }
   // auth-o-tron writes {} for a token without scopes: such a token is not restricted.
-  return Object.keys(scopes).length > 0 ? scopes : null;
+  return entries.length > 0 ? (value as Scopes) : undefined;
+}
+
+/** What an imported token carries: its scopes (null: unrestricted) and expiry (ms since the epoch, null: never). */
+export interface ImportedGrant {
+  scopes: Scopes | null;
+  expiresAt: number | null;
 }
 
 export interface ImportOptions {
-  /** ms since the epoch, or null: never expires (auth-o-tron's tokens do not). */
-  expiresAt: number | null;
+  /**
+   * What a token of this owner with these scopes (undefined: unrestricted)
+   * gets, checked as `tokens create` checks it: the scopes valid for the
+   * config, the expiry capped for a realm that cannot be rechecked.
+   * Throws a Refusal for a token that cannot be imported (it is skipped, with why).
+   */
+  grant(owner: { username: string; realm: string }, scopes: Scopes | undefined): ImportedGrant;
   note: string;
   /** Who is audited as having imported them. */
   operator: string;
@@ -100,7 +118,7 @@ export async function importAuthOTronTokens(
     }
   }
   // Checked before the transaction: only store queries are awaited inside one.
-  const candidates: { secret: string; owner: { username: string; realm: string }; scopes: Scopes | null }[] = [];
+  const candidates: ({ secret: string; owner: { username: string; realm: string } } & ImportedGrant)[] = [];
   const skipped: string[] = [];
   tokenDocuments.forEach((document, index) => {
     const where = `token document ${index + 1}${isObject(document) && plain(document._id) ? ` (_id ${String(plain(document._id))})` : ""}`;
@@ -116,17 +134,27 @@ export async function importAuthOTronTokens(
       skipped.push(`${where}: its user_id ${JSON.stringify(userId)} is not in the users file`);
       return;
     }
+    const ownerProblem = usernameProblem(owner.username);
+    if (ownerProblem) {
+      skipped.push(`${where}: its owner's username is refused: ${ownerProblem}`);
+      return;
+    }
     const scopes = scopesOf(token!.scopes);
     if (typeof scopes === "string") {
       skipped.push(`${where}: ${scopes}`);
       return;
     }
-    candidates.push({ secret, owner, scopes });
+    try {
+      candidates.push({ secret, owner, ...options.grant(owner, scopes) });
+    } catch (error) {
+      if (!(error instanceof Refusal)) throw error;
+      skipped.push(`${where}: ${error.message}`);
+    }
   });
   return store.transaction(async (q) => {
     const result: ImportResult = { imported: [], present: 0, skipped };
     const ownerIds = new Map<string, number>();
-    for (const { secret, owner, scopes } of candidates) {
+    for (const { secret, owner, scopes, expiresAt } of candidates) {
       const hash = hashOpaqueToken(secret);
       // Also finds one imported earlier in this very transaction (a secret twice in the file).
       if (await q.findTokenByHash(hash)) {
@@ -137,7 +165,7 @@ export async function importAuthOTronTokens(
       const key = JSON.stringify([owner.username, owner.realm]);
       let ownerId = ownerIds.get(key);
       if (ownerId === undefined) ownerIds.set(key, (ownerId = await q.upsertUser(owner.username, owner.realm, now)));
-      await q.insertToken({ id, hash, userId: ownerId, note: options.note, scopes, createdAt: now, expiresAt: options.expiresAt, parentId: null, sessionId: null });
+      await q.insertToken({ id, hash, userId: ownerId, note: options.note, scopes, createdAt: now, expiresAt, parentId: null, sessionId: null });
       await q.recordFirstEight(id, secret.slice(0, 8));
       await q.recordAudit({
         at: now,

@@ -31,6 +31,7 @@ import type { RevokedToken, TokenCredentialRow, TokenRecord, TokenUse } from "..
 import { firstEight, generateOpaqueToken, hashOpaqueToken, isImportedToken, mayBeApiToken, newTokenId } from "./format.ts";
 import { describeScopes, normaliseScopes, scopesBeyond, type Service } from "./scopes.ts";
 import { isoDate } from "../dates.ts";
+import { usernameProblem } from "../identity/username.ts";
 import type { Provider } from "../providers/provider.ts";
 
 export interface TokenPolicy {
@@ -242,6 +243,9 @@ export class TokenService {
     const now = Date.now();
     const note = request.note ?? "";
     if (note.length > MAX_NOTE_LENGTH) throw new Refusal(400, `note: at most ${MAX_NOTE_LENGTH} characters`);
+    // An owner named by an admin or the operator (tokens create --user) enters here, not through a provider.
+    const ownerProblem = usernameProblem(owner.username);
+    if (ownerProblem) throw new Refusal(400, ownerProblem);
     let scopes: Scopes | null;
     let expiresAt: number | null;
     try {
@@ -253,16 +257,8 @@ export class TokenService {
       }
       throw error;
     }
-    // A realm that cannot be asked again whether the user exists: what is made from its credential lives shorter.
     let lifetimeNote: string | undefined;
-    const { recheckableRealms, unverifiableMaxAge } = this.policy;
-    if (recheckableRealms !== "all" && !recheckableRealms.has(owner.realm)) {
-      const cap = now + unverifiableMaxAge * 1000;
-      if (expiresAt === null || expiresAt > cap) {
-        expiresAt = cap;
-        lifetimeNote = unverifiableNote(owner.realm, unverifiableMaxAge);
-      }
-    }
+    ({ expiresAt, lifetimeNote } = this.cappedForRealm(owner.realm, expiresAt, now));
     const secret = generateOpaqueToken(this.policy.prefix);
     const id = newTokenId();
     const parentId = actor.token?.id ?? null;
@@ -408,8 +404,21 @@ export class TokenService {
     }
   }
 
-  /** The scopes of the new token: valid for the config, and within what the actor holds. */
-  private grantedScopes(actor: Actor, requested: Scopes | undefined): Scopes | null {
+  /**
+   * A realm that cannot be asked again whether the user exists: what is made
+   * from its credential lives at most unverifiable_max_age, with the note
+   * saying why (none when the expiry is unchanged). Also for imported tokens.
+   */
+  cappedForRealm(realm: string, expiresAt: number | null, now: number): { expiresAt: number | null; lifetimeNote?: string } {
+    const { recheckableRealms, unverifiableMaxAge } = this.policy;
+    if (recheckableRealms === "all" || recheckableRealms.has(realm)) return { expiresAt };
+    const cap = now + unverifiableMaxAge * 1000;
+    if (expiresAt !== null && expiresAt <= cap) return { expiresAt };
+    return { expiresAt: cap, lifetimeNote: unverifiableNote(realm, unverifiableMaxAge) };
+  }
+
+  /** The scopes of a new (or imported) token: valid for the config, and within what the actor holds. */
+  grantedScopes(actor: Actor, requested: Scopes | undefined): Scopes | null {
     if (requested === undefined) return actor.token ? actor.token.scopes : (actor.scopes ?? null);
     const scopes = normaliseScopes(requested, this.policy.services);
     if (typeof scopes === "string") throw new Refusal(400, scopes);
@@ -427,7 +436,7 @@ export class TokenService {
   }
 
   /** The expiry of the new token (ms since the epoch, null: never), within the policy and the actor's token. */
-  private grantedExpiry(actor: Actor, request: CreateTokenRequest, now: number): number | null {
+  grantedExpiry(actor: Actor, request: CreateTokenRequest, now: number): number | null {
     const { defaultExpiresIn, maxExpiresIn, allowNonExpiring } = this.policy;
     if (request.expiresIn !== undefined && request.expiresAt !== undefined) {
       throw new Refusal(400, "Give expires_in or expires_at, not both");

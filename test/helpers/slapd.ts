@@ -24,6 +24,8 @@ export interface Slapd {
   /** ldaps://127.0.0.1:PORT, with a certificate for 127.0.0.1 signed by caFile */
   ldapsUrl: string;
   caFile: string;
+  /** With `logOperations`: slapd's stats lines so far (one per connection event and operation, e.g. `conn=1001 op=1 BIND dn="…" method=128`). */
+  log: string[];
   stop(): Promise<void>;
 }
 
@@ -61,7 +63,18 @@ async function waitForPort(port: number, process: Subprocess): Promise<void> {
   throw new Error("slapd did not start within 10 s");
 }
 
-export async function startSlapd(): Promise<Slapd> {
+async function collectLines(stream: ReadableStream<Uint8Array>, lines: string[]): Promise<void> {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for await (const chunk of stream) {
+    buffered += decoder.decode(chunk, { stream: true });
+    const parts = buffered.split("\n");
+    buffered = parts.pop()!;
+    lines.push(...parts);
+  }
+}
+
+export async function startSlapd(options: { logOperations?: boolean } = {}): Promise<Slapd> {
   const dir = temporaryDirectory();
   mkdirSync(join(dir, "data"));
   makeCertificates(dir);
@@ -72,13 +85,18 @@ export async function startSlapd(): Promise<Slapd> {
   const [port, ldapsPort] = [freePort(), freePort()];
   const url = `ldap://127.0.0.1:${port}`;
   const ldapsUrl = `ldaps://127.0.0.1:${ldapsPort}`;
-  const slapd = Bun.spawn([SLAPD, "-f", join(dir, "slapd.conf"), "-h", `${url}/ ${ldapsUrl}/`, "-d", "0"], { stdout: "ignore", stderr: "pipe" });
+  // -d 256: the "stats" log level, every connection and operation, on stderr.
+  const level = options.logOperations ? "256" : "0";
+  const slapd = Bun.spawn([SLAPD, "-f", join(dir, "slapd.conf"), "-h", `${url}/ ${ldapsUrl}/`, "-d", level], { stdout: "ignore", stderr: "pipe" });
+  const log: string[] = [];
+  if (options.logOperations) void collectLines(slapd.stderr, log);
   await waitForPort(port, slapd);
   await waitForPort(ldapsPort, slapd);
   return {
     url,
     ldapsUrl,
     caFile: join(dir, "ca.pem"),
+    log,
     async stop() {
       slapd.kill();
       await slapd.exited;
