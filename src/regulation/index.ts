@@ -12,7 +12,7 @@ import { andThen, isPromise, type MaybePromise } from "../identity/maybe-promise
 import type { StoreBackend } from "../store/backend.ts";
 import type { BlockList } from "node:net";
 import { isTrustedPeer, trustedProxyList } from "../identity/trusted-proxies.ts";
-import { Regulator, type Ban } from "./regulator.ts";
+import { Regulator, usernameSubject, type Ban } from "./regulator.ts";
 
 export type { Ban } from "./regulator.ts";
 
@@ -82,13 +82,23 @@ export function createRegulation(config: GatehouseConfig, store: StoreBackend, l
   );
   const trusted = trustedProxyList(settings.trusted_proxies);
   if (typeof trusted === "string") throw new Error(`regulation.trusted_proxies: ${trusted}`); // config check refuses it first
-  /** Per request: the username of a refused password (or null for an API key), until the result is known. */
-  const refusedGuesses = new WeakMap<RequestContext, { username: string | null }>();
+  /**
+   * Per request, until its result is known: the username subjects of its
+   * failed guesses (one per realm whose provider refused a password), whether
+   * any guess failed (the address counts once), and the username a password
+   * succeeded with.
+   */
+  const attempts = new WeakMap<RequestContext, { failed: boolean; usernames: Set<string>; succeeded?: { realm: string; username: string } }>();
+  const attemptsOf = (request: RequestContext) => {
+    let seen = attempts.get(request);
+    if (!seen) attempts.set(request, (seen = { failed: false, usernames: new Set() }));
+    return seen;
+  };
 
   const gate: RegulationGate = {
     banFor(provider, credential, request) {
       if (!isGuessable(provider)) return null;
-      const username = credential.scheme === "basic" ? credential.username : null;
+      const username = credential.scheme === "basic" ? usernameSubject(provider.realm, credential.username) : null;
       return andThen(regulator.banFor(username, clientAddressFor(request, trusted)), (ban) => {
         if (ban) counters?.refused(ban.kind);
         return ban;
@@ -100,26 +110,29 @@ export function createRegulation(config: GatehouseConfig, store: StoreBackend, l
   const failed = (error: unknown) => logger.error("regulation.write_failed", { error: (error as Error)?.message });
   const observer: AuthObserver = {
     providerAttempt({ provider, credential, outcome, request }) {
+      if (outcome === "success" && credential.scheme === "basic") {
+        attemptsOf(request).succeeded ??= { realm: provider.realm, username: credential.username };
+      }
       // A refusal counts; a provider's own failure (an error, a timeout) says nothing about the credential.
       if (outcome !== "refused" || !isGuessable(provider)) return;
-      const seen = refusedGuesses.get(request);
-      const username = credential.scheme === "basic" ? credential.username : null;
-      if (!seen) refusedGuesses.set(request, { username });
-      else if (seen.username === null) seen.username = username;
+      const seen = attemptsOf(request);
+      seen.failed = true;
+      if (credential.scheme === "basic") seen.usernames.add(usernameSubject(provider.realm, credential.username));
     },
     authenticated({ result, request, remembered }) {
       if (remembered) return;
+      const seen = attempts.get(request);
+      attempts.delete(request);
       if (result.ok) {
         if (!isGuessable(result.provider)) return;
-        const forgotten = regulator.recordSuccess(result.user.username);
+        const { realm, username } = seen?.succeeded ?? { realm: result.provider.realm, username: result.user.username };
+        const forgotten = regulator.recordSuccess(usernameSubject(realm, username));
         if (isPromise(forgotten)) forgotten.catch(failed);
         return;
       }
-      // One refused request is one failure, however many providers refused its credential.
-      const guess = refusedGuesses.get(request);
-      if (!guess || result.ban) return;
-      refusedGuesses.delete(request);
-      regulator.recordFailure(guess.username, clientAddressFor(request, trusted)).catch(failed);
+      // One refused request is one failure, however many providers refused its credential (once per realm they serve).
+      if (!seen?.failed) return;
+      regulator.recordFailure([...seen.usernames], clientAddressFor(request, trusted)).catch(failed);
     },
   };
 
