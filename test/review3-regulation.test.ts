@@ -1,12 +1,15 @@
 // The third security review's findings about the regulation of guessing
-// (issue 20: findings 3 and 6), through HTTP against servers on loopback,
+// (issue 20: findings 1, 3 and 6), through HTTP against servers on loopback,
 // with a real slapd for the directory's spellings of a name.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import argon2 from "argon2";
 import { basic, localUsersConfig, startApp, type TestApp } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
 import { slapdAvailable, startSlapd, type Slapd } from "./helpers/slapd.ts";
 import { storedExec, storedRows } from "./helpers/stored.ts";
 import { portalConfig } from "./helpers/portal.ts";
+import { hashPassword } from "../src/identity/passwords.ts";
+import { argon2Load } from "../src/identity/argon2-limit.ts";
 
 const authenticate = (app: TestApp, authorization: string, headers: Record<string, string> = {}) =>
   fetch(`${app.url}/authenticate`, { headers: { authorization, ...headers } });
@@ -17,6 +20,134 @@ const usernameRows = async (app: TestApp) =>
     app,
     "SELECT subject, failures, banned_until FROM regulation_counters WHERE kind = 'username' ORDER BY subject",
   )).map((row) => ({ ...row, banned: row.banned_until !== null }));
+
+/** Until every argon2 check started (also those whose request has already been answered) has ended. */
+async function argon2Drained(): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (argon2Load().running + argon2Load().waiting > 0) {
+    if (Date.now() > deadline) throw new Error("argon2 checks still running after 30 s");
+    await Bun.sleep(10);
+  }
+}
+
+/**
+ * Watches argon2 verifications in this process (the server runs in it): how
+ * many were made against a hash, and how many at most at once.
+ */
+function watchArgon2(hash: string) {
+  const original = argon2.verify;
+  const seen = { calls: 0, inFlight: 0, maxInFlight: 0, passwords: [] as string[] };
+  (argon2 as { verify: typeof argon2.verify }).verify = (async (digest: string, password: string | Buffer, ...rest: unknown[]) => {
+    if (digest !== hash) return original(digest, password, ...(rest as []));
+    seen.calls++;
+    seen.passwords.push(String(password));
+    seen.maxInFlight = Math.max(seen.maxInFlight, ++seen.inFlight);
+    try {
+      return await original(digest, password, ...(rest as []));
+    } finally {
+      seen.inFlight--;
+    }
+  }) as typeof argon2.verify;
+  return { seen, restore: () => ((argon2 as { verify: typeof argon2.verify }).verify = original) };
+}
+
+describe("finding 1: guesses that time out are counted, and a right password is never remembered after its deadline", () => {
+  let aliceHash: string;
+  let bobHash: string;
+  beforeAll(async () => {
+    [aliceHash, bobHash] = await Promise.all([hashPassword("alice-pw"), hashPassword("bob-pw")]);
+  });
+  const hashedUsers = () => [
+    { username: "alice", password_hash: aliceHash },
+    { username: "bob", password_hash: bobHash },
+  ];
+  /** Loopback is a trusted proxy by default and these requests carry no X-Real-IP: regulated by username only. */
+  function start(timeoutMs: number, regulation: Record<string, unknown> = {}) {
+    const config = localUsersConfig(temporaryDirectory("gatehouse-review3-"), [], {
+      auth: { timeout_in_ms: timeoutMs },
+      regulation: { max_retries: 5, find_time: 120, ban_time: 120, ...regulation },
+    }) as Record<string, any>;
+    config.providers[0].users = hashedUsers();
+    return startApp(config);
+  }
+
+  test("a check that outlives auth.timeout_in_ms is counted as a failure, and its right password is not remembered", async () => {
+    // 1 ms: no argon2 check (≈30 ms) ends in time, so every check finishes after its request was answered.
+    const app = await start(1);
+    try {
+      const watch = watchArgon2(aliceHash);
+      try {
+        expect((await authenticate(app, basic("alice", "alice-pw"))).status).toBe(401);
+        await argon2Drained();
+        expect(watch.seen.calls).toBe(1); // the check did run, to its end, after the deadline
+        // Sent again, the right password is verified again (and runs out of time again), never taken from the cache.
+        expect((await authenticate(app, basic("alice", "alice-pw"))).status).toBe(401);
+        await argon2Drained();
+        expect(watch.seen.calls).toBe(2);
+      } finally {
+        watch.restore();
+      }
+      // Both timed-out attempts counted against alice (in her realm).
+      expect(await usernameRows(app)).toEqual([expect.objectContaining({ subject: "local:alice", failures: 2, banned: false })]);
+    } finally {
+      await app.stop();
+    }
+  });
+
+  test("a flood of guesses faster than argon2 takes them: a ban follows, and the right password sent after it is refused unchecked", async () => {
+    const app = await start(300);
+    try {
+      const guesses = Array.from({ length: 100 }, (_, index) => (index === 60 ? "alice-pw" : `guess-${index}`));
+      const flood = await Promise.all(guesses.map((password) => authenticate(app, basic("alice", password)).then((response) => response.status)));
+      expect(flood.filter((status) => status === 200)).toEqual([]);
+      await argon2Drained();
+      // Counted, and banned: the flood's checks that ran out of time are guesses like the others.
+      expect(await usernameRows(app)).toEqual([expect.objectContaining({ subject: "local:alice", banned: true })]);
+      const watch = watchArgon2(aliceHash);
+      try {
+        const after = await authenticate(app, basic("alice", "alice-pw"));
+        expect(after.status).toBe(401);
+        expect(Number(after.headers.get("retry-after"))).toBeGreaterThan(0);
+        expect(watch.seen.calls).toBe(0); // refused by the ban, not answered from a cache
+      } finally {
+        watch.restore();
+      }
+    } finally {
+      await app.stop();
+    }
+  }, 30_000);
+
+  test("one check in flight per username: a flood for one name takes one argon2 slot, so another user still signs in meanwhile", async () => {
+    // No ban here (max_retries high): the flood runs its whole course.
+    const app = await start(400, { max_retries: 1000 });
+    const watch = watchArgon2(aliceHash);
+    try {
+      const flood = Promise.all(Array.from({ length: 60 }, (_, index) => authenticate(app, basic("alice", `guess-${index}`))));
+      await Bun.sleep(20);
+      // bob's check is not stuck behind alice's sixty (≈30 ms each, two at a time: ≈900 ms > 400 ms).
+      expect((await authenticate(app, basic("bob", "bob-pw"))).status).toBe(200);
+      await flood;
+      await argon2Drained();
+      expect(watch.seen.maxInFlight).toBe(1);
+    } finally {
+      watch.restore();
+      await app.stop();
+    }
+  }, 30_000);
+
+  test("one check in flight per username: a person's parallel requests wait for the first check and all succeed, with one argon2 run", async () => {
+    const app = await start(5000);
+    const watch = watchArgon2(aliceHash);
+    try {
+      const statuses = await Promise.all(Array.from({ length: 12 }, () => authenticate(app, basic("alice", "alice-pw")).then((response) => response.status)));
+      expect(statuses).toEqual(Array(12).fill(200));
+      expect(watch.seen.calls).toBe(1); // the others waited, then found it verified
+    } finally {
+      watch.restore();
+      await app.stop();
+    }
+  }, 30_000);
+});
 
 describe("finding 3: a username is counted however it is spelled", () => {
   test("case, spaces, compatibility forms and invisible characters count as the one name (config users)", async () => {
