@@ -102,7 +102,7 @@ describe.skipIf(!postgresAvailable)("the services on PostgreSQL, several instanc
   test("regulation: failures for one username counted on every instance at once are all counted; one ban, seen by every instance", async () => {
     const policy = { maxRetries: 6, addressMaxRetries: 1000, findTimeMs: 600_000, banTimeMs: 60_000 };
     const regulators = instances.map((store) => new Regulator(store, policy, silentLogger));
-    await Promise.all(Array.from({ length: 6 }, (_, i) => regulators[i % INSTANCES]!.recordFailure("mallory", `10.0.0.${i}`)));
+    await Promise.all(Array.from({ length: 6 }, (_, i) => regulators[i % INSTANCES]!.recordFailure(["mallory"], `10.0.0.${i}`)));
     expect(pg.psql("SELECT failures, banned_until IS NOT NULL FROM regulation_counters WHERE kind = 'username' AND subject = 'mallory'")).toBe("6|t");
     expect(pg.psql("SELECT count(*) FROM audit_log WHERE event = 'regulation.banned'")).toBe("1");
     // Every instance refuses the very next attempt: it waits for the ban's notification to be read, if need be.

@@ -23,6 +23,7 @@ STORE_SUITES=(
   test/sessions-env.test.ts
   test/keys.test.ts
   test/regulation.test.ts
+  test/review3-regulation.test.ts
   test/token-services.test.ts
   test/trusted-header.test.ts
   test/portal.test.ts

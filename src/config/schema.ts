@@ -122,7 +122,7 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
           max_retries: Type.Integer({
             minimum: 1,
             default: 5,
-            description: "Failed password or API-key attempts for one username within find_time that ban it for ban_time",
+            description: "Failed password or API-key attempts for one username (in one realm) within find_time that ban it there for ban_time",
           }),
           address_max_retries: Type.Integer({
             minimum: 1,

@@ -3,9 +3,11 @@
 // 19 MiB for ≈30 ms, so a flood of wrong passwords must queue rather than
 // exhaust the machine. A waiting check gives up when its request's signal
 // aborts (the pipeline's auth.timeout_in_ms); a check already running cannot
-// be stopped and stays counted until it ends.
+// be stopped and stays counted until it ends (and its answer is then not
+// remembered: providers/plain.ts).
 import { availableParallelism } from "node:os";
 import argon2 from "argon2";
+import { ProviderBusy } from "../providers/provider.ts";
 
 export const MAX_CONCURRENT_VERIFICATIONS = Math.max(1, Math.min(2, availableParallelism()));
 /** Beyond this many waiting checks, more are refused at once: the queue itself stays bounded. */
@@ -35,7 +37,7 @@ function acquire(signal?: AbortSignal): Promise<void> {
     running++;
     return Promise.resolve();
   }
-  if (waiting.size >= MAX_WAITING) return Promise.reject(new Error("too many password checks waiting"));
+  if (waiting.size >= MAX_WAITING) return Promise.reject(new ProviderBusy("too many password checks waiting"));
   return new Promise((resolve, reject) => {
     const onAbort = () => {
       waiting.delete(start);

@@ -7,12 +7,12 @@ import { CONTROL_CHARACTERS, HEADER_CREDENTIAL, looksLikeJwt, parseAuthorization
 import { usernameProblem } from "./username.ts";
 import { addToUser, type User } from "./user.ts";
 import { andThen, isPromise, type MaybePromise } from "./maybe-promise.ts";
-import { ANY_REALM, type Provider } from "../providers/provider.ts";
+import { ANY_REALM, ProviderBusy, type Provider } from "../providers/provider.ts";
 import type { AttemptOutcome, AuthObserver } from "./observer.ts";
 import type { RequestContext } from "./request.ts";
 import type { Additions, Augmenter } from "../augmenters/augmenter.ts";
 import type { Logger } from "../log.ts";
-import type { Ban, RegulationGate } from "../regulation/index.ts";
+import type { Ban, CandidatesTurn, RegulationGate } from "../regulation/index.ts";
 
 export type AuthFailure = "no_auth_header" | "invalid_header" | "all_failed";
 /** Why a credential was refused, when the client can act on it (RFC 6750 §3.1): an expired access token is refreshed. */
@@ -80,12 +80,16 @@ const NO_AUTH_HEADER: AuthResult = { ok: false, reason: "no_auth_header" };
 const INVALID_HEADER: AuthResult = { ok: false, reason: "invalid_header", definite: true };
 
 /**
- * What one run of the providers met besides answers: whether a refusal may
- * not hold (a provider failed or ran out of time, or one whose "no" can
- * change upstream refused).
+ * One run of the providers: its time limit, and what it met besides answers:
+ * whether a refusal may not hold (a provider failed or ran out of time, or one
+ * whose "no" can change upstream refused, or a password was not checked for
+ * want of its turn).
  */
 interface Trial {
   uncertain: boolean;
+  timeoutMs: number;
+  /** When the run holds a turn: the providers' own answers still to come, which the turn waits for (a check outlives its deadline). */
+  running?: Promise<unknown>[];
 }
 
 export class IdentityPipeline {
@@ -142,8 +146,7 @@ export class IdentityPipeline {
       // session opened for them, is who that credential names.
       candidates = this.candidates(parsed.credentials, request.realm);
     }
-    const concluded = this.conclude(candidates, request);
-    return this.observer ? andThen(concluded, (result) => this.reported(result, request, startedAt)) : concluded;
+    return this.concludeInTurn(candidates, request, startedAt);
   }
 
   /**
@@ -158,8 +161,57 @@ export class IdentityPipeline {
     const candidates = this.candidates([credential], null).filter(
       ([candidate]) => candidate === provider || Object.getPrototypeOf(candidate) === provider,
     );
-    const concluded = this.conclude(candidates, request);
-    return this.observer ? andThen(concluded, (result) => this.reported(result, request, startedAt)) : concluded;
+    return this.concludeInTurn(candidates, request, startedAt);
+  }
+
+  /**
+   * The answer, reported, within the turn of the request's passwords
+   * (regulation/turns.ts: one check in flight per username). The turn is held
+   * until the answer is reported, so that a failure is counted before the next
+   * check of that username looks its ban up; a password whose turn did not
+   * come within auth.timeout_in_ms is not checked, and is reported as timed
+   * out (counted as a guess); the time waited comes off the checks' own limit.
+   */
+  private concludeInTurn(candidates: [Provider, Credential][], request: RequestContext, startedAt: number): MaybePromise<AuthResult> {
+    const report = (result: AuthResult) => (this.observer ? this.reported(result, request, startedAt) : result);
+    const { timeoutMs } = this.options;
+    const turn = this.options.regulation?.turnFor(candidates, timeoutMs) ?? null;
+    if (turn === null) return andThen(this.conclude(candidates, request, { uncertain: false, timeoutMs }), report);
+    const inTurn = ({ late, end }: CandidatesTurn<[Provider, Credential]>, waitedMs: number) => {
+      const trial: Trial = { uncertain: late.length > 0, timeoutMs: Math.max(1, timeoutMs - waitedMs), running: [] };
+      let answered: MaybePromise<AuthResult>;
+      try {
+        const offered = late.length === 0 ? candidates : this.outOfTurn(candidates, late, request, waitedMs);
+        answered = andThen(this.conclude(offered, request, trial), report);
+      } catch (error) {
+        end();
+        throw error;
+      }
+      if (!isPromise(answered)) {
+        end();
+        return answered;
+      }
+      // The turn passes on once the answer is reported and the checks have really ended: an argon2 run
+      // cannot be stopped at the deadline, and the next check of the name must not run beside it. A check
+      // that never ends (a provider deaf to its signal) holds the name at most one more time limit.
+      const handOn = () => void withinTime(Promise.allSettled(trial.running!), timeoutMs).then(end);
+      answered.then(handOn, handOn);
+      return answered;
+    };
+    if (!isPromise(turn)) return inTurn(turn, 0);
+    const waitStarted = performance.now();
+    return turn.then((taken) => inTurn(taken, performance.now() - waitStarted));
+  }
+
+  /** The candidates left once the passwords whose turn never came (`late`) are reported as timed out. */
+  private outOfTurn(candidates: [Provider, Credential][], late: readonly [Provider, Credential][], request: RequestContext, waitedMs: number) {
+    return candidates.filter((candidate) => {
+      if (!late.includes(candidate)) return true;
+      const [provider, credential] = candidate;
+      this.options.logger.warn("auth.provider.timeout", { provider: provider.name, realm: provider.realm, waiting: true });
+      this.observer?.providerAttempt?.({ provider, credential, outcome: "timeout", durationMs: waitedMs, request });
+      return false;
+    });
   }
 
   private reported(result: AuthResult, request: RequestContext, startedAt: number): AuthResult {
@@ -179,14 +231,14 @@ export class IdentityPipeline {
     return `${this.challenge}, Bearer error="${error}", error_description="${description.replace(/["\\]/g, "")}"`;
   }
 
-  private conclude(offered: [Provider, Credential][], request: RequestContext): MaybePromise<AuthResult> {
+  private conclude(offered: [Provider, Credential][], request: RequestContext, trial: Trial): MaybePromise<AuthResult> {
     // Regulation of guessing: a password or upstream API key whose username or
     // client address is banned is not checked at all (no argon2 run, no remote
     // call). Only such candidates are dropped, so a valid Gatehouse token or
     // session sent alongside still succeeds; the refusal then carries the ban
     // (answered 429 with Retry-After).
     const gate = this.options.regulation;
-    if (!gate) return this.tryCandidates(offered, request, undefined);
+    if (!gate) return this.tryCandidates(offered, request, undefined, trial);
     // The ban of each candidate: at once from memory, or after the store has counted a failure in flight (PostgreSQL).
     const bans = offered.map(([provider, credential]) => gate.banFor(provider, credential, request));
     const decide = (found: (Ban | null)[]) =>
@@ -194,12 +246,12 @@ export class IdentityPipeline {
         offered.filter((_, index) => !found[index]),
         request,
         found.find((ban) => ban) ?? undefined,
+        trial,
       );
     return bans.some(isPromise) ? Promise.all(bans).then(decide) : decide(bans as (Ban | null)[]);
   }
 
-  private tryCandidates(candidates: [Provider, Credential][], request: RequestContext, ban: Ban | undefined): MaybePromise<AuthResult> {
-    const trial: Trial = { uncertain: false };
+  private tryCandidates(candidates: [Provider, Credential][], request: RequestContext, ban: Ban | undefined, trial: Trial): MaybePromise<AuthResult> {
     return andThen(this.firstSuccess(candidates, request, trial), (winner) => {
       // A provider of any realm (API tokens) answers with the owner's realm, which must be the one asked for.
       if (!winner || (request.realm !== null && winner.user.realm !== request.realm)) {
@@ -288,15 +340,15 @@ export class IdentityPipeline {
         attempts.push(attempt);
       }
       if (!attempts.some(isPromise)) return null;
-      return this.raceWithin(candidates, attempts, controller);
+      return this.raceWithin(candidates, attempts, controller, trial.timeoutMs);
     }
     const attempts = candidates.map(([provider, credential]) => this.attempt(provider, credential, controller.signal, request, trial));
-    return this.raceWithin(candidates, attempts, controller);
+    return this.raceWithin(candidates, attempts, controller, trial.timeoutMs);
   }
 
-  /** The first attempt to succeed within `auth.timeout_in_ms` (each attempt gives up when `controller` aborts). */
-  private raceWithin(candidates: [Provider, Credential][], attempts: MaybePromise<User | null>[], controller: AbortController): Promise<Winner> {
-    const timer = setTimeout(() => controller.abort(TIMED_OUT), this.options.timeoutMs);
+  /** The first attempt to succeed within `timeoutMs` (auth.timeout_in_ms; each attempt gives up when `controller` aborts). */
+  private raceWithin(candidates: [Provider, Credential][], attempts: MaybePromise<User | null>[], controller: AbortController, timeoutMs: number): Promise<Winner> {
+    const timer = setTimeout(() => controller.abort(TIMED_OUT), timeoutMs);
     return firstResolved(candidates, attempts).finally(() => {
       clearTimeout(timer);
       controller.abort(SUPERSEDED); // the losers' upstream calls are no longer needed
@@ -311,11 +363,12 @@ export class IdentityPipeline {
     const onError = (error: unknown) => {
       if (signal.reason === SUPERSEDED) return null;
       trial.uncertain = true;
-      const timedOut = signal.reason === TIMED_OUT;
+      // A provider too busy to take the check (argon2's queue full) did not answer in time either.
+      const timedOut = signal.reason === TIMED_OUT || error instanceof ProviderBusy;
       this.options.logger[timedOut ? "warn" : "error"](timedOut ? "auth.provider.timeout" : "auth.provider.error", {
         provider: provider.name,
         realm: provider.realm,
-        error: timedOut ? undefined : (error as Error).message,
+        error: signal.reason === TIMED_OUT ? undefined : (error as Error).message,
       });
       if (observer) report(timedOut ? "timeout" : "error");
       return null;
@@ -330,6 +383,7 @@ export class IdentityPipeline {
     try {
       const result = provider.authenticate(credential, signal, request);
       if (!isPromise(result)) return onResult(result);
+      trial.running?.push(result);
       // A provider that ignores the abort signal is reported as timed out when the limit passes.
       return raceAbort(result, signal).then(onResult, onError);
     } catch (error) {
@@ -435,6 +489,12 @@ function issuerOf(token: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** `promise`, or nothing once `ms` have passed. */
+function withinTime(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
 }
 
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

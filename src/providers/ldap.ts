@@ -14,7 +14,8 @@
 // - a search that finds more than one entry refuses rather than guessing;
 // - certificates are verified (ldaps://, or StartTLS with `ca_file`);
 // - successful sign-ins are remembered `cache_seconds` under a keyed hash of
-//   the username and password (never either one), as config users' are.
+//   the username and password (never either one), as config users' are, and
+//   never when the bind ended after the request gave up.
 import { Type } from "@sinclair/typebox";
 import type { Client } from "ldapts";
 import { createCacheKeyHasher } from "../identity/secrets.ts";
@@ -154,8 +155,9 @@ export const ldapProvider: ProviderType<typeof schema> = {
         const cached = verified.get(key);
         if (cached) return structuredClone(cached);
         const user = await signIn(credential.username, credential.password, signal);
-        if (user) verified.set(key, structuredClone(user));
-        else logger.debug("providers.ldap.refused", { provider: config.name, realm: config.realm });
+        if (!user) logger.debug("providers.ldap.refused", { provider: config.name, realm: config.realm });
+        // Never remembered once the request gave up: a bind that ended after its deadline answered no one (as plain.ts).
+        else if (!signal.aborted) verified.set(key, structuredClone(user));
         return user;
       },
       // With a service account, an API token's owner is looked up again on every use, so removed groups stop applying.

@@ -104,11 +104,15 @@ export const plainProvider: ProviderType<typeof schema> = {
     function check(username: string, presented: string, signal: AbortSignal): MaybePromise<boolean> {
       // argon2 costs tens of milliseconds; remember successes briefly under a
       // keyed hash so repeated Basic requests stay fast. Failures are not
-      // cached: a later correct password must not be refused.
+      // cached: a later correct password must not be refused. Nor is a match
+      // found after the request gave up (its signal aborted): an argon2 run
+      // cannot be stopped, and remembering its answer let a flood of guesses
+      // that all ran out of time (uncounted, unanswered) leave the right one
+      // verified for the guesser's next try (issue 20, finding 1).
       const key = cacheKey(username, presented);
       if (verified.get(key)) return true;
       const remember = (matches: boolean) => {
-        if (matches) verified.set(key, true);
+        if (matches && !signal.aborted) verified.set(key, true);
         return matches;
       };
       const hash = hashes.get(username);

@@ -18,6 +18,13 @@ import type { MaybePromise } from "../identity/maybe-promise.ts";
  */
 export const ANY_REALM = "*";
 
+/**
+ * What a provider throws when it cannot take a check now (argon2's queue is
+ * full): the pipeline reports it as a timeout, which regulation counts as a
+ * failed guess for a password, since a flood's guess is a guess all the same.
+ */
+export class ProviderBusy extends Error {}
+
 export interface Provider {
   readonly name: string;
   readonly type: string;

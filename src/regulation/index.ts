@@ -3,7 +3,7 @@
 // counts failures and successes, and the schedule that ends bans.
 import type { GatehouseConfig } from "../config/schema.ts";
 import type { Credential } from "../identity/credentials.ts";
-import type { AuthObserver } from "../identity/observer.ts";
+import type { AttemptOutcome, AuthObserver } from "../identity/observer.ts";
 import type { RequestContext } from "../identity/request.ts";
 import type { Logger } from "../log.ts";
 import type { Provider } from "../providers/provider.ts";
@@ -12,7 +12,8 @@ import { andThen, isPromise, type MaybePromise } from "../identity/maybe-promise
 import type { StoreBackend } from "../store/backend.ts";
 import type { BlockList } from "node:net";
 import { isTrustedPeer, trustedProxyList } from "../identity/trusted-proxies.ts";
-import { Regulator, type Ban } from "./regulator.ts";
+import { Regulator, regulatedName, usernameSubject, type Ban } from "./regulator.ts";
+import { Turns } from "./turns.ts";
 
 export type { Ban } from "./regulator.ts";
 
@@ -20,6 +21,21 @@ export type { Ban } from "./regulator.ts";
 export interface RegulationGate {
   /** The ban that forbids checking this credential now, or null. */
   banFor(provider: Provider, credential: Credential, request: RequestContext): MaybePromise<Ban | null>;
+  /**
+   * The turn of a request's password checks (one in flight per username, see
+   * turns.ts), or null when it has none. The pipeline takes it before it looks
+   * bans up, and ends it once the answer is reported (and so counted).
+   */
+  turnFor<C extends Candidate>(candidates: readonly C[], timeoutMs: number): MaybePromise<CandidatesTurn<C>> | null;
+}
+
+type Candidate = readonly [Provider, Credential];
+
+export interface CandidatesTurn<C extends Candidate> {
+  /** The passwords whose turn did not come within the time limit: not to be checked (a timeout, counted). */
+  late: readonly C[];
+  /** Hands the turn on; call it once the answer is reported. */
+  end(): void;
 }
 
 /**
@@ -28,6 +44,18 @@ export interface RegulationGate {
  * tokens cannot, and are never regulated (see regulator.ts).
  */
 export const isGuessable = (provider: Provider) => provider.scheme === "basic" || provider.remote;
+
+/**
+ * Whether an attempt's outcome counts as a failed guess. A refusal always
+ * does. A password check that ran out of time does too (issue 20, finding 1):
+ * a flood of guesses faster than argon2 takes them made nearly every check
+ * end after its deadline, and none was counted. A remote key service's
+ * timeout (or error) is not: it says the service is slow, not that the key is
+ * wrong, and counting it would ban every client's address while it lasts; its
+ * keys are long random values, not guesses.
+ */
+const isFailedGuess = (provider: Provider, outcome: AttemptOutcome) =>
+  (outcome === "refused" && isGuessable(provider)) || (outcome === "timeout" && provider.scheme === "basic");
 
 const IP_LIKE = /^[0-9A-Fa-f:.]{2,45}$/;
 
@@ -82,17 +110,41 @@ export function createRegulation(config: GatehouseConfig, store: StoreBackend, l
   );
   const trusted = trustedProxyList(settings.trusted_proxies);
   if (typeof trusted === "string") throw new Error(`regulation.trusted_proxies: ${trusted}`); // config check refuses it first
-  /** Per request: the username of a refused password (or null for an API key), until the result is known. */
-  const refusedGuesses = new WeakMap<RequestContext, { username: string | null }>();
+  /**
+   * Per request, until its result is known: the username subjects of its
+   * failed guesses (one per realm whose provider refused or ran out of time
+   * on a password), whether any guess failed (the address counts once), and
+   * the username a password succeeded with.
+   */
+  const attempts = new WeakMap<RequestContext, { failed: boolean; usernames: Set<string>; succeeded?: { realm: string; username: string } }>();
+  const attemptsOf = (request: RequestContext) => {
+    let seen = attempts.get(request);
+    if (!seen) attempts.set(request, (seen = { failed: false, usernames: new Set() }));
+    return seen;
+  };
+  const turns = new Turns();
 
   const gate: RegulationGate = {
     banFor(provider, credential, request) {
       if (!isGuessable(provider)) return null;
-      const username = credential.scheme === "basic" ? credential.username : null;
+      const username = credential.scheme === "basic" ? usernameSubject(provider.realm, credential.username) : null;
       return andThen(regulator.banFor(username, clientAddressFor(request, trusted)), (ban) => {
         if (ban) counters?.refused(ban.kind);
         return ban;
       });
+    },
+    turnFor(candidates, timeoutMs) {
+      // Password checks wait for their username's turn.
+      const passwords: (typeof candidates)[number][] = [];
+      const names: string[] = [];
+      for (const candidate of candidates) {
+        const [provider, credential] = candidate;
+        if (provider.scheme !== "basic" || credential.scheme !== "basic") continue;
+        passwords.push(candidate);
+        names.push(regulatedName(credential.username));
+      }
+      if (passwords.length === 0) return null;
+      return andThen(turns.take(names, timeoutMs), ({ inTime, end }) => ({ late: inTime ? [] : passwords, end }));
     },
   };
 
@@ -100,26 +152,29 @@ export function createRegulation(config: GatehouseConfig, store: StoreBackend, l
   const failed = (error: unknown) => logger.error("regulation.write_failed", { error: (error as Error)?.message });
   const observer: AuthObserver = {
     providerAttempt({ provider, credential, outcome, request }) {
-      // A refusal counts; a provider's own failure (an error, a timeout) says nothing about the credential.
-      if (outcome !== "refused" || !isGuessable(provider)) return;
-      const seen = refusedGuesses.get(request);
-      const username = credential.scheme === "basic" ? credential.username : null;
-      if (!seen) refusedGuesses.set(request, { username });
-      else if (seen.username === null) seen.username = username;
+      if (outcome === "success" && credential.scheme === "basic") {
+        attemptsOf(request).succeeded ??= { realm: provider.realm, username: credential.username };
+      }
+      // A refusal counts, and a password check out of time; a provider's own error says nothing about the credential.
+      if (!isFailedGuess(provider, outcome)) return;
+      const seen = attemptsOf(request);
+      seen.failed = true;
+      if (credential.scheme === "basic") seen.usernames.add(usernameSubject(provider.realm, credential.username));
     },
     authenticated({ result, request, remembered }) {
       if (remembered) return;
+      const seen = attempts.get(request);
+      attempts.delete(request);
       if (result.ok) {
         if (!isGuessable(result.provider)) return;
-        const forgotten = regulator.recordSuccess(result.user.username);
+        const { realm, username } = seen?.succeeded ?? { realm: result.provider.realm, username: result.user.username };
+        const forgotten = regulator.recordSuccess(usernameSubject(realm, username));
         if (isPromise(forgotten)) forgotten.catch(failed);
         return;
       }
-      // One refused request is one failure, however many providers refused its credential.
-      const guess = refusedGuesses.get(request);
-      if (!guess || result.ban) return;
-      refusedGuesses.delete(request);
-      regulator.recordFailure(guess.username, clientAddressFor(request, trusted)).catch(failed);
+      // One refused request is one failure, however many providers refused its credential (once per realm they serve).
+      if (!seen?.failed) return;
+      regulator.recordFailure([...seen.usernames], clientAddressFor(request, trusted)).catch(failed);
     },
   };
 

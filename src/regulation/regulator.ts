@@ -14,6 +14,11 @@
 // random 178-bit secrets checked by a hash lookup, nobody guesses them, and a
 // valid one must never be refused because someone else failed from the same
 // address (behind nginx, every request comes from nginx's address).
+//
+// A username is counted per realm ("local:alice", see usernameSubject): alice
+// of the directory and alice of the config are different people, and a guess
+// against one bans only that one. Addresses are counted across realms: one
+// guesser is one guesser wherever it guesses.
 import type { RegulationCounter, StoreBackend } from "../store/backend.ts";
 import { isPromise, type MaybePromise } from "../identity/maybe-promise.ts";
 import type { Logger } from "../log.ts";
@@ -36,6 +41,45 @@ export interface Ban {
 /** Subjects are attacker-chosen: bounded before they reach the store or a log line. */
 const MAX_SUBJECT_LENGTH = 256;
 const bound = (subject: string) => subject.slice(0, MAX_SUBJECT_LENGTH);
+
+/**
+ * The name regulation counts a username under: the one spelling that every
+ * way of typing it comes to. Directories match names case-insensitively and
+ * ignore surrounding and repeated spaces (OpenLDAP signs `JDoe`, ` jdoe` and
+ * `jdoe\u00a0` in as jdoe), so counting the name as typed let a guesser spread
+ * their guesses over spellings, none of which ever reached the limit. Applied
+ * for every provider, case-sensitive ones included: the identity keeps its
+ * username as it is, only the count is shared, and two config users differing
+ * only in case share a count (stricter, never looser). NFKC folds compatibility
+ * forms (fullwidth letters), and invisible characters (soft hyphen, zero-width
+ * space) are dropped, as RFC 4518's string preparation maps them to nothing.
+ */
+export function regulatedName(username: string): string {
+  return username
+    .normalize("NFKC")
+    .replace(/\p{Default_Ignorable_Code_Point}/gu, "")
+    .replace(/\s+/gu, " ")
+    .trim()
+    .toLowerCase();
+}
+
+/**
+ * The subject a username is counted and banned under in one realm:
+ * `realm:name`, the realm's own `%` and `:` escaped so that no realm and
+ * username can pass for another pair. Rows written before subjects had a realm
+ * (a bare name) match nothing any more: they end by themselves, within
+ * ban_time for a ban and find_time for a count, and the sweep deletes them.
+ */
+export function usernameSubject(realm: string, username: string): string {
+  return bound(`${realm.replace(/[%:]/g, (char) => (char === "%" ? "%25" : "%3A"))}:${regulatedName(username)}`);
+}
+
+/** The realm and name of a username subject, for the audit; a row from before realms (no `:`) has no realm. */
+function partsOf(subject: string): { realm: string | null; username: string } {
+  const colon = subject.indexOf(":");
+  if (colon < 0) return { realm: null, username: subject };
+  return { realm: subject.slice(0, colon).replace(/%(25|3A)/g, (_, code) => (code === "25" ? "%" : ":")), username: subject.slice(colon + 1) };
+}
 
 /** After a failed re-read of the bans, how long attempts use the bans read before without waiting. */
 const RELOAD_RETRY_MS = 1000;
@@ -65,7 +109,8 @@ export class Regulator {
    * any. At once from memory; on a store that answers later (PostgreSQL) an
    * attempt waits for the failures of its subjects still being counted and for
    * a re-read of the bans in flight, so that the attempt after a banning
-   * failure is refused whatever the store's latency.
+   * failure is refused whatever the store's latency. `username` is a
+   * username subject (usernameSubject).
    */
   banFor(username: string | null, address: string | null, now = Date.now()): MaybePromise<Ban | null> {
     const waitFor = this.refresh(now) ?? this.pendingFailureOf(username, address);
@@ -90,10 +135,14 @@ export class Regulator {
     );
   }
 
-  /** One failed attempt (one refused credential, however many providers refused it). */
-  recordFailure(username: string | null, address: string | null, now = Date.now()): Promise<void> {
+  /**
+   * One failed attempt (one refused credential, however many providers refused
+   * it): one failure for each username subject (one per realm whose providers
+   * refused it) and one for the address.
+   */
+  recordFailure(usernames: readonly string[], address: string | null, now = Date.now()): Promise<void> {
     const subjects: [BanKind, string, number][] = [];
-    if (username !== null) subjects.push(["username", bound(username), this.policy.maxRetries]);
+    for (const username of new Set(usernames)) subjects.push(["username", bound(username), this.policy.maxRetries]);
     if (address !== null) subjects.push(["address", bound(address), this.policy.addressMaxRetries]);
     if (subjects.length === 0) return Promise.resolve();
     const written = this.countFailure(subjects, now);
@@ -127,8 +176,7 @@ export class Regulator {
               at: now,
               event: "regulation.banned",
               actorUsername: "gatehouse",
-              targetUsername: kind === "username" ? subject : null,
-              address: kind === "address" ? subject : null,
+              ...auditedSubject(kind, subject),
               detail: { kind, subject, failures, ban_seconds: Math.round(this.policy.banTimeMs / 1000) },
             });
           }
@@ -145,7 +193,7 @@ export class Regulator {
     }
   }
 
-  /** A success by this username: its count starts again (the address's does not: one success proves nothing about the others). */
+  /** A success by this username subject: its count starts again (the address's does not: one success proves nothing about the others). */
   recordSuccess(username: string, _now = Date.now()): MaybePromise<void> {
     const subject = bound(username);
     // A read first: successes are frequent, and a write for nothing would take the store's write lock.
@@ -171,14 +219,7 @@ export class Regulator {
     const released = await this.store.transaction(async (q) => {
       const over = (await q.releaseRegulation(now, this.policy.findTimeMs)) as { kind: BanKind; subject: string }[];
       for (const { kind, subject } of over) {
-        await q.recordAudit({
-          at: now,
-          event: "regulation.released",
-          actorUsername: "gatehouse",
-          targetUsername: kind === "username" ? subject : null,
-          address: kind === "address" ? subject : null,
-          detail: { kind, subject },
-        });
+        await q.recordAudit({ at: now, event: "regulation.released", actorUsername: "gatehouse", ...auditedSubject(kind, subject), detail: { kind, subject } });
       }
       if (over.length > 0) await q.notify({ kind: "regulation.changed" });
       return over;
@@ -225,4 +266,11 @@ export class Regulator {
     this.loadedStamp = stamp;
     this.loadedOwnWrites = ownWrites;
   }
+}
+
+/** Who a ban is about, in the audit log's columns: a username (and its realm) or an address. */
+function auditedSubject(kind: BanKind, subject: string) {
+  if (kind === "address") return { targetUsername: null, targetRealm: null, address: subject };
+  const { realm, username } = partsOf(subject);
+  return { targetUsername: username, targetRealm: realm, address: null };
 }

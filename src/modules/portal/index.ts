@@ -47,6 +47,7 @@ import {
   meView,
   newTokenView,
   sessionsView,
+  signInPausedText,
   signInView,
   tokensView,
   usersView,
@@ -280,6 +281,12 @@ export function portalModule(deps: PortalDeps) {
         const credential = choice.mode === "internal" ? basicCredential(username, secret) : bearerCredential(secret);
         const context = httpRequestContext("login", request, server);
         const result = typeof credential === "string" || !secret ? null : await pipeline.authenticateWith(choice.provider, credential, context);
+        if (result && !result.ok && result.ban) {
+          // Regulation has paused this name (or address): say so and for how long, rather than blame the password.
+          const paused = pageAnswer(request, 429, "Sign in", signInView(signInChoices, { kind: "error", text: signInPausedText(result.ban) }, username));
+          paused.headers.set("retry-after", String(result.ban.retryAfterSeconds));
+          return paused;
+        }
         if (!result?.ok) {
           await sessions.recordFailedLogin(choice.provider, choice.mode === "internal" ? username : null, context.client);
           const text = choice.mode === "internal" ? "Incorrect username or password." : "This API key was not accepted.";

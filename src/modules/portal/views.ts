@@ -7,6 +7,7 @@ import type { TokenView } from "../../tokens/service.ts";
 import type { AuditRecord } from "../../store/audit.ts";
 import { html, notice, time, type Html } from "./html.ts";
 import type { KeyView } from "../keys/index.ts";
+import type { Ban } from "../../regulation/index.ts";
 
 export interface SignInChoice {
   name: string;
@@ -51,6 +52,17 @@ ${choices.map((choice, index) => {
 </form></section>`;
 })}
 </div>`;
+}
+
+/**
+ * What the sign-in page says while regulation pauses a name or an address:
+ * the ban and its length, which anyone trying the name learns anyway (a ban
+ * falls on any name, whether or not such a user exists).
+ */
+export function signInPausedText(ban: Ban): string {
+  const minutes = Math.max(1, Math.ceil(ban.retryAfterSeconds / 60));
+  const what = ban.kind === "username" ? "Sign-in for this username" : "Sign-in from your network address";
+  return `${what} is paused for ${minutes} minute${minutes === 1 ? "" : "s"} after too many failed attempts. Try again later.`;
 }
 
 function scopeList(scopes: Scopes | null | undefined, unrestricted = "all (unrestricted)"): Html {
