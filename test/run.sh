@@ -30,6 +30,7 @@ STORE_SUITES=(
   test/edge.test.ts
   test/metrics.test.ts
   test/purge.test.ts
+  test/review3-scopes.test.ts
 )
 
 bash test/setup.sh

@@ -5,7 +5,7 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { providerTypes } from "../providers/registry.ts";
 import { augmenterTypes } from "../augmenters/registry.ts";
-import { SCOPE_NAME } from "../tokens/scopes.ts";
+import { SCOPE_NAME, SERVICE_NAME } from "../tokens/scopes.ts";
 
 const oneOf = <const T extends string>(values: readonly T[], options: { default?: T; description?: string } = {}) =>
   Type.Unsafe<T>(
@@ -280,8 +280,10 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
       services: Type.Array(
         Type.Object(
           {
-            name: Type.String({ pattern: SCOPE_NAME.source, description: "Letters, digits, _ . - (at most 64)" }),
-            scopes: Type.Array(Type.String({ pattern: SCOPE_NAME.source }), { default: [] }),
+            name: Type.String({ pattern: SERVICE_NAME.source, description: "Letters, digits, _ . - (at most 64)" }),
+            scopes: Type.Array(Type.String({ pattern: SCOPE_NAME.source, description: "Letters, digits, _ . - and, after the first character, : (Tiled's read:data)" }), {
+              default: [],
+            }),
           },
           { additionalProperties: true },
         ),
