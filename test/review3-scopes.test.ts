@@ -9,9 +9,12 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { decodeJwt } from "jose";
-import { basic, startApp, type TestApp } from "./helpers/app.ts";
+import { basic, localUsersConfig, logEvents, rawHttp, startApp, type TestApp } from "./helpers/app.ts";
 import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";
+import { freePort, nginxAvailable, startNginx, type RunningNginx } from "./helpers/nginx.ts";
 import { portalCookie } from "./helpers/portal.ts";
+import { parsePrometheus } from "./helpers/prometheus.ts";
+import { storedRows } from "./helpers/stored.ts";
 
 const ALICE = basic("alice", "alice-pw");
 
@@ -194,4 +197,183 @@ describe("finding 0: Tiled's own scope names (read:data, admin:apikeys) are conf
     expect(await scopesClaim(app, `Bearer ${secret}`)).toEqual({ tiled: TILED_SCOPES });
     expect(text).toContain("tiled</code>: read:metadata, read:data, write:metadata");
   });
+});
+
+// ---------------------------------------------------------------------------
+// Finding 4: the README's nginx blocks, as printed, in front of Gatehouse with
+// regulation's defaults (trusted_proxies: loopback, address_max_retries: 20).
+
+const README = readFileSync(join(projectRoot, "README.md"), "utf8");
+/** Every ```nginx block of the README, as a user copies it. */
+const NGINX_BLOCKS = [...README.matchAll(/```nginx\n([^]*?)```/g)].map((match) => match[1]);
+
+/** The one README nginx block holding `marker`. */
+function readmeBlock(marker: string): string {
+  const found = NGINX_BLOCKS.filter((block) => block.includes(marker));
+  if (found.length !== 1) throw new Error(`${found.length} README nginx blocks hold ${JSON.stringify(marker)}`);
+  return found[0];
+}
+
+/** Each `location … { … }` of an nginx block: its head and its body (braces matched). */
+function locations(block: string): { head: string; body: string }[] {
+  const found: { head: string; body: string }[] = [];
+  for (const match of block.matchAll(/location[^{;]*\{/g)) {
+    let depth = 1;
+    let end = match.index! + match[0].length;
+    while (depth > 0 && end < block.length) {
+      if (block[end] === "{") depth++;
+      else if (block[end] === "}") depth--;
+      end++;
+    }
+    found.push({ head: match[0].slice(0, -1).trim(), body: block.slice(match.index! + match[0].length, end - 1) });
+  }
+  return found;
+}
+
+const SETS_REAL_IP = /proxy_set_header\s+X-Real-IP\s+\$remote_addr;/;
+
+/** The README's upstream block, pointed at the test's Gatehouse. */
+const upstreamFor = (app: TestApp) =>
+  readmeBlock("upstream gatehouse {\n    server 127.0.0.1:8080;")
+    .match(/upstream gatehouse \{[^}]*\}/)![0]
+    .replace("127.0.0.1:8080", `127.0.0.1:${new URL(app.url).port}`);
+
+/** The README's merged 443 server (the ecFlow seed's trap, fixed), on loopback ports without TLS, ecFlow played by `ecflowPort`. */
+function mergedServer(port: number, ecflowPort: number, block = readmeBlock("listen 443 ssl;")) {
+  return block
+    .replace(/^(\s*)listen 443 ssl;/m, `$1listen 127.0.0.1:${port};`)
+    .replace(/^(\s*)listen 80;/m, `$1listen 127.0.0.1:${freePort()};`)
+    .replace(/^\s*listen \[::\]:\d+.*$/gm, "")
+    .replace(/^\s*ssl_certificate.*$/gm, "")
+    .replaceAll("http://localhost:8888", `http://127.0.0.1:${ecflowPort}`);
+}
+
+/** The README's trusted-header `/auth` location, in a server whose /v1/ecflow it guards (nobody pre-authenticated). */
+function trustedHeaderServer(port: number, ecflowPort: number) {
+  const auth = readmeBlock("proxy_set_header sec-georchestra-preauthenticated");
+  const variables = [...new Set(auth.match(/\$preauth_\w+/g))].map((name) => `    set ${name} "";`).join("\n");
+  return `
+server {
+    listen 127.0.0.1:${port};
+${variables}
+${auth}
+    location /v1/ecflow {
+        auth_request /auth;
+        proxy_pass http://127.0.0.1:${ecflowPort};
+    }
+}`;
+}
+
+const nginxEnabled = nginxAvailable("review3 finding 4 (the README's nginx blocks and X-Real-IP)");
+
+describe("finding 4: a client cannot choose its own X-Real-IP through the README's nginx blocks", () => {
+  test("every location of every README nginx block that proxies to Gatehouse sets X-Real-IP to $remote_addr", () => {
+    const proxying = NGINX_BLOCKS.flatMap(locations).filter(({ body }) => /proxy_pass\s+http:\/\/gatehouse\b/.test(body));
+    // The ecFlow section's /auth, the merged 443 block's, the portal section's two, the trusted-header section's.
+    expect(proxying.length).toBeGreaterThanOrEqual(5);
+    const without = proxying.filter(({ body }) => !SETS_REAL_IP.test(body)).map(({ head, body }) => `${head} { ${body.trim().slice(0, 120)} …`);
+    expect(without).toEqual([]);
+  });
+
+  let ecflow: ReturnType<typeof Bun.serve>;
+  beforeAll(() => {
+    ecflow = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ecflow says hello\n") });
+  });
+  afterAll(() => ecflow?.stop(true));
+
+  /** A fresh Gatehouse (regulation's defaults) behind nginx running `http(gatehouse, nginxPort)`; `run` gets both. */
+  async function behindNginx(http: (app: TestApp, port: number) => string, run: (app: TestApp, through: (headers: Record<string, string>) => Promise<Response>, port: number) => Promise<void>) {
+    const dir = temporaryDirectory("gatehouse-review3-nginx-");
+    const app = await startApp(localUsersConfig(dir, ["dave", "erin", "frank"].map((username) => ({ username, password: `${username}-pw` }))));
+    const port = freePort();
+    let nginx: RunningNginx | undefined;
+    try {
+      nginx = await startNginx({ http: http(app, port) });
+      const through = (headers: Record<string, string>) => fetch(`http://127.0.0.1:${port}/v1/ecflow`, { headers });
+      await run(app, through, port);
+    } finally {
+      await nginx?.stop();
+      await app.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  const addressRows = async (app: TestApp) => (await storedRows<{ subject: string }>(app, "SELECT subject FROM regulation_counters WHERE kind = 'address'")).map((row) => row.subject);
+
+  /** The attack of the review: rotating X-Real-IP to escape the address limit, a fixed one to frame an address. */
+  async function attack(app: TestApp, through: (headers: Record<string, string>) => Promise<Response>) {
+    // 25 guesses, each under another username and another claimed address.
+    for (let i = 0; i < 25; i++) {
+      expect((await through({ authorization: basic(`nobody-${i}`, "guess"), "x-real-ip": `198.51.100.${i + 1}` })).status).toBe(401);
+    }
+    // The guesser's real address (nginx's $remote_addr) was counted: it is banned, whatever it claims next.
+    // (frank's first attempt: an Authorization header that succeeded moments before is answered from memory, bans included.)
+    expect((await through({ authorization: basic("frank", "frank-pw"), "x-real-ip": "198.51.100.200" })).status).toBe(401);
+    const rows = await storedRows<{ subject: string; banned_until: number | null }>(app, "SELECT subject, banned_until FROM regulation_counters WHERE kind = 'address'");
+    expect(rows.map((row) => [row.subject, row.banned_until !== null])).toEqual([["127.0.0.1", true]]);
+  }
+
+  async function framing(app: TestApp, through: (headers: Record<string, string>) => Promise<Response>) {
+    for (let i = 0; i < 21; i++) expect((await through({ authorization: basic(`nobody-${i}`, "guess"), "x-real-ip": "203.0.113.7" })).status).toBe(401);
+    expect((await addressRows(app)).filter((subject) => subject.includes("203.0.113"))).toEqual([]);
+    // The client really at 203.0.113.7, named by a proxy that sets X-Real-IP (Gatehouse's trusted loopback peer), is not banned.
+    expect((await fetch(`${app.url}/authenticate`, { headers: { authorization: basic("erin", "erin-pw"), "x-real-ip": "203.0.113.7" } })).status).toBe(200);
+  }
+
+  test.skipIf(!nginxEnabled)("the README's merged 443 block, as printed: rotating X-Real-IP escapes nothing, a fixed one frames nobody", async () => {
+    const http = (app: TestApp, port: number) => `${upstreamFor(app)}\n${mergedServer(port, ecflow.port!)}`;
+    await behindNginx(http, async (app, through) => {
+      expect((await through({ authorization: basic("dave", "dave-pw") })).status).toBe(200);
+      await attack(app, through);
+      // A proxy that sets X-Real-IP is never suspected.
+      expect(logEvents(app).filter((line) => line.event === "regulation.proxy_x_real_ip_ignored")).toEqual([]);
+    });
+    await behindNginx(http, async (app, through) => framing(app, through));
+  }, 60_000);
+
+  test.skipIf(!nginxEnabled)("the README's trusted-header /auth location, as printed: the same", async () => {
+    const http = (app: TestApp, port: number) => `${upstreamFor(app)}\n${trustedHeaderServer(port, ecflow.port!)}`;
+    await behindNginx(http, async (app, through) => attack(app, through));
+    await behindNginx(http, async (app, through) => framing(app, through));
+  }, 60_000);
+
+  test.skipIf(!nginxEnabled)(
+    "a block that forgets X-Real-IP (the merged block as the README printed it before): once a request shows it, that proxy's X-Real-IP is ignored, warned once and counted",
+    async () => {
+      const forgetful = readmeBlock("listen 443 ssl;").replace(/^.*X-Real-IP.*\n/gm, "");
+      expect(forgetful).not.toContain("X-Real-IP");
+      const http = (app: TestApp, port: number) => `${upstreamFor(app)}\n${mergedServer(port, ecflow.port!, forgetful)}`;
+      const ignored = (app: TestApp) => logEvents(app).filter((line) => line.event === "regulation.proxy_x_real_ip_ignored");
+      const problems = async (app: TestApp, reason: string) =>
+        parsePrometheus(await app.gatehouse.metrics!.render()).value("gatehouse_regulation_proxy_x_real_ip_problems_total", { reason }) ?? 0;
+
+      // An ordinary client sends no X-Real-IP: through this block, Gatehouse gets none from its trusted peer.
+      await behindNginx(http, async (app, through) => {
+        expect((await through({ authorization: basic("dave", "dave-pw") })).status).toBe(200);
+        expect(ignored(app)).toMatchObject([{ level: "warn", proxy: "127.0.0.1", reason: "missing" }]);
+        for (let i = 0; i < 21; i++) expect((await through({ authorization: basic(`nobody-${i}`, "guess"), "x-real-ip": "203.0.113.7" })).status).toBe(401);
+        for (let i = 0; i < 25; i++) expect((await through({ authorization: basic(`rotating-${i}`, "guess"), "x-real-ip": `198.51.100.${i + 1}` })).status).toBe(401);
+        // Nobody framed, no address counted: regulated by username only, as for a proxy that sends no X-Real-IP.
+        expect(await addressRows(app)).toEqual([]);
+        expect((await through({ authorization: basic("erin", "erin-pw") })).status).toBe(200);
+        // Warned once; counted each time.
+        expect(ignored(app)).toHaveLength(1);
+        expect(await problems(app, "missing")).toBe(2);
+      });
+
+      // Several X-Real-IP headers (or a comma list): never what nginx's proxy_set_header sends.
+      await behindNginx(http, async (app, _through, port) => {
+        const raw = await rawHttp(
+          `http://127.0.0.1:${port}`,
+          `GET /v1/ecflow HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${basic("nobody", "guess")}\r\nX-Real-IP: 203.0.113.7\r\nX-Real-IP: 203.0.113.8`,
+        );
+        expect(raw.status).toBe(401);
+        expect(ignored(app)).toMatchObject([{ proxy: "127.0.0.1", reason: "several" }]);
+        for (let i = 0; i < 21; i++) await fetch(`http://127.0.0.1:${port}/v1/ecflow`, { headers: { authorization: basic(`nobody-${i}`, "guess"), "x-real-ip": "203.0.113.7" } });
+        expect(await addressRows(app)).toEqual([]);
+        expect(await problems(app, "several")).toBe(1);
+      });
+    },
+    60_000,
+  );
 });

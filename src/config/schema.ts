@@ -139,7 +139,7 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
           trusted_proxies: Type.Array(Type.String({ minLength: 1 }), {
             default: ["127.0.0.1", "::1", "::ffff:127.0.0.1"],
             description:
-              "Addresses or CIDR ranges (10.0.0.0/8) of peers whose X-Real-IP header names the client (set it in nginx's /auth location: proxy_set_header X-Real-IP $remote_addr). A request from such a peer without X-Real-IP has no known address and is regulated by username only",
+              "Addresses or CIDR ranges (10.0.0.0/8) of peers whose X-Real-IP header names the client (set it in every nginx location that proxies to Gatehouse, /auth first: proxy_set_header X-Real-IP $remote_addr). A request from such a peer without X-Real-IP has no known address and is regulated by username only; a peer seen passing clients' own X-Real-IP on is not believed again until a restart or reload",
           }),
         },
         {
