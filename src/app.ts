@@ -124,6 +124,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
   const regulation = regulationStore
     ? createRegulation(config, regulationStore, logger, metrics && {
         refused: (kind) => metrics.events.regulationRefusals.labels(kind).inc(),
+        proxyRealIpProblem: (problem) => metrics.events.proxyRealIpProblems.labels(problem).inc(),
         timeQuery: storeQueryTimer(metrics),
       })
     : null;

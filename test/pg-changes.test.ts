@@ -7,12 +7,11 @@
 // itself. Measured figures are printed as `pg-changes:` lines.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
-import type { Socket, TCPSocketListener } from "bun";
 import type { StoreChange } from "../src/store/backend.ts";
 import { describeError, normaliseChange, PgChangeListener, type ListenState } from "../src/store/pg/changes.ts";
 import { CHANGES_CHANNEL, encodeChange, type ChangeMessage } from "../src/store/pg/contract.ts";
 import { createPgReadinessCheck } from "../src/store/pg/readiness.ts";
-import { postgresAvailable, startPostgres, type Postgres, eventually, percentile } from "./helpers/postgres.ts";
+import { postgresAvailable, startPostgres, type Postgres, eventually, percentile, pgRelay } from "./helpers/postgres.ts";
 
 let pg: Postgres;
 let pool: SQL;
@@ -62,56 +61,6 @@ async function commitChange(change: StoreChange, from = "instance-b"): Promise<v
   await other.begin(async (tx) => {
     await tx`SELECT pg_notify(${CHANGES_CHANNEL}, ${encodeChange(change, from)})`;
   });
-}
-
-/**
- * A TCP relay to the server that can stop relaying without closing anything:
- * a dead peer (cable pulled, firewall dropping), which no socket error reveals.
- */
-function relay(targetPort: number): { url: string; blackhole: boolean; server: TCPSocketListener<unknown> } {
-  const state = { blackhole: false };
-  type Side = { upstream: Socket<unknown> | null; pending: Uint8Array[] };
-  const server = Bun.listen<Side>({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open(client) {
-        client.data = { upstream: null, pending: [] };
-        void Bun.connect({
-          hostname: "127.0.0.1",
-          port: targetPort,
-          socket: {
-            data(_upstream, chunk) {
-              if (!state.blackhole) client.write(chunk);
-            },
-            close() {
-              client.end();
-            },
-            error() {
-              client.end();
-            },
-          },
-        }).then(
-          (upstream) => {
-            client.data.upstream = upstream;
-            for (const chunk of client.data.pending) upstream.write(chunk);
-            client.data.pending = [];
-          },
-          () => client.end(),
-        );
-      },
-      data(client, chunk) {
-        if (state.blackhole) return;
-        if (client.data.upstream) client.data.upstream.write(chunk);
-        else client.data.pending.push(new Uint8Array(chunk));
-      },
-      close(client) {
-        client.data.upstream?.end();
-      },
-    },
-  });
-  const url = pg.url.replace(`:${pg.port}/`, `:${server.port}/`);
-  return Object.assign(state, { url, server });
 }
 
 describe.skipIf(!postgresAvailable)("PostgreSQL change listener (LISTEN/NOTIFY)", () => {
@@ -223,13 +172,13 @@ describe.skipIf(!postgresAvailable)("PostgreSQL change listener (LISTEN/NOTIFY)"
   }, 30_000);
 
   test("a peer that stops answering with no RST: no heartbeat for 3 s makes the listener deaf; it listens again once the path is back", async () => {
-    const path = relay(pg.port);
+    const path = pgRelay(pg);
     try {
       const { listener, states, received } = await startListener({ url: path.url, instanceId: "behind-relay" });
       const check = createPgReadinessCheck({ pool, listener });
       await check();
       const cut = performance.now();
-      path.blackhole = true;
+      path.cut = true;
       await eventually(() => !listener.listening, 10_000, "deaf for want of heartbeats");
       const detected = performance.now() - cut;
       expect(states[0]!.reason).toMatch(/^no notification for \d+ ms/);
@@ -244,7 +193,7 @@ describe.skipIf(!postgresAvailable)("PostgreSQL change listener (LISTEN/NOTIFY)"
       await Bun.sleep(1_500);
       expect(listener.listening).toBe(false);
       const restored = performance.now();
-      path.blackhole = false;
+      path.cut = false;
       await eventually(() => listener.listening, 15_000, "listening again after the path is back");
       const back = performance.now() - restored;
       await check();
@@ -259,7 +208,7 @@ describe.skipIf(!postgresAvailable)("PostgreSQL change listener (LISTEN/NOTIFY)"
       await commitChange({ kind: "session.revoked", ids: ["after-relay"] });
       await eventually(() => received.some((message) => message.kind === "session.revoked" && message.ids[0] === "after-relay"), 5_000, "a change after");
     } finally {
-      path.server.stop(true);
+      path.stop();
     }
   }, 40_000);
 

@@ -32,6 +32,7 @@ STORE_SUITES=(
   test/metrics.test.ts
   test/purge.test.ts
   test/review3-portal.test.ts
+  test/review3-scopes.test.ts
 )
 
 bash test/setup.sh

@@ -438,7 +438,7 @@ describe("finding 8: scope names are names, never object properties", () => {
   test("config check refuses service and scope names that are not names", async () => {
     const { buildConfig } = await import("../src/config/load.ts");
     expect(() => buildConfig(config(dir, { services: [{ name: "eco flow", scopes: ["read"] }] }), "test", {})).toThrow(/services\[0\]\.name/);
-    expect(() => buildConfig(config(dir, { services: [{ name: "ecflow", scopes: ["re:ad"] }] }), "test", {})).toThrow(/services\[0\]\.scopes\[0\]/);
+    expect(() => buildConfig(config(dir, { services: [{ name: "ecflow", scopes: ["re ad"] }] }), "test", {})).toThrow(/services\[0\]\.scopes\[0\]/);
   });
 });
 

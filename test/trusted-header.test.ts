@@ -333,7 +333,8 @@ describe.skipIf(!nginxEnabled)("trusted-header behind a real nginx front (the se
       proxy_set_header preauth-org $preauth_org;
       proxy_set_header preauth-provider $preauth_provider;
       proxy_set_header preauth-provider-id $preauth_provider_id;
-      proxy_set_header preauth-roles "";`;
+      proxy_set_header preauth-roles "";
+      proxy_set_header X-Real-IP $remote_addr;`;
     return `
   server {
     listen 127.0.0.1:${port};

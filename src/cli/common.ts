@@ -7,7 +7,7 @@ import type { StoreBackend } from "../store/backend.ts";
 import { openBackend } from "../store/open.ts";
 import type { Scopes } from "../identity/user.ts";
 import type { TokenView } from "../tokens/service.ts";
-import { describeScopes } from "../tokens/scopes.ts";
+import { describeScopes, splitScope } from "../tokens/scopes.ts";
 
 /** main.ts's config loading: --config FILE, else the environment, else ./config.yaml, else the development default. */
 export type LoadConfig = (path: string | undefined) => Promise<LoadedConfig>;
@@ -57,15 +57,18 @@ export async function openCommandStore(config: GatehouseConfig, command: string)
   }
 }
 
-/** `--scope ecflow:read --scope ecflow:write` → {ecflow: ["read", "write"]}; a bare `service` grants it with no scopes. */
+/**
+ * `--scope ecflow:read --scope tiled:read:data` → {ecflow: ["read"], tiled: ["read:data"]} (split at the
+ * first colon, as Tiled's scopes hold one); a bare `service` grants it with no scopes.
+ */
 export function parseScopeArguments(values: readonly string[]): Scopes | string {
-  const scopes: Scopes = {};
+  // Without a prototype: `--scope __proto__:read` is an unknown service for the token service to name, not Object.prototype.
+  const scopes: Scopes = Object.create(null);
   for (const value of values) {
-    const colon = value.indexOf(":");
-    const service = colon < 0 ? value : value.slice(0, colon);
-    if (service === "" || (colon >= 0 && colon === value.length - 1)) return `--scope ${value}: expected service:scope`;
+    const [service, scope] = splitScope(value);
+    if (service === "" || scope === "") return `--scope ${value}: expected service:scope`;
     const list = (scopes[service] ??= []);
-    if (colon >= 0) list.push(value.slice(colon + 1));
+    if (scope !== null) list.push(scope);
   }
   return scopes;
 }

@@ -257,6 +257,8 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   const serviceNames = new Set<string>();
   config.services.forEach((service, index) => {
     if (serviceNames.has(service.name)) problems.push(`services[${index}].name: duplicate service "${service.name}"`);
+    // A token's scopes are an object keyed by service: this key would set its prototype, not name a service.
+    if (service.name === "__proto__") problems.push(`services[${index}].name: "__proto__" cannot name a service`);
     serviceNames.add(service.name);
     if (service.name === GATEHOUSE_SERVICE.name && service.scopes.join() !== GATEHOUSE_SERVICE.scopes.join()) {
       problems.push(`services[${index}]: "${GATEHOUSE_SERVICE.name}" is Gatehouse's own API, with the scopes ${GATEHOUSE_SERVICE.scopes.join(", ")}; leave it out`);

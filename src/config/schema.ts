@@ -5,7 +5,7 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { providerTypes } from "../providers/registry.ts";
 import { augmenterTypes } from "../augmenters/registry.ts";
-import { SCOPE_NAME } from "../tokens/scopes.ts";
+import { SCOPE_NAME, SERVICE_NAME } from "../tokens/scopes.ts";
 
 const oneOf = <const T extends string>(values: readonly T[], options: { default?: T; description?: string } = {}) =>
   Type.Unsafe<T>(
@@ -139,7 +139,7 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
           trusted_proxies: Type.Array(Type.String({ minLength: 1 }), {
             default: ["127.0.0.1", "::1", "::ffff:127.0.0.1"],
             description:
-              "Addresses or CIDR ranges (10.0.0.0/8) of peers whose X-Real-IP header names the client (set it in nginx's /auth location: proxy_set_header X-Real-IP $remote_addr). A request from such a peer without X-Real-IP has no known address and is regulated by username only",
+              "Addresses or CIDR ranges (10.0.0.0/8) of peers whose X-Real-IP header names the client (set it in every nginx location that proxies to Gatehouse, /auth first: proxy_set_header X-Real-IP $remote_addr). A request from such a peer without X-Real-IP has no known address and is regulated by username only; a peer seen passing clients' own X-Real-IP on is not believed again until a restart or reload",
           }),
         },
         {
@@ -280,8 +280,10 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
       services: Type.Array(
         Type.Object(
           {
-            name: Type.String({ pattern: SCOPE_NAME.source, description: "Letters, digits, _ . - (at most 64)" }),
-            scopes: Type.Array(Type.String({ pattern: SCOPE_NAME.source }), { default: [] }),
+            name: Type.String({ pattern: SERVICE_NAME.source, description: "Letters, digits, _ . - (at most 64)" }),
+            scopes: Type.Array(Type.String({ pattern: SCOPE_NAME.source, description: "Letters, digits, _ . - and, after the first character, : (Tiled's read:data)" }), {
+              default: [],
+            }),
           },
           { additionalProperties: true },
         ),

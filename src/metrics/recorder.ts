@@ -80,6 +80,7 @@ export class Metrics {
     regulationBans: Counter;
     regulationReleases: Counter;
     regulationRefusals: Counter;
+    proxyRealIpProblems: Counter;
   };
   readonly storeQueryDuration: Histogram;
   /** Series of the hot path, found once per label set. */
@@ -180,6 +181,11 @@ export class Metrics {
         "Password or API-key attempts refused by this instance without checking them, because the username or address is banned",
         ["kind"],
       ),
+      proxyRealIpProblems: counter(
+        "gatehouse_regulation_proxy_x_real_ip_problems_total",
+        "Requests from a trusted proxy (regulation.trusted_proxies) showing that it passes clients' own X-Real-IP on, by what showed it: missing on a proxied request, several, or not an address. From the first, that proxy's X-Real-IP is ignored until a restart or reload: set proxy_set_header X-Real-IP $remote_addr",
+        ["reason"],
+      ),
     };
     for (const kind of ["username", "address"]) {
       this.events.regulationBans.labels(kind).inc(0);
@@ -187,6 +193,7 @@ export class Metrics {
       this.events.regulationRefusals.labels(kind).inc(0);
     }
     for (const reason of ["revoked", "user no longer known", "refresh token reuse"]) this.events.sessionsRevoked.labels(reason).inc(0);
+    for (const reason of ["missing", "several", "invalid"]) this.events.proxyRealIpProblems.labels(reason).inc(0);
     for (const state of ["next", "current", "previous", "retired"]) this.events.keyTransitions.labels(state).inc(0);
     this.storeQueryDuration = new Histogram({
       name: "gatehouse_store_query_duration_seconds",

@@ -10,8 +10,8 @@ import type { Provider } from "../providers/provider.ts";
 import { Refusal } from "../refusal.ts";
 import { andThen, isPromise, type MaybePromise } from "../identity/maybe-promise.ts";
 import type { StoreBackend } from "../store/backend.ts";
-import type { BlockList } from "node:net";
-import { isTrustedPeer, trustedProxyList } from "../identity/trusted-proxies.ts";
+import { trustedProxyList } from "../identity/trusted-proxies.ts";
+import { ForwardedAddresses, type ForwardedAddressProblem } from "../identity/forwarded-address.ts";
 import { Regulator, regulatedName, usernameSubject, type Ban } from "./regulator.ts";
 import { Turns } from "./turns.ts";
 
@@ -57,26 +57,6 @@ export const isGuessable = (provider: Provider) => provider.scheme === "basic" |
 const isFailedGuess = (provider: Provider, outcome: AttemptOutcome) =>
   (outcome === "refused" && isGuessable(provider)) || (outcome === "timeout" && provider.scheme === "basic");
 
-const IP_LIKE = /^[0-9A-Fa-f:.]{2,45}$/;
-
-/**
- * The client's address for regulation: the peer, unless the peer is a trusted
- * proxy, whose X-Real-IP names the client. Never X-Forwarded-For: nginx's
- * auth_request subrequest passes the client's own headers on, and its first
- * entry is whatever the client wrote. A trusted proxy that sends no X-Real-IP
- * gives no address (null): counting every client as the proxy would let one
- * guesser ban everyone.
- */
-export function clientAddressFor(request: RequestContext, trustedProxies: BlockList): string | null {
-  const peer = request.client.socket;
-  if (peer === null) return null;
-  // Addresses and CIDR blocks alike (identity/trusted-proxies.ts, as the other trusted_proxies lists):
-  // a proxy named by its block and not matched would be regulated as one client, and banned for everyone.
-  if (!isTrustedPeer(trustedProxies, peer)) return peer;
-  const real = request.headers.get("x-real-ip")?.trim();
-  return real && IP_LIKE.test(real) ? real : null;
-}
-
 /** The answer to a banned attempt on Gatehouse's API and login routes. */
 export function banRefusal(ban: Ban): Refusal {
   return new Refusal(429, "Too many failed attempts; try again later", { "retry-after": String(ban.retryAfterSeconds) });
@@ -93,6 +73,8 @@ export interface RegulationCounters {
   /** An attempt refused unchecked because of a ban, by what was banned. */
   refused(kind: Ban["kind"]): void;
   timeQuery<T>(query: string, run: () => T): T;
+  /** A trusted proxy's request that shows it passes clients' own X-Real-IP on (identity/forwarded-address.ts). */
+  proxyRealIpProblem?(problem: ForwardedAddressProblem): void;
 }
 
 export function createRegulation(config: GatehouseConfig, store: StoreBackend, logger: Logger, counters: RegulationCounters | null): Regulation {
@@ -123,12 +105,14 @@ export function createRegulation(config: GatehouseConfig, store: StoreBackend, l
     return seen;
   };
   const turns = new Turns();
+  // The client's address: the peer, or what a trusted proxy names (and a proxy that passes clients' own on, found out).
+  const addresses = new ForwardedAddresses(trusted, logger, counters?.proxyRealIpProblem);
 
   const gate: RegulationGate = {
     banFor(provider, credential, request) {
       if (!isGuessable(provider)) return null;
       const username = credential.scheme === "basic" ? usernameSubject(provider.realm, credential.username) : null;
-      return andThen(regulator.banFor(username, clientAddressFor(request, trusted)), (ban) => {
+      return andThen(regulator.banFor(username, addresses.clientAddress(request)), (ban) => {
         if (ban) counters?.refused(ban.kind);
         return ban;
       });
@@ -174,7 +158,7 @@ export function createRegulation(config: GatehouseConfig, store: StoreBackend, l
       }
       // One refused request is one failure, however many providers refused its credential (once per realm they serve).
       if (!seen?.failed) return;
-      regulator.recordFailure([...seen.usernames], clientAddressFor(request, trusted)).catch(failed);
+      regulator.recordFailure([...seen.usernames], addresses.clientAddress(request)).catch(failed);
     },
   };
 

@@ -33,8 +33,24 @@ export function describeScopes(scopes: Scopes): string {
   return entries.map(([service, names]) => `${service}: ${names.length > 0 ? names.join(", ") : "(no scopes)"}`).join("; ");
 }
 
-/** What a service's or a scope's name may be: letters, digits, `_`, `.` and `-` (also in the config). */
-export const SCOPE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+/** What a service's name may be: letters, digits, `_`, `.` and `-` (also in the config). */
+export const SERVICE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+/**
+ * What a scope's name may be: the same and `:` after the first character, for
+ * Tiled's own names (`read:data`, `admin:apikeys`). A service name holds no
+ * colon, so "service:scope" splits at its first one: `tiled:read:data` is
+ * service `tiled`, scope `read:data`.
+ */
+export const SCOPE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$/;
+
+/** "tiled:read:data" → ["tiled", "read:data"]; "tiled" → ["tiled", null]: the service, without a scope. */
+export function splitScope(entry: string): [service: string, scope: string | null] {
+  const colon = entry.indexOf(":");
+  return colon < 0 ? [entry, null] : [entry.slice(0, colon), entry.slice(colon + 1)];
+}
+
+/** The reverse of splitScope: how one scope is written in a list, an error or a checkbox. */
+export const joinScope = (service: string, scope: string) => `${service}:${scope}`;
 
 /**
  * The requested scopes, de-duplicated and in config order, or the problem with
@@ -64,10 +80,10 @@ export function scopesBeyond(requested: Scopes, limit: Scopes): string[] {
   for (const [service, names] of Object.entries(requested)) {
     const allowed = Object.hasOwn(limit, service) ? limit[service] : undefined;
     if (!allowed) {
-      beyond.push(...(names.length > 0 ? names.map((name) => `${service}:${name}`) : [service]));
+      beyond.push(...(names.length > 0 ? names.map((name) => joinScope(service, name)) : [service]));
       continue;
     }
-    for (const name of names) if (!allowed.includes(name)) beyond.push(`${service}:${name}`);
+    for (const name of names) if (!allowed.includes(name)) beyond.push(joinScope(service, name));
   }
   return beyond;
 }

@@ -25,3 +25,15 @@ export function portalConfig(dir: string, extra: Record<string, unknown> = {}) {
     ...extra,
   };
 }
+
+/** Signs in through the portal's form (provider "local") and returns the session cookie as a request sends it ("name=value"). */
+export async function portalCookie(url: string, username: string, password: string): Promise<string> {
+  const signIn = await fetch(`${url}/portal/sign-in`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: url },
+    body: new URLSearchParams({ provider: "local", username, password }),
+  });
+  if (signIn.status !== 303) throw new Error(`portal sign-in of ${username}: ${signIn.status} ${await signIn.text()}`);
+  return signIn.headers.get("set-cookie")!.split(";")[0];
+}

@@ -7,6 +7,7 @@
 // runs as the `postgres` user (created by the package) on a folder it owns.
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import type { Socket, TCPSocketListener } from "bun";
 import { temporaryDirectory } from "./gatehouse.ts";
 import { freePort } from "./slapd.ts";
 
@@ -152,4 +153,78 @@ export async function eventually(check: () => boolean, ms: number, what: string)
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await Bun.sleep(5);
   }
+}
+
+export interface PgRelay {
+  /** The server's URL through the relay. */
+  url: string;
+  /** While true, the cut connections relay nothing, either way, and nothing is closed: a dead peer (cable pulled, firewall dropping), which no socket error reveals. */
+  cut: boolean;
+  /** Resolves once bytes holding `text` have been passed on to one of the connections `cut` applies to. */
+  passedOn(text: string): Promise<void>;
+  stop(): void;
+}
+
+/**
+ * A TCP relay to a test server that can stop relaying without closing
+ * anything. `only: "gatehouse-listen"` cuts only the connections whose
+ * start-up message names that application (Gatehouse's LISTEN connection,
+ * src/store/pg/changes.ts); by default every connection.
+ */
+export function pgRelay(pg: Postgres, only?: string): PgRelay {
+  const waiters: { text: string; wake: () => void }[] = [];
+  type Side = { upstream: Socket<unknown> | null; pending: Uint8Array[]; seen: string; cuttable: boolean };
+  const server: TCPSocketListener<Side> = Bun.listen<Side>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(client) {
+        client.data = { upstream: null, pending: [], seen: "", cuttable: only === undefined };
+        void Bun.connect({
+          hostname: "127.0.0.1",
+          port: pg.port,
+          socket: {
+            data(_upstream, chunk) {
+              if (client.data.cuttable && relay.cut) return;
+              client.write(chunk);
+              if (client.data.cuttable && waiters.length > 0) {
+                const text = Buffer.from(chunk).toString("latin1");
+                for (let index = waiters.length - 1; index >= 0; index--) {
+                  if (text.includes(waiters[index]!.text)) waiters.splice(index, 1)[0]!.wake();
+                }
+              }
+            },
+            close: () => void client.end(),
+            error: () => void client.end(),
+          },
+        }).then(
+          (upstream) => {
+            client.data.upstream = upstream;
+            for (const chunk of client.data.pending) upstream.write(chunk);
+            client.data.pending = [];
+          },
+          () => client.end(),
+        );
+      },
+      data(client, chunk) {
+        if (only !== undefined && client.data.seen.length < 2048) {
+          client.data.seen += Buffer.from(chunk).toString("latin1");
+          if (client.data.seen.includes(only)) client.data.cuttable = true;
+        }
+        if (client.data.cuttable && relay.cut) return;
+        if (client.data.upstream) client.data.upstream.write(chunk);
+        else client.data.pending.push(new Uint8Array(chunk));
+      },
+      close(client) {
+        client.data.upstream?.end();
+      },
+    },
+  });
+  const relay: PgRelay = {
+    url: pg.url.replace(`:${pg.port}/`, `:${server.port}/`),
+    cut: false,
+    passedOn: (text) => new Promise<void>((wake) => waiters.push({ text, wake })),
+    stop: () => server.stop(true),
+  };
+  return relay;
 }

@@ -5,6 +5,7 @@ import type { User, Scopes } from "../../identity/user.ts";
 import type { SessionView } from "../../sessions/service.ts";
 import type { TokenView } from "../../tokens/service.ts";
 import type { AuditRecord } from "../../store/audit.ts";
+import { joinScope } from "../../tokens/scopes.ts";
 import { html, notice, time, type Html } from "./html.ts";
 import type { KeyView } from "../keys/index.ts";
 import type { Ban } from "../../regulation/index.ts";
@@ -183,7 +184,7 @@ ${
     ? html`<label class="inline"><input type="checkbox" name="scope" value="${service}"${checked.has(service) ? html` checked` : ""}> ${service} (the service, no scopes)</label>`
     : names.map(
         (name) =>
-          html`<label class="inline"><input type="checkbox" name="scope" value="${service}:${name}"${checked.has(`${service}:${name}`) ? html` checked` : ""}> ${name}</label>`,
+          html`<label class="inline"><input type="checkbox" name="scope" value="${joinScope(service, name)}"${checked.has(joinScope(service, name)) ? html` checked` : ""}> ${name}</label>`,
       )
 }</div>`,
 )}`

@@ -3,7 +3,7 @@
 // API-key scopes written as a list of "service:scope".
 import { ANY_REALM, type Provider } from "../../providers/provider.ts";
 import type { Scopes } from "../../identity/user.ts";
-import { SCOPE_NAME } from "../../tokens/scopes.ts";
+import { joinScope, SCOPE_NAME, SERVICE_NAME, splitScope } from "../../tokens/scopes.ts";
 
 /**
  * How a provider takes a login, as Tiled's discovery names it: `internal`
@@ -41,7 +41,8 @@ export function wantsPasswordMode(userAgent: string | null): boolean {
 export const INHERIT = "inherit";
 
 /**
- * ["ecflow:read", "tiled"] → {ecflow: ["read"], tiled: []}; ["inherit"] or
+ * ["ecflow:read", "tiled:read:data", "tiled"] → {ecflow: ["read"], tiled: ["read:data"]}
+ * (at the first colon: Tiled's scopes hold one); ["inherit"] or
  * nothing → undefined (the creator's own scopes). The token service checks
  * services and scopes against the config.
  */
@@ -51,11 +52,9 @@ export function scopesFromList(list: string[] | null | undefined): Scopes | stri
   // Without a prototype: "__proto__:read" or "toString" must be keys of their own, not Object.prototype's.
   const scopes: Scopes = Object.create(null);
   for (const entry of list) {
-    const colon = entry.indexOf(":");
-    const service = colon < 0 ? entry : entry.slice(0, colon);
-    const scope = colon < 0 ? null : entry.slice(colon + 1);
-    if (!SCOPE_NAME.test(service) || (scope !== null && !SCOPE_NAME.test(scope))) {
-      return `scopes: "${entry.slice(0, 80)}" is not "service" or "service:scope" (letters, digits, _ . -)`;
+    const [service, scope] = splitScope(entry);
+    if (!SERVICE_NAME.test(service) || (scope !== null && !SCOPE_NAME.test(scope))) {
+      return `scopes: "${entry.slice(0, 80)}" is not "service" or "service:scope" (letters, digits, _ . -, and : inside a scope)`;
     }
     scopes[service] ??= [];
     if (scope !== null) scopes[service].push(scope);
@@ -66,5 +65,5 @@ export function scopesFromList(list: string[] | null | undefined): Scopes | stri
 /** The reverse: null (unrestricted) is ["inherit"]. */
 export function scopesToList(scopes: Scopes | null): string[] {
   if (scopes === null) return [INHERIT];
-  return Object.entries(scopes).flatMap(([service, names]) => (names.length > 0 ? names.map((name) => `${service}:${name}`) : [service]));
+  return Object.entries(scopes).flatMap(([service, names]) => (names.length > 0 ? names.map((name) => joinScope(service, name)) : [service]));
 }

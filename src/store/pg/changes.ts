@@ -14,7 +14,11 @@
 // Deaf when: the listening connection closes (onclose); or no notification at
 // all arrived for `deafAfterMs` (3 s) although this instance NOTIFYs itself a
 // heartbeat every `heartbeatMs` (1 s): a dead peer with no RST is not noticed
-// by the socket until the kernel gives up. Listening again when: Bun's own
+// by the socket until the kernel gives up. That silence is checked every
+// `checkMs` (250 ms), not only when a heartbeat is sent: checked once a
+// second, a path cut just after a heartbeat went unnoticed for 4 s, not 3
+// (measured in test/pg-listener.test.ts: what this instance kept in memory is
+// believed until then, a revoked token included). Listening again when: Bun's own
 // re-subscription succeeds (onlisten), or `recover()` (called by the /ready
 // check and by the heartbeat tick), after `reopenAfterMs` deaf and once the
 // pool answers `SELECT 1`, replaces the listening client with a fresh one,
@@ -53,6 +57,8 @@ export interface PgChangeListenerOptions {
   onState?: (state: ListenState, since: number, reason: string) => void;
   heartbeatMs?: number;
   deafAfterMs?: number;
+  /** How often the silence is checked (a quarter of heartbeatMs by default): deafness is noticed within deafAfterMs + this. */
+  checkMs?: number;
   reopenAfterMs?: number;
   /** The listening connection's application_name (pg_stat_activity). */
   applicationName?: string;
@@ -107,6 +113,7 @@ export class PgChangeListener implements StoreChanges, ChangeFeed {
   private readonly options: PgChangeListenerOptions;
   private readonly heartbeatMs: number;
   private readonly deafAfterMs: number;
+  private readonly checkMs: number;
   private readonly reopenAfterMs: number;
   private readonly subscribers = new Set<(message: ChangeMessage) => void>();
   private stamp = 0;
@@ -119,6 +126,8 @@ export class PgChangeListener implements StoreChanges, ChangeFeed {
   /** The millisecond the stamp last moved for being deaf. */
   private deafNow = 0;
   private lastTickAt = 0;
+  /** The last tick that sent a heartbeat (or, deaf, tried to listen again). */
+  private lastBeatAt = 0;
   private heartbeatPending = false;
   private timer: ReturnType<typeof setInterval> | null = null;
   private recovering: Promise<void> | null = null;
@@ -132,12 +141,13 @@ export class PgChangeListener implements StoreChanges, ChangeFeed {
     this.heartbeatMs = options.heartbeatMs ?? 1_000;
     this.deafAfterMs = options.deafAfterMs ?? 3_000;
     this.reopenAfterMs = options.reopenAfterMs ?? 1_000;
+    this.checkMs = options.checkMs ?? Math.max(10, Math.floor(this.heartbeatMs / 4));
   }
 
   /** Opens the listening client; resolves once LISTEN is acknowledged (rejects if it cannot be, the listener then keeps trying). */
   async start(): Promise<void> {
     this.lastTickAt = Date.now();
-    this.timer ??= setInterval(() => this.tick(), this.heartbeatMs);
+    this.timer ??= setInterval(() => this.tick(), this.checkMs);
     this.timer.unref?.();
     await this.open();
   }
@@ -302,25 +312,30 @@ export class PgChangeListener implements StoreChanges, ChangeFeed {
 
   private tick(): void {
     const now = Date.now();
-    // A stalled event loop delays the notifications too: judge the heartbeat on a punctual tick only.
-    const punctual = now - this.lastTickAt < 2 * this.heartbeatMs;
+    // A stalled event loop delays the notifications too: judge the heartbeat on a punctual tick only
+    // (after a late one, the notifications that waited are read before the next).
+    const punctual = now - this.lastTickAt < 2 * this.checkMs;
     this.lastTickAt = now;
     if (this.closed) return;
-    if (this.state === "listening") {
-      if (punctual && now - this.lastReceivedAt > this.deafAfterMs) {
-        this.becomeDeaf(`no notification for ${now - this.lastReceivedAt} ms (heartbeat every ${this.heartbeatMs} ms)`);
-        void this.recover(now);
-        return;
-      }
-      // One heartbeat in flight at most: a pool that hangs does not pile them up.
-      if (this.heartbeatPending) return;
-      this.heartbeatPending = true;
-      this.options.pool
-        .notify(CHANGES_CHANNEL, encodeHeartbeat(this.options.instanceId))
-        .catch(() => {})
-        .finally(() => (this.heartbeatPending = false));
-    } else {
+    if (this.state === "listening" && punctual && now - this.lastReceivedAt > this.deafAfterMs) {
+      this.becomeDeaf(`no notification for ${now - this.lastReceivedAt} ms (heartbeat every ${this.heartbeatMs} ms)`);
       void this.recover(now);
+      return;
     }
+    // The rest keeps the heartbeat's pace (half a check early rather than a check late): a heartbeat
+    // while listening, an attempt to listen again while deaf.
+    if (now - this.lastBeatAt < this.heartbeatMs - this.checkMs / 2) return;
+    this.lastBeatAt = now;
+    if (this.state === "deaf") {
+      void this.recover(now);
+      return;
+    }
+    // One heartbeat in flight at most: a pool that hangs does not pile them up.
+    if (this.heartbeatPending) return;
+    this.heartbeatPending = true;
+    this.options.pool
+      .notify(CHANGES_CHANNEL, encodeHeartbeat(this.options.instanceId))
+      .catch(() => {})
+      .finally(() => (this.heartbeatPending = false));
   }
 }
