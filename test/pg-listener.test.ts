@@ -35,12 +35,15 @@ describe.skipIf(!postgresAvailable)("a half-open listener (no RST): how long an 
   let relay: PgRelay;
   let a: TestApp;
   let b: TestApp;
+  let previousMasterKey: string | undefined;
 
   beforeAll(async () => {
     pg = await startPostgres("listener");
     // Only B's LISTEN connection is cut: its queries (and A) go on.
     relay = pgRelay(pg, "gatehouse-listen");
     // Both instances open the session keys each other sealed (keys/open.ts reads it from the process's environment).
+    // Restored after: bun runs every suite in one process, and a master key left behind changes where later suites keep theirs.
+    previousMasterKey = process.env.GATEHOUSE_MASTER_KEY;
     process.env.GATEHOUSE_MASTER_KEY ??= "pg-listener-test-master-key-0123456789abcdef";
     a = await startApp(config(pg.url));
     b = await startApp(config(relay.url));
@@ -51,6 +54,8 @@ describe.skipIf(!postgresAvailable)("a half-open listener (no RST): how long an 
     await a?.stop();
     relay?.stop();
     await pg?.destroy();
+    if (previousMasterKey === undefined) delete process.env.GATEHOUSE_MASTER_KEY;
+    else process.env.GATEHOUSE_MASTER_KEY = previousMasterKey;
   });
 
   const authenticate = (app: TestApp, token: string) =>

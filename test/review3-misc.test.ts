@@ -241,9 +241,12 @@ describe.skipIf(!slapdAvailable)("finding 10: an LDAP search-mode refusal costs 
     const wrong = await operationsOf("jdoe", "not-the-password");
     const unknown = await operationsOf("nobody-here", "not-the-password");
     expect([wrong.status, unknown.status]).toEqual([401, 401]);
-    expect(wrong.operations).toEqual(["BIND", "SRCH", "BIND", "UNBIND"]);
-    expect(unknown.operations).toEqual(wrong.operations);
-    expect(right.operations).toEqual(wrong.operations);
+    // What the directory is asked to do; how the connection ends (an UNBIND, or a close when the client
+    // gives up the connection first) is not what tells a user exists, and varies with timing.
+    const asked = (operations: string[]) => operations.filter((operation) => operation !== "UNBIND");
+    expect(asked(wrong.operations)).toEqual(["BIND", "SRCH", "BIND"]);
+    expect(asked(unknown.operations)).toEqual(asked(wrong.operations));
+    expect(asked(right.operations)).toEqual(asked(wrong.operations));
   });
 });
 

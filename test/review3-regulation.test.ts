@@ -150,16 +150,19 @@ describe("finding 1: guesses that time out are counted, and a right password is 
 });
 
 describe("finding 3: a username is counted however it is spelled", () => {
-  test("case, spaces, compatibility forms and invisible characters count as the one name (config users)", async () => {
+  test("case, spaces and compatibility forms count as the one name; invisible characters are refused before any check (config users)", async () => {
     const app = await startApp(
       localUsersConfig(temporaryDirectory("gatehouse-review3-"), [{ username: "alice", password: "alice-pw" }], {
         regulation: { max_retries: 5, find_time: 120, ban_time: 120 },
       }),
     );
     try {
-      for (const spelling of ["Alice", " alice", "ALICE  ", "\uFF41lice", "ali\u00ADce"]) {
+      for (const spelling of ["Alice", " alice", "ALICE  ", "\uFF41lice", "aLiCe"]) {
         expect((await authenticate(app, basic(spelling, "wrong"))).status).toBe(401);
       }
+      // A name with an invisible character is no username at all (finding 11): refused before any
+      // password check, so it can neither be a guess of alice's password nor escape her count.
+      expect((await authenticate(app, basic("ali\u00ADce", "alice-pw"))).status).toBe(401);
       const refused = await authenticate(app, basic("alice", "alice-pw"));
       expect(refused.status).toBe(401);
       expect(refused.headers.get("retry-after")).not.toBeNull();
