@@ -95,6 +95,14 @@ function openedByThePerson(request: Request): boolean {
 }
 /** Where a revoke may send the browser back to: a portal page, never another site. */
 const BACK = /^(tokens|sessions|admin\/users(\?[A-Za-z0-9%=&._+-]*)?)$/;
+/**
+ * Where a sign-in may send the browser afterwards (`rd`): a page of the
+ * portal itself, as a path relative to it: no scheme, no host, no `//`, no
+ * dot segments, no backslash — nothing a browser could read as another site.
+ */
+const RETURN_PATH = /^[a-z][a-z0-9/_-]*(\?[A-Za-z0-9%=&._+-]*)?$/;
+export const portalReturnPath = (value: string | undefined): string | null =>
+  value && RETURN_PATH.test(value) && !value.includes("//") && !value.startsWith("sign-in") ? value : null;
 
 const FormBody = t.Record(t.String(), t.Union([t.String(), t.Array(t.String())]));
 type Form = Record<string, string | string[]>;
@@ -183,14 +191,14 @@ export function portalModule(deps: PortalDeps) {
     };
   }
 
-  /** Opens a browser session for someone a provider has just authenticated, and sends them to the portal's home. */
-  async function signIn(request: Request, user: User, provider: Provider, client: ClientAddress): Promise<Response> {
+  /** Opens a browser session for someone a provider has just authenticated, and sends them to `rd` (a portal page) or the portal's home. */
+  async function signIn(request: Request, user: User, provider: Provider, client: ClientAddress, rd?: string): Promise<Response> {
     const userAgent = request.headers.get("user-agent")?.slice(0, 256) ?? null;
     const opened = await sessions.signInBrowser(user, provider, client, userAgent, "portal");
     // A browser signing in again leaves no session of its previous sign-in behind.
     const previous = cookie.handle(request);
     if (previous) await sessions.revokeByHandle(previous, "portal", client);
-    return redirect(request, "", cookie.create(request, opened.handle, opened.maxAgeSeconds));
+    return redirect(request, portalReturnPath(rd) ?? "", cookie.create(request, opened.handle, opened.maxAgeSeconds));
   }
 
   const message = (query: Record<string, string | undefined>, messages: Record<string, string>) => {
@@ -238,8 +246,9 @@ export function portalModule(deps: PortalDeps) {
     .onError(({ error, request, code }) => {
       const refusal = error instanceof Refusal ? error : (error as { cause?: unknown })?.cause;
       if (refusal instanceof Refusal && refusal.status === 401) {
-        // Not signed in (or no longer): to the sign-in page, dropping a cookie that no longer works.
-        return redirect(request, "sign-in", cookie.sent(request) ? cookie.clear(request) : []);
+        // Not signed in (or no longer): to the sign-in page, then back to the page asked for; dropping a cookie that no longer works.
+        const back = request.method === "GET" ? portalReturnPath(hereOf(request)) : null;
+        return redirect(request, back ? `sign-in?${new URLSearchParams({ rd: back })}` : "sign-in", cookie.sent(request) ? cookie.clear(request) : []);
       }
       if (refusal instanceof Refusal) return pageAnswer(request, refusal.status, "Refused", errorView(refusal.message, true));
       if (code === "NOT_FOUND") return pageAnswer(request, 404, "Not found", errorView("There is no such page in the portal.", true));
@@ -261,12 +270,12 @@ export function portalModule(deps: PortalDeps) {
           // Already signed in as this person, by this provider: keep that session rather than open another.
           const current = await cookie.session(request);
           const same = current && current.session.provider === result.provider.name && current.user.username === result.user.username && current.user.realm === result.user.realm;
-          if (same) return redirect(request, "");
-          return signIn(request, result.user, result.provider, context.client);
+          if (same) return redirect(request, portalReturnPath(query.rd) ?? "");
+          return signIn(request, result.user, result.provider, context.client, query.rd);
         }
       }
       const signedOut = query.done === "signed-out" ? { kind: "success" as const, text: "You are signed out." } : undefined;
-      return pageAnswer(request, 200, "Sign in", signInView(signInChoices, signedOut, "", automatic));
+      return pageAnswer(request, 200, "Sign in", signInView(signInChoices, signedOut, "", automatic, portalReturnPath(query.rd)));
     })
     .post(
       "/portal/sign-in",
@@ -283,13 +292,14 @@ export function portalModule(deps: PortalDeps) {
         if (!result?.ok) {
           await sessions.recordFailedLogin(choice.provider, choice.mode === "internal" ? username : null, context.client);
           const text = choice.mode === "internal" ? "Incorrect username or password." : "This API key was not accepted.";
-          return pageAnswer(request, 401, "Sign in", signInView(signInChoices, { kind: "error", text }, username));
+          return pageAnswer(request, 401, "Sign in", signInView(signInChoices, { kind: "error", text }, username, false, portalReturnPath(field(body, "rd"))));
         }
         try {
-          return await signIn(request, result.user, choice.provider, context.client);
+          return await signIn(request, result.user, choice.provider, context.client, field(body, "rd"));
         } catch (error) {
           if (!(error instanceof Refusal)) throw error;
-          return pageAnswer(request, error.status, "Sign in", signInView(signInChoices, { kind: "error", text: error.message }, username));
+          const view = signInView(signInChoices, { kind: "error", text: error.message }, username, false, portalReturnPath(field(body, "rd")));
+          return pageAnswer(request, error.status, "Sign in", view);
         }
       },
       { parse: parseForm, body: FormBody },

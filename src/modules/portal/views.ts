@@ -22,8 +22,17 @@ const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value=
  * the person; the page links to itself, so that following the link (a
  * navigation from our own page) signs them in with it.
  */
-export function signInView(choices: SignInChoice[], message?: { kind: "error" | "success"; text: string }, username = "", gateway = false): Html {
-  const continueLink = gateway ? html`<p><a href="sign-in">Continue with the sign-in of your organisation's gateway</a></p>` : "";
+export function signInView(
+  choices: SignInChoice[],
+  message?: { kind: "error" | "success"; text: string },
+  username = "",
+  gateway = false,
+  /** The portal page to return to once signed in (already checked). */
+  rd: string | null = null,
+): Html {
+  const self = rd ? `sign-in?${new URLSearchParams({ rd })}` : "sign-in";
+  const continueLink = gateway ? html`<p><a href="${self}">Continue with the sign-in of your organisation's gateway</a></p>` : "";
+  const returnField = rd ? html`<input type="hidden" name="rd" value="${rd}">` : "";
   if (choices.length === 0) {
     return html`${message ? notice(message.kind, message.text) : ""}${continueLink}${
       gateway ? "" : notice("info", "No provider here takes a sign-in (password or API key providers). Ask your administrator.")
@@ -37,14 +46,14 @@ ${choices.map((choice, index) => {
   return choice.mode === "internal"
     ? html`<section aria-labelledby="${id}-title"><h2 id="${id}-title">${choice.name} <span class="muted">(${choice.realm})</span></h2>
 <form method="post" action="sign-in" class="stack">
-<input type="hidden" name="provider" value="${choice.name}">
+<input type="hidden" name="provider" value="${choice.name}">${returnField}
 <div><label for="${id}-username">Username</label><input type="text" id="${id}-username" name="username" autocomplete="username" required value="${username}"></div>
 <div><label for="${id}-password">Password</label><input type="password" id="${id}-password" name="password" autocomplete="current-password" required></div>
 <div><button type="submit">Sign in</button></div>
 </form></section>`
     : html`<section aria-labelledby="${id}-title"><h2 id="${id}-title">${choice.name} <span class="muted">(${choice.realm})</span></h2>
 <form method="post" action="sign-in" class="stack">
-<input type="hidden" name="provider" value="${choice.name}">
+<input type="hidden" name="provider" value="${choice.name}">${returnField}
 <div><label for="${id}-key">API key</label><input type="password" id="${id}-key" name="api_key" autocomplete="off" required>
 <p class="hint">The API key of your ${choice.realm} account.</p></div>
 <div><button type="submit">Sign in with API key</button></div>
