@@ -44,6 +44,8 @@ import { storeQueryTimer } from "./metrics/store-query-timer.ts";
 import { isWorker } from "./workers.ts";
 import { portalModule } from "./modules/portal/index.ts";
 import { createPortalCookie } from "./modules/portal/cookie.ts";
+import { signInModule } from "./modules/sign-in/index.ts";
+import { SignInFlows } from "./sign-in/flows.ts";
 
 export interface Gatehouse {
   app: Elysia<any, any, any, any, any, any, any>;
@@ -222,6 +224,21 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
             logger,
           })
         : new Elysia({ name: "portal-off" }),
+    )
+    .use(
+      store && sessions && pipeline.providers.some((provider) => provider.scheme === "external")
+        ? signInModule({
+            providers: pipeline.providers,
+            flows: new SignInFlows(store, logger),
+            sessions,
+            store,
+            cookie: portalCookie,
+            links,
+            portalPublicUrl: portal.public_url,
+            timeoutMs: config.auth.timeout_in_ms,
+            logger,
+          })
+        : new Elysia({ name: "sign-in-off" }),
     );
   const authenticate = createAuthenticateHandler({
     pipeline,

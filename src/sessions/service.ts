@@ -567,9 +567,13 @@ export function rereadFrom(pipeline: IdentityPipeline, timeoutMs: number): Rerea
   return (session) => {
     const provider = pipeline.providers.find((candidate) => candidate.name === session.provider && candidate.realm === session.realm);
     if (!provider) return null;
+    // A provider that cannot be asked again (an identity provider signed in through the browser) gives the user
+    // as it described them at the last sign-in; one that cannot describe users at all, the bare user.
     const described = provider.describeUser
       ? provider.describeUser(session.username, AbortSignal.timeout(timeoutMs))
-      : createUser({ username: session.username, realm: session.realm });
+      : provider.rememberedUser
+        ? provider.rememberedUser(session.username)
+        : createUser({ username: session.username, realm: session.realm });
     return andThen(described, (user) =>
       user ? pipeline.augmentUser(createUser({ ...user, username: session.username, realm: session.realm })) : null,
     );

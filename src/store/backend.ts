@@ -21,6 +21,7 @@ import type { AuditEventCount, AuditFilter as AuditPageFilter, AuditRecord } fro
 import type { AuditEvent, AuditFilter, AuditRow } from "./audit.ts";
 import type { Account, Profile } from "./profiles.ts";
 import type { SessionFilter, SessionRecord } from "./sessions.ts";
+import type { ExternalAccountRecord, NewExternalAccount, SignInFlowRow } from "./sign-in.ts";
 import type { KeyState, SigningKeyRow } from "./signing-keys.ts";
 import type { RevokedToken, TokenCredentialRow, TokenFilter, TokenRecord, TokenUse } from "./tokens.ts";
 import type { refreshTokens, sessionHandles, sessions, SessionIdentity, signingKeys } from "./schema.ts";
@@ -108,6 +109,17 @@ export interface Queries {
   insertSessionHandle(handle: typeof sessionHandles.$inferInsert): MaybePromise<void>;
   /** The session an opaque browser handle of this kind belongs to, by the SHA-256 of the handle, whatever the session's state. */
   findSessionByHandle(hash: string, kind: string): MaybePromise<HandleSession | undefined>;
+
+  // signing in with an identity provider (./sign-in.ts)
+  findExternalAccount(provider: string, issuer: string, subject: string): MaybePromise<ExternalAccountRecord | undefined>;
+  externalAccountOf(provider: string, username: string, realm: string): MaybePromise<ExternalAccountRecord | undefined>;
+  insertExternalAccount(account: NewExternalAccount): MaybePromise<void>;
+  updateExternalAccount(key: { provider: string; issuer: string; subject: string }, roles: string[], attributes: Record<string, string>, at: number): MaybePromise<void>;
+  findUserId(username: string, realm: string): MaybePromise<number | undefined>;
+  insertSignInFlow(flow: SignInFlowRow): MaybePromise<void>;
+  /** The flow of this state, deleted in the same statement: single use, even with two instances. */
+  takeSignInFlow(stateHash: string): MaybePromise<SignInFlowRow | undefined>;
+  deleteExpiredSignInFlows(now: number): MaybePromise<number>;
 
   // signing keys (./signing-keys.ts)
   /** Makes this transaction the only one changing keys until it ends (PostgreSQL: an advisory transaction lock). */

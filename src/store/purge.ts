@@ -64,6 +64,8 @@ async function deleteInBatches(
 export async function purgeStore(store: StoreBackend, policy: PurgePolicy, now = Date.now()): Promise<PurgeResult> {
   const sessions = await deleteInBatches(store, (q, cutoff, limit) => q.deleteEndedSessions(cutoff, limit), now - policy.sessionsAfterSeconds * 1000);
   const tokens = await deleteInBatches(store, (q, cutoff, limit) => q.deleteEndedTokens(cutoff, limit), now - policy.tokensAfterSeconds * 1000);
+  // Sign-ins abandoned at the identity provider: a few rows at most, each useless once expired.
+  await store.transaction(async (q) => q.deleteExpiredSignInFlows(now));
   const walPages = store instanceof SqliteBackend ? store.checkpoint() : 0;
   return { sessions, tokens, walPages };
 }

@@ -31,6 +31,7 @@ import type { SessionService } from "../../sessions/service.ts";
 import type { TokenPolicy, TokenService, CreateTokenRequest } from "../../tokens/service.ts";
 import { allScopes } from "../../tokens/scopes.ts";
 import { randomBase62 } from "../../tokens/format.ts";
+import { externalSignIn } from "../../providers/oidc.ts";
 import type { StoreBackend } from "../../store/backend.ts";
 import type { callerPlugin, Caller } from "../caller.ts";
 import { keyViews } from "../keys/index.ts";
@@ -171,7 +172,7 @@ export function portalModule(deps: PortalDeps) {
   const hasHeaderProviders = pipeline.providers.some((provider) => provider.scheme === "header");
   const signInChoices: (SignInChoice & { provider: (typeof pipeline.providers)[number] })[] = pipeline.providers.flatMap((provider) => {
     const mode = loginMode(provider);
-    return mode ? [{ name: provider.name, realm: provider.realm, mode, provider }] : [];
+    return mode ? [{ name: provider.name, realm: provider.realm, mode, label: externalSignIn(provider)?.displayName, provider }] : [];
   });
 
   /** The signed-in person, through the portal's cookie only: a page acting on an Authorization header could be forged cross-site. */
@@ -284,6 +285,7 @@ export function portalModule(deps: PortalDeps) {
         cookie.checkOrigin(request);
         const choice = signInChoices.find((candidate) => candidate.name === field(body, "provider"));
         if (!choice) throw new Refusal(400, "Choose a provider to sign in with");
+        if (choice.mode === "external") throw new Refusal(400, `Sign in with ${choice.label ?? choice.name} through its button`);
         const username = field(body, "username");
         const secret = choice.mode === "internal" ? (body.password as string | undefined) ?? "" : field(body, "api_key");
         const credential = choice.mode === "internal" ? basicCredential(username, secret) : bearerCredential(secret);

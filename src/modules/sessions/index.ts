@@ -121,7 +121,8 @@ export function sessionsModule(deps: SessionsDeps) {
             providers: [...loginProviders.values()].map(({ provider, mode }) => ({
               provider: provider.name,
               mode: mode === "internal" && olderClient ? ("password" as const) : mode,
-              links: { auth_endpoint: `${auth}/provider/${encodeURIComponent(provider.name)}/token` },
+              // An identity provider's sign-in starts in the browser (Tiled's external mode); the others take a password or key here.
+              links: { auth_endpoint: `${auth}/provider/${encodeURIComponent(provider.name)}/${mode === "external" ? "authorize" : "token"}` },
               confirmation_message: null,
             })),
             links: {
@@ -146,6 +147,9 @@ export function sessionsModule(deps: SessionsDeps) {
         if (!login) throw new Refusal(404, `No provider "${params.name}" takes a login here`);
         if (body.grant_type !== undefined && body.grant_type !== "password") throw new Refusal(400, 'grant_type: only "password" is supported');
         const { provider, mode } = login;
+        if (mode === "external") {
+          throw new Refusal(400, `"${provider.name}" signs in through the browser: start at /api/v1/auth/provider/${provider.name}/authorize`);
+        }
         const secret = mode === "internal" ? body.password : (body.password ?? body.token ?? body.api_key);
         if (secret === undefined || (mode === "internal" && body.username === undefined)) {
           throw new Refusal(400, mode === "internal" ? "username and password are required" : "The API key is required, as password");

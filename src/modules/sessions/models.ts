@@ -17,7 +17,7 @@ export const DiscoveryModel = t.Object({
     providers: t.Array(
       t.Object({
         provider: t.String(),
-        mode: t.Union([t.Literal("internal"), t.Literal("password"), t.Literal("token")]),
+        mode: t.Union([t.Literal("internal"), t.Literal("password"), t.Literal("token"), t.Literal("external")]),
         links: t.Object({ auth_endpoint: t.String() }),
         confirmation_message: t.Null(),
       }),

@@ -28,7 +28,7 @@ import { CHANGES_CHANNEL, encodeChange } from "./contract.ts";
 import { KEYS_LOCK } from "./database.ts";
 import * as schema from "./schema.ts";
 
-const { auditLog, refreshTokens, regulationCounters, sessionHandles, sessions, signingKeys, tokenFirstEight, tokens, userProfiles, users } = schema;
+const { auditLog, externalAccounts, refreshTokens, regulationCounters, sessionHandles, sessions, signInFlows, signingKeys, tokenFirstEight, tokens, userProfiles, users } = schema;
 
 /** The pool's drizzle handle or an open transaction: the queries accept either. */
 export type PgExecutor = PgDatabase<BunSQLQueryResultHKT, typeof schema>;
@@ -71,6 +71,17 @@ const sessionFields = {
   address: sessions.address,
   reportedAddress: sessions.reportedAddress,
   userAgent: sessions.userAgent,
+};
+
+const externalAccountFields = {
+  provider: externalAccounts.provider,
+  issuer: externalAccounts.issuer,
+  subject: externalAccounts.subject,
+  userId: externalAccounts.userId,
+  username: users.username,
+  realm: users.realm,
+  roles: externalAccounts.roles,
+  attributes: externalAccounts.attributes,
 };
 
 /** Live: not revoked, and neither the absolute nor the sliding limit has passed (as ../sessions.ts). */
@@ -302,6 +313,55 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
 
     async forgetUsedRefreshTokens(sessionId, before) {
       await db.delete(refreshTokens).where(and(eq(refreshTokens.sessionId, sessionId), lt(refreshTokens.usedAt, before)));
+    },
+
+    // signing in with an identity provider (../sign-in.ts)
+    async findExternalAccount(provider, issuer, subject) {
+      const [row] = await db
+        .select(externalAccountFields)
+        .from(externalAccounts)
+        .innerJoin(users, eq(users.id, externalAccounts.userId))
+        .where(and(eq(externalAccounts.provider, provider), eq(externalAccounts.issuer, issuer), eq(externalAccounts.subject, subject)));
+      return row;
+    },
+
+    async externalAccountOf(provider, username, realm) {
+      const [row] = await db
+        .select(externalAccountFields)
+        .from(externalAccounts)
+        .innerJoin(users, eq(users.id, externalAccounts.userId))
+        .where(and(eq(externalAccounts.provider, provider), eq(users.username, username), eq(users.realm, realm)));
+      return row;
+    },
+
+    async insertExternalAccount(account) {
+      await db.insert(externalAccounts).values(account);
+    },
+
+    async updateExternalAccount(key, roles, attributes, at) {
+      await db
+        .update(externalAccounts)
+        .set({ roles, attributes, updatedAt: at })
+        .where(and(eq(externalAccounts.provider, key.provider), eq(externalAccounts.issuer, key.issuer), eq(externalAccounts.subject, key.subject)));
+    },
+
+    async findUserId(username, realm) {
+      const [row] = await db.select({ id: users.id }).from(users).where(and(eq(users.username, username), eq(users.realm, realm)));
+      return row?.id;
+    },
+
+    async insertSignInFlow(flow) {
+      await db.insert(signInFlows).values(flow);
+    },
+
+    async takeSignInFlow(stateHash) {
+      const [row] = await db.delete(signInFlows).where(eq(signInFlows.stateHash, stateHash)).returning();
+      return row;
+    },
+
+    async deleteExpiredSignInFlows(now) {
+      const rows = await db.delete(signInFlows).where(lt(signInFlows.expiresAt, now)).returning({ stateHash: signInFlows.stateHash });
+      return rows.length;
     },
 
     async saveSessionIdentity(id, identity, expiresAt) {
