@@ -12,6 +12,7 @@ import { temporaryDirectory } from "./helpers/gatehouse.ts";
 import { portalConfig } from "./helpers/portal.ts";
 import { storedExec, storedRows } from "./helpers/stored.ts";
 import { startSsoIdp, type SsoIdp } from "./helpers/sso-idp.ts";
+import { buildConfig } from "../src/config/load.ts";
 
 setDefaultTimeout(30_000);
 
@@ -358,5 +359,119 @@ describe("signing in with an identity provider", () => {
         expect([path, answer.status]).toEqual([path, 404]);
       }
     });
+  });
+});
+
+describe("two identity providers at once, one without discovery", () => {
+  let dir: string;
+  let app: TestApp;
+  let research: SsoIdp;
+  let orcid: SsoIdp;
+
+  beforeAll(async () => {
+    research = await startSsoIdp();
+    orcid = await startSsoIdp({ realm: "orcid" });
+    research.accounts.set(ADA.sub, ADA);
+    orcid.accounts.set("0000-0002-1825-0097", { sub: "0000-0002-1825-0097", name: "Josiah Carberry" });
+    dir = temporaryDirectory("gatehouse-sso-two-");
+    const base = portalConfig(dir);
+    const endpoints = (path: string) => `${orcid.origin}/realms/orcid/protocol/openid-connect${path}`;
+    app = await startApp({
+      ...base,
+      providers: [
+        ...base.providers,
+        ssoProvider(research),
+        {
+          // ORCID-shaped: OAuth 2 with OpenID scopes, endpoints named, the ORCID iD as the username.
+          type: "oidc",
+          name: "orcid",
+          realm: "orcid",
+          display_name: "ORCID",
+          issuer: orcid.issuer,
+          client_id: "APP-GATEHOUSE",
+          client_secret: "orcid-secret-0123456789abcdef",
+          client_authentication: "client_secret_post",
+          scopes: ["openid"],
+          username_claim: "sub",
+          authorization_endpoint: endpoints("/auth"),
+          token_endpoint: endpoints("/token"),
+          jwks_uri: endpoints("/certs"),
+        },
+      ],
+    });
+    research.configure([{ client_id: "gatehouse", client_secret: CLIENT_SECRET, redirect_uris: [`${app.url}/api/v1/auth/provider/example-sso/code`] }]);
+    orcid.configure([{ client_id: "APP-GATEHOUSE", client_secret: "orcid-secret-0123456789abcdef", redirect_uris: [`${app.url}/api/v1/auth/provider/orcid/code`] }]);
+  });
+  afterAll(async () => {
+    await app?.stop();
+    await research?.stop();
+    await orcid?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("the provider without discovery signs in through its named endpoints, and is never asked for discovery", async () => {
+    const browser = new Browser();
+    orcid.nextLogin = "0000-0002-1825-0097";
+    const { url } = await browser.follow(`${app.url}/portal/sign-in/orcid`, (next) => next === `${app.url}/portal/`);
+    expect(url).toBe(`${app.url}/portal/`);
+    const page = await (await browser.get(`${app.url}/portal/`)).text();
+    expect(page).toContain("<dt>Username</dt><dd>0000-0002-1825-0097</dd>");
+    expect(page).toContain("<dt>Realm</dt><dd>orcid</dd>");
+    expect(orcid.requests.some((path) => path.includes(".well-known"))).toBe(false);
+    const signIn = await (await fetch(`${app.url}/portal/sign-in`)).text();
+    expect(signIn).toContain("Sign in with Example SSO");
+    expect(signIn).toContain("Sign in with ORCID");
+  });
+
+  test("mix-up: one provider's answer delivered to the other's redirect URI is refused", async () => {
+    const browser = new Browser();
+    research.nextLogin = ADA.sub;
+    const { url } = await browser.follow(`${app.url}/api/v1/auth/provider/example-sso/authorize`, (next) => next.includes("/code?"));
+    const secret = browser.cookie(app.url, "gatehouse_flow")!;
+    const elsewhere = url.replace("/provider/example-sso/code", "/provider/orcid/code");
+    const answer = await fetch(elsewhere, { headers: { cookie: `gatehouse_flow=${secret}` } });
+    expect(answer.status).toBe(400);
+    expect(await answer.text()).toContain("unknown or was already used");
+  });
+
+  test("mix-up (RFC 9207): an answer whose iss names another provider is refused", async () => {
+    const browser = new Browser();
+    research.nextLogin = ADA.sub;
+    const { url } = await browser.follow(`${app.url}/api/v1/auth/provider/example-sso/authorize`, (next) => next.includes("/code?"));
+    const callback = new URL(url);
+    expect(callback.searchParams.get("iss")).toBe(research.issuer);
+    callback.searchParams.set("iss", orcid.issuer);
+    const answer = await browser.get(callback.href);
+    expect(answer.status).toBe(400);
+    expect(await answer.text()).toContain("does not belong to this sign-in");
+  });
+});
+
+describe("config check of oidc providers", () => {
+  const base = (provider: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    version: "2.0.0",
+    providers: [{ type: "oidc", name: "sso", realm: "sso", issuer: "https://sso.example.org/realms/research", client_id: "gatehouse", ...provider }],
+    jwt: { iss: "test", secret: "0123456789abcdef0123456789abcdef" },
+    store: { enabled: true, path: ":memory:" },
+    ...extra,
+  });
+
+  test("a valid block passes, with a warning when public_url is not set", () => {
+    const loaded = buildConfig(base({}), "test", {});
+    expect(loaded.warnings.some((warning) => warning.startsWith("public_url: not set, so the redirect URI of sso"))).toBe(true);
+    expect(buildConfig(base({}, { public_url: "https://auth.example.org" }), "test", {}).warnings.filter((warning) => warning.startsWith("public_url"))).toEqual([]);
+  });
+
+  test("refused: no openid scope, some explicit endpoints without the others, a plain-http issuer off loopback, a symmetric algorithm, no store", () => {
+    const refusals: [Record<string, unknown>, RegExp, Record<string, unknown>?][] = [
+      [{ scopes: ["profile"] }, /scopes: must include "openid"/],
+      [{ authorization_endpoint: "https://orcid.org/oauth/authorize" }, /token_endpoint, jwks_uri: required with authorization_endpoint/],
+      [{ issuer: "http://sso.example.org" }, /issuer/],
+      [{ id_token_algorithms: ["RS256", "HS256"] }, /id_token_algorithms: HS256 not accepted/],
+      [{}, /make sessions, which need the store/, { store: { enabled: false } }],
+    ];
+    for (const [provider, message, extra] of refusals) {
+      expect(() => buildConfig(base(provider, extra), "test", {})).toThrow(message);
+    }
   });
 });

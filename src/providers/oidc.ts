@@ -104,6 +104,8 @@ export class SignInRefusal extends Error {
 export interface ExternalSignIn {
   readonly displayName: string;
   readonly redirectOnSuccess?: string;
+  /** Where a sign-out may send the browser (end_session: true): the issuer's origin and the named end_session_endpoint's. */
+  readonly logoutOrigins: readonly string[];
   /** The URL to send the browser to. */
   authorizationUrl(flow: FlowSecrets, signal: AbortSignal): Promise<URL>;
   /** Checks the provider's answer at the redirect URI and exchanges the code, once: the person, or a SignInRefusal. */
@@ -306,6 +308,9 @@ function createSignIn(config: OidcConfig, logger: Logger): ExternalSignIn {
   return {
     displayName: displayName(config),
     redirectOnSuccess: config.redirect_on_success,
+    logoutOrigins: config.end_session
+      ? [...new Set([issuer.origin, ...(config.end_session_endpoint ? [new URL(config.end_session_endpoint).origin] : [])])]
+      : [],
 
     async authorizationUrl(flow, signal) {
       const as = await metadata(signal);

@@ -67,16 +67,25 @@ export interface PortalDeps {
   logger: Logger;
 }
 
-const SECURITY_HEADERS = {
-  "content-security-policy":
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'self'; frame-ancestors 'none'",
-  "referrer-policy": "no-referrer",
-  "x-content-type-options": "nosniff",
-  "x-frame-options": "DENY",
-  "cache-control": "no-store",
-};
+/**
+ * Every page's headers. `form-action` also names the identity providers whose
+ * logout a sign-out sends the browser to (end_session): a browser applies it
+ * to where a form's answer redirects, too.
+ */
+function securityHeaders(logoutOrigins: readonly string[]) {
+  const formAction = ["'self'", ...logoutOrigins].join(" ");
+  return {
+    "content-security-policy": `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action ${formAction}; base-uri 'self'; frame-ancestors 'none'`,
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "cache-control": "no-store",
+  };
+}
 const AUDIT_PAGE = 50;
 const DAY_MS = 86_400_000;
+/** How long sign-out waits for an identity provider's discovery document (end_session) before signing out here alone. */
+const signOutTimeoutMs = 3000;
 /** The new-token form's single-use nonce (finding 12): 22 base62 characters, ≈131 bits. */
 const FORM_NONCE_LENGTH = 22;
 const FORM_NONCE = /^[0-9A-Za-z]{22}$/;
@@ -136,6 +145,7 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 export function portalModule(deps: PortalDeps) {
   const { pipeline, caller, services, tokenPolicy, keys, publicUrl, logger } = deps;
   const where = (request: Request) => locatePortal(request, publicUrl);
+  const SECURITY_HEADERS = securityHeaders([...new Set(pipeline.providers.flatMap((provider) => externalSignIn(provider)?.logoutOrigins ?? []))]);
   const assetRoutes = new Elysia({ name: "portal-assets" }).get("/portal/assets/:name", ({ params }) => {
     const asset = ASSETS.get(params.name);
     if (!asset) return new Response("Not found", { status: 404 });
@@ -311,6 +321,16 @@ export function portalModule(deps: PortalDeps) {
       async ({ request, body: _body, ...found }) => {
         const me = person(request, found);
         await sessions.revoke(me.actor, me.sessionId, "logout");
+        // Signed in with an identity provider configured with end_session: its session ends too, then back here.
+        const { origin, portalPath } = where(request);
+        const endSession = await externalSignIn(me.provider)
+          ?.endSessionUrl(`${origin}${portalPath}sign-in?done=signed-out`, AbortSignal.timeout(signOutTimeoutMs))
+          .catch(() => null);
+        if (endSession) {
+          const headers = new Headers({ location: endSession.href, ...SECURITY_HEADERS });
+          for (const set of cookie.clear(request)) headers.append("set-cookie", set);
+          return new Response(null, { status: 303, headers });
+        }
         return redirect(request, "sign-in?done=signed-out", cookie.clear(request));
       },
       { caller: true, parse: parseForm, body: FormBody },
