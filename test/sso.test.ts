@@ -187,6 +187,27 @@ describe("signing in with an identity provider", () => {
     expect(me.roles).toEqual(expect.arrayContaining(["admin", "/research/staff"]));
   });
 
+  test("an API token made in such a session carries the roles the provider gave, and lives at most a day", async () => {
+    const browser = new Browser();
+    idp.nextLogin = ADA.sub;
+    const page = await (await browser.follow(`${app.url}/api/v1/auth/provider/example-sso/authorize`)).response.text();
+    const refreshToken = page.match(/value="(gtr_[^"]+)"/)![1];
+    const session = (await (
+      await fetch(`${app.url}/api/v1/auth/session/refresh`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refresh_token: refreshToken }) })
+    ).json()) as any;
+    const created = await fetch(`${app.url}/api/v1/tokens`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${session.access_token}`, "content-type": "application/json" },
+      body: JSON.stringify({ note: "from sso", expires_in: 30 * 86400 }),
+    });
+    expect(created.status).toBe(201);
+    const token = (await created.json()) as any;
+    expect(Date.parse(token.expires_at) - Date.parse(token.created_at)).toBe(86_400_000);
+    const me = (await (await fetch(`${app.url}/whoami`, { headers: { authorization: `Bearer ${token.token}` } })).json()) as any;
+    expect(me).toMatchObject({ username: "ada", realm: "sso" });
+    expect(me.roles).toEqual(expect.arrayContaining(["admin", "/research/staff"]));
+  });
+
   test("a session made this way lives at most unverifiable_max_age: Gatehouse cannot ask the provider later", async () => {
     const browser = new Browser();
     idp.nextLogin = CAT.sub;

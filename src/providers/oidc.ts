@@ -23,6 +23,7 @@ import type { User } from "../identity/user.ts";
 import { createUser } from "../identity/user.ts";
 import type { Logger } from "../log.ts";
 import type { StoreBackend } from "../store/backend.ts";
+import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
 import { providerSchema, type Provider, type ProviderType } from "./provider.ts";
 import { RemoteKeySet } from "./jwks.ts";
 import { SECURE_URL, UpstreamError, callUpstream, describeNetworkFailure, isLoopbackHttp } from "./upstream.ts";
@@ -187,10 +188,11 @@ export const oidcProvider: ProviderType<typeof schema> = {
   },
 };
 
-/** The person as the provider described them at their last sign-in (external_accounts). */
-async function rememberedUser(store: StoreBackend, config: OidcConfig, username: string): Promise<User | null> {
-  const account = await store.read.externalAccountOf(config.name, username, config.realm);
-  return account ? createUser({ username, realm: config.realm, roles: account.roles, attributes: account.attributes }) : null;
+/** The person as the provider described them at their last sign-in (external_accounts); at once on SQLite. */
+function rememberedUser(store: StoreBackend, config: OidcConfig, username: string): MaybePromise<User | null> {
+  return andThen(store.read.externalAccountOf(config.name, username, config.realm), (account) =>
+    account ? createUser({ username, realm: config.realm, roles: account.roles, attributes: account.attributes }) : null,
+  );
 }
 
 function createSignIn(config: OidcConfig, logger: Logger): ExternalSignIn {
