@@ -31,6 +31,7 @@ STORE_SUITES=(
   test/metrics.test.ts
   test/purge.test.ts
   test/review3-portal.test.ts
+  test/device-flow.test.ts
 )
 
 bash test/setup.sh
