@@ -346,3 +346,28 @@ test("expired authorizations are purged, whatever their status", async () => {
   expect(result.deviceAuthorizations).toBeGreaterThanOrEqual(1);
   expect(await count()).toBe(0);
 });
+
+describe("what gatehouse logout needs", () => {
+  test("a token scoped to another service revokes itself by its secret; any other token stays out of its reach (403, known or not)", async () => {
+    const make = async (scopes: Record<string, string[]>) => {
+      const created = await fetch(`${app.url}/api/v1/tokens`, {
+        method: "POST",
+        headers: { authorization: `Basic ${btoa("alice:alice-pw")}`, "content-type": "application/json" },
+        body: JSON.stringify({ scopes }),
+      });
+      expect(created.status).toBe(201);
+      return (await json(created)).token as string;
+    };
+    const scoped = await make({ ecflow: ["read", "write"] });
+    const other = await make({ ecflow: ["read"] });
+    const revoke = (secret: string, bearer: string) => fetch(`${app.url}/token/${secret}`, { method: "DELETE", headers: { authorization: `Bearer ${bearer}` } });
+    for (const target of [other, `${other.slice(0, -1)}x`, "gth_unknown"]) {
+      const refused = await revoke(target, scoped);
+      expect([target, refused.status]).toEqual([target, 403]);
+      expect((await json(refused)).error).toContain("gatehouse:tokens");
+    }
+    expect((await fetch(`${app.url}/authenticate`, { headers: { authorization: `Bearer ${other}` } })).status).toBe(200);
+    expect((await revoke(scoped, scoped)).status).toBe(204);
+    expect((await fetch(`${app.url}/authenticate`, { headers: { authorization: `Bearer ${scoped}` } })).status).toBe(401);
+  });
+});
