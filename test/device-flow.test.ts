@@ -11,6 +11,7 @@ import { temporaryDirectory } from "./helpers/gatehouse.ts";
 import { portalConfig } from "./helpers/portal.ts";
 import { storedRows, storedText } from "./helpers/stored.ts";
 import { purgeStore } from "../src/store/purge.ts";
+import { csrfOf, decideDevice, portalPage, portalSignIn as signInAt } from "./helpers/device.ts";
 
 const FORM = { "content-type": "application/x-www-form-urlencoded" };
 const GRANT = "urn:ietf:params:oauth:grant-type:device_code";
@@ -73,31 +74,9 @@ function expectRefusal(answer: { status: number; json: any }, error: string) {
   expect(answer.json.error_description).toBeString();
 }
 
-/** A portal session of `username` with `provider`: its cookie. */
-async function portalSignIn(provider: string, username: string, password: string): Promise<string> {
-  const response = await fetch(`${app.url}/portal/sign-in`, { method: "POST", redirect: "manual", headers: FORM, body: new URLSearchParams({ provider, username, password }) });
-  expect(response.status).toBe(303);
-  return response.headers.get("set-cookie")!.split(";")[0];
-}
-
-async function page(path: string, cookie: string | null, headers: Record<string, string> = {}) {
-  const response = await fetch(`${app.url}/portal/${path}`, { redirect: "manual", headers: { ...(cookie ? { cookie } : {}), ...headers } });
-  return { status: response.status, text: await response.text(), location: response.headers.get("location") };
-}
-
-const csrfOf = (text: string) => text.match(/name="csrf" value="([^"]+)"/)![1];
-
-async function decide(cookie: string, userCode: string, decision: "approve" | "deny", headers: Record<string, string> = {}) {
-  const shown = await page(`device?${new URLSearchParams({ code: userCode })}`, cookie, headers);
-  const csrf = csrfOf(shown.text);
-  const response = await fetch(`${app.url}/portal/device/${decision}`, {
-    method: "POST",
-    redirect: "manual",
-    headers: { ...FORM, cookie, ...headers },
-    body: new URLSearchParams({ csrf, code: userCode }),
-  });
-  return { status: response.status, text: await response.text() };
-}
+const portalSignIn = (provider: string, username: string, password: string) => signInAt(app.url, provider, username, password);
+const page = (path: string, cookie: string | null, headers: Record<string, string> = {}) => portalPage(app.url, path, cookie, headers);
+const decide = (cookie: string, userCode: string, decision: "approve" | "deny", headers: Record<string, string> = {}) => decideDevice(app.url, cookie, userCode, decision, headers);
 
 const pendingCount = async () => (await storedRows<{ n: number }>(app, "SELECT count(*) AS n FROM device_authorizations WHERE status = 'pending'"))[0].n;
 const sessionsOf = async (username: string) =>
