@@ -92,9 +92,19 @@ describe("POST /api/v1/auth/provider/{name}/authorize", () => {
     expect(started.user_code).toMatch(USER_CODE);
     expect(started.device_code).toMatch(/^[0-9a-f]{64}$/);
     expect([started.interval, started.expires_in]).toEqual([5, 900]);
-    expect(started.verification_uri).toBe(`${app.url}/portal/device`);
     expect(started.verification_uri_complete).toBe(`${app.url}/portal/device?code=${started.user_code}&provider=local`);
     expect(started.authorization_uri).toBe(`${app.url}/portal/device?provider=local`);
+    // verification_uri is where Tiled's client polls (a JSON POST), and, opened in a browser, leads to the device page.
+    expect(started.verification_uri).toBe(`${app.url}/api/v1/auth/provider/local/token`);
+    const asTiled = await fetch(started.verification_uri, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ device_code: started.device_code, grant_type: GRANT }),
+    });
+    expect([asTiled.status, (await json(asTiled)).detail.error]).toEqual([400, "authorization_pending"]);
+    const opened = await fetch(started.verification_uri, { redirect: "manual" });
+    expect([opened.status, opened.headers.get("location")]).toEqual([303, `${app.url}/portal/device?provider=local`]);
+    expect((await fetch(`${app.url}/api/v1/auth/provider/nope/token`, { redirect: "manual" })).status).toBe(404);
 
     const [row] = await storedRows(app, "SELECT device_code_hash, user_code, status, provider FROM device_authorizations WHERE user_code = ?", started.user_code.replace("-", ""));
     expect(row).toEqual({ device_code_hash: createHash("sha256").update(started.device_code).digest("hex"), user_code: started.user_code.replace("-", ""), status: "pending", provider: "local" });
@@ -106,7 +116,9 @@ describe("POST /api/v1/auth/provider/{name}/authorize", () => {
 
   test("the links never come from an untrusted peer's X-Forwarded-* headers", async () => {
     const started = await start("local", { "x-forwarded-host": "evil.example", "x-forwarded-proto": "https", "x-forwarded-prefix": "/phish" });
-    for (const link of [started.authorization_uri, started.verification_uri, started.verification_uri_complete]) expect(link.startsWith(`${app.url}/portal/device`)).toBe(true);
+    for (const link of [started.authorization_uri, started.verification_uri, started.verification_uri_complete]) expect(link.startsWith(`${app.url}/`)).toBe(true);
+    const opened = await fetch(started.verification_uri, { redirect: "manual", headers: { "x-forwarded-host": "evil.example" } });
+    expect(opened.headers.get("location")).toStartWith(`${app.url}/portal/device`);
   });
 
   test("an unknown provider: 404 in Tiled's shape, on the authorization and on the poll; a provider without sign-in (API tokens) is unknown too", async () => {

@@ -214,6 +214,7 @@ async function chooseProvider(server: Server, asked: string | undefined): Promis
 }
 
 interface DeviceAuthorization {
+  authorization_uri?: string;
   verification_uri: string;
   verification_uri_complete?: string;
   device_code: string;
@@ -235,10 +236,12 @@ async function signIn(server: Server, provider: string, open: boolean): Promise<
   const started = await call(server, "POST", `${base}/authorize`);
   if (started.status !== 200) throw new LoginError(`the sign-in could not be started: ${reason(started)}`);
   const authorization = started.body as DeviceAuthorization;
-  const link = authorization.verification_uri_complete ?? authorization.verification_uri;
+  const link = authorization.verification_uri_complete ?? authorization.authorization_uri ?? authorization.verification_uri;
+  // Gatehouse's authorization_uri is the device page for the provider, where the code can be typed.
+  const typeItAt = authorization.authorization_uri ?? authorization.verification_uri;
   console.error(
     `To sign in, open this page in a browser:\n\n  ${link}\n\nand check that it shows the code ${authorization.user_code}` +
-      ` (or open ${authorization.verification_uri} and type it).\nWaiting for your approval (${Math.round(authorization.expires_in / 60)} minutes at most)…`,
+      ` (or open ${typeItAt} and type it).\nWaiting for your approval (${Math.round(authorization.expires_in / 60)} minutes at most)…`,
   );
   if (open) openBrowser(link);
   const deadline = Date.now() + authorization.expires_in * 1000;

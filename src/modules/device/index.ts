@@ -6,15 +6,20 @@
 //   POST /api/v1/auth/provider/{name}/token       grant_type=urn:ietf:params:oauth:grant-type:device_code and device_code
 //                                                 (form or JSON): the session once approved; the login route of
 //                                                 modules/sessions, which hands such a poll to deviceGrant() below
+//   GET  /api/v1/auth/provider/{name}/token       a browser sent to verification_uri: 303 to the portal's device page
 //
 // Offered for every provider a person can sign in with. The person approves
-// at the portal's device page (modules/portal/device.ts): `verification_uri`
-// is that page, where the code is typed; `verification_uri_complete` has the
-// code in it already (and the provider, so that a person signed out goes
-// straight to the right sign-in); `authorization_uri`, which Tiled's Python
-// client tells the person to open, is the page for that provider, where
-// signing in comes first. The links are built from public_url (or
-// portal.public_url), else from a trusted proxy's headers only.
+// at the portal's device page (modules/portal/device.ts).
+// `authorization_uri`, which Tiled's Python client tells the person to open,
+// is that page for the provider, where signing in comes first;
+// `verification_uri_complete` has the code in it already (and the provider,
+// so that a person signed out goes straight to the right sign-in).
+// `verification_uri` is where Tiled's client polls (tiled/client/context.py,
+// device_code_grant, POSTs to verification["verification_uri"]): the token
+// route, as Tiled answers it; RFC 8628 has it shown to people as the page
+// where the code is typed, so a browser's GET there is sent on to the device
+// page. One URL serves both readings. The links are built from public_url
+// (or portal.public_url), else from a trusted proxy's headers only.
 //
 // A poll that gets no session is answered 400 with RFC 8628's `error` at the
 // top level, for standard clients, and also under `detail`, where Tiled's
@@ -50,7 +55,7 @@ export interface DeviceDeps {
 
 export const DeviceAuthorizationModel = t.Object({
   authorization_uri: t.String({ description: "Tiled: the page to open (the portal's device page for this provider)" }),
-  verification_uri: t.String({ description: "RFC 8628: the page where the user code is typed" }),
+  verification_uri: t.String({ description: "Tiled: where its client polls (the token route); opened in a browser, the page where the user code is typed" }),
   verification_uri_complete: t.String({ description: "RFC 8628: the same page with the user code in it" }),
   interval: t.Integer({ description: "Seconds between polls" }),
   device_code: t.String({ description: "The command line's secret, to poll with" }),
@@ -99,7 +104,7 @@ export function deviceModule(deps: DeviceDeps) {
         const page = devicePage(request, server);
         return {
           authorization_uri: `${page}?${new URLSearchParams({ provider: provider.name })}`,
-          verification_uri: page,
+          verification_uri: `${deps.publicUrl.base(request, server)}/api/v1/auth/provider/${encodeURIComponent(provider.name)}/token`,
           verification_uri_complete: `${page}?${new URLSearchParams({ code: started.userCode, provider: provider.name })}`,
           interval: started.interval,
           device_code: started.deviceCode,
@@ -113,5 +118,14 @@ export function deviceModule(deps: DeviceDeps) {
         response: { 200: DeviceAuthorizationModel, 404: DetailModel, 503: DetailModel },
         detail: { summary: "Start a command line's sign-in (RFC 8628 device authorization, Tiled's shape)" },
       },
+    )
+    .get(
+      "/api/v1/auth/provider/:name/token",
+      ({ params, request, server }) => {
+        if (!providers.has(params.name)) throw new Refusal(404, `No provider "${params.name}" takes a sign-in here`);
+        const location = `${devicePage(request, server)}?${new URLSearchParams({ provider: params.name })}`;
+        return new Response(null, { status: 303, headers: { location, "cache-control": "no-store" } });
+      },
+      { detail: { summary: "verification_uri opened in a browser: to the portal's device page" } },
     );
 }
