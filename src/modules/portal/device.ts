@@ -60,9 +60,9 @@ export function devicePages(deps: DevicePagesDeps) {
     const provider = name === undefined ? undefined : providers.get(name);
     return signsInElsewhere(provider) ? `sign-in/${encodeURIComponent(provider!.name)}` : "sign-in";
   };
-  /** Signing in with the request's provider, then back to this request. */
-  const signInLink = (request: DeviceRequest) =>
-    `${signInPageOf(request.provider)}?${new URLSearchParams({ rd: `device?${new URLSearchParams({ code: request.userCode, provider: request.provider })}` })}`;
+  /** Signing in with a provider, then back to the device page (with the request's code, when known). */
+  const signInLink = (provider: string, code?: string) =>
+    `${signInPageOf(provider)}?${new URLSearchParams({ rd: `device?${new URLSearchParams(code ? { code, provider } : { provider })}` })}`;
 
   /** The pending request a typed code names; a wrong one is counted, and a banned address refused before any look-up. */
   async function lookUp(request: Request, server: PeerLookup | null, typed: string): Promise<DeviceRequest | null> {
@@ -77,13 +77,13 @@ export function devicePages(deps: DevicePagesDeps) {
   function codePage(request: Request, me: Caller & { frame: SignedIn }, options: { typed?: string; error?: string; provider?: string } = {}) {
     const asked = options.provider !== undefined ? providers.get(options.provider) : undefined;
     const other = asked && asked.name !== me.provider.name ? asked : undefined;
-    const status = options.error ? 400 : 200;
-    return pages.answer(request, status, TITLE, codeView(me, options.typed ?? "", options.error, other && { name: other.name, href: `${signInPageOf(other.name)}?${new URLSearchParams({ rd: `device?${new URLSearchParams({ provider: other.name })}` })}` }), me.frame);
+    const view = codeView(me, options.typed ?? "", options.error, other && { name: other.name, href: signInLink(other.name) });
+    return pages.answer(request, options.error ? 400 : 200, TITLE, view, me.frame);
   }
 
   function confirmPage(request: Request, me: Caller & { frame: SignedIn }, found: DeviceRequest) {
     if (found.provider !== me.provider.name) {
-      return pages.answer(request, 403, TITLE, otherProviderView(me, found, signInLink(found)), me.frame);
+      return pages.answer(request, 403, TITLE, otherProviderView(me, found, signInLink(found.provider, found.userCode)), me.frame);
     }
     return pages.answer(request, 200, TITLE, confirmView(me, found), me.frame);
   }
