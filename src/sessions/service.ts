@@ -157,11 +157,14 @@ export class SessionService {
     client: ClientAddress,
     userAgent: string | null,
     now = Date.now(),
+    /** Run in the session's own transaction: throwing there makes no session (a device code collected once, sign-in/device.ts). */
+    within?: (q: Queries) => MaybePromise<void>,
   ): Promise<LoginTokens> {
     const refreshToken = generateOpaqueToken(REFRESH_TOKEN_PREFIX);
-    const opened = await this.open(user, provider, client, userAgent, now, (q, sessionId) =>
-      q.insertRefreshToken({ hash: hashOpaqueToken(refreshToken), sessionId, createdAt: now }),
-    );
+    const opened = await this.open(user, provider, client, userAgent, now, async (q, sessionId) => {
+      await q.insertRefreshToken({ hash: hashOpaqueToken(refreshToken), sessionId, createdAt: now });
+      await within?.(q);
+    });
     const issued = await this.issue(user, opened, refreshToken, now);
     return {
       ...issued,

@@ -22,6 +22,7 @@ import type { AuditEvent, AuditFilter, AuditRow } from "./audit.ts";
 import type { Account, Profile } from "./profiles.ts";
 import type { SessionFilter, SessionRecord } from "./sessions.ts";
 import type { ExternalAccountRecord, NewExternalAccount, SignInFlowRow } from "./sign-in.ts";
+import type { DeviceAuthorizationRecord, DeviceDecision, NewDeviceAuthorization } from "./device.ts";
 import type { KeyState, SigningKeyRow } from "./signing-keys.ts";
 import type { RevokedToken, TokenCredentialRow, TokenFilter, TokenRecord, TokenUse } from "./tokens.ts";
 import type { refreshTokens, sessionHandles, sessions, SessionIdentity, signingKeys } from "./schema.ts";
@@ -154,6 +155,19 @@ export interface Queries {
 
   // accounts vouched for by a proxy (./profiles.ts)
   saveProfile(username: string, realm: string, profile: Profile, at: number): MaybePromise<number>;
+
+  // device authorizations (./device.ts): RFC 8628 device-code sign-ins
+  insertDeviceAuthorization(row: NewDeviceAuthorization): MaybePromise<void>;
+  /** Whether any row (pending, or ended and not yet purged) holds this user code: the column is unique. */
+  userCodeTaken(userCode: string): MaybePromise<boolean>;
+  findDeviceAuthorizationByDeviceCode(hash: string): MaybePromise<DeviceAuthorizationRecord | undefined>;
+  findDeviceAuthorizationByUserCode(userCode: string): MaybePromise<DeviceAuthorizationRecord | undefined>;
+  markDevicePolled(id: string, at: number, interval: number): MaybePromise<void>;
+  /** Approves or denies a pending authorization not expired at `now`; false when it was not (any more). */
+  decideDeviceAuthorization(id: string, decision: DeviceDecision, now: number): MaybePromise<boolean>;
+  /** Approved → collected; false when it was not approved (any more): of two polls, one collects. */
+  collectDeviceAuthorization(id: string): MaybePromise<boolean>;
+  deleteExpiredDeviceAuthorizations(cutoff: number, limit: number): MaybePromise<number>;
 
   // purge (./purge.ts): at most `limit` rows a call, the count deleted
   deleteEndedSessions(cutoff: number, limit: number): MaybePromise<number>;

@@ -54,6 +54,7 @@ import { completeAuditRow, listAudit, prepareAuditWriter, recordAggregatedAudit,
 import { auditEventsSince, listAuditPage, newestAuditId, purgeAudit } from "./audit-query.ts";
 import { activeBans, deleteRegulationCounter, regulationCounter, releaseRegulation, saveRegulationCounter } from "./regulation.ts";
 import { prepareAccountFinder, prepareProfileWriter } from "./profiles.ts";
+import { sqliteDeviceQueries } from "./device.ts";
 
 const SQLITE_HEADER = "SQLite format 3\u0000";
 
@@ -272,6 +273,8 @@ function sqliteQueries(store: Store, noteChange: () => void): Queries {
     activeBans: (now) => activeBans(db, now),
 
     saveProfile: (username, realm, profile, at) => saveProfile(username, realm, profile, at),
+
+    ...sqliteDeviceQueries(store),
 
     deleteEndedSessions: (cutoff, limit) => deleteEndedSessions(store, cutoff, limit),
     deleteEndedTokens: (cutoff, limit) => deleteEndedTokens(store, cutoff, limit),

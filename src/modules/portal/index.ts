@@ -8,6 +8,7 @@
 //   GET  /portal/admin/users?user=    a user's tokens and sessions (admin)
 //   GET  /portal/admin/keys           signing keys (admin)     POST /portal/admin/keys/rotate
 //   GET  /portal/admin/audit          the audit log, filtered and paged (admin)
+//   GET  /portal/device               approve a command line's sign-in (./device.ts)
 //   GET  /portal/assets/{name}        the CSS and script, from public/ (embedded in the binary)
 //
 // Who is calling comes from the caller plugin, which reads the portal's
@@ -16,7 +17,7 @@
 // Every page: a strict CSP (no inline script or style, nothing from another
 // host), no framing, no referrer, and no caching (pages show personal data;
 // the new token's secret is the answer to its POST, never a reloadable GET).
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
 import type { IdentityPipeline } from "../../identity/pipeline.ts";
 import type { ClientAddress } from "../../identity/client.ts";
 import type { User } from "../../identity/user.ts";
@@ -35,11 +36,13 @@ import { externalSignIn } from "../../providers/oidc.ts";
 import type { StoreBackend } from "../../store/backend.ts";
 import type { callerPlugin, Caller } from "../caller.ts";
 import { keyViews } from "../keys/index.ts";
-import { MAX_BODY_BYTES } from "../errors.ts";
 import { loginMode, scopesFromList } from "../sessions/tiled.ts";
 import { ASSETS } from "./assets.ts";
 import { locatePortal, type PortalCookie } from "./cookie.ts";
 import { layout, type Html } from "./html.ts";
+import { field, fields, FormBody, parseForm, type Form } from "./forms.ts";
+import { devicePages } from "./device.ts";
+import type { DeviceAuthorizations, UserCodeGuard } from "../../sign-in/device.ts";
 import {
   auditView,
   createdTokenView,
@@ -61,6 +64,8 @@ export interface PortalDeps {
   caller: ReturnType<typeof callerPlugin>;
   /** null when the store is disabled: the portal then explains it cannot work. */
   services: { cookie: PortalCookie; sessions: SessionService; tokens: TokenService; store: StoreBackend } | null;
+  /** The device page (./device.ts); null without the store. */
+  device?: { authorizations: DeviceAuthorizations; guard: UserCodeGuard } | null;
   tokenPolicy: TokenPolicy;
   keys: { keySet: KeySet; managed: ManagedKeySet | null };
   publicUrl?: string;
@@ -114,36 +119,11 @@ const RETURN_PATH = /^[a-z][a-z0-9/_-]*(\?[A-Za-z0-9%=&._+-]*)?$/;
 export const portalReturnPath = (value: string | undefined): string | null =>
   value && RETURN_PATH.test(value) && !value.includes("//") && !value.startsWith("sign-in") ? value : null;
 
-const FormBody = t.Record(t.String(), t.Union([t.String(), t.Array(t.String())]));
-type Form = Record<string, string | string[]>;
-const field = (form: Form, name: string) => {
-  const value = form[name];
-  return (Array.isArray(value) ? value[value.length - 1] : value)?.trim() ?? "";
-};
-const fields = (form: Form, name: string) => {
-  const value = form[name];
-  return value === undefined ? [] : Array.isArray(value) ? value : [value];
-};
-
-/** An HTML form, with repeated fields (checkboxes) as arrays; refused unread beyond MAX_BODY_BYTES. */
-async function parseForm({ request, contentType }: { request: Request; contentType: string }): Promise<Form> {
-  if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) throw new Refusal(413, "The form is too large");
-  if (!contentType.toLowerCase().startsWith("application/x-www-form-urlencoded")) throw new Refusal(415, "Send the portal's forms as forms");
-  const text = await request.text();
-  if (text.length > MAX_BODY_BYTES) throw new Refusal(413, "The form is too large");
-  const form: Form = {};
-  for (const [name, value] of new URLSearchParams(text)) {
-    const known = form[name];
-    form[name] = known === undefined ? value : Array.isArray(known) ? [...known, value] : [known, value];
-  }
-  return form;
-}
-
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 export function portalModule(deps: PortalDeps) {
-  const { pipeline, caller, services, tokenPolicy, keys, publicUrl, logger } = deps;
+  const { pipeline, caller, services, device, tokenPolicy, keys, publicUrl, logger } = deps;
   const where = (request: Request) => locatePortal(request, publicUrl);
   const SECURITY_HEADERS = securityHeaders([...new Set(pipeline.providers.flatMap((provider) => externalSignIn(provider)?.logoutOrigins ?? []))]);
   const assetRoutes = new Elysia({ name: "portal-assets" }).get("/portal/assets/:name", ({ params }) => {
@@ -170,6 +150,13 @@ export function portalModule(deps: PortalDeps) {
     const headers = new Headers({ location: `${where(request).portalPath}${to}`, ...SECURITY_HEADERS });
     for (const cookie of setCookies) headers.append("set-cookie", cookie);
     return new Response(null, { status: 303, headers });
+  }
+
+  /** Not signed in (or no longer): to a sign-in page, then back to the page asked for; dropping a cookie that no longer works. */
+  function toSignIn(request: Request, signInPage = "sign-in"): Response {
+    const back = request.method === "GET" ? portalReturnPath(hereOf(request)) : null;
+    const sent = services?.cookie.sent(request) ? services.cookie.clear(request) : [];
+    return redirect(request, back ? `${signInPage}?${new URLSearchParams({ rd: back })}` : signInPage, sent);
   }
 
   if (!services) {
@@ -256,17 +243,14 @@ export function portalModule(deps: PortalDeps) {
     .use(caller)
     .onError(({ error, request, code }) => {
       const refusal = error instanceof Refusal ? error : (error as { cause?: unknown })?.cause;
-      if (refusal instanceof Refusal && refusal.status === 401) {
-        // Not signed in (or no longer): to the sign-in page, then back to the page asked for; dropping a cookie that no longer works.
-        const back = request.method === "GET" ? portalReturnPath(hereOf(request)) : null;
-        return redirect(request, back ? `sign-in?${new URLSearchParams({ rd: back })}` : "sign-in", cookie.sent(request) ? cookie.clear(request) : []);
-      }
+      if (refusal instanceof Refusal && refusal.status === 401) return toSignIn(request);
       if (refusal instanceof Refusal) return pageAnswer(request, refusal.status, "Refused", errorView(refusal.message, true));
       if (code === "NOT_FOUND") return pageAnswer(request, 404, "Not found", errorView("There is no such page in the portal.", true));
       if (code === "VALIDATION" || code === "PARSE") return pageAnswer(request, 400, "Invalid request", errorView("The form was not complete or not valid.", true));
       logger.error("portal.internal_error", { path: new URL(request.url).pathname, error: (error as Error)?.message });
       return pageAnswer(request, 500, "Error", errorView("Something went wrong on the server.", true));
     })
+    .use(device ? devicePages({ caller, providers: pipeline.providers, ...device, pages: { answer: pageAnswer, toSignIn, person } }) : new Elysia({ name: "portal-device-off" }))
     .get("/portal/sign-in", async ({ request, server, query }) => {
       // Someone a trusted front proxy has already authenticated (geOrchestra's headers) arrives signed in:
       // the portal opens a session for them, as a sign-in would. Never after an explicit sign-out, which

@@ -17,7 +17,7 @@ export interface SignInChoice {
 }
 
 /** Hidden fields every state-changing form carries. */
-const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}">`;
+export const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}">`;
 
 /**
  * The sign-in page. `gateway`: a trusted front proxy may already vouch for

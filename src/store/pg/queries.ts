@@ -22,6 +22,7 @@ import { auditPage, auditPageConditions, auditPageSize } from "../audit-query.ts
 import { auditSearchConditions, type AuditEvent, type AuditFilter, type AuditRow } from "../audit.ts";
 import type { Profile } from "../profiles.ts";
 import type { SessionFilter, SessionRecord } from "../sessions.ts";
+import { deviceRecordFields, deviceRecordOf, type DeviceQueries } from "../device.ts";
 import type { KeyState, SigningKeyRow } from "../signing-keys.ts";
 import type { RevokedToken, TokenFilter, TokenRecord, TokenUse } from "../tokens.ts";
 import { CHANGES_CHANNEL, encodeChange } from "./contract.ts";
@@ -576,6 +577,56 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
     async notify(change: StoreChange) {
       // Inside the transaction: PostgreSQL delivers it when the transaction commits, and never on rollback.
       await db.execute(sql`SELECT pg_notify(${CHANGES_CHANNEL}, ${encodeChange(change, instanceId)})`);
+    },
+
+    ...pgDeviceQueries(db, deleted),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Device authorizations (RFC 8628 device-code sign-ins): ../device.ts on PostgreSQL.
+// The conditional UPDATEs give concurrent instances one winner: a second
+// transaction updating the same row waits for the first to commit, then
+// re-checks the status it filters on (READ COMMITTED) and changes nothing.
+function pgDeviceQueries(db: PgExecutor, deleted: (query: SQL) => Promise<number>): DeviceQueries {
+  const { deviceAuthorizations } = schema;
+  const selectOne = async (where: SQL) =>
+    deviceRecordOf(
+      (await db.select(deviceRecordFields(deviceAuthorizations, users)).from(deviceAuthorizations).leftJoin(users, eq(users.id, deviceAuthorizations.userId)).where(where))[0],
+    );
+  return {
+    async insertDeviceAuthorization(row) {
+      await db.insert(deviceAuthorizations).values({ ...row, status: "pending" });
+    },
+    async userCodeTaken(userCode) {
+      return (await db.select({ id: deviceAuthorizations.id }).from(deviceAuthorizations).where(eq(deviceAuthorizations.userCode, userCode))).length > 0;
+    },
+    findDeviceAuthorizationByDeviceCode: (hash) => selectOne(eq(deviceAuthorizations.deviceCodeHash, hash)),
+    findDeviceAuthorizationByUserCode: (userCode) => selectOne(eq(deviceAuthorizations.userCode, userCode)),
+    async markDevicePolled(id, at, interval) {
+      await db.update(deviceAuthorizations).set({ lastPolledAt: at, interval }).where(eq(deviceAuthorizations.id, id));
+    },
+    async decideDeviceAuthorization(id, { status, userId, identity, at }, now) {
+      const changed = await db
+        .update(deviceAuthorizations)
+        .set({ status, userId, identity, approvedAt: at })
+        .where(and(eq(deviceAuthorizations.id, id), eq(deviceAuthorizations.status, "pending"), gt(deviceAuthorizations.expiresAt, now)))
+        .returning({ id: deviceAuthorizations.id });
+      return changed.length > 0;
+    },
+    async collectDeviceAuthorization(id) {
+      const changed = await db
+        .update(deviceAuthorizations)
+        .set({ status: "collected" })
+        .where(and(eq(deviceAuthorizations.id, id), eq(deviceAuthorizations.status, "approved")))
+        .returning({ id: deviceAuthorizations.id });
+      return changed.length > 0;
+    },
+    deleteExpiredDeviceAuthorizations(cutoff, limit) {
+      return deleted(sql`
+        DELETE FROM device_authorizations WHERE id IN (
+          SELECT id FROM device_authorizations WHERE expires_at < ${cutoff}::bigint
+          LIMIT ${limit} FOR UPDATE SKIP LOCKED)`);
     },
   };
 }
