@@ -44,6 +44,10 @@ import { storeQueryTimer } from "./metrics/store-query-timer.ts";
 import { isWorker } from "./workers.ts";
 import { portalModule } from "./modules/portal/index.ts";
 import { createPortalCookie } from "./modules/portal/cookie.ts";
+import { signInModule } from "./modules/sign-in/index.ts";
+import { SignInFlows } from "./sign-in/flows.ts";
+import { DeviceAuthorizations, userCodeGuard } from "./sign-in/device.ts";
+import { deviceGrant, deviceModule } from "./modules/device/index.ts";
 
 export interface Gatehouse {
   app: Elysia<any, any, any, any, any, any, any>;
@@ -54,6 +58,8 @@ export interface Gatehouse {
   tokens: TokenService | null;
   /** Sessions (access and refresh tokens); null when the store is disabled. */
   sessions: SessionService | null;
+  /** Device-code sign-ins (RFC 8628); null without the store or the portal, where people approve them. */
+  devices: DeviceAuthorizations | null;
   /** The signing keys; `managed` is null for shared secrets. */
   keys: { keySet: KeySet; managed: ManagedKeySet | null; sessionKeySet: KeySet | null };
   /** Prometheus metrics (auth-o-tron's families and Gatehouse's); null when `metrics.enabled` is false. */
@@ -163,6 +169,8 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
   });
 
   const links = publicUrl({ publicUrl: config.public_url ?? null, trustedProxies: config.trusted_proxies });
+  const devices = sessions && store && config.portal.enabled ? new DeviceAuthorizations(store, sessions, logger) : null;
+  const deviceGuard = userCodeGuard(regulation);
   // The portal's session cookie is a credential of the caller plugin (with its CSRF check), for every route.
   const { portal } = config;
   const portalCookie = portal.enabled && sessions ? createPortalCookie({ sessions, publicUrl: portal.public_url }) : null;
@@ -208,8 +216,10 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
         storeEnabled: store !== null,
         publicUrl: links,
         logger,
+        deviceGrant: devices ? deviceGrant(devices) : undefined,
       }),
     )
+    .use(deviceModule({ pipeline, authorizations: devices, guard: deviceGuard, publicUrl: links, portalUrl: portal.public_url, logger }))
     .use(keysModule({ caller, keySet: keys.keySet, managed: keys.managed, issuer: config.jwt.iss, publishAheadSeconds: config.keys.publish_ahead, publicUrl: links, logger }))
     .use(
       portal.enabled
@@ -217,12 +227,28 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
             pipeline,
             caller,
             services: portalCookie && store && tokens && sessions ? { cookie: portalCookie, sessions, tokens, store } : null,
+            device: devices && { authorizations: devices, guard: deviceGuard },
             tokenPolicy: tokenPolicy(config),
             keys,
             publicUrl: portal.public_url,
             logger,
           })
         : new Elysia({ name: "portal-off" }),
+    )
+    .use(
+      store && sessions && pipeline.providers.some((provider) => provider.scheme === "external")
+        ? signInModule({
+            providers: pipeline.providers,
+            flows: new SignInFlows(store, logger),
+            sessions,
+            store,
+            cookie: portalCookie,
+            links,
+            portalPublicUrl: portal.public_url,
+            timeoutMs: config.auth.timeout_in_ms,
+            logger,
+          })
+        : new Elysia({ name: "sign-in-off" }),
     );
   const authenticate = createAuthenticateHandler({
     pipeline,
@@ -252,6 +278,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
     store,
     tokens,
     sessions,
+    devices,
     keys,
     metrics,
     readiness,

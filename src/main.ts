@@ -23,6 +23,8 @@ Commands:
   tokens create|list|revoke|import   API tokens in the store (--help for options)
   users end --user U --realm R   end a user's sessions and revoke their API tokens
   client whoami|token …  call a server with the credentials of an .ecflowapirc file
+  login --server URL     sign this terminal in through a browser; keeps a scoped API token (--help)
+  logout --server URL    revoke the token login kept and remove it from .ecflowapirc
   keys list|rotate|retire KID   managed signing keys in the store
   store copy --from FILE.db [--to postgres://…] [--force]   copy a SQLite store into PostgreSQL
   audit [--event E] [--actor U] [--subject S] [--since T] …   the audit log (--help)
@@ -133,6 +135,8 @@ const commandsWithOptions: Record<string, CommandWithOptions> = {
   users: async (args, load) => (await import("./cli/users.ts")).usersCommand(args, load),
   audit: async (args, load) => (await import("./cli/audit.ts")).auditCommand(args, load),
   client: async (args) => (await import("./cli/client.ts")).clientCommand(args),
+  login: async (args) => (await import("./cli/login.ts")).loginCommand(args),
+  logout: async (args) => (await import("./cli/login.ts")).logoutCommand(args),
   tls: async (args) => (await import("./cli/tls.ts")).tlsCommand(args),
   store: async (args, load) => (await import("./cli/store-copy.ts")).storeCommand(args, load),
   keys: async (args, load) => {

@@ -14,7 +14,7 @@ import { appliedPgMigrations, migratePg, openPgDatabase } from "../src/store/pg/
 import { projectRoot } from "./helpers/gatehouse.ts";
 import { postgresAvailable, startPostgres, type Postgres } from "./helpers/postgres.ts";
 
-const tableNames = ["users", "tokens", "auditLog", "signingKeys", "sessions", "refreshTokens", "sessionHandles", "tokenFirstEight", "regulationCounters", "userProfiles"] as const;
+const tableNames = ["users", "tokens", "auditLog", "signingKeys", "sessions", "refreshTokens", "sessionHandles", "tokenFirstEight", "regulationCounters", "userProfiles", "externalAccounts", "signInFlows", "deviceAuthorizations"] as const;
 
 describe("the PostgreSQL schema mirrors SQLite's", () => {
   test("same tables, columns (name, NOT NULL, default, primary key), indexes and foreign keys", () => {
@@ -97,7 +97,8 @@ describe.skipIf(!postgresAvailable)("migratePg against a real PostgreSQL", () =>
         WHERE table_schema = 'public' AND data_type = 'integer' ORDER BY 1`,
       "types8",
     );
-    expect(narrow).toBe("regulation_counters.failures");
+    // Only counts, never ids or times: a polling interval in seconds, failures in a window.
+    expect(narrow).toBe("device_authorizations.interval\nregulation_counters.failures");
   });
 
   test("the migration lock is released: nothing is left holding it", async () => {

@@ -255,7 +255,7 @@ describe.skipIf(!enabled)("the portal in a browser", () => {
     const old = `gatehouse_session=${cookie.value}`;
     const portalPage = await fetch(`${app.url}/portal/tokens`, { headers: { cookie: old }, redirect: "manual" });
     expect(portalPage.status).toBe(303);
-    expect(portalPage.headers.get("location")).toBe("/portal/sign-in");
+    expect(portalPage.headers.get("location")).toBe("/portal/sign-in?rd=tokens");
     expect((await fetch(`${app.url}/api/v1/tokens`, { headers: { cookie: old } })).status).toBe(401);
     expect(await app.gatehouse.sessions!.list({ user: { username: "alice", realm: "local" }, admin: false, client: { socket: null, reported: null } })).toEqual([]);
   });

@@ -77,7 +77,20 @@ describe("the portal over HTTP", () => {
     const plain = cookie.replace("__Secure-gatehouse_session", "gatehouse_session");
     const refused = await fetch(`${app.url}/portal/tokens`, { headers: { cookie: plain, ...proxy }, redirect: "manual" });
     expect(refused.status).toBe(303);
-    expect(refused.headers.get("location")).toBe("/auth/portal/sign-in");
+    expect(refused.headers.get("location")).toBe("/auth/portal/sign-in?rd=tokens");
+  });
+
+  test("a page asked for while signed out is where the sign-in returns to; never anywhere but a portal page", async () => {
+    const asked = await fetch(`${app.url}/portal/sessions?done=revoked`, { redirect: "manual" });
+    expect(asked.headers.get("location")).toBe("/portal/sign-in?rd=sessions%3Fdone%3Drevoked");
+    const page = await (await fetch(`${app.url}/portal/sign-in?rd=sessions%3Fdone%3Drevoked`)).text();
+    expect(page).toContain('<input type="hidden" name="rd" value="sessions?done=revoked">');
+    const back = await post(app, "/portal/sign-in", { provider: "local", username: "alice", password: "alice-pw", rd: "sessions?done=revoked" }, {});
+    expect(back.headers.get("location")).toBe("/portal/sessions?done=revoked");
+    for (const rd of ["//evil.example", "https://evil.example", "/\\evil.example", "\\evil.example", "javascript:alert(1)", "../api/v1/tokens", "a/../../x", "tokens\r\nSet-Cookie: x=y", "sign-in"]) {
+      const answer = await post(app, "/portal/sign-in", { provider: "local", username: "alice", password: "alice-pw", rd }, {});
+      expect([rd, answer.headers.get("location")]).toEqual([rd, "/portal/"]);
+    }
   });
 
   test("over plain HTTP under a prefix, the cookie's Path is the portal's public path", async () => {

@@ -33,6 +33,8 @@ STORE_SUITES=(
   test/purge.test.ts
   test/review3-portal.test.ts
   test/review3-scopes.test.ts
+  test/sso.test.ts
+  test/device-flow.test.ts
 )
 
 bash test/setup.sh

@@ -40,17 +40,21 @@ type Entry =
   | { server: string; type: "bearer"; api: { key: string; url?: string; email?: string } }
   | { server: string; type: "basic"; api: { username: string; password: string } };
 
-class ClientError extends Error {}
+export class ClientError extends Error {}
 
-/** The credentials file to use, in ecflow_client's order: --rc, $ECF_AUTHTOKENS, the home directory's if it exists, the working directory's. */
-export function findRcFile(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * The credentials file to use, in ecflow_client's order: --rc, $ECF_AUTHTOKENS, the home directory's if it exists, the
+ * working directory's. With `orNew` (gatehouse login writing one), the home directory's when neither exists yet.
+ */
+export function findRcFile(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env, orNew = false): string {
   if (explicit) return resolve(explicit);
   if (env.ECF_AUTHTOKENS) return resolve(env.ECF_AUTHTOKENS);
   const home = join(env.HOME ?? homedir(), RC_NAME);
   if (existsSync(home)) return home;
   const here = resolve(RC_NAME);
-  if (!existsSync(here)) throw new ClientError(`no credentials file: looked for ${home} and ${here} (or set ECF_AUTHTOKENS, or give --rc FILE)`);
-  return here;
+  if (existsSync(here)) return here;
+  if (orNew) return home;
+  throw new ClientError(`no credentials file: looked for ${home} and ${here} (or set ECF_AUTHTOKENS, or give --rc FILE)`);
 }
 
 /**
@@ -188,7 +192,7 @@ export async function clientCommand(args: string[]): Promise<number> {
 }
 
 /** The PEM certificates of --ca, read once; undefined: the system's. */
-function trustedCertificates(path: string | undefined): string | undefined {
+export function trustedCertificates(path: string | undefined): string | undefined {
   if (path === undefined) return undefined;
   let pem: string;
   try {
@@ -198,6 +202,13 @@ function trustedCertificates(path: string | undefined): string | undefined {
   }
   if (!pem.includes("BEGIN CERTIFICATE")) throw new ClientError(`--ca ${path}: holds no PEM certificate`);
   return pem;
+}
+
+/** A request that got no answer (no server, a time-out, a certificate not trusted), in words. */
+export function unreachable(method: string, url: URL, error: unknown): ClientError {
+  const untrusted = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(String((error as NodeJS.ErrnoException).code));
+  const hint = untrusted ? " (the server's certificate is not trusted: give --ca FILE)" : "";
+  return new ClientError(`${method} ${url.origin}${url.pathname}: ${(error as Error).message}${hint}`);
 }
 
 /** One JSON call; a refusal becomes a ClientError with the server's message. */
@@ -214,9 +225,7 @@ async function request(url: URL, method: string, authorization: string, body?: u
       ...(ca ? { tls: { ca } } : {}),
     });
   } catch (error) {
-    const untrusted = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(String((error as NodeJS.ErrnoException).code));
-    const hint = untrusted ? " (the server's certificate is not trusted: give --ca FILE)" : "";
-    throw new ClientError(`${method} ${url.origin}${url.pathname}: ${(error as Error).message}${hint}`);
+    throw unreachable(method, url, error);
   }
   const text = await response.text();
   if (!response.ok) {

@@ -234,6 +234,17 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   if (config.public_url !== undefined && !isPublicUrl(config.public_url)) {
     problems.push(`public_url: "${config.public_url}" is not an http(s) URL without a query or fragment, such as https://auth.example.org`);
   }
+  const identityProviders = config.providers.filter((entry) => entry.type === "oidc");
+  if (identityProviders.length > 0 && config.public_url === undefined) {
+    // The redirect URI registered at the provider must be the one Gatehouse sends: built from each request, it changes with the Host.
+    warnings.push(
+      `public_url: not set, so the redirect URI of ${identityProviders.map((entry) => entry.name).join(", ")} is built from each request ` +
+        "(or a trusted proxy's headers); set it to the address people use, e.g. https://auth.example.org",
+    );
+  }
+  if (identityProviders.length > 0 && !config.store.enabled) {
+    problems.push(`providers: ${identityProviders.map((entry) => entry.name).join(", ")} (oidc) make sessions, which need the store (store.enabled: true)`);
+  }
   problems.push(...trustedProxyProblems(config.trusted_proxies));
   problems.push(...trustedProxyProblems(config.regulation.trusted_proxies, "regulation.trusted_proxies"));
   config.providers.forEach((entry, index) => problems.push(...identityControlCharacters(entry, `providers[${index}]`)));

@@ -107,6 +107,7 @@ export class IdentityPipeline {
     for (const provider of options.providers) {
       if (provider.realm === ANY_REALM) continue; // Gatehouse's own tokens: no realm of their own to announce
       if (provider.scheme === "header") continue; // a client cannot answer with a proxy's headers
+      if (provider.scheme === "external") continue; // signed in through the browser, never by a request's credential
       const scheme = provider.scheme === "basic" ? "Basic" : "Bearer";
       challenges.add(`${scheme} realm="${provider.realm.replace(/["\\]/g, "")}"`);
     }

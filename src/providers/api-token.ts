@@ -33,6 +33,9 @@ export function createApiTokenProvider(options: {
     if (!provider.describeUser) continue;
     describers.set(provider.realm, [...(describers.get(provider.realm) ?? []), provider]);
   }
+  // Realms of identity providers signed in through the browser: the owner as the provider described them at their last sign-in.
+  const rememberers = new Map<string, Provider>();
+  for (const provider of options.providers) if (provider.rememberedUser && !rememberers.has(provider.realm)) rememberers.set(provider.realm, provider);
   const grants = new WeakMap<User, VerifiedToken>();
   // What an unrestricted token carries: every configured service and scope (the config does not change while running).
   const unrestricted = Object.freeze(allScopes(tokens.policy.services));
@@ -40,11 +43,15 @@ export function createApiTokenProvider(options: {
   /**
    * The owner as the realm's providers know it now; null when they all say
    * the owner no longer exists. A realm whose providers cannot describe users
-   * (remote key services) gives the bare owner, and augmenters add the rest.
+   * gives the owner as an identity provider last described them (oidc), else
+   * the bare owner (remote key services); augmenters add the rest.
    */
   function describeOwner(token: VerifiedToken, signal: AbortSignal, from = 0): MaybePromise<User | null> {
     const candidates = describers.get(token.realm);
-    if (!candidates) return createUser({ username: token.username, realm: token.realm });
+    if (!candidates) {
+      const rememberer = rememberers.get(token.realm);
+      return rememberer ? rememberer.rememberedUser!(token.username) : createUser({ username: token.username, realm: token.realm });
+    }
     if (from >= candidates.length) {
       logger.debug("auth.api_token.owner_unknown", { id: token.id, username: token.username, realm: token.realm });
       return null;

@@ -31,9 +31,11 @@ export interface Provider {
   readonly realm: string;
   /**
    * The Authorization scheme this provider owns; `header` for a provider that
-   * reads other headers (a trusted proxy's) and is tried when `presentIn` says so.
+   * reads other headers (a trusted proxy's) and is tried when `presentIn` says so;
+   * `external` for a sign-in provider (an identity provider the browser is sent
+   * to, providers/oidc.ts), which no credential of a request ever matches.
    */
-  readonly scheme: CredentialScheme;
+  readonly scheme: CredentialScheme | "external";
   /**
    * `header` providers only: whether this request carries their credential
    * (their headers, from a peer they trust). Asked once per request, so cheap.
@@ -81,6 +83,13 @@ export interface Provider {
    * holds now, so a removed role stops applying at once.
    */
   describeUser?(username: string, signal: AbortSignal): MaybePromise<User | null>;
+  /**
+   * For providers that cannot be asked again (an identity provider signed in
+   * through the browser): the user as the provider described them at their
+   * last sign-in, so that a session refresh keeps the roles it granted. Unlike
+   * describeUser, it does not say the user still exists there.
+   */
+  rememberedUser?(username: string): MaybePromise<User | null>;
   /** Releases timers and connections at shutdown. */
   close?(): void;
 }

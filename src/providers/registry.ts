@@ -10,6 +10,7 @@ import { openidOfflineProvider } from "./openid-offline.ts";
 import { ecmwfTokenGeneratorProvider } from "./ecmwf-token-generator.ts";
 import { ldapProvider } from "./ldap.ts";
 import { trustedHeaderProvider } from "./trusted-header.ts";
+import { oidcProvider } from "./oidc.ts";
 
 export const providerTypes: ProviderType<any>[] = [
   plainProvider,
@@ -20,6 +21,7 @@ export const providerTypes: ProviderType<any>[] = [
   ecmwfTokenGeneratorProvider,
   ldapProvider,
   trustedHeaderProvider,
+  oidcProvider,
 ];
 
 /** Types auth-o-tron has that Gatehouse does not offer yet: a clear error instead of a crash. */

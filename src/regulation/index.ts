@@ -66,6 +66,8 @@ export interface Regulation {
   gate: RegulationGate;
   observer: AuthObserver;
   regulator: Regulator;
+  /** The address a request is counted under: its peer, or what a trusted proxy names (null: none to count). */
+  clientAddress(request: RequestContext): string | null;
   close(): void;
 }
 
@@ -169,5 +171,5 @@ export function createRegulation(config: GatehouseConfig, store: StoreBackend, l
   }, sweepEveryMs);
   timer.unref?.();
 
-  return { gate, observer, regulator, close: () => clearInterval(timer) };
+  return { gate, observer, regulator, clientAddress: (request) => addresses.clientAddress(request), close: () => clearInterval(timer) };
 }

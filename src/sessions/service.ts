@@ -157,11 +157,14 @@ export class SessionService {
     client: ClientAddress,
     userAgent: string | null,
     now = Date.now(),
+    /** Run in the session's own transaction: throwing there makes no session (a device code collected once, sign-in/device.ts). */
+    within?: (q: Queries) => MaybePromise<void>,
   ): Promise<LoginTokens> {
     const refreshToken = generateOpaqueToken(REFRESH_TOKEN_PREFIX);
-    const opened = await this.open(user, provider, client, userAgent, now, (q, sessionId) =>
-      q.insertRefreshToken({ hash: hashOpaqueToken(refreshToken), sessionId, createdAt: now }),
-    );
+    const opened = await this.open(user, provider, client, userAgent, now, async (q, sessionId) => {
+      await q.insertRefreshToken({ hash: hashOpaqueToken(refreshToken), sessionId, createdAt: now });
+      await within?.(q);
+    });
     const issued = await this.issue(user, opened, refreshToken, now);
     return {
       ...issued,
@@ -567,9 +570,13 @@ export function rereadFrom(pipeline: IdentityPipeline, timeoutMs: number): Rerea
   return (session) => {
     const provider = pipeline.providers.find((candidate) => candidate.name === session.provider && candidate.realm === session.realm);
     if (!provider) return null;
+    // A provider that cannot be asked again (an identity provider signed in through the browser) gives the user
+    // as it described them at the last sign-in; one that cannot describe users at all, the bare user.
     const described = provider.describeUser
       ? provider.describeUser(session.username, AbortSignal.timeout(timeoutMs))
-      : createUser({ username: session.username, realm: session.realm });
+      : provider.rememberedUser
+        ? provider.rememberedUser(session.username)
+        : createUser({ username: session.username, realm: session.realm });
     return andThen(described, (user) =>
       user ? pipeline.augmentUser(createUser({ ...user, username: session.username, realm: session.realm })) : null,
     );

@@ -21,6 +21,8 @@ import type { AuditEventCount, AuditFilter as AuditPageFilter, AuditRecord } fro
 import type { AuditEvent, AuditFilter, AuditRow } from "./audit.ts";
 import type { Account, Profile } from "./profiles.ts";
 import type { SessionFilter, SessionRecord } from "./sessions.ts";
+import type { ExternalAccountRecord, NewExternalAccount, SignInFlowRow } from "./sign-in.ts";
+import type { DeviceAuthorizationRecord, DeviceDecision, NewDeviceAuthorization } from "./device.ts";
 import type { KeyState, SigningKeyRow } from "./signing-keys.ts";
 import type { RevokedToken, TokenCredentialRow, TokenFilter, TokenRecord, TokenUse } from "./tokens.ts";
 import type { refreshTokens, sessionHandles, sessions, SessionIdentity, signingKeys } from "./schema.ts";
@@ -109,6 +111,17 @@ export interface Queries {
   /** The session an opaque browser handle of this kind belongs to, by the SHA-256 of the handle, whatever the session's state. */
   findSessionByHandle(hash: string, kind: string): MaybePromise<HandleSession | undefined>;
 
+  // signing in with an identity provider (./sign-in.ts)
+  findExternalAccount(provider: string, issuer: string, subject: string): MaybePromise<ExternalAccountRecord | undefined>;
+  externalAccountOf(provider: string, username: string, realm: string): MaybePromise<ExternalAccountRecord | undefined>;
+  insertExternalAccount(account: NewExternalAccount): MaybePromise<void>;
+  updateExternalAccount(key: { provider: string; issuer: string; subject: string }, roles: string[], attributes: Record<string, string>, at: number): MaybePromise<void>;
+  findUserId(username: string, realm: string): MaybePromise<number | undefined>;
+  insertSignInFlow(flow: SignInFlowRow): MaybePromise<void>;
+  /** The flow of this state, deleted in the same statement: single use, even with two instances. */
+  takeSignInFlow(stateHash: string): MaybePromise<SignInFlowRow | undefined>;
+  deleteExpiredSignInFlows(now: number): MaybePromise<number>;
+
   // signing keys (./signing-keys.ts)
   /** Makes this transaction the only one changing keys until it ends (PostgreSQL: an advisory transaction lock). */
   lockKeys(): MaybePromise<void>;
@@ -142,6 +155,19 @@ export interface Queries {
 
   // accounts vouched for by a proxy (./profiles.ts)
   saveProfile(username: string, realm: string, profile: Profile, at: number): MaybePromise<number>;
+
+  // device authorizations (./device.ts): RFC 8628 device-code sign-ins
+  insertDeviceAuthorization(row: NewDeviceAuthorization): MaybePromise<void>;
+  /** Whether any row (pending, or ended and not yet purged) holds this user code: the column is unique. */
+  userCodeTaken(userCode: string): MaybePromise<boolean>;
+  findDeviceAuthorizationByDeviceCode(hash: string): MaybePromise<DeviceAuthorizationRecord | undefined>;
+  findDeviceAuthorizationByUserCode(userCode: string): MaybePromise<DeviceAuthorizationRecord | undefined>;
+  markDevicePolled(id: string, at: number, interval: number): MaybePromise<void>;
+  /** Approves or denies a pending authorization not expired at `now`; false when it was not (any more). */
+  decideDeviceAuthorization(id: string, decision: DeviceDecision, now: number): MaybePromise<boolean>;
+  /** Approved → collected; false when it was not approved (any more): of two polls, one collects. */
+  collectDeviceAuthorization(id: string): MaybePromise<boolean>;
+  deleteExpiredDeviceAuthorizations(cutoff: number, limit: number): MaybePromise<number>;
 
   // purge (./purge.ts): at most `limit` rows a call, the count deleted
   deleteEndedSessions(cutoff: number, limit: number): MaybePromise<number>;

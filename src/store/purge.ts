@@ -2,7 +2,8 @@
 // with use: sessions ended (revoked, expired, or left unrefreshed) and API
 // tokens expired or revoked, once each has been over for the configured
 // retention (config `purge`); their refresh tokens and first_eight rows go
-// with them (ON DELETE CASCADE). The audit log has its own retention
+// with them (ON DELETE CASCADE). Device authorizations (RFC 8628) go as soon
+// as they expire: anyone may ask for one, and an expired one serves nothing. The audit log has its own retention
 // (`audit.retention`, purged in app.ts).
 //
 // Why a retention rather than deleting at once: an ended session or token
@@ -32,6 +33,7 @@ export interface PurgePolicy {
 export interface PurgeResult {
   sessions: number;
   tokens: number;
+  deviceAuthorizations: number;
   /** Pages left in the WAL after the checkpoint (0 when it was emptied). */
   walPages: number;
 }
@@ -64,8 +66,11 @@ async function deleteInBatches(
 export async function purgeStore(store: StoreBackend, policy: PurgePolicy, now = Date.now()): Promise<PurgeResult> {
   const sessions = await deleteInBatches(store, (q, cutoff, limit) => q.deleteEndedSessions(cutoff, limit), now - policy.sessionsAfterSeconds * 1000);
   const tokens = await deleteInBatches(store, (q, cutoff, limit) => q.deleteEndedTokens(cutoff, limit), now - policy.tokensAfterSeconds * 1000);
+  // Sign-ins abandoned at the identity provider: a few rows at most, each useless once expired.
+  await store.transaction(async (q) => q.deleteExpiredSignInFlows(now));
+  const deviceAuthorizations = await deleteInBatches(store, (q, cutoff, limit) => q.deleteExpiredDeviceAuthorizations(cutoff, limit), now);
   const walPages = store instanceof SqliteBackend ? store.checkpoint() : 0;
-  return { sessions, tokens, walPages };
+  return { sessions, tokens, deviceAuthorizations, walPages };
 }
 
 /** Purges every `intervalSeconds` (the first time one interval after start); `stop()` ends it. */
@@ -73,7 +78,11 @@ export function schedulePurge(store: StoreBackend, policy: PurgePolicy, logger: 
   if (policy.intervalSeconds <= 0) return { stop() {} };
   const timer = setInterval(() => {
     purgeStore(store, policy).then(
-      (result) => logger.info("store.purged", { deleted: { sessions: result.sessions, tokens: result.tokens }, wal_pages: result.walPages }),
+      (result) =>
+        logger.info("store.purged", {
+          deleted: { sessions: result.sessions, tokens: result.tokens, device_authorizations: result.deviceAuthorizations },
+          wal_pages: result.walPages,
+        }),
       // A full disk or a long lock: the next run tries again.
       (error) => logger.warn("store.purge_failed", { error: (error as Error).message }),
     );

@@ -248,3 +248,91 @@ export const userProfiles = sqliteTable("user_profiles", {
   roles: text("roles", { mode: "json" }).$type<string[]>(),
   updatedAt: integer("updated_at").notNull(),
 });
+
+/**
+ * People who signed in with an identity provider (providers/oidc.ts): one row
+ * per (provider, issuer, subject), never matched by e-mail, linked to the
+ * account it made. `roles` and `attributes` are what the provider said at the
+ * last sign-in (or re-check): a session refresh re-reads them from here.
+ * `refreshTokenSealed`: the provider's refresh token, sealed with the master
+ * key, kept only with `recheck_on_refresh`.
+ */
+export const externalAccounts = sqliteTable(
+  "external_accounts",
+  {
+    provider: text("provider").notNull(),
+    issuer: text("issuer").notNull(),
+    subject: text("subject").notNull(),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    roles: text("roles", { mode: "json" }).notNull().$type<string[]>(),
+    attributes: text("attributes", { mode: "json" }).notNull().$type<Record<string, string>>(),
+    refreshTokenSealed: text("refresh_token_sealed"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.provider, table.issuer, table.subject] }),
+    // One identity per account and provider: a second subject cannot take over a username.
+    uniqueIndex("external_accounts_provider_user").on(table.provider, table.userId),
+  ],
+);
+
+/**
+ * Sign-ins under way at an identity provider (authorization code with PKCE):
+ * single use, valid for minutes. Only hashes: the `state` the provider sends
+ * back, and the secret held in the browser's flow cookie, from which the PKCE
+ * verifier and the nonce are derived — so this table holds nothing that could
+ * finish a sign-in.
+ */
+export const signInFlows = sqliteTable(
+  "sign_in_flows",
+  {
+    stateHash: text("state_hash").primaryKey(),
+    provider: text("provider").notNull(),
+    bindingHash: text("binding_hash").notNull(),
+    /** "portal", "tiled" or "device": where the person goes once signed in. */
+    purpose: text("purpose").notNull(),
+    /** The portal path to return to, or the device authorization being approved. */
+    returnTo: text("return_to"),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (table) => [index("sign_in_flows_expires_at").on(table.expiresAt)],
+);
+
+/**
+ * Device-code sign-ins (RFC 8628, in Tiled's shape): a command line asks for
+ * one, a person approves it in a browser, the command line collects a session.
+ * The device code is kept as its SHA-256 only; the user code is short-lived,
+ * single use and unique while pending.
+ */
+export const deviceAuthorizations = sqliteTable(
+  "device_authorizations",
+  {
+    id: text("id").primaryKey(),
+    deviceCodeHash: text("device_code_hash").notNull(),
+    userCode: text("user_code").notNull(),
+    provider: text("provider").notNull(),
+    /** "pending", "approved", "denied", "collected". */
+    status: text("status").notNull(),
+    /** Who asked (shown to the person approving). */
+    address: text("address"),
+    userAgent: text("user_agent"),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    /** Seconds the client must wait between polls; raised by `slow_down`. */
+    interval: integer("interval").notNull(),
+    lastPolledAt: integer("last_polled_at"),
+    /** The person who approved it, as their provider described them then. */
+    userId: integer("user_id").references(() => users.id, { onDelete: "cascade" }),
+    identity: text("identity", { mode: "json" }).$type<SessionIdentity>(),
+    approvedAt: integer("approved_at"),
+  },
+  (table) => [
+    uniqueIndex("device_authorizations_device_code_hash").on(table.deviceCodeHash),
+    uniqueIndex("device_authorizations_user_code").on(table.userCode),
+    index("device_authorizations_expires_at").on(table.expiresAt),
+  ],
+);

@@ -39,11 +39,22 @@ import {
   insertSessionHandle,
   findSessionByHandle,
 } from "./sessions.ts";
+import {
+  deleteExpiredSignInFlows,
+  externalAccountOf,
+  findExternalAccount,
+  findUserId,
+  insertExternalAccount,
+  insertSignInFlow,
+  takeSignInFlow,
+  updateExternalAccount,
+} from "./sign-in.ts";
 import { allKeys, insertKey, keysInState, liveKeys, makeCurrent, makePrevious, previousKeysDue, retireKeys } from "./signing-keys.ts";
 import { completeAuditRow, listAudit, prepareAuditWriter, recordAggregatedAudit, searchAudit } from "./audit.ts";
 import { auditEventsSince, listAuditPage, newestAuditId, purgeAudit } from "./audit-query.ts";
 import { activeBans, deleteRegulationCounter, regulationCounter, releaseRegulation, saveRegulationCounter } from "./regulation.ts";
 import { prepareAccountFinder, prepareProfileWriter } from "./profiles.ts";
+import { sqliteDeviceQueries } from "./device.ts";
 
 const SQLITE_HEADER = "SQLite format 3\u0000";
 
@@ -224,6 +235,14 @@ function sqliteQueries(store: Store, noteChange: () => void): Queries {
     findRefreshToken: (hash) => findRefreshToken(db, hash),
     markRefreshTokenUsed: (id, at) => markRefreshTokenUsed(db, id, at),
     forgetUsedRefreshTokens: (sessionId, before) => forgetUsedRefreshTokens(db, sessionId, before),
+    findExternalAccount: (provider, issuer, subject) => findExternalAccount(db, provider, issuer, subject),
+    externalAccountOf: (provider, username, realm) => externalAccountOf(db, provider, username, realm),
+    insertExternalAccount: (account) => insertExternalAccount(db, account),
+    updateExternalAccount: (key, roles, attributes, at) => updateExternalAccount(db, key, roles, attributes, at),
+    findUserId: (username, realm) => findUserId(db, username, realm),
+    insertSignInFlow: (flow) => insertSignInFlow(db, flow),
+    takeSignInFlow: (stateHash) => takeSignInFlow(db, stateHash),
+    deleteExpiredSignInFlows: (now) => deleteExpiredSignInFlows(db, now),
     saveSessionIdentity: (id, identity, expiresAt) => saveSessionIdentity(db, id, identity, expiresAt),
     insertSessionHandle: (handle) => insertSessionHandle(db, handle),
     findSessionByHandle: (hash, kind) => findSessionByHandle(db, hash, kind),
@@ -254,6 +273,8 @@ function sqliteQueries(store: Store, noteChange: () => void): Queries {
     activeBans: (now) => activeBans(db, now),
 
     saveProfile: (username, realm, profile, at) => saveProfile(username, realm, profile, at),
+
+    ...sqliteDeviceQueries(store),
 
     deleteEndedSessions: (cutoff, limit) => deleteEndedSessions(store, cutoff, limit),
     deleteEndedTokens: (cutoff, limit) => deleteEndedTokens(store, cutoff, limit),

@@ -317,9 +317,16 @@ export class TokenService {
     return this.revokeRecord(actor, await this.store.read.findToken(id), `Token ${id} not found`);
   }
 
-  /** Revokes by secret (auth-o-tron's DELETE /token/{token}); a malformed secret is not looked up. */
-  async revokeBySecret(actor: Actor, secret: string): Promise<TokenView> {
+  /**
+   * Revokes by secret (auth-o-tron's DELETE /token/{token}); a malformed secret is not looked up. `onlyItself`: the
+   * actor's scopes do not cover managing tokens, so only the token it came with may be revoked (403 for any other,
+   * known or not: a scoped token learns nothing of other secrets).
+   */
+  async revokeBySecret(actor: Actor, secret: string, options: { onlyItself?: boolean } = {}): Promise<TokenView> {
     const record = mayBeApiToken(this.policy.prefix, secret) ? await this.store.read.findTokenByHash(hashOpaqueToken(secret)) : undefined;
+    if (options.onlyItself && (record === undefined || record.id !== actor.token?.id)) {
+      throw new Refusal(403, `This credential's scopes do not include gatehouse:tokens`);
+    }
     return this.revokeRecord(actor, record, "Token not found");
   }
 

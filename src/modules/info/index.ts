@@ -49,7 +49,7 @@ export function infoModule({ pipeline, caller, logger }: InfoDeps) {
     name,
     type,
     realm,
-    scheme: scheme === "basic" ? "Basic" : scheme === "header" ? "Trusted headers" : "Bearer",
+    scheme: scheme === "basic" ? "Basic" : scheme === "header" ? "Trusted headers" : scheme === "external" ? "Sign-in" : "Bearer",
   }));
   const augmenters = pipeline.augmenters.map(({ name, type, realm }) => ({ name, type, realm }));
   const page = homePage();

@@ -8,6 +8,7 @@
 //   GET  /portal/admin/users?user=    a user's tokens and sessions (admin)
 //   GET  /portal/admin/keys           signing keys (admin)     POST /portal/admin/keys/rotate
 //   GET  /portal/admin/audit          the audit log, filtered and paged (admin)
+//   GET  /portal/device               approve a command line's sign-in (./device.ts)
 //   GET  /portal/assets/{name}        the CSS and script, from public/ (embedded in the binary)
 //
 // Who is calling comes from the caller plugin, which reads the portal's
@@ -16,7 +17,7 @@
 // Every page: a strict CSP (no inline script or style, nothing from another
 // host), no framing, no referrer, and no caching (pages show personal data;
 // the new token's secret is the answer to its POST, never a reloadable GET).
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
 import type { IdentityPipeline } from "../../identity/pipeline.ts";
 import type { ClientAddress } from "../../identity/client.ts";
 import type { User } from "../../identity/user.ts";
@@ -31,14 +32,17 @@ import type { SessionService } from "../../sessions/service.ts";
 import type { TokenPolicy, TokenService, CreateTokenRequest } from "../../tokens/service.ts";
 import { allScopes } from "../../tokens/scopes.ts";
 import { randomBase62 } from "../../tokens/format.ts";
+import { externalSignIn } from "../../providers/oidc.ts";
 import type { StoreBackend } from "../../store/backend.ts";
 import type { callerPlugin, Caller } from "../caller.ts";
 import { keyViews } from "../keys/index.ts";
-import { MAX_BODY_BYTES } from "../errors.ts";
 import { loginMode, scopesFromList } from "../sessions/tiled.ts";
 import { ASSETS } from "./assets.ts";
 import { locatePortal, type PortalCookie } from "./cookie.ts";
 import { layout, type Html } from "./html.ts";
+import { field, fields, FormBody, parseForm, type Form } from "./forms.ts";
+import { devicePages } from "./device.ts";
+import type { DeviceAuthorizations, UserCodeGuard } from "../../sign-in/device.ts";
 import {
   auditView,
   createdTokenView,
@@ -61,22 +65,33 @@ export interface PortalDeps {
   caller: ReturnType<typeof callerPlugin>;
   /** null when the store is disabled: the portal then explains it cannot work. */
   services: { cookie: PortalCookie; sessions: SessionService; tokens: TokenService; store: StoreBackend } | null;
+  /** The device page (./device.ts); null without the store. */
+  device?: { authorizations: DeviceAuthorizations; guard: UserCodeGuard } | null;
   tokenPolicy: TokenPolicy;
   keys: { keySet: KeySet; managed: ManagedKeySet | null };
   publicUrl?: string;
   logger: Logger;
 }
 
-const SECURITY_HEADERS = {
-  "content-security-policy":
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'self'; frame-ancestors 'none'",
-  "referrer-policy": "no-referrer",
-  "x-content-type-options": "nosniff",
-  "x-frame-options": "DENY",
-  "cache-control": "no-store",
-};
+/**
+ * Every page's headers. `form-action` also names the identity providers whose
+ * logout a sign-out sends the browser to (end_session): a browser applies it
+ * to where a form's answer redirects, too.
+ */
+function securityHeaders(logoutOrigins: readonly string[]) {
+  const formAction = ["'self'", ...logoutOrigins].join(" ");
+  return {
+    "content-security-policy": `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action ${formAction}; base-uri 'self'; frame-ancestors 'none'`,
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "cache-control": "no-store",
+  };
+}
 const AUDIT_PAGE = 50;
 const DAY_MS = 86_400_000;
+/** How long sign-out waits for an identity provider's discovery document (end_session) before signing out here alone. */
+const signOutTimeoutMs = 3000;
 /** The new-token form's single-use nonce (finding 12): 22 base62 characters, ≈131 bits. */
 const FORM_NONCE_LENGTH = 22;
 const FORM_NONCE = /^[0-9A-Za-z]{22}$/;
@@ -96,38 +111,22 @@ function openedByThePerson(request: Request): boolean {
 }
 /** Where a revoke may send the browser back to: a portal page, never another site. */
 const BACK = /^(tokens|sessions|admin\/users(\?[A-Za-z0-9%=&._+-]*)?)$/;
-
-const FormBody = t.Record(t.String(), t.Union([t.String(), t.Array(t.String())]));
-type Form = Record<string, string | string[]>;
-const field = (form: Form, name: string) => {
-  const value = form[name];
-  return (Array.isArray(value) ? value[value.length - 1] : value)?.trim() ?? "";
-};
-const fields = (form: Form, name: string) => {
-  const value = form[name];
-  return value === undefined ? [] : Array.isArray(value) ? value : [value];
-};
-
-/** An HTML form, with repeated fields (checkboxes) as arrays; refused unread beyond MAX_BODY_BYTES. */
-async function parseForm({ request, contentType }: { request: Request; contentType: string }): Promise<Form> {
-  if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) throw new Refusal(413, "The form is too large");
-  if (!contentType.toLowerCase().startsWith("application/x-www-form-urlencoded")) throw new Refusal(415, "Send the portal's forms as forms");
-  const text = await request.text();
-  if (text.length > MAX_BODY_BYTES) throw new Refusal(413, "The form is too large");
-  const form: Form = {};
-  for (const [name, value] of new URLSearchParams(text)) {
-    const known = form[name];
-    form[name] = known === undefined ? value : Array.isArray(known) ? [...known, value] : [known, value];
-  }
-  return form;
-}
+/**
+ * Where a sign-in may send the browser afterwards (`rd`): a page of the
+ * portal itself, as a path relative to it: no scheme, no host, no `//`, no
+ * dot segments, no backslash — nothing a browser could read as another site.
+ */
+const RETURN_PATH = /^[a-z][a-z0-9/_-]*(\?[A-Za-z0-9%=&._+-]*)?$/;
+export const portalReturnPath = (value: string | undefined): string | null =>
+  value && RETURN_PATH.test(value) && !value.includes("//") && !value.startsWith("sign-in") ? value : null;
 
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 export function portalModule(deps: PortalDeps) {
-  const { pipeline, caller, services, tokenPolicy, keys, publicUrl, logger } = deps;
+  const { pipeline, caller, services, device, tokenPolicy, keys, publicUrl, logger } = deps;
   const where = (request: Request) => locatePortal(request, publicUrl);
+  const SECURITY_HEADERS = securityHeaders([...new Set(pipeline.providers.flatMap((provider) => externalSignIn(provider)?.logoutOrigins ?? []))]);
   const assetRoutes = new Elysia({ name: "portal-assets" }).get("/portal/assets/:name", ({ params }) => {
     const asset = ASSETS.get(params.name);
     if (!asset) return new Response("Not found", { status: 404 });
@@ -154,6 +153,13 @@ export function portalModule(deps: PortalDeps) {
     return new Response(null, { status: 303, headers });
   }
 
+  /** Not signed in (or no longer): to a sign-in page, then back to the page asked for; dropping a cookie that no longer works. */
+  function toSignIn(request: Request, signInPage = "sign-in"): Response {
+    const back = request.method === "GET" ? portalReturnPath(hereOf(request)) : null;
+    const sent = services?.cookie.sent(request) ? services.cookie.clear(request) : [];
+    return redirect(request, back ? `${signInPage}?${new URLSearchParams({ rd: back })}` : signInPage, sent);
+  }
+
   if (!services) {
     return new Elysia({ name: "portal" }).use(assetRoutes).get("/portal/*", ({ request }) =>
       pageAnswer(request, 503, "Portal unavailable", errorView("The portal needs the store, which is disabled here (store.enabled: false).", false)),
@@ -164,7 +170,7 @@ export function portalModule(deps: PortalDeps) {
   const hasHeaderProviders = pipeline.providers.some((provider) => provider.scheme === "header");
   const signInChoices: (SignInChoice & { provider: (typeof pipeline.providers)[number] })[] = pipeline.providers.flatMap((provider) => {
     const mode = loginMode(provider);
-    return mode ? [{ name: provider.name, realm: provider.realm, mode, provider }] : [];
+    return mode ? [{ name: provider.name, realm: provider.realm, mode, label: externalSignIn(provider)?.displayName, provider }] : [];
   });
 
   /** The signed-in person, through the portal's cookie only: a page acting on an Authorization header could be forged cross-site. */
@@ -184,14 +190,14 @@ export function portalModule(deps: PortalDeps) {
     };
   }
 
-  /** Opens a browser session for someone a provider has just authenticated, and sends them to the portal's home. */
-  async function signIn(request: Request, user: User, provider: Provider, client: ClientAddress): Promise<Response> {
+  /** Opens a browser session for someone a provider has just authenticated, and sends them to `rd` (a portal page) or the portal's home. */
+  async function signIn(request: Request, user: User, provider: Provider, client: ClientAddress, rd?: string): Promise<Response> {
     const userAgent = request.headers.get("user-agent")?.slice(0, 256) ?? null;
     const opened = await sessions.signInBrowser(user, provider, client, userAgent, "portal");
     // A browser signing in again leaves no session of its previous sign-in behind.
     const previous = cookie.handle(request);
     if (previous) await sessions.revokeByHandle(previous, "portal", client);
-    return redirect(request, "", cookie.create(request, opened.handle, opened.maxAgeSeconds));
+    return redirect(request, portalReturnPath(rd) ?? "", cookie.create(request, opened.handle, opened.maxAgeSeconds));
   }
 
   const message = (query: Record<string, string | undefined>, messages: Record<string, string>) => {
@@ -238,16 +244,14 @@ export function portalModule(deps: PortalDeps) {
     .use(caller)
     .onError(({ error, request, code }) => {
       const refusal = error instanceof Refusal ? error : (error as { cause?: unknown })?.cause;
-      if (refusal instanceof Refusal && refusal.status === 401) {
-        // Not signed in (or no longer): to the sign-in page, dropping a cookie that no longer works.
-        return redirect(request, "sign-in", cookie.sent(request) ? cookie.clear(request) : []);
-      }
+      if (refusal instanceof Refusal && refusal.status === 401) return toSignIn(request);
       if (refusal instanceof Refusal) return pageAnswer(request, refusal.status, "Refused", errorView(refusal.message, true));
       if (code === "NOT_FOUND") return pageAnswer(request, 404, "Not found", errorView("There is no such page in the portal.", true));
       if (code === "VALIDATION" || code === "PARSE") return pageAnswer(request, 400, "Invalid request", errorView("The form was not complete or not valid.", true));
       logger.error("portal.internal_error", { path: new URL(request.url).pathname, error: (error as Error)?.message });
       return pageAnswer(request, 500, "Error", errorView("Something went wrong on the server.", true));
     })
+    .use(device ? devicePages({ caller, providers: pipeline.providers, ...device, pages: { answer: pageAnswer, toSignIn, person } }) : new Elysia({ name: "portal-device-off" }))
     .get("/portal/sign-in", async ({ request, server, query }) => {
       // Someone a trusted front proxy has already authenticated (geOrchestra's headers) arrives signed in:
       // the portal opens a session for them, as a sign-in would. Never after an explicit sign-out, which
@@ -262,12 +266,12 @@ export function portalModule(deps: PortalDeps) {
           // Already signed in as this person, by this provider: keep that session rather than open another.
           const current = await cookie.session(request);
           const same = current && current.session.provider === result.provider.name && current.user.username === result.user.username && current.user.realm === result.user.realm;
-          if (same) return redirect(request, "");
-          return signIn(request, result.user, result.provider, context.client);
+          if (same) return redirect(request, portalReturnPath(query.rd) ?? "");
+          return signIn(request, result.user, result.provider, context.client, query.rd);
         }
       }
       const signedOut = query.done === "signed-out" ? { kind: "success" as const, text: "You are signed out." } : undefined;
-      return pageAnswer(request, 200, "Sign in", signInView(signInChoices, signedOut, "", automatic));
+      return pageAnswer(request, 200, "Sign in", signInView(signInChoices, signedOut, "", automatic, portalReturnPath(query.rd)));
     })
     .post(
       "/portal/sign-in",
@@ -276,6 +280,7 @@ export function portalModule(deps: PortalDeps) {
         cookie.checkOrigin(request);
         const choice = signInChoices.find((candidate) => candidate.name === field(body, "provider"));
         if (!choice) throw new Refusal(400, "Choose a provider to sign in with");
+        if (choice.mode === "external") throw new Refusal(400, `Sign in with ${choice.label ?? choice.name} through its button`);
         const username = field(body, "username");
         const secret = choice.mode === "internal" ? (body.password as string | undefined) ?? "" : field(body, "api_key");
         const credential = choice.mode === "internal" ? basicCredential(username, secret) : bearerCredential(secret);
@@ -290,13 +295,14 @@ export function portalModule(deps: PortalDeps) {
         if (!result?.ok) {
           await sessions.recordFailedLogin(choice.provider, choice.mode === "internal" ? username : null, context.client);
           const text = choice.mode === "internal" ? "Incorrect username or password." : "This API key was not accepted.";
-          return pageAnswer(request, 401, "Sign in", signInView(signInChoices, { kind: "error", text }, username));
+          return pageAnswer(request, 401, "Sign in", signInView(signInChoices, { kind: "error", text }, username, false, portalReturnPath(field(body, "rd"))));
         }
         try {
-          return await signIn(request, result.user, choice.provider, context.client);
+          return await signIn(request, result.user, choice.provider, context.client, field(body, "rd"));
         } catch (error) {
           if (!(error instanceof Refusal)) throw error;
-          return pageAnswer(request, error.status, "Sign in", signInView(signInChoices, { kind: "error", text: error.message }, username));
+          const view = signInView(signInChoices, { kind: "error", text: error.message }, username, false, portalReturnPath(field(body, "rd")));
+          return pageAnswer(request, error.status, "Sign in", view);
         }
       },
       { parse: parseForm, body: FormBody },
@@ -306,6 +312,16 @@ export function portalModule(deps: PortalDeps) {
       async ({ request, body: _body, ...found }) => {
         const me = person(request, found);
         await sessions.revoke(me.actor, me.sessionId, "logout");
+        // Signed in with an identity provider configured with end_session: its session ends too, then back here.
+        const { origin, portalPath } = where(request);
+        const endSession = await externalSignIn(me.provider)
+          ?.endSessionUrl(`${origin}${portalPath}sign-in?done=signed-out`, AbortSignal.timeout(signOutTimeoutMs))
+          .catch(() => null);
+        if (endSession) {
+          const headers = new Headers({ location: endSession.href, ...SECURITY_HEADERS });
+          for (const set of cookie.clear(request)) headers.append("set-cookie", set);
+          return new Response(null, { status: 303, headers });
+        }
         return redirect(request, "sign-in?done=signed-out", cookie.clear(request));
       },
       { caller: true, parse: parseForm, body: FormBody },

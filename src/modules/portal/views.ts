@@ -13,40 +13,62 @@ import type { Ban } from "../../regulation/index.ts";
 export interface SignInChoice {
   name: string;
   realm: string;
-  mode: "internal" | "token";
+  mode: "internal" | "token" | "external";
+  /** The button's label of an identity provider (`display_name`). */
+  label?: string;
 }
 
 /** Hidden fields every state-changing form carries. */
-const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}">`;
+export const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}">`;
 
 /**
  * The sign-in page. `gateway`: a trusted front proxy may already vouch for
  * the person; the page links to itself, so that following the link (a
  * navigation from our own page) signs them in with it.
  */
-export function signInView(choices: SignInChoice[], message?: { kind: "error" | "success"; text: string }, username = "", gateway = false): Html {
-  const continueLink = gateway ? html`<p><a href="sign-in">Continue with the sign-in of your organisation's gateway</a></p>` : "";
+export function signInView(
+  choices: SignInChoice[],
+  message?: { kind: "error" | "success"; text: string },
+  username = "",
+  gateway = false,
+  /** The portal page to return to once signed in (already checked). */
+  rd: string | null = null,
+): Html {
+  const self = rd ? `sign-in?${new URLSearchParams({ rd })}` : "sign-in";
+  const continueLink = gateway ? html`<p><a href="${self}">Continue with the sign-in of your organisation's gateway</a></p>` : "";
+  const returnField = rd ? html`<input type="hidden" name="rd" value="${rd}">` : "";
   if (choices.length === 0) {
     return html`${message ? notice(message.kind, message.text) : ""}${continueLink}${
       gateway ? "" : notice("info", "No provider here takes a sign-in (password or API key providers). Ask your administrator.")
     }`;
   }
+  // Identity providers: a link each, which sends the browser there (GET /portal/sign-in/{name}).
+  const external = choices.filter((choice) => choice.mode === "external");
+  const query = rd ? `?${new URLSearchParams({ rd })}` : "";
+  const buttons =
+    external.length === 0
+      ? ""
+      : html`<section aria-labelledby="sso-title"><h2 id="sso-title">With your organisation's account</h2>
+<ul class="sign-in-links">${external.map(
+          (choice) => html`<li><a class="button" href="sign-in/${encodeURIComponent(choice.name)}${query}">Sign in with ${choice.label ?? choice.name}</a></li>`,
+        )}</ul></section>`;
+  const forms = choices.filter((choice) => choice.mode !== "external");
   return html`${message ? notice(message.kind, message.text) : ""}${continueLink}
 <p>Sign in with the credentials you already use for the services behind this server.</p>
-<div class="providers">
-${choices.map((choice, index) => {
+${buttons}<div class="providers">
+${forms.map((choice, index) => {
   const id = `p${index}`;
   return choice.mode === "internal"
     ? html`<section aria-labelledby="${id}-title"><h2 id="${id}-title">${choice.name} <span class="muted">(${choice.realm})</span></h2>
 <form method="post" action="sign-in" class="stack">
-<input type="hidden" name="provider" value="${choice.name}">
+<input type="hidden" name="provider" value="${choice.name}">${returnField}
 <div><label for="${id}-username">Username</label><input type="text" id="${id}-username" name="username" autocomplete="username" required value="${username}"></div>
 <div><label for="${id}-password">Password</label><input type="password" id="${id}-password" name="password" autocomplete="current-password" required></div>
 <div><button type="submit">Sign in</button></div>
 </form></section>`
     : html`<section aria-labelledby="${id}-title"><h2 id="${id}-title">${choice.name} <span class="muted">(${choice.realm})</span></h2>
 <form method="post" action="sign-in" class="stack">
-<input type="hidden" name="provider" value="${choice.name}">
+<input type="hidden" name="provider" value="${choice.name}">${returnField}
 <div><label for="${id}-key">API key</label><input type="password" id="${id}-key" name="api_key" autocomplete="off" required>
 <p class="hint">The API key of your ${choice.realm} account.</p></div>
 <div><button type="submit">Sign in with API key</button></div>
@@ -327,6 +349,21 @@ ${rows.map(
 </tbody></table></div>`
 }
 <nav aria-label="Audit pages" class="row">${links.newest ? html`<a href="${links.newest}">Newest</a>` : ""}${links.next ? html`<a href="${links.next}">Older events</a>` : ""}</nav>`;
+}
+
+/** An identity provider's sign-in that did not succeed, in words, with the way back. */
+export function signInRefusedView(message: string): Html {
+  return html`${notice("error", message)}<p><a href="sign-in">Back to sign-in</a></p>`;
+}
+
+/** Tiled's external sign-in, ended in a browser: the session's refresh token, shown once, for the client to paste. */
+export function refreshTokenView(provider: string, username: string, refreshToken: string, expiresIn: number): Html {
+  return html`${notice("success", `You are signed in with ${provider} as ${username}.`)}
+<div class="notice warning" role="alert"><strong>Copy this refresh token now.</strong> It is shown only once, and this page cannot be reloaded. Paste it into the client that asked you to sign in.</div>
+<div><label for="secret">Refresh token</label>
+<input type="text" id="secret" class="secret" value="${refreshToken}" readonly aria-describedby="secret-status">
+<div class="row"><button type="button" data-copy="secret">Copy to clipboard</button><span id="secret-status" role="status" aria-live="polite"></span></div></div>
+<p class="hint">It keeps the session alive for ${Math.round(expiresIn / 86400)} days without use.</p>`;
 }
 
 export function errorView(message: string, signedIn: boolean): Html {

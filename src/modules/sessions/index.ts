@@ -1,7 +1,8 @@
 // Sessions over HTTP, compatible with Tiled's handshake and client:
 //
 //   GET    /api/v1/                                 discovery: providers that take a login, and the links
-//   POST   /api/v1/auth/provider/{name}/token       login (OAuth2 password form, or JSON) → tokens
+//   POST   /api/v1/auth/provider/{name}/token       login (OAuth2 password form, or JSON) → tokens;
+//                                                   with the device-code grant, a command line's poll (modules/device)
 //   POST   /api/v1/auth/session/refresh             {refresh_token} → a new pair (rotation)
 //   POST   /api/v1/auth/session/revoke              {refresh_token} → 204 (Tiled's client logout)
 //   DELETE /api/v1/auth/session/revoke/{session_id} own session (admins: any) → 204
@@ -20,10 +21,13 @@ import { banRefusal } from "../../regulation/index.ts";
 import { Elysia } from "elysia";
 import { basicCredential, bearerCredential } from "../../identity/credentials.ts";
 import type { IdentityPipeline } from "../../identity/pipeline.ts";
-import { httpRequestContext } from "../../identity/request.ts";
+import { httpRequestContext, type PeerLookup } from "../../identity/request.ts";
+import type { User } from "../../identity/user.ts";
+import type { Provider } from "../../providers/provider.ts";
+import { DEVICE_CODE_GRANT_TYPE } from "../../sign-in/device.ts";
 import type { Logger } from "../../log.ts";
 import { Refusal } from "../../refusal.ts";
-import type { SessionService, SessionView } from "../../sessions/service.ts";
+import type { LoginTokens, SessionService, SessionView } from "../../sessions/service.ts";
 import type { TokenService, TokenView } from "../../tokens/service.ts";
 import { VERSION } from "../../version.ts";
 import type { callerPlugin } from "../caller.ts";
@@ -61,7 +65,21 @@ export interface SessionsDeps {
   storeEnabled: boolean;
   publicUrl: PublicUrl;
   logger: Logger;
+  /** The device-code grant's polls on the login route (modules/device); absent: that grant type is refused. */
+  deviceGrant?: DeviceGrant;
 }
+
+/** A command line's poll (RFC 8628 §3.4) for a session of `provider`: the login answer, or its refusal as an answer. */
+export type DeviceGrant = (provider: Provider, deviceCode: string | undefined, request: Request, server: PeerLookup | null) => Promise<LoginAnswer | Response>;
+
+/** A login's answer, Tiled's: the tokens, who logged in and with which provider. */
+export type LoginAnswer = LoginTokens & { identity: { id: string; provider: string }; principal: string };
+
+export const loginAnswer = (tokens: LoginTokens, user: User, provider: string): LoginAnswer => ({
+  ...tokens,
+  identity: { id: user.username, provider },
+  principal: principalOf(user),
+});
 
 const INCORRECT = "Incorrect username or password";
 const errors = { 400: DetailModel, 401: DetailModel, 403: DetailModel, 404: DetailModel, 503: DetailModel };
@@ -121,7 +139,8 @@ export function sessionsModule(deps: SessionsDeps) {
             providers: [...loginProviders.values()].map(({ provider, mode }) => ({
               provider: provider.name,
               mode: mode === "internal" && olderClient ? ("password" as const) : mode,
-              links: { auth_endpoint: `${auth}/provider/${encodeURIComponent(provider.name)}/token` },
+              // An identity provider's sign-in starts in the browser (Tiled's external mode); the others take a password or key here.
+              links: { auth_endpoint: `${auth}/provider/${encodeURIComponent(provider.name)}/${mode === "external" ? "authorize" : "token"}` },
               confirmation_message: null,
             })),
             links: {
@@ -144,8 +163,15 @@ export function sessionsModule(deps: SessionsDeps) {
         if (!storeEnabled) throw new Refusal(503, UNAVAILABLE);
         const login = loginProviders.get(params.name);
         if (!login) throw new Refusal(404, `No provider "${params.name}" takes a login here`);
-        if (body.grant_type !== undefined && body.grant_type !== "password") throw new Refusal(400, 'grant_type: only "password" is supported');
+        // A poll's refusal is a Response in RFC 8628's shape, sent as it is.
+        if (body.grant_type === DEVICE_CODE_GRANT_TYPE && deps.deviceGrant) return (await deps.deviceGrant(login.provider, body.device_code, request, server)) as never;
+        if (body.grant_type !== undefined && body.grant_type !== "password") {
+          throw new Refusal(400, `grant_type: "password"${deps.deviceGrant ? ` or "${DEVICE_CODE_GRANT_TYPE}"` : ""}`);
+        }
         const { provider, mode } = login;
+        if (mode === "external") {
+          throw new Refusal(400, `"${provider.name}" signs in through the browser: start at /api/v1/auth/provider/${provider.name}/authorize`);
+        }
         const secret = mode === "internal" ? body.password : (body.password ?? body.token ?? body.api_key);
         if (secret === undefined || (mode === "internal" && body.username === undefined)) {
           throw new Refusal(400, mode === "internal" ? "username and password are required" : "The API key is required, as password");
@@ -159,11 +185,7 @@ export function sessionsModule(deps: SessionsDeps) {
           await sessions.recordFailedLogin(provider, username, context.client);
           throw new Refusal(401, INCORRECT, { "www-authenticate": "Bearer" });
         }
-        return {
-          ...(await sessions.login(result.user, provider, context.client, userAgentOf(request))),
-          identity: { id: result.user.username, provider: provider.name },
-          principal: principalOf(result.user),
-        };
+        return loginAnswer(await sessions.login(result.user, provider, context.client, userAgentOf(request)), result.user, provider.name);
       },
       {
         parse: parseFormOrJsonObject,

@@ -17,7 +17,7 @@ export const DiscoveryModel = t.Object({
     providers: t.Array(
       t.Object({
         provider: t.String(),
-        mode: t.Union([t.Literal("internal"), t.Literal("password"), t.Literal("token")]),
+        mode: t.Union([t.Literal("internal"), t.Literal("password"), t.Literal("token"), t.Literal("external")]),
         links: t.Object({ auth_endpoint: t.String() }),
         confirmation_message: t.Null(),
       }),
@@ -34,13 +34,17 @@ export const DiscoveryModel = t.Object({
   meta: t.Record(t.String(), t.Unknown()),
 });
 
-/** The OAuth2 password form (RFC 6749 §4.3.2), as form fields or JSON. An API-key provider takes the key as `password` (or `token`, `api_key`). */
+/**
+ * The OAuth2 password form (RFC 6749 §4.3.2), as form fields or JSON. An API-key provider takes the key as `password` (or `token`, `api_key`).
+ * With grant_type urn:ietf:params:oauth:grant-type:device_code, a command line's poll instead (RFC 8628 §3.4: `device_code`).
+ */
 export const LoginBody = t.Object({
   username: t.Optional(t.String({ maxLength: 256 })),
   password: t.Optional(t.String({ maxLength: 4096 })),
   grant_type: t.Optional(t.String({ maxLength: 64 })),
   token: t.Optional(t.String({ maxLength: 4096 })),
   api_key: t.Optional(t.String({ maxLength: 4096 })),
+  device_code: t.Optional(t.String({ maxLength: 256 })),
 });
 
 export const TokensModel = t.Object({

@@ -8,11 +8,13 @@ import { joinScope, SCOPE_NAME, SERVICE_NAME, splitScope } from "../../tokens/sc
 /**
  * How a provider takes a login, as Tiled's discovery names it: `internal`
  * for a username and password (plain, and future directory providers),
- * `token` for an upstream API key checked by a remote service (ecmwf-api).
+ * `token` for an upstream API key checked by a remote service (ecmwf-api),
+ * `external` for an identity provider the browser is sent to (oidc).
  * Gatehouse's own tokens and anything else take none.
  */
-export function loginMode(provider: Provider): "internal" | "token" | null {
+export function loginMode(provider: Provider): "internal" | "token" | "external" | null {
   if (provider.realm === ANY_REALM) return null;
+  if (provider.scheme === "external") return "external";
   if (provider.scheme === "basic") return "internal";
   return provider.remote ? "token" : null;
 }

@@ -2,7 +2,7 @@
 //
 // auth-o-tron compatible:  GET /token (create, default expiry) → {"token": "…"},
 //                          GET /tokens → {"tokens": […]} (no secrets),
-//                          DELETE /token/{token} → 204 (owner or admin only).
+//                          DELETE /token/{token} → 204 (owner or admin only; a token revoking itself needs no scope).
 // REST:                    POST /api/v1/tokens → 201 with the secret, once;
 //                          GET /api/v1/tokens[?user=&realm=&all=&include_revoked=],
 //                          GET|DELETE /api/v1/tokens/{id}.
@@ -14,6 +14,7 @@ import { Elysia, t } from "elysia";
 import type { Logger } from "../../log.ts";
 import { MAX_NOTE_LENGTH, type TokenService } from "../../tokens/service.ts";
 import type { callerPlugin } from "../caller.ts";
+import { holdsGatehouseScope } from "../../tokens/scopes.ts";
 import { answerErrors, parseJsonObject } from "../errors.ts";
 import { ErrorModel, noContent, refuseUnknownFields } from "../http.ts";
 
@@ -108,11 +109,13 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
     })
     .delete(
       "/token/:token",
-      async ({ actor, params }) => {
-        await tokens.revokeBySecret(actor, params.token);
+      async ({ actor, user, params }) => {
+        // A token may always revoke itself, whatever its scopes (RFC 7009's spirit: giving a credential up grants nothing);
+        // revoking any other needs gatehouse:tokens. `gatehouse logout` revokes an ecflow-scoped token so.
+        await tokens.revokeBySecret(actor, params.token, { onlyItself: !holdsGatehouseScope(user.scopes, "tokens") });
         return noContent();
       },
-      { caller: "tokens", params: t.Object({ token: t.String() }), detail: { summary: "Revoke a token by its secret (auth-o-tron)" } },
+      { caller: true, params: t.Object({ token: t.String() }), detail: { summary: "Revoke a token by its secret (auth-o-tron); a token may revoke itself" } },
     )
     .post(
       "/api/v1/tokens",

@@ -8,5 +8,6 @@ import { dirname } from "node:path";
 import journal from "../../../migrations-pg/meta/_journal.json" with { type: "file" };
 import "../../../migrations-pg/0000_initial.sql" with { type: "file" };
 import "../../../migrations-pg/0001_portal_handles.sql" with { type: "file" };
+import "../../../migrations-pg/0002_sign_in.sql" with { type: "file" };
 
 export const pgMigrationsFolder = dirname(dirname(journal as unknown as string));

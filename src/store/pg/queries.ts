@@ -22,13 +22,14 @@ import { auditPage, auditPageConditions, auditPageSize } from "../audit-query.ts
 import { auditSearchConditions, type AuditEvent, type AuditFilter, type AuditRow } from "../audit.ts";
 import type { Profile } from "../profiles.ts";
 import type { SessionFilter, SessionRecord } from "../sessions.ts";
+import { deviceRecordFields, deviceRecordOf, type DeviceQueries } from "../device.ts";
 import type { KeyState, SigningKeyRow } from "../signing-keys.ts";
 import type { RevokedToken, TokenFilter, TokenRecord, TokenUse } from "../tokens.ts";
 import { CHANGES_CHANNEL, encodeChange } from "./contract.ts";
 import { KEYS_LOCK } from "./database.ts";
 import * as schema from "./schema.ts";
 
-const { auditLog, refreshTokens, regulationCounters, sessionHandles, sessions, signingKeys, tokenFirstEight, tokens, userProfiles, users } = schema;
+const { auditLog, externalAccounts, refreshTokens, regulationCounters, sessionHandles, sessions, signInFlows, signingKeys, tokenFirstEight, tokens, userProfiles, users } = schema;
 
 /** The pool's drizzle handle or an open transaction: the queries accept either. */
 export type PgExecutor = PgDatabase<BunSQLQueryResultHKT, typeof schema>;
@@ -71,6 +72,17 @@ const sessionFields = {
   address: sessions.address,
   reportedAddress: sessions.reportedAddress,
   userAgent: sessions.userAgent,
+};
+
+const externalAccountFields = {
+  provider: externalAccounts.provider,
+  issuer: externalAccounts.issuer,
+  subject: externalAccounts.subject,
+  userId: externalAccounts.userId,
+  username: users.username,
+  realm: users.realm,
+  roles: externalAccounts.roles,
+  attributes: externalAccounts.attributes,
 };
 
 /** Live: not revoked, and neither the absolute nor the sliding limit has passed (as ../sessions.ts). */
@@ -304,6 +316,55 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
       await db.delete(refreshTokens).where(and(eq(refreshTokens.sessionId, sessionId), lt(refreshTokens.usedAt, before)));
     },
 
+    // signing in with an identity provider (../sign-in.ts)
+    async findExternalAccount(provider, issuer, subject) {
+      const [row] = await db
+        .select(externalAccountFields)
+        .from(externalAccounts)
+        .innerJoin(users, eq(users.id, externalAccounts.userId))
+        .where(and(eq(externalAccounts.provider, provider), eq(externalAccounts.issuer, issuer), eq(externalAccounts.subject, subject)));
+      return row;
+    },
+
+    async externalAccountOf(provider, username, realm) {
+      const [row] = await db
+        .select(externalAccountFields)
+        .from(externalAccounts)
+        .innerJoin(users, eq(users.id, externalAccounts.userId))
+        .where(and(eq(externalAccounts.provider, provider), eq(users.username, username), eq(users.realm, realm)));
+      return row;
+    },
+
+    async insertExternalAccount(account) {
+      await db.insert(externalAccounts).values(account);
+    },
+
+    async updateExternalAccount(key, roles, attributes, at) {
+      await db
+        .update(externalAccounts)
+        .set({ roles, attributes, updatedAt: at })
+        .where(and(eq(externalAccounts.provider, key.provider), eq(externalAccounts.issuer, key.issuer), eq(externalAccounts.subject, key.subject)));
+    },
+
+    async findUserId(username, realm) {
+      const [row] = await db.select({ id: users.id }).from(users).where(and(eq(users.username, username), eq(users.realm, realm)));
+      return row?.id;
+    },
+
+    async insertSignInFlow(flow) {
+      await db.insert(signInFlows).values(flow);
+    },
+
+    async takeSignInFlow(stateHash) {
+      const [row] = await db.delete(signInFlows).where(eq(signInFlows.stateHash, stateHash)).returning();
+      return row;
+    },
+
+    async deleteExpiredSignInFlows(now) {
+      const rows = await db.delete(signInFlows).where(lt(signInFlows.expiresAt, now)).returning({ stateHash: signInFlows.stateHash });
+      return rows.length;
+    },
+
     async saveSessionIdentity(id, identity, expiresAt) {
       await db.update(sessions).set({ identity, identityExpiresAt: expiresAt }).where(eq(sessions.id, id));
     },
@@ -516,6 +577,56 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
     async notify(change: StoreChange) {
       // Inside the transaction: PostgreSQL delivers it when the transaction commits, and never on rollback.
       await db.execute(sql`SELECT pg_notify(${CHANGES_CHANNEL}, ${encodeChange(change, instanceId)})`);
+    },
+
+    ...pgDeviceQueries(db, deleted),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Device authorizations (RFC 8628 device-code sign-ins): ../device.ts on PostgreSQL.
+// The conditional UPDATEs give concurrent instances one winner: a second
+// transaction updating the same row waits for the first to commit, then
+// re-checks the status it filters on (READ COMMITTED) and changes nothing.
+function pgDeviceQueries(db: PgExecutor, deleted: (query: SQL) => Promise<number>): DeviceQueries {
+  const { deviceAuthorizations } = schema;
+  const selectOne = async (where: SQL) =>
+    deviceRecordOf(
+      (await db.select(deviceRecordFields(deviceAuthorizations, users)).from(deviceAuthorizations).leftJoin(users, eq(users.id, deviceAuthorizations.userId)).where(where))[0],
+    );
+  return {
+    async insertDeviceAuthorization(row) {
+      await db.insert(deviceAuthorizations).values({ ...row, status: "pending" });
+    },
+    async userCodeTaken(userCode) {
+      return (await db.select({ id: deviceAuthorizations.id }).from(deviceAuthorizations).where(eq(deviceAuthorizations.userCode, userCode))).length > 0;
+    },
+    findDeviceAuthorizationByDeviceCode: (hash) => selectOne(eq(deviceAuthorizations.deviceCodeHash, hash)),
+    findDeviceAuthorizationByUserCode: (userCode) => selectOne(eq(deviceAuthorizations.userCode, userCode)),
+    async markDevicePolled(id, at, interval) {
+      await db.update(deviceAuthorizations).set({ lastPolledAt: at, interval }).where(eq(deviceAuthorizations.id, id));
+    },
+    async decideDeviceAuthorization(id, { status, userId, identity, at }, now) {
+      const changed = await db
+        .update(deviceAuthorizations)
+        .set({ status, userId, identity, approvedAt: at })
+        .where(and(eq(deviceAuthorizations.id, id), eq(deviceAuthorizations.status, "pending"), gt(deviceAuthorizations.expiresAt, now)))
+        .returning({ id: deviceAuthorizations.id });
+      return changed.length > 0;
+    },
+    async collectDeviceAuthorization(id) {
+      const changed = await db
+        .update(deviceAuthorizations)
+        .set({ status: "collected" })
+        .where(and(eq(deviceAuthorizations.id, id), eq(deviceAuthorizations.status, "approved")))
+        .returning({ id: deviceAuthorizations.id });
+      return changed.length > 0;
+    },
+    deleteExpiredDeviceAuthorizations(cutoff, limit) {
+      return deleted(sql`
+        DELETE FROM device_authorizations WHERE id IN (
+          SELECT id FROM device_authorizations WHERE expires_at < ${cutoff}::bigint
+          LIMIT ${limit} FOR UPDATE SKIP LOCKED)`);
     },
   };
 }

@@ -224,6 +224,69 @@ export const userProfiles = pgTable("user_profiles", {
   updatedAt: time("updated_at").notNull(),
 });
 
+/** People who signed in with an identity provider (see ../schema.ts). */
+export const externalAccounts = pgTable(
+  "external_accounts",
+  {
+    provider: text("provider").notNull(),
+    issuer: text("issuer").notNull(),
+    subject: text("subject").notNull(),
+    userId: id("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    roles: jsonText<string[]>("roles").notNull(),
+    attributes: jsonText<Record<string, string>>("attributes").notNull(),
+    refreshTokenSealed: text("refresh_token_sealed"),
+    createdAt: time("created_at").notNull(),
+    updatedAt: time("updated_at").notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.provider, table.issuer, table.subject] }),
+    uniqueIndex("external_accounts_provider_user").on(table.provider, table.userId),
+  ],
+);
+
+/** Sign-ins under way at an identity provider (see ../schema.ts). */
+export const signInFlows = pgTable(
+  "sign_in_flows",
+  {
+    stateHash: text("state_hash").primaryKey(),
+    provider: text("provider").notNull(),
+    bindingHash: text("binding_hash").notNull(),
+    purpose: text("purpose").notNull(),
+    returnTo: text("return_to"),
+    createdAt: time("created_at").notNull(),
+    expiresAt: time("expires_at").notNull(),
+  },
+  (table) => [index("sign_in_flows_expires_at").on(table.expiresAt)],
+);
+
+/** Device-code sign-ins (see ../schema.ts). */
+export const deviceAuthorizations = pgTable(
+  "device_authorizations",
+  {
+    id: text("id").primaryKey(),
+    deviceCodeHash: text("device_code_hash").notNull(),
+    userCode: text("user_code").notNull(),
+    provider: text("provider").notNull(),
+    status: text("status").notNull(),
+    address: text("address"),
+    userAgent: text("user_agent"),
+    createdAt: time("created_at").notNull(),
+    expiresAt: time("expires_at").notNull(),
+    interval: integer("interval").notNull(),
+    lastPolledAt: time("last_polled_at"),
+    userId: id("user_id").references(() => users.id, { onDelete: "cascade" }),
+    identity: jsonText<SessionIdentity>("identity"),
+    approvedAt: time("approved_at"),
+  },
+  (table) => [
+    uniqueIndex("device_authorizations_device_code_hash").on(table.deviceCodeHash),
+    uniqueIndex("device_authorizations_user_code").on(table.userCode),
+    index("device_authorizations_expires_at").on(table.expiresAt),
+  ],
+);
+
 /** Every table, in foreign-key order (parents first): the order `gatehouse store copy` fills them in. */
 export const TABLES_IN_ORDER = [
   "users",
@@ -236,4 +299,7 @@ export const TABLES_IN_ORDER = [
   "signing_keys",
   "regulation_counters",
   "audit_log",
+  "external_accounts",
+  "sign_in_flows",
+  "device_authorizations",
 ] as const;
