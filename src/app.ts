@@ -5,7 +5,7 @@ import type { GatehouseConfig } from "./config/schema.ts";
 import { IdentityPipeline } from "./identity/pipeline.ts";
 import { combineObservers, type AuthObserver } from "./identity/observer.ts";
 import { createJwtIssuer } from "./keys/issuer.ts";
-import { openKeySet } from "./keys/open.ts";
+import { openKeySet, openMasterKey } from "./keys/open.ts";
 import type { KeySet } from "./keys/keyset.ts";
 import { ManagedKeySet } from "./keys/managed.ts";
 import { keysModule } from "./modules/keys/index.ts";
@@ -46,6 +46,8 @@ import { portalModule } from "./modules/portal/index.ts";
 import { createPortalCookie } from "./modules/portal/cookie.ts";
 import { signInModule } from "./modules/sign-in/index.ts";
 import { SignInFlows } from "./sign-in/flows.ts";
+import type { Sealer } from "./providers/provider.ts";
+import { decryptWithMasterKey, encryptWithMasterKey } from "./keys/master-key.ts";
 import { DeviceAuthorizations, userCodeGuard } from "./sign-in/device.ts";
 import { deviceGrant, deviceModule } from "./modules/device/index.ts";
 
@@ -88,9 +90,25 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
   }
 }
 
+/**
+ * The sealer of identity providers that keep a refresh token (recheck_on_refresh), with the
+ * master key opened at start-up (a store on PostgreSQL without a shared master key refuses to
+ * start, saying so); null when no provider keeps one.
+ */
+async function masterKeySealer(config: GatehouseConfig, logger: Logger): Promise<Sealer | null> {
+  if (!config.providers.some((entry) => entry.type === "oidc" && (entry as { recheck_on_refresh?: boolean }).recheck_on_refresh)) return null;
+  if (!config.store.enabled) return null; // config check refuses oidc without the store
+  const master = await openMasterKey(config, logger, "identity providers' refresh tokens (recheck_on_refresh)");
+  return {
+    seal: (text, id) => encryptWithMasterKey(master, text, id),
+    unseal: (sealed, id) => decryptWithMasterKey(master, sealed, id),
+  };
+}
+
 async function assemble(config: GatehouseConfig, logger: Logger, options: GatehouseOptions, store: StoreBackend | null): Promise<Gatehouse> {
   // The built-in providers of API tokens and session access tokens come after the configured ones.
-  const providers = createProviders(config.providers, logger, store);
+  const sealer = await masterKeySealer(config, logger);
+  const providers = createProviders(config.providers, logger, store, sealer);
   const augmenters = createAugmenters(config.augmenters, logger);
   const keys = await openKeySet(config, store, logger);
   // A key rotated by another instance sharing the store is loaded at once, not at the next poll.
@@ -245,6 +263,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
             cookie: portalCookie,
             links,
             portalPublicUrl: portal.public_url,
+            sealer,
             timeoutMs: config.auth.timeout_in_ms,
             logger,
           })

@@ -496,3 +496,76 @@ describe("config check of oidc providers", () => {
     }
   });
 });
+
+describe("recheck_on_refresh: the identity provider is asked again at each session refresh", () => {
+  let dir: string;
+  let app: TestApp;
+  let idp: SsoIdp;
+  const DEE = { sub: "u-2001", preferred_username: "dee", email: "dee@example.org", email_verified: true, groups: ["/research/staff"] };
+
+  beforeAll(async () => {
+    idp = await startSsoIdp();
+    idp.accounts.set(DEE.sub, { ...DEE });
+    dir = temporaryDirectory("gatehouse-sso-recheck-");
+    const base = portalConfig(dir);
+    app = await startApp({ ...base, providers: [...base.providers, ssoProvider(idp, { recheck_on_refresh: true })] });
+    idp.configure([{ client_id: "gatehouse", client_secret: CLIENT_SECRET, redirect_uris: [`${app.url}/api/v1/auth/provider/example-sso/code`] }]);
+  });
+  afterAll(async () => {
+    await app?.stop();
+    await idp?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const refresh = async (refreshToken: string) =>
+    fetch(`${app.url}/api/v1/auth/session/refresh`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refresh_token: refreshToken }) });
+  const whoami = async (token: string) => (await (await fetch(`${app.url}/whoami`, { headers: { authorization: `Bearer ${token}` } })).json()) as any;
+
+  test("roles follow the provider at each refresh; a person disabled there loses the session and the tokens made in it", async () => {
+    const browser = new Browser();
+    idp.nextLogin = DEE.sub;
+    const page = await (await browser.follow(`${app.url}/api/v1/auth/provider/example-sso/authorize`)).response.text();
+    let refreshToken = page.match(/value="(gtr_[^"]+)"/)![1];
+    // Kept sealed with the master key, never as the provider gave it.
+    const [account] = await storedRows<{ refresh_token_sealed: string }>(app, "SELECT refresh_token_sealed FROM external_accounts WHERE subject = 'u-2001'");
+    expect(account.refresh_token_sealed).toMatch(/^v1\./);
+    // Asked again, so not capped at unverifiable_max_age.
+    const [session] = await storedRows<{ created_at: number; expires_at: number }>(app, "SELECT s.created_at, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.username = 'dee'");
+    expect(Number(session.expires_at) - Number(session.created_at)).toBeGreaterThan(86_400_000);
+
+    idp.accounts.set(DEE.sub, { ...DEE, groups: ["/research/admins"] });
+    let answer = await refresh(refreshToken);
+    expect(answer.status).toBe(200);
+    let tokens = (await answer.json()) as any;
+    refreshToken = tokens.refresh_token;
+    const roles = (await whoami(tokens.access_token)).roles;
+    expect(roles).toContain("admin");
+    expect(roles).not.toContain("/research/staff");
+    const made = (await (
+      await fetch(`${app.url}/api/v1/tokens`, { method: "POST", headers: { authorization: `Bearer ${tokens.access_token}`, "content-type": "application/json" }, body: "{}" })
+    ).json()) as any;
+    expect((await fetch(`${app.url}/authenticate`, { headers: { authorization: `Bearer ${made.token}` } })).status).toBe(200);
+
+    idp.accounts.delete(DEE.sub); // disabled at the provider
+    answer = await refresh(refreshToken);
+    expect(answer.status).toBe(401);
+    const [ended] = await storedRows<{ revoked_reason: string }>(app, "SELECT s.revoked_reason FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.username = 'dee'");
+    expect(ended.revoked_reason).toBe("user no longer known");
+    expect((await fetch(`${app.url}/authenticate`, { headers: { authorization: `Bearer ${made.token}` } })).status).toBe(401);
+  });
+
+  test("the provider down at a refresh: 503, and the session stays for the next try", async () => {
+    idp.accounts.set(DEE.sub, { ...DEE });
+    const browser = new Browser();
+    idp.nextLogin = DEE.sub;
+    const page = await (await browser.follow(`${app.url}/api/v1/auth/provider/example-sso/authorize`)).response.text();
+    const refreshToken = page.match(/value="(gtr_[^"]+)"/)![1];
+    await idp.down();
+    try {
+      expect((await refresh(refreshToken)).status).toBe(503);
+    } finally {
+      await idp.up();
+    }
+    expect((await refresh(refreshToken)).status).toBe(200);
+  });
+});

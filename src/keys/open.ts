@@ -9,7 +9,7 @@ import type { Logger } from "../log.ts";
 import { sharedSecretKeySet, type KeySet } from "./keyset.ts";
 import { configuredKeySet } from "./configured.ts";
 import { ManagedKeySet } from "./managed.ts";
-import { defaultMasterKeyFile, loadMasterKey } from "./master-key.ts";
+import { defaultMasterKeyFile, loadMasterKey, type MasterKey } from "./master-key.ts";
 
 /** The longest lifetime of a token Gatehouse signs (a backend's JWT, a session's access token): a previous key must outlive it. */
 export function longestTokenLifetime(config: GatehouseConfig): number {
@@ -46,20 +46,17 @@ export async function openKeySet(
   return { keySet: managed, managed, sessionKeySet: managed };
 }
 
-async function openManagedKeySet(
-  config: GatehouseConfig,
-  store: StoreBackend,
-  logger: Logger,
-  alg: "ES256" | "EdDSA" | "RS256",
-  poll: boolean,
-): Promise<ManagedKeySet> {
-  // Instances sharing a PostgreSQL store open the keys each other sealed: a master.key file made by each
-  // instance in its own data folder would differ, and a second instance could not sign. Refuse to guess.
+/**
+ * The master key that seals what the store must keep secret (managed signing
+ * keys, an identity provider's refresh tokens): GATEHOUSE_MASTER_KEY, else
+ * keys.master_key_file, else master.key next to a SQLite store (made at first
+ * start). `purpose` names what needs it, in the refusal.
+ */
+export async function openMasterKey(config: GatehouseConfig, logger: Logger, purpose: string): Promise<MasterKey> {
+  // Instances sharing a PostgreSQL store open what each other sealed: a master.key file made by each
+  // instance in its own data folder would differ, and a second instance could not open it. Refuse to guess.
   if (config.store.type === "postgres" && !process.env.GATEHOUSE_MASTER_KEY && !config.keys.master_key_file) {
-    throw new Error(
-      "store.type postgres with managed signing keys needs the same master key on every instance: " +
-        "set GATEHOUSE_MASTER_KEY or keys.master_key_file",
-    );
+    throw new Error(`store.type postgres with ${purpose} needs the same master key on every instance: set GATEHOUSE_MASTER_KEY or keys.master_key_file`);
   }
   // A store in memory holds nothing beyond this process: neither does its master key (no master.key in the working folder).
   const ephemeral = config.store.path === ":memory:" && !config.keys.master_key_file ? randomBytes(32).toString("base64url") : undefined;
@@ -68,7 +65,18 @@ async function openManagedKeySet(
     file: config.keys.master_key_file,
     defaultFile: defaultMasterKeyFile(config.store.path),
   });
-  logger.info("keys.master_key", { origin: master.origin });
+  logger.info("keys.master_key", { origin: master.origin, purpose });
+  return master;
+}
+
+async function openManagedKeySet(
+  config: GatehouseConfig,
+  store: StoreBackend,
+  logger: Logger,
+  alg: "ES256" | "EdDSA" | "RS256",
+  poll: boolean,
+): Promise<ManagedKeySet> {
+  const master = await openMasterKey(config, logger, "managed signing keys");
   const managed = await ManagedKeySet.open(
     store,
     master,

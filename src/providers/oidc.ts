@@ -24,7 +24,7 @@ import { createUser } from "../identity/user.ts";
 import type { Logger } from "../log.ts";
 import type { StoreBackend } from "../store/backend.ts";
 import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
-import { providerSchema, type Provider, type ProviderType } from "./provider.ts";
+import { providerSchema, type Provider, type ProviderType, type Sealer } from "./provider.ts";
 import { RemoteKeySet } from "./jwks.ts";
 import { SECURE_URL, UpstreamError, callUpstream, describeNetworkFailure, isLoopbackHttp } from "./upstream.ts";
 
@@ -60,6 +60,11 @@ const schema = providerSchema("oidc", "Sign-in with an OpenID Connect identity p
     default: ["RS256", "PS256", "ES256", "EdDSA"],
     description: "Signature algorithms accepted for ID tokens (asymmetric only)",
   }),
+  recheck_on_refresh: Type.Boolean({
+    default: false,
+    description:
+      "Keep the provider's refresh token (sealed with the master key) and ask the provider again at each session refresh: a person disabled there loses the session, and what was made in it",
+  }),
   redirect_on_success: Type.Optional(Type.String({ minLength: 1, description: "Tiled clients: where the browser goes after a sign-in, instead of the page showing the refresh token" })),
   discovery_cache_seconds: Type.Integer({ minimum: 1, default: 3600, description: "How long discovery metadata is used before it is fetched again" }),
 });
@@ -76,6 +81,8 @@ export interface ExternalIdentity {
   username: string;
   roles: string[];
   attributes: Record<string, string>;
+  /** The provider's refresh token, kept (sealed) only with recheck_on_refresh. */
+  refreshToken?: string;
 }
 
 /** What the flow holds for one sign-in, derived per flow (sign-in/flows.ts). */
@@ -113,6 +120,8 @@ export interface ExternalSignIn {
   complete(callback: URL, flow: FlowSecrets, signal: AbortSignal): Promise<ExternalIdentity>;
   /** Where to send the browser to end the provider's session too (end_session: true), or null. */
   endSessionUrl(postLogoutRedirectUri: string, signal: AbortSignal): Promise<URL | null>;
+  /** recheck_on_refresh: the person as the provider describes them now, from a refresh token; null when it refuses it (invalid_grant). */
+  refresh(refreshToken: string, subject: string, signal: AbortSignal): Promise<ExternalIdentity | null>;
 }
 
 export interface OidcProvider extends Provider {
@@ -172,7 +181,7 @@ export const oidcProvider: ProviderType<typeof schema> = {
     if (symmetric.length > 0) problems.push(`id_token_algorithms: ${symmetric.join(", ")} not accepted (asymmetric algorithms only: ${[...ASYMMETRIC_ALGORITHMS].join(", ")})`);
     return problems;
   },
-  create(config, { logger, store }) {
+  create(config, { logger, store, sealer }) {
     const signIn = createSignIn(config, logger);
     return {
       name: config.name,
@@ -184,6 +193,7 @@ export const oidcProvider: ProviderType<typeof schema> = {
       // Never called for a request (no credential has the scheme "external"); a sign-in goes through `signIn`.
       authenticate: () => null,
       rememberedUser: store ? (username) => rememberedUser(store, config, username) : undefined,
+      recheck: config.recheck_on_refresh && store && sealer ? (username, signal) => recheck(store, sealer, config, signIn, username, signal, logger) : undefined,
     } satisfies OidcProvider;
   },
 };
@@ -193,6 +203,50 @@ function rememberedUser(store: StoreBackend, config: OidcConfig, username: strin
   return andThen(store.read.externalAccountOf(config.name, username, config.realm), (account) =>
     account ? createUser({ username, realm: config.realm, roles: account.roles, attributes: account.attributes }) : null,
   );
+}
+
+/** What a sealed refresh token is bound to: the account it belongs to. */
+export const sealedTokenId = (provider: string, issuer: string, subject: string) => `oidc-refresh:${provider}:${issuer}:${subject}`;
+
+/**
+ * recheck_on_refresh: asks the provider about the person now, with the refresh
+ * token kept at their sign-in, and records what it says (roles, attributes,
+ * the refresh token it may have rotated). Null when the provider no longer
+ * accepts the token (a person disabled or signed out there) or no longer meets
+ * required_claims; throws when the provider cannot be reached (the session
+ * refresh then answers 503 and the session stays).
+ */
+async function recheck(
+  store: StoreBackend,
+  sealer: Sealer,
+  config: OidcConfig,
+  signIn: ExternalSignIn,
+  username: string,
+  signal: AbortSignal,
+  logger: Logger,
+): Promise<User | null> {
+  const account = await store.read.externalAccountOf(config.name, username, config.realm);
+  if (!account) return null;
+  const remembered = createUser({ username, realm: config.realm, roles: account.roles, attributes: account.attributes });
+  // Signed in before recheck_on_refresh was set, or the provider gave no refresh token: nothing to ask with.
+  if (!account.refreshTokenSealed) return remembered;
+  const id = sealedTokenId(config.name, account.issuer, account.subject);
+  let identity: ExternalIdentity | null;
+  try {
+    identity = await signIn.refresh(await sealer.unseal(account.refreshTokenSealed, id), account.subject, signal);
+  } catch (error) {
+    if (error instanceof SignInRefusal && error.status === 403) identity = null; // no longer meets required_claims
+    else throw error;
+  }
+  if (!identity) {
+    logger.info("providers.oidc.recheck_refused", { provider: config.name, username });
+    return null;
+  }
+  const sealed = identity.refreshToken ? await sealer.seal(identity.refreshToken, id) : undefined;
+  await store.transaction(async (q) =>
+    q.updateExternalAccount({ provider: config.name, issuer: account.issuer, subject: account.subject }, identity.roles, identity.attributes, Date.now(), sealed),
+  );
+  return createUser({ username, realm: config.realm, roles: identity.roles, attributes: identity.attributes });
 }
 
 function createSignIn(config: OidcConfig, logger: Logger): ExternalSignIn {
@@ -369,7 +423,36 @@ function createSignIn(config: OidcConfig, logger: Logger): ExternalSignIn {
         const extra = await userinfoClaims(as, result.access_token, claims.sub as string, signal);
         for (const [name, value] of Object.entries(extra)) if (!Object.hasOwn(claims, name)) claims[name] = value;
       }
-      return identityFrom(as, claims);
+      const identity = identityFrom(as, claims);
+      return config.recheck_on_refresh && result.refresh_token ? { ...identity, refreshToken: result.refresh_token } : identity;
+    },
+
+    async refresh(refreshToken, subject, signal) {
+      const as = await metadata(signal);
+      let result: oauth.TokenEndpointResponse;
+      try {
+        const response = await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshToken, requestOptions("token endpoint", signal));
+        result = await oauth.processRefreshTokenResponse(as, client, response);
+      } catch (error) {
+        if (error instanceof oauth.ResponseBodyError && (error.error === "invalid_grant" || error.error === "unauthorized_client")) return null;
+        throw unreachable(config, "token endpoint", error);
+      }
+      // An ID token when the provider sends one (its signature too), else what userinfo says of the same subject.
+      let claims: Record<string, unknown>;
+      if (result.id_token) {
+        await verifySignature(as, result.id_token);
+        claims = { ...(oauth.getValidatedIdTokenClaims(result) as Record<string, unknown>) };
+        if (claims.sub !== subject) return null;
+      } else {
+        claims = { sub: subject };
+      }
+      const needsUserinfo = claimAt(claims, config.username_claim) === undefined || (config.roles_claim && claimAt(claims, config.roles_claim) === undefined);
+      if (needsUserinfo) {
+        const extra = await userinfoClaims(as, result.access_token, subject, signal);
+        for (const [name, value] of Object.entries(extra)) if (!Object.hasOwn(claims, name)) claims[name] = value;
+      }
+      const identity = identityFrom(as, claims);
+      return result.refresh_token ? { ...identity, refreshToken: result.refresh_token } : identity;
     },
 
     async endSessionUrl(postLogoutRedirectUri, signal) {

@@ -90,6 +90,14 @@ export interface Provider {
    * describeUser, it does not say the user still exists there.
    */
   rememberedUser?(username: string): MaybePromise<User | null>;
+  /**
+   * For identity providers configured to be asked again (oidc with
+   * `recheck_on_refresh`): the user as the provider describes them now, null
+   * when it no longer knows them (the session then ends, with what was made in
+   * it). Asked at a session refresh only, never per request: it is a network
+   * round trip to the provider.
+   */
+  recheck?(username: string, signal: AbortSignal): Promise<User | null>;
   /** Releases timers and connections at shutdown. */
   close?(): void;
 }
@@ -116,6 +124,14 @@ export interface ProviderContext {
   logger: Logger;
   /** Gatehouse's store, for providers that keep accounts (trusted-header); absent or null when `store.enabled` is false. */
   store?: StoreBackend | null;
+  /** Seals with the master key what a provider keeps in the store (an identity provider's refresh token). */
+  sealer?: Sealer | null;
+}
+
+/** AES-GCM under the master key; `id` is bound to the ciphertext, so a sealed value moved to another row does not open. */
+export interface Sealer {
+  seal(text: string, id: string): Promise<string>;
+  unseal(sealed: string, id: string): Promise<string>;
 }
 
 export interface ProviderType<S extends TObject = TObject> {

@@ -1,5 +1,5 @@
 // Every provider type Gatehouse knows, by its config `type`.
-import type { Provider, ProviderType } from "./provider.ts";
+import type { Provider, ProviderType, Sealer } from "./provider.ts";
 import type { Logger } from "../log.ts";
 import type { StoreBackend } from "../store/backend.ts";
 import { plainProvider } from "./plain.ts";
@@ -36,6 +36,7 @@ export function createProviders(
   entries: readonly ({ type: string } & Record<string, unknown>)[],
   logger: Logger,
   store: StoreBackend | null = null,
+  sealer: Sealer | null = null,
 ): Provider[] {
-  return entries.map((entry) => findProviderType(entry.type)!.create(entry, { logger, store }));
+  return entries.map((entry) => findProviderType(entry.type)!.create(entry, { logger, store, sealer }));
 }

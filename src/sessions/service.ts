@@ -116,7 +116,7 @@ export interface SessionView {
 export type RereadUser = (session: SessionRecord) => MaybePromise<User | null>;
 
 /** The provider a session is opened with: its name, realm, and whether it can describe users (re-read them later). */
-type SessionProvider = { name: string; realm: string; describeUser?: unknown };
+type SessionProvider = { name: string; realm: string; describeUser?: unknown; recheck?: unknown };
 
 /** Which cookie carries a handle: each has its own, so one can never be presented as another. */
 export type BrowserHandleKind = "portal";
@@ -233,7 +233,7 @@ export class SessionService {
       throw new Refusal(503, "The identity provider could not be reached; try again");
     }
     if (!user) {
-      await this.revokeSessions([session], null, UNKNOWN_CLIENT, "user no longer known", now);
+      await this.revokeSessions([session], null, UNKNOWN_CLIENT, "user no longer known", now, true);
       return null;
     }
     const identity = identityOf(user);
@@ -263,7 +263,8 @@ export class SessionService {
   ): Promise<{ id: string; expiresAt: number; refreshExpiresAt: number; lifetimeNote?: string }> {
     const { maxSessionsPerUser, sessionMaxAge, refreshTokenMaxAge, unverifiableMaxAge, accessTokenMaxAge } = this.policy;
     const id = newSessionId();
-    const capped = !provider.describeUser && unverifiableMaxAge < sessionMaxAge;
+    // Asked again at each refresh (describeUser, or an identity provider's recheck): the usual lifetimes.
+    const capped = !provider.describeUser && !provider.recheck && unverifiableMaxAge < sessionMaxAge;
     const expiresAt = now + (capped ? unverifiableMaxAge : sessionMaxAge) * 1000;
     const refreshExpiresAt = Math.min(now + refreshTokenMaxAge * 1000, expiresAt);
     const owner = { username: user.username, realm: user.realm };
@@ -360,6 +361,9 @@ export class SessionService {
       if (!user) {
         await q.markSessionsRevoked([session.id], now, "user no longer known");
         await this.audit(q, "session.revoked", now, null, client, owner, { session_id: session.id, reason: "user no longer known" });
+        // A person their provider no longer knows (removed, or disabled at an identity provider asked again):
+        // what was made in the session ends with it.
+        await this.tokens?.revokeMadeInSessions(q, [session.id], { user: null, client }, "user no longer known", now);
         await q.notify({ kind: "session.revoked", ids: [session.id] });
         return "user unknown" as const;
       }
@@ -574,7 +578,9 @@ export function rereadFrom(pipeline: IdentityPipeline, timeoutMs: number): Rerea
     // as it described them at the last sign-in; one that cannot describe users at all, the bare user.
     const described = provider.describeUser
       ? provider.describeUser(session.username, AbortSignal.timeout(timeoutMs))
-      : provider.rememberedUser
+      : provider.recheck
+        ? provider.recheck(session.username, AbortSignal.timeout(timeoutMs))
+        : provider.rememberedUser
         ? provider.rememberedUser(session.username)
         : createUser({ username: session.username, realm: session.realm });
     return andThen(described, (user) =>

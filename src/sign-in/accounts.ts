@@ -14,7 +14,8 @@
 //   so tokens and sessions keep their owner.
 import type { Logger } from "../log.ts";
 import type { StoreBackend } from "../store/backend.ts";
-import { SignInRefusal, type ExternalIdentity } from "../providers/oidc.ts";
+import { SignInRefusal, sealedTokenId, type ExternalIdentity } from "../providers/oidc.ts";
+import type { Sealer } from "../providers/provider.ts";
 
 export interface LinkedAccount {
   username: string;
@@ -28,19 +29,24 @@ export async function linkExternalAccount(
   logger: Logger,
   provider: { name: string; realm: string },
   identity: ExternalIdentity,
+  sealer: Sealer | null = null,
   now = Date.now(),
 ): Promise<LinkedAccount> {
   const key = { provider: provider.name, issuer: identity.issuer, subject: identity.subject };
+  // The provider's refresh token (recheck_on_refresh) is kept sealed with the master key, sealed before the
+  // transaction (which awaits store queries only).
+  const refreshTokenSealed =
+    identity.refreshToken && sealer ? await sealer.seal(identity.refreshToken, sealedTokenId(key.provider, key.issuer, key.subject)) : null;
   const outcome = await store.transaction(async (q) => {
     const known = await q.findExternalAccount(key.provider, key.issuer, key.subject);
     if (known) {
-      await q.updateExternalAccount(key, identity.roles, identity.attributes, now);
+      await q.updateExternalAccount(key, identity.roles, identity.attributes, now, refreshTokenSealed);
       await q.markUsersSeen(new Map([[known.userId, now]]));
       return { username: known.username, created: false };
     }
     if ((await q.findUserId(identity.username, provider.realm)) !== undefined) return null;
     const userId = await q.upsertUser(identity.username, provider.realm, now);
-    await q.insertExternalAccount({ ...key, userId, roles: identity.roles, attributes: identity.attributes, createdAt: now, updatedAt: now });
+    await q.insertExternalAccount({ ...key, userId, roles: identity.roles, attributes: identity.attributes, refreshTokenSealed, createdAt: now, updatedAt: now });
     return { username: identity.username, created: true };
   });
   if (!outcome) {

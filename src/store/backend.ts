@@ -21,7 +21,7 @@ import type { AuditEventCount, AuditFilter as AuditPageFilter, AuditRecord } fro
 import type { AuditEvent, AuditFilter, AuditRow } from "./audit.ts";
 import type { Account, Profile } from "./profiles.ts";
 import type { SessionFilter, SessionRecord } from "./sessions.ts";
-import type { ExternalAccountRecord, NewExternalAccount, SignInFlowRow } from "./sign-in.ts";
+import type { ExternalAccountKey, ExternalAccountRecord, NewExternalAccount, SignInFlowRow } from "./sign-in.ts";
 import type { DeviceAuthorizationRecord, DeviceDecision, NewDeviceAuthorization } from "./device.ts";
 import type { KeyState, SigningKeyRow } from "./signing-keys.ts";
 import type { RevokedToken, TokenCredentialRow, TokenFilter, TokenRecord, TokenUse } from "./tokens.ts";
@@ -115,7 +115,8 @@ export interface Queries {
   findExternalAccount(provider: string, issuer: string, subject: string): MaybePromise<ExternalAccountRecord | undefined>;
   externalAccountOf(provider: string, username: string, realm: string): MaybePromise<ExternalAccountRecord | undefined>;
   insertExternalAccount(account: NewExternalAccount): MaybePromise<void>;
-  updateExternalAccount(key: { provider: string; issuer: string; subject: string }, roles: string[], attributes: Record<string, string>, at: number): MaybePromise<void>;
+  /** `refreshTokenSealed` undefined keeps the one kept. */
+  updateExternalAccount(key: ExternalAccountKey, roles: string[], attributes: Record<string, string>, at: number, refreshTokenSealed?: string | null): MaybePromise<void>;
   findUserId(username: string, realm: string): MaybePromise<number | undefined>;
   insertSignInFlow(flow: SignInFlowRow): MaybePromise<void>;
   /** The flow of this state, deleted in the same statement: single use, even with two instances. */

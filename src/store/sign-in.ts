@@ -15,9 +15,12 @@ export interface ExternalAccountRecord {
   realm: string;
   roles: string[];
   attributes: Record<string, string>;
+  /** The provider's refresh token sealed with the master key (recheck_on_refresh), or null. */
+  refreshTokenSealed: string | null;
 }
 
 export type NewExternalAccount = typeof externalAccounts.$inferInsert;
+export type ExternalAccountKey = { provider: string; issuer: string; subject: string };
 export type SignInFlowRow = typeof signInFlows.$inferSelect;
 
 const accountFields = {
@@ -29,6 +32,7 @@ const accountFields = {
   realm: users.realm,
   roles: externalAccounts.roles,
   attributes: externalAccounts.attributes,
+  refreshTokenSealed: externalAccounts.refreshTokenSealed,
 };
 
 export function findExternalAccount(db: Executor, provider: string, issuer: string, subject: string): ExternalAccountRecord | undefined {
@@ -54,9 +58,10 @@ export function insertExternalAccount(db: Executor, account: NewExternalAccount)
   db.insert(externalAccounts).values(account).run();
 }
 
-export function updateExternalAccount(db: Executor, key: { provider: string; issuer: string; subject: string }, roles: string[], attributes: Record<string, string>, at: number): void {
+/** Records what the provider said now; `refreshTokenSealed` undefined keeps the one kept. */
+export function updateExternalAccount(db: Executor, key: ExternalAccountKey, roles: string[], attributes: Record<string, string>, at: number, refreshTokenSealed?: string | null): void {
   db.update(externalAccounts)
-    .set({ roles, attributes, updatedAt: at })
+    .set({ roles, attributes, updatedAt: at, ...(refreshTokenSealed === undefined ? {} : { refreshTokenSealed }) })
     .where(and(eq(externalAccounts.provider, key.provider), eq(externalAccounts.issuer, key.issuer), eq(externalAccounts.subject, key.subject)))
     .run();
 }

@@ -104,6 +104,8 @@ export async function startSsoIdp(options: { realm?: string } = {}): Promise<Sso
         const account = accounts.get(sub);
         return account ? { accountId: sub, claims: () => ({ ...account }) } : undefined;
       },
+      // Keycloak gives a refresh token with every code exchange, offline_access or not.
+      issueRefreshToken: async (_ctx: unknown, client: any) => client.grantTypeAllowed("refresh_token"),
       ttl: { AccessToken: 300, IdToken: 300, Grant: 3600, Session: 3600, Interaction: 600, AuthorizationCode: 60 },
     } as any);
     built.on("server_error", () => {});

@@ -19,7 +19,7 @@ import type { PeerLookup } from "../../identity/request.ts";
 import { httpRequestContext } from "../../identity/request.ts";
 import { createUser } from "../../identity/user.ts";
 import type { Logger } from "../../log.ts";
-import type { Provider } from "../../providers/provider.ts";
+import type { Provider, Sealer } from "../../providers/provider.ts";
 import { externalSignIn, SignInRefusal, type ExternalSignIn } from "../../providers/oidc.ts";
 import type { SessionService } from "../../sessions/service.ts";
 import { linkExternalAccount } from "../../sign-in/accounts.ts";
@@ -40,6 +40,8 @@ export interface SignInDeps {
   cookie: PortalCookie | null;
   links: PublicUrl;
   portalPublicUrl?: string;
+  /** Seals an identity provider's refresh token (recheck_on_refresh); null when none keeps one. */
+  sealer: Sealer | null;
   /** auth.timeout_in_ms: how long the provider may take to answer each request. */
   timeoutMs: number;
   logger: Logger;
@@ -143,7 +145,7 @@ export function signInModule(deps: SignInDeps) {
           redirectUriOf(request, server, name),
           AbortSignal.timeout(deps.timeoutMs),
         );
-        const account = await linkExternalAccount(store, logger, found.provider, finished.identity);
+        const account = await linkExternalAccount(store, logger, found.provider, finished.identity, deps.sealer);
         const user = createUser({ ...account });
         const userAgent = request.headers.get("user-agent")?.slice(0, 256) ?? null;
         logger.info("sign_in.succeeded", { provider: name, username: user.username, realm: user.realm, purpose: finished.purpose });

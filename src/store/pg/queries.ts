@@ -83,6 +83,7 @@ const externalAccountFields = {
   realm: users.realm,
   roles: externalAccounts.roles,
   attributes: externalAccounts.attributes,
+  refreshTokenSealed: externalAccounts.refreshTokenSealed,
 };
 
 /** Live: not revoked, and neither the absolute nor the sliding limit has passed (as ../sessions.ts). */
@@ -339,10 +340,10 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
       await db.insert(externalAccounts).values(account);
     },
 
-    async updateExternalAccount(key, roles, attributes, at) {
+    async updateExternalAccount(key, roles, attributes, at, refreshTokenSealed) {
       await db
         .update(externalAccounts)
-        .set({ roles, attributes, updatedAt: at })
+        .set({ roles, attributes, updatedAt: at, ...(refreshTokenSealed === undefined ? {} : { refreshTokenSealed }) })
         .where(and(eq(externalAccounts.provider, key.provider), eq(externalAccounts.issuer, key.issuer), eq(externalAccounts.subject, key.subject)));
     },
 
