@@ -11,7 +11,7 @@ import { logEvents, startApp, type TestApp } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
 import { portalConfig } from "./helpers/portal.ts";
 import { storedExec, storedRows } from "./helpers/stored.ts";
-import { startSsoIdp, type SsoIdp } from "./helpers/sso-idp.ts";
+import { HttpBrowser as Browser, startSsoIdp, type SsoIdp } from "./helpers/sso-idp.ts";
 import { buildConfig } from "../src/config/load.ts";
 
 setDefaultTimeout(30_000);
@@ -37,54 +37,6 @@ function ssoProvider(idp: SsoIdp, extra: Record<string, unknown> = {}) {
     required_claims: { email_verified: true },
     ...extra,
   };
-}
-
-/** A browser: cookies by host (path and flags ignored: enough for loopback tests). */
-class Browser {
-  private jars = new Map<string, Map<string, string>>();
-  /** The last URL Gatehouse's redirect URI was called with. */
-  callback: string | null = null;
-
-  private jar(url: string) {
-    const host = new URL(url).host;
-    let jar = this.jars.get(host);
-    if (!jar) this.jars.set(host, (jar = new Map()));
-    return jar;
-  }
-
-  cookie(url: string, name: string): string | undefined {
-    return this.jar(url).get(name);
-  }
-
-  async get(url: string, headers: Record<string, string> = {}): Promise<Response> {
-    const jar = this.jar(url);
-    const cookie = [...jar].map(([name, value]) => `${name}=${value}`).join("; ");
-    const response = await fetch(url, { redirect: "manual", headers: { ...headers, ...(cookie ? { cookie } : {}) } });
-    for (const set of response.headers.getSetCookie()) {
-      const [pair] = set.split(";");
-      const eq = pair.indexOf("=");
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      if (value === "" || /max-age=0/i.test(set)) jar.delete(name);
-      else jar.set(name, value);
-    }
-    if (url.includes("/code?")) this.callback = url;
-    return response;
-  }
-
-  /** Follows redirects from `url` until an answer that is not one (or one leaving for `stopAt`). */
-  async follow(url: string, stopAt?: (next: string) => boolean): Promise<{ response: Response; url: string }> {
-    let current = url;
-    for (let hops = 0; hops < 20; hops++) {
-      const response = await this.get(current);
-      const location = response.headers.get("location");
-      if (response.status < 300 || response.status >= 400 || !location) return { response, url: current };
-      const next = new URL(location, current).href;
-      if (stopAt?.(next)) return { response, url: next };
-      current = next;
-    }
-    throw new Error(`too many redirects from ${url}`);
-  }
 }
 
 describe("signing in with an identity provider", () => {
