@@ -105,7 +105,16 @@ const commands: Record<string, Command> = {
   },
 
   async healthcheck(_positionals, configPath) {
-    const { config } = await loadConfig(configPath);
+    const { config, listensOnTcp } = await loadConfig(configPath);
+    if (config.server.socket && listensOnTcp === false) {
+      // Listening on the Unix socket alone: asked there.
+      try {
+        const response = await fetch("http://localhost/health", { unix: config.server.socket, signal: AbortSignal.timeout(3000) });
+        return response.ok ? 0 : 1;
+      } catch {
+        return 1;
+      }
+    }
     const host = ["0.0.0.0", "::", ""].includes(config.server.host) ? "127.0.0.1" : config.server.host;
     try {
       // With tls and no tls.port, server.port speaks HTTPS. The probe asks this very machine whether

@@ -14,6 +14,8 @@ import { createGatehouse, type Gatehouse } from "./app.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { VERSION } from "./version.ts";
 import { loadTls } from "./tls.ts";
+import { applySocketPermissions, prepareSocketPath } from "./unix-socket.ts";
+import { UNIX_SOCKET_PEER } from "./identity/client.ts";
 import { exposedSecretFiles } from "./secret-files.ts";
 import { metricsPortApp } from "./modules/metrics/index.ts";
 import { WORKER_VARIABLE, answerSupervisor, isWorker, startSupervisor, workerCount } from "./workers.ts";
@@ -206,20 +208,75 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     },
   };
   const onlyHttps = tls && tls.port === null;
-  const server = Bun.serve({
-    hostname: config.server.host,
-    port: config.server.port,
-    idleTimeout: 30,
-    development: false,
-    // Workers share the port; a lone server must fail if another holds it, not split its traffic.
-    reusePort: workers > 1,
-    ...(onlyHttps ? { tls: tls.options } : {}),
-    routes,
-    fetch: dispatch,
+  const socketPath = config.server.socket;
+  const listensOnTcp = loaded.listensOnTcp ?? true;
+  if (socketPath) {
+    const problem = await prepareSocketPath(socketPath);
+    if (problem) {
+      await first.close();
+      throw new Error(problem);
+    }
+  }
+  const tcp = listensOnTcp
+    ? Bun.serve({
+        hostname: config.server.host,
+        port: config.server.port,
+        idleTimeout: 30,
+        development: false,
+        // Workers share the port; a lone server must fail if another holds it, not split its traffic.
+        reusePort: workers > 1,
+        ...(onlyHttps ? { tls: tls.options } : {}),
+        routes,
+        fetch: dispatch,
+      })
+    : null;
+  // The Unix socket: the same app; its requests' peer is UNIX_SOCKET_PEER (a local process the file's mode let in).
+  const fromSocket = new WeakSet<Request>();
+  let unix: Server<unknown> | null = null;
+  if (socketPath) {
+    try {
+      unix = Bun.serve({
+        unix: socketPath,
+        development: false,
+        routes: {
+          "/authenticate": (request: Request): Response | Promise<Response> => {
+            counted();
+            fromSocket.add(request);
+            return closed ? stoppingAnswer() : current!.authenticate(request, peers, stopping);
+          },
+        },
+        fetch: (request) => {
+          fromSocket.add(request);
+          return dispatch(request);
+        },
+      });
+    } catch (error) {
+      void tcp?.stop(true);
+      await first.close();
+      throw new Error(`server.socket: cannot listen on ${socketPath}: ${(error as Error).message}`);
+    }
+    const problem = applySocketPermissions(socketPath, config.server.socket_mode, config.server.socket_group);
+    if (problem) {
+      void unix.stop(true);
+      void tcp?.stop(true);
+      await first.close();
+      throw new Error(problem);
+    }
+  }
+  const server: Server<unknown> = (tcp ?? unix)!;
+  // Handlers find a request's peer through the app's server: one that knows the socket's requests.
+  const peers: Server<unknown> = new Proxy(server, {
+    get(target, property) {
+      if (property === "requestIP") {
+        return (request: Request) => (fromSocket.has(request) ? { address: UNIX_SOCKET_PEER, family: "unix", port: 0 } : tcp ? tcp.requestIP(request) : null);
+      }
+      const value = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
   });
-  current = new Generation(first, loaded, server, logger);
-  const origin = (scheme: string, port: number | undefined) => `${scheme}://${hostInUrl(server.hostname)}:${port}`;
-  const url = origin(onlyHttps ? "https" : "http", server.port);
+  current = new Generation(first, loaded, peers, logger);
+  const origin = (scheme: string, port: number | undefined) => `${scheme}://${hostInUrl(tcp!.hostname)}:${port}`;
+  const url = tcp ? origin(onlyHttps ? "https" : "http", tcp.port) : `unix:${socketPath}`;
   // HTTP and HTTPS at once: a second listener answering with the same app (handlers find a request's peer through either).
   const https =
     tls && !onlyHttps
@@ -242,6 +299,7 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     }
     logger.info("server.started", {
       url,
+      ...(socketPath && tcp ? { socket: socketPath } : {}),
       ...(https ? { https_url: origin("https", https.port) } : {}),
       ...(tls ? { tls_certificate: tls.files.cert } : {}),
       version: VERSION,
@@ -267,7 +325,7 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     warnAbout(next, logger);
     const previous = current!;
     const moved = [
-      ...["host", "port"].filter((key) => (next.config.server as any)[key] !== (previous.loaded.config.server as any)[key]).map((key) => `server.${key}`),
+      ...["host", "port", "socket", "socket_mode", "socket_group"].filter((key) => (next.config.server as any)[key] !== (previous.loaded.config.server as any)[key]).map((key) => `server.${key}`),
       ...(JSON.stringify(next.config.tls) !== JSON.stringify(previous.loaded.config.tls) ? ["tls"] : []),
       ...(JSON.stringify(next.config.metrics) !== JSON.stringify(previous.loaded.config.metrics) ? ["metrics"] : []),
     ];
@@ -294,11 +352,12 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
       await reloading;
       // Stop listening; requests in flight are answered, then the store is closed.
       stopping = true;
-      void server.stop(false);
+      void tcp?.stop(false);
+      void unix?.stop(false); // Bun removes the socket file
       void https?.stop(false);
       await current!.retire(DRAIN_LIMIT_MS);
       closed = true;
-      await Promise.all([server.stop(true), https?.stop(true), metricsPort?.stop()]);
+      await Promise.all([tcp?.stop(true), unix?.stop(true), https?.stop(true), metricsPort?.stop()]);
       logger.info("server.stopped");
       // A worker's channel to its supervisor would keep the process alive.
       if (worker !== null) process.disconnect?.();

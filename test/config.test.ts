@@ -63,7 +63,7 @@ describe("loading configs", () => {
 
   test("an auth-o-tron 2.0.0 file with server and metrics loads, with auth-o-tron's defaults", () => {
     const { config, warnings } = loadConfigText(minimalV2, "v2.yaml", {});
-    expect(config.server).toEqual({ host: "0.0.0.0", port: 3000, workers: 1 });
+    expect(config.server).toEqual({ host: "0.0.0.0", port: 3000, socket_mode: "0660", workers: 1 });
     expect(config.metrics).toEqual({ enabled: true, port: 9090, legacy_names: false });
     expect(warnings.filter((warning) => warning.startsWith("metrics"))).toEqual([]);
     // The metrics port must differ from the application's, as auth-o-tron refuses at start-up.

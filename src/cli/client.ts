@@ -24,7 +24,7 @@ import type { TokenView } from "../tokens/service.ts";
 import { parseCommand, parseExpiresIn, parseScopeArguments, tokenTable } from "./common.ts";
 import { exposedSecretFile } from "../secret-files.ts";
 
-const USAGE = `usage: gatehouse client [--server URL] [--rc FILE] COMMAND
+const USAGE = `usage: gatehouse client [--server URL] [--socket PATH] [--rc FILE] COMMAND
   whoami                       the identity the server sees
   token create [--note TEXT] [--expires-in SECONDS|30d|never] [--scope service:scope ...]
   token list [--json]
@@ -32,7 +32,9 @@ const USAGE = `usage: gatehouse client [--server URL] [--rc FILE] COMMAND
 The server is --server, else $GATEHOUSE_SERVER, else http://127.0.0.1:8080.
 The credentials file is --rc, else $ECF_AUTHTOKENS, else ~/.ecflowapirc, else ./.ecflowapirc.
 Over HTTPS, --ca FILE (else $GATEHOUSE_CA_FILE) is a PEM file of the certificates to trust,
-as ecFlow's client trusts server.crt; without it, the system's.`;
+as ecFlow's client trusts server.crt; without it, the system's.
+--socket PATH sends the requests over Gatehouse's Unix socket (server.socket); --server then
+only picks the credentials file's entry.`;
 
 const RC_NAME = ".ecflowapirc";
 
@@ -130,6 +132,7 @@ const options = {
   server: { type: "string" },
   rc: { type: "string" },
   ca: { type: "string" },
+  socket: { type: "string" },
   note: { type: "string" },
   "expires-in": { type: "string" },
   scope: { type: "string", multiple: true },
@@ -165,7 +168,7 @@ export async function clientCommand(args: string[]): Promise<number> {
     }
     const ca = trustedCertificates(values.ca ?? process.env.GATEHOUSE_CA_FILE);
     const call = (method: string, path: string, body?: unknown) =>
-      request(new URL(path.replace(/^\//, ""), server.href.endsWith("/") ? server.href : `${server.href}/`), method, authorization, body, ca);
+      request(new URL(path.replace(/^\//, ""), server.href.endsWith("/") ? server.href : `${server.href}/`), method, authorization, body, ca, values.socket);
 
     if (command === "whoami") {
       console.log(JSON.stringify(await call("GET", "/whoami"), null, 2));
@@ -212,7 +215,7 @@ export function unreachable(method: string, url: URL, error: unknown): ClientErr
 }
 
 /** One JSON call; a refusal becomes a ClientError with the server's message. */
-async function request(url: URL, method: string, authorization: string, body?: unknown, ca?: string): Promise<unknown> {
+async function request(url: URL, method: string, authorization: string, body?: unknown, ca?: string, socket?: string): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(url, {
@@ -223,6 +226,7 @@ async function request(url: URL, method: string, authorization: string, body?: u
       signal: AbortSignal.timeout(30_000),
       // Only the given certificates are trusted; the credentials are never sent to a server they do not vouch for.
       ...(ca ? { tls: { ca } } : {}),
+      ...(socket ? { unix: socket } : {}),
     });
   } catch (error) {
     throw unreachable(method, url, error);

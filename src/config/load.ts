@@ -2,6 +2,8 @@
 // auth-o-tron 1.0.0 normalisation → schema defaults and validation → each
 // provider and augmenter against its own type's schema. Every problem is
 // collected with its path, so `gatehouse config check` can list them all.
+import { isAbsolute } from "node:path";
+import { availableParallelism } from "node:os";
 import { existsSync, readFileSync } from "node:fs";
 import { Value, type ValueError } from "@sinclair/typebox/value";
 import type { TSchema } from "@sinclair/typebox";
@@ -49,6 +51,8 @@ export interface LoadedConfig {
   weaknesses: string[];
   /** The files of secrets it reads (keys, pass phrases, `*_file`): `serve` and `config check` warn about those others may read. */
   secretFiles: SecretFile[];
+  /** Whether to listen on TCP (server.host and server.port): always, unless server.socket is set and no port was given. */
+  listensOnTcp?: boolean;
 }
 
 /** `--config`, else GATEHOUSE_CONFIG, else AOT_CONFIG_PATH, else ./config.yaml (if present). */
@@ -118,6 +122,8 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
     );
     value.store = { ...value.store, type: "sqlite" }; // the rest of the file is still checked
   }
+  // server.socket alone listens on the socket alone; with a port given (or bind_address), on both.
+  const portGiven = value.server !== null && typeof value.server === "object" && value.server.port !== undefined;
   problems.push(...validate(ConfigSchema, value, ""));
   if (Array.isArray(value.providers)) {
     value.providers = value.providers.map((entry: unknown, index: number) =>
@@ -133,9 +139,10 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
   }
   const config = value as GatehouseConfig;
   const weaknesses: string[] = [];
-  if (problems.length === 0) problems.push(...semanticProblems(config, warnings, weaknesses, env));
+  if (problems.length === 0) problems.push(...semanticProblems(config, warnings, weaknesses, env), ...socketProblems(config));
   if (problems.length > 0) throw new ConfigError(source, problems);
-  return { config, source, warnings: [...weaknesses, ...warnings], weaknesses, secretFiles: [...secretFiles, ...keyFiles(config, env)] };
+  const listensOnTcp = !config.server.socket || portGiven;
+  return { config, source, warnings: [...weaknesses, ...warnings], weaknesses, secretFiles: [...secretFiles, ...keyFiles(config, env)], listensOnTcp };
 }
 
 /** The TLS private key and its pass phrase, and the master key file, that this config uses (those that exist). */
@@ -179,6 +186,21 @@ function applySessionLifetimeVariables(value: Record<string, any>, env: Env): vo
 
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
 export const MIN_SECRET_BYTES = 32;
+
+/** server.socket: a path of its own, for one process. */
+function socketProblems(config: GatehouseConfig): string[] {
+  const { socket, workers } = config.server;
+  if (!socket) return [];
+  const problems: string[] = [];
+  if (!isAbsolute(socket)) problems.push(`server.socket: "${socket}" must be an absolute path`);
+  if ((workers === "auto" ? availableParallelism() : workers) > 1) {
+    problems.push(
+      "server.socket: one socket serves one process; with server.workers above 1, run one Gatehouse per socket (each its own server.socket) " +
+        "and list them all in nginx's upstream, or listen on TCP (server.port) for the workers",
+    );
+  }
+  return problems;
+}
 
 function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesses: string[], env: Env): string[] {
   const problems: string[] = [];

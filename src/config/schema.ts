@@ -62,6 +62,16 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
         {
           host: Type.String({ default: "0.0.0.0" }),
           port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+          socket: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 100,
+              description:
+                "Also (or only: when server.port is not set) listen on this Unix socket, e.g. /run/gatehouse/auth.sock, for nginx's `upstream { server unix:…; }`",
+            }),
+          ),
+          socket_mode: Type.String({ pattern: "^0?[0-7]{3}$", default: "0660", description: "The socket file's mode (who may ask Gatehouse): octal" }),
+          socket_group: Type.Optional(Type.String({ minLength: 1, description: "The socket file's group (a name or a number), e.g. nginx's (www-data)" })),
           workers: Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal("auto")], {
             default: 1,
             description:

@@ -9,3 +9,10 @@ export interface ClientAddress {
 }
 
 export const UNKNOWN_CLIENT: ClientAddress = { socket: null, reported: null };
+
+/**
+ * The peer of a request that came over Gatehouse's Unix socket (server.socket):
+ * a process of this machine that the socket file's mode and group let in
+ * (nginx). Trusted as a proxy, as loopback is: its X-Real-IP names the client.
+ */
+export const UNIX_SOCKET_PEER = "unix";

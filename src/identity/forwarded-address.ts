@@ -27,6 +27,7 @@
 // request that shows the block (after each start), and a block that sets
 // none of the proxy headers looks like a client on the host calling
 // Gatehouse directly (which is not suspected, and not counted).
+import { UNIX_SOCKET_PEER } from "./client.ts";
 import type { BlockList } from "node:net";
 import { isIP } from "node:net";
 import type { Logger } from "../log.ts";
@@ -75,7 +76,8 @@ export class ForwardedAddresses {
     if (peer === null) return null;
     // Addresses and CIDR blocks alike (identity/trusted-proxies.ts, as the other trusted_proxies lists):
     // a proxy named by its block and not matched would be regulated as one client, and banned for everyone.
-    if (!isTrustedPeer(this.trustedProxies, peer)) return peer;
+    // The Unix socket's peers are local processes its mode lets in (nginx): a proxy, as loopback is by default.
+    if (peer !== UNIX_SOCKET_PEER && !isTrustedPeer(this.trustedProxies, peer)) return peer;
     const claimed = request.headers.get("x-real-ip")?.trim();
     const problem = this.problemWith(claimed, request.headers);
     if (problem) this.suspect(peer, problem);

@@ -66,7 +66,7 @@ export async function spawnGatehouse(options: SpawnOptions): Promise<RunningGate
         const line = buffered.slice(0, newline);
         buffered = buffered.slice(newline + 1);
         logs.push(line);
-        const match = line.includes("server.started") && line.match(/(https?:\/\/[^\s"]+)/);
+        const match = line.includes("server.started") && line.match(/((?:https?:\/\/|unix:)[^\s"]+)/);
         if (match) resolveStarted(match[1].replace(/\/$/, ""));
       }
     }
