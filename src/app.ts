@@ -46,6 +46,9 @@ import { portalModule } from "./modules/portal/index.ts";
 import { createPortalCookie } from "./modules/portal/cookie.ts";
 import { signInModule } from "./modules/sign-in/index.ts";
 import { SignInFlows } from "./sign-in/flows.ts";
+import { ssoPolicy } from "./sso/policy.ts";
+import { signInRedirect } from "./sso/sign-in-redirect.ts";
+import { createSsoCookieProvider } from "./providers/sso-cookie.ts";
 import { DeviceAuthorizations, userCodeGuard } from "./sign-in/device.ts";
 import { deviceGrant, deviceModule } from "./modules/device/index.ts";
 
@@ -113,7 +116,12 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
           sessionOwner: (id, now) => store.hot.sessionOwner(id, now),
         })
       : null;
-  const builtIn = [...(apiTokens ? [apiTokens] : []), ...(accessTokens ? [accessTokens] : [])];
+  // Single sign-on: the domain's cookie names a browser session (sso/), checked against the store at each request.
+  const sso = store ? ssoPolicy(config) : null;
+  const ssoCookie = sso
+    ? createSsoCookieProvider({ userOf: (handle) => sessions!.browserSession(handle, "sso").then((found) => found?.user ?? null) })
+    : null;
+  const builtIn = [...(apiTokens ? [apiTokens] : []), ...(accessTokens ? [accessTokens] : []), ...(ssoCookie ? [ssoCookie] : [])];
   const metrics = config.metrics.enabled
     ? new Metrics({
         legacyNames: config.metrics.legacy_names,
@@ -172,7 +180,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
   const deviceGuard = userCodeGuard(regulation, config.regulation.trusted_proxies);
   // The portal's session cookie is a credential of the caller plugin (with its CSRF check), for every route.
   const { portal } = config;
-  const portalCookie = portal.enabled && sessions ? createPortalCookie({ sessions, publicUrl: portal.public_url }) : null;
+  const portalCookie = portal.enabled && sessions ? createPortalCookie({ sessions, publicUrl: portal.public_url, sso }) : null;
   const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens, accessTokens, cookie: portalCookie, publicHost: links.host });
   // Without a store, routes that need it answer 503 from these stand-ins: auth-o-tron's words on its token routes, ours on Tiled's.
   const tokenService = tokens ?? unavailable<TokenService>("Token store is disabled");
@@ -257,6 +265,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
     reuseSeconds: config.jwt.reuse_seconds,
     observer,
     banStatus: config.regulation.authenticate_status,
+    signInRedirect: sso && ((request, challenge) => signInRedirect(sso, request, challenge)),
   });
   const app = new Elysia({ name: "gatehouse" })
     .onRequest(refuseMisroutedPath)

@@ -33,6 +33,7 @@ STORE_SUITES=(
   test/review3-portal.test.ts
   test/sso.test.ts
   test/device-flow.test.ts
+  test/browser-sso.test.ts
 )
 
 bash test/setup.sh

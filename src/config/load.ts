@@ -18,6 +18,7 @@ import { ACCESS_TOKEN_AUDIENCE } from "../sessions/access-tokens.ts";
 import { trustedProxyProblems } from "../identity/trusted-proxies.ts";
 import { CONTROL_CHARACTERS } from "../identity/credentials.ts";
 import { pgStoreProblems } from "./store-url.ts";
+import { ssoProblems } from "./sso.ts";
 
 function isPublicUrl(text: string): boolean {
   try {
@@ -219,6 +220,7 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   if (identityProviders.length > 0 && !config.store.enabled) {
     problems.push(`providers: ${identityProviders.map((entry) => entry.name).join(", ")} (oidc) make sessions, which need the store (store.enabled: true)`);
   }
+  problems.push(...ssoProblems(config, warnings));
   problems.push(...trustedProxyProblems(config.trusted_proxies));
   problems.push(...trustedProxyProblems(config.regulation.trusted_proxies, "regulation.trusted_proxies"));
   config.providers.forEach((entry, index) => problems.push(...identityControlCharacters(entry, `providers[${index}]`)));

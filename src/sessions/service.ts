@@ -118,8 +118,12 @@ export type RereadUser = (session: SessionRecord) => MaybePromise<User | null>;
 /** The provider a session is opened with: its name, realm, and whether it can describe users (re-read them later). */
 type SessionProvider = { name: string; realm: string; describeUser?: unknown };
 
-/** Which cookie carries a handle: each has its own, so one can never be presented as another. */
-export type BrowserHandleKind = "portal";
+/**
+ * Which cookie carries a handle: each has its own, so one can never be presented as another.
+ * "portal": the portal's own cookie (its pages only); "sso": the single sign-on cookie of the
+ * whole domain (sso/cookie.ts), which /authenticate accepts and the portal does not.
+ */
+export type BrowserHandleKind = "portal" | "sso";
 
 /** A browser's live session, and its user as last read. */
 export interface BrowserSession {
@@ -177,21 +181,26 @@ export class SessionService {
    * Opens a session for a browser (the portal's sign-in): the browser gets
    * an opaque handle, never the session's tokens, and the store keeps only
    * the handle's SHA-256 (see BROWSER_HANDLE_PREFIX). Same rules as login.
+   * One handle of each kind asked for (the portal's cookie, and the single
+   * sign-on cookie), all made in the session's own transaction; `handle` is
+   * the first's.
    */
   async signInBrowser(
     user: User,
     provider: SessionProvider,
     client: ClientAddress,
     userAgent: string | null,
-    kind: BrowserHandleKind,
+    kinds: BrowserHandleKind | readonly BrowserHandleKind[],
     now = Date.now(),
-  ): Promise<{ handle: string; sessionId: string; maxAgeSeconds: number }> {
-    const handle = generateOpaqueToken(BROWSER_HANDLE_PREFIX);
-    const opened = await this.open(user, provider, client, userAgent, now, (q, sessionId) =>
-      q.insertSessionHandle({ hash: hashOpaqueToken(handle), sessionId, kind, createdAt: now }),
-    );
+  ): Promise<{ handle: string; handles: Partial<Record<BrowserHandleKind, string>>; sessionId: string; maxAgeSeconds: number }> {
+    const handles: Partial<Record<BrowserHandleKind, string>> = {};
+    for (const kind of typeof kinds === "string" ? [kinds] : kinds) handles[kind] = generateOpaqueToken(BROWSER_HANDLE_PREFIX);
+    const opened = await this.open(user, provider, client, userAgent, now, async (q, sessionId) => {
+      for (const [kind, handle] of Object.entries(handles)) await q.insertSessionHandle({ hash: hashOpaqueToken(handle), sessionId, kind, createdAt: now });
+    });
     // The browser may keep it until the session's absolute limit; the store decides, at each use, whether it is still live.
-    return { handle, sessionId: opened.id, maxAgeSeconds: Math.floor((opened.expiresAt - now) / 1000) };
+    const handle = Object.values(handles)[0]!;
+    return { handle, handles, sessionId: opened.id, maxAgeSeconds: Math.floor((opened.expiresAt - now) / 1000) };
   }
 
   /**
