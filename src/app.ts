@@ -119,7 +119,11 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
   // Single sign-on: the domain's cookie names a browser session (sso/), checked against the store at each request.
   const sso = store ? ssoPolicy(config) : null;
   const ssoCookie = sso
-    ? createSsoCookieProvider({ userOf: (handle) => sessions!.browserSession(handle, "sso").then((found) => found?.user ?? null) })
+    ? createSsoCookieProvider({
+        session: (handle, now) => sessions!.browserSessionNow(handle, "sso", now),
+        stamp: (now) => store!.changes.current(now),
+        rememberMs: config.jwt.reuse_seconds * 1000,
+      })
     : null;
   const builtIn = [...(apiTokens ? [apiTokens] : []), ...(accessTokens ? [accessTokens] : []), ...(ssoCookie ? [ssoCookie] : [])];
   const metrics = config.metrics.enabled

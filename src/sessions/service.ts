@@ -129,6 +129,12 @@ export type BrowserHandleKind = "portal" | "sso";
 export interface BrowserSession {
   user: User;
   session: SessionRecord;
+  /**
+   * Until when this answer holds unless the store changes (a revocation is a
+   * write): the session's absolute and sliding limits, and the next re-read
+   * of its user.
+   */
+  until: number;
 }
 
 /** What a session remembers of its user between re-reads. */
@@ -212,15 +218,30 @@ export class SessionService {
    * knows): the browser is simply not signed in.
    */
   async browserSession(handle: string, kind: BrowserHandleKind, now = Date.now()): Promise<BrowserSession | null> {
+    return this.browserSessionNow(handle, kind, now);
+  }
+
+  /**
+   * browserSession without a promise when none is needed: the store answers
+   * at once (SQLite) and the user needs no re-read. The single sign-on
+   * cookie is checked this way on /authenticate, which then stays
+   * synchronous (no promise, no timer) as for an API token.
+   */
+  browserSessionNow(handle: string, kind: BrowserHandleKind, now = Date.now()): MaybePromise<BrowserSession | null> {
     if (!parseOpaqueToken(BROWSER_HANDLE_PREFIX, handle)) return null;
-    const found = await this.store.read.findSessionByHandle(hashOpaqueToken(handle), kind);
-    if (!found || !isLiveRecord(found.session, now)) return null;
-    const { session } = found;
-    const fresh = found.identity !== null && found.identityExpiresAt !== null && found.identityExpiresAt > now;
-    const identity = fresh ? found.identity : await this.reread(session, now);
-    if (!identity) return null;
-    const user = createUser({ username: session.username, realm: session.realm, ...identity, scopes: identity.scopes ?? undefined });
-    return { user, session };
+    return andThen(this.store.read.findSessionByHandle(hashOpaqueToken(handle), kind), (found) => {
+      if (!found || !isLiveRecord(found.session, now)) return null;
+      const { session } = found;
+      const userOf = (identity: SessionIdentity | null, until: number): BrowserSession | null =>
+        identity && { user: createUser({ username: session.username, realm: session.realm, ...identity, scopes: identity.scopes ?? undefined }), session, until };
+      if (found.identity !== null && found.identityExpiresAt !== null && found.identityExpiresAt > now) {
+        return userOf(found.identity, Math.min(session.expiresAt, session.refreshExpiresAt, found.identityExpiresAt));
+      }
+      // As reread() records it: the sliding limit moved on, the next re-read one access token's life away.
+      const { refreshTokenMaxAge, accessTokenMaxAge } = this.policy;
+      const until = Math.min(session.expiresAt, now + refreshTokenMaxAge * 1000, now + accessTokenMaxAge * 1000);
+      return this.reread(session, now).then((identity) => userOf(identity, until));
+    });
   }
 
   /** Ends the session of a browser's handle (signing in again, over a previous sign-in); nothing for an unknown one. */

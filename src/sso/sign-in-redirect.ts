@@ -52,10 +52,9 @@ export function isBrowserNavigation(headers: Headers): boolean {
 
 /** The sign-in URL with `rd`, the page the browser asked for, when a proxy names one. */
 export function signInLocation(policy: SsoPolicy, request: Pick<Request, "headers" | "method">): string {
-  const location = new URL(policy.signInUrl);
   const back = originalUrl(originalRequest(request));
-  if (back) location.searchParams.set("rd", back);
-  return location.href;
+  if (!back) return policy.signInUrl;
+  return `${policy.signInUrl}${policy.signInUrl.includes("?") ? "&" : "?"}rd=${encodeURIComponent(back)}`;
 }
 
 /** The answer that sends a browser's navigation to sign in; null for anything else (the caller answers its usual 401). */
