@@ -9,7 +9,11 @@
 //   GET  /portal/admin/keys           signing keys (admin)     POST /portal/admin/keys/rotate
 //   GET  /portal/admin/audit          the audit log, filtered and paged (admin)
 //   GET  /portal/device               approve a command line's sign-in (./device.ts)
+//   GET  /portal/sign-out?rd=         an application's Sign out link: confirm (single sign-on, ./sign-out.ts)
 //   GET  /portal/assets/{name}        the CSS and script, from public/ (embedded in the binary)
+//
+// With single sign-on (`sso`), a sign-in also sets the domain's cookie
+// (./cookie.ts) and may end on an application's page (rd, ./return-to.ts).
 //
 // Who is calling comes from the caller plugin, which reads the portal's
 // cookie (cookie.ts) and checks the CSRF token and Origin of every POST
@@ -41,6 +45,7 @@ import { ASSETS } from "./assets.ts";
 import { locatePortal, type PortalCookie } from "./cookie.ts";
 import { html, layout, notice, type Html } from "./html.ts";
 import { signOutView } from "./sign-out.ts";
+import { NOT_RETURNED, portalReturnPath, returnTarget } from "./return-to.ts";
 import { formActionSources, ssoReturnUrl } from "../../sso/policy.ts";
 import { field, fields, FormBody, parseForm, type Form } from "./forms.ts";
 import { devicePages } from "./device.ts";
@@ -60,6 +65,9 @@ import {
   type NewTokenForm,
   type SignInChoice,
 } from "./views.ts";
+
+/** Where a sign-in may send the browser afterwards (`rd`): ./return-to.ts. */
+export { portalReturnPath } from "./return-to.ts";
 
 export interface PortalDeps {
   pipeline: IdentityPipeline;
@@ -112,9 +120,6 @@ function openedByThePerson(request: Request): boolean {
 }
 /** Where a revoke may send the browser back to: a portal page, never another site. */
 const BACK = /^(tokens|sessions|admin\/users(\?[A-Za-z0-9%=&._+-]*)?)$/;
-/** Where a sign-in may send the browser afterwards (`rd`): ./return-to.ts. */
-export { portalReturnPath } from "./return-to.ts";
-import { NOT_RETURNED, portalReturnPath, returnTarget } from "./return-to.ts";
 
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
@@ -345,9 +350,8 @@ export function portalModule(deps: PortalDeps) {
       ({ request, query, ...found }) => {
         const me = person(request, found);
         // A sign-in whose rd could not be followed (not a portal page, nor an allowed application's) lands here.
-        const note = `done=${query.done}` === NOT_RETURNED
-          ? notice("info", "You are signed in. The page you came from is not one this portal may send you back to, so you are on the portal's home page.")
-          : "";
+        const text = message(query, { [NOT_RETURNED]: "You are signed in. The page you came from is not one this portal may send you back to, so you are on the portal's home page." });
+        const note = text ? notice("info", text) : "";
         return pageAnswer(request, 200, "You", html`${note}${meView(me.user, me.provider.name, me.actor.admin)}`, me.frame, "");
       },
       { caller: true },

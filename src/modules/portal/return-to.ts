@@ -18,8 +18,8 @@ export function returnTarget(sso: SsoPolicy | null | undefined, rd: string | und
   return portalReturnPath(rd) ?? (sso ? ssoReturnUrl(sso, rd) : null);
 }
 
-/** The query of the portal's home when an `rd` could not be followed (the home page says so). */
-export const NOT_RETURNED = "done=not-returned";
+/** The portal's home's `done` when an `rd` could not be followed (the home page says so). */
+export const NOT_RETURNED = "not-returned";
 
 /**
  * Where to send the browser: the absolute URL or the portal page `rd` names
@@ -30,5 +30,5 @@ export function returnLocation(sso: SsoPolicy | null | undefined, portalPath: st
   const target = returnTarget(sso, rd);
   if (target) return /^https?:/.test(target) ? target : `${portalPath}${target}`;
   // The note is single sign-on's: without it, the portal's home as before.
-  return rd && sso ? `${portalPath}?${NOT_RETURNED}` : portalPath;
+  return rd && sso ? `${portalPath}?done=${NOT_RETURNED}` : portalPath;
 }
