@@ -1,10 +1,17 @@
 // A/B of two Gatehouse source trees on one case, interleaved (see bench/README.md):
 //
-//   bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s] [--case api|basic|unknown|revoked|malformed]
-//                   [--env-b NAME=VALUE]
+//   bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s]
+//                   [--case api|basic|unknown|revoked|malformed|anonymous|browser|sso] [--sso] [--env-b NAME=VALUE]
 //
 // --env-b sets a variable for B only: the same tree twice with, say,
 // GATEHOUSE_METRICS__ENABLED=false gives the cost of a setting.
+//
+// --sso adds single sign-on to the config (`sso`, with portal.public_url; a
+// tree without it ignores the section), and a browser session with its
+// single sign-on handle to the store. The cases `anonymous` (no credential,
+// curl's Accept), `browser` (no credential, a browser's page navigation
+// through nginx: the sign-in redirect) and `sso` (the single sign-on cookie)
+// imply it.
 //
 // A_DIR or B_DIR may be `floor`: bench/floor-server.ts, what any /authenticate
 // answer costs in Bun (two headers read, Gatehouse's five headers answered).
@@ -33,24 +40,33 @@ const rounds = Number(option("--rounds", "5"));
 const duration = option("--duration", "3s");
 const which = option("--case", "api");
 const envB = option("--env-b", "");
+const sso = args.includes("--sso") || ["anonymous", "browser", "sso"].includes(which);
 const [dirA, dirB] = args.filter((arg) => !arg.startsWith("--")).map((dir) => (dir === "floor" ? dir : resolve(dir)));
 if (!dirA || !dirB) throw new Error("usage: bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s] [--case api]");
 const bun = process.execPath;
 
 const dir = temporaryDirectory("gatehouse-ab-");
 const configPath = join(dir, "config.yaml");
-writeFileSync(configPath, await benchConfig(dir, { store: true }));
+const ssoSection = "portal:\n  public_url: https://auth.bench.test/portal/\nsso:\n  cookie_domain: bench.test\n";
+writeFileSync(configPath, (await benchConfig(dir, { store: true })) + (sso ? ssoSection : ""));
 const seed = Bun.spawnSync([bun, "run", join(import.meta.dir, "seed-tokens.ts"), configPath, "1000"]);
 if (seed.exitCode !== 0) throw new Error(`seeding failed: ${seed.stderr}`);
 const secrets = JSON.parse(seed.stdout.toString()) as { valid: string; revoked: string };
-const authorization = {
-  api: `Bearer ${secrets.valid}`,
-  revoked: `Bearer ${secrets.revoked}`,
-  unknown: `Bearer ${generateOpaqueToken("gth_")}`,
-  basic: `Basic ${btoa("bench-clear:clear-text-password")}`,
-  malformed: "Basic %%%not-base64%%%",
+const ssoHandle = sso ? Bun.spawnSync([bun, "run", join(import.meta.dir, "seed-sso-session.ts"), configPath]).stdout.toString().trim() : "";
+/** What a browser sends when a person opens a page (the sign-in redirect's case). */
+const NAVIGATION = ["Accept: text/html,application/xhtml+xml,*/*;q=0.8", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Dest: document", "X-Original-URL: https://app.bench.test/page"];
+const requestHeaders = {
+  api: [`Authorization: Bearer ${secrets.valid}`],
+  revoked: [`Authorization: Bearer ${secrets.revoked}`],
+  unknown: [`Authorization: Bearer ${generateOpaqueToken("gth_")}`],
+  basic: [`Authorization: Basic ${btoa("bench-clear:clear-text-password")}`],
+  malformed: ["Authorization: Basic %%%not-base64%%%"],
+  anonymous: ["Accept: */*"],
+  browser: NAVIGATION,
+  sso: [...NAVIGATION, `Cookie: __Secure-gatehouse_sso=${ssoHandle}`],
 }[which];
-if (!authorization) throw new Error(`unknown case ${which}`);
+if (!requestHeaders) throw new Error(`unknown case ${which}`);
+const headerObject = Object.fromEntries(requestHeaders.map((line) => line.split(/: (.*)/s).slice(0, 2) as [string, string]));
 
 interface Side {
   name: string;
@@ -77,7 +93,7 @@ async function gatehouse(name: string, source: string, env: Record<string, strin
 const bare = await startProcess([bun, "run", join(import.meta.dir, "bare-server.ts")], (port) => ({ PORT: String(port) }), dir);
 const ceiling = viaNginx ? await behindNginx(bare) : bare;
 const sides: Side[] = [{ name: "ceiling", target: ceiling, url: ceiling.url + (viaNginx ? "/protected" : "/") }, await gatehouse("A", dirA), await gatehouse("B", dirB, envB ? Object.fromEntries([envB.split(/=(.*)/s).slice(0, 2) as [string, string]]) : {})];
-for (const side of sides.slice(1)) console.error(`${side.name}: warm-up answered ${(await fetch(side.url, { headers: { authorization } })).status}`);
+for (const side of sides.slice(1)) console.error(`${side.name}: warm-up answered ${(await fetch(side.url, { headers: headerObject, redirect: "manual" })).status}`);
 
 type Sample = { rps: number; cpuUs: number; ratio: number };
 const samples = new Map<string, Sample[]>(sides.map((side) => [side.name, []]));
@@ -88,7 +104,7 @@ for (let round = 0; round < rounds; round++) {
     const side = sides[(i + round) % sides.length]!;
     const pids = side.target.pids();
     const before = cpuSeconds(pids);
-    const wrk = Bun.spawnSync(["wrk", "-t2", "-c32", `-d${duration}`, "--latency", "-H", `Authorization: ${authorization}`, side.url]);
+    const wrk = Bun.spawnSync(["wrk", "-t2", "-c32", `-d${duration}`, "--latency", ...requestHeaders.flatMap((header) => ["-H", header]), side.url]);
     const result = parseWrk(wrk.stdout.toString());
     cpu[side.name] = ((cpuSeconds(pids) - before) * 1e6) / result.requests;
     rps[side.name] = result.requestsPerSecond;
@@ -99,7 +115,7 @@ for (let round = 0; round < rounds; round++) {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const spread = (values: number[], digits: number) => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
-console.log(`case ${which}${viaNginx ? " through nginx" : ""}, ${rounds} rounds of wrk -t2 -c32 -d${duration}; A = ${dirA}, B = ${dirB}${envB ? ` with ${envB}` : ""}`);
+console.log(`case ${which}${sso ? " (sso configured)" : ""}${viaNginx ? " through nginx" : ""}, ${rounds} rounds of wrk -t2 -c32 -d${duration}; A = ${dirA}, B = ${dirB}${envB ? ` with ${envB}` : ""}`);
 console.log("| side | req/s | ÷ ceiling | server CPU µs/req | peak RSS MB |");
 console.log("|---|---:|---:|---:|---:|");
 for (const side of sides) {

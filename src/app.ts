@@ -48,6 +48,9 @@ import { signInModule } from "./modules/sign-in/index.ts";
 import { SignInFlows } from "./sign-in/flows.ts";
 import type { Sealer } from "./providers/provider.ts";
 import { decryptWithMasterKey, encryptWithMasterKey } from "./keys/master-key.ts";
+import { ssoPolicy } from "./sso/policy.ts";
+import { signInRedirect } from "./sso/sign-in-redirect.ts";
+import { createSsoCookieProvider } from "./providers/sso-cookie.ts";
 import { DeviceAuthorizations, userCodeGuard } from "./sign-in/device.ts";
 import { deviceGrant, deviceModule } from "./modules/device/index.ts";
 
@@ -131,7 +134,16 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
           sessionOwner: (id, now) => store.hot.sessionOwner(id, now),
         })
       : null;
-  const builtIn = [...(apiTokens ? [apiTokens] : []), ...(accessTokens ? [accessTokens] : [])];
+  // Single sign-on: the domain's cookie names a browser session (sso/), checked against the store at each request.
+  const sso = store ? ssoPolicy(config) : null;
+  const ssoCookie = sso
+    ? createSsoCookieProvider({
+        session: (handle, now) => sessions!.browserSessionNow(handle, "sso", now),
+        stamp: (now) => store!.changes.current(now),
+        rememberMs: config.jwt.reuse_seconds * 1000,
+      })
+    : null;
+  const builtIn = [...(apiTokens ? [apiTokens] : []), ...(accessTokens ? [accessTokens] : []), ...(ssoCookie ? [ssoCookie] : [])];
   const metrics = config.metrics.enabled
     ? new Metrics({
         legacyNames: config.metrics.legacy_names,
@@ -191,7 +203,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
   const deviceGuard = userCodeGuard(regulation);
   // The portal's session cookie is a credential of the caller plugin (with its CSRF check), for every route.
   const { portal } = config;
-  const portalCookie = portal.enabled && sessions ? createPortalCookie({ sessions, publicUrl: portal.public_url }) : null;
+  const portalCookie = portal.enabled && sessions ? createPortalCookie({ sessions, publicUrl: portal.public_url, sso }) : null;
   const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens, accessTokens, cookie: portalCookie, publicHost: links.host });
   // Without a store, routes that need it answer 503 from these stand-ins: auth-o-tron's words on its token routes, ours on Tiled's.
   const tokenService = tokens ?? unavailable<TokenService>("Token store is disabled");
@@ -277,6 +289,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
     reuseSeconds: config.jwt.reuse_seconds,
     observer,
     banStatus: config.regulation.authenticate_status,
+    signInRedirect: sso && ((request, challenge) => signInRedirect(sso, request, challenge)),
   });
   const app = new Elysia({ name: "gatehouse" })
     .onRequest(refuseMisroutedPath)

@@ -9,10 +9,11 @@ set -u
 REQUIREMENTS=(
   "nginx|nginx_ok|e2e-nginx suite, bench"
   "wrk|command -v wrk|bench"
-  "openssl|command -v openssl|e2e-nginx and tls suites (self-signed certificates)"
+  "openssl|command -v openssl|e2e-nginx, tls and browser-sso-e2e suites (self-signed certificates, a private CA)"
   "slapd|test -x /usr/sbin/slapd|LDAP provider/augmenter suites"
   "ldap-utils|command -v ldapsearch|LDAP provider/augmenter suites"
   "chromium|test -x /usr/lib/chromium/chromium|portal browser suites"
+  "caddy|command -v caddy|browser-sso-e2e suite (single sign-on behind Caddy's forward_auth)"
   "prometheus|command -v promtool|metrics suite (promtool check metrics; a parser check runs without it)"
   "postgresql|postgresql_ok|PostgreSQL driver suite (private server on loopback)"
 )

@@ -23,6 +23,7 @@ import { pgStoreProblems } from "./store-url.ts";
 import type { SecretFile } from "../secret-files.ts";
 import { tlsPaths } from "../tls.ts";
 import { defaultMasterKeyFile } from "../keys/master-key.ts";
+import { ssoProblems } from "./sso.ts";
 
 function isPublicUrl(text: string): boolean {
   try {
@@ -267,6 +268,7 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   if (identityProviders.length > 0 && !config.store.enabled) {
     problems.push(`providers: ${identityProviders.map((entry) => entry.name).join(", ")} (oidc) make sessions, which need the store (store.enabled: true)`);
   }
+  problems.push(...ssoProblems(config, warnings));
   problems.push(...trustedProxyProblems(config.trusted_proxies));
   problems.push(...trustedProxyProblems(config.regulation.trusted_proxies, "regulation.trusted_proxies"));
   config.providers.forEach((entry, index) => problems.push(...identityControlCharacters(entry, `providers[${index}]`)));

@@ -6,6 +6,7 @@ import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { providerTypes } from "../providers/registry.ts";
 import { augmenterTypes } from "../augmenters/registry.ts";
 import { SCOPE_NAME, SERVICE_NAME } from "../tokens/scopes.ts";
+import { ssoSchema } from "./sso.ts";
 
 const oneOf = <const T extends string>(values: readonly T[], options: { default?: T; description?: string } = {}) =>
   Type.Unsafe<T>(
@@ -380,6 +381,7 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
         },
         { default: {}, additionalProperties: true, description: "The web portal: token self-service, sessions, and key rotation for admins" },
       ),
+      sso: ssoSchema,
       authentication: Type.Object(
         {
           access_token_max_age: Type.Integer({

@@ -55,7 +55,7 @@ function splitTarget(target: string | null): { path: string; query: string } {
   return mark < 0 ? { path: target, query: "" } : { path: target.slice(0, mark), query: target.slice(mark) };
 }
 
-export function originalRequest(request: Request): OriginalRequest {
+export function originalRequest(request: Pick<Request, "headers" | "method">): OriginalRequest {
   const { headers } = request;
   const method = (first(headers, "x-original-method") ?? first(headers, "x-forwarded-method") ?? request.method).toUpperCase().slice(0, 16);
   const whole = first(headers, "x-original-url");

@@ -296,7 +296,8 @@ export class IdentityPipeline {
   private headerCandidates(request: RequestContext, pairs: [Provider, Credential][]): [Provider, Credential][] {
     const realm = request.realm;
     for (const provider of this.headerProviders) {
-      if (realm !== null && provider.realm !== realm) continue;
+      // A provider of any realm (the single sign-on cookie) answers with the user's realm, checked once it succeeds.
+      if (realm !== null && provider.realm !== realm && provider.realm !== ANY_REALM) continue;
       if (provider.presentIn?.(request)) pairs.push([provider, HEADER_CREDENTIAL]);
     }
     return pairs;

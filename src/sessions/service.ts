@@ -118,13 +118,23 @@ export type RereadUser = (session: SessionRecord) => MaybePromise<User | null>;
 /** The provider a session is opened with: its name, realm, and whether it can describe users (re-read them later). */
 type SessionProvider = { name: string; realm: string; describeUser?: unknown; recheck?: unknown };
 
-/** Which cookie carries a handle: each has its own, so one can never be presented as another. */
-export type BrowserHandleKind = "portal";
+/**
+ * Which cookie carries a handle: each has its own, so one can never be presented as another.
+ * "portal": the portal's own cookie (its pages only); "sso": the single sign-on cookie of the
+ * whole domain (sso/cookie.ts), which /authenticate accepts and the portal does not.
+ */
+export type BrowserHandleKind = "portal" | "sso";
 
 /** A browser's live session, and its user as last read. */
 export interface BrowserSession {
   user: User;
   session: SessionRecord;
+  /**
+   * Until when this answer holds unless the store changes (a revocation is a
+   * write): the session's absolute and sliding limits, and the next re-read
+   * of its user.
+   */
+  until: number;
 }
 
 /** What a session remembers of its user between re-reads. */
@@ -177,21 +187,26 @@ export class SessionService {
    * Opens a session for a browser (the portal's sign-in): the browser gets
    * an opaque handle, never the session's tokens, and the store keeps only
    * the handle's SHA-256 (see BROWSER_HANDLE_PREFIX). Same rules as login.
+   * One handle of each kind asked for (the portal's cookie, and the single
+   * sign-on cookie), all made in the session's own transaction; `handle` is
+   * the first's.
    */
   async signInBrowser(
     user: User,
     provider: SessionProvider,
     client: ClientAddress,
     userAgent: string | null,
-    kind: BrowserHandleKind,
+    kinds: BrowserHandleKind | readonly BrowserHandleKind[],
     now = Date.now(),
-  ): Promise<{ handle: string; sessionId: string; maxAgeSeconds: number }> {
-    const handle = generateOpaqueToken(BROWSER_HANDLE_PREFIX);
-    const opened = await this.open(user, provider, client, userAgent, now, (q, sessionId) =>
-      q.insertSessionHandle({ hash: hashOpaqueToken(handle), sessionId, kind, createdAt: now }),
-    );
+  ): Promise<{ handle: string; handles: Partial<Record<BrowserHandleKind, string>>; sessionId: string; maxAgeSeconds: number }> {
+    const handles: Partial<Record<BrowserHandleKind, string>> = {};
+    for (const kind of typeof kinds === "string" ? [kinds] : kinds) handles[kind] = generateOpaqueToken(BROWSER_HANDLE_PREFIX);
+    const opened = await this.open(user, provider, client, userAgent, now, async (q, sessionId) => {
+      for (const [kind, handle] of Object.entries(handles)) await q.insertSessionHandle({ hash: hashOpaqueToken(handle), sessionId, kind, createdAt: now });
+    });
     // The browser may keep it until the session's absolute limit; the store decides, at each use, whether it is still live.
-    return { handle, sessionId: opened.id, maxAgeSeconds: Math.floor((opened.expiresAt - now) / 1000) };
+    const handle = Object.values(handles)[0]!;
+    return { handle, handles, sessionId: opened.id, maxAgeSeconds: Math.floor((opened.expiresAt - now) / 1000) };
   }
 
   /**
@@ -203,15 +218,30 @@ export class SessionService {
    * knows): the browser is simply not signed in.
    */
   async browserSession(handle: string, kind: BrowserHandleKind, now = Date.now()): Promise<BrowserSession | null> {
+    return this.browserSessionNow(handle, kind, now);
+  }
+
+  /**
+   * browserSession without a promise when none is needed: the store answers
+   * at once (SQLite) and the user needs no re-read. The single sign-on
+   * cookie is checked this way on /authenticate, which then stays
+   * synchronous (no promise, no timer) as for an API token.
+   */
+  browserSessionNow(handle: string, kind: BrowserHandleKind, now = Date.now()): MaybePromise<BrowserSession | null> {
     if (!parseOpaqueToken(BROWSER_HANDLE_PREFIX, handle)) return null;
-    const found = await this.store.read.findSessionByHandle(hashOpaqueToken(handle), kind);
-    if (!found || !isLiveRecord(found.session, now)) return null;
-    const { session } = found;
-    const fresh = found.identity !== null && found.identityExpiresAt !== null && found.identityExpiresAt > now;
-    const identity = fresh ? found.identity : await this.reread(session, now);
-    if (!identity) return null;
-    const user = createUser({ username: session.username, realm: session.realm, ...identity, scopes: identity.scopes ?? undefined });
-    return { user, session };
+    return andThen(this.store.read.findSessionByHandle(hashOpaqueToken(handle), kind), (found) => {
+      if (!found || !isLiveRecord(found.session, now)) return null;
+      const { session } = found;
+      const userOf = (identity: SessionIdentity | null, until: number): BrowserSession | null =>
+        identity && { user: createUser({ username: session.username, realm: session.realm, ...identity, scopes: identity.scopes ?? undefined }), session, until };
+      if (found.identity !== null && found.identityExpiresAt !== null && found.identityExpiresAt > now) {
+        return userOf(found.identity, Math.min(session.expiresAt, session.refreshExpiresAt, found.identityExpiresAt));
+      }
+      // As reread() records it: the sliding limit moved on, the next re-read one access token's life away.
+      const { refreshTokenMaxAge, accessTokenMaxAge } = this.policy;
+      const until = Math.min(session.expiresAt, now + refreshTokenMaxAge * 1000, now + accessTokenMaxAge * 1000);
+      return this.reread(session, now).then((identity) => userOf(identity, until));
+    });
   }
 
   /** Ends the session of a browser's handle (signing in again, over a previous sign-in); nothing for an unknown one. */

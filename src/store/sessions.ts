@@ -142,15 +142,62 @@ export function insertSessionHandle(db: Executor, handle: typeof sessionHandles.
   db.insert(sessionHandles).values(handle).run();
 }
 
-export function findSessionByHandle(db: Executor, hash: string, kind: string): HandleSession | undefined {
-  const [row] = db
-    .select({ session: recordFields, identity: sessions.identity, identityExpiresAt: sessions.identityExpiresAt })
-    .from(sessionHandles)
-    .innerJoin(sessions, eq(sessions.id, sessionHandles.sessionId))
-    .innerJoin(users, eq(users.id, sessions.userId))
-    .where(and(eq(sessionHandles.hash, hash), eq(sessionHandles.kind, kind)))
-    .all();
-  return row;
+interface HandleSessionRow {
+  id: string;
+  user_id: number;
+  username: string;
+  realm: string;
+  provider: string;
+  created_at: number;
+  expires_at: number;
+  refreshed_at: number | null;
+  refresh_expires_at: number;
+  revoked_at: number | null;
+  revoked_reason: string | null;
+  address: string | null;
+  reported_address: string | null;
+  user_agent: string | null;
+  identity: string | null;
+  identity_expires_at: number | null;
+}
+
+/**
+ * findSessionByHandle as one prepared statement: a browser with the single
+ * sign-on cookie has it read on every request to every application
+ * (/authenticate), and building the query through drizzle each time cost
+ * ≈190 µs of CPU, against ≈10 µs prepared. Same columns, same answer.
+ */
+export function prepareSessionByHandle(store: Store): (hash: string, kind: string) => HandleSession | undefined {
+  const statement = store.sqlite.prepare<HandleSessionRow, [string, string]>(
+    `SELECT s.id, s.user_id, u.username, u.realm, s.provider, s.created_at, s.expires_at, s.refreshed_at, s.refresh_expires_at,
+            s.revoked_at, s.revoked_reason, s.address, s.reported_address, s.user_agent, s.identity, s.identity_expires_at
+     FROM session_handles h JOIN sessions s ON s.id = h.session_id JOIN users u ON u.id = s.user_id
+     WHERE h.hash = ? AND h.kind = ?`,
+  );
+  return (hash, kind) => {
+    const row = statement.get(hash, kind);
+    if (!row) return undefined;
+    return {
+      session: {
+        id: row.id,
+        userId: row.user_id,
+        username: row.username,
+        realm: row.realm,
+        provider: row.provider,
+        createdAt: row.created_at,
+        expiresAt: row.expires_at,
+        refreshedAt: row.refreshed_at,
+        refreshExpiresAt: row.refresh_expires_at,
+        revokedAt: row.revoked_at,
+        revokedReason: row.revoked_reason,
+        address: row.address,
+        reportedAddress: row.reported_address,
+        userAgent: row.user_agent,
+      },
+      identity: row.identity === null ? null : (JSON.parse(row.identity) as SessionIdentity),
+      identityExpiresAt: row.identity_expires_at,
+    };
+  };
 }
 
 /**

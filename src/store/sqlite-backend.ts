@@ -37,7 +37,7 @@ import {
   prepareSessionLiveness,
   saveSessionIdentity,
   insertSessionHandle,
-  findSessionByHandle,
+  prepareSessionByHandle,
 } from "./sessions.ts";
 import {
   deleteExpiredSignInFlows,
@@ -245,7 +245,7 @@ function sqliteQueries(store: Store, noteChange: () => void): Queries {
     deleteExpiredSignInFlows: (now) => deleteExpiredSignInFlows(db, now),
     saveSessionIdentity: (id, identity, expiresAt) => saveSessionIdentity(db, id, identity, expiresAt),
     insertSessionHandle: (handle) => insertSessionHandle(db, handle),
-    findSessionByHandle: (hash, kind) => findSessionByHandle(db, hash, kind),
+    findSessionByHandle: prepareSessionByHandle(store),
 
     lockKeys: none,
     liveKeys: () => liveKeys(db),

@@ -15,8 +15,9 @@ export function chromiumAvailable(suite: string): boolean {
   return false;
 }
 
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+/** `extraArgs`: more command-line switches, e.g. `--host-resolver-rules=MAP *.example.test 127.0.0.1`. */
+export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, ...extraArgs], headless: true });
 }
 
 export interface AxeViolation {

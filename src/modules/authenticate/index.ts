@@ -26,6 +26,11 @@ export interface AuthenticateDeps {
   observer?: AuthObserver | null;
   /** The status of an attempt refused by regulation (regulation.authenticate_status). */
   banStatus?: 401 | 429;
+  /**
+   * With single sign-on (sso/sign-in-redirect.ts): the answer that sends a browser's page navigation,
+   * not signed in, to sign in; null for any other request, which gets the usual 401.
+   */
+  signInRedirect?: ((request: Request, challenge: string) => Response | null) | null;
 }
 
 export function identityHeaders(user: User, jwt: string, includeLegacyHeaders: boolean): Headers {
@@ -74,6 +79,7 @@ export function authenticateModule(handler: AuthenticateHandler) {
 export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateHandler {
   const { pipeline, issuer, logger, includeLegacyHeaders, reuseSeconds, banStatus = 401 } = deps;
   const observer = deps.observer?.authenticated ? deps.observer : null;
+  const toSignIn = deps.signInRedirect ?? null;
   const unauthorized = new Headers({ "www-authenticate": pipeline.challenge, "cache-control": "no-store" });
 
   // Signing runs through WebCrypto and caps throughput well below the
@@ -185,7 +191,9 @@ export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateH
   return (request, server) => {
     const context = httpRequestContext("authenticate", request, server);
     const authorization = context.authorization;
-    if (reuseSeconds <= 0 || !authorization) return andThen(pipeline.authenticate(context), (result) => answer(context, result, ""));
+    if (reuseSeconds <= 0 || !authorization) {
+      return andThen(pipeline.authenticate(context), (result) => (toSignIn && !authorization && !result.ok && toSignIn(request, pipeline.challenge)) || answer(context, result, ""));
+    }
     // An absent X-Auth-Realm ("\u0000" cannot be sent in a header) and an empty one are remembered apart.
     const credentialKey = verdictKey(authorization, context.realm ?? "\u0000");
     const now = Date.now();

@@ -24,11 +24,20 @@
 // `Secure`, with the `__Secure-` prefix (a browser refuses such a cookie set
 // without Secure, so a plain-HTTP page of the host cannot plant one). Not
 // `__Host-`, which would force Path=/ and so send the cookie everywhere.
+//
+// With single sign-on (`sso`), every sign-in also sets the domain-wide
+// cookie of sso/cookie.ts, a second handle of the same session, and clearing
+// the portal's cookie clears that one too.
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { Refusal } from "../../refusal.ts";
+import type { ClientAddress } from "../../identity/client.ts";
+import type { User } from "../../identity/user.ts";
 import type { BrowserSession, SessionService } from "../../sessions/service.ts";
+import type { SsoPolicy } from "../../sso/policy.ts";
+import { clearedSsoCookie, ssoCookie, ssoHandleOf } from "../../sso/cookie.ts";
 import type { CookieCredential } from "../caller.ts";
 import { publicBaseUrl } from "../public-url.ts";
+import { returnLocation, returnTarget } from "./return-to.ts";
 
 const SECURE_NAME = "__Secure-gatehouse_session";
 const PLAIN_NAME = "gatehouse_session";
@@ -75,7 +84,23 @@ export interface PortalCookie extends CookieCredential {
   csrfToken(request: Request, sessionId: string): string | null;
   /** Origin and Fetch Metadata only (the sign-in form, which has no session yet). */
   checkOrigin(request: Request): void;
+  /**
+   * Opens the browser's session for someone a provider has just
+   * authenticated (every sign-in: the forms, a trusted proxy's, an identity
+   * provider's): the portal's cookie and, with single sign-on, the domain's
+   * cookie, two handles of one session. The browser's previous sign-in ends.
+   * Answers the Set-Cookie headers.
+   */
+  signIn(request: Request, user: User, provider: SessionProvider, client: ClientAddress): Promise<string[]>;
+  /** `rd` as a sign-in may follow it (a portal page, or with single sign-on an allowed application's), else null: see ./return-to.ts. */
+  returnTarget(rd: string | undefined | null): string | null;
+  /** Where to send the browser once signed in: see ./return-to.ts. */
+  returnLocation(request: Request, rd: string | undefined | null): string;
+  /** The single sign-on policy, when configured. */
+  readonly sso: SsoPolicy | null;
 }
+
+type SessionProvider = Parameters<SessionService["signInBrowser"]>[1];
 
 function parseCookieHeader(header: string | null, name: string): string | null {
   if (!header) return null;
@@ -93,8 +118,9 @@ function sameSecret(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export function createPortalCookie(deps: { sessions: SessionService; publicUrl?: string }): PortalCookie {
+export function createPortalCookie(deps: { sessions: SessionService; publicUrl?: string; sso?: SsoPolicy | null }): PortalCookie {
   const { sessions, publicUrl } = deps;
+  const sso = deps.sso ?? null;
   // One lookup per request, however many times the caller plugin and the page ask.
   const looked = new WeakMap<Request, Promise<BrowserSession | null>>();
 
@@ -153,7 +179,8 @@ export function createPortalCookie(deps: { sessions: SessionService; publicUrl?:
 
     create: (request, handle, maxAgeSeconds) => header(request, handle, maxAgeSeconds),
 
-    clear: (request) => header(request, "", 0),
+    // The domain's cookie is cleared with the same Domain and Path, or the browser would keep it.
+    clear: (request) => [...header(request, "", 0), ...(sso ? [clearedSsoCookie(sso.cookieDomain)] : [])],
 
     sent: (request) => {
       const cookies = request.headers.get("cookie") ?? "";
@@ -168,5 +195,24 @@ export function createPortalCookie(deps: { sessions: SessionService; publicUrl?:
     },
 
     checkOrigin,
+
+    async signIn(request, user, provider, client) {
+      const userAgent = request.headers.get("user-agent")?.slice(0, 256) ?? null;
+      const opened = await sessions.signInBrowser(user, provider, client, userAgent, sso ? ["portal", "sso"] : ["portal"]);
+      // A browser signing in again leaves no session of its previous sign-in behind.
+      const previous = handleOf(request);
+      if (previous) await sessions.revokeByHandle(previous, "portal", client);
+      const previousSso = sso && ssoHandleOf(request.headers.get("cookie"));
+      if (previousSso) await sessions.revokeByHandle(previousSso, "sso", client);
+      const cookies = header(request, opened.handles.portal!, opened.maxAgeSeconds);
+      if (sso) cookies.push(ssoCookie(sso.cookieDomain, opened.handles.sso!, opened.maxAgeSeconds));
+      return cookies;
+    },
+
+    returnTarget: (rd) => returnTarget(sso, rd),
+
+    returnLocation: (request, rd) => returnLocation(sso, location(request).portalPath, rd),
+
+    sso,
   } satisfies PortalCookie;
 }

@@ -9,7 +9,11 @@
 //   GET  /portal/admin/keys           signing keys (admin)     POST /portal/admin/keys/rotate
 //   GET  /portal/admin/audit          the audit log, filtered and paged (admin)
 //   GET  /portal/device               approve a command line's sign-in (./device.ts)
+//   GET  /portal/sign-out?rd=         an application's Sign out link: confirm (single sign-on, ./sign-out.ts)
 //   GET  /portal/assets/{name}        the CSS and script, from public/ (embedded in the binary)
+//
+// With single sign-on (`sso`), a sign-in also sets the domain's cookie
+// (./cookie.ts) and may end on an application's page (rd, ./return-to.ts).
 //
 // Who is calling comes from the caller plugin, which reads the portal's
 // cookie (cookie.ts) and checks the CSRF token and Origin of every POST
@@ -39,7 +43,10 @@ import { keyViews } from "../keys/index.ts";
 import { loginMode, scopesFromList } from "../sessions/tiled.ts";
 import { ASSETS } from "./assets.ts";
 import { locatePortal, type PortalCookie } from "./cookie.ts";
-import { layout, type Html } from "./html.ts";
+import { html, layout, notice, type Html } from "./html.ts";
+import { signOutView } from "./sign-out.ts";
+import { NOT_RETURNED, portalReturnPath, returnTarget } from "./return-to.ts";
+import { formActionSources, ssoReturnUrl } from "../../sso/policy.ts";
 import { field, fields, FormBody, parseForm, type Form } from "./forms.ts";
 import { devicePages } from "./device.ts";
 import type { DeviceAuthorizations, UserCodeGuard } from "../../sign-in/device.ts";
@@ -59,6 +66,9 @@ import {
   type NewTokenForm,
   type SignInChoice,
 } from "./views.ts";
+
+/** Where a sign-in may send the browser afterwards (`rd`): ./return-to.ts. */
+export { portalReturnPath } from "./return-to.ts";
 
 export interface PortalDeps {
   pipeline: IdentityPipeline;
@@ -111,14 +121,6 @@ function openedByThePerson(request: Request): boolean {
 }
 /** Where a revoke may send the browser back to: a portal page, never another site. */
 const BACK = /^(tokens|sessions|admin\/users(\?[A-Za-z0-9%=&._+-]*)?)$/;
-/**
- * Where a sign-in may send the browser afterwards (`rd`): a page of the
- * portal itself, as a path relative to it: no scheme, no host, no `//`, no
- * dot segments, no backslash — nothing a browser could read as another site.
- */
-const RETURN_PATH = /^[a-z][a-z0-9/_-]*(\?[A-Za-z0-9%=&._+-]*)?$/;
-export const portalReturnPath = (value: string | undefined): string | null =>
-  value && RETURN_PATH.test(value) && !value.includes("//") && !value.startsWith("sign-in") ? value : null;
 
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
@@ -126,7 +128,10 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 export function portalModule(deps: PortalDeps) {
   const { pipeline, caller, services, device, tokenPolicy, keys, publicUrl, logger } = deps;
   const where = (request: Request) => locatePortal(request, publicUrl);
-  const SECURITY_HEADERS = securityHeaders([...new Set(pipeline.providers.flatMap((provider) => externalSignIn(provider)?.logoutOrigins ?? []))]);
+  const logoutOrigins = pipeline.providers.flatMap((provider) => externalSignIn(provider)?.logoutOrigins ?? []);
+  // With single sign-on, the sign-in and sign-out forms may end on an application's page (rd): form-action covers redirects.
+  const sso = services?.cookie.sso ?? null;
+  const SECURITY_HEADERS = securityHeaders([...new Set([...logoutOrigins, ...(sso ? formActionSources(sso) : [])])]);
   const assetRoutes = new Elysia({ name: "portal-assets" }).get("/portal/assets/:name", ({ params }) => {
     const asset = ASSETS.get(params.name);
     if (!asset) return new Response("Not found", { status: 404 });
@@ -190,14 +195,19 @@ export function portalModule(deps: PortalDeps) {
     };
   }
 
-  /** Opens a browser session for someone a provider has just authenticated, and sends them to `rd` (a portal page) or the portal's home. */
+  /**
+   * Opens a browser session for someone a provider has just authenticated (and, with single sign-on, the
+   * domain's cookie), and sends them to `rd` (a portal page, or an application's with single sign-on) or the portal's home.
+   */
   async function signIn(request: Request, user: User, provider: Provider, client: ClientAddress, rd?: string): Promise<Response> {
-    const userAgent = request.headers.get("user-agent")?.slice(0, 256) ?? null;
-    const opened = await sessions.signInBrowser(user, provider, client, userAgent, "portal");
-    // A browser signing in again leaves no session of its previous sign-in behind.
-    const previous = cookie.handle(request);
-    if (previous) await sessions.revokeByHandle(previous, "portal", client);
-    return redirect(request, portalReturnPath(rd) ?? "", cookie.create(request, opened.handle, opened.maxAgeSeconds));
+    return sendTo(request, cookie.returnLocation(request, rd), await cookie.signIn(request, user, provider, client));
+  }
+
+  /** A 303 to a URL (or a path) as it is, with the portal's headers. */
+  function sendTo(request: Request, location: string, setCookies: string[] = []): Response {
+    const headers = new Headers({ location, ...SECURITY_HEADERS });
+    for (const set of setCookies) headers.append("set-cookie", set);
+    return new Response(null, { status: 303, headers });
   }
 
   const message = (query: Record<string, string | undefined>, messages: Record<string, string>) => {
@@ -266,12 +276,12 @@ export function portalModule(deps: PortalDeps) {
           // Already signed in as this person, by this provider: keep that session rather than open another.
           const current = await cookie.session(request);
           const same = current && current.session.provider === result.provider.name && current.user.username === result.user.username && current.user.realm === result.user.realm;
-          if (same) return redirect(request, portalReturnPath(query.rd) ?? "");
+          if (same) return sendTo(request, cookie.returnLocation(request, query.rd));
           return signIn(request, result.user, result.provider, context.client, query.rd);
         }
       }
       const signedOut = query.done === "signed-out" ? { kind: "success" as const, text: "You are signed out." } : undefined;
-      return pageAnswer(request, 200, "Sign in", signInView(signInChoices, signedOut, "", automatic, portalReturnPath(query.rd)));
+      return pageAnswer(request, 200, "Sign in", signInView(signInChoices, signedOut, "", automatic, returnTarget(sso, query.rd)));
     })
     .post(
       "/portal/sign-in",
@@ -295,22 +305,38 @@ export function portalModule(deps: PortalDeps) {
         if (!result?.ok) {
           await sessions.recordFailedLogin(choice.provider, choice.mode === "internal" ? username : null, context.client);
           const text = choice.mode === "internal" ? "Incorrect username or password." : "This API key was not accepted.";
-          return pageAnswer(request, 401, "Sign in", signInView(signInChoices, { kind: "error", text }, username, false, portalReturnPath(field(body, "rd"))));
+          return pageAnswer(request, 401, "Sign in", signInView(signInChoices, { kind: "error", text }, username, false, returnTarget(sso, field(body, "rd"))));
         }
         try {
           return await signIn(request, result.user, choice.provider, context.client, field(body, "rd"));
         } catch (error) {
           if (!(error instanceof Refusal)) throw error;
-          const view = signInView(signInChoices, { kind: "error", text: error.message }, username, false, portalReturnPath(field(body, "rd")));
+          const view = signInView(signInChoices, { kind: "error", text: error.message }, username, false, returnTarget(sso, field(body, "rd")));
           return pageAnswer(request, error.status, "Sign in", view);
         }
       },
       { parse: parseForm, body: FormBody },
     )
+    .get(
+      "/portal/sign-out",
+      ({ request, query, ...found }) => {
+        // An application's "Sign out" link (with single sign-on, ?rd= its page): signing out is a POST with
+        // the CSRF token, so a signed-in person confirms it here; anyone else goes on at once.
+        const back = sso ? ssoReturnUrl(sso, query.rd) : null;
+        if (found.caller?.via?.kind !== "session" || request.headers.has("authorization")) {
+          return back ? sendTo(request, back) : redirect(request, "sign-in?done=signed-out", cookie.sent(request) ? cookie.clear(request) : []);
+        }
+        const me = person(request, found.caller);
+        return pageAnswer(request, 200, "Sign out", signOutView(me.frame.csrf, back), me.frame, "");
+      },
+      { identified: true },
+    )
     .post(
       "/portal/sign-out",
-      async ({ request, body: _body, ...found }) => {
+      async ({ request, query, body, ...found }) => {
         const me = person(request, found);
+        // With single sign-on, back to the application's page that asked (rd), when it is an allowed one.
+        const back = sso ? ssoReturnUrl(sso, field(body, "rd") || query.rd) : null;
         await sessions.revoke(me.actor, me.sessionId, "logout");
         // Signed in with an identity provider configured with end_session: its session ends too, then back here.
         const { origin, portalPath } = where(request);
@@ -322,15 +348,18 @@ export function portalModule(deps: PortalDeps) {
           for (const set of cookie.clear(request)) headers.append("set-cookie", set);
           return new Response(null, { status: 303, headers });
         }
-        return redirect(request, "sign-in?done=signed-out", cookie.clear(request));
+        return back ? sendTo(request, back, cookie.clear(request)) : redirect(request, "sign-in?done=signed-out", cookie.clear(request));
       },
       { caller: true, parse: parseForm, body: FormBody },
     )
     .get(
       "/portal/",
-      ({ request, ...found }) => {
+      ({ request, query, ...found }) => {
         const me = person(request, found);
-        return pageAnswer(request, 200, "You", meView(me.user, me.provider.name, me.actor.admin), me.frame, "");
+        // A sign-in whose rd could not be followed (not a portal page, nor an allowed application's) lands here.
+        const text = message(query, { [NOT_RETURNED]: "You are signed in. The page you came from is not one this portal may send you back to, so you are on the portal's home page." });
+        const note = text ? notice("info", text) : "";
+        return pageAnswer(request, 200, "You", html`${note}${meView(me.user, me.provider.name, me.actor.admin)}`, me.frame, "");
       },
       { caller: true },
     )

@@ -28,7 +28,6 @@ import type { StoreBackend } from "../../store/backend.ts";
 import type { PublicUrl } from "../public-url.ts";
 import { locatePortal, type PortalCookie } from "../portal/cookie.ts";
 import { layout, type Html } from "../portal/html.ts";
-import { portalReturnPath } from "../portal/index.ts";
 import { refreshTokenView, signInRefusedView } from "../portal/views.ts";
 
 export interface SignInDeps {
@@ -125,7 +124,7 @@ export function signInModule(deps: SignInDeps) {
   return new Elysia({ name: "sign-in" })
     .get("/portal/sign-in/:name", ({ request, server, params, query }) =>
       cookie
-        ? start(request, server, params.name, "portal", portalReturnPath(query.rd))
+        ? start(request, server, params.name, "portal", cookie.returnTarget(query.rd))
         : refused(request, 404, "The portal is switched off here."),
     )
     .get("/api/v1/auth/provider/:name/authorize", ({ request, server, params }) => start(request, server, params.name, "tiled", null))
@@ -150,12 +149,11 @@ export function signInModule(deps: SignInDeps) {
         const userAgent = request.headers.get("user-agent")?.slice(0, 256) ?? null;
         logger.info("sign_in.succeeded", { provider: name, username: user.username, realm: user.realm, purpose: finished.purpose });
         if (finished.purpose === "portal" && cookie) {
-          const opened = await sessions.signInBrowser(user, found.provider, context.client, userAgent, "portal");
-          const previous = cookie.handle(request);
-          if (previous) await sessions.revokeByHandle(previous, "portal", context.client);
-          const headers = new Headers({ location: `${portal(request).portalPath}${finished.returnTo ?? ""}`, "cache-control": "no-store" });
+          // The portal's cookie (and with single sign-on the domain's), as every portal sign-in (portal/cookie.ts).
+          const setCookies = await cookie.signIn(request, user, found.provider, context.client);
+          const headers = new Headers({ location: cookie.returnLocation(request, finished.returnTo), "cache-control": "no-store" });
           headers.append(...clearFlow);
-          for (const set of cookie.create(request, opened.handle, opened.maxAgeSeconds)) headers.append("set-cookie", set);
+          for (const set of setCookies) headers.append("set-cookie", set);
           return new Response(null, { status: 303, headers });
         }
         const tokens = await sessions.login(user, found.provider, context.client, userAgent);
