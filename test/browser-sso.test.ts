@@ -87,6 +87,21 @@ async function csrfOf(app: TestApp, portalCookie: string): Promise<string> {
   return (await page.text()).match(/name="csrf" value="([^"]+)"/)![1];
 }
 
+/** A Gatehouse with single sign-on for the describe block it is called in (started before its tests, stopped after). */
+function ssoApp(name: string, extra: Record<string, unknown> = {}): () => TestApp {
+  let dir: string;
+  let app: TestApp;
+  beforeAll(async () => {
+    dir = temporaryDirectory(`gatehouse-browser-sso-${name}-`);
+    app = await startApp(ssoAppConfig(dir, extra));
+  });
+  afterAll(async () => {
+    await app?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return () => app;
+}
+
 describe("config: sso", () => {
   const base = (sso: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
     ({ ...portalConfig("/tmp/unused"), portal: { public_url: PORTAL }, sso, ...extra }) as Record<string, unknown>;
@@ -347,18 +362,10 @@ describe("every portal sign-in sets the single sign-on cookie, which /authentica
 });
 
 describe("the session's absolute limit", () => {
-  let dir: string;
-  let app: TestApp;
-  beforeAll(async () => {
-    dir = temporaryDirectory("gatehouse-browser-sso-absolute-");
-    app = await startApp(ssoAppConfig(dir, { authentication: { session_max_age: 2 } }));
-  });
-  afterAll(async () => {
-    await app?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const theApp = ssoApp("absolute", { authentication: { session_max_age: 2 } });
 
   test("however busy, the session ends at session_max_age: the request after it is refused", async () => {
+    const app = theApp();
     const { response, sso } = await signIn(app, "alice", "alice-pw");
     expect(cookiesOf(response).get("__Secure-gatehouse_sso")!.line).toEndWith("; Max-Age=2");
     const deadline = Date.now() + 1500;
@@ -372,19 +379,11 @@ describe("the session's absolute limit", () => {
 });
 
 describe("the session's sliding lifetime", () => {
-  let dir: string;
-  let app: TestApp;
-  beforeAll(async () => {
-    dir = temporaryDirectory("gatehouse-browser-sso-sliding-");
-    // The user is re-read (and the inactivity limit slides) once the identity is older than 1 s; idle 3 s, the session ends.
-    app = await startApp(ssoAppConfig(dir, { authentication: { access_token_max_age: 1, refresh_token_max_age: 3 } }));
-  });
-  afterAll(async () => {
-    await app?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  // The user is re-read (and the inactivity limit slides) once the identity is older than 1 s; idle 3 s, the session ends.
+  const theApp = ssoApp("sliding", { authentication: { access_token_max_age: 1, refresh_token_max_age: 3 } });
 
   test("using the cookie keeps the session alive; left idle past refresh_token_max_age, it ends", async () => {
+    const app = theApp();
     const { sso } = await signIn(app, "alice", "alice-pw");
     for (let i = 0; i < 3; i++) {
       await Bun.sleep(1500);
@@ -479,18 +478,9 @@ describe("a browser that is not signed in is sent to sign in; an API client neve
 });
 
 describe("after sign-in (and sign-out), back to rd only when it is an allowed https URL", () => {
-  let dir: string;
-  let app: TestApp;
-  beforeAll(async () => {
-    dir = temporaryDirectory("gatehouse-browser-sso-rd-");
-    app = await startApp(ssoAppConfig(dir));
-  });
-  afterAll(async () => {
-    await app?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const theApp = ssoApp("rd");
 
-  const signInWith = (rd: string) => post(app, "/portal/sign-in", { provider: "local", username: "alice", password: "alice-pw", rd });
+  const signInWith = (rd: string) => post(theApp(), "/portal/sign-in", { provider: "local", username: "alice", password: "alice-pw", rd });
 
   test.each([
     ["https://app1.example.test/reports/2024?page=2", "https://app1.example.test/reports/2024?page=2"],
@@ -548,16 +538,16 @@ describe("after sign-in (and sign-out), back to rd only when it is an allowed ht
   test("the home page says why it is there; the sign-in page keeps an allowed rd in its forms", async () => {
     const answer = await signInWith("https://evil.example/");
     const portal = `__Secure-gatehouse_session=${cookiesOf(answer).get("__Secure-gatehouse_session")!.value}`;
-    const home = await fetch(`${app.url}/portal/?done=not-returned`, { headers: { cookie: portal } });
+    const home = await fetch(`${theApp().url}/portal/?done=not-returned`, { headers: { cookie: portal } });
     expect(await home.text()).toContain("The page you came from is not one this portal may send you back to");
-    const page = await (await fetch(`${app.url}/portal/sign-in?rd=${encodeURIComponent("https://app1.example.test/a?b=1&c=2")}`)).text();
+    const page = await (await fetch(`${theApp().url}/portal/sign-in?rd=${encodeURIComponent("https://app1.example.test/a?b=1&c=2")}`)).text();
     expect(page).toContain('<input type="hidden" name="rd" value="https://app1.example.test/a?b=1&amp;c=2">');
-    const refused = await (await fetch(`${app.url}/portal/sign-in?rd=${encodeURIComponent("https://evil.example/")}`)).text();
+    const refused = await (await fetch(`${theApp().url}/portal/sign-in?rd=${encodeURIComponent("https://evil.example/")}`)).text();
     expect(refused).not.toContain('name="rd"');
   });
 
   test("the forms may end on an allowed host: CSP form-action names them (a browser applies it to a form's redirect)", async () => {
-    const csp = (await fetch(`${app.url}/portal/sign-in`)).headers.get("content-security-policy")!;
+    const csp = (await fetch(`${theApp().url}/portal/sign-in`)).headers.get("content-security-policy")!;
     expect(csp).toContain("form-action 'self' https://example.test:* https://*.example.test:* https://localhost:* http://localhost:*;");
   });
 
@@ -567,30 +557,30 @@ describe("after sign-in (and sign-out), back to rd only when it is an allowed ht
       ["https://evil.example/", "/portal/sign-in?done=signed-out"],
       ["//evil.example", "/portal/sign-in?done=signed-out"],
     ]) {
-      const signedIn = await signIn(app, "alice", "alice-pw");
-      const csrf = await csrfOf(app, signedIn.portal);
-      const out = await post(app, "/portal/sign-out", { csrf, rd }, { cookie: `${signedIn.portal}; ${signedIn.sso}` });
+      const signedIn = await signIn(theApp(), "alice", "alice-pw");
+      const csrf = await csrfOf(theApp(), signedIn.portal);
+      const out = await post(theApp(), "/portal/sign-out", { csrf, rd }, { cookie: `${signedIn.portal}; ${signedIn.sso}` });
       expect(out.status).toBe(303);
       expect(out.headers.get("location")).toBe(location);
       expect(cookiesOf(out).get("__Secure-gatehouse_sso")!.line).toContain("Domain=example.test; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
-      expect((await authenticate(app, { cookie: signedIn.sso })).status).toBe(401);
+      expect((await authenticate(theApp(), { cookie: signedIn.sso })).status).toBe(401);
     }
   });
 
   test("an application's Sign out link (GET): signed in, a page whose button signs out (CSRF); signed out, straight back", async () => {
-    const signedIn = await signIn(app, "alice", "alice-pw");
+    const signedIn = await signIn(theApp(), "alice", "alice-pw");
     const rd = encodeURIComponent("https://app1.example.test/");
-    const page = await fetch(`${app.url}/portal/sign-out?rd=${rd}`, { headers: { cookie: `${signedIn.portal}; ${signedIn.sso}` } });
+    const page = await fetch(`${theApp().url}/portal/sign-out?rd=${rd}`, { headers: { cookie: `${signedIn.portal}; ${signedIn.sso}` } });
     expect(page.status).toBe(200);
     const text = await page.text();
     expect(text).toContain('<form method="post" action="sign-out" class="stack"><input type="hidden" name="csrf" value="');
     expect(text).toContain('<input type="hidden" name="rd" value="https://app1.example.test/">');
     // The GET itself ended nothing.
-    expect((await authenticate(app, { cookie: signedIn.sso })).status).toBe(200);
-    const notSignedIn = await fetch(`${app.url}/portal/sign-out?rd=${rd}`, { redirect: "manual" });
+    expect((await authenticate(theApp(), { cookie: signedIn.sso })).status).toBe(200);
+    const notSignedIn = await fetch(`${theApp().url}/portal/sign-out?rd=${rd}`, { redirect: "manual" });
     expect(notSignedIn.status).toBe(303);
     expect(notSignedIn.headers.get("location")).toBe("https://app1.example.test/");
-    const elsewhere = await fetch(`${app.url}/portal/sign-out?rd=${encodeURIComponent("https://evil.example/")}`, { redirect: "manual" });
+    const elsewhere = await fetch(`${theApp().url}/portal/sign-out?rd=${encodeURIComponent("https://evil.example/")}`, { redirect: "manual" });
     expect(elsewhere.headers.get("location")).toBe("/portal/sign-in?done=signed-out");
   });
 });

@@ -70,6 +70,8 @@ jwt: { iss: fuzz, secret: fuzz-secret-0123456789abcdef0123456789 }
 store: { enabled: true, type: sqlite, path: ./data/gatehouse.db }
 services: [{ name: ecflow, scopes: [read, write] }]
 authentication: { access_token_max_age: 86400, max_sessions_per_user: 100000 }
+portal: { public_url: "https://auth.fuzz.test/portal/" }
+sso: { cookie_domain: fuzz.test }
 `;
 }
 
@@ -202,10 +204,16 @@ const realmHeader = fc.oneof(fc.constantFrom("local", "ecmwf", "LOCAL", "", "loc
 
 const forwardedHeaders = fc.array(
   fc.tuple(
-    fc.constantFrom("x-original-uri", "x-original-method", "x-forwarded-uri", "x-forwarded-method", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-for", "x-real-ip", "x-forwarded-prefix", "host", "content-type", "user-agent", "accept"),
-    fc.oneof(text(100), fc.constantFrom("/", "//evil", "GET", "DELETE", "http://x", "::1", "999.1.1.1", "a, b, c", "application/json", "application/x-www-form-urlencoded")),
+    fc.constantFrom("x-original-uri", "x-original-method", "x-forwarded-uri", "x-forwarded-method", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-for", "x-real-ip", "x-forwarded-prefix", "host", "content-type", "user-agent", "accept",
+      // Single sign-on: the domain's cookie, and what makes a request a browser's navigation (a sign-in redirect).
+      "x-original-url", "cookie", "sec-fetch-mode", "sec-fetch-dest", "x-requested-with"),
+    fc.oneof(
+      text(100),
+      fc.constantFrom("/", "//evil", "GET", "DELETE", "http://x", "::1", "999.1.1.1", "a, b, c", "application/json", "application/x-www-form-urlencoded"),
+      fc.constantFrom("text/html", "text/html;q=0", "navigate", "document", "https://app.fuzz.test/a?b=1", "javascript:x", "https://[::1", "__Secure-gatehouse_sso=gbs_000000000000000000000000000000000000", "__Secure-gatehouse_sso="),
+    ),
   ),
-  { maxLength: 4 },
+  { maxLength: 6 },
 );
 
 /** JSON with hostile shapes: prototype keys, deep nesting, wrong types, huge strings. */
