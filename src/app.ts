@@ -37,7 +37,7 @@ import { createReadinessCheck, type Readiness } from "./metrics/readiness.ts";
 import { httpMetricsHook, unmatchedCounter } from "./modules/metrics/http.ts";
 import { readyModule } from "./modules/metrics/index.ts";
 import { auditModule } from "./modules/audit/index.ts";
-import { createRegulation } from "./regulation/index.ts";
+import { clientAddressReader, createRegulation } from "./regulation/index.ts";
 import { VERSION } from "./version.ts";
 import { storeEventCounter } from "./metrics/store-events.ts";
 import { storeQueryTimer } from "./metrics/store-query-timer.ts";
@@ -152,6 +152,9 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
         timeQuery: storeQueryTimer(metrics),
       })
     : null;
+  // Tokens limited to networks are checked against the client's address as regulation reads it (behind a trusted
+  // proxy, its X-Real-IP), also when regulation is off.
+  if (tokens) tokens.clientAddress = regulation ? (request) => regulation.clientAddress(request) : clientAddressReader(config, logger);
   const observers = [...(metrics ? [metrics.observer] : []), ...(regulation ? [regulation.observer] : []), ...(options.observers ?? [])];
   const observer = combineObservers(observers, (error) =>
     logger.error("observer.failed", { error: (error as Error)?.message }),

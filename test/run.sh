@@ -35,6 +35,7 @@ STORE_SUITES=(
   test/review3-scopes.test.ts
   test/sso.test.ts
   test/device-flow.test.ts
+  test/token-lifecycle.test.ts
 )
 
 bash test/setup.sh

@@ -354,6 +354,24 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
             default: false,
             description: "Allow tokens that never expire (asked for with expires_in: null)",
           }),
+          max_rotation_grace: Type.Integer({
+            minimum: 0,
+            maximum: 3600,
+            default: 0,
+            description:
+              "Longest grace_seconds a rotation may give the old secret, so that a deployment can switch over (at most 3600; 0: the old secret stops at once)",
+          }),
+          remind_before: Type.Integer({
+            minimum: 0,
+            default: 604800,
+            description: "Seconds before its expiry from which a token is marked in the portal and counted as expiring (7 days)",
+          }),
+          expire_unused_after: Type.Integer({
+            minimum: 0,
+            default: 0,
+            description:
+              "Seconds: a token not used for this long (never used: since its creation) is revoked by the purge, audited as token.expired_unused (0: never; e.g. 7776000 for 90 days)",
+          }),
         },
         { default: {}, additionalProperties: true, description: "Gatehouse's API tokens (kept in the store)" },
       ),

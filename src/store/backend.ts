@@ -60,6 +60,11 @@ export interface NewToken {
   sessionId: string | null;
   /** The portal form's single-use nonce (unique): a form sent twice makes one token. */
   formNonce?: string | null;
+  /** Made by rotation: the first token of the family, and the token it replaces. */
+  familyId?: string | null;
+  rotatedFrom?: string | null;
+  /** CIDR blocks it may be used from; null or absent: anywhere. */
+  allowedNetworks?: string[] | null;
 }
 
 /** A session found by a browser's handle, with the identity last read for it. */
@@ -84,7 +89,11 @@ export interface Queries {
   /** The id of the token made with this portal form nonce, if any. */
   tokenIdWithFormNonce(nonce: string): MaybePromise<string | undefined>;
   listTokens(filter: TokenFilter): MaybePromise<TokenRecord[]>;
-  markTokenRevoked(id: string, at: number): MaybePromise<boolean>;
+  markTokenRevoked(id: string, at: number, reason?: string | null): MaybePromise<boolean>;
+  markTokenRotated(id: string, to: string, until: number): MaybePromise<boolean>;
+  markFamilyRevoked(familyId: string, at: number, reason: string): MaybePromise<RevokedToken[]>;
+  markUnusedTokensRevoked(cutoff: number, at: number, reason: string, limit: number): MaybePromise<RevokedToken[]>;
+  countTokensExpiring(now: number, untils: number[]): MaybePromise<number[]>;
   markDescendantsRevoked(ids: string[], at: number): MaybePromise<RevokedToken[]>;
   markSessionTokensRevoked(sessionIds: string[], at: number): MaybePromise<RevokedToken[]>;
   markOwnerTokensRevoked(owner: { username: string; realm: string }, at: number): MaybePromise<RevokedToken[]>;

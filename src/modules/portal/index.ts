@@ -4,6 +4,7 @@
 //   GET  /portal/tokens               your tokens              POST /portal/sign-in      → a session, in the cookie
 //   GET  /portal/tokens/new           the new-token form       POST /portal/sign-out     ends the session
 //   POST /portal/tokens/new           → the secret, once       POST /portal/tokens/revoke
+//   POST /portal/tokens/rotate        → the new secret, once
 //   GET  /portal/sessions             your sessions            POST /portal/sessions/revoke, /sessions/revoke-others
 //   GET  /portal/admin/users?user=    a user's tokens and sessions (admin)
 //   GET  /portal/admin/keys           signing keys (admin)     POST /portal/admin/keys/rotate
@@ -237,6 +238,7 @@ export function portalModule(deps: PortalDeps) {
     return { expiresIn: Math.min(days * 86400, tokenPolicy.maxExpiresIn) };
   }
 
+  const tokenActions = { maxRotationGrace: tokenPolicy.maxRotationGrace ?? 0 };
   const usersPath = (user: string, realm: string) => `admin/users?${new URLSearchParams(realm ? { user, realm } : { user })}`;
 
   return new Elysia({ name: "portal" })
@@ -339,7 +341,7 @@ export function portalModule(deps: PortalDeps) {
       async ({ request, query, ...found }) => {
         const me = person(request, found);
         const done = message(query, { revoked: "The token is revoked." });
-        return pageAnswer(request, 200, "Your tokens", tokensView(await tokens.list(me.actor, { includeRevoked: true }), me.frame.csrf, done), me.frame, "tokens");
+        return pageAnswer(request, 200, "Your tokens", tokensView(await tokens.list(me.actor, { includeRevoked: true }), me.frame.csrf, tokenActions, done), me.frame, "tokens");
       },
       { caller: "tokens" },
     )
@@ -388,6 +390,19 @@ export function portalModule(deps: PortalDeps) {
       },
       { caller: "tokens", parse: parseForm, body: FormBody },
     )
+    .post(
+      "/portal/tokens/rotate",
+      async ({ request, body, ...found }) => {
+        const me = person(request, found);
+        const graceText = field(body, "grace_seconds").trim();
+        const graceSeconds = graceText === "" ? undefined : /^\d{1,5}$/.test(graceText) ? Number(graceText) : Number.NaN;
+        if (Number.isNaN(graceSeconds)) throw new Refusal(400, "The grace is a whole number of seconds");
+        const { secret, token, oldSecretUntil } = await tokens.rotate(me.actor, field(body, "id"), { graceSeconds });
+        // As after a creation: the secret is this POST's answer, never in a URL, never shown again.
+        return pageAnswer(request, 201, "Token rotated", createdTokenView(secret, token, oldSecretUntil), me.frame, "tokens");
+      },
+      { caller: "tokens", parse: parseForm, body: FormBody },
+    )
     .get(
       "/portal/sessions",
       async ({ request, query, ...found }) => {
@@ -433,7 +448,7 @@ export function portalModule(deps: PortalDeps) {
           ? { tokens: await tokens.list(me.actor, { ...filter, includeRevoked: true }), sessions: await sessions.list(me.actor, filter) }
           : null;
         const done = message(query, { revoked: "Revoked." });
-        return pageAnswer(request, 200, "Users", usersView({ user, realm }, result, me.frame.csrf, usersPath(user, realm), done), me.frame, "admin/users");
+        return pageAnswer(request, 200, "Users", usersView({ user, realm }, result, me.frame.csrf, usersPath(user, realm), tokenActions, done), me.frame, "admin/users");
       },
       { admin: true },
     )

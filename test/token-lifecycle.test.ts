@@ -1,0 +1,258 @@
+// API tokens through their whole life (issue 23): rotation with reuse
+// detection, network limits, expiry reminders and unused tokens. Over HTTP
+// against a server on an ephemeral port, on SQLite and (STORE_SUITES)
+// PostgreSQL.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { basic, startApp, type TestApp } from "./helpers/app.ts";
+import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";
+import { storedRows } from "./helpers/stored.ts";
+import { portalCookie } from "./helpers/portal.ts";
+
+const ALICE = basic("alice", "alice-pw");
+const BOB = basic("bob", "bob-pw");
+const ADMIN = basic("root", "root-pw");
+const FORM = { "content-type": "application/x-www-form-urlencoded" };
+
+function config(dir: string, tokens: Record<string, unknown> = {}) {
+  return {
+    version: "2.0.0",
+    logging: { level: "info", format: "json" },
+    providers: [
+      {
+        type: "plain",
+        name: "local",
+        realm: "local",
+        users: [
+          { username: "alice", password: "alice-pw" },
+          { username: "bob", password: "bob-pw" },
+          { username: "root", password: "root-pw", roles: ["admin"] },
+        ],
+      },
+    ],
+    // Answers remembered for 30 s: rotation and network limits must hold through them.
+    jwt: { iss: "lifecycle-test", exp: 600, secret: "lifecycle-test-secret-0123456789abcdef", reuse_seconds: 30 },
+    store: { enabled: true, type: "sqlite", path: join(dir, "gatehouse.db") },
+    services: [{ name: "ecflow", scopes: ["read", "write"] }],
+    tokens: { max_rotation_grace: 60, ...tokens },
+  };
+}
+
+let dir: string;
+let app: TestApp;
+
+beforeAll(async () => {
+  dir = temporaryDirectory("gatehouse-lifecycle-");
+  app = await startApp(config(dir));
+});
+afterAll(async () => {
+  await app?.stop();
+});
+
+async function call(method: string, path: string, authorization?: string, body?: unknown, headers: Record<string, string> = {}, on: TestApp = app) {
+  const response = await fetch(`${on.url}${path}`, {
+    method,
+    headers: { ...(authorization ? { authorization } : {}), ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, json: text ? JSON.parse(text) : null, text };
+}
+
+interface Created {
+  token: string;
+  id: string;
+  expires_at: string | null;
+  created_at: string;
+  note: string;
+  scopes: unknown;
+  family_id: string;
+  rotated_from: string | null;
+  allowed_networks: string[] | null;
+}
+
+async function createToken(authorization: string, body: Record<string, unknown> = {}, on: TestApp = app): Promise<Created> {
+  const created = await call("POST", "/api/v1/tokens", authorization, body, {}, on);
+  expect(created.status).toBe(201);
+  return created.json;
+}
+
+async function rotate(id: string, authorization: string, body?: Record<string, unknown>, on: TestApp = app) {
+  return call("POST", `/api/v1/tokens/${id}/rotate`, authorization, body, {}, on);
+}
+
+const authenticate = (token: string, headers: Record<string, string> = {}, on: TestApp = app) =>
+  fetch(`${on.url}/authenticate`, { headers: { authorization: `Bearer ${token}`, ...headers } }).then((response) => response.status);
+
+const tokenOf = async (id: string, authorization = ALICE, on: TestApp = app) => (await call("GET", `/api/v1/tokens/${id}`, authorization, undefined, {}, on)).json;
+
+async function auditEvents(event: string, on: TestApp = app) {
+  return storedRows<{ token_id: string; detail: string | Record<string, unknown>; address: string | null; target_username: string }>(
+    on,
+    `SELECT token_id, detail, address, target_username FROM audit_log WHERE event = '${event}' ORDER BY id`,
+  );
+}
+const detailOf = (row: { detail: string | Record<string, unknown> }) => (typeof row.detail === "string" ? JSON.parse(row.detail) : row.detail);
+
+/** Waits until `check` holds (a revocation made after the answer, off the request's path), at most 5 s. */
+async function eventually(check: () => Promise<boolean>) {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("condition not met within 5 s");
+    await Bun.sleep(50);
+  }
+}
+
+describe("§ 1 rotation with reuse detection", () => {
+  test("rotation without grace: a new secret with the same note, scopes and lifetime; the old one stops at once, remembered answers included", async () => {
+    const old = await createToken(ALICE, { note: "nightly suite", expires_in: 86400, scopes: { ecflow: ["read"] } });
+    // Remembered (jwt.reuse_seconds: 30) before the rotation.
+    expect(await authenticate(old.token)).toBe(200);
+    expect(await authenticate(old.token)).toBe(200);
+    const rotated = await rotate(old.id, ALICE);
+    expect(rotated.status).toBe(201);
+    const fresh = rotated.json as Created;
+    expect(fresh.token).toMatch(/^gth_[0-9A-Za-z]{36}$/);
+    expect(fresh.id).not.toBe(old.id);
+    expect(fresh).toMatchObject({ note: "nightly suite", scopes: { ecflow: ["read"] }, rotated_from: old.id, family_id: old.id, status: "active" });
+    expect(Date.parse(fresh.expires_at!) - Date.parse(fresh.created_at)).toBe(86400 * 1000);
+    expect(await authenticate(fresh.token)).toBe(200);
+    expect(await authenticate(old.token)).toBe(401);
+    // The family is visible in the list: rotated from / rotated to.
+    const listed = (await call("GET", "/api/v1/tokens?include_revoked=true", ALICE)).json.tokens as Record<string, unknown>[];
+    expect(listed.find((token) => token.id === old.id)).toMatchObject({ rotated_to: fresh.id, family_id: old.id });
+    expect(listed.find((token) => token.id === fresh.id)).toMatchObject({ rotated_from: old.id, family_id: old.id });
+  });
+
+  test("with grace: the old secret works until the grace ends; presented after it, the whole family is revoked (not a sibling family), audited with the family and the client's address", async () => {
+    const first = await createToken(ALICE, { note: "family" });
+    const sibling = await createToken(ALICE, { note: "another family" });
+    const second = (await rotate(first.id, ALICE)).json as Created;
+    const third = (await rotate(second.id, ALICE, { grace_seconds: 1 })).json as Created;
+    expect(third.family_id).toBe(first.id);
+    expect((await tokenOf(second.id)).rotated_until).not.toBeNull();
+    expect(await authenticate(second.token)).toBe(200); // within its grace
+    expect(await authenticate(third.token)).toBe(200);
+    await Bun.sleep(1100);
+    // After the grace: the old secret, from a client a trusted proxy (loopback) names.
+    expect(await authenticate(second.token, { "x-real-ip": "198.51.100.23" })).toBe(401);
+    await eventually(async () => (await tokenOf(third.id)).status === "revoked");
+    expect(await authenticate(third.token)).toBe(401);
+    for (const id of [first.id, second.id, third.id]) {
+      const view = await tokenOf(id);
+      expect(view.status).toBe("revoked");
+      expect(view.revoked_reason).toContain(`rotated-away token ${second.id} was presented again from 198.51.100.23`);
+    }
+    expect(await authenticate(sibling.token)).toBe(200);
+    expect((await tokenOf(sibling.id)).status).toBe("active");
+    const events = (await auditEvents("token.reuse_detected")).filter((row) => row.token_id === second.id);
+    expect(events).toHaveLength(1);
+    expect(events[0].address).toBe("198.51.100.23");
+    expect(events[0].target_username).toBe("alice");
+    expect(detailOf(events[0])).toMatchObject({ family: first.id, address: "198.51.100.23" });
+    expect(detailOf(events[0]).revoked).toEqual(expect.arrayContaining([first.id, second.id, third.id]));
+    // Presented again: already revoked, nothing more to do.
+    expect(await authenticate(second.token)).toBe(401);
+    await Bun.sleep(100);
+    expect((await auditEvents("token.reuse_detected")).filter((row) => row.token_id === second.id)).toHaveLength(1);
+  });
+
+  test("a rotated-away secret used right after a rotation without grace is a reuse too: the family goes, and with it the tokens made with it", async () => {
+    const old = await createToken(ALICE, { note: "leaked" });
+    const child = await createToken(`Bearer ${old.token}`, { note: "made with the old one" });
+    const fresh = (await rotate(old.id, ALICE)).json as Created;
+    expect(await authenticate(child.token)).toBe(200);
+    expect(await authenticate(old.token)).toBe(401);
+    await eventually(async () => (await tokenOf(fresh.id)).status === "revoked");
+    expect((await tokenOf(child.id)).status).toBe("revoked");
+    expect(await authenticate(child.token)).toBe(401);
+  });
+
+  test("a token rotates itself (a deployment switching over); the new one keeps the lifetime and is not bound by the old one's expiry", async () => {
+    const old = await createToken(ALICE, { note: "self", expires_in: 3600 });
+    await Bun.sleep(20);
+    const rotated = await rotate(old.id, `Bearer ${old.token}`, { grace_seconds: 30 });
+    expect(rotated.status).toBe(201);
+    expect(Date.parse(rotated.json.expires_at)).toBeGreaterThan(Date.parse(old.expires_at!));
+    expect(await authenticate(old.token)).toBe(200);
+    expect(await authenticate(rotated.json.token)).toBe(200);
+  });
+
+  test("rotation by a non-owner is refused as for an unknown token (404), audited; an admin may rotate anyone's", async () => {
+    const mine = await createToken(ALICE, { note: "alice's" });
+    const refused = await rotate(mine.id, BOB);
+    expect(refused.status).toBe(404);
+    expect(refused.json).toEqual({ error: `Token ${mine.id} not found` });
+    expect((await auditEvents("token.rotate_denied")).some((row) => row.token_id === mine.id)).toBe(true);
+    expect(await authenticate(mine.token)).toBe(200);
+    const byAdmin = await rotate(mine.id, ADMIN);
+    expect(byAdmin.status).toBe(201);
+    expect(byAdmin.json.username).toBe("alice");
+  });
+
+  test("bad input: 4xx with {error}, never a 500", async () => {
+    const token = await createToken(ALICE, { note: "bad input" });
+    expect((await rotate(token.id, ALICE, { grace_seconds: 61 })).json.error).toContain("tokens.max_rotation_grace");
+    for (const body of [{ grace_seconds: 61 }, { grace_seconds: -1 }, { grace_seconds: 1.5 }, { grace_seconds: "ten" }, { grace_seconds: null }, { grace_seconds: 3601 }, { grace: 5 }]) {
+      const answer = await rotate(token.id, ALICE, body);
+      expect(answer.status).toBe(400);
+      expect(typeof answer.json.error).toBe("string");
+    }
+    const notJson = await call("POST", `/api/v1/tokens/${token.id}/rotate`, ALICE, "{", { "content-type": "application/json" });
+    expect(notJson.status).toBe(400);
+    expect((await rotate("tok_nosuchtoken", ALICE)).status).toBe(404);
+    const fresh = (await rotate(token.id, ALICE)).json as Created;
+    const again = await rotate(token.id, ALICE);
+    expect(again.status).toBe(409);
+    expect(again.json.error).toContain(`already rotated to ${fresh.id}`);
+    expect((await call("DELETE", `/api/v1/tokens/${fresh.id}`, ALICE)).status).toBe(204);
+    expect((await rotate(fresh.id, ALICE)).status).toBe(409);
+  });
+
+  test("the portal: a Rotate button (a POST form with CSRF) shows the new secret once; the owner sees a reuse and its reason", async () => {
+    const portal = await startApp({ ...config(dir), portal: { enabled: true } });
+    try {
+      const cookie = await portalCookie(portal.url, "alice", "alice-pw");
+      const token = await createToken(ALICE, { note: "portal rotation" }, portal);
+      const page = await (await fetch(`${portal.url}/portal/tokens`, { headers: { cookie } })).text();
+      expect(page).toContain(`aria-label="Rotate token portal rotation"`);
+      const csrf = page.match(/name="csrf" value="([^"]+)"/)![1];
+      const post = (form: Record<string, string>) =>
+        fetch(`${portal.url}/portal/tokens/rotate`, { method: "POST", redirect: "manual", headers: { ...FORM, cookie, origin: portal.url }, body: new URLSearchParams(form) });
+      expect((await post({ id: token.id, back: "tokens" })).status).toBe(403); // no CSRF token
+      const rotated = await post({ id: token.id, back: "tokens", csrf, grace_seconds: "0" });
+      expect(rotated.status).toBe(201);
+      const shown = await rotated.text();
+      const secret = shown.match(/id="secret" class="secret" value="(gth_[0-9A-Za-z]{36})"/)![1];
+      expect(shown).toContain(`<code>${token.id}</code>`);
+      expect(await authenticate(secret, {}, portal)).toBe(200);
+      expect(await authenticate(token.token, {}, portal)).toBe(401); // a reuse: the family goes
+      await eventually(async () => (await authenticate(secret, {}, portal)) === 401);
+      const after = await (await fetch(`${portal.url}/portal/tokens`, { headers: { cookie } })).text();
+      expect(after).toContain("A rotated-away token was presented again");
+      expect(after).toContain(`revoked: its rotated-away token ${token.id} was presented again`);
+    } finally {
+      await portal.stop();
+    }
+  });
+
+  test("gatehouse tokens rotate ID: the new secret alone on stdout", async () => {
+    const token = await createToken(ALICE, { note: "cli rotation" });
+    const configFile = join(dir, "cli-config.json");
+    writeFileSync(configFile, JSON.stringify(app.raw));
+    const run = Bun.spawnSync([process.execPath, "run", join(projectRoot, "src/main.ts"), "tokens", "rotate", token.id, "--grace", "30", "--config", configFile], {
+      env: { ...process.env, USER: "operator" },
+      timeout: 60_000,
+    });
+    expect(run.exitCode).toBe(0);
+    const secret = run.stdout.toString().trim();
+    expect(secret).toMatch(/^gth_[0-9A-Za-z]{36}$/);
+    expect(run.stderr.toString()).toContain(`rotated ${token.id} to tok_`);
+    expect(await authenticate(secret)).toBe(200);
+    expect(await authenticate(token.token)).toBe(200); // its 30 s of grace
+    const refused = Bun.spawnSync([process.execPath, "run", join(projectRoot, "src/main.ts"), "tokens", "rotate", token.id, "--config", configFile], { timeout: 60_000 });
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr.toString()).toContain("already rotated");
+  });
+});
