@@ -1,10 +1,13 @@
 // A/B of two Gatehouse source trees on one case, interleaved (see bench/README.md):
 //
-//   bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s] [--case api|basic|unknown|revoked|malformed]
-//                   [--env-b NAME=VALUE]
+//   bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s] [--case api|api-ip|limited|basic|unknown|revoked|malformed]
+//                   [--env-b NAME=VALUE] [--case-b CASE]
 //
 // --env-b sets a variable for B only: the same tree twice with, say,
-// GATEHOUSE_METRICS__ENABLED=false gives the cost of a setting.
+// GATEHOUSE_METRICS__ENABLED=false gives the cost of a setting. --case-b
+// presents B another case's credential: `ab.ts . . --case api-ip --case-b
+// limited` is the cost of a network-limited token against an unlimited one
+// (both with X-Real-IP: 192.0.2.7, which loopback, a trusted proxy, names).
 //
 // A_DIR or B_DIR may be `floor`: bench/floor-server.ts, what any /authenticate
 // answer costs in Bun (two headers read, Gatehouse's five headers answered).
@@ -33,6 +36,7 @@ const rounds = Number(option("--rounds", "5"));
 const duration = option("--duration", "3s");
 const which = option("--case", "api");
 const envB = option("--env-b", "");
+const whichB = option("--case-b", which);
 const [dirA, dirB] = args.filter((arg) => !arg.startsWith("--")).map((dir) => (dir === "floor" ? dir : resolve(dir)));
 if (!dirA || !dirB) throw new Error("usage: bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s] [--case api]");
 const bun = process.execPath;
@@ -42,20 +46,31 @@ const configPath = join(dir, "config.yaml");
 writeFileSync(configPath, await benchConfig(dir, { store: true }));
 const seed = Bun.spawnSync([bun, "run", join(import.meta.dir, "seed-tokens.ts"), configPath, "1000"]);
 if (seed.exitCode !== 0) throw new Error(`seeding failed: ${seed.stderr}`);
-const secrets = JSON.parse(seed.stdout.toString()) as { valid: string; revoked: string };
-const authorization = {
-  api: `Bearer ${secrets.valid}`,
-  revoked: `Bearer ${secrets.revoked}`,
-  unknown: `Bearer ${generateOpaqueToken("gth_")}`,
-  basic: `Basic ${btoa("bench-clear:clear-text-password")}`,
-  malformed: "Basic %%%not-base64%%%",
-}[which];
-if (!authorization) throw new Error(`unknown case ${which}`);
+const secrets = JSON.parse(seed.stdout.toString()) as { valid: string; revoked: string; limited: string };
+/** Each case's request headers (wrk's -H). */
+const cases: Record<string, string[]> = {
+  api: [`Authorization: Bearer ${secrets.valid}`],
+  "api-ip": [`Authorization: Bearer ${secrets.valid}`, "X-Real-IP: 192.0.2.7"],
+  limited: [`Authorization: Bearer ${secrets.limited}`, "X-Real-IP: 192.0.2.7"],
+  revoked: [`Authorization: Bearer ${secrets.revoked}`],
+  unknown: [`Authorization: Bearer ${generateOpaqueToken("gth_")}`],
+  basic: [`Authorization: Basic ${btoa("bench-clear:clear-text-password")}`],
+  malformed: ["Authorization: Basic %%%not-base64%%%"],
+};
+const headersOf = (name: string) => {
+  const headers = cases[name];
+  if (!headers) throw new Error(`unknown case ${name}`);
+  return headers;
+};
+headersOf(which);
+headersOf(whichB);
 
 interface Side {
   name: string;
   target: RunningTarget;
   url: string;
+  /** wrk's -H headers. */
+  headers: string[];
 }
 
 /** A Gatehouse from the sources in `source`, on its own copy of the store. */
@@ -71,13 +86,14 @@ async function gatehouse(name: string, source: string, env: Record<string, strin
     own,
   );
   const target = viaNginx ? await behindNginx(started) : started;
-  return { name, target, url: target.url + (viaNginx ? "/protected" : "/authenticate") };
+  return { name, target, url: target.url + (viaNginx ? "/protected" : "/authenticate"), headers: headersOf(name === "B" ? whichB : which) };
 }
 
 const bare = await startProcess([bun, "run", join(import.meta.dir, "bare-server.ts")], (port) => ({ PORT: String(port) }), dir);
 const ceiling = viaNginx ? await behindNginx(bare) : bare;
-const sides: Side[] = [{ name: "ceiling", target: ceiling, url: ceiling.url + (viaNginx ? "/protected" : "/") }, await gatehouse("A", dirA), await gatehouse("B", dirB, envB ? Object.fromEntries([envB.split(/=(.*)/s).slice(0, 2) as [string, string]]) : {})];
-for (const side of sides.slice(1)) console.error(`${side.name}: warm-up answered ${(await fetch(side.url, { headers: { authorization } })).status}`);
+const sides: Side[] = [{ name: "ceiling", target: ceiling, url: ceiling.url + (viaNginx ? "/protected" : "/"), headers: headersOf(which) }, await gatehouse("A", dirA), await gatehouse("B", dirB, envB ? Object.fromEntries([envB.split(/=(.*)/s).slice(0, 2) as [string, string]]) : {})];
+const asObject = (headers: string[]) => Object.fromEntries(headers.map((header) => header.split(/: (.*)/s).slice(0, 2) as [string, string]));
+for (const side of sides.slice(1)) console.error(`${side.name}: warm-up answered ${(await fetch(side.url, { headers: asObject(side.headers) })).status}`);
 
 type Sample = { rps: number; cpuUs: number; ratio: number };
 const samples = new Map<string, Sample[]>(sides.map((side) => [side.name, []]));
@@ -88,7 +104,7 @@ for (let round = 0; round < rounds; round++) {
     const side = sides[(i + round) % sides.length]!;
     const pids = side.target.pids();
     const before = cpuSeconds(pids);
-    const wrk = Bun.spawnSync(["wrk", "-t2", "-c32", `-d${duration}`, "--latency", "-H", `Authorization: ${authorization}`, side.url]);
+    const wrk = Bun.spawnSync(["wrk", "-t2", "-c32", `-d${duration}`, "--latency", ...side.headers.flatMap((header) => ["-H", header]), side.url]);
     const result = parseWrk(wrk.stdout.toString());
     cpu[side.name] = ((cpuSeconds(pids) - before) * 1e6) / result.requests;
     rps[side.name] = result.requestsPerSecond;
@@ -99,7 +115,7 @@ for (let round = 0; round < rounds; round++) {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const spread = (values: number[], digits: number) => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
-console.log(`case ${which}${viaNginx ? " through nginx" : ""}, ${rounds} rounds of wrk -t2 -c32 -d${duration}; A = ${dirA}, B = ${dirB}${envB ? ` with ${envB}` : ""}`);
+console.log(`case ${which}${whichB !== which ? ` (B: ${whichB})` : ""}${viaNginx ? " through nginx" : ""}, ${rounds} rounds of wrk -t2 -c32 -d${duration}; A = ${dirA}, B = ${dirB}${envB ? ` with ${envB}` : ""}`);
 console.log("| side | req/s | ÷ ceiling | server CPU µs/req | peak RSS MB |");
 console.log("|---|---:|---:|---:|---:|");
 for (const side of sides) {

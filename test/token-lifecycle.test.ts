@@ -256,3 +256,113 @@ describe("§ 1 rotation with reuse detection", () => {
     expect(refused.stderr.toString()).toContain("already rotated");
   });
 });
+
+describe("§ 4 network limits", () => {
+  // Requests from loopback (a trusted proxy by default) naming the client in X-Real-IP, as nginx does.
+  const from = (address: string) => ({ "x-real-ip": address });
+
+  test("a limited token works from inside its networks only: 401 outside, audited; a refusal does not stick, nor does a remembered success let an outside address in", async () => {
+    const limited = await createToken(ALICE, { note: "limited", allowed_networks: ["192.0.2.0/24", "2001:db8::/32"] });
+    expect(limited.allowed_networks).toEqual(["192.0.2.0/24", "2001:db8::/32"]);
+    expect((await tokenOf(limited.id)).allowed_networks).toEqual(["192.0.2.0/24", "2001:db8::/32"]);
+    expect(await authenticate(limited.token, from("192.0.2.7"))).toBe(200);
+    // Remembered for 30 s: still refused from outside.
+    expect(await authenticate(limited.token, from("198.51.100.9"))).toBe(401);
+    // That refusal is not remembered either: inside works at once.
+    expect(await authenticate(limited.token, from("192.0.2.8"))).toBe(200);
+    expect(await authenticate(limited.token, from("2001:db8::5"))).toBe(200);
+    expect(await authenticate(limited.token, from("2001:db9::5"))).toBe(401);
+    // No address known (a trusted proxy that names none): outside every network.
+    expect(await authenticate(limited.token)).toBe(401);
+    // The API refuses it too.
+    expect((await call("GET", "/api/v1/tokens", `Bearer ${limited.token}`, undefined, from("198.51.100.9"))).status).toBe(401);
+    expect((await call("GET", "/api/v1/tokens", `Bearer ${limited.token}`, undefined, from("192.0.2.9"))).status).toBe(200);
+    const refused = (await auditEvents("token.network_refused")).filter((row) => row.token_id === limited.id);
+    expect(refused.map((row) => row.address)).toEqual(expect.arrayContaining(["198.51.100.9", "2001:db9::5"]));
+    expect(detailOf(refused[0])).toMatchObject({ allowed_networks: ["192.0.2.0/24", "2001:db8::/32"] });
+    // Still a live token, with its use recorded from inside.
+    expect((await tokenOf(limited.id)).status).toBe("active");
+    // An unlimited token is not affected by any of this.
+    const open = await createToken(ALICE, { note: "anywhere" });
+    expect(open.allowed_networks).toBeNull();
+    expect(await authenticate(open.token, from("198.51.100.9"))).toBe(200);
+    expect(await authenticate(open.token)).toBe(200);
+  });
+
+  test("a token made with a token only narrows its parent's networks; omitted, it inherits them", async () => {
+    const parent = await createToken(ALICE, { note: "parent", allowed_networks: ["192.0.2.0/24"] });
+    const inside = { "x-real-ip": "192.0.2.1" };
+    const make = (body: Record<string, unknown>) => call("POST", "/api/v1/tokens", `Bearer ${parent.token}`, body, inside);
+    const inherited = await make({ note: "inherits" });
+    expect(inherited.status).toBe(201);
+    expect(inherited.json.allowed_networks).toEqual(["192.0.2.0/24"]);
+    const narrower = await make({ note: "narrower", allowed_networks: ["192.0.2.128/25", "192.0.2.9"] });
+    expect(narrower.status).toBe(201);
+    expect(await authenticate(narrower.json.token, from("192.0.2.9"))).toBe(200);
+    expect(await authenticate(narrower.json.token, from("192.0.2.10"))).toBe(401);
+    const wider = await make({ note: "wider", allowed_networks: ["192.0.0.0/16"] });
+    expect(wider.status).toBe(403);
+    expect(wider.json.error).toContain("192.0.0.0/16 not within 192.0.2.0/24");
+    expect((await make({ note: "elsewhere", allowed_networks: ["198.51.100.0/24"] })).status).toBe(403);
+    expect((await make({ note: "other family", allowed_networks: ["2001:db8::/32"] })).status).toBe(403);
+    // From outside, the parent cannot make anything at all.
+    expect((await call("POST", "/api/v1/tokens", `Bearer ${parent.token}`, { note: "outside" }, from("203.0.113.1"))).status).toBe(401);
+    // A rotation keeps the networks.
+    const rotated = await rotate(inherited.json.id, ALICE);
+    expect(rotated.json.allowed_networks).toEqual(["192.0.2.0/24"]);
+  });
+
+  test("bad input: 400 with {error}, never a 500", async () => {
+    const tooMany = Array.from({ length: 17 }, (_, index) => `10.0.${index}.0/24`);
+    for (const allowed_networks of [tooMany, [], ["not-a-network"], ["10.0.0.0/33"], ["10.0.0.0/8/1"], [42], "10.0.0.0/8", null, ["::1/129"]]) {
+      const answer = await call("POST", "/api/v1/tokens", ALICE, { note: "bad", allowed_networks });
+      expect(answer.status).toBe(400);
+      expect(typeof answer.json.error).toBe("string");
+    }
+    const sixteen = await call("POST", "/api/v1/tokens", ALICE, { note: "sixteen", allowed_networks: tooMany.slice(0, 16) });
+    expect(sixteen.status).toBe(201);
+  });
+
+  test("gatehouse tokens create --network, and the portal's field", async () => {
+    const configFile = join(dir, "cli-config.json");
+    writeFileSync(configFile, JSON.stringify(app.raw));
+    const cli = (...args: string[]) => Bun.spawnSync([process.execPath, "run", join(projectRoot, "src/main.ts"), "tokens", ...args, "--config", configFile], { timeout: 60_000 });
+    const created = cli("create", "--user", "alice", "--realm", "local", "--note", "from the CLI", "--network", "192.0.2.0/28", "--network", "2001:db8::/48");
+    expect(created.exitCode).toBe(0);
+    const secret = created.stdout.toString().trim();
+    expect(await authenticate(secret, from("192.0.2.3"))).toBe(200);
+    expect(await authenticate(secret, from("192.0.2.30"))).toBe(401);
+    const bad = cli("create", "--user", "alice", "--realm", "local", "--network", "192.0.2.0/40");
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr.toString()).toContain("invalid prefix length");
+
+    const portal = await startApp({ ...config(dir), portal: { enabled: true } });
+    try {
+      const cookie = await portalCookie(portal.url, "alice", "alice-pw");
+      const form = await (await fetch(`${portal.url}/portal/tokens/new`, { headers: { cookie } })).text();
+      expect(form).toContain(`<label for="networks">Usable only from`);
+      const csrf = form.match(/name="csrf" value="([^"]+)"/)![1];
+      const nonce = form.match(/name="nonce" value="([^"]+)"/)![1];
+      const post = (networks: string, formNonce: string) =>
+        fetch(`${portal.url}/portal/tokens/new`, {
+          method: "POST",
+          headers: { ...FORM, cookie, origin: portal.url },
+          body: new URLSearchParams({ csrf, nonce: formNonce, note: "portal limited", expires: "7", scope: "ecflow:read", networks }),
+        });
+      const refused = await post("192.0.2.0/99", nonce);
+      expect(refused.status).toBe(400);
+      expect(await refused.text()).toContain("invalid prefix length");
+      const made = await post("192.0.2.0/24, 2001:db8::/32", nonce);
+      expect(made.status).toBe(201);
+      const page = await made.text();
+      expect(page).toContain("<dt>Usable from</dt><dd>192.0.2.0/24, 2001:db8::/32</dd>");
+      const portalSecret = page.match(/id="secret" class="secret" value="(gth_[0-9A-Za-z]{36})"/)![1];
+      expect(await authenticate(portalSecret, from("192.0.2.1"), portal)).toBe(200);
+      expect(await authenticate(portalSecret, from("203.0.113.1"), portal)).toBe(401);
+      const list = await (await fetch(`${portal.url}/portal/tokens`, { headers: { cookie } })).text();
+      expect(list).toContain("only from 192.0.2.0/24, 2001:db8::/32");
+    } finally {
+      await portal.stop();
+    }
+  });
+});

@@ -37,21 +37,35 @@ export function networksBeyond(wanted: readonly string[], held: readonly string[
 
 /**
  * Whether an address is inside a token's networks (the JSON list its row
- * holds). Checked on every use of a limited token: the parsed list is kept by
- * its text, so the check is a map lookup and a BlockList match. An unknown
+ * holds). Checked on every use of a limited token, answers remembered ones
+ * included: the parsed list is kept by its text, and its answer by address
+ * (a BlockList match costs ≈0.45 µs in Bun, a Map lookup ≈0.02). An unknown
  * address (none a trusted proxy named) is outside.
  */
-const matchers = new Map<string, BlockList>();
+interface Matcher {
+  list: BlockList;
+  answers: Map<string, boolean>;
+}
+const matchers = new Map<string, Matcher | null>();
 const MAX_MATCHERS = 10_000;
+const MAX_ANSWERS = 1024;
 
 export function insideNetworks(networksJson: string, address: string | null): boolean {
-  let list = matchers.get(networksJson);
-  if (list === undefined) {
+  if (address === null) return false;
+  let matcher = matchers.get(networksJson);
+  if (matcher === undefined) {
     const parsed = trustedProxyList(JSON.parse(networksJson) as string[]);
     // Written by the service after checking each entry; a row edited by hand into nonsense lets nobody in.
-    if (typeof parsed === "string") return false;
+    matcher = typeof parsed === "string" ? null : { list: parsed, answers: new Map() };
     if (matchers.size >= MAX_MATCHERS) matchers.clear();
-    matchers.set(networksJson, (list = parsed));
+    matchers.set(networksJson, matcher);
   }
-  return isTrustedPeer(list, address);
+  if (matcher === null) return false;
+  let inside = matcher.answers.get(address);
+  if (inside === undefined) {
+    inside = isTrustedPeer(matcher.list, address);
+    if (matcher.answers.size >= MAX_ANSWERS) matcher.answers.clear();
+    matcher.answers.set(address, inside);
+  }
+  return inside;
 }

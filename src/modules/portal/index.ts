@@ -359,7 +359,8 @@ export function portalModule(deps: PortalDeps) {
         const me = person(request, found);
         const note = field(body, "note");
         const chosen = fields(body, "scope");
-        const values = { note, expires: field(body, "expires"), expires_on: field(body, "expires_on"), scopes: chosen };
+        const networks = field(body, "networks");
+        const values = { note, expires: field(body, "expires"), expires_on: field(body, "expires_on"), scopes: chosen, networks };
         const nonce = field(body, "nonce");
         try {
           if (!FORM_NONCE.test(nonce)) throw new Refusal(400, "This form is out of date: open New token again");
@@ -367,7 +368,8 @@ export function portalModule(deps: PortalDeps) {
           if (hasServices && chosen.length === 0) throw new Refusal(400, "Choose at least one service or scope");
           const scopes = scopesFromList(chosen);
           if (typeof scopes === "string") throw new Refusal(400, scopes);
-          const wanted = { note, scopes: hasServices ? scopes : undefined, ...expiryOf(body), formNonce: nonce };
+          const allowedNetworks = networks.split(/[\s,]+/).filter((entry) => entry !== "");
+          const wanted = { note, scopes: hasServices ? scopes : undefined, ...expiryOf(body), formNonce: nonce, ...(allowedNetworks.length > 0 ? { allowedNetworks } : {}) };
           const { secret, token } = await tokens.create(me.actor, me.actor.user!, wanted);
           // The secret is the answer to this POST: never in a URL, never on a page that a reload or Back would show again.
           return pageAnswer(request, 201, "Token created", createdTokenView(secret, token), me.frame, "tokens/new");

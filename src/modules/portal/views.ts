@@ -206,7 +206,7 @@ export interface NewTokenForm {
   /** Single-use: the token this form makes is made once, however often the form is sent. */
   nonce: string;
   error?: string;
-  values?: { note?: string; expires?: string; expires_on?: string; scopes?: string[] };
+  values?: { note?: string; expires?: string; expires_on?: string; scopes?: string[]; networks?: string };
 }
 
 const PRESET_DAYS = [7, 30, 90, 365];
@@ -249,6 +249,8 @@ ${
 )}`
 }
 </fieldset>
+<div><label for="networks">Usable only from <span class="muted">(optional)</span></label><input type="text" id="networks" name="networks" maxlength="1100" value="${values.networks ?? ""}" aria-describedby="networks-hint">
+<p class="hint" id="networks-hint">Networks as CIDR blocks, separated by commas or spaces, e.g. 192.0.2.0/24, 2001:db8::/32 (at most 16). Empty: from anywhere.</p></div>
 <div><button type="submit">Create token</button></div>
 </form>`;
 }
