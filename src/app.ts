@@ -40,6 +40,7 @@ import { auditModule } from "./modules/audit/index.ts";
 import { clientAddressReader, createRegulation } from "./regulation/index.ts";
 import { VERSION } from "./version.ts";
 import { storeEventCounter } from "./metrics/store-events.ts";
+import { tokenExpiryGauge } from "./metrics/token-expiry.ts";
 import { storeQueryTimer } from "./metrics/store-query-timer.ts";
 import { isWorker } from "./workers.ts";
 import { portalModule } from "./modules/portal/index.ts";
@@ -120,8 +121,8 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
       }
     }
   });
-  const purge = store ? schedulePurge(store, purgePolicy(config), logger) : null;
   const tokens = store ? new TokenService(store, tokenPolicy(config, providers), logger) : null;
+  const purge = store ? schedulePurge(store, purgePolicy(config), logger, tokens) : null;
   const apiTokens = tokens ? createApiTokenProvider({ tokens, providers, logger }) : null;
   const accessTokens =
     store && keys.sessionKeySet
@@ -142,7 +143,10 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
       })
     : null;
   // Store-wide event counters come from the audit log, read when scraped (a worker's are read by its supervisor).
-  if (metrics && store && !isWorker()) metrics.onScrape(await storeEventCounter(metrics, store));
+  if (metrics && store && !isWorker()) {
+    metrics.onScrape(await storeEventCounter(metrics, store));
+    metrics.onScrape(tokenExpiryGauge(metrics, store, config.tokens.remind_before));
+  }
   // Regulation is shared through the store; without one, this process keeps its own counts in memory.
   const regulationStore = config.regulation.enabled ? (store ?? openSqliteBackend(":memory:")) : null;
   const regulation = regulationStore

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { basic, startApp, type TestApp } from "./helpers/app.ts";
+import { basic, logEvents, startApp, type TestApp } from "./helpers/app.ts";
+import { purgeStore } from "../src/store/purge.ts";
 import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";
 import { storedRows } from "./helpers/stored.ts";
 import { portalCookie } from "./helpers/portal.ts";
@@ -364,5 +365,96 @@ describe("§ 4 network limits", () => {
     } finally {
       await portal.stop();
     }
+  });
+});
+
+describe("§ 2 expiry reminders and unused tokens", () => {
+  const DAY = 86400;
+  /** The purge's policy in these tests: what has ended is kept (ten years), so the clock moved ahead deletes nothing. */
+  const KEEP_ENDED = { intervalSeconds: 0, sessionsAfterSeconds: 3650 * DAY, tokensAfterSeconds: 3650 * DAY };
+
+  test("tokens expiring within tokens.remind_before (7 days) are marked in the API, the portal's list and home page, and the CLI's --expiring", async () => {
+    const reminders = await startApp({ ...config(temporaryDirectory("gatehouse-lifecycle-remind-")), portal: { enabled: true } });
+    try {
+      const soon = await createToken(ALICE, { note: "expires in 3 days", expires_in: 3 * DAY }, reminders);
+      const later = await createToken(ALICE, { note: "expires in 20 days", expires_in: 20 * DAY }, reminders);
+      await createToken(BOB, { note: "bob's, in 1 day", expires_in: DAY }, reminders);
+      expect((await tokenOf(soon.id, ALICE, reminders)).expiring_soon).toBe(true);
+      expect((await tokenOf(later.id, ALICE, reminders)).expiring_soon).toBe(false);
+
+      const cookie = await portalCookie(reminders.url, "alice", "alice-pw");
+      const home = await (await fetch(`${reminders.url}/portal/`, { headers: { cookie } })).text();
+      expect(home).toContain("One of your API tokens expires soon (the first, expires in 3 days,");
+      const list = await (await fetch(`${reminders.url}/portal/tokens`, { headers: { cookie } })).text();
+      expect(list.match(/<strong class="expiring">expires soon<\/strong>/g)).toHaveLength(1);
+      expect(list).toContain("One token expires soon");
+
+      const configFile = join(dir, "remind-config.json");
+      writeFileSync(configFile, JSON.stringify(reminders.raw));
+      const cli = (...args: string[]) => Bun.spawnSync([process.execPath, "run", join(projectRoot, "src/main.ts"), "tokens", "list", ...args, "--config", configFile], { timeout: 60_000 });
+      const week = JSON.parse(cli("--expiring", "7d", "--json").stdout.toString()).tokens as { id: string; username: string }[];
+      expect(week.map((token) => token.username).sort()).toEqual(["alice", "bob"]);
+      expect(week.map((token) => token.id)).toContain(soon.id);
+      const month = JSON.parse(cli("--expiring", "30d", "--json", "--user", "alice", "--realm", "local").stdout.toString()).tokens as { id: string }[];
+      expect(month.map((token) => token.id).sort()).toEqual([soon.id, later.id].sort());
+      expect(cli("--expiring", "7d").stdout.toString()).toContain("active (expiring soon)");
+      const bad = cli("--expiring", "soon");
+      expect(bad.exitCode).toBe(2);
+
+      // The gauge, by window, as a scrape renders it (store-wide).
+      const scraped = await reminders.gatehouse.metrics!.render();
+      expect(scraped).toContain('gatehouse_tokens_expiring{window="1d"} 1');
+      expect(scraped).toContain('gatehouse_tokens_expiring{window="7d"} 2');
+      expect(scraped).toContain('gatehouse_tokens_expiring{window="30d"} 3');
+      // A revoked or rotated-away token is not counted.
+      await rotate(soon.id, ALICE, undefined, reminders);
+      expect(await reminders.gatehouse.metrics!.render()).toContain('gatehouse_tokens_expiring{window="7d"} 2'); // its successor expires in 3 days too
+      expect((await call("DELETE", `/api/v1/tokens/${later.id}`, ALICE, undefined, {}, reminders)).status).toBe(204);
+      expect(await reminders.gatehouse.metrics!.render()).toContain('gatehouse_tokens_expiring{window="30d"} 2');
+    } finally {
+      await reminders.stop();
+    }
+  });
+
+  test("tokens.expire_unused_after: the purge revokes a token unused that long (never used: since its creation), and those made with it, audited as token.expired_unused; with a clock the test controls", async () => {
+    const unused = await startApp({ ...config(temporaryDirectory("gatehouse-lifecycle-unused-"), { expire_unused_after: 2 }), purge: { interval: 0 } });
+    try {
+      const gatehouse = unused.gatehouse;
+      const policy = KEEP_ENDED;
+      const idle = await createToken(ALICE, { note: "never used", expires_in: 30 * DAY }, unused);
+      const child = await createToken(`Bearer ${idle.token}`, { note: "made with the idle one" }, unused);
+      const busy = await createToken(ALICE, { note: "used", expires_in: 30 * DAY }, unused);
+      // Nothing is unused for 2 s yet.
+      expect((await purgeStore(gatehouse.store!, policy, Date.now(), gatehouse.tokens)).expiredUnused).toBe(0);
+      await Bun.sleep(2200);
+      expect(await authenticate(busy.token, {}, unused)).toBe(200);
+      expect(await authenticate(child.token, {}, unused)).toBe(200);
+      const first = await purgeStore(gatehouse.store!, policy, Date.now(), gatehouse.tokens);
+      expect(first.expiredUnused).toBe(1);
+      expect(await authenticate(idle.token, {}, unused)).toBe(401);
+      expect(await authenticate(child.token, {}, unused)).toBe(401); // its parent's revocation takes it
+      expect(await authenticate(busy.token, {}, unused)).toBe(200);
+      const view = await tokenOf(idle.id, ALICE, unused);
+      expect(view.status).toBe("revoked");
+      expect(view.revoked_reason).toBe("not used for 2 seconds (tokens.expire_unused_after)");
+      const audited = await auditEvents("token.expired_unused", unused);
+      expect(audited.map((row) => row.token_id)).toEqual([idle.id]);
+      expect(audited[0].target_username).toBe("alice");
+      // The test's clock, 5 s on: the busy one is unused by then too.
+      const later = await purgeStore(gatehouse.store!, policy, Date.now() + 5000, gatehouse.tokens);
+      expect(later.expiredUnused).toBe(1);
+      expect(await authenticate(busy.token, {}, unused)).toBe(401);
+      expect(logEvents(unused).filter((line) => line.event === "tokens.expired_unused").map((line) => line.id).sort()).toEqual([idle.id, busy.id].sort());
+    } finally {
+      await unused.stop();
+    }
+  });
+
+  test("off by default: the purge revokes nothing unused", async () => {
+    const gatehouse = app.gatehouse;
+    const idle = await createToken(ALICE, { note: "idle, but expiry of unused tokens is off", expires_in: 300 * DAY });
+    const result = await purgeStore(gatehouse.store!, KEEP_ENDED, Date.now() + 299 * DAY * 1000, gatehouse.tokens);
+    expect(result.expiredUnused).toBe(0);
+    expect((await tokenOf(idle.id)).status).toBe("active");
   });
 });

@@ -196,9 +196,9 @@ export function markUnusedTokensRevoked(db: Executor, cutoff: number, at: number
 export function countTokensExpiring(db: Executor, now: number, untils: number[]): number[] {
   return untils.map(
     (until) =>
-      db.get<{ n: number }>(sql`
+      db.all<{ n: number }>(sql`
         SELECT count(*) AS n FROM tokens
-        WHERE revoked_at IS NULL AND rotated_to IS NULL AND expires_at > ${now} AND expires_at <= ${until}`)!.n,
+        WHERE revoked_at IS NULL AND rotated_to IS NULL AND expires_at > ${now} AND expires_at <= ${until}`)[0]!.n,
   );
 }
 

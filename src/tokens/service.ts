@@ -173,6 +173,8 @@ export const MAX_NOTE_LENGTH = 200;
 export const DEFAULT_REMIND_BEFORE = 604800;
 const RFC_3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 const FLUSH_INTERVAL_MS = 5000;
+/** Unused tokens revoked per transaction (the purge's batches, see store/purge.ts). */
+const EXPIRE_UNUSED_BATCH = 500;
 const ADDRESS_REFRESH_MS = 1000;
 
 
@@ -550,6 +552,36 @@ export class TokenService {
     const own = live.find((record) => owns(actor, record));
     if (!own && live.length > 0) await this.audit(actor, "token.delete_denied", Date.now(), { tokenId: live[0].id, target: live[0] });
     return this.revokeRecord(actor, own, "The currently-authenticated user has no such API key.");
+  }
+
+  /**
+   * Revokes the tokens not used for tokens.expire_unused_after (never used:
+   * counted from their creation), and the tokens made with them, each
+   * audited as `token.expired_unused` (the purge calls this; `now` is its
+   * clock). Uses remembered in memory are written first, so a token used a
+   * moment ago is not taken for unused. Answers how many were revoked.
+   */
+  async expireUnused(now = Date.now()): Promise<number> {
+    const after = this.policy.expireUnusedAfter ?? 0;
+    if (after <= 0) return 0;
+    await this.flushUses();
+    const reason = `not used for ${duration(after)} (tokens.expire_unused_after)`;
+    let total = 0;
+    for (;;) {
+      const revoked = await this.store.transaction(async (q) => {
+        const unused = await q.markUnusedTokensRevoked(now - after * 1000, now, reason, EXPIRE_UNUSED_BATCH);
+        for (const token of unused) {
+          await q.recordAudit(auditRow(null, "token.expired_unused", now, { tokenId: token.id, target: token, detail: { unused_for_seconds: after } }));
+        }
+        const descendants = await q.markDescendantsRevoked(unused.map((token) => token.id), now);
+        await this.auditRevoked(q, null, descendants, now, "its parent token was revoked");
+        await notifyRevoked(q, [...unused, ...descendants]);
+        return unused;
+      });
+      for (const token of revoked) this.logger.info("tokens.expired_unused", { id: token.id, username: token.username, realm: token.realm });
+      total += revoked.length;
+      if (revoked.length < EXPIRE_UNUSED_BATCH) return total;
+    }
   }
 
   /** Tiled's `first_eight` of these tokens (those created before it was kept have none). */

@@ -330,9 +330,10 @@ export function portalModule(deps: PortalDeps) {
     )
     .get(
       "/portal/",
-      ({ request, ...found }) => {
+      async ({ request, ...found }) => {
         const me = person(request, found);
-        return pageAnswer(request, 200, "You", meView(me.user, me.provider.name, me.actor.admin), me.frame, "");
+        const expiring = (await tokens.list(me.actor)).filter((token) => token.expiring_soon);
+        return pageAnswer(request, 200, "You", meView(me.user, me.provider.name, me.actor.admin, expiring), me.frame, "");
       },
       { caller: true },
     )

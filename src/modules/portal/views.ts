@@ -97,9 +97,19 @@ function scopeList(scopes: Scopes | null | undefined, unrestricted = "all (unres
   )}`;
 }
 
-export function meView(user: User, provider: string, admin: boolean): Html {
+/** The home page's banner: the person's tokens that expire soon (tokens.remind_before). */
+function expiringBanner(expiring: TokenView[]): Html {
+  if (expiring.length === 0) return html``;
+  const first = expiring.reduce((soonest, token) => (token.expires_at! < soonest.expires_at! ? token : soonest));
+  return notice(
+    "info",
+    html`${expiring.length === 1 ? "One of your API tokens expires" : `${expiring.length} of your API tokens expire`} soon (the first, ${first.note || html`<code>${first.id}</code>`}, ${time(first.expires_at)}): <a href="tokens">rotate or replace ${expiring.length === 1 ? "it" : "them"}</a> before programs using ${expiring.length === 1 ? "it" : "them"} are refused.`,
+  );
+}
+
+export function meView(user: User, provider: string, admin: boolean, expiring: TokenView[] = []): Html {
   const attributes = Object.entries(user.attributes);
-  return html`<dl class="identity">
+  return html`${expiringBanner(expiring)}<dl class="identity">
 <dt>Username</dt><dd>${user.username}</dd>
 <dt>Realm</dt><dd>${user.realm}</dd>
 <dt>Signed in with</dt><dd>${provider}</dd>
