@@ -24,6 +24,7 @@ import type { StoreBackend } from "./store/backend.ts";
 import { openSqliteBackend } from "./store/sqlite-backend.ts";
 import { openBackend } from "./store/open.ts";
 import { TokenService, tokenPolicy } from "./tokens/service.ts";
+import { GithubKeys } from "./tokens/leaks.ts";
 import { createApiTokenProvider } from "./providers/api-token.ts";
 import { createSessionAccessTokenProvider } from "./providers/session-access-token.ts";
 import { SessionService, rereadFrom, sessionPolicy } from "./sessions/service.ts";
@@ -231,7 +232,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
     .use(readyModule(readiness))
     .use(auditModule({ caller, store, logger }))
     .use(infoModule({ pipeline, caller, logger }))
-    .use(tokensModule({ caller, tokens: tokenService, logger }))
+    .use(tokensModule({ caller, tokens: tokenService, leakKeys: new GithubKeys({ url: config.tokens.leaks.github_keys_url, file: config.tokens.leaks.github_keys_file }, logger, config.auth.timeout_in_ms), logger }))
     .use(
       sessionsModule({
         pipeline,

@@ -3,13 +3,15 @@
 // against a server on an ephemeral port, on SQLite and (STORE_SUITES)
 // PostgreSQL.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { basic, logEvents, startApp, type TestApp } from "./helpers/app.ts";
 import { purgeStore } from "../src/store/purge.ts";
 import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";
 import { storedRows } from "./helpers/stored.ts";
 import { portalCookie } from "./helpers/portal.ts";
+import { generateOpaqueToken, hashOpaqueToken as sha256, parseOpaqueToken } from "../src/tokens/format.ts";
 
 const ALICE = basic("alice", "alice-pw");
 const BOB = basic("bob", "bob-pw");
@@ -456,5 +458,180 @@ describe("§ 2 expiry reminders and unused tokens", () => {
     const result = await purgeStore(gatehouse.store!, KEEP_ENDED, Date.now() + 299 * DAY * 1000, gatehouse.tokens);
     expect(result.expiredUnused).toBe(0);
     expect((await tokenOf(idle.id)).status).toBe("active");
+  });
+});
+
+describe("§ 3 leak reports", () => {
+  // GitHub's signing keys, as a test key pair: P-256, SHA-256, DER signatures in base64.
+  const github = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  const stranger = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  const KEY_ID = "90a421169f0a406205f1563a953312f0be898d3c7b6c06b681aa86a874555f4a";
+  const keysJson = (entries: [string, KeyObject][]) =>
+    JSON.stringify({ public_keys: entries.map(([key_identifier, key]) => ({ key_identifier, key: key.export({ type: "spki", format: "pem" }), is_current: true })) });
+  const signed = (body: string, privateKey: KeyObject = github.privateKey) => sign("sha256", Buffer.from(body), { key: privateKey, dsaEncoding: "der" }).toString("base64");
+  let leaks: TestApp;
+
+  beforeAll(async () => {
+    const leakDir = temporaryDirectory("gatehouse-lifecycle-leaks-");
+    writeFileSync(join(leakDir, "github-keys.json"), keysJson([[KEY_ID, github.publicKey]]));
+    leaks = await startApp({ ...config(leakDir, { leaks: { github_keys_file: join(leakDir, "github-keys.json") } }), portal: { enabled: true } });
+  });
+  afterAll(async () => {
+    await leaks?.stop();
+  });
+
+  const report = (body: string, headers: Record<string, string>, authorization?: string) =>
+    call("POST", "/api/v1/tokens/report-leak", authorization, body, headers, leaks);
+  const githubHeaders = (body: string, keyId = KEY_ID, privateKey?: KeyObject) => ({
+    "github-public-key-identifier": keyId,
+    "github-public-key-signature": signed(body, privateKey),
+  });
+  const entry = (token: string, url = "https://github.com/octo/suite/blob/main/ecflow.env") => ({ token, type: "gatehouse_api_token", url, source: "content" });
+
+  test("GitHub's signed report: live tokens revoked at once (and those made with them), labels per report, no secret echoed, audited with the URL, shown to the owner", async () => {
+    const live = await createToken(ALICE, { note: "leaked one" }, leaks);
+    const child = await createToken(`Bearer ${live.token}`, { note: "made with the leaked one" }, leaks);
+    const revoked = await createToken(ALICE, { note: "revoked before" }, leaks);
+    expect((await call("DELETE", `/api/v1/tokens/${revoked.id}`, ALICE, undefined, {}, leaks)).status).toBe(204);
+    const unknown = generateOpaqueToken("gth_");
+    const body = JSON.stringify([entry(live.token), entry(unknown), entry(revoked.token), entry("ghp_notoursatall"), entry(live.token)]);
+    const answer = await report(body, githubHeaders(body));
+    expect(answer.status).toBe(200);
+    expect(answer.json).toEqual([
+      { token_hash: sha256(live.token), token_type: "gatehouse_api_token", label: "true_positive" },
+      { token_hash: sha256(unknown), token_type: "gatehouse_api_token", label: "false_positive" },
+      { token_hash: sha256(revoked.token), token_type: "gatehouse_api_token", label: "true_positive" },
+      { token_hash: sha256("ghp_notoursatall"), token_type: "gatehouse_api_token", label: "false_positive" },
+      { token_hash: sha256(live.token), token_type: "gatehouse_api_token", label: "true_positive" },
+    ]);
+    for (const secret of [live.token, unknown, revoked.token]) expect(answer.text).not.toContain(secret);
+    expect(await authenticate(live.token, {}, leaks)).toBe(401);
+    expect(await authenticate(child.token, {}, leaks)).toBe(401);
+    const view = await tokenOf(live.id, ALICE, leaks);
+    expect(view.status).toBe("revoked");
+    expect(view.revoked_reason).toBe("found public at https://github.com/octo/suite/blob/main/ecflow.env");
+    const audited = await auditEvents("token.leaked", leaks);
+    expect(audited.map((row) => row.token_id)).toEqual([live.id]);
+    expect(detailOf(audited[0])).toEqual({ url: "https://github.com/octo/suite/blob/main/ecflow.env", source: "content", type: "gatehouse_api_token" });
+    const cookie = await portalCookie(leaks.url, "alice", "alice-pw");
+    const page = await (await fetch(`${leaks.url}/portal/tokens`, { headers: { cookie } })).text();
+    expect(page).toContain("revoked: found public at https://github.com/octo/suite/blob/main/ecflow.env");
+  });
+
+  test("a bad signature: 401 and nothing revoked (another key, an altered body, an unknown or missing key identifier)", async () => {
+    const token = await createToken(ALICE, { note: "must survive" }, leaks);
+    const body = JSON.stringify([entry(token.token)]);
+    const attempts: Record<string, string>[] = [
+      githubHeaders(body, KEY_ID, stranger.privateKey),
+      { ...githubHeaders(body), "github-public-key-signature": signed(JSON.stringify([entry(token.token, "https://elsewhere.example")])) },
+      githubHeaders(body, "no-such-key"),
+      { "github-public-key-signature": signed(body) },
+      { "github-public-key-identifier": KEY_ID, "github-public-key-signature": "bm90IGEgc2lnbmF0dXJl" },
+      { "github-public-key-identifier": KEY_ID, "github-public-key-signature": "" },
+    ];
+    for (const headers of attempts) {
+      const answer = await report(body, headers);
+      expect(answer.status).toBe(401);
+      expect(typeof answer.json.error).toBe("string");
+    }
+    expect(await authenticate(token.token, {}, leaks)).toBe(200);
+    expect((await auditEvents("token.leaked", leaks)).some((row) => row.token_id === token.id)).toBe(false);
+  });
+
+  test("without GitHub's signature: an admin's plain list is taken; anyone else is refused", async () => {
+    const token = await createToken(ALICE, { note: "found by our own scanner" }, leaks);
+    const body = JSON.stringify([{ token: token.token, url: "https://intranet.example/wiki/page" }]);
+    expect((await report(body, {})).status).toBe(401);
+    const byAlice = await report(body, {}, ALICE);
+    expect(byAlice.status).toBe(403);
+    expect(await authenticate(token.token, {}, leaks)).toBe(200);
+    const byAdmin = await report(body, {}, ADMIN);
+    expect(byAdmin.status).toBe(200);
+    expect(byAdmin.json).toEqual([{ token_hash: sha256(token.token), token_type: "gatehouse_api_token", label: "true_positive" }]);
+    expect(await authenticate(token.token, {}, leaks)).toBe(401);
+    const audited = (await auditEvents("token.leaked", leaks)).find((row) => row.token_id === token.id)!;
+    expect(detailOf(audited).url).toBe("https://intranet.example/wiki/page");
+    // Bad input: 400 with {error}.
+    for (const bad of ["{", "{}", "[1]", '[{"url": "x"}]', '[{"token": 5}]', JSON.stringify(Array.from({ length: 1001 }, () => ({ token: "x" })))]) {
+      const answer = await report(bad, {}, ADMIN);
+      expect(answer.status).toBe(400);
+      expect(typeof answer.json.error).toBe("string");
+    }
+  });
+
+  test("keys from a URL (tokens.leaks.github_keys_url), as GitHub publishes them", async () => {
+    const keyServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(keysJson([["k1", github.publicKey]]), { headers: { "content-type": "application/json" } }) });
+    const fromUrl = await startApp(config(temporaryDirectory("gatehouse-lifecycle-leak-url-"), { leaks: { github_keys_url: `http://127.0.0.1:${keyServer.port}/meta/public_keys/secret_scanning` } }));
+    try {
+      const token = await createToken(ALICE, { note: "leaked, keys by URL" }, fromUrl);
+      const body = JSON.stringify([entry(token.token)]);
+      expect((await call("POST", "/api/v1/tokens/report-leak", undefined, body, githubHeaders(body, "k1", stranger.privateKey), fromUrl)).status).toBe(401);
+      expect(await authenticate(token.token, {}, fromUrl)).toBe(200);
+      const answer = await call("POST", "/api/v1/tokens/report-leak", undefined, body, githubHeaders(body, "k1"), fromUrl);
+      expect(answer.status).toBe(200);
+      expect(answer.json[0].label).toBe("true_positive");
+      expect(await authenticate(token.token, {}, fromUrl)).toBe(401);
+      // Not configured at all: signed reports are refused, saying why.
+      const none = await call("POST", "/api/v1/tokens/report-leak", undefined, body, githubHeaders(body), app);
+      expect(none.status).toBe(401);
+      expect(none.json.error).toContain("tokens.leaks.github_keys_url");
+    } finally {
+      await fromUrl.stop();
+      keyServer.stop(true);
+    }
+  });
+
+  test("the published format: the README's regular expression and checksum, and the gitleaks rule, against real tokens and near-misses", () => {
+    const readme = readFileSync(join(projectRoot, "README.md"), "utf8");
+    const published = new RegExp(readme.match(/^Regular expression: `(.+)`$/m)![1]!);
+    const rule = readFileSync(join(projectRoot, "docs/gitleaks-gatehouse.toml"), "utf8");
+    const gitleaks = new RegExp(rule.match(/^regex = '''(.+)'''$/m)![1]!);
+    const entropyFloor = Number(rule.match(/^entropy = ([\d.]+)$/m)![1]);
+    // The checksum as the README describes it, written again here: CRC32 (IEEE) of the 30 random characters, as 6 base62 digits.
+    const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    const checksumOf = (random: string) => {
+      let crc = 0xffffffff;
+      for (const byte of Buffer.from(random)) {
+        crc ^= byte;
+        for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
+      }
+      let value = (crc ^ 0xffffffff) >>> 0;
+      let digits = "";
+      for (let i = 0; i < 6; i++) {
+        digits = base62[value % 62] + digits;
+        value = Math.floor(value / 62);
+      }
+      return digits;
+    };
+    const entropy = (text: string) => {
+      const counts = new Map<string, number>();
+      for (const char of text) counts.set(char, (counts.get(char) ?? 0) + 1);
+      return [...counts.values()].reduce((sum, count) => sum - (count / text.length) * Math.log2(count / text.length), 0);
+    };
+    for (let i = 0; i < 500; i++) {
+      const token = generateOpaqueToken("gth_");
+      for (const pattern of [published, gitleaks]) expect(`export TOKEN=${token}\n`.match(pattern)?.[1] ?? `export TOKEN=${token}\n`.match(pattern)?.[0]).toBe(token);
+      expect(checksumOf(token.slice(4, 34))).toBe(token.slice(34));
+      expect(entropy(token)).toBeGreaterThan(entropyFloor);
+    }
+    const real = generateOpaqueToken("gth_");
+    const nearMisses = [
+      real.slice(0, -1), // 35 characters
+      `${real}x`, // 37
+      `ghp_${real.slice(4)}`, // GitHub's prefix
+      `xgth_${real.slice(4)}`, // inside a longer word
+      `gth-${real.slice(4)}`,
+      `gth_${real.slice(4, 20)}-${real.slice(21)}`, // a character outside base62
+      `GTH_${real.slice(4)}`,
+    ];
+    for (const missed of nearMisses) {
+      expect(published.test(missed)).toBe(false);
+      expect(gitleaks.test(missed)).toBe(false);
+    }
+    // A look-alike of the right shape matches the expression; the checksum tells it apart.
+    const lookAlike = `gth_${real.slice(4, 34)}${real.slice(34) === "000000" ? "000001" : "000000"}`;
+    expect(gitleaks.test(lookAlike)).toBe(true);
+    expect(checksumOf(lookAlike.slice(4, 34))).not.toBe(lookAlike.slice(34));
+    expect(parseOpaqueToken("gth_", lookAlike)).toBe(false);
   });
 });

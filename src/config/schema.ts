@@ -372,6 +372,21 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
             description:
               "Seconds: a token not used for this long (never used: since its creation) is revoked by the purge, audited as token.expired_unused (0: never; e.g. 7776000 for 90 days)",
           }),
+          leaks: Type.Object(
+            {
+              github_keys_url: Type.Optional(
+                Type.String({
+                  pattern: "^https?://",
+                  description:
+                    "Where GitHub publishes the public keys that sign its secret-scanning reports (https://api.github.com/meta/public_keys/secret_scanning): POST /api/v1/tokens/report-leak accepts reports signed with them",
+                }),
+              ),
+              github_keys_file: Type.Optional(
+                Type.String({ minLength: 1, description: "The same keys from a file (the JSON GitHub serves there), for a host that cannot reach GitHub" }),
+              ),
+            },
+            { default: {}, additionalProperties: true, description: "Leak reports: tokens found in public are revoked at once" },
+          ),
         },
         { default: {}, additionalProperties: true, description: "Gatehouse's API tokens (kept in the store)" },
       ),

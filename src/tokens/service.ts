@@ -44,6 +44,7 @@ import { usernameProblem } from "../identity/username.ts";
 import type { Provider } from "../providers/provider.ts";
 import type { RequestContext } from "../identity/request.ts";
 import { checkedNetworks, insideNetworks, networksBeyond } from "./networks.ts";
+import { leakReason, type LeakReport, type LeakVerdict } from "./leaks.ts";
 
 export interface TokenPolicy {
   prefix: string;
@@ -552,6 +553,41 @@ export class TokenService {
     const own = live.find((record) => owns(actor, record));
     if (!own && live.length > 0) await this.audit(actor, "token.delete_denied", Date.now(), { tokenId: live[0].id, target: live[0] });
     return this.revokeRecord(actor, own, "The currently-authenticated user has no such API key.");
+  }
+
+  /**
+   * Leak reports (GitHub's secret scanning, or an operator's scanner): every
+   * reported value that is a live token is revoked at once with the tokens
+   * made with it, audited as `token.leaked` with where it was found, and its
+   * owner sees "revoked: found public at <url>". A value that is a Gatehouse
+   * token (live, or already revoked or expired) is a true positive; anything
+   * else a false positive. The answer names each by its SHA-256.
+   */
+  async reportLeaks(reports: LeakReport[], by: AuditActor, now = Date.now()): Promise<LeakVerdict[]> {
+    const verdicts: LeakVerdict[] = [];
+    let revokedCount = 0;
+    for (const report of reports) {
+      const hash = hashOpaqueToken(report.token);
+      const record = mayBeApiToken(this.policy.prefix, report.token) ? await this.store.read.findTokenByHash(hash) : undefined;
+      verdicts.push({ token_hash: hash, token_type: report.type, label: record ? "true_positive" : "false_positive" });
+      if (!record || record.revokedAt !== null) continue;
+      const reason = leakReason(report);
+      const revoked = await this.store.transaction(async (q) => {
+        if (!(await q.markTokenRevoked(record.id, now, reason))) return false; // the same token twice, or revoked meanwhile
+        const detail = { url: report.url, source: report.source, type: report.type };
+        await q.recordAudit(auditRow(by, "token.leaked", now, { tokenId: record.id, target: record, detail }));
+        const descendants = await q.markDescendantsRevoked([record.id], now);
+        await this.auditRevoked(q, by, descendants, now, "its parent token was found public");
+        await notifyRevoked(q, [record, ...descendants]);
+        return true;
+      });
+      if (revoked) {
+        revokedCount++;
+        this.logger.warn("tokens.leaked", { id: record.id, username: record.username, realm: record.realm, url: report.url });
+      }
+    }
+    this.logger.info("tokens.leak_report", { reports: reports.length, true_positives: verdicts.filter((verdict) => verdict.label === "true_positive").length, revoked: revokedCount });
+    return verdicts;
   }
 
   /**

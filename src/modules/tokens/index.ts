@@ -6,7 +6,8 @@
 // REST:                    POST /api/v1/tokens → 201 with the secret, once;
 //                          GET /api/v1/tokens[?user=&realm=&all=&include_revoked=],
 //                          GET|DELETE /api/v1/tokens/{id},
-//                          POST /api/v1/tokens/{id}/rotate → 201 with the new secret, once.
+//                          POST /api/v1/tokens/{id}/rotate → 201 with the new secret, once;
+//                          POST /api/v1/tokens/report-leak (GitHub's signed reports, or an admin's list) → the labels.
 // The caller comes from the caller plugin (modules/caller.ts); the rules live
 // in tokens/service.ts, which refuses with a Refusal this module answers as
 // `{"error": …}`. With `store.enabled: false` every route answers 503, as
@@ -17,13 +18,20 @@ import { MAX_NOTE_LENGTH, type TokenService } from "../../tokens/service.ts";
 import { MAX_NETWORKS } from "../../tokens/networks.ts";
 import type { callerPlugin } from "../caller.ts";
 import { holdsGatehouseScope } from "../../tokens/scopes.ts";
-import { answerErrors, parseJsonObject } from "../errors.ts";
+import { answerErrors, parseJsonObject, parseRawText } from "../errors.ts";
+import { parseLeakReports, verifyGithubSignature, type GithubKeys } from "../../tokens/leaks.ts";
+import { Refusal } from "../../refusal.ts";
+import { UNAUTHORIZED } from "../caller.ts";
+import { httpRequestContext } from "../../identity/request.ts";
+import type { AuditActor } from "../../store/audit.ts";
 import { ErrorModel, noContent, refuseUnknownFields } from "../http.ts";
 
 export interface TokensDeps {
   caller: ReturnType<typeof callerPlugin>;
   /** A stand-in that refuses with 503 when the store is disabled. */
   tokens: TokenService;
+  /** The keys GitHub signs its leak reports with (tokens.leaks). */
+  leakKeys: GithubKeys;
   logger: Logger;
 }
 
@@ -118,7 +126,12 @@ const ListQuery = t.Object({
 });
 const errors = { 400: ErrorModel, 401: ErrorModel, 403: ErrorModel, 404: ErrorModel, 503: ErrorModel };
 
-export function tokensModule({ caller, tokens, logger }: TokensDeps) {
+const LeakVerdictsModel = t.Array(
+  t.Object({ token_hash: t.String({ description: "SHA-256 of the reported value (hex)" }), token_type: t.String(), label: t.Union([t.Literal("true_positive"), t.Literal("false_positive")]) }),
+  { description: "GitHub's feedback format: one entry per report, never the secret" },
+);
+
+export function tokensModule({ caller, tokens, leakKeys, logger }: TokensDeps) {
   return new Elysia({ name: "tokens" })
     .use(caller)
     .onError(answerErrors("error", logger))
@@ -182,6 +195,32 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
       response: { 200: TokenModel, ...errors },
       detail: { summary: "One token" },
     })
+    .post(
+      "/api/v1/tokens/report-leak",
+      async ({ request, server, body, caller: found }) => {
+        const text = body as string;
+        const signature = request.headers.get("github-public-key-signature");
+        let by: AuditActor;
+        if (signature !== null) {
+          // GitHub's secret scanning: the signature is checked before anything in the body is read.
+          if (!leakKeys.configured) throw new Refusal(401, "Signed leak reports are not accepted here: tokens.leaks.github_keys_url (or github_keys_file) is not set");
+          const verified = await verifyGithubSignature(leakKeys, text, request.headers.get("github-public-key-identifier"), signature);
+          if (!verified) throw new Refusal(401, "The report's signature does not verify with GitHub's published keys");
+          by = { user: null, operator: "github-secret-scanning", client: httpRequestContext("api", request, server).client };
+        } else {
+          if (!found) throw new Refusal(401, UNAUTHORIZED);
+          if (!found.actor.admin) throw new Refusal(403, "Reports without GitHub's signature are taken from administrators only");
+          by = found.actor;
+        }
+        return tokens.reportLeaks(parseLeakReports(text), by);
+      },
+      {
+        identified: true,
+        parse: parseRawText,
+        response: { 200: LeakVerdictsModel, ...errors },
+        detail: { summary: "Report leaked tokens (GitHub's secret-scanning partner format, signed; or an admin's plain list): live ones are revoked at once" },
+      },
+    )
     .post(
       "/api/v1/tokens/:id/rotate",
       async ({ actor, params, body, set }) => {
