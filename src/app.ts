@@ -25,6 +25,7 @@ import { openSqliteBackend } from "./store/sqlite-backend.ts";
 import { openBackend } from "./store/open.ts";
 import { TokenService, tokenPolicy } from "./tokens/service.ts";
 import { GithubKeys } from "./tokens/leaks.ts";
+import { WebhookNotifier } from "./notifications/webhook.ts";
 import { createApiTokenProvider } from "./providers/api-token.ts";
 import { createSessionAccessTokenProvider } from "./providers/session-access-token.ts";
 import { SessionService, rereadFrom, sessionPolicy } from "./sessions/service.ts";
@@ -78,6 +79,8 @@ export interface Gatehouse {
 export interface GatehouseOptions {
   /** Told of every provider attempt, augmenter run and result (metrics, regulation, audit). */
   observers?: AuthObserver[];
+  /** The webhook's first retry after this many ms (tests shorten the back-off). */
+  webhookRetryBaseMs?: number;
 }
 
 export async function createGatehouse(config: GatehouseConfig, logger: Logger, options: GatehouseOptions = {}): Promise<Gatehouse> {
@@ -157,6 +160,19 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
         timeQuery: storeQueryTimer(metrics),
       })
     : null;
+  const webhook = config.tokens.notifications.webhook;
+  const notifier = tokens && webhook
+    ? new WebhookNotifier({
+        url: webhook.url,
+        secret: webhook.secret,
+        logger,
+        delivered: metrics ? () => metrics.events.webhookDeliveries.inc() : undefined,
+        failed: metrics ? () => metrics.events.webhookFailures.inc() : undefined,
+        retryBaseMs: options.webhookRetryBaseMs,
+        timeoutMs: config.auth.timeout_in_ms,
+      })
+    : null;
+  if (tokens && notifier) tokens.notifier = notifier;
   // Tokens limited to networks are checked against the client's address as regulation reads it (behind a trusted
   // proxy, its X-Real-IP), also when regulation is off.
   if (tokens) tokens.clientAddress = regulation ? (request) => regulation.clientAddress(request) : clientAddressReader(config, logger);
@@ -311,6 +327,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
     readiness,
     async close() {
       purge?.stop();
+      notifier?.close();
       if (purgeTimer) clearInterval(purgeTimer);
       stopKeyReloads?.();
       regulation?.close();

@@ -3,7 +3,7 @@
 // against a server on an ephemeral port, on SQLite and (STORE_SUITES)
 // PostgreSQL.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { createHmac, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { basic, logEvents, startApp, type TestApp } from "./helpers/app.ts";
@@ -280,7 +280,10 @@ describe("§ 4 network limits", () => {
     // The API refuses it too.
     expect((await call("GET", "/api/v1/tokens", `Bearer ${limited.token}`, undefined, from("198.51.100.9"))).status).toBe(401);
     expect((await call("GET", "/api/v1/tokens", `Bearer ${limited.token}`, undefined, from("192.0.2.9"))).status).toBe(200);
-    const refused = (await auditEvents("token.network_refused")).filter((row) => row.token_id === limited.id);
+    // Written after the answer (off the request's path).
+    const refusedFrom = async () => (await auditEvents("token.network_refused")).filter((row) => row.token_id === limited.id);
+    await eventually(async () => (await refusedFrom()).some((row) => row.address === "2001:db9::5"));
+    const refused = await refusedFrom();
     expect(refused.map((row) => row.address)).toEqual(expect.arrayContaining(["198.51.100.9", "2001:db9::5"]));
     expect(detailOf(refused[0])).toMatchObject({ allowed_networks: ["192.0.2.0/24", "2001:db8::/32"] });
     // Still a live token, with its use recorded from inside.
@@ -634,4 +637,114 @@ describe("§ 3 leak reports", () => {
     expect(checksumOf(lookAlike.slice(4, 34))).not.toBe(lookAlike.slice(34));
     expect(parseOpaqueToken("gth_", lookAlike)).toBe(false);
   });
+});
+
+describe("§ 2 webhook notifications", () => {
+  const SECRET = "webhook-signing-secret-0123456789";
+  interface Received {
+    headers: Record<string, string>;
+    body: string;
+    status: number;
+  }
+  const received: Received[] = [];
+  let hook: ReturnType<typeof Bun.serve>;
+  let notified: TestApp;
+  const seen = new Set<string>();
+
+  beforeAll(async () => {
+    // Fails the first attempt of every event (500), then takes it; the leaked event's first answer also comes late.
+    hook = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(request) {
+        const body = await request.text();
+        const id = request.headers.get("x-gatehouse-delivery") ?? "";
+        const status = seen.has(id) ? 204 : 500;
+        seen.add(id);
+        if (status === 500 && request.headers.get("x-gatehouse-event") === "token.leaked") await Bun.sleep(1500);
+        received.push({ headers: Object.fromEntries(request.headers), body, status });
+        return new Response(null, { status });
+      },
+    });
+    const hookDir = temporaryDirectory("gatehouse-lifecycle-webhook-");
+    writeFileSync(join(hookDir, "webhook-secret"), `${SECRET}\n`);
+    notified = await startApp(
+      {
+        ...config(hookDir, {
+          expire_unused_after: 2,
+          notifications: { webhook: { url: `http://127.0.0.1:${hook.port}/hooks/gatehouse?key=not-for-logs`, secret_file: join(hookDir, "webhook-secret") } },
+        }),
+        purge: { interval: 0 },
+      },
+      {},
+      { webhookRetryBaseMs: 200 },
+    );
+  });
+  afterAll(async () => {
+    await notified?.stop();
+    hook?.stop(true);
+  });
+
+  /** The events delivered (answered 2xx), by type. */
+  const delivered = (type: string) =>
+    received.filter((entry) => entry.status < 300 && entry.headers["x-gatehouse-event"] === type).map((entry) => JSON.parse(entry.body) as { id: string; type: string; occurred_at: string; data: Record<string, any> });
+
+  test("each event is posted signed (HMAC-SHA256 of the body), with a timestamp and an id for de-duplication, retried after a 500, never blocking the request; failures counted and logged without the secret", async () => {
+    const KEEP = { intervalSeconds: 0, sessionsAfterSeconds: 3650 * 86400, tokensAfterSeconds: 3650 * 86400 };
+    const gatehouse = notified.gatehouse;
+    // token.expiring: the purge tells once per token.
+    const expiring = await createToken(ALICE, { note: "expires in 3 days", expires_in: 3 * 86400 }, notified);
+    // token.expired_unused: unused for 2 s, by the test's clock.
+    const idle = await createToken(ALICE, { note: "idle", expires_in: 30 * 86400 }, notified);
+    await purgeStore(gatehouse.store!, KEEP, Date.now(), gatehouse.tokens);
+    await purgeStore(gatehouse.store!, KEEP, Date.now() + 3000, gatehouse.tokens);
+    // token.reuse_detected
+    const rotated = await createToken(ALICE, { note: "rotated" }, notified);
+    await rotate(rotated.id, ALICE, undefined, notified);
+    expect(await authenticate(rotated.token, { "x-real-ip": "203.0.113.50" }, notified)).toBe(401);
+    // token.leaked: the webhook answers late, the report does not wait for it.
+    const leaked = await createToken(ALICE, { note: "leaked" }, notified);
+    const started = performance.now();
+    const reportAnswer = await call("POST", "/api/v1/tokens/report-leak", ADMIN, JSON.stringify([{ token: leaked.token, url: "https://paste.example/x" }]), {}, notified);
+    expect(reportAnswer.status).toBe(200);
+    expect(performance.now() - started).toBeLessThan(1000);
+
+    await eventually(async () => ["token.expiring", "token.expired_unused", "token.reuse_detected", "token.leaked"].every((type) => delivered(type).length > 0));
+    const [expiringEvent] = delivered("token.expiring");
+    expect(expiringEvent!.data).toMatchObject({ token_id: expiring.id, username: "alice", realm: "local", note: "expires in 3 days", expires_at: expiring.expires_at });
+    expect(delivered("token.expired_unused").map((event) => event.data.token_id)).toContain(idle.id);
+    expect(delivered("token.reuse_detected")[0]!.data).toMatchObject({ token_id: rotated.id, family: rotated.id, address: "203.0.113.50", username: "alice" });
+    expect(delivered("token.leaked")[0]!.data).toMatchObject({ token_id: leaked.id, url: "https://paste.example/x" });
+    // Told once: another purge sends no second token.expiring for the same token.
+    await purgeStore(gatehouse.store!, KEEP, Date.now(), gatehouse.tokens);
+    await Bun.sleep(300);
+    expect(delivered("token.expiring").filter((event) => event.data.token_id === expiring.id)).toHaveLength(1);
+
+    for (const entry of received) {
+      const body = JSON.parse(entry.body);
+      expect(entry.headers["content-type"]).toBe("application/json");
+      expect(entry.headers["x-gatehouse-signature"]).toBe(`sha256=${createHmac("sha256", SECRET).update(entry.body).digest("hex")}`);
+      expect(entry.headers["x-gatehouse-delivery"]).toBe(body.id);
+      expect(entry.headers["x-gatehouse-event"]).toBe(body.type);
+      expect(Math.abs(Number(entry.headers["x-gatehouse-timestamp"]) - Date.now() / 1000)).toBeLessThan(60);
+      expect(Date.parse(body.occurred_at)).toBeGreaterThan(0);
+      for (const secret of [expiring.token, idle.token, rotated.token, leaked.token, SECRET]) expect(entry.body).not.toContain(secret);
+    }
+    // Every event was refused once (500) and delivered on a retry with the same id and body.
+    for (const event of ["token.expiring", "token.expired_unused", "token.reuse_detected", "token.leaked"].flatMap((type) => delivered(type))) {
+      const attempts = received.filter((entry) => entry.headers["x-gatehouse-delivery"] === event.id);
+      expect(attempts.map((entry) => entry.status)).toEqual([500, 204]);
+      expect(attempts[0]!.body).toBe(attempts[1]!.body);
+    }
+    const metrics = await gatehouse.metrics!.render();
+    expect(Number(metrics.match(/^gatehouse_webhook_failures_total (\d+)$/m)![1])).toBeGreaterThanOrEqual(4);
+    expect(Number(metrics.match(/^gatehouse_webhook_deliveries_total (\d+)$/m)![1])).toBeGreaterThanOrEqual(4);
+    const failures = logEvents(notified).filter((line) => line.event === "notifications.failed");
+    expect(failures.length).toBeGreaterThanOrEqual(4);
+    expect(failures[0]).toMatchObject({ webhook: `http://127.0.0.1:${hook.port}`, error: "status 500", retrying: true });
+    for (const line of notified.logs) {
+      expect(line).not.toContain(SECRET);
+      expect(line).not.toContain("not-for-logs");
+    }
+  }, 30_000);
 });

@@ -387,6 +387,20 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
             },
             { default: {}, additionalProperties: true, description: "Leak reports: tokens found in public are revoked at once" },
           ),
+          notifications: Type.Object(
+            {
+              webhook: Type.Optional(
+                Type.Object(
+                  {
+                    url: Type.String({ pattern: "^https?://", description: "Where token events are posted (token.expiring, token.expired_unused, token.reuse_detected, token.leaked)" }),
+                    secret: Type.String({ minLength: 16, description: "Signs each body (HMAC-SHA256, X-Gatehouse-Signature); or secret_file: a file holding it" }),
+                  },
+                  { additionalProperties: true },
+                ),
+              ),
+            },
+            { default: {}, additionalProperties: true, description: "Notifications of token events, for an operator to tell people (Gatehouse sends no mail itself)" },
+          ),
         },
         { default: {}, additionalProperties: true, description: "Gatehouse's API tokens (kept in the store)" },
       ),

@@ -24,7 +24,7 @@ import type { SessionFilter, SessionRecord } from "./sessions.ts";
 import type { ExternalAccountKey, ExternalAccountRecord, NewExternalAccount, SignInFlowRow } from "./sign-in.ts";
 import type { DeviceAuthorizationRecord, DeviceDecision, NewDeviceAuthorization } from "./device.ts";
 import type { KeyState, SigningKeyRow } from "./signing-keys.ts";
-import type { RevokedToken, TokenCredentialRow, TokenFilter, TokenRecord, TokenUse } from "./tokens.ts";
+import type { ExpiringToken, RevokedToken, TokenCredentialRow, TokenFilter, TokenRecord, TokenUse } from "./tokens.ts";
 import type { refreshTokens, sessionHandles, sessions, SessionIdentity, signingKeys } from "./schema.ts";
 
 export type StoreType = "sqlite" | "postgres";
@@ -94,6 +94,7 @@ export interface Queries {
   markFamilyRevoked(familyId: string, at: number, reason: string): MaybePromise<RevokedToken[]>;
   markUnusedTokensRevoked(cutoff: number, at: number, reason: string, limit: number): MaybePromise<RevokedToken[]>;
   countTokensExpiring(now: number, untils: number[]): MaybePromise<number[]>;
+  markExpiryNotified(now: number, until: number, limit: number): MaybePromise<ExpiringToken[]>;
   markDescendantsRevoked(ids: string[], at: number): MaybePromise<RevokedToken[]>;
   markSessionTokensRevoked(sessionIds: string[], at: number): MaybePromise<RevokedToken[]>;
   markOwnerTokensRevoked(owner: { username: string; realm: string }, at: number): MaybePromise<RevokedToken[]>;

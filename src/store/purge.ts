@@ -70,6 +70,8 @@ async function deleteInBatches(
 /** One purge, now (`tokens`: the service that revokes unused tokens, when tokens.expire_unused_after is set). */
 export async function purgeStore(store: StoreBackend, policy: PurgePolicy, now = Date.now(), tokens: TokenService | null = null): Promise<PurgeResult> {
   const expiredUnused = tokens ? await tokens.expireUnused(now) : 0;
+  // Owners told (through the webhook) of their tokens that expire soon, once each.
+  if (tokens) await tokens.notifyExpiring(now);
   const sessions = await deleteInBatches(store, (q, cutoff, limit) => q.deleteEndedSessions(cutoff, limit), now - policy.sessionsAfterSeconds * 1000);
   const deletedTokens = await deleteInBatches(store, (q, cutoff, limit) => q.deleteEndedTokens(cutoff, limit), now - policy.tokensAfterSeconds * 1000);
   // Sign-ins abandoned at the identity provider: a few rows at most, each useless once expired.

@@ -192,6 +192,31 @@ export function markUnusedTokensRevoked(db: Executor, cutoff: number, at: number
               (SELECT realm FROM users WHERE users.id = tokens.user_id) AS realm`);
 }
 
+/** A token whose owner is to be told it expires soon. */
+export interface ExpiringToken {
+  id: string;
+  username: string;
+  realm: string;
+  note: string;
+  expires_at: number;
+}
+
+/**
+ * Marks at most `limit` live tokens that expire after `now` and no later than
+ * `until`, and whose owner was not told yet, as told (expiry_notified_at);
+ * answers them. One UPDATE … RETURNING: of several instances, one tells.
+ */
+export function markExpiryNotified(db: Executor, now: number, until: number, limit: number): ExpiringToken[] {
+  return db.all<ExpiringToken>(sql`
+    UPDATE tokens SET expiry_notified_at = ${now}
+    WHERE id IN (
+      SELECT id FROM tokens
+      WHERE revoked_at IS NULL AND rotated_to IS NULL AND expiry_notified_at IS NULL AND expires_at > ${now} AND expires_at <= ${until}
+      LIMIT ${limit})
+    RETURNING id, (SELECT username FROM users WHERE users.id = tokens.user_id) AS username,
+              (SELECT realm FROM users WHERE users.id = tokens.user_id) AS realm, note, expires_at`);
+}
+
 /** How many live tokens expire after `now` and no later than each of `untils` (one count each). */
 export function countTokensExpiring(db: Executor, now: number, untils: number[]): number[] {
   return untils.map(

@@ -45,6 +45,7 @@ import type { Provider } from "../providers/provider.ts";
 import type { RequestContext } from "../identity/request.ts";
 import { checkedNetworks, insideNetworks, networksBeyond } from "./networks.ts";
 import { leakReason, type LeakReport, type LeakVerdict } from "./leaks.ts";
+import { NO_NOTIFIER, type Notifier } from "../notifications/webhook.ts";
 
 export interface TokenPolicy {
   prefix: string;
@@ -197,6 +198,8 @@ export class TokenService {
    * X-Real-IP of a trusted proxy); without regulation, the peer.
    */
   clientAddress: (request: RequestContext) => string | null = (request) => request.client.socket;
+  /** Told of token.expiring, token.expired_unused, token.reuse_detected and token.leaked (app.ts wires the webhook in). */
+  notifier: Notifier = NO_NOTIFIER;
 
   constructor(
     readonly store: StoreBackend,
@@ -304,10 +307,12 @@ export class TokenService {
         await this.auditRevoked(q, presenter, members, now, "reuse of a rotated-away token");
         await this.auditRevoked(q, presenter, descendants, now, "its parent token was revoked");
         await notifyRevoked(q, [...members, ...descendants]);
-        return { family, record, count: members.length + descendants.length };
+        return { family, record, ids: [...members, ...descendants].map((token) => token.id) };
       });
       if (revoked) {
-        this.logger.warn("tokens.reuse_detected", { id: tokenId, family: revoked.family, username: revoked.record.username, realm: revoked.record.realm, address, revoked: revoked.count });
+        const { family, record, ids } = revoked;
+        this.logger.warn("tokens.reuse_detected", { id: tokenId, family, username: record.username, realm: record.realm, address, revoked: ids.length });
+        this.notifier.notify("token.reuse_detected", { token_id: tokenId, family, revoked: ids, username: record.username, realm: record.realm, note: record.note, address });
       }
     } catch (error) {
       this.logger.error("tokens.reuse_revocation_failed", { id: tokenId, error: (error as Error).message });
@@ -584,10 +589,30 @@ export class TokenService {
       if (revoked) {
         revokedCount++;
         this.logger.warn("tokens.leaked", { id: record.id, username: record.username, realm: record.realm, url: report.url });
+        this.notifier.notify("token.leaked", { token_id: record.id, username: record.username, realm: record.realm, note: record.note, url: report.url, source: report.source });
       }
     }
     this.logger.info("tokens.leak_report", { reports: reports.length, true_positives: verdicts.filter((verdict) => verdict.label === "true_positive").length, revoked: revokedCount });
     return verdicts;
+  }
+
+  /**
+   * Tells the notifier, once per token, of each live token that expires
+   * within tokens.remind_before (the purge calls this; `now` is its clock).
+   * Nothing is marked when no webhook is configured. Answers how many.
+   */
+  async notifyExpiring(now = Date.now()): Promise<number> {
+    if (this.notifier === NO_NOTIFIER) return 0;
+    const until = now + (this.policy.remindBefore ?? DEFAULT_REMIND_BEFORE) * 1000;
+    let total = 0;
+    for (;;) {
+      const expiring = await this.store.transaction(async (q) => q.markExpiryNotified(now, until, EXPIRE_UNUSED_BATCH));
+      for (const token of expiring) {
+        this.notifier.notify("token.expiring", { token_id: token.id, username: token.username, realm: token.realm, note: token.note, expires_at: isoDate(token.expires_at) });
+      }
+      total += expiring.length;
+      if (expiring.length < EXPIRE_UNUSED_BATCH) return total;
+    }
   }
 
   /**
@@ -614,7 +639,10 @@ export class TokenService {
         await notifyRevoked(q, [...unused, ...descendants]);
         return unused;
       });
-      for (const token of revoked) this.logger.info("tokens.expired_unused", { id: token.id, username: token.username, realm: token.realm });
+      for (const token of revoked) {
+        this.logger.info("tokens.expired_unused", { id: token.id, username: token.username, realm: token.realm });
+        this.notifier.notify("token.expired_unused", { token_id: token.id, username: token.username, realm: token.realm, unused_for_seconds: after });
+      }
       total += revoked.length;
       if (revoked.length < EXPIRE_UNUSED_BATCH) return total;
     }

@@ -242,6 +242,18 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
       return counts;
     },
 
+    async markExpiryNotified(now, until, limit) {
+      const rows = await db.execute<{ id: string; username: string; realm: string; note: string; expires_at: string }>(sql`
+        UPDATE tokens SET expiry_notified_at = ${now}::bigint FROM users
+        WHERE users.id = tokens.user_id AND tokens.id IN (
+          SELECT id FROM tokens
+          WHERE revoked_at IS NULL AND rotated_to IS NULL AND expiry_notified_at IS NULL
+            AND expires_at > ${now}::bigint AND expires_at <= ${until}::bigint
+          LIMIT ${limit})
+        RETURNING tokens.id, users.username, users.realm, tokens.note, tokens.expires_at`);
+      return rows.map((row) => ({ id: row.id, username: row.username, realm: row.realm, note: row.note, expires_at: int(row.expires_at) }));
+    },
+
     async markDescendantsRevoked(ids, at) {
       if (ids.length === 0) return [];
       return revoked(sql`
