@@ -148,7 +148,7 @@ function tokenStatus(token: TokenView): Html {
   }
   if (token.rotated_from) lines.push(html`<span class="muted">rotated from <code>${token.rotated_from}</code></span>`);
   if (token.allowed_networks) lines.push(html`<span class="muted">only from ${token.allowed_networks.join(", ")}</span>`);
-  return html`<span class="status-${token.status}">${token.status}</span>${lines.map((line) => html`<br>${line}`)}`;
+  return html`${token.status}${lines.map((line) => html`<br>${line}`)}`;
 }
 
 function rotateForm(token: TokenView, csrf: string, back: string, actions: TokenActions): Html {
@@ -177,7 +177,7 @@ ${showOwner ? html`<td>${token.username} <span class="muted">(${token.realm})</s
 <td>${time(token.created_at)}</td>
 <td>${time(token.expires_at)}</td>
 <td>${time(token.last_used_at)}${token.last_used_at ? html`<br>from ${address(token.last_used_address, token.last_used_reported_address)}` : ""}</td>
-<td>${tokenStatus(token)}</td>
+<td class="status-${token.status}">${tokenStatus(token)}</td>
 <td>${rotateForm(token, csrf, back, actions)}${
     token.status === "active"
       ? html`<form method="post" action="tokens/revoke" data-confirm="Revoke this token? Programs using it will be refused at once.">${csrfField(csrf)}
