@@ -1,10 +1,14 @@
 // A/B of two Gatehouse source trees on one case, interleaved (see bench/README.md):
 //
 //   bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s]
-//                   [--case api|basic|unknown|revoked|malformed|anonymous|browser|sso] [--sso] [--env-b NAME=VALUE]
+//                   [--case api|api-ip|limited|basic|unknown|revoked|malformed|anonymous|browser|sso] [--sso]
+//                   [--env-b NAME=VALUE] [--case-b CASE]
 //
 // --env-b sets a variable for B only: the same tree twice with, say,
-// GATEHOUSE_METRICS__ENABLED=false gives the cost of a setting.
+// GATEHOUSE_METRICS__ENABLED=false gives the cost of a setting. --case-b
+// presents B another case's credential: `ab.ts . . --case api-ip --case-b
+// limited` is the cost of a network-limited token against an unlimited one
+// (both with X-Real-IP: 192.0.2.7, which loopback, a trusted proxy, names).
 //
 // --sso adds single sign-on to the config (`sso`, with portal.public_url; a
 // tree without it ignores the section), and a browser session with its
@@ -40,7 +44,8 @@ const rounds = Number(option("--rounds", "5"));
 const duration = option("--duration", "3s");
 const which = option("--case", "api");
 const envB = option("--env-b", "");
-const sso = args.includes("--sso") || ["anonymous", "browser", "sso"].includes(which);
+const whichB = option("--case-b", which);
+const sso = args.includes("--sso") || [which, whichB].some((name) => ["anonymous", "browser", "sso"].includes(name));
 const [dirA, dirB] = args.filter((arg) => !arg.startsWith("--")).map((dir) => (dir === "floor" ? dir : resolve(dir)));
 if (!dirA || !dirB) throw new Error("usage: bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s] [--case api]");
 const bun = process.execPath;
@@ -51,12 +56,15 @@ const ssoSection = "portal:\n  public_url: https://auth.bench.test/portal/\nsso:
 writeFileSync(configPath, (await benchConfig(dir, { store: true })) + (sso ? ssoSection : ""));
 const seed = Bun.spawnSync([bun, "run", join(import.meta.dir, "seed-tokens.ts"), configPath, "1000"]);
 if (seed.exitCode !== 0) throw new Error(`seeding failed: ${seed.stderr}`);
-const secrets = JSON.parse(seed.stdout.toString()) as { valid: string; revoked: string };
+const secrets = JSON.parse(seed.stdout.toString()) as { valid: string; revoked: string; limited: string };
 const ssoHandle = sso ? Bun.spawnSync([bun, "run", join(import.meta.dir, "seed-sso-session.ts"), configPath]).stdout.toString().trim() : "";
 /** What a browser sends when a person opens a page (the sign-in redirect's case). */
 const NAVIGATION = ["Accept: text/html,application/xhtml+xml,*/*;q=0.8", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Dest: document", "X-Original-URL: https://app.bench.test/page"];
-const requestHeaders = {
+/** Each case's request headers (wrk's -H). */
+const cases: Record<string, string[]> = {
   api: [`Authorization: Bearer ${secrets.valid}`],
+  "api-ip": [`Authorization: Bearer ${secrets.valid}`, "X-Real-IP: 192.0.2.7"],
+  limited: [`Authorization: Bearer ${secrets.limited}`, "X-Real-IP: 192.0.2.7"],
   revoked: [`Authorization: Bearer ${secrets.revoked}`],
   unknown: [`Authorization: Bearer ${generateOpaqueToken("gth_")}`],
   basic: [`Authorization: Basic ${btoa("bench-clear:clear-text-password")}`],
@@ -64,14 +72,21 @@ const requestHeaders = {
   anonymous: ["Accept: */*"],
   browser: NAVIGATION,
   sso: [...NAVIGATION, `Cookie: __Secure-gatehouse_sso=${ssoHandle}`],
-}[which];
-if (!requestHeaders) throw new Error(`unknown case ${which}`);
-const headerObject = Object.fromEntries(requestHeaders.map((line) => line.split(/: (.*)/s).slice(0, 2) as [string, string]));
+};
+const headersOf = (name: string) => {
+  const headers = cases[name];
+  if (!headers) throw new Error(`unknown case ${name}`);
+  return headers;
+};
+headersOf(which);
+headersOf(whichB);
 
 interface Side {
   name: string;
   target: RunningTarget;
   url: string;
+  /** wrk's -H headers. */
+  headers: string[];
 }
 
 /** A Gatehouse from the sources in `source`, on its own copy of the store. */
@@ -87,13 +102,14 @@ async function gatehouse(name: string, source: string, env: Record<string, strin
     own,
   );
   const target = viaNginx ? await behindNginx(started) : started;
-  return { name, target, url: target.url + (viaNginx ? "/protected" : "/authenticate") };
+  return { name, target, url: target.url + (viaNginx ? "/protected" : "/authenticate"), headers: headersOf(name === "B" ? whichB : which) };
 }
 
 const bare = await startProcess([bun, "run", join(import.meta.dir, "bare-server.ts")], (port) => ({ PORT: String(port) }), dir);
 const ceiling = viaNginx ? await behindNginx(bare) : bare;
-const sides: Side[] = [{ name: "ceiling", target: ceiling, url: ceiling.url + (viaNginx ? "/protected" : "/") }, await gatehouse("A", dirA), await gatehouse("B", dirB, envB ? Object.fromEntries([envB.split(/=(.*)/s).slice(0, 2) as [string, string]]) : {})];
-for (const side of sides.slice(1)) console.error(`${side.name}: warm-up answered ${(await fetch(side.url, { headers: headerObject, redirect: "manual" })).status}`);
+const sides: Side[] = [{ name: "ceiling", target: ceiling, url: ceiling.url + (viaNginx ? "/protected" : "/"), headers: headersOf(which) }, await gatehouse("A", dirA), await gatehouse("B", dirB, envB ? Object.fromEntries([envB.split(/=(.*)/s).slice(0, 2) as [string, string]]) : {})];
+const asObject = (headers: string[]) => Object.fromEntries(headers.map((header) => header.split(/: (.*)/s).slice(0, 2) as [string, string]));
+for (const side of sides.slice(1)) console.error(`${side.name}: warm-up answered ${(await fetch(side.url, { headers: asObject(side.headers), redirect: "manual" })).status}`);
 
 type Sample = { rps: number; cpuUs: number; ratio: number };
 const samples = new Map<string, Sample[]>(sides.map((side) => [side.name, []]));
@@ -104,7 +120,7 @@ for (let round = 0; round < rounds; round++) {
     const side = sides[(i + round) % sides.length]!;
     const pids = side.target.pids();
     const before = cpuSeconds(pids);
-    const wrk = Bun.spawnSync(["wrk", "-t2", "-c32", `-d${duration}`, "--latency", ...requestHeaders.flatMap((header) => ["-H", header]), side.url]);
+    const wrk = Bun.spawnSync(["wrk", "-t2", "-c32", `-d${duration}`, "--latency", ...side.headers.flatMap((header) => ["-H", header]), side.url]);
     const result = parseWrk(wrk.stdout.toString());
     cpu[side.name] = ((cpuSeconds(pids) - before) * 1e6) / result.requests;
     rps[side.name] = result.requestsPerSecond;
@@ -115,7 +131,7 @@ for (let round = 0; round < rounds; round++) {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const spread = (values: number[], digits: number) => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
-console.log(`case ${which}${sso ? " (sso configured)" : ""}${viaNginx ? " through nginx" : ""}, ${rounds} rounds of wrk -t2 -c32 -d${duration}; A = ${dirA}, B = ${dirB}${envB ? ` with ${envB}` : ""}`);
+console.log(`case ${which}${whichB !== which ? ` (B: ${whichB})` : ""}${sso ? " (sso configured)" : ""}${viaNginx ? " through nginx" : ""}, ${rounds} rounds of wrk -t2 -c32 -d${duration}; A = ${dirA}, B = ${dirB}${envB ? ` with ${envB}` : ""}`);
 console.log("| side | req/s | ÷ ceiling | server CPU µs/req | peak RSS MB |");
 console.log("|---|---:|---:|---:|---:|");
 for (const side of sides) {

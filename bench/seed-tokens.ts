@@ -1,6 +1,7 @@
 // Fills a bench store with API tokens: `bun bench/seed-tokens.ts CONFIG COUNT`.
-// Prints, as JSON, the secret the bench presents (`valid`) and the secret of a
-// token of the same user that is revoked (`revoked`, for the refusal case).
+// Prints, as JSON, the secret the bench presents (`valid`), the secret of a
+// token of the same user that is revoked (`revoked`, for the refusal case) and
+// of one limited to 192.0.2.0/24 (`limited`).
 import { loadConfigFile } from "../src/config/load.ts";
 import { openBackend } from "../src/store/open.ts";
 import { TokenService, tokenPolicy } from "../src/tokens/service.ts";
@@ -22,6 +23,8 @@ for (let i = 2; i < count; i++) {
 const revoked = await service.create(operator, owner, { note: "revoked, presented by the bench" });
 await service.revoke(operator, revoked.token.id);
 const valid = await service.create(operator, owner, { note: "presented by the bench" });
+// The same, limited to a network (issue 23 § 4): the bench names a client inside it in X-Real-IP.
+const limited = await service.create(operator, owner, { note: "limited to 192.0.2.0/24, presented by the bench", allowedNetworks: ["192.0.2.0/24"] });
 await service.close();
 await store.close();
-console.log(JSON.stringify({ valid: valid.secret, revoked: revoked.secret }));
+console.log(JSON.stringify({ valid: valid.secret, revoked: revoked.secret, limited: limited.secret }));

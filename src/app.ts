@@ -24,6 +24,8 @@ import type { StoreBackend } from "./store/backend.ts";
 import { openSqliteBackend } from "./store/sqlite-backend.ts";
 import { openBackend } from "./store/open.ts";
 import { TokenService, tokenPolicy } from "./tokens/service.ts";
+import { GithubKeys } from "./tokens/leaks.ts";
+import { WebhookNotifier } from "./notifications/webhook.ts";
 import { createApiTokenProvider } from "./providers/api-token.ts";
 import { createSessionAccessTokenProvider } from "./providers/session-access-token.ts";
 import { SessionService, rereadFrom, sessionPolicy } from "./sessions/service.ts";
@@ -37,9 +39,10 @@ import { createReadinessCheck, type Readiness } from "./metrics/readiness.ts";
 import { httpMetricsHook, unmatchedCounter } from "./modules/metrics/http.ts";
 import { readyModule } from "./modules/metrics/index.ts";
 import { auditModule } from "./modules/audit/index.ts";
-import { createRegulation } from "./regulation/index.ts";
+import { clientAddressReader, createRegulation } from "./regulation/index.ts";
 import { VERSION } from "./version.ts";
 import { storeEventCounter } from "./metrics/store-events.ts";
+import { tokenExpiryGauge } from "./metrics/token-expiry.ts";
 import { storeQueryTimer } from "./metrics/store-query-timer.ts";
 import { isWorker } from "./workers.ts";
 import { portalModule } from "./modules/portal/index.ts";
@@ -79,6 +82,8 @@ export interface Gatehouse {
 export interface GatehouseOptions {
   /** Told of every provider attempt, augmenter run and result (metrics, regulation, audit). */
   observers?: AuthObserver[];
+  /** The webhook's first retry after this many ms (tests shorten the back-off). */
+  webhookRetryBaseMs?: number;
 }
 
 export async function createGatehouse(config: GatehouseConfig, logger: Logger, options: GatehouseOptions = {}): Promise<Gatehouse> {
@@ -123,8 +128,8 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
       }
     }
   });
-  const purge = store ? schedulePurge(store, purgePolicy(config), logger) : null;
   const tokens = store ? new TokenService(store, tokenPolicy(config, providers), logger) : null;
+  const purge = store ? schedulePurge(store, purgePolicy(config), logger, tokens) : null;
   const apiTokens = tokens ? createApiTokenProvider({ tokens, providers, logger }) : null;
   const accessTokens =
     store && keys.sessionKeySet
@@ -154,7 +159,10 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
       })
     : null;
   // Store-wide event counters come from the audit log, read when scraped (a worker's are read by its supervisor).
-  if (metrics && store && !isWorker()) metrics.onScrape(await storeEventCounter(metrics, store));
+  if (metrics && store && !isWorker()) {
+    metrics.onScrape(await storeEventCounter(metrics, store));
+    metrics.onScrape(tokenExpiryGauge(metrics, store, config.tokens.remind_before));
+  }
   // Regulation is shared through the store; without one, this process keeps its own counts in memory.
   const regulationStore = config.regulation.enabled ? (store ?? openSqliteBackend(":memory:")) : null;
   const regulation = regulationStore
@@ -164,6 +172,22 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
         timeQuery: storeQueryTimer(metrics),
       })
     : null;
+  const webhook = config.tokens.notifications.webhook;
+  const notifier = tokens && webhook
+    ? new WebhookNotifier({
+        url: webhook.url,
+        secret: webhook.secret,
+        logger,
+        delivered: metrics ? () => metrics.events.webhookDeliveries.inc() : undefined,
+        failed: metrics ? () => metrics.events.webhookFailures.inc() : undefined,
+        retryBaseMs: options.webhookRetryBaseMs,
+        timeoutMs: config.auth.timeout_in_ms,
+      })
+    : null;
+  if (tokens && notifier) tokens.notifier = notifier;
+  // Tokens limited to networks are checked against the client's address as regulation reads it (behind a trusted
+  // proxy, its X-Real-IP), also when regulation is off.
+  if (tokens) tokens.clientAddress = regulation ? (request) => regulation.clientAddress(request) : clientAddressReader(config, logger);
   const observers = [...(metrics ? [metrics.observer] : []), ...(regulation ? [regulation.observer] : []), ...(options.observers ?? [])];
   const observer = combineObservers(observers, (error) =>
     logger.error("observer.failed", { error: (error as Error)?.message }),
@@ -236,7 +260,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
     .use(readyModule(readiness))
     .use(auditModule({ caller, store, logger }))
     .use(infoModule({ pipeline, caller, logger }))
-    .use(tokensModule({ caller, tokens: tokenService, logger }))
+    .use(tokensModule({ caller, tokens: tokenService, leakKeys: new GithubKeys({ url: config.tokens.leaks.github_keys_url, file: config.tokens.leaks.github_keys_file }, logger, config.auth.timeout_in_ms), logger }))
     .use(
       sessionsModule({
         pipeline,
@@ -316,6 +340,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
     readiness,
     async close() {
       purge?.stop();
+      notifier?.close();
       if (purgeTimer) clearInterval(purgeTimer);
       stopKeyReloads?.();
       regulation?.close();

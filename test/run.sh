@@ -36,6 +36,7 @@ STORE_SUITES=(
   test/sso.test.ts
   test/device-flow.test.ts
   test/browser-sso.test.ts
+  test/token-lifecycle.test.ts
 )
 
 bash test/setup.sh

@@ -92,7 +92,7 @@ export function tokenTable(tokens: readonly TokenView[]): string {
     tokens.map((token) => [
       token.id,
       `${token.username}@${token.realm}`,
-      token.status,
+      token.rotated_to ? `${token.status} (rotated to ${token.rotated_to})` : token.expiring_soon ? `${token.status} (expiring soon)` : token.status,
       token.expires_at === null ? "never" : day(token.expires_at),
       token.last_used_at === null ? "never" : `${day(token.last_used_at)} ${token.last_used_address ?? ""}`.trimEnd(),
       token.scopes === null ? "all" : describeScopes(token.scopes),

@@ -1,4 +1,4 @@
-// `gatehouse tokens create|list|revoke|import`: for the operator on the host,
+// `gatehouse tokens create|list|rotate|revoke|import`: for the operator on the host,
 // straight against the store the config names, SQLite or PostgreSQL (a running
 // server sees the changes on its next request). The operator acts as an admin and is audited as `cli:$USER`.
 import { readFileSync } from "node:fs";
@@ -14,8 +14,9 @@ import { Refusal } from "../refusal.ts";
 import { parseCommand, parseExpiresIn, parseScopeArguments, openCommandStore, storeConfig, tokenTable, type LoadConfig } from "./common.ts";
 
 const USAGE = `usage:
-  gatehouse tokens create --user U --realm R [--note TEXT] [--expires-in SECONDS|30d|never] [--scope service:scope ...]
-  gatehouse tokens list [--user U] [--realm R] [--include-revoked] [--json]
+  gatehouse tokens create --user U --realm R [--note TEXT] [--expires-in SECONDS|30d|never] [--scope service:scope ...] [--network CIDR ...]
+  gatehouse tokens list [--user U] [--realm R] [--include-revoked] [--expiring 7d] [--json]
+  gatehouse tokens rotate ID [--grace SECONDS]
   gatehouse tokens revoke ID
   gatehouse tokens import TOKENS.json --users USERS.json [--expires-in SECONDS|30d|never] [--note TEXT]
       (auth-o-tron 0.3.7's MongoDB collections, from mongoexport --collection tokens / --collection users)`;
@@ -30,6 +31,9 @@ const options = {
   "include-revoked": { type: "boolean" },
   json: { type: "boolean" },
   users: { type: "string" },
+  network: { type: "string", multiple: true },
+  expiring: { type: "string" },
+  grace: { type: "string" },
 } as const;
 
 export async function tokensCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
@@ -37,7 +41,7 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
   if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
   const [action, id] = positionals;
-  if (!["create", "list", "revoke", "import"].includes(action ?? "") || ((action === "revoke" || action === "import") && !id)) {
+  if (!["create", "list", "rotate", "revoke", "import"].includes(action ?? "") || ((action === "revoke" || action === "rotate" || action === "import") && !id)) {
     console.error(USAGE);
     return 2;
   }
@@ -68,6 +72,7 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
         note: values.note,
         expiresIn,
         scopes,
+        allowedNetworks: values.network,
       });
       // The secret alone on stdout (for scripts); what it is on stderr.
       if (token.lifetime_note) console.error(token.lifetime_note);
@@ -76,8 +81,23 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
     } else if (action === "import") {
       return await importTokens(config, tokens, id!, values);
     } else if (action === "list") {
-      const list = await tokens.list(operator, { username: values.user, realm: values.realm, includeRevoked: values["include-revoked"] });
+      const expiringWithin = values.expiring === undefined ? undefined : parseExpiresIn(values.expiring);
+      if (typeof expiringWithin === "string" || expiringWithin === null) {
+        console.error(`tokens list: --expiring ${values.expiring}: expected seconds or a number with s/m/h/d, e.g. 7d`);
+        return 2;
+      }
+      const list = await tokens.list(operator, { username: values.user, realm: values.realm, includeRevoked: values["include-revoked"], expiringWithin });
       console.log(values.json ? JSON.stringify({ tokens: list }, null, 2) : tokenTable(list));
+    } else if (action === "rotate") {
+      const grace = values.grace === undefined ? undefined : /^\d{1,5}$/.test(values.grace) ? Number(values.grace) : Number.NaN;
+      if (Number.isNaN(grace)) {
+        console.error(`tokens rotate: --grace ${values.grace}: expected a whole number of seconds`);
+        return 2;
+      }
+      const { secret, token } = await tokens.rotate(operator, id!, { graceSeconds: grace });
+      // As create: the secret alone on stdout.
+      console.error(`rotated ${token.rotated_from} to ${token.id} for ${token.username}@${token.realm}, expires ${token.expires_at ?? "never"}; the secret is shown this once:`);
+      console.log(secret);
     } else {
       const token = await tokens.revoke(operator, id!);
       console.log(`revoked ${token.id} (${token.username}@${token.realm})`);

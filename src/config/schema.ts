@@ -365,6 +365,53 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
             default: false,
             description: "Allow tokens that never expire (asked for with expires_in: null)",
           }),
+          max_rotation_grace: Type.Integer({
+            minimum: 0,
+            maximum: 3600,
+            default: 0,
+            description:
+              "Longest grace_seconds a rotation may give the old secret, so that a deployment can switch over (at most 3600; 0: the old secret stops at once)",
+          }),
+          remind_before: Type.Integer({
+            minimum: 0,
+            default: 604800,
+            description: "Seconds before its expiry from which a token is marked in the portal and counted as expiring (7 days)",
+          }),
+          expire_unused_after: Type.Integer({
+            minimum: 0,
+            default: 0,
+            description:
+              "Seconds: a token not used for this long (never used: since its creation) is revoked by the purge, audited as token.expired_unused (0: never; e.g. 7776000 for 90 days)",
+          }),
+          leaks: Type.Object(
+            {
+              github_keys_url: Type.Optional(
+                Type.String({
+                  pattern: "^https?://",
+                  description:
+                    "Where GitHub publishes the public keys that sign its secret-scanning reports (https://api.github.com/meta/public_keys/secret_scanning): POST /api/v1/tokens/report-leak accepts reports signed with them",
+                }),
+              ),
+              github_keys_file: Type.Optional(
+                Type.String({ minLength: 1, description: "The same keys from a file (the JSON GitHub serves there), for a host that cannot reach GitHub" }),
+              ),
+            },
+            { default: {}, additionalProperties: true, description: "Leak reports: tokens found in public are revoked at once" },
+          ),
+          notifications: Type.Object(
+            {
+              webhook: Type.Optional(
+                Type.Object(
+                  {
+                    url: Type.String({ pattern: "^https?://", description: "Where token events are posted (token.expiring, token.expired_unused, token.reuse_detected, token.leaked)" }),
+                    secret: Type.String({ minLength: 16, description: "Signs each body (HMAC-SHA256, X-Gatehouse-Signature); or secret_file: a file holding it" }),
+                  },
+                  { additionalProperties: true },
+                ),
+              ),
+            },
+            { default: {}, additionalProperties: true, description: "Notifications of token events, for an operator to tell people (Gatehouse sends no mail itself)" },
+          ),
         },
         { default: {}, additionalProperties: true, description: "Gatehouse's API tokens (kept in the store)" },
       ),

@@ -20,6 +20,8 @@ export interface ActorToken {
   expiresAt: number | null;
   /** The session it was made in, which the tokens it makes record too. */
   sessionId?: string | null;
+  /** The CIDR blocks it is limited to (JSON, as stored), which the tokens it makes may only narrow; null: none. */
+  networks?: string | null;
 }
 
 export interface Actor {

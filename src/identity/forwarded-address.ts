@@ -40,6 +40,9 @@ export type ForwardedAddressProblem = "missing" | "several" | "invalid";
 /** Headers a proxy adds on its way to Gatehouse (nginx's README blocks, Traefik's and Caddy's forward auth). */
 const PROXY_HEADERS = ["x-original-uri", "x-forwarded-uri", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-prefix", "forwarded"];
 
+/** Peers whose trust is remembered; beyond this many, the memory starts again. */
+const MAX_REMEMBERED_PEERS = 4096;
+
 /** Peers remembered as not setting X-Real-IP; beyond this many (a trusted range, not a few proxies), every trusted peer is. */
 const MAX_SUSPECTED_PEERS = 1024;
 
@@ -47,6 +50,8 @@ export class ForwardedAddresses {
   /** Trusted peers that showed they pass a client's X-Real-IP on. */
   private readonly suspected = new Set<string>();
   private everyPeerSuspected = false;
+  /** Peers found trusted or not (the list does not change while running). */
+  private readonly trustedPeers = new Map<string, boolean>();
   /** Per request, once: regulation asks before and after the check, and once per provider tried. */
   private readonly answered = new WeakMap<RequestContext, string | null>();
 
@@ -66,8 +71,13 @@ export class ForwardedAddresses {
    * proxy would let one guesser ban everyone.
    */
   clientAddress(request: RequestContext): string | null {
+    // Kept on the request when it has the slot (HTTP requests), else in the WeakMap.
+    if (request.forwardedAddress !== undefined) return request.forwardedAddress;
     let address = this.answered.get(request);
-    if (address === undefined) this.answered.set(request, (address = this.addressOf(request)));
+    if (address !== undefined) return address;
+    address = this.addressOf(request);
+    if ("forwardedAddress" in request) request.forwardedAddress = address;
+    else this.answered.set(request, address);
     return address;
   }
 
@@ -77,12 +87,24 @@ export class ForwardedAddresses {
     // Addresses and CIDR blocks alike (identity/trusted-proxies.ts, as the other trusted_proxies lists):
     // a proxy named by its block and not matched would be regulated as one client, and banned for everyone.
     // The Unix socket's peers are local processes its mode lets in (nginx): a proxy, as loopback is by default.
-    if (peer !== UNIX_SOCKET_PEER && !isTrustedPeer(this.trustedProxies, peer)) return peer;
+    if (peer !== UNIX_SOCKET_PEER && !this.isTrusted(peer)) return peer;
     const claimed = request.headers.get("x-real-ip")?.trim();
     const problem = this.problemWith(claimed, request.headers);
     if (problem) this.suspect(peer, problem);
     if (problem || this.everyPeerSuspected || this.suspected.has(peer)) return null;
-    return claimed && isIP(claimed) !== 0 ? claimed : null;
+    // No problem: an address (problemWith checked it), nginx's "unix:", or none.
+    return claimed && claimed !== "unix:" ? claimed : null;
+  }
+
+  /** Whether the peer is a trusted proxy, remembered by peer (a BlockList match costs ≈0.45 µs in Bun, a Map lookup ≈0.02). */
+  private isTrusted(peer: string): boolean {
+    let trusted = this.trustedPeers.get(peer);
+    if (trusted === undefined) {
+      trusted = isTrustedPeer(this.trustedProxies, peer);
+      if (this.trustedPeers.size >= MAX_REMEMBERED_PEERS) this.trustedPeers.clear();
+      this.trustedPeers.set(peer, trusted);
+    }
+    return trusted;
   }
 
   /** What a request shows about its proxy's X-Real-IP (several headers arrive joined by commas). */

@@ -377,7 +377,7 @@ export class IdentityPipeline {
     };
     const onResult = (found: User | null) => {
       const user = found && this.isSafeIdentity(found, provider.name) ? found : null;
-      if (!user && (found || !provider.lastingRefusals)) trial.uncertain = true;
+      if (!user && (found || !provider.lastingRefusals || provider.refusedForNow?.(request))) trial.uncertain = true;
       if (!user) this.options.logger.debug("auth.provider.refused", { provider: provider.name, realm: provider.realm });
       if (observer) report(user ? "success" : found ? "error" : "refused");
       return user;

@@ -81,6 +81,8 @@ export class Metrics {
     regulationReleases: Counter;
     regulationRefusals: Counter;
     proxyRealIpProblems: Counter;
+    webhookDeliveries: Counter;
+    webhookFailures: Counter;
   };
   readonly storeQueryDuration: Histogram;
   /** Series of the hot path, found once per label set. */
@@ -180,6 +182,11 @@ export class Metrics {
         "gatehouse_regulation_refusals_total",
         "Password or API-key attempts refused by this instance without checking them, because the username or address is banned",
         ["kind"],
+      ),
+      webhookDeliveries: counter("gatehouse_webhook_deliveries_total", "Token events delivered to the webhook (tokens.notifications.webhook) by this instance"),
+      webhookFailures: counter(
+        "gatehouse_webhook_failures_total",
+        "Failed attempts to deliver a token event to the webhook (a status other than 2xx, an error, no answer in time) by this instance; each is retried with back-off, up to 8 attempts",
       ),
       proxyRealIpProblems: counter(
         "gatehouse_regulation_proxy_x_real_ip_problems_total",

@@ -34,7 +34,7 @@ export async function storeEventCounter(metrics: Metrics, store: StoreBackend): 
     lastId = read.lastId;
     for (const { event, reason, kind, count } of read.counts) {
       if (event === "token.created") events.tokensCreated.inc(count);
-      else if (event === "token.revoked") events.tokensRevoked.inc(count);
+      else if (event === "token.revoked" || event === "token.expired_unused") events.tokensRevoked.inc(count);
       else if (event === "session.created") events.sessionsStarted.inc(count);
       else if (event === "session.revoked") {
         const label = reason === REUSE_REASON || reason === "user no longer known" ? reason : "revoked";

@@ -113,6 +113,11 @@ export async function parseJsonObject({ request, contentType }: { request: Reque
   return parseObject(text);
 }
 
+/** The `parse` hook of a route that needs the body exactly as sent (a signed one), bounded like the others. */
+export async function parseRawText({ request }: { request: Request }): Promise<string> {
+  return boundedText(request);
+}
+
 /**
  * The `parse` hook of a login route (OAuth2's password grant): a form, as
  * RFC 6749 §4.3 and Tiled's clients send it, or a JSON object. These routes

@@ -89,18 +89,27 @@ export function createApiTokenProvider(options: {
     authenticate(credential: Credential, signal: AbortSignal, request: RequestContext) {
       if (credential.scheme !== "bearer") return null;
       // No promise when the store answers at once (SQLite).
-      const token = tokens.verify(credential.token);
+      const token = tokens.verify(credential.token, request);
       return isPromise(token) ? token.then((found) => userOf(found, signal, request)) : userOf(token, signal, request);
     },
     tokenOf: (user) => grants.get(user),
+    // A token refused for the address it came from is not refused for good: the same secret from inside its networks works.
+    refusedForNow: (request) => tokens.refusedForAddress(request),
     // A success may be reused briefly: the revocation stamp changes at once
     // on a revocation here, and within a millisecond of one made elsewhere;
     // never past the token's expiry; every reuse still records the token's use.
     reuse: {
       stamp: () => tokens.revocationStamp(),
+      // Never past the token's expiry, nor past the grace of a rotated-away token.
       maxReuseMs: (user) => {
-        const expiresAt = grants.get(user)?.expiresAt;
-        return expiresAt === null || expiresAt === undefined ? Number.POSITIVE_INFINITY : expiresAt - Date.now();
+        const token = grants.get(user);
+        const ends = Math.min(token?.expiresAt ?? Number.POSITIVE_INFINITY, token?.rotatedUntil ?? Number.POSITIVE_INFINITY);
+        return ends - Date.now();
+      },
+      // A remembered success of a network-limited token answers only a request from inside its networks.
+      holdsFor: (user, request) => {
+        const token = grants.get(user);
+        return !token || tokens.usableFrom(token, request);
       },
       reused: (user, client) => {
         const token = grants.get(user);

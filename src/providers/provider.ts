@@ -57,6 +57,12 @@ export interface Provider {
    */
   readonly lastingRefusals?: boolean;
   /**
+   * True when this request's refusal does not hold for the same credential
+   * in another request: an API token used from outside its networks works
+   * from inside them, so that "no" must not be remembered.
+   */
+  refusedForNow?(request: RequestContext): boolean;
+  /**
    * For remote providers whose credentials are themselves JWTs of an external
    * identity provider (jwt, openid-offline, ecmwf-token-generator): they are
    * offered JWTs, except those Gatehouse issued (its own `iss`).
@@ -110,6 +116,8 @@ export interface VerdictReuse {
   stamp(): number;
   /** At most how long (ms) this user's success may be reused, e.g. until its token expires. */
   maxReuseMs?(user: User): number;
+  /** False when a remembered success must not answer this request (an API token used from outside its networks). */
+  holdsFor?(user: User, request: RequestContext): boolean;
   /** Called each time a remembered success answers a request, e.g. to record a token's use. */
   reused?(user: User, client: ClientAddress): void;
 }

@@ -79,6 +79,14 @@ export interface RegulationCounters {
   proxyRealIpProblem?(problem: ForwardedAddressProblem): void;
 }
 
+/** The client's address as regulation would read it, for a process with regulation off (API tokens' network limits). */
+export function clientAddressReader(config: GatehouseConfig, logger: Logger): (request: RequestContext) => string | null {
+  const trusted = trustedProxyList(config.regulation.trusted_proxies);
+  if (typeof trusted === "string") throw new Error(`regulation.trusted_proxies: ${trusted}`);
+  const addresses = new ForwardedAddresses(trusted, logger);
+  return (request) => addresses.clientAddress(request);
+}
+
 export function createRegulation(config: GatehouseConfig, store: StoreBackend, logger: Logger, counters: RegulationCounters | null): Regulation {
   const settings = config.regulation;
   const regulator = new Regulator(

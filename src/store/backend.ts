@@ -24,7 +24,7 @@ import type { SessionFilter, SessionRecord } from "./sessions.ts";
 import type { ExternalAccountKey, ExternalAccountRecord, NewExternalAccount, SignInFlowRow } from "./sign-in.ts";
 import type { DeviceAuthorizationRecord, DeviceDecision, NewDeviceAuthorization } from "./device.ts";
 import type { KeyState, SigningKeyRow } from "./signing-keys.ts";
-import type { RevokedToken, TokenCredentialRow, TokenFilter, TokenRecord, TokenUse } from "./tokens.ts";
+import type { ExpiringToken, RevokedToken, TokenCredentialRow, TokenFilter, TokenRecord, TokenUse } from "./tokens.ts";
 import type { refreshTokens, sessionHandles, sessions, SessionIdentity, signingKeys } from "./schema.ts";
 
 export type StoreType = "sqlite" | "postgres";
@@ -60,6 +60,11 @@ export interface NewToken {
   sessionId: string | null;
   /** The portal form's single-use nonce (unique): a form sent twice makes one token. */
   formNonce?: string | null;
+  /** Made by rotation: the first token of the family, and the token it replaces. */
+  familyId?: string | null;
+  rotatedFrom?: string | null;
+  /** CIDR blocks it may be used from; null or absent: anywhere. */
+  allowedNetworks?: string[] | null;
 }
 
 /** A session found by a browser's handle, with the identity last read for it. */
@@ -84,7 +89,12 @@ export interface Queries {
   /** The id of the token made with this portal form nonce, if any. */
   tokenIdWithFormNonce(nonce: string): MaybePromise<string | undefined>;
   listTokens(filter: TokenFilter): MaybePromise<TokenRecord[]>;
-  markTokenRevoked(id: string, at: number): MaybePromise<boolean>;
+  markTokenRevoked(id: string, at: number, reason?: string | null): MaybePromise<boolean>;
+  markTokenRotated(id: string, to: string, until: number): MaybePromise<boolean>;
+  markFamilyRevoked(familyId: string, at: number, reason: string): MaybePromise<RevokedToken[]>;
+  markUnusedTokensRevoked(cutoff: number, at: number, reason: string, limit: number): MaybePromise<RevokedToken[]>;
+  countTokensExpiring(now: number, untils: number[]): MaybePromise<number[]>;
+  markExpiryNotified(now: number, until: number, limit: number): MaybePromise<ExpiringToken[]>;
   markDescendantsRevoked(ids: string[], at: number): MaybePromise<RevokedToken[]>;
   markSessionTokensRevoked(sessionIds: string[], at: number): MaybePromise<RevokedToken[]>;
   markOwnerTokensRevoked(owner: { username: string; realm: string }, at: number): MaybePromise<RevokedToken[]>;

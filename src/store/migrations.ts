@@ -14,5 +14,6 @@ import "../../migrations/0004_ops_regulation_audit.sql" with { type: "file" };
 import "../../migrations/0005_token_lineage.sql" with { type: "file" };
 import "../../migrations/0006_portal_handles.sql" with { type: "file" };
 import "../../migrations/0007_sign_in.sql" with { type: "file" };
+import "../../migrations/0008_token_lifecycle.sql" with { type: "file" };
 
 export const migrationsFolder = dirname(dirname(journal as unknown as string));

@@ -4,7 +4,9 @@
 // retention (config `purge`); their refresh tokens and first_eight rows go
 // with them (ON DELETE CASCADE). Device authorizations (RFC 8628) go as soon
 // as they expire: anyone may ask for one, and an expired one serves nothing. The audit log has its own retention
-// (`audit.retention`, purged in app.ts).
+// (`audit.retention`, purged in app.ts). With `tokens.expire_unused_after`,
+// the purge also revokes the tokens nobody has used for that long (issue 23
+// § 2; tokens/service.ts expireUnused), before deleting what has ended.
 //
 // Why a retention rather than deleting at once: an ended session or token
 // still shows in listings (include_inactive, include_revoked) and answers
@@ -19,6 +21,7 @@ import type { GatehouseConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import type { MaybePromise } from "../identity/maybe-promise.ts";
 import type { Queries, StoreBackend } from "./backend.ts";
+import type { TokenService } from "../tokens/service.ts";
 import { SqliteBackend } from "./sqlite-backend.ts";
 
 export interface PurgePolicy {
@@ -31,6 +34,8 @@ export interface PurgePolicy {
 }
 
 export interface PurgeResult {
+  /** Tokens revoked for not being used for tokens.expire_unused_after. */
+  expiredUnused: number;
   sessions: number;
   tokens: number;
   deviceAuthorizations: number;
@@ -62,24 +67,28 @@ async function deleteInBatches(
   }
 }
 
-/** One purge, now. */
-export async function purgeStore(store: StoreBackend, policy: PurgePolicy, now = Date.now()): Promise<PurgeResult> {
+/** One purge, now (`tokens`: the service that revokes unused tokens, when tokens.expire_unused_after is set). */
+export async function purgeStore(store: StoreBackend, policy: PurgePolicy, now = Date.now(), tokens: TokenService | null = null): Promise<PurgeResult> {
+  const expiredUnused = tokens ? await tokens.expireUnused(now) : 0;
+  // Owners told (through the webhook) of their tokens that expire soon, once each.
+  if (tokens) await tokens.notifyExpiring(now);
   const sessions = await deleteInBatches(store, (q, cutoff, limit) => q.deleteEndedSessions(cutoff, limit), now - policy.sessionsAfterSeconds * 1000);
-  const tokens = await deleteInBatches(store, (q, cutoff, limit) => q.deleteEndedTokens(cutoff, limit), now - policy.tokensAfterSeconds * 1000);
+  const deletedTokens = await deleteInBatches(store, (q, cutoff, limit) => q.deleteEndedTokens(cutoff, limit), now - policy.tokensAfterSeconds * 1000);
   // Sign-ins abandoned at the identity provider: a few rows at most, each useless once expired.
   await store.transaction(async (q) => q.deleteExpiredSignInFlows(now));
   const deviceAuthorizations = await deleteInBatches(store, (q, cutoff, limit) => q.deleteExpiredDeviceAuthorizations(cutoff, limit), now);
   const walPages = store instanceof SqliteBackend ? store.checkpoint() : 0;
-  return { sessions, tokens, deviceAuthorizations, walPages };
+  return { expiredUnused, sessions, tokens: deletedTokens, deviceAuthorizations, walPages };
 }
 
 /** Purges every `intervalSeconds` (the first time one interval after start); `stop()` ends it. */
-export function schedulePurge(store: StoreBackend, policy: PurgePolicy, logger: Logger): { stop(): void } {
+export function schedulePurge(store: StoreBackend, policy: PurgePolicy, logger: Logger, tokens: TokenService | null = null): { stop(): void } {
   if (policy.intervalSeconds <= 0) return { stop() {} };
   const timer = setInterval(() => {
-    purgeStore(store, policy).then(
+    purgeStore(store, policy, Date.now(), tokens).then(
       (result) =>
         logger.info("store.purged", {
+          expired_unused_tokens: result.expiredUnused || undefined,
           deleted: { sessions: result.sessions, tokens: result.tokens, device_authorizations: result.deviceAuthorizations },
           wal_pages: result.walPages,
         }),

@@ -49,6 +49,20 @@ export const tokens = sqliteTable(
     revokedAt: integer("revoked_at"),
     /** The portal's single-use form nonce the token was made with: a form sent twice (a reload) makes one token. */
     formNonce: text("form_nonce"),
+    /** The first token of its rotation family (null: it is the first, or was never rotated): reuse revokes the family. */
+    familyId: text("family_id"),
+    /** The token it replaced by rotation. */
+    rotatedFrom: text("rotated_from"),
+    /** The token that replaced it by rotation. */
+    rotatedTo: text("rotated_to"),
+    /** Rotated away: its secret works until then (the grace); presented later, it revokes its family. Read on every use. */
+    rotatedUntil: integer("rotated_until"),
+    /** CIDR blocks it may be used from (JSON list); null: anywhere. Read on every use. */
+    allowedNetworks: text("allowed_networks", { mode: "json" }).$type<string[]>(),
+    /** Why it was revoked, when not by its owner's or an admin's choice (reuse after rotation, found public, unused). */
+    revokedReason: text("revoked_reason"),
+    /** When its owner was notified that it expires soon (once per token). */
+    expiryNotifiedAt: integer("expiry_notified_at"),
   },
   (table) => [
     uniqueIndex("tokens_hash").on(table.hash),
@@ -56,6 +70,7 @@ export const tokens = sqliteTable(
     index("tokens_user_id").on(table.userId),
     index("tokens_parent_id").on(table.parentId),
     index("tokens_session_id").on(table.sessionId),
+    index("tokens_family_id").on(table.familyId),
   ],
 );
 

@@ -4,6 +4,7 @@ import { and, asc, eq, inArray, isNull, sql, type SQL } from "drizzle-orm";
 import type { Scopes } from "../identity/user.ts";
 import { tokens, users } from "./schema.ts";
 import type { Executor, Store } from "./database.ts";
+import type { NewToken as NewTokenRow } from "./backend.ts";
 
 /** A token with its owner, as the store returns it (no hash, no secret). */
 export interface TokenRecord {
@@ -21,6 +22,16 @@ export interface TokenRecord {
   lastUsedAddress: string | null;
   lastUsedReportedAddress: string | null;
   revokedAt: number | null;
+  /** Why it was revoked when nobody chose to (reuse after rotation, unused): shown to its owner. */
+  revokedReason: string | null;
+  /** The first token of its rotation family; null: it is that first one (or was never rotated). */
+  familyId: string | null;
+  rotatedFrom: string | null;
+  rotatedTo: string | null;
+  /** Rotated away: its secret works until then. */
+  rotatedUntil: number | null;
+  /** CIDR blocks it may be used from; null: anywhere. */
+  allowedNetworks: string[] | null;
 }
 
 const recordFields = {
@@ -38,6 +49,12 @@ const recordFields = {
   lastUsedAddress: tokens.lastUsedAddress,
   lastUsedReportedAddress: tokens.lastUsedReportedAddress,
   revokedAt: tokens.revokedAt,
+  revokedReason: tokens.revokedReason,
+  familyId: tokens.familyId,
+  rotatedFrom: tokens.rotatedFrom,
+  rotatedTo: tokens.rotatedTo,
+  rotatedUntil: tokens.rotatedUntil,
+  allowedNetworks: tokens.allowedNetworks,
 };
 
 function selectRecords(db: Executor, where: SQL | undefined): TokenRecord[] {
@@ -53,17 +70,20 @@ function selectRecords(db: Executor, where: SQL | undefined): TokenRecord[] {
 export type NewToken = typeof tokens.$inferInsert;
 
 /** Inserts tokens with the statement prepared once (see audit.ts's prepareAuditWriter for why). */
-export function prepareInsertToken(
-  store: Store,
-): (
-  token: Required<Omit<NewToken, "lastUsedAt" | "lastUsedAddress" | "lastUsedReportedAddress" | "revokedAt" | "formNonce">> & { formNonce?: string | null },
-) => void {
+export function prepareInsertToken(store: Store): (token: NewTokenRow) => void {
   const statement = store.sqlite.prepare(
-    `INSERT INTO tokens (id, hash, user_id, note, scopes, created_at, expires_at, parent_id, session_id, form_nonce)
-     VALUES ($id, $hash, $userId, $note, $scopes, $createdAt, $expiresAt, $parentId, $sessionId, $formNonce)`,
+    `INSERT INTO tokens (id, hash, user_id, note, scopes, created_at, expires_at, parent_id, session_id, form_nonce, family_id, rotated_from, allowed_networks)
+     VALUES ($id, $hash, $userId, $note, $scopes, $createdAt, $expiresAt, $parentId, $sessionId, $formNonce, $familyId, $rotatedFrom, $allowedNetworks)`,
   );
   return (token) =>
-    statement.run({ ...token, scopes: token.scopes === null ? null : JSON.stringify(token.scopes), formNonce: token.formNonce ?? null });
+    statement.run({
+      ...token,
+      scopes: token.scopes === null ? null : JSON.stringify(token.scopes),
+      formNonce: token.formNonce ?? null,
+      familyId: token.familyId ?? null,
+      rotatedFrom: token.rotatedFrom ?? null,
+      allowedNetworks: token.allowedNetworks ? JSON.stringify(token.allowedNetworks) : null,
+    });
 }
 
 export function tokenIdWithFormNonce(db: Executor, nonce: string): string | undefined {
@@ -95,11 +115,11 @@ export function listTokens(db: Executor, filter: TokenFilter): TokenRecord[] {
   );
 }
 
-/** Marks the token revoked; false when it did not exist or was already revoked. */
-export function markTokenRevoked(db: Executor, id: string, at: number): boolean {
+/** Marks the token revoked (with why, when nobody chose to); false when it did not exist or was already revoked. */
+export function markTokenRevoked(db: Executor, id: string, at: number, reason: string | null = null): boolean {
   const changed = db
     .update(tokens)
-    .set({ revokedAt: at })
+    .set({ revokedAt: at, revokedReason: reason })
     .where(and(eq(tokens.id, id), isNull(tokens.revokedAt)))
     .returning({ id: tokens.id })
     .all();
@@ -129,6 +149,82 @@ export function markDescendantsRevoked(db: Executor, ids: string[], at: number):
     WHERE id IN (SELECT id FROM lineage) AND revoked_at IS NULL
     RETURNING id, (SELECT username FROM users WHERE users.id = tokens.user_id) AS username,
               (SELECT realm FROM users WHERE users.id = tokens.user_id) AS realm`);
+}
+
+/**
+ * Marks a live token rotated away, replaced by `to`, its secret working until
+ * `until`; false when it was revoked or already rotated meanwhile (of two
+ * rotations at once, one wins).
+ */
+export function markTokenRotated(db: Executor, id: string, to: string, until: number): boolean {
+  const changed = db
+    .update(tokens)
+    .set({ rotatedTo: to, rotatedUntil: until })
+    .where(and(eq(tokens.id, id), isNull(tokens.revokedAt), isNull(tokens.rotatedTo)))
+    .returning({ id: tokens.id })
+    .all();
+  return changed.length > 0;
+}
+
+/** Revokes every live token of a rotation family (the first one and every token rotated from it), saying why. */
+export function markFamilyRevoked(db: Executor, familyId: string, at: number, reason: string): RevokedToken[] {
+  return db.all<RevokedToken>(sql`
+    UPDATE tokens SET revoked_at = ${at}, revoked_reason = ${reason}
+    WHERE (id = ${familyId} OR family_id = ${familyId}) AND revoked_at IS NULL
+    RETURNING id, (SELECT username FROM users WHERE users.id = tokens.user_id) AS username,
+              (SELECT realm FROM users WHERE users.id = tokens.user_id) AS realm`);
+}
+
+/**
+ * Revokes at most `limit` live tokens not used since `cutoff` (never used:
+ * counted from their creation), saying why. A token rotated away is left to
+ * its family: its successor is the one in use.
+ */
+export function markUnusedTokensRevoked(db: Executor, cutoff: number, at: number, reason: string, limit: number): RevokedToken[] {
+  return db.all<RevokedToken>(sql`
+    UPDATE tokens SET revoked_at = ${at}, revoked_reason = ${reason}
+    WHERE id IN (
+      SELECT id FROM tokens
+      WHERE revoked_at IS NULL AND rotated_to IS NULL AND (expires_at IS NULL OR expires_at > ${at})
+        AND coalesce(last_used_at, created_at) < ${cutoff}
+      LIMIT ${limit})
+    RETURNING id, (SELECT username FROM users WHERE users.id = tokens.user_id) AS username,
+              (SELECT realm FROM users WHERE users.id = tokens.user_id) AS realm`);
+}
+
+/** A token whose owner is to be told it expires soon. */
+export interface ExpiringToken {
+  id: string;
+  username: string;
+  realm: string;
+  note: string;
+  expires_at: number;
+}
+
+/**
+ * Marks at most `limit` live tokens that expire after `now` and no later than
+ * `until`, and whose owner was not told yet, as told (expiry_notified_at);
+ * answers them. One UPDATE … RETURNING: of several instances, one tells.
+ */
+export function markExpiryNotified(db: Executor, now: number, until: number, limit: number): ExpiringToken[] {
+  return db.all<ExpiringToken>(sql`
+    UPDATE tokens SET expiry_notified_at = ${now}
+    WHERE id IN (
+      SELECT id FROM tokens
+      WHERE revoked_at IS NULL AND rotated_to IS NULL AND expiry_notified_at IS NULL AND expires_at > ${now} AND expires_at <= ${until}
+      LIMIT ${limit})
+    RETURNING id, (SELECT username FROM users WHERE users.id = tokens.user_id) AS username,
+              (SELECT realm FROM users WHERE users.id = tokens.user_id) AS realm, note, expires_at`);
+}
+
+/** How many live tokens expire after `now` and no later than each of `untils` (one count each). */
+export function countTokensExpiring(db: Executor, now: number, untils: number[]): number[] {
+  return untils.map(
+    (until) =>
+      db.all<{ n: number }>(sql`
+        SELECT count(*) AS n FROM tokens
+        WHERE revoked_at IS NULL AND rotated_to IS NULL AND expires_at > ${now} AND expires_at <= ${until}`)[0]!.n,
+  );
 }
 
 /** Revokes the live tokens made in these sessions (their descendants carry the same session). */
@@ -185,6 +281,10 @@ export interface TokenCredentialRow {
   expires_at: number | null;
   revoked_at: number | null;
   session_id: string | null;
+  /** Rotated away: the secret works until then; presented later, it is a reuse (tokens/service.ts). */
+  rotated_until: number | null;
+  /** JSON list of CIDR blocks; null: usable from anywhere. */
+  allowed_networks: string | null;
 }
 
 /**
@@ -195,7 +295,7 @@ export interface TokenCredentialRow {
  */
 export function prepareTokenLookup(store: Store): (hash: string) => TokenCredentialRow | null {
   const statement = store.sqlite.prepare<TokenCredentialRow, [string]>(
-    "SELECT id, user_id, scopes, expires_at, revoked_at, session_id FROM tokens WHERE hash = ?",
+    "SELECT id, user_id, scopes, expires_at, revoked_at, session_id, rotated_until, allowed_networks FROM tokens WHERE hash = ?",
   );
   return (hash) => statement.get(hash);
 }

@@ -176,7 +176,7 @@ export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateH
     const verdict = verdicts.get(credentialKey, now);
     if (!verdict) return undefined;
     const reuse = verdict.answer.provider.reuse!;
-    if (reuse.stamp() !== verdict.stamp || issuer.currentKid() !== verdict.kid) {
+    if (reuse.stamp() !== verdict.stamp || issuer.currentKid() !== verdict.kid || reuse.holdsFor?.(verdict.answer.user, request) === false) {
       verdicts.delete(credentialKey);
       return undefined;
     }

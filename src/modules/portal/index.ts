@@ -4,6 +4,7 @@
 //   GET  /portal/tokens               your tokens              POST /portal/sign-in      → a session, in the cookie
 //   GET  /portal/tokens/new           the new-token form       POST /portal/sign-out     ends the session
 //   POST /portal/tokens/new           → the secret, once       POST /portal/tokens/revoke
+//   POST /portal/tokens/rotate        → the new secret, once
 //   GET  /portal/sessions             your sessions            POST /portal/sessions/revoke, /sessions/revoke-others
 //   GET  /portal/admin/users?user=    a user's tokens and sessions (admin)
 //   GET  /portal/admin/keys           signing keys (admin)     POST /portal/admin/keys/rotate
@@ -247,6 +248,7 @@ export function portalModule(deps: PortalDeps) {
     return { expiresIn: Math.min(days * 86400, tokenPolicy.maxExpiresIn) };
   }
 
+  const tokenActions = { maxRotationGrace: tokenPolicy.maxRotationGrace ?? 0 };
   const usersPath = (user: string, realm: string) => `admin/users?${new URLSearchParams(realm ? { user, realm } : { user })}`;
 
   return new Elysia({ name: "portal" })
@@ -354,12 +356,13 @@ export function portalModule(deps: PortalDeps) {
     )
     .get(
       "/portal/",
-      ({ request, query, ...found }) => {
+      async ({ request, query, ...found }) => {
         const me = person(request, found);
         // A sign-in whose rd could not be followed (not a portal page, nor an allowed application's) lands here.
         const text = message(query, { [NOT_RETURNED]: "You are signed in. The page you came from is not one this portal may send you back to, so you are on the portal's home page." });
         const note = text ? notice("info", text) : "";
-        return pageAnswer(request, 200, "You", html`${note}${meView(me.user, me.provider.name, me.actor.admin)}`, me.frame, "");
+        const expiring = (await tokens.list(me.actor)).filter((token) => token.expiring_soon);
+        return pageAnswer(request, 200, "You", html`${note}${meView(me.user, me.provider.name, me.actor.admin, expiring)}`, me.frame, "");
       },
       { caller: true },
     )
@@ -368,7 +371,7 @@ export function portalModule(deps: PortalDeps) {
       async ({ request, query, ...found }) => {
         const me = person(request, found);
         const done = message(query, { revoked: "The token is revoked." });
-        return pageAnswer(request, 200, "Your tokens", tokensView(await tokens.list(me.actor, { includeRevoked: true }), me.frame.csrf, done), me.frame, "tokens");
+        return pageAnswer(request, 200, "Your tokens", tokensView(await tokens.list(me.actor, { includeRevoked: true }), me.frame.csrf, tokenActions, done), me.frame, "tokens");
       },
       { caller: "tokens" },
     )
@@ -386,7 +389,8 @@ export function portalModule(deps: PortalDeps) {
         const me = person(request, found);
         const note = field(body, "note");
         const chosen = fields(body, "scope");
-        const values = { note, expires: field(body, "expires"), expires_on: field(body, "expires_on"), scopes: chosen };
+        const networks = field(body, "networks");
+        const values = { note, expires: field(body, "expires"), expires_on: field(body, "expires_on"), scopes: chosen, networks };
         const nonce = field(body, "nonce");
         try {
           if (!FORM_NONCE.test(nonce)) throw new Refusal(400, "This form is out of date: open New token again");
@@ -394,7 +398,8 @@ export function portalModule(deps: PortalDeps) {
           if (hasServices && chosen.length === 0) throw new Refusal(400, "Choose at least one service or scope");
           const scopes = scopesFromList(chosen);
           if (typeof scopes === "string") throw new Refusal(400, scopes);
-          const wanted = { note, scopes: hasServices ? scopes : undefined, ...expiryOf(body), formNonce: nonce };
+          const allowedNetworks = networks.split(/[\s,]+/).filter((entry) => entry !== "");
+          const wanted = { note, scopes: hasServices ? scopes : undefined, ...expiryOf(body), formNonce: nonce, ...(allowedNetworks.length > 0 ? { allowedNetworks } : {}) };
           const { secret, token } = await tokens.create(me.actor, me.actor.user!, wanted);
           // The secret is the answer to this POST: never in a URL, never on a page that a reload or Back would show again.
           return pageAnswer(request, 201, "Token created", createdTokenView(secret, token), me.frame, "tokens/new");
@@ -414,6 +419,19 @@ export function portalModule(deps: PortalDeps) {
         const me = person(request, found);
         await tokens.revoke(me.actor, field(body, "id"));
         return redirect(request, backTo(body, "revoked"));
+      },
+      { caller: "tokens", parse: parseForm, body: FormBody },
+    )
+    .post(
+      "/portal/tokens/rotate",
+      async ({ request, body, ...found }) => {
+        const me = person(request, found);
+        const graceText = field(body, "grace_seconds").trim();
+        const graceSeconds = graceText === "" ? undefined : /^\d{1,5}$/.test(graceText) ? Number(graceText) : Number.NaN;
+        if (Number.isNaN(graceSeconds)) throw new Refusal(400, "The grace is a whole number of seconds");
+        const { secret, token, oldSecretUntil } = await tokens.rotate(me.actor, field(body, "id"), { graceSeconds });
+        // As after a creation: the secret is this POST's answer, never in a URL, never shown again.
+        return pageAnswer(request, 201, "Token rotated", createdTokenView(secret, token, oldSecretUntil), me.frame, "tokens");
       },
       { caller: "tokens", parse: parseForm, body: FormBody },
     )
@@ -462,7 +480,7 @@ export function portalModule(deps: PortalDeps) {
           ? { tokens: await tokens.list(me.actor, { ...filter, includeRevoked: true }), sessions: await sessions.list(me.actor, filter) }
           : null;
         const done = message(query, { revoked: "Revoked." });
-        return pageAnswer(request, 200, "Users", usersView({ user, realm }, result, me.frame.csrf, usersPath(user, realm), done), me.frame, "admin/users");
+        return pageAnswer(request, 200, "Users", usersView({ user, realm }, result, me.frame.csrf, usersPath(user, realm), tokenActions, done), me.frame, "admin/users");
       },
       { admin: true },
     )

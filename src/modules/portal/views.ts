@@ -97,9 +97,19 @@ function scopeList(scopes: Scopes | null | undefined, unrestricted = "all (unres
   )}`;
 }
 
-export function meView(user: User, provider: string, admin: boolean): Html {
+/** The home page's banner: the person's tokens that expire soon (tokens.remind_before). */
+function expiringBanner(expiring: TokenView[]): Html {
+  if (expiring.length === 0) return html``;
+  const first = expiring.reduce((soonest, token) => (token.expires_at! < soonest.expires_at! ? token : soonest));
+  return notice(
+    "info",
+    html`${expiring.length === 1 ? "One of your API tokens expires" : `${expiring.length} of your API tokens expire`} soon (the first, ${first.note || html`<code>${first.id}</code>`}, ${time(first.expires_at)}): <a href="tokens">rotate or replace ${expiring.length === 1 ? "it" : "them"}</a> before programs using ${expiring.length === 1 ? "it" : "them"} are refused.`,
+  );
+}
+
+export function meView(user: User, provider: string, admin: boolean, expiring: TokenView[] = []): Html {
   const attributes = Object.entries(user.attributes);
-  return html`<dl class="identity">
+  return html`${expiringBanner(expiring)}<dl class="identity">
 <dt>Username</dt><dd>${user.username}</dd>
 <dt>Realm</dt><dd>${user.realm}</dd>
 <dt>Signed in with</dt><dd>${provider}</dd>
@@ -122,7 +132,38 @@ function address(primary: string | null, reported: string | null): Html {
   return html`${primary ?? ""}${reported && reported !== primary ? html` <span class="muted">(reported ${reported})</span>` : ""}`;
 }
 
-export function tokenTable(tokens: TokenView[], csrf: string, back: string, showOwner: boolean): Html {
+/** What the token table offers besides revoking: rotation, with a grace of at most this many seconds (0: none). */
+export interface TokenActions {
+  maxRotationGrace: number;
+}
+
+/** Status, with why it was revoked, its rotation family and its networks. */
+function tokenStatus(token: TokenView): Html {
+  const lines: Html[] = [];
+  if (token.revoked_reason) lines.push(html`<span class="muted">revoked: ${token.revoked_reason}</span>`);
+  if (token.expiring_soon) lines.push(html`<strong class="expiring">expires soon</strong>`);
+  if (token.rotated_to) {
+    const until = token.status === "active" && token.rotated_until ? html`, old secret works until ${time(token.rotated_until)}` : "";
+    lines.push(html`<span class="muted">rotated to <code>${token.rotated_to}</code>${until}</span>`);
+  }
+  if (token.rotated_from) lines.push(html`<span class="muted">rotated from <code>${token.rotated_from}</code></span>`);
+  if (token.allowed_networks) lines.push(html`<span class="muted">only from ${token.allowed_networks.join(", ")}</span>`);
+  return html`${token.status}${lines.map((line) => html`<br>${line}`)}`;
+}
+
+function rotateForm(token: TokenView, csrf: string, back: string, actions: TokenActions): Html {
+  if (token.status !== "active" || token.rotated_to) return html``;
+  const label = token.note || token.id;
+  return html`<form method="post" action="tokens/rotate" data-confirm="Rotate this token? You get a new secret; the old one stops${actions.maxRotationGrace > 0 ? " after the grace chosen" : " at once"}.">${csrfField(csrf)}
+<input type="hidden" name="id" value="${token.id}"><input type="hidden" name="back" value="${back}">${
+    actions.maxRotationGrace > 0
+      ? html`<label for="grace-${token.id}">Old secret works for (seconds, at most ${actions.maxRotationGrace})</label><input type="number" id="grace-${token.id}" name="grace_seconds" min="0" max="${actions.maxRotationGrace}" value="0">`
+      : ""
+  }
+<button type="submit" aria-label="Rotate token ${label}">Rotate</button></form>`;
+}
+
+export function tokenTable(tokens: TokenView[], csrf: string, back: string, showOwner: boolean, actions: TokenActions = { maxRotationGrace: 0 }): Html {
   if (tokens.length === 0) return html`<p class="muted">No tokens.</p>`;
   return html`<div class="table-wrap" role="region" tabindex="0" aria-label="Tokens"><table>
 <thead><tr>${showOwner ? html`<th scope="col">Owner</th>` : ""}<th scope="col">Note</th><th scope="col">ID</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col">Status</th><th scope="col"><span class="muted">Action</span></th></tr></thead>
@@ -136,8 +177,8 @@ ${showOwner ? html`<td>${token.username} <span class="muted">(${token.realm})</s
 <td>${time(token.created_at)}</td>
 <td>${time(token.expires_at)}</td>
 <td>${time(token.last_used_at)}${token.last_used_at ? html`<br>from ${address(token.last_used_address, token.last_used_reported_address)}` : ""}</td>
-<td class="status-${token.status}">${token.status}</td>
-<td>${
+<td class="status-${token.status}">${tokenStatus(token)}</td>
+<td>${rotateForm(token, csrf, back, actions)}${
     token.status === "active"
       ? html`<form method="post" action="tokens/revoke" data-confirm="Revoke this token? Programs using it will be refused at once.">${csrfField(csrf)}
 <input type="hidden" name="id" value="${token.id}"><input type="hidden" name="back" value="${back}">
@@ -149,10 +190,16 @@ ${showOwner ? html`<td>${token.username} <span class="muted">(${token.realm})</s
 </tbody></table></div>`;
 }
 
-export function tokensView(tokens: TokenView[], csrf: string, message?: string): Html {
-  return html`${message ? notice("success", message) : ""}
+export function tokensView(tokens: TokenView[], csrf: string, actions: TokenActions, message?: string): Html {
+  const reused = tokens.filter((token) => token.revoked_reason?.includes("rotated-away"));
+  const expiring = tokens.filter((token) => token.expiring_soon);
+  return html`${message ? notice("success", message) : ""}${
+    reused.length > 0
+      ? notice("error", html`A rotated-away token was presented again, so someone else may hold it: its whole family was revoked (${reused.map((token) => html`<code>${token.id}</code> `)}). See the reasons below; create a new token for the deployment.`)
+      : ""
+  }${expiring.length > 0 ? notice("info", `${expiring.length === 1 ? "One token expires" : `${expiring.length} tokens expire`} soon: rotate ${expiring.length === 1 ? "it" : "them"} or create new ones before then.`) : ""}
 <p><a href="tokens/new">Create a new token</a></p>
-${tokenTable(tokens, csrf, "tokens", false)}`;
+${tokenTable(tokens, csrf, "tokens", false, actions)}`;
 }
 
 export interface NewTokenForm {
@@ -169,7 +216,7 @@ export interface NewTokenForm {
   /** Single-use: the token this form makes is made once, however often the form is sent. */
   nonce: string;
   error?: string;
-  values?: { note?: string; expires?: string; expires_on?: string; scopes?: string[] };
+  values?: { note?: string; expires?: string; expires_on?: string; scopes?: string[]; networks?: string };
 }
 
 const PRESET_DAYS = [7, 30, 90, 365];
@@ -212,11 +259,14 @@ ${
 )}`
 }
 </fieldset>
+<div><label for="networks">Usable only from <span class="muted">(optional)</span></label><input type="text" id="networks" name="networks" maxlength="1100" value="${values.networks ?? ""}" aria-describedby="networks-hint">
+<p class="hint" id="networks-hint">Networks as CIDR blocks, separated by commas or spaces, e.g. 192.0.2.0/24, 2001:db8::/32 (at most 16). Empty: from anywhere.</p></div>
 <div><button type="submit">Create token</button></div>
 </form>`;
 }
 
-export function createdTokenView(secret: string, token: TokenView): Html {
+/** The new secret, once: after a creation, or a rotation (`oldSecretUntil`: the end of the old secret's grace, if any). */
+export function createdTokenView(secret: string, token: TokenView, oldSecretUntil?: string | null): Html {
   return html`<div class="notice warning" role="alert"><strong>Copy this token now.</strong> It is shown only once: it cannot be shown again, and this page cannot be reloaded. If you lose it, revoke it and create another.</div>
 <div><label for="secret">Your new token</label>
 <input type="text" id="secret" class="secret" value="${secret}" readonly aria-describedby="secret-status">
@@ -227,6 +277,8 @@ export function createdTokenView(secret: string, token: TokenView): Html {
 <dt>ID</dt><dd><code>${token.id}</code></dd>
 <dt>Scopes</dt><dd>${scopeList(token.scopes)}</dd>
 <dt>Expires</dt><dd>${time(token.expires_at)}${token.lifetime_note ? html`<br><span class="muted">${token.lifetime_note}</span>` : ""}</dd>
+${token.rotated_from ? html`<dt>Replaces</dt><dd><code>${token.rotated_from}</code> (its secret ${oldSecretUntil ? html`works until ${time(oldSecretUntil)}` : "has stopped"})</dd>` : ""}
+${token.allowed_networks ? html`<dt>Usable from</dt><dd>${token.allowed_networks.join(", ")}</dd>` : ""}
 </dl>
 <p>Use it as <code>Authorization: Bearer &lt;token&gt;</code>. <a href="tokens">Back to your tokens</a></p>`;
 }
@@ -269,7 +321,7 @@ ${
 }`;
 }
 
-export function usersView(query: { user: string; realm: string }, found: { tokens: TokenView[]; sessions: SessionView[] } | null, csrf: string, back: string, message?: string): Html {
+export function usersView(query: { user: string; realm: string }, found: { tokens: TokenView[]; sessions: SessionView[] } | null, csrf: string, back: string, actions: TokenActions, message?: string): Html {
   return html`${message ? notice("success", message) : ""}
 <form method="get" action="admin/users" class="filters" role="search">
 <div><label for="user">Username</label><input type="text" id="user" name="user" required value="${query.user}"></div>
@@ -279,7 +331,7 @@ export function usersView(query: { user: string; realm: string }, found: { token
 ${
   found
     ? html`<h2>Tokens of ${query.user}</h2>
-${tokenTable(found.tokens, csrf, back, true)}
+${tokenTable(found.tokens, csrf, back, true, actions)}
 <h2>Live sessions of ${query.user}</h2>
 ${sessionTable(found.sessions, undefined, csrf, back, true)}`
     : html`<p class="muted">Find a user to see and revoke their tokens and sessions.</p>`

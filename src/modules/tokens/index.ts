@@ -5,7 +5,9 @@
 //                          DELETE /token/{token} → 204 (owner or admin only; a token revoking itself needs no scope).
 // REST:                    POST /api/v1/tokens → 201 with the secret, once;
 //                          GET /api/v1/tokens[?user=&realm=&all=&include_revoked=],
-//                          GET|DELETE /api/v1/tokens/{id}.
+//                          GET|DELETE /api/v1/tokens/{id},
+//                          POST /api/v1/tokens/{id}/rotate → 201 with the new secret, once;
+//                          POST /api/v1/tokens/report-leak (GitHub's signed reports, or an admin's list) → the labels.
 // The caller comes from the caller plugin (modules/caller.ts); the rules live
 // in tokens/service.ts, which refuses with a Refusal this module answers as
 // `{"error": …}`. With `store.enabled: false` every route answers 503, as
@@ -13,15 +15,23 @@
 import { Elysia, t } from "elysia";
 import type { Logger } from "../../log.ts";
 import { MAX_NOTE_LENGTH, type TokenService } from "../../tokens/service.ts";
+import { MAX_NETWORKS } from "../../tokens/networks.ts";
 import type { callerPlugin } from "../caller.ts";
 import { holdsGatehouseScope } from "../../tokens/scopes.ts";
-import { answerErrors, parseJsonObject } from "../errors.ts";
+import { answerErrors, parseJsonObject, parseRawText } from "../errors.ts";
+import { parseLeakReports, verifyGithubSignature, type GithubKeys } from "../../tokens/leaks.ts";
+import { Refusal } from "../../refusal.ts";
+import { UNAUTHORIZED } from "../caller.ts";
+import { httpRequestContext } from "../../identity/request.ts";
+import type { AuditActor } from "../../store/audit.ts";
 import { ErrorModel, noContent, refuseUnknownFields } from "../http.ts";
 
 export interface TokensDeps {
   caller: ReturnType<typeof callerPlugin>;
   /** A stand-in that refuses with 503 when the store is disabled. */
   tokens: TokenService;
+  /** The keys GitHub signs its leak reports with (tokens.leaks). */
+  leakKeys: GithubKeys;
   logger: Logger;
 }
 
@@ -36,7 +46,7 @@ const tokenFields = {
   realm: t.String(),
   note: t.String(),
   scopes: nullable(ScopesModel),
-  status: t.Union([t.Literal("active"), t.Literal("expired"), t.Literal("revoked")]),
+  status: t.Union([t.Literal("active"), t.Literal("expired"), t.Literal("revoked"), t.Literal("rotated")]),
   created_at: t.String(),
   expires_at: nullable(t.String()),
   last_used_at: nullable(t.String()),
@@ -45,6 +55,13 @@ const tokenFields = {
   revoked_at: nullable(t.String()),
   parent_id: nullable(t.String({ description: "The token it was created with: revoking that one revoked this one" })),
   session_id: nullable(t.String({ description: "The session it was made in" })),
+  revoked_reason: nullable(t.String({ description: "Why it was revoked, when nobody chose to (reuse after rotation, unused)" })),
+  family_id: t.String({ description: "Its rotation family: the id of the first token rotated (its own when it is the first)" }),
+  rotated_from: nullable(t.String({ description: "The token it replaced by rotation" })),
+  rotated_to: nullable(t.String({ description: "The token that replaced it by rotation" })),
+  rotated_until: nullable(t.String({ description: "Rotated away: until when its secret works (the grace)" })),
+  allowed_networks: nullable(t.Array(t.String(), { description: "CIDR blocks it may be used from; null: anywhere" })),
+  expiring_soon: t.Boolean({ description: "Live and expiring within tokens.remind_before" }),
 };
 export const TokenModel = t.Object(tokenFields, { description: "A token, without its secret" });
 const TokenListModel = t.Object({ tokens: t.Array(TokenModel) });
@@ -57,6 +74,7 @@ const CreatedTokenModel = t.Object(
   },
   { description: "The new token, with its secret" },
 );
+const NETWORKS_ERROR = `allowed_networks: a list of at most ${MAX_NETWORKS} CIDR blocks, e.g. ["192.0.2.0/24", "2001:db8::/32"]`;
 const SCOPES_ERROR = 'scopes: an object of service → list of scopes, e.g. {"ecflow": ["read"]}';
 const CreateTokenBody = t.Object(
   {
@@ -78,6 +96,25 @@ const CreateTokenBody = t.Object(
         error: SCOPES_ERROR,
       }),
     ),
+    allowed_networks: t.Optional(
+      t.Array(t.String({ error: NETWORKS_ERROR }), {
+        description: `CIDR blocks the token may be used from (at most ${MAX_NETWORKS}); omitted: anywhere`,
+        error: NETWORKS_ERROR,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+const RotateTokenBody = t.Object(
+  {
+    grace_seconds: t.Optional(
+      t.Integer({
+        minimum: 0,
+        maximum: 3600,
+        description: "How long the old secret keeps working (at most tokens.max_rotation_grace); default 0: it stops at once",
+        error: "grace_seconds: a whole number of seconds, 0 to tokens.max_rotation_grace (at most 3600)",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -89,7 +126,12 @@ const ListQuery = t.Object({
 });
 const errors = { 400: ErrorModel, 401: ErrorModel, 403: ErrorModel, 404: ErrorModel, 503: ErrorModel };
 
-export function tokensModule({ caller, tokens, logger }: TokensDeps) {
+const LeakVerdictsModel = t.Array(
+  t.Object({ token_hash: t.String({ description: "SHA-256 of the reported value (hex)" }), token_type: t.String(), label: t.Union([t.Literal("true_positive"), t.Literal("false_positive")]) }),
+  { description: "GitHub's feedback format: one entry per report, never the secret" },
+);
+
+export function tokensModule({ caller, tokens, leakKeys, logger }: TokensDeps) {
   return new Elysia({ name: "tokens" })
     .use(caller)
     .onError(answerErrors("error", logger))
@@ -125,6 +167,7 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
           expiresIn: body.expires_in,
           expiresAt: body.expires_at,
           scopes: body.scopes,
+          allowedNetworks: body.allowed_networks,
         });
         set.status = 201;
         return { token: secret, ...token };
@@ -152,6 +195,50 @@ export function tokensModule({ caller, tokens, logger }: TokensDeps) {
       response: { 200: TokenModel, ...errors },
       detail: { summary: "One token" },
     })
+    .post(
+      "/api/v1/tokens/report-leak",
+      async ({ request, server, body, caller: found }) => {
+        const text = body as string;
+        const signature = request.headers.get("github-public-key-signature");
+        let by: AuditActor;
+        if (signature !== null) {
+          // GitHub's secret scanning: the signature is checked before anything in the body is read.
+          if (!leakKeys.configured) throw new Refusal(401, "Signed leak reports are not accepted here: tokens.leaks.github_keys_url (or github_keys_file) is not set");
+          const verified = await verifyGithubSignature(leakKeys, text, request.headers.get("github-public-key-identifier"), signature);
+          if (!verified) throw new Refusal(401, "The report's signature does not verify with GitHub's published keys");
+          by = { user: null, operator: "github-secret-scanning", client: httpRequestContext("api", request, server).client };
+        } else {
+          if (!found) throw new Refusal(401, UNAUTHORIZED);
+          if (!found.actor.admin) throw new Refusal(403, "Reports without GitHub's signature are taken from administrators only");
+          by = found.actor;
+        }
+        return tokens.reportLeaks(parseLeakReports(text), by);
+      },
+      {
+        identified: true,
+        parse: parseRawText,
+        response: { 200: LeakVerdictsModel, ...errors },
+        detail: { summary: "Report leaked tokens (GitHub's secret-scanning partner format, signed; or an admin's plain list): live ones are revoked at once" },
+      },
+    )
+    .post(
+      "/api/v1/tokens/:id/rotate",
+      async ({ actor, params, body, set }) => {
+        const { secret, token } = await tokens.rotate(actor, params.id, { graceSeconds: body.grace_seconds });
+        set.status = 201;
+        return { token: secret, ...token };
+      },
+      {
+        caller: "tokens",
+        params: t.Object({ id: t.String() }),
+        // An empty body is every default (the old secret stops at once).
+        parse: parseJsonObject,
+        body: RotateTokenBody,
+        transform: refuseUnknownFields(RotateTokenBody),
+        response: { 201: CreatedTokenModel, ...errors, 409: ErrorModel },
+        detail: { summary: "Rotate a token: a new secret with the same note, scopes and networks; the old one stops (after grace_seconds)" },
+      },
+    )
     .delete(
       "/api/v1/tokens/:id",
       async ({ actor, params }) => {

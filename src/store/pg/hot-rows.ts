@@ -16,7 +16,7 @@ const intOrNull = (value: unknown): number | null => (value === null || value ==
 export function pgHotRows(sql: SQL): PgHotRows {
   return {
     async tokenCredential(hash): Promise<TokenCredentialRow | null> {
-      const [row] = await sql`SELECT id, user_id, scopes, expires_at, revoked_at, session_id FROM tokens WHERE hash = ${hash}`;
+      const [row] = await sql`SELECT id, user_id, scopes, expires_at, revoked_at, session_id, rotated_until, allowed_networks FROM tokens WHERE hash = ${hash}`;
       if (!row) return null;
       return {
         id: row.id,
@@ -25,6 +25,8 @@ export function pgHotRows(sql: SQL): PgHotRows {
         expires_at: intOrNull(row.expires_at),
         revoked_at: intOrNull(row.revoked_at),
         session_id: row.session_id,
+        rotated_until: intOrNull(row.rotated_until),
+        allowed_networks: row.allowed_networks,
       };
     },
 

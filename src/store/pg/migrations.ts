@@ -9,5 +9,6 @@ import journal from "../../../migrations-pg/meta/_journal.json" with { type: "fi
 import "../../../migrations-pg/0000_initial.sql" with { type: "file" };
 import "../../../migrations-pg/0001_portal_handles.sql" with { type: "file" };
 import "../../../migrations-pg/0002_sign_in.sql" with { type: "file" };
+import "../../../migrations-pg/0003_token_lifecycle.sql" with { type: "file" };
 
 export const pgMigrationsFolder = dirname(dirname(journal as unknown as string));

@@ -55,6 +55,12 @@ const tokenFields = {
   lastUsedAddress: tokens.lastUsedAddress,
   lastUsedReportedAddress: tokens.lastUsedReportedAddress,
   revokedAt: tokens.revokedAt,
+  revokedReason: tokens.revokedReason,
+  familyId: tokens.familyId,
+  rotatedFrom: tokens.rotatedFrom,
+  rotatedTo: tokens.rotatedTo,
+  rotatedUntil: tokens.rotatedUntil,
+  allowedNetworks: tokens.allowedNetworks,
 };
 
 const sessionFields = {
@@ -189,13 +195,63 @@ export function pgQueries(db: PgExecutor, instanceId: string): Queries {
       return selectTokens(ownedBy(filter, filter.includeRevoked ? undefined : isNull(tokens.revokedAt)));
     },
 
-    async markTokenRevoked(id, at) {
+    async markTokenRevoked(id, at, reason = null) {
       const changed = await db
         .update(tokens)
-        .set({ revokedAt: at })
+        .set({ revokedAt: at, revokedReason: reason })
         .where(and(eq(tokens.id, id), isNull(tokens.revokedAt)))
         .returning({ id: tokens.id });
       return changed.length > 0;
+    },
+
+    async markTokenRotated(id, to, until) {
+      const changed = await db
+        .update(tokens)
+        .set({ rotatedTo: to, rotatedUntil: until })
+        .where(and(eq(tokens.id, id), isNull(tokens.revokedAt), isNull(tokens.rotatedTo)))
+        .returning({ id: tokens.id });
+      return changed.length > 0;
+    },
+
+    async markFamilyRevoked(familyId, at, reason) {
+      return revoked(sql`
+        UPDATE tokens SET revoked_at = ${at}::bigint, revoked_reason = ${reason} FROM users
+        WHERE users.id = tokens.user_id AND (tokens.id = ${familyId} OR tokens.family_id = ${familyId}) AND tokens.revoked_at IS NULL
+        RETURNING tokens.id, users.username, users.realm`);
+    },
+
+    async markUnusedTokensRevoked(cutoff, at, reason, limit) {
+      return revoked(sql`
+        UPDATE tokens SET revoked_at = ${at}::bigint, revoked_reason = ${reason} FROM users
+        WHERE users.id = tokens.user_id AND tokens.id IN (
+          SELECT id FROM tokens
+          WHERE revoked_at IS NULL AND rotated_to IS NULL AND (expires_at IS NULL OR expires_at > ${at}::bigint)
+            AND coalesce(last_used_at, created_at) < ${cutoff}::bigint
+          LIMIT ${limit})
+        RETURNING tokens.id, users.username, users.realm`);
+    },
+
+    async countTokensExpiring(now, untils) {
+      const counts: number[] = [];
+      for (const until of untils) {
+        const [row] = await db.execute<{ n: string }>(sql`
+          SELECT count(*) AS n FROM tokens
+          WHERE revoked_at IS NULL AND rotated_to IS NULL AND expires_at > ${now}::bigint AND expires_at <= ${until}::bigint`);
+        counts.push(int(row!.n));
+      }
+      return counts;
+    },
+
+    async markExpiryNotified(now, until, limit) {
+      const rows = await db.execute<{ id: string; username: string; realm: string; note: string; expires_at: string }>(sql`
+        UPDATE tokens SET expiry_notified_at = ${now}::bigint FROM users
+        WHERE users.id = tokens.user_id AND tokens.id IN (
+          SELECT id FROM tokens
+          WHERE revoked_at IS NULL AND rotated_to IS NULL AND expiry_notified_at IS NULL
+            AND expires_at > ${now}::bigint AND expires_at <= ${until}::bigint
+          LIMIT ${limit})
+        RETURNING tokens.id, users.username, users.realm, tokens.note, tokens.expires_at`);
+      return rows.map((row) => ({ id: row.id, username: row.username, realm: row.realm, note: row.note, expires_at: int(row.expires_at) }));
     },
 
     async markDescendantsRevoked(ids, at) {

@@ -72,6 +72,13 @@ export const tokens = pgTable(
     lastUsedReportedAddress: text("last_used_reported_address"),
     revokedAt: time("revoked_at"),
     formNonce: text("form_nonce"),
+    familyId: text("family_id"),
+    rotatedFrom: text("rotated_from"),
+    rotatedTo: text("rotated_to"),
+    rotatedUntil: time("rotated_until"),
+    allowedNetworks: jsonText<string[]>("allowed_networks"),
+    revokedReason: text("revoked_reason"),
+    expiryNotifiedAt: time("expiry_notified_at"),
   },
   (table) => [
     uniqueIndex("tokens_hash").on(table.hash),
@@ -79,6 +86,7 @@ export const tokens = pgTable(
     index("tokens_user_id").on(table.userId),
     index("tokens_parent_id").on(table.parentId),
     index("tokens_session_id").on(table.sessionId),
+    index("tokens_family_id").on(table.familyId),
   ],
 );
 
