@@ -207,10 +207,14 @@ const README = readFileSync(join(projectRoot, "README.md"), "utf8");
 /** Every ```nginx block of the README, as a user copies it. */
 const NGINX_BLOCKS = [...README.matchAll(/```nginx\n([^]*?)```/g)].map((match) => match[1]);
 
-/** The one README nginx block holding `marker`. */
+/**
+ * The first README nginx block holding `marker`: the one of "Putting it behind nginx" (later
+ * sections, the Unix socket and web applications, repeat the upstream and the 443 server; every
+ * block is checked for X-Real-IP by the first test).
+ */
 function readmeBlock(marker: string): string {
-  const found = NGINX_BLOCKS.filter((block) => block.includes(marker));
-  if (found.length !== 1) throw new Error(`${found.length} README nginx blocks hold ${JSON.stringify(marker)}`);
+  const found = NGINX_BLOCKS.filter((block) => block.includes(marker)).slice(0, 1);
+  if (found.length !== 1) throw new Error(`no README nginx block holds ${JSON.stringify(marker)}`);
   return found[0];
 }
 
