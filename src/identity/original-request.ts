@@ -29,6 +29,7 @@ export interface OriginalRequest {
   method: string;
 }
 
+/** The first of a header's values (a repeated header arrives joined by commas), for values that hold no comma: a host, a scheme, a method. */
 const first = (headers: Headers, name: string): string | null => {
   const value = headers.get(name);
   if (value === null) return null;
@@ -36,16 +37,19 @@ const first = (headers: Headers, name: string): string | null => {
   return head === "" ? null : head;
 };
 
-/** Host and port of an authority ("Example.org:8443", "[::1]:80"); null for anything that is not one. */
+/** A path-bearing header as sent: a comma is a character of paths (`/a,b`), never a separator there. */
+const whole = (headers: Headers, name: string): string | null => {
+  const value = headers.get(name)?.trim();
+  return value ? value : null;
+};
+
+const AUTHORITY = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/;
+
+/** Host and port of an authority ("Example.org:8443", "[::1]:80"); null for anything that is not one (userinfo, odd characters). */
 function splitAuthority(authority: string): { host: string; port: string | null } | null {
-  if (!/^[A-Za-z0-9.\-:[\]]+$/.test(authority)) return null;
-  try {
-    const url = new URL(`http://${authority}/`);
-    if (url.username || url.password) return null;
-    return { host: url.hostname.toLowerCase(), port: url.port || null };
-  } catch {
-    return null;
-  }
+  const match = AUTHORITY.exec(authority);
+  if (!match) return null;
+  return { host: match[1]!.toLowerCase(), port: match[2] ?? null };
 }
 
 /** Path and query of a request target ("/a/b?x=1"); a target that is not a path is "/". */
@@ -55,24 +59,30 @@ function splitTarget(target: string | null): { path: string; query: string } {
   return mark < 0 ? { path: target, query: "" } : { path: target.slice(0, mark), query: target.slice(mark) };
 }
 
+/** `http(s)://authority` and the rest, as sent: the path is never normalised here (the access rules do it, refusing what they cannot read). */
+const URL_HEAD = /^(https?):\/\/([^/?#]*)/i;
+
+/** X-Original-URL's parts, or null when it is not an http(s) URL with a plain authority. */
+function splitUrl(url: string): Omit<OriginalRequest, "method"> | null {
+  const head = URL_HEAD.exec(url);
+  const authority = head && splitAuthority(head[2]!);
+  if (!head || !authority) return null;
+  const rest = url.slice(head[0].length);
+  const target = rest === "" ? { path: "/", query: "" } : rest.startsWith("?") ? { path: "/", query: rest } : rest.startsWith("/") ? splitTarget(rest) : { path: `/${rest}`, query: "" };
+  return { scheme: head[1]!.toLowerCase() === "http" ? "http" : "https", ...authority, ...target };
+}
+
 export function originalRequest(request: Request): OriginalRequest {
   const { headers } = request;
   const method = (first(headers, "x-original-method") ?? first(headers, "x-forwarded-method") ?? request.method).toUpperCase().slice(0, 16);
-  const whole = first(headers, "x-original-url");
-  if (whole) {
-    try {
-      const url = new URL(whole);
-      if (url.protocol === "https:" || url.protocol === "http:") {
-        const target = { path: url.pathname || "/", query: url.search };
-        return { scheme: url.protocol === "http:" ? "http" : "https", host: url.hostname.toLowerCase(), port: url.port || null, ...target, method };
-      }
-    } catch {}
-  }
+  const url = whole(headers, "x-original-url");
+  const parts = url ? splitUrl(url) : null;
+  if (parts) return { ...parts, method };
   const forwardedHost = first(headers, "x-forwarded-host");
   const proto = first(headers, "x-forwarded-proto");
   const scheme = proto === "http" ? "http" : "https";
   const authority = splitAuthority(forwardedHost ?? headers.get("host") ?? "");
-  const target = splitTarget(first(headers, "x-forwarded-uri") ?? headers.get("x-original-uri"));
+  const target = splitTarget(whole(headers, "x-forwarded-uri") ?? whole(headers, "x-original-uri"));
   return { scheme, host: authority?.host ?? null, port: authority?.port ?? null, ...target, method };
 }
 
@@ -80,4 +90,58 @@ export function originalRequest(request: Request): OriginalRequest {
 export function originalUrl(original: OriginalRequest): string | null {
   if (!original.host) return null;
   return `${original.scheme}://${original.host}${original.port ? `:${original.port}` : ""}${original.path}${original.query}`;
+}
+
+/**
+ * What makes the description above unfit to decide access on, or null for
+ * each part. nginx's auth_request subrequest carries every header of the
+ * client's request, and Caddy's and Traefik's forward auth every header but
+ * their own X-Forwarded-*: a header the proxy does not set is the client's
+ * to write. So a request described in two ways (X-Original-URL, the
+ * X-Forwarded-Host/-Uri pair, X-Original-URI), or one whose headers repeat or
+ * contradict each other, may be the client describing another request than
+ * the one it sends: refused, whichever of them the proxy set. A path that no
+ * header gives is unknown, not `/`.
+ */
+export interface OriginalRequestProblems {
+  /** Why the host and path cannot be relied on. */
+  target: string | null;
+  /** Why the path cannot (the target's, or no header names it). */
+  path: string | null;
+  /** Why the method cannot. */
+  method: string | null;
+}
+
+const METHOD = /^[A-Za-z]{1,16}$/;
+
+export function originalRequestProblems(headers: Headers, ownMethod: string): OriginalRequestProblems {
+  const url = headers.get("x-original-url");
+  const forwardedUri = headers.get("x-forwarded-uri");
+  const forwardedHost = headers.get("x-forwarded-host");
+  const uri = headers.get("x-original-uri");
+  const forwarded = forwardedUri !== null || forwardedHost !== null;
+  let target: string | null = null;
+  if (Number(url !== null) + Number(forwarded) + Number(uri !== null) > 1) {
+    const ways = [url !== null && "X-Original-URL", forwarded && "X-Forwarded-Host/-Uri", uri !== null && "X-Original-URI"].filter(Boolean);
+    target = `the proxy's headers describe the request in ${ways.length} ways (${ways.join(", ")}); only one may be set`;
+  }
+  // A raw request target holds no space: ", " is a repeated header, joined.
+  else if (url !== null && (url.includes(", ") || !splitUrl(url.trim()))) target = "X-Original-URL is not one http(s) URL";
+  else if (forwardedHost !== null && (forwardedHost.includes(",") || !splitAuthority(forwardedHost.trim()))) target = "X-Forwarded-Host is not one host";
+  else if (forwardedUri !== null && (forwardedUri.includes(", ") || !forwardedUri.trim().startsWith("/"))) target = "X-Forwarded-Uri is not one path";
+  else if (uri !== null && (uri.includes(", ") || !uri.trim().startsWith("/"))) target = "X-Original-URI is not one path";
+  const path = target ?? (url === null && forwardedUri === null && uri === null ? "no header names the path (X-Original-URL, X-Forwarded-Uri or X-Original-URI)" : null);
+  return { target, path, method: methodProblem(headers.get("x-original-method"), headers.get("x-forwarded-method"), ownMethod) };
+}
+
+function methodProblem(original: string | null, forwarded: string | null, ownMethod: string): string | null {
+  if (original === null && forwarded === null) return null;
+  if ((original !== null && !METHOD.test(original.trim())) || (forwarded !== null && !METHOD.test(forwarded.trim()))) {
+    return "X-Original-Method or X-Forwarded-Method is not one method";
+  }
+  const said = (original ?? forwarded)!.trim().toUpperCase();
+  if (original !== null && forwarded !== null && forwarded.trim().toUpperCase() !== said) return "X-Original-Method and X-Forwarded-Method name different methods";
+  // nginx's subrequest keeps the method (Caddy and Traefik ask with GET): a header naming another contradicts it.
+  if (ownMethod !== "GET" && ownMethod !== "HEAD" && said !== ownMethod) return `the request is a ${ownMethod}, but its headers say ${said}`;
+  return null;
 }
