@@ -3,6 +3,7 @@
 import { Elysia } from "elysia";
 import type { GatehouseConfig } from "./config/schema.ts";
 import { IdentityPipeline } from "./identity/pipeline.ts";
+import type { RequestContext } from "./identity/request.ts";
 import { combineObservers, type AuthObserver } from "./identity/observer.ts";
 import { createJwtIssuer } from "./keys/issuer.ts";
 import { openKeySet } from "./keys/open.ts";
@@ -37,7 +38,9 @@ import { createReadinessCheck, type Readiness } from "./metrics/readiness.ts";
 import { httpMetricsHook, unmatchedCounter } from "./modules/metrics/http.ts";
 import { readyModule } from "./modules/metrics/index.ts";
 import { auditModule } from "./modules/audit/index.ts";
-import { createRegulation } from "./regulation/index.ts";
+import { clientAddressFor, createRegulation } from "./regulation/index.ts";
+import { createAccessControl } from "./access/index.ts";
+import { trustedProxyList } from "./identity/trusted-proxies.ts";
 import { VERSION } from "./version.ts";
 import { storeEventCounter } from "./metrics/store-events.ts";
 import { storeQueryTimer } from "./metrics/store-query-timer.ts";
@@ -248,6 +251,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
     reuseSeconds: config.jwt.reuse_seconds,
     observer,
     banStatus: config.regulation.authenticate_status,
+    access: createAccessControl(config, regulation?.clientAddress ?? regulationAddresses(config), logger),
   });
   const app = new Elysia({ name: "gatehouse" })
     .onRequest(refuseMisroutedPath)
@@ -284,4 +288,11 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
       await store?.close();
     },
   };
+}
+
+/** Without regulation, the access rules' `networks` still read the client's address as regulation would. */
+function regulationAddresses(config: GatehouseConfig) {
+  const trusted = trustedProxyList(config.regulation.trusted_proxies);
+  if (typeof trusted === "string") throw new Error(`regulation.trusted_proxies: ${trusted}`); // config check refuses it first
+  return (request: RequestContext) => clientAddressFor(request, trusted);
 }

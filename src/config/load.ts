@@ -18,6 +18,7 @@ import { ACCESS_TOKEN_AUDIENCE } from "../sessions/access-tokens.ts";
 import { trustedProxyProblems } from "../identity/trusted-proxies.ts";
 import { CONTROL_CHARACTERS } from "../identity/credentials.ts";
 import { pgStoreProblems } from "./store-url.ts";
+import { accessProblems } from "../access/rules.ts";
 
 function isPublicUrl(text: string): boolean {
   try {
@@ -249,6 +250,10 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   });
   // What a token may do on Gatehouse itself is a service like the others (tokens/scopes.ts).
   if (!serviceNames.has(GATEHOUSE_SERVICE.name)) config.services.push({ name: GATEHOUSE_SERVICE.name, scopes: [...GATEHOUSE_SERVICE.scopes] });
+  // Access rules: invalid ones refuse the config; a rule an earlier one hides refuses `config check` and warns at `serve`.
+  const access = accessProblems(config.access, config.services);
+  problems.push(...access.problems);
+  weaknesses.push(...access.shadowed);
   return problems;
 }
 

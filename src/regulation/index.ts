@@ -58,6 +58,8 @@ export interface Regulation {
   gate: RegulationGate;
   observer: AuthObserver;
   regulator: Regulator;
+  /** The client's address as regulation reads it (the access rules' `networks` read the same). */
+  clientAddress(request: RequestContext): string | null;
   close(): void;
 }
 
@@ -130,5 +132,5 @@ export function createRegulation(config: GatehouseConfig, store: StoreBackend, l
   }, sweepEveryMs);
   timer.unref?.();
 
-  return { gate, observer, regulator, close: () => clearInterval(timer) };
+  return { gate, observer, regulator, clientAddress: (request) => clientAddressFor(request, trusted), close: () => clearInterval(timer) };
 }
