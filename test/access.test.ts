@@ -10,7 +10,7 @@ import { decodeJwt } from "jose";
 import { normalisePath, UnreadablePath } from "../src/access/path.ts";
 import { compileAccess, literalPrefix, UnreadableRequest, type RequestFacts } from "../src/access/rules.ts";
 import { ProxiedRequestFacts } from "../src/access/index.ts";
-import { originalRequestProblems } from "../src/identity/original-request.ts";
+import { describeOriginalRequest } from "../src/identity/original-request.ts";
 import { buildConfig, ConfigError } from "../src/config/load.ts";
 import type { AccessSection } from "../src/access/schema.ts";
 import { basic, startApp, type TestApp } from "./helpers/app.ts";
@@ -117,12 +117,14 @@ describe("the path the rules see: decoded, dot segments and repeated slashes res
 // ---------------------------------------------------------------- described once
 
 describe("the request as the proxy describes it: once, or refused", () => {
-  const problems = (headers: Record<string, string>, method = "GET") => originalRequestProblems(new Headers(headers), method);
+  const problems = (headers: Record<string, string>, method = "GET") =>
+    describeOriginalRequest(new Request("http://gatehouse/authenticate", { method, headers })).problems ?? fine;
+  const fine = { target: null, host: null, path: null, method: null };
 
   test("one way is fine: X-Original-URL, the X-Forwarded pair, or X-Original-URI", () => {
-    expect(problems({ "x-original-url": "https://a.example.org/x", "x-original-method": "POST" })).toEqual({ target: null, path: null, method: null });
-    expect(problems({ "x-forwarded-host": "a.example.org", "x-forwarded-uri": "/x", "x-forwarded-method": "PUT" })).toEqual({ target: null, path: null, method: null });
-    expect(problems({ host: "a.example.org", "x-original-uri": "/x" }, "POST")).toEqual({ target: null, path: null, method: null });
+    expect(problems({ "x-original-url": "https://a.example.org/x", "x-original-method": "POST" })).toEqual(fine);
+    expect(problems({ "x-forwarded-host": "a.example.org", "x-forwarded-uri": "/x", "x-forwarded-method": "PUT" })).toEqual(fine);
+    expect(problems({ host: "a.example.org", "x-original-uri": "/x", "x-original-method": "POST" })).toEqual(fine);
   });
 
   test("two ways (a client adding the header its proxy does not set) are refused", () => {
@@ -146,8 +148,10 @@ describe("the request as the proxy describes it: once, or refused", () => {
     expect(problems({ "x-forwarded-uri": "/", "x-forwarded-method": "DELETE" }, "GET").method).toBeNull();
   });
 
-  test("no header naming the path: the path is unknown, not /", () => {
-    expect(problems({ host: "a.example.org" })).toEqual({ target: null, path: expect.stringMatching(/no header names the path/), method: null });
+  test("what no header names is unknown: the path is not /, the method not the subrequest's own GET (nginx asks with GET whatever the method)", () => {
+    expect(problems({ host: "a.example.org", "x-original-method": "GET" })).toEqual({ ...fine, path: expect.stringMatching(/no header names the path/) });
+    expect(problems({ host: "a.example.org", "x-original-uri": "/" })).toEqual({ ...fine, method: expect.stringMatching(/no header names the method/) });
+    expect(problems({ "x-original-uri": "/", "x-original-method": "GET" })).toEqual({ ...fine, host: expect.stringMatching(/no header names the host/) });
   });
 });
 
@@ -155,7 +159,7 @@ describe("the request as the proxy describes it: once, or refused", () => {
 
 /** Facts of a request described by X-Original-URL, as nginx would. */
 function facts(url: string, method = "GET", address: string | null = null): RequestFacts {
-  return new ProxiedRequestFacts(new Request("http://gatehouse/authenticate", { headers: { "x-original-url": url, "x-original-method": method } }), () => address);
+  return new ProxiedRequestFacts(() => address).reset(new Request("http://gatehouse/authenticate", { headers: { "x-original-url": url, "x-original-method": method } }), null);
 }
 
 describe("matching: the first rule whose conditions all hold", () => {
@@ -208,28 +212,89 @@ describe("matching: the first rule whose conditions all hold", () => {
     expect(index("https://ecflow.example.org/v1/x", "GET")).toBeNull();
   });
 
-  test("networks: the client's address; unknown, it fails a bypass and holds for a deny", () => {
+  test("networks: the client's address; unknown, a rule that asks for it refuses the request (never a guess)", () => {
     expect(index("https://x.test/metrics", "GET", "10.9.8.7")).toBe(3);
     expect(index("https://x.test/metrics", "GET", "::ffff:10.9.8.7")).toBe(3);
     expect(index("https://x.test/metrics", "GET", "192.0.2.1")).toBeNull();
-    expect(index("https://x.test/metrics", "GET", null)).toBeNull();
-    const deny = compileAccess({ default_policy: "authenticated", rules: [{ networks: ["192.0.2.0/24"], policy: "deny" }, { policy: "bypass" }] }, services)!;
-    expect((deny.match(facts("https://x.test/", "GET", null)) as { index: number }).index).toBe(0);
-    expect((deny.match(facts("https://x.test/", "GET", "198.51.100.1")) as { index: number }).index).toBe(1);
+    expect(index("https://x.test/metrics", "GET", null)).toMatch(/address is unknown/);
+    // Only a rule that gets that far asks: here the path differs first.
+    expect(index("https://x.test/other", "GET", null)).toBeNull();
   });
 
-  test("an unknown host fails a host rule that lets through, and holds for one that denies", () => {
-    const section: AccessSection = { default_policy: "authenticated", rules: [{ hosts: ["a.test"], policy: "bypass" }, { hosts: ["b.test"], policy: "deny" }] };
+  test("an unknown host or method refuses the request at the first rule that asks for it", () => {
+    const section: AccessSection = { default_policy: "authenticated", rules: [{ paths: ["/open/"], policy: "bypass" }, { hosts: ["a.test"], policy: "bypass" }, { methods: ["POST"], policy: "deny" }] };
     const compiled = compileAccess(section, services)!;
-    const noHost = new ProxiedRequestFacts(new Request("http://gatehouse/authenticate", { headers: { "x-original-uri": "/" } }), () => null);
-    expect((compiled.match(noHost) as { index: number }).index).toBe(1);
-    const unreadableHost = new ProxiedRequestFacts(new Request("http://gatehouse/authenticate", { headers: { "x-forwarded-uri": "/", "x-forwarded-host": "bad host" } }), () => null);
+    const described = (headers: Record<string, string>) => new ProxiedRequestFacts(() => null).reset(new Request("http://gatehouse/authenticate", { headers }), null);
+    expect((compiled.match(described({ "x-original-uri": "/open/x" })) as { index: number }).index).toBe(0);
+    expect(compiled.match(described({ "x-original-uri": "/x", "x-original-method": "GET" }))).toEqual(new UnreadableRequest(expect.stringMatching(/no header names the host/)));
+    expect(compiled.match(described({ "x-original-url": "https://b.test/x" }))).toEqual(new UnreadableRequest(expect.stringMatching(/no header names the method/)));
+    expect(compiled.match(described({ "x-original-url": "https://b.test/x", "x-original-method": "GET" }))).toBeNull();
+    const unreadableHost = new ProxiedRequestFacts(() => null).reset(new Request("http://gatehouse/authenticate", { headers: { "x-forwarded-uri": "/", "x-forwarded-host": "bad host" } }), null);
     expect(compiled.match(unreadableHost)).toBeInstanceOf(UnreadableRequest);
   });
 
   test("conditions are read only when a rule asks: an unreadable path refuses only where paths are matched", () => {
     expect(index("https://docs.example.org/a%2Fb")).toBe(0);
     expect(index("https://app.example.org/a%2Fb")).toMatch(/encoded slash/);
+  });
+
+  test("the same rule as reading the rules one by one, for random rules and requests (the per-host index, the one-pass path test)", () => {
+    // A small deterministic generator: the same cases on every run.
+    let seed = 22;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const pick = <T,>(items: readonly T[]): T => items[random(items.length)]!;
+    const hosts = ["a.test", "b.test", "*.test", "x.a.test", "*.a.test"];
+    const paths = ["/", "/a/", "/a/b", "^/a/", "^/a/b$", "^(?i:/A/)", "^/x|/y/", "^/(a|b)/", "/b", "^/[ab]/c"];
+    const methods = ["GET", "POST", "PUT"];
+    const networks = ["10.0.0.0/8", "192.0.2.0/24"];
+    const policies = ["bypass", "deny", undefined] as const;
+    const requestHosts = ["a.test", "b.test", "x.a.test", "y.x.a.test", "c.test", "test"];
+    const requestPaths = ["/", "/a/", "/a/b", "/a/bc", "/A/x", "/b/c", "/q/y/z", "/x", "/b", "/c"];
+    const addresses = ["10.1.1.1", "192.0.2.9", "203.0.113.1", null];
+    for (let round = 0; round < 60; round++) {
+      const ruleConfigs = Array.from({ length: 1 + random(12) }, () => {
+        const rule: Record<string, unknown> = {};
+        if (random(2)) rule.hosts = [pick(hosts), ...(random(3) ? [] : [pick(hosts)])];
+        if (random(2)) rule.paths = [pick(paths), ...(random(3) ? [] : [pick(paths)])];
+        if (random(3) === 0) rule.methods = [pick(methods)];
+        if (random(4) === 0) rule.networks = [pick(networks)];
+        const policy = pick(policies);
+        if (policy) rule.policy = policy;
+        return rule;
+      });
+      const section = { default_policy: "authenticated", rules: ruleConfigs } as AccessSection;
+      const compiled = compileAccess(section, services)!;
+      for (let request = 0; request < 40; request++) {
+        const host = pick(requestHosts);
+        const path = pick(requestPaths);
+        const method = pick(methods);
+        const address = pick(addresses);
+        const got = compiled.match(facts(`https://${host}${path}`, method, address));
+        const expected = ruleConfigs.findIndex((rule) => {
+          const hostOk = !rule.hosts || (rule.hosts as string[]).some((entry) => (entry.startsWith("*.") ? host.endsWith(entry.slice(1)) : host === entry));
+          const pathOk = !rule.paths || (rule.paths as string[]).some((entry) => (entry.startsWith("^") ? new RegExp(entry).test(path) : path.startsWith(entry)));
+          const methodOk = !rule.methods || (rule.methods as string[]).includes(method);
+          // An unknown address refuses the request at the first rule that gets as far as asking for it (-2).
+          const networkOk =
+            !rule.networks || address === null || (rule.networks as string[]).some((net) => (net.startsWith("10.") ? address.startsWith("10.") : address.startsWith("192.0.2.")));
+          return hostOk && pathOk && methodOk && networkOk;
+        });
+        const refused = expected >= 0 && ruleConfigs[expected]!.networks && address === null;
+        const result = got instanceof UnreadableRequest ? -2 : ((got as { index: number } | null)?.index ?? -1);
+        expect({ round, host, path, method, address, rule: result }).toEqual({ round, host, path, method, address, rule: refused ? -2 : expected });
+      }
+    }
+  });
+
+  test("an operator's expression with groups of its own is tested alone, with the same result", () => {
+    const compiled = compileAccess({ default_policy: "authenticated", rules: [{ paths: ["^/(x)\\1/"], policy: "deny" }, { paths: ["^/(?<name>a)/"], policy: "bypass" }, { paths: ["/b/"] }] }, services)!;
+    expect((compiled.match(facts("https://h.test/xx/")) as { index: number }).index).toBe(0);
+    expect((compiled.match(facts("https://h.test/a/")) as { index: number }).index).toBe(1);
+    expect((compiled.match(facts("https://h.test/b/")) as { index: number }).index).toBe(2);
+    expect(compiled.match(facts("https://h.test/x/"))).toBeNull();
   });
 
   test("a literal prefix of a regular expression, for the shadowing check", () => {
@@ -324,13 +389,13 @@ describe("config check of the access section", () => {
     ]);
   });
 
-  test("is conservative: a network deny after a network bypass may still apply (an unknown address), a regular expression does not cover a prefix", () => {
+  test("is conservative: a regular expression does not cover a prefix, nor a host list a rule without hosts", () => {
     const { weaknesses } = check({
       rules: [
-        { networks: ["10.0.0.0/8"], policy: "bypass" },
-        { networks: ["10.1.0.0/16"], policy: "deny" },
         { paths: ["^/a/"], policy: "deny" },
         { paths: ["/a/b/"], policy: "deny" },
+        { hosts: ["a.test", "*.a.test"], policy: "bypass" },
+        { policy: "deny" },
       ],
     });
     expect(weaknesses).toEqual([]);
@@ -477,8 +542,11 @@ describe("/authenticate with access rules", () => {
     // Caddy and Traefik: X-Forwarded-*, asked with GET.
     expect((await asked({ "x-forwarded-proto": "https", "x-forwarded-host": "app.example.org", "x-forwarded-uri": "/admin/", "x-forwarded-method": "GET" })).status).toBe(403);
     expect((await asked({ "x-forwarded-host": "docs.example.org", "x-forwarded-uri": "/x", "x-forwarded-method": "POST" })).status).toBe(200);
-    // The seed's nginx block: Host and X-Original-URI, the subrequest's own method.
-    expect((await asked({ host: "ecflow.example.org", "x-original-uri": "/v1/x" }, "POST")).status).toBe(200);
+    // The seed's nginx block: Host and X-Original-URI; nginx asks with GET whatever the method, so X-Original-Method it must send.
+    expect((await asked({ host: "ecflow.example.org", "x-original-uri": "/v1/x", "x-original-method": "POST" })).status).toBe(200);
+    const noMethod = await asked({ host: "ecflow.example.org", "x-original-uri": "/v1/x" });
+    expect(noMethod.status).toBe(403);
+    expect(((await noMethod.json()) as { error: string }).error).toMatch(/no header names the method/);
     const spoofed = await asked({ "x-original-uri": "/internal/x", "x-original-url": "https://docs.example.org/internal/x" });
     expect(spoofed.status).toBe(403);
     expect(((await spoofed.json()) as { error: string }).error).toMatch(/2 ways/);
@@ -488,11 +556,26 @@ describe("/authenticate with access rules", () => {
     expect(app.logs.some((line) => line.includes('"access.unreadable_request"'))).toBe(true);
   });
 
+  test("the rule remembered for a description is used only for the very same headers", async () => {
+    expect((await ask("https://app.example.org/admin/x", { authorization: alice })).status).toBe(200);
+    // The same URL described a second way: not the remembered answer.
+    const twice = await ask("https://app.example.org/admin/x", { authorization: alice, headers: { "x-forwarded-host": "docs.example.org" } });
+    expect(twice.status).toBe(403);
+    // A method contradicting the request's own, where a rule asks for the method.
+    expect((await ask("https://ecflow.example.org/v1/x", { authorization: `Bearer ${readToken}` })).status).toBe(200);
+    const post = await fetch(`${app.url}/authenticate`, { method: "POST", headers: { authorization: `Bearer ${readToken}`, "x-original-url": "https://ecflow.example.org/v1/x", "x-original-method": "GET" } });
+    expect(post.status).toBe(403);
+    expect((await ask("https://ecflow.example.org/v1/x", { authorization: `Bearer ${readToken}` })).status).toBe(200);
+    expect((await ask("https://app.example.org/admin/x", { authorization: alice })).status).toBe(200);
+  });
+
   test("networks: the client's address as regulation reads it (a trusted proxy's X-Real-IP)", async () => {
     expect((await ask("https://x.test/metrics", { headers: { "x-real-ip": "10.1.2.3" } })).status).toBe(200);
     expect((await ask("https://x.test/metrics", { headers: { "x-real-ip": "192.0.2.1" } })).status).toBe(401);
-    // Loopback is a trusted proxy: without X-Real-IP the address is unknown, and the bypass does not apply.
-    expect((await ask("https://x.test/metrics")).status).toBe(401);
+    // Loopback is a trusted proxy: without X-Real-IP the address is unknown, and a rule asking for it refuses.
+    const unknown = await ask("https://x.test/metrics");
+    expect(unknown.status).toBe(403);
+    expect(((await unknown.json()) as { error: string }).error).toMatch(/address is unknown/);
   });
 
   test("never a 500: odd descriptions get 403 or an answer", async () => {

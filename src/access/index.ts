@@ -11,12 +11,14 @@
 import type { GatehouseConfig } from "../config/schema.ts";
 import type { RequestContext } from "../identity/request.ts";
 import type { User } from "../identity/user.ts";
-import { originalRequest, originalRequestProblems, type OriginalRequest, type OriginalRequestProblems } from "../identity/original-request.ts";
+import { describeOriginalRequest, readDescription, sameDescription, type RequestDescription } from "../identity/original-request.ts";
 import type { Logger } from "../log.ts";
 import { errorAnswer } from "../modules/errors.ts";
 import { html } from "../modules/portal/html.ts";
 import { whatIsMissing } from "./decision.ts";
 import { normalisePath, UnreadablePath } from "./path.ts";
+type DescribedRequest = ReturnType<typeof describeOriginalRequest>;
+
 import { compileAccess, UnreadableRequest, type AccessRules, type CompiledRule, type RequestFacts } from "./rules.ts";
 
 export interface AccessControl {
@@ -32,48 +34,67 @@ export interface AccessControl {
 /** The answer to a request a `bypass` rule lets through without a credential: as a success, without identity. */
 export const admittedWithoutCredential = () => new Response(null, { status: 200, headers: { "cache-control": "no-store" } });
 
-/** The request a proxy asks about, as the rules read it: each part worked out when a rule first asks for it. */
-export class ProxiedRequestFacts implements RequestFacts {
-  private original: OriginalRequest | undefined;
-  private problems: OriginalRequestProblems | undefined;
+/**
+ * The request a proxy asks about, as the rules read it: the headers that
+ * describe it are read once, when a rule first asks (a rule on networks
+ * alone reads none), and the client's address only when a rule on networks
+ * gets that far. One is reused from request to request (`reset`): matching
+ * is synchronous.
+ */
+export class ProxiedRequestFacts<Context = unknown> implements RequestFacts {
+  private request: Request | undefined;
+  private context: Context | undefined;
+  private original: DescribedRequest | undefined;
   private normalised: string | UnreadableRequest | undefined;
+  private client: string | null | undefined;
 
-  constructor(
-    private readonly request: Request,
-    private readonly clientAddress: () => string | null,
-  ) {}
+  constructor(private readonly clientAddress: (context: Context) => string | null) {}
 
-  private described(): OriginalRequestProblems {
-    return (this.problems ??= originalRequestProblems(this.request.headers, this.request.method));
+  private description: RequestDescription | undefined;
+
+  /** A new request; its description when it was read already. */
+  reset(request: Request, context: Context, description?: RequestDescription): this {
+    this.request = request;
+    this.context = context;
+    this.description = description;
+    this.original = undefined;
+    this.normalised = undefined;
+    this.client = undefined;
+    return this;
   }
 
-  private parsed(): OriginalRequest {
-    return (this.original ??= originalRequest(this.request));
+  private described(): DescribedRequest {
+    return (this.original ??= describeOriginalRequest(this.request!, this.description));
   }
 
-  host(): string | null | UnreadableRequest {
-    const problem = this.described().target;
-    if (problem) return new UnreadableRequest(problem);
-    const host = this.parsed().host;
+  host(): string | UnreadableRequest {
+    const { host, problems } = this.described();
+    if (problems?.host || host === null) return new UnreadableRequest(problems?.host ?? "no host");
     // nginx serves `app.example.org.` as `app.example.org`: so must the rules.
-    return host !== null && host.endsWith(".") ? host.slice(0, -1) : host;
+    return host.endsWith(".") ? host.slice(0, -1) : host;
   }
 
   path(): string | UnreadableRequest {
     if (this.normalised !== undefined) return this.normalised;
-    const problem = this.described().path;
-    if (problem) return (this.normalised = new UnreadableRequest(problem));
-    const path = normalisePath(this.parsed().path);
-    return (this.normalised = path instanceof UnreadablePath ? new UnreadableRequest(path.reason) : path);
+    const { path, problems } = this.described();
+    if (problems?.path) return (this.normalised = new UnreadableRequest(problems.path));
+    const normal = normalisePath(path);
+    return (this.normalised = normal instanceof UnreadablePath ? new UnreadableRequest(normal.reason) : normal);
   }
 
   method(): string | UnreadableRequest {
-    const problem = this.described().method;
-    return problem ? new UnreadableRequest(problem) : this.parsed().method;
+    const { method, problems } = this.described();
+    return problems?.method ? new UnreadableRequest(problems.method) : method;
   }
 
   address(): string | null {
-    return this.clientAddress();
+    if (this.client === undefined) this.client = this.clientAddress(this.context!);
+    return this.client;
+  }
+
+  /** Whether a rule asked for the client's address (the answer then depends on it). */
+  get addressAsked(): boolean {
+    return this.client !== undefined;
   }
 }
 
@@ -86,6 +107,33 @@ export function createAccessControl(
   const rules = compileAccess(config.access, config.services);
   if (!rules) return null;
   let warnedUnreadable = false;
+  const facts = new ProxiedRequestFacts(clientAddress);
+  // The rule a description leads to, remembered (see below).
+  const remembered = new Map<string, { description: RequestDescription; rule: ReturnType<AccessRules["match"]> }>();
+
+  /**
+   * The rule for this request. Reading how the proxy describes it (six
+   * headers), parsing, normalising the path and going through 50 rules cost
+   * several times the 5 % of an answer they may take: so the rule found for
+   * a description is remembered, keyed by the URL or path header and checked
+   * against every header it came from. It depends on nothing else (the
+   * config is this generation's), unless a rule asked for the client's
+   * address: such answers are not remembered. Bounded in number and in the
+   * length of what is kept.
+   */
+  const decide = (request: Request, context: RequestContext): ReturnType<AccessRules["match"]> => {
+    if (!rules.readsDescription) return rules.match(facts.reset(request, context));
+    const description = readDescription(request);
+    const key = description.url ?? description.forwardedUri ?? description.uri ?? "";
+    const known = remembered.get(key);
+    if (known && sameDescription(known.description, description)) return known.rule;
+    const rule = rules.match(facts.reset(request, context, description));
+    if (!facts.addressAsked && key.length <= REMEMBERED_KEY_LENGTH) {
+      if (remembered.size >= REMEMBERED_DESCRIPTIONS) remembered.delete(remembered.keys().next().value!);
+      remembered.set(key, { description, rule });
+    }
+    return rule;
+  };
 
   const forbidden = (context: RequestContext, message: string, rule: string, reason: string): Response => {
     if (logger.enabled("debug")) logger.debug("access.refused", { rule, reason, method: context.originalMethod, path: context.originalPath });
@@ -94,7 +142,7 @@ export function createAccessControl(
 
   return {
     check(request, context) {
-      const rule = rules.match(new ProxiedRequestFacts(request, () => clientAddress(context)));
+      const rule = decide(request, context);
       if (rule instanceof UnreadableRequest) {
         // Once, at warn: a proxy that describes requests in two ways refuses every one (README: Access rules).
         if (!warnedUnreadable) logger.warn("access.unreadable_request", { reason: rule.reason, detail: "refused (403); logged once, then at debug" });
@@ -114,6 +162,9 @@ export function createAccessControl(
 }
 
 const DENIED = "Access to this address is not allowed.";
+/** Descriptions remembered with their rule, and the longest URL or path kept (a few MB at most). */
+const REMEMBERED_DESCRIPTIONS = 4096;
+const REMEMBERED_KEY_LENGTH = 1024;
 const ruleName = (rule: CompiledRule) => `access.rules[${rule.index}]`;
 
 /** A page navigation of a person's browser: it asks for HTML, with no credential of its own and not from a script. */

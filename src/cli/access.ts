@@ -62,7 +62,7 @@ export async function accessCommand(args: string[], loadConfig: LoadConfig): Pro
   }
 
   const request = new Request("http://gatehouse.invalid/authenticate", { headers: { "x-original-url": url, "x-original-method": method } });
-  const facts = new ProxiedRequestFacts(request, () => values.ip ?? null);
+  const facts = new ProxiedRequestFacts(() => values.ip ?? null).reset(request, null);
   const path = facts.path();
   const caller = user
     ? `${user.username} (roles: ${user.roles.join(", ") || "none"}; ${user.scopes ? `API token scopes: ${describe(user.scopes)}` : "a password or session: no scope limit"})`
