@@ -108,29 +108,33 @@ export function createAccessControl(
   if (!rules) return null;
   let warnedUnreadable = false;
   const facts = new ProxiedRequestFacts(clientAddress);
-  // The rule a description leads to, remembered (see below).
-  const remembered = new Map<string, { description: RequestDescription; rule: ReturnType<AccessRules["match"]> }>();
+  // The rule a description leads to, remembered in two generations (see below).
+  let recent = new Map<string, Remembered>();
+  let older = new Map<string, Remembered>();
 
   /**
    * The rule for this request. Reading how the proxy describes it (six
    * headers), parsing, normalising the path and going through 50 rules cost
-   * several times the 5 % of an answer they may take: so the rule found for
-   * a description is remembered, keyed by the URL or path header and checked
-   * against every header it came from. It depends on nothing else (the
-   * config is this generation's), unless a rule asked for the client's
-   * address: such answers are not remembered. Bounded in number and in the
-   * length of what is kept.
+   * more than the 5 % of an answer they may take: so the rule found for a
+   * description is remembered, keyed by the URL or path header, and checked
+   * against every header it came from. It depends on
+   * nothing else (the config is this generation's), unless a rule asked for
+   * the client's address: such answers are not remembered. At most twice
+   * REMEMBERED_DESCRIPTIONS, none longer than REMEMBERED_KEY_LENGTH (a few MB).
    */
   const decide = (request: Request, context: RequestContext): ReturnType<AccessRules["match"]> => {
     if (!rules.readsDescription) return rules.match(facts.reset(request, context));
     const description = readDescription(request);
     const key = description.url ?? description.forwardedUri ?? description.uri ?? "";
-    const known = remembered.get(key);
+    const known = recent.get(key) ?? older.get(key);
     if (known && sameDescription(known.description, description)) return known.rule;
     const rule = rules.match(facts.reset(request, context, description));
     if (!facts.addressAsked && key.length <= REMEMBERED_KEY_LENGTH) {
-      if (remembered.size >= REMEMBERED_DESCRIPTIONS) remembered.delete(remembered.keys().next().value!);
-      remembered.set(key, { description, rule });
+      if (recent.size >= REMEMBERED_DESCRIPTIONS) {
+        older = recent;
+        recent = new Map();
+      }
+      recent.set(key, { description, rule });
     }
     return rule;
   };
@@ -162,9 +166,14 @@ export function createAccessControl(
 }
 
 const DENIED = "Access to this address is not allowed.";
-/** Descriptions remembered with their rule, and the longest URL or path kept (a few MB at most). */
+/** Descriptions remembered with their rule (per generation), and the longest URL or path kept. */
 const REMEMBERED_DESCRIPTIONS = 4096;
 const REMEMBERED_KEY_LENGTH = 1024;
+
+interface Remembered {
+  description: RequestDescription;
+  rule: ReturnType<AccessRules["match"]>;
+}
 const ruleName = (rule: CompiledRule) => `access.rules[${rule.index}]`;
 
 /** A page navigation of a person's browser: it asks for HTML, with no credential of its own and not from a script. */

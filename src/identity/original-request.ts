@@ -46,13 +46,41 @@ const whole = (value: string | null): string | null => {
   return trimmed ? trimmed : null;
 };
 
-const AUTHORITY = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/;
+const IPV6 = /^\[[0-9A-Fa-f:.]+\]$/;
 
-/** Host and port of an authority ("Example.org:8443", "[::1]:80"); null for anything that is not one (userinfo, odd characters). */
+/**
+ * Host and port of an authority ("Example.org:8443", "[::1]:80"); null for
+ * anything that is not one (userinfo, odd characters). Read character by
+ * character: on the hot path of the access rules, a regular expression's
+ * captures cost several times more.
+ */
 function splitAuthority(authority: string): { host: string; port: string | null } | null {
-  const match = AUTHORITY.exec(authority);
-  if (!match) return null;
-  return { host: match[1]!.toLowerCase(), port: match[2] ?? null };
+  const length = authority.length;
+  let end = 0;
+  let upper = false;
+  if (authority.charCodeAt(0) === 0x5b) {
+    end = authority.indexOf("]") + 1;
+    if (end === 0 || !IPV6.test(authority.slice(0, end))) return null;
+  } else {
+    for (; end < length; end++) {
+      const code = authority.charCodeAt(end);
+      if ((code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39) || code === 0x2e || code === 0x2d) continue;
+      if (code >= 0x41 && code <= 0x5a) upper = true;
+      else break;
+    }
+    if (end === 0) return null;
+  }
+  let port: string | null = null;
+  if (end < length) {
+    if (authority.charCodeAt(end) !== 0x3a || length - end - 1 < 1 || length - end - 1 > 5) return null;
+    for (let index = end + 1; index < length; index++) {
+      const code = authority.charCodeAt(index);
+      if (code < 0x30 || code > 0x39) return null;
+    }
+    port = authority.slice(end + 1);
+  }
+  const host = end === length ? authority : authority.slice(0, end);
+  return { host: upper ? host.toLowerCase() : host, port };
 }
 
 /** Path and query of a request target ("/a/b?x=1"); a target that is not a path is "/". */
@@ -62,48 +90,64 @@ function splitTarget(target: string | null): { path: string; query: string } {
   return mark < 0 ? { path: target, query: "" } : { path: target.slice(0, mark), query: target.slice(mark) };
 }
 
-/** `http(s)://authority` and the rest, as sent: the path is never normalised here (the access rules do it, refusing what they cannot read). */
-const URL_HEAD = /^(https?):\/\/([^/?#]*)/i;
-
-/** X-Original-URL's parts, or null when it is not an http(s) URL with a plain authority. */
+/** X-Original-URL's parts, as sent (the path is never normalised here: the access rules do it, refusing what they cannot read); null when it is not an http(s) URL with a plain authority. */
 function splitUrl(url: string): Omit<OriginalRequest, "method"> | null {
-  const head = URL_HEAD.exec(url);
-  const authority = head && splitAuthority(head[2]!);
-  if (!head || !authority) return null;
-  const rest = url.slice(head[0].length);
-  const target = rest === "" ? { path: "/", query: "" } : rest.startsWith("?") ? { path: "/", query: rest } : rest.startsWith("/") ? splitTarget(rest) : { path: `/${rest}`, query: "" };
-  return { scheme: head[1]!.toLowerCase() === "http" ? "http" : "https", host: authority.host, port: authority.port, path: target.path, query: target.query };
+  const scheme = url.startsWith("https://") || url.slice(0, 8).toLowerCase() === "https://" ? "https" : url.startsWith("http://") || url.slice(0, 7).toLowerCase() === "http://" ? "http" : null;
+  if (!scheme) return null;
+  const start = scheme.length + 3;
+  let end = start;
+  for (; end < url.length; end++) {
+    const code = url.charCodeAt(end);
+    if (code === 0x2f || code === 0x3f || code === 0x23) break;
+  }
+  const authority = splitAuthority(url.slice(start, end));
+  if (!authority) return null;
+  // The path runs to the query; "" is "/", and anything else not beginning with "/" (a "#") is kept, for the rules to refuse.
+  const mark = url.indexOf("?", end);
+  const path = url.slice(end, mark < 0 ? url.length : mark);
+  return { scheme, host: authority.host, port: authority.port, path: path === "" ? "/" : path.startsWith("/") ? path : `/${path}`, query: mark < 0 ? "" : url.slice(mark) };
 }
 
 /**
  * The headers that describe the original request, each read once, and the
  * request's own method: everything the access rules' answer depends on (so
- * two requests with the same description get the same rule).
+ * two requests with the same description get the same rule). Each proxy's
+ * headers go together, and only they are read:
+ *   - X-Original-URL with X-Original-Method (nginx, Authelia's snippets);
+ *   - X-Forwarded-Uri with X-Forwarded-Host and -Method (Caddy, Traefik);
+ *   - X-Original-URI with Host and X-Original-Method (the seed's nginx block).
+ * A header of another proxy's set (a client's X-Forwarded-Host beside nginx's
+ * X-Original-URL, its X-Original-Method beside Caddy's X-Forwarded-Method) is
+ * never looked at: only the three path-bearing ones are, to refuse a request
+ * described twice.
  */
 export interface RequestDescription {
   url: string | null;
   forwardedUri: string | null;
-  forwardedHost: string | null;
   uri: string | null;
-  originalMethod: string | null;
-  forwardedMethod: string | null;
+  /** X-Forwarded-Host, read beside X-Forwarded-Uri only. */
+  forwardedHost: string | null;
   /** The Host header, read only when nothing else names the host. */
   host: string | null;
+  /** The method header of the same set (X-Forwarded-Method beside X-Forwarded-Uri, else X-Original-Method). */
+  method: string | null;
   ownMethod: string;
 }
 
 export function readDescription(request: Request): RequestDescription {
   const { headers } = request;
   const url = headers.get("x-original-url");
-  const forwardedHost = headers.get("x-forwarded-host");
+  const forwardedUri = headers.get("x-forwarded-uri");
+  const uri = headers.get("x-original-uri");
+  const forwarded = url === null && forwardedUri !== null;
+  const forwardedHost = forwarded ? headers.get("x-forwarded-host") : null;
   return {
     url,
-    forwardedUri: headers.get("x-forwarded-uri"),
+    forwardedUri,
+    uri,
     forwardedHost,
-    uri: headers.get("x-original-uri"),
-    originalMethod: headers.get("x-original-method"),
-    forwardedMethod: headers.get("x-forwarded-method"),
     host: url === null && forwardedHost === null ? headers.get("host") : null,
+    method: headers.get(forwarded ? "x-forwarded-method" : "x-original-method"),
     ownMethod: request.method,
   };
 }
@@ -113,17 +157,16 @@ export function sameDescription(a: RequestDescription, b: RequestDescription): b
   return (
     a.url === b.url &&
     a.forwardedUri === b.forwardedUri &&
-    a.forwardedHost === b.forwardedHost &&
     a.uri === b.uri &&
-    a.originalMethod === b.originalMethod &&
-    a.forwardedMethod === b.forwardedMethod &&
+    a.forwardedHost === b.forwardedHost &&
     a.host === b.host &&
+    a.method === b.method &&
     a.ownMethod === b.ownMethod
   );
 }
 
 function fromHeaders(request: Request, described: RequestDescription, url: Omit<OriginalRequest, "method"> | null): OriginalRequest {
-  const method = (first(described.originalMethod) ?? first(described.forwardedMethod) ?? described.ownMethod).toUpperCase().slice(0, 16);
+  const method = (first(described.method) ?? described.ownMethod).toUpperCase().slice(0, 16);
   if (url) return { scheme: url.scheme, host: url.host, port: url.port, path: url.path, query: url.query, method };
   const scheme = first(request.headers.get("x-forwarded-proto")) === "http" ? "http" : "https";
   // Host is read here too when X-Original-URL is there but not a URL (the access rules refuse that request anyway).
@@ -149,11 +192,11 @@ export function originalUrl(original: OriginalRequest): string | null {
  * each part. nginx's auth_request subrequest carries every header of the
  * client's request, and Caddy's and Traefik's forward auth every header but
  * their own X-Forwarded-*: a header the proxy does not set is the client's
- * to write. So a request described in two ways (X-Original-URL, the
- * X-Forwarded-Host/-Uri pair, X-Original-URI), or one whose headers repeat or
- * contradict each other, may be the client describing another request than
- * the one it sends: refused, whichever of them the proxy set. A path that no
- * header gives is unknown, not `/`.
+ * to write. So a request described in two ways (X-Original-URL,
+ * X-Forwarded-Uri, X-Original-URI), or whose headers repeat or contradict
+ * the request itself, may be the client describing another request than the
+ * one it sends: refused, whichever of them the proxy set. What no header
+ * names (the path, the method) is unknown, never guessed.
  */
 export interface OriginalRequestProblems {
   /** Why the host and path cannot be relied on. */
@@ -176,10 +219,9 @@ export function describeOriginalRequest(
   const { url, forwardedUri, forwardedHost, uri } = described;
   const trimmedUrl = whole(url);
   const parsedUrl = trimmedUrl ? splitUrl(trimmedUrl) : null;
-  const forwarded = forwardedUri !== null || forwardedHost !== null;
   let target: string | null = null;
-  if (Number(url !== null) + Number(forwarded) + Number(uri !== null) > 1) {
-    const ways = [url !== null && "X-Original-URL", forwarded && "X-Forwarded-Host/-Uri", uri !== null && "X-Original-URI"].filter(Boolean);
+  if (Number(url !== null) + Number(forwardedUri !== null) + Number(uri !== null) > 1) {
+    const ways = [url !== null && "X-Original-URL", forwardedUri !== null && "X-Forwarded-Uri", uri !== null && "X-Original-URI"].filter(Boolean);
     target = `the proxy's headers describe the request in ${ways.length} ways (${ways.join(", ")}); only one may be set`;
   }
   // A raw request target holds no space: ", " is a repeated header, joined.
@@ -188,23 +230,18 @@ export function describeOriginalRequest(
   else if (forwardedUri !== null && (forwardedUri.includes(", ") || !forwardedUri.trim().startsWith("/"))) target = "X-Forwarded-Uri is not one path";
   else if (uri !== null && (uri.includes(", ") || !uri.trim().startsWith("/"))) target = "X-Original-URI is not one path";
   const path = target ?? (url === null && forwardedUri === null && uri === null ? "no header names the path (X-Original-URL, X-Forwarded-Uri or X-Original-URI)" : null);
-  const method = methodProblem(described.originalMethod, described.forwardedMethod, described.ownMethod);
+  const method = methodProblem(described.method, forwardedUri !== null && url === null ? "X-Forwarded-Method" : "X-Original-Method", described.ownMethod);
   const original = fromHeaders(request, described, parsedUrl) as OriginalRequest & { problems: OriginalRequestProblems | null };
   const host = target ?? (original.host === null ? "no header names the host (X-Original-URL, X-Forwarded-Host or Host)" : null);
   original.problems = target || host || path || method ? { target, host, path, method } : null;
   return original;
 }
 
-function methodProblem(original: string | null, forwarded: string | null, ownMethod: string): string | null {
-  if (original === null && forwarded === null) {
-    return "no header names the method (X-Original-Method or X-Forwarded-Method; nginx's auth_request asks with GET whatever the method)";
-  }
-  if ((original !== null && !METHOD.test(original.trim())) || (forwarded !== null && !METHOD.test(forwarded.trim()))) {
-    return "X-Original-Method or X-Forwarded-Method is not one method";
-  }
-  const said = (original ?? forwarded)!.trim().toUpperCase();
-  if (original !== null && forwarded !== null && forwarded.trim().toUpperCase() !== said) return "X-Original-Method and X-Forwarded-Method name different methods";
+function methodProblem(said: string | null, name: string, ownMethod: string): string | null {
+  if (said === null) return `no header names the method (${name}; nginx's auth_request asks with GET whatever the method)`;
+  const method = said.trim().toUpperCase();
+  if (!METHOD.test(method)) return `${name} is not one method`;
   // nginx, Caddy and Traefik ask with GET (Traefik with the method itself, with preserveRequestMethod): another contradicts the header.
-  if (ownMethod !== "GET" && ownMethod !== "HEAD" && said !== ownMethod) return `the request is a ${ownMethod}, but its headers say ${said}`;
+  if (ownMethod !== "GET" && ownMethod !== "HEAD" && method !== ownMethod) return `the request is a ${ownMethod}, but ${name} says ${method}`;
   return null;
 }
