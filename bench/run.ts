@@ -19,6 +19,7 @@ import { projectRoot, temporaryDirectory } from "../test/helpers/gatehouse.ts";
 import { freePort, nginxAvailable, startNginx, waitForPort } from "../test/helpers/nginx.ts";
 import { generateOpaqueToken } from "../src/tokens/format.ts";
 import { postgresAvailable, startPostgres, type Postgres } from "../test/helpers/postgres.ts";
+import { ACCESS_REQUEST, accessRules } from "./access-rules.ts";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -326,6 +327,8 @@ const targets: Target[] = [
   gatehouseTarget("gatehouse-eddsa", { jwt: "  alg: EdDSA", store: true }),
   gatehouseTarget("gatehouse-tokens-1k", tokenStore),
   gatehouseTarget("gatehouse-tokens-1k-no-metrics", { ...tokenStore, env: { GATEHOUSE_METRICS__ENABLED: "false" } }),
+  // 50 access rules (bench/access-rules.ts): the request is compared with every one.
+  gatehouseTarget("gatehouse-tokens-1k-access-50", { ...tokenStore, env: { GATEHOUSE_ACCESS: JSON.stringify(accessRules(50)) } }),
   gatehouseTarget("gatehouse-no-regulation", { env: { GATEHOUSE_REGULATION__ENABLED: "false" } }),
   gatehouseTarget("seed-debug", { config: seedConfig("debug") }),
   gatehouseTarget("seed-info", { config: seedConfig("info") }),
@@ -408,6 +411,9 @@ const cases: Case[] = [
   ]),
   { name: "regulation off: refused, wrong password (checked every time)", target: "gatehouse-no-regulation", headers: wrongPassword, expect: [401], quick: true },
   { name: "1k tokens, metrics off: API token", target: "gatehouse-tokens-1k-no-metrics", headers: tokenOf("gatehouse-tokens-1k-no-metrics", "valid"), quick: true },
+  // The cost of access rules: the same request (as nginx describes it) without rules, and with 50.
+  { name: "1k tokens: API token, asked about a URL, no access rules", target: "gatehouse-tokens-1k", headers: () => ({ ...tokenOf("gatehouse-tokens-1k", "valid")(), ...ACCESS_REQUEST }) },
+  { name: "1k tokens, 50 access rules: API token, asked about a URL", target: "gatehouse-tokens-1k-access-50", headers: () => ({ ...tokenOf("gatehouse-tokens-1k-access-50", "valid")(), ...ACCESS_REQUEST }), quick: true },
   { name: "seed config, logging debug: Basic", target: "seed-debug", headers: { Authorization: basic("someuser", "somesecret") }, quick: true },
   { name: "seed config, logging info: Basic", target: "seed-info", headers: { Authorization: basic("someuser", "somesecret") }, quick: true },
   ...tokenCases("binary-tokens-1k", "binary", ["API token", "wrong password"]).filter((c) => !c.name.includes("revoked")),

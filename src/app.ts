@@ -3,6 +3,7 @@
 import { Elysia } from "elysia";
 import type { GatehouseConfig } from "./config/schema.ts";
 import { IdentityPipeline } from "./identity/pipeline.ts";
+import type { RequestContext } from "./identity/request.ts";
 import { combineObservers, type AuthObserver } from "./identity/observer.ts";
 import { createJwtIssuer } from "./keys/issuer.ts";
 import { openKeySet, openMasterKey } from "./keys/open.ts";
@@ -40,6 +41,7 @@ import { httpMetricsHook, unmatchedCounter } from "./modules/metrics/http.ts";
 import { readyModule } from "./modules/metrics/index.ts";
 import { auditModule } from "./modules/audit/index.ts";
 import { clientAddressReader, createRegulation } from "./regulation/index.ts";
+import { createAccessControl } from "./access/index.ts";
 import { VERSION } from "./version.ts";
 import { storeEventCounter } from "./metrics/store-events.ts";
 import { tokenExpiryGauge } from "./metrics/token-expiry.ts";
@@ -314,6 +316,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
     observer,
     banStatus: config.regulation.authenticate_status,
     signInRedirect: sso && ((request, challenge) => signInRedirect(sso, request, challenge)),
+    access: createAccessControl(config, regulation ? (request) => regulation.clientAddress(request) : clientAddressReader(config, logger), logger),
   });
   const app = new Elysia({ name: "gatehouse" })
     .onRequest(refuseMisroutedPath)
@@ -353,3 +356,4 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
     },
   };
 }
+

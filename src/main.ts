@@ -28,6 +28,7 @@ Commands:
   keys list|rotate|retire KID   managed signing keys in the store
   store copy --from FILE.db [--to postgres://…] [--force]   copy a SQLite store into PostgreSQL
   audit [--event E] [--actor U] [--subject S] [--since T] …   the audit log (--help)
+  access check --url URL [--method M] [--user U] …   what the access rules decide (--help)
   tls self-signed --host NAME --out DIR   a development certificate set (openssl)
   version                print the version
 
@@ -143,6 +144,7 @@ const commandsWithOptions: Record<string, CommandWithOptions> = {
   tokens: async (args, load) => (await import("./cli/tokens.ts")).tokensCommand(args, load),
   users: async (args, load) => (await import("./cli/users.ts")).usersCommand(args, load),
   audit: async (args, load) => (await import("./cli/audit.ts")).auditCommand(args, load),
+  access: async (args, load) => (await import("./cli/access.ts")).accessCommand(args, load),
   client: async (args) => (await import("./cli/client.ts")).clientCommand(args),
   login: async (args) => (await import("./cli/login.ts")).loginCommand(args),
   logout: async (args) => (await import("./cli/login.ts")).logoutCommand(args),

@@ -48,6 +48,8 @@ export interface FuzzReport {
 }
 
 const PASSWORD = "alice-fuzz-password";
+/** The host an access rule lets through without a credential: an answer naming it may succeed without one. */
+const PUBLIC_HOST = "public.fuzz";
 const ECMWF_KEY = "ecmwfvalidkey0123456789";
 
 /** The configuration the fuzzed server runs. */
@@ -72,6 +74,13 @@ services: [{ name: ecflow, scopes: [read, write] }]
 authentication: { access_token_max_age: 86400, max_sessions_per_user: 100000 }
 portal: { public_url: "https://auth.fuzz.test/portal/" }
 sso: { cookie_domain: fuzz.test }
+access:
+  rules:
+    - { hosts: [${PUBLIC_HOST}], policy: bypass }
+    - { hosts: [app.fuzz], paths: ["^/admin/", "/internal/"], roles: [admin] }
+    - { hosts: [app.fuzz], methods: [POST, DELETE], scopes: { ecflow: [write] } }
+    - { hosts: ["*.fuzz"], networks: [10.0.0.0/8], paths: ["^/(?i:metrics)$"], policy: deny }
+    - { hosts: [deny.fuzz], policy: deny }
 `;
 }
 
@@ -211,6 +220,9 @@ const forwardedHeaders = fc.array(
       text(100),
       fc.constantFrom("/", "//evil", "GET", "DELETE", "http://x", "::1", "999.1.1.1", "a, b, c", "application/json", "application/x-www-form-urlencoded"),
       fc.constantFrom("text/html", "text/html;q=0", "navigate", "document", "https://app.fuzz.test/a?b=1", "javascript:x", "https://[::1", "__Secure-gatehouse_sso=gbs_000000000000000000000000000000000000", "__Secure-gatehouse_sso="),
+      // What the access rules read: their hosts, paths spelt every way, URLs.
+      fc.constantFrom("app.fuzz", "APP.fuzz.", "deny.fuzz", PUBLIC_HOST, "x.fuzz:8443", "10.1.2.3", "/admin/x", "/a/../admin/", "/%61dmin/", "//admin/", "/admin%2F", "/internal/%2e%2e/", "/METRICS", "/%ff", "/a;b/..;/admin/", "text/html"),
+      fc.tuple(fc.constantFrom("https://app.fuzz", "http://APP.FUZZ:80", `https://${PUBLIC_HOST}`, "https://deny.fuzz", "https://x.fuzz"), fc.constantFrom("/admin/x", "/%2e%2e/admin/", "/internal/", "/metrics", "/x?y=/admin/", "", "#/admin/")).map(([origin, path]) => origin + path),
     ),
   ),
   { maxLength: 6 },
@@ -333,6 +345,11 @@ function effectivePath(request: FuzzRequest): string {
   if (request.raw || !URL.canParse(request.path, "http://x")) return request.path;
   const url = new URL(request.path, "http://x");
   return url.pathname + url.search;
+}
+
+/** True when the request may be describing a request to the host an access rule lets through (/authenticate answers 200 then). */
+function namesPublicHost(request: FuzzRequest): boolean {
+  return effectivePath(request).split("?")[0] === "/authenticate" && request.headers.some(([, value]) => value.toLowerCase().includes(PUBLIC_HOST));
 }
 
 /** True when the request carries one of the valid secrets, anywhere. */
@@ -475,7 +492,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
             return;
           }
           if (status >= 500) throw new Error(`answered ${status}:\n${describe(request)}\n${target.logs.slice(-5).join("\n")}`);
-          if (status >= 200 && status < 300 && isProtected(effectivePath(request)) && !carriesSecret(request, secrets)) {
+          if (status >= 200 && status < 300 && isProtected(effectivePath(request)) && !carriesSecret(request, secrets) && !namesPublicHost(request)) {
             throw new Error(`answered ${status} without a valid credential:\n${describe(request)}`);
           }
           if (elapsed > timeBoundMs) throw new Error(`answered after ${Math.round(elapsed)} ms (bound ${timeBoundMs} ms):\n${describe(request)}`);

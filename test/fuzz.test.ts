@@ -21,4 +21,6 @@ test(`${COUNT} fuzzed requests (seed ${SEED}): no 5xx, no crash, no success with
   expect(report.statuses["200"]).toBeGreaterThan(0);
   expect(report.statuses["401"]).toBeGreaterThan(COUNT / 10);
   expect(report.statuses["400"]).toBeGreaterThan(COUNT / 10);
+  // And the access rules' (a 403 from a rule, or a request it cannot read).
+  expect(report.statuses["403"]).toBeGreaterThan(COUNT / 100);
 }, 120_000);

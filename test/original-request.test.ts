@@ -33,4 +33,15 @@ describe("the original request", () => {
   test("an IPv6 host keeps its brackets", () => {
     expect(originalUrl(ask({ "x-original-url": "https://[::1]:8443/x" }))).toBe("https://[::1]:8443/x");
   });
+
+  test("a path is taken as sent: a comma is a character of it, X-Original-URL's path is not resolved by a URL parser", () => {
+    // Cut at the comma, /public,/../admin was /public to the rules and /admin to nginx.
+    expect(ask({ "x-original-url": "https://app.example.org/public,/../admin?x=1,2" })).toMatchObject({ path: "/public,/../admin", query: "?x=1,2" });
+    expect(ask({ "x-forwarded-host": "app.example.org", "x-forwarded-uri": "/public,/../admin" }).path).toBe("/public,/../admin");
+    // A URL parser reads \ as / and resolves the dot segments: /public to it, /admin\..\public to nginx.
+    expect(ask({ "x-original-url": "https://app.example.org/admin\\..\\public" }).path).toBe("/admin\\..\\public");
+    expect(ask({ "x-original-url": "https://app.example.org/a/%2e%2e/b" }).path).toBe("/a/%2e%2e/b");
+    expect(ask({ "x-original-url": "https://app.example.org?q" })).toMatchObject({ host: "app.example.org", path: "/", query: "?q" });
+  });
 });
+

@@ -24,6 +24,7 @@ import type { SecretFile } from "../secret-files.ts";
 import { tlsPaths } from "../tls.ts";
 import { defaultMasterKeyFile } from "../keys/master-key.ts";
 import { ssoProblems } from "./sso.ts";
+import { accessProblems } from "../access/rules.ts";
 
 function isPublicUrl(text: string): boolean {
   try {
@@ -301,6 +302,10 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   });
   // What a token may do on Gatehouse itself is a service like the others (tokens/scopes.ts).
   if (!serviceNames.has(GATEHOUSE_SERVICE.name)) config.services.push({ name: GATEHOUSE_SERVICE.name, scopes: [...GATEHOUSE_SERVICE.scopes] });
+  // Access rules: invalid ones refuse the config; a rule an earlier one hides refuses `config check` and warns at `serve`.
+  const access = accessProblems(config.access, config.services);
+  problems.push(...access.problems);
+  weaknesses.push(...access.shadowed);
   return problems;
 }
 

@@ -7,6 +7,7 @@ import { providerTypes } from "../providers/registry.ts";
 import { augmenterTypes } from "../augmenters/registry.ts";
 import { SCOPE_NAME, SERVICE_NAME } from "../tokens/scopes.ts";
 import { ssoSchema } from "./sso.ts";
+import { AccessSchema } from "../access/schema.ts";
 
 const oneOf = <const T extends string>(values: readonly T[], options: { default?: T; description?: string } = {}) =>
   Type.Unsafe<T>(
@@ -312,6 +313,7 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
           "Addresses or CIDR ranges (10.0.0.0/8) of reverse proxies whose X-Forwarded-Proto/-Host/-Prefix headers are believed when public_url is not set; nobody else's are",
       }),
       admin_role: Type.String({ default: "admin", description: "Users with this role administer every user's tokens" }),
+      access: AccessSchema,
       keys: Type.Object(
         {
           publish_ahead: Type.Integer({

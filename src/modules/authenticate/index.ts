@@ -14,6 +14,7 @@ import type { Provider } from "../../providers/provider.ts";
 import type { AuthObserver } from "../../identity/observer.ts";
 import { httpRequestContext, type PeerLookup, type RequestContext } from "../../identity/request.ts";
 import { headerValue } from "../http.ts";
+import { admittedWithoutCredential, type AccessControl, type CompiledRule } from "../../access/index.ts";
 
 export interface AuthenticateDeps {
   pipeline: IdentityPipeline;
@@ -31,6 +32,8 @@ export interface AuthenticateDeps {
    * not signed in, to sign in; null for any other request, which gets the usual 401.
    */
   signInRedirect?: ((request: Request, challenge: string) => Response | null) | null;
+  /** Access rules (access/index.ts); null without an `access` section: any authenticated caller passes. */
+  access?: AccessControl | null;
 }
 
 export function identityHeaders(user: User, jwt: string, includeLegacyHeaders: boolean): Headers {
@@ -77,7 +80,7 @@ export function authenticateModule(handler: AuthenticateHandler) {
 }
 
 export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateHandler {
-  const { pipeline, issuer, logger, includeLegacyHeaders, reuseSeconds, banStatus = 401 } = deps;
+  const { pipeline, issuer, logger, includeLegacyHeaders, reuseSeconds, banStatus = 401, access = null } = deps;
   const observer = deps.observer?.authenticated ? deps.observer : null;
   const toSignIn = deps.signInRedirect ?? null;
   const unauthorized = new Headers({ "www-authenticate": pipeline.challenge, "cache-control": "no-store" });
@@ -121,7 +124,10 @@ export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateH
     });
   };
 
-  const succeeded = (request: RequestContext, answer: Answer): Response => {
+  const succeeded = (request: RequestContext, answer: Answer, rule: CompiledRule | null): Response => {
+    // The rule is decided for every request, a remembered identity's included.
+    const refusal = rule && access!.refuse(rule, answer.user, request);
+    if (refusal) return refusal;
     if (logger.enabled("debug")) {
       logger.debug("auth.succeeded", {
         provider: answer.provider.name,
@@ -150,8 +156,10 @@ export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateH
     return new Response(null, { status, headers });
   };
 
-  const answer = (request: RequestContext, result: AuthResult, credentialKey: string): MaybePromise<Response> => {
+  const answer = (request: RequestContext, result: AuthResult, credentialKey: string, rule: CompiledRule | null): MaybePromise<Response> => {
     if (!result.ok) {
+      // A bypass rule needs no credential; one that was sent and refused is refused as ever.
+      if (rule?.policy === "bypass" && result.reason === "no_auth_header") return admittedWithoutCredential();
       // Regulation banned the username or address: Retry-After says when to try again. 401 by default,
       // not 429: nginx's auth_request turns any status but 2xx, 401 and 403 into a 500 (regulation.authenticate_status).
       if (result.ban) {
@@ -167,7 +175,7 @@ export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateH
     const kid = issuer.currentKid();
     return andThen(signedAnswer(result), (answer) => {
       remember(credentialKey, answer, kid);
-      return succeeded(request, answer);
+      return succeeded(request, answer, rule);
     });
   };
 
@@ -190,9 +198,11 @@ export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateH
   // the observer's outcome and the Response.
   return (request, server) => {
     const context = httpRequestContext("authenticate", request, server);
+    const rule = access && access.check(request, context);
+    if (rule instanceof Response) return rule;
     const authorization = context.authorization;
     if (reuseSeconds <= 0 || !authorization) {
-      return andThen(pipeline.authenticate(context), (result) => (toSignIn && !authorization && !result.ok && toSignIn(request, pipeline.challenge)) || answer(context, result, ""));
+      return andThen(pipeline.authenticate(context), (result) => (toSignIn && !authorization && !result.ok && toSignIn(request, pipeline.challenge)) || answer(context, result, "", rule));
     }
     // An absent X-Auth-Realm ("\u0000" cannot be sent in a header) and an empty one are remembered apart.
     const credentialKey = verdictKey(authorization, context.realm ?? "\u0000");
@@ -200,13 +210,13 @@ export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateH
     const verdict = recall(credentialKey, context, now);
     if (verdict) {
       if (observer) observer.authenticated!({ result: verdict.result, durationMs: 0, request: context, remembered: true });
-      return succeeded(context, verdict.answer);
+      return succeeded(context, verdict.answer, rule);
     }
     const refusal = refusals.get(credentialKey, now);
     if (refusal) {
       if (observer) observer.authenticated!({ result: refusal.result, durationMs: 0, request: context, remembered: true });
       return refused(context, refusal.result.reason, 401, refusal.headers, true);
     }
-    return andThen(pipeline.authenticate(context), (result) => answer(context, result, credentialKey));
+    return andThen(pipeline.authenticate(context), (result) => answer(context, result, credentialKey, rule));
   };
 }
