@@ -32,6 +32,7 @@ STORE_SUITES=(
   test/purge.test.ts
   test/review3-portal.test.ts
   test/sso.test.ts
+  test/access.test.ts
 )
 
 bash test/setup.sh
