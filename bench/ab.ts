@@ -2,7 +2,7 @@
 //
 //   bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s]
 //                   [--case api|api-ip|limited|basic|unknown|revoked|malformed|anonymous|browser|sso] [--sso]
-//                   [--env-b NAME=VALUE] [--case-b CASE]
+//                   [--env-b NAME=VALUE] [--case-b CASE] [--access N [--new-urls]]
 //
 // --env-b sets a variable for B only: the same tree twice with, say,
 // GATEHOUSE_METRICS__ENABLED=false gives the cost of a setting. --case-b
@@ -16,6 +16,13 @@
 // curl's Accept), `browser` (no credential, a browser's page navigation
 // through nginx: the sign-in redirect) and `sso` (the single sign-on cookie)
 // imply it.
+//
+// --access N: every request describes the request it asks about as nginx
+// does (X-Original-URL, X-Original-Method), and B has N access rules
+// (bench/access-rules.ts), A none: the cost of the rules. The same URL every
+// time, or with --new-urls a URL never asked before on every request (wrk's
+// Lua script): the rule found for a URL is remembered, so these are the two
+// ends.
 //
 // A_DIR or B_DIR may be `floor`: bench/floor-server.ts, what any /authenticate
 // answer costs in Bun (two headers read, Gatehouse's five headers answered).
@@ -33,6 +40,7 @@ import { temporaryDirectory } from "../test/helpers/gatehouse.ts";
 import { freePort } from "../test/helpers/nginx.ts";
 import { generateOpaqueToken } from "../src/tokens/format.ts";
 import { behindNginx, benchConfig, cpuSeconds, parseWrk, startProcess, type RunningTarget } from "./run.ts";
+import { ACCESS_REQUEST, accessRules } from "./access-rules.ts";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -46,11 +54,31 @@ const which = option("--case", "api");
 const envB = option("--env-b", "");
 const whichB = option("--case-b", which);
 const sso = args.includes("--sso") || [which, whichB].some((name) => ["anonymous", "browser", "sso"].includes(name));
+const accessCount = Number(option("--access", "-1"));
+const newUrls = args.includes("--new-urls");
+// Through nginx the site's /auth sets X-Original-URI: a client's X-Original-URL beside it would be refused.
+if (accessCount >= 0 && viaNginx) throw new Error("--access is measured directly, not with --nginx");
+/** Headers every request carries besides the case's. */
+const extraHeaders: Record<string, string> = accessCount >= 0 ? ACCESS_REQUEST : {};
 const [dirA, dirB] = args.filter((arg) => !arg.startsWith("--")).map((dir) => (dir === "floor" ? dir : resolve(dir)));
 if (!dirA || !dirB) throw new Error("usage: bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s] [--case api]");
 const bun = process.execPath;
 
 const dir = temporaryDirectory("gatehouse-ab-");
+/** wrk's Lua: a URL of its own for every request of every thread. */
+const newUrlsScript = join(dir, "new-urls.lua");
+writeFileSync(
+  newUrlsScript,
+  `local threads = 0
+function setup(thread) threads = threads + 1; thread:set("id", threads) end
+local counter = 0
+function request()
+  counter = counter + 1
+  wrk.headers["X-Original-URL"] = "https://app.example.org/v1/suites/t" .. id .. "-" .. counter .. "/family/task?x=1"
+  return wrk.format(nil)
+end
+`,
+);
 const configPath = join(dir, "config.yaml");
 const ssoSection = "portal:\n  public_url: https://auth.bench.test/portal/\nsso:\n  cookie_domain: bench.test\n";
 writeFileSync(configPath, (await benchConfig(dir, { store: true })) + (sso ? ssoSection : ""));
@@ -107,9 +135,12 @@ async function gatehouse(name: string, source: string, env: Record<string, strin
 
 const bare = await startProcess([bun, "run", join(import.meta.dir, "bare-server.ts")], (port) => ({ PORT: String(port) }), dir);
 const ceiling = viaNginx ? await behindNginx(bare) : bare;
-const sides: Side[] = [{ name: "ceiling", target: ceiling, url: ceiling.url + (viaNginx ? "/protected" : "/"), headers: headersOf(which) }, await gatehouse("A", dirA), await gatehouse("B", dirB, envB ? Object.fromEntries([envB.split(/=(.*)/s).slice(0, 2) as [string, string]]) : {})];
+const sides: Side[] = [{ name: "ceiling", target: ceiling, url: ceiling.url + (viaNginx ? "/protected" : "/"), headers: headersOf(which) }, await gatehouse("A", dirA), await gatehouse("B", dirB, {
+    ...(envB ? Object.fromEntries([envB.split(/=(.*)/s).slice(0, 2) as [string, string]]) : {}),
+    ...(accessCount >= 0 ? { GATEHOUSE_ACCESS: JSON.stringify(accessRules(accessCount)) } : {}),
+  })];
 const asObject = (headers: string[]) => Object.fromEntries(headers.map((header) => header.split(/: (.*)/s).slice(0, 2) as [string, string]));
-for (const side of sides.slice(1)) console.error(`${side.name}: warm-up answered ${(await fetch(side.url, { headers: asObject(side.headers), redirect: "manual" })).status}`);
+for (const side of sides.slice(1)) console.error(`${side.name}: warm-up answered ${(await fetch(side.url, { headers: { ...asObject(side.headers), ...extraHeaders }, redirect: "manual" })).status}`);
 
 type Sample = { rps: number; cpuUs: number; ratio: number };
 const samples = new Map<string, Sample[]>(sides.map((side) => [side.name, []]));
@@ -120,7 +151,11 @@ for (let round = 0; round < rounds; round++) {
     const side = sides[(i + round) % sides.length]!;
     const pids = side.target.pids();
     const before = cpuSeconds(pids);
-    const wrk = Bun.spawnSync(["wrk", "-t2", "-c32", `-d${duration}`, "--latency", ...side.headers.flatMap((header) => ["-H", header]), side.url]);
+    const extra = Object.entries(extraHeaders)
+      .filter(([name]) => !(newUrls && name === "X-Original-URL"))
+      .flatMap(([name, value]) => ["-H", `${name}: ${value}`]);
+    if (newUrls) extra.push("-s", newUrlsScript);
+    const wrk = Bun.spawnSync(["wrk", "-t2", "-c32", `-d${duration}`, "--latency", ...side.headers.flatMap((header) => ["-H", header]), ...extra, side.url]);
     const result = parseWrk(wrk.stdout.toString());
     cpu[side.name] = ((cpuSeconds(pids) - before) * 1e6) / result.requests;
     rps[side.name] = result.requestsPerSecond;
@@ -131,7 +166,7 @@ for (let round = 0; round < rounds; round++) {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const spread = (values: number[], digits: number) => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
-console.log(`case ${which}${whichB !== which ? ` (B: ${whichB})` : ""}${sso ? " (sso configured)" : ""}${viaNginx ? " through nginx" : ""}, ${rounds} rounds of wrk -t2 -c32 -d${duration}; A = ${dirA}, B = ${dirB}${envB ? ` with ${envB}` : ""}`);
+console.log(`case ${which}${whichB !== which ? ` (B: ${whichB})` : ""}${sso ? " (sso configured)" : ""}${viaNginx ? " through nginx" : ""}, ${rounds} rounds of wrk -t2 -c32 -d${duration}; A = ${dirA}, B = ${dirB}${envB ? ` with ${envB}` : ""}${accessCount >= 0 ? ` with ${accessCount} access rules, ${newUrls ? "a new URL every request" : "the same URL"}` : ""}`);
 console.log("| side | req/s | ÷ ceiling | server CPU µs/req | peak RSS MB |");
 console.log("|---|---:|---:|---:|---:|");
 for (const side of sides) {
@@ -141,4 +176,7 @@ for (const side of sides) {
     `| ${side.name} | ${Math.round(median(s.map((x) => x.rps)))} | ${spread(s.map((x) => x.ratio), 2)} | ${spread(s.map((x) => x.cpuUs), 1)} | ${peak.map((mb) => mb.toFixed(0)).join(" + ")} |`,
   );
 }
+// Paired by round, the machine's drift falls on both sides alike: the figure to compare two sides with.
+const paired = samples.get("B")!.map((b, round) => b.cpuUs / samples.get("A")![round]!.cpuUs);
+console.log(`B ÷ A server CPU per request, paired by round: ${spread(paired, 3)}`);
 for (const side of sides) await side.target.stop();

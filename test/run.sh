@@ -37,6 +37,7 @@ STORE_SUITES=(
   test/device-flow.test.ts
   test/browser-sso.test.ts
   test/token-lifecycle.test.ts
+  test/access.test.ts
 )
 
 bash test/setup.sh

@@ -139,6 +139,8 @@ export function compileAccess(section: AccessSection | undefined, services: read
   const anyHosts = rules.some((rule) => rule.hosts);
   const namedMethods = new Set(rules.flatMap((rule) => [...(rule.methods ?? [])]));
   const byHost = new Map<string, Map<string, Candidates>>();
+  // One Candidates per distinct list, however many hosts lead to it: what is remembered per path segment stays bounded.
+  const lists = new Map<string, Candidates>();
 
   /** The rules for a host and a method ("" when no rule names it; UNREADABLE: every rule, as for both). */
   const candidatesFor = (host: string, method: string): Candidates => {
@@ -154,7 +156,9 @@ export function compileAccess(section: AccessSection | undefined, services: read
       (rule) =>
         (!rule.hosts || host === UNREADABLE || hostMatches(rule.hosts, host)) && (!rule.methods || method === UNREADABLE || rule.methods.has(method)),
     );
-    found = new Candidates(list);
+    const signature = list.map((rule) => rule.index).join(",");
+    found = lists.get(signature);
+    if (!found) lists.set(signature, (found = new Candidates(list)));
     byMethod.set(method, found);
     return found;
   };
