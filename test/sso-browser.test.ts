@@ -13,11 +13,10 @@ import { startApp, type TestApp } from "./helpers/app.ts";
 import { chromiumAvailable, launchChromium, seriousViolations } from "./helpers/browser.ts";
 import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";
 import { portalConfig } from "./helpers/portal.ts";
-import { startSsoIdp, type SsoIdp } from "./helpers/sso-idp.ts";
+import { CLIENT_SECRET, exampleSsoProvider, startSsoIdp, type SsoIdp } from "./helpers/sso-idp.ts";
 
 setDefaultTimeout(60_000);
 const enabled = chromiumAvailable("sso-browser (signing in with an identity provider)");
-const CLIENT_SECRET = "gatehouse-client-secret-0123456789";
 
 describe.skipIf(!enabled)("signing in with an identity provider, in Chromium", () => {
   let dir: string;
@@ -34,19 +33,7 @@ describe.skipIf(!enabled)("signing in with an identity provider, in Chromium", (
       ...base,
       providers: [
         ...base.providers,
-        {
-          type: "oidc",
-          name: "example-sso",
-          realm: "sso",
-          display_name: "Example SSO",
-          issuer: idp.issuer,
-          client_id: "gatehouse",
-          client_secret: CLIENT_SECRET,
-          scopes: ["openid", "profile", "email", "groups"],
-          roles_claim: "groups",
-          role_mapping: { "/research/admins": "admin" },
-          end_session: true,
-        },
+        exampleSsoProvider(idp, { role_mapping: { "/research/admins": "admin" }, end_session: true }),
       ],
     });
     idp.configure([

@@ -13,11 +13,10 @@ import { chromiumAvailable, launchChromium } from "./helpers/browser.ts";
 import { machine, prompt, run } from "./helpers/device.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
 import { portalConfig } from "./helpers/portal.ts";
-import { startSsoIdp, type SsoIdp } from "./helpers/sso-idp.ts";
+import { CLIENT_SECRET, exampleSsoProvider, startSsoIdp, type SsoIdp } from "./helpers/sso-idp.ts";
 
 setDefaultTimeout(120_000);
 const enabled = chromiumAvailable("sso-device (gatehouse login through an identity provider)");
-const CLIENT_SECRET = "gatehouse-client-secret-0123456789";
 
 describe.skipIf(!enabled)("gatehouse login through an identity provider, approved in Chromium", () => {
   let dir: string;
@@ -34,17 +33,7 @@ describe.skipIf(!enabled)("gatehouse login through an identity provider, approve
       ...base,
       providers: [
         ...base.providers,
-        {
-          type: "oidc",
-          name: "example-sso",
-          realm: "sso",
-          display_name: "Example SSO",
-          issuer: idp.issuer,
-          client_id: "gatehouse",
-          client_secret: CLIENT_SECRET,
-          scopes: ["openid", "profile", "email", "groups"],
-          roles_claim: "groups",
-        },
+        exampleSsoProvider(idp),
       ],
     });
     app.gatehouse.devices!.policy.intervalSeconds = 1;

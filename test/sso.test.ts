@@ -11,33 +11,18 @@ import { logEvents, startApp, type TestApp } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
 import { portalConfig } from "./helpers/portal.ts";
 import { storedExec, storedRows } from "./helpers/stored.ts";
-import { HttpBrowser as Browser, startSsoIdp, type SsoIdp } from "./helpers/sso-idp.ts";
+import { CLIENT_SECRET, HttpBrowser as Browser, exampleSsoProvider, startSsoIdp, type SsoIdp } from "./helpers/sso-idp.ts";
 import { buildConfig } from "../src/config/load.ts";
 
 setDefaultTimeout(30_000);
 
-const CLIENT_SECRET = "gatehouse-client-secret-0123456789";
 const ADA = { sub: "u-1001", preferred_username: "ada", email: "ada@example.org", email_verified: true, name: "Ada L", groups: ["/research/admins", "/research/staff"] };
 const BEA = { sub: "u-1002", preferred_username: "bea", email: "bea@example.org", email_verified: false, groups: [] };
 const CAT = { sub: "u-1003", preferred_username: "cat", email: "cat@example.org", email_verified: true, groups: ["/research/staff"] };
 const IMPOSTOR = { sub: "u-9999", preferred_username: "cat", email: "other@example.org", email_verified: true };
 
-function ssoProvider(idp: SsoIdp, extra: Record<string, unknown> = {}) {
-  return {
-    type: "oidc",
-    name: "example-sso",
-    realm: "sso",
-    display_name: "Example SSO",
-    issuer: idp.issuer,
-    client_id: "gatehouse",
-    client_secret: CLIENT_SECRET,
-    scopes: ["openid", "profile", "email", "groups"],
-    roles_claim: "groups",
-    role_mapping: { "/research/admins": "admin" },
-    required_claims: { email_verified: true },
-    ...extra,
-  };
-}
+const ssoProvider = (idp: SsoIdp, extra: Record<string, unknown> = {}) =>
+  exampleSsoProvider(idp, { role_mapping: { "/research/admins": "admin" }, required_claims: { email_verified: true }, ...extra });
 
 describe("signing in with an identity provider", () => {
   let dir: string;

@@ -13,6 +13,25 @@ import type { AddressInfo } from "node:net";
 import Provider from "oidc-provider";
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair, importJWK, type JWK, type JWTPayload } from "jose";
 
+/** The client secret the suites register Gatehouse with at the test provider. */
+export const CLIENT_SECRET = "gatehouse-client-secret-0123456789";
+
+/** The suites' `oidc` provider entry (Keycloak-shaped, the groups claim as roles), with `extra` on top. */
+export function exampleSsoProvider(idp: { issuer: string }, extra: Record<string, unknown> = {}) {
+  return {
+    type: "oidc",
+    name: "example-sso",
+    realm: "sso",
+    display_name: "Example SSO",
+    issuer: idp.issuer,
+    client_id: "gatehouse",
+    client_secret: CLIENT_SECRET,
+    scopes: ["openid", "profile", "email", "groups"],
+    roles_claim: "groups",
+    ...extra,
+  };
+}
+
 export interface SsoAccount {
   sub: string;
   preferred_username?: string;
