@@ -1,7 +1,7 @@
 // A/B of two Gatehouse source trees on one case, interleaved (see bench/README.md):
 //
-//   bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s]
-//                   [--case api|api-ip|limited|basic|unknown|revoked|malformed|anonymous|browser|sso] [--sso]
+//   bun bench/ab.ts A_DIR B_DIR [--nginx [--unix]] [--rounds N] [--duration 3s]
+//                   [--case api|api-ip|limited|basic|unknown|revoked|malformed|wrong|anonymous|browser|sso] [--sso]
 //                   [--env-b NAME=VALUE] [--case-b CASE] [--access N [--new-urls]]
 //
 // --env-b sets a variable for B only: the same tree twice with, say,
@@ -27,6 +27,10 @@
 // A_DIR or B_DIR may be `floor`: bench/floor-server.ts, what any /authenticate
 // answer costs in Bun (two headers read, Gatehouse's five headers answered).
 //
+// --unix (with --nginx): nginx reaches every server over a Unix socket (the
+// ceiling and the floor on BENCH_SOCKET, a Gatehouse on `server.socket`)
+// instead of loopback TCP.
+//
 // Both servers and the ceiling (a bare Bun.serve, or nginx in front of one with
 // --nginx) run at once, with the bench config and a copy of one store of 1,000
 // tokens; each round runs wrk against the three in an order that rotates, so
@@ -34,7 +38,7 @@
 // over the rounds of requests/s, of the ratio to the ceiling in the same round,
 // and of the server's CPU time per request (user + system from /proc, the
 // figure a shared machine disturbs least), with the spread (min–max).
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { temporaryDirectory } from "../test/helpers/gatehouse.ts";
 import { freePort } from "../test/helpers/nginx.ts";
@@ -48,6 +52,9 @@ const option = (name: string, fallback: string) => {
   return index >= 0 ? args.splice(index, 2)[1]! : fallback;
 };
 const viaNginx = args.includes("--nginx");
+const viaSocket = args.includes("--unix");
+// wrk speaks TCP only: a socket is measured behind nginx.
+if (viaSocket && !viaNginx) throw new Error("--unix is measured through nginx: add --nginx");
 const rounds = Number(option("--rounds", "5"));
 const duration = option("--duration", "3s");
 const which = option("--case", "api");
@@ -97,6 +104,8 @@ const cases: Record<string, string[]> = {
   unknown: [`Authorization: Bearer ${generateOpaqueToken("gth_")}`],
   basic: [`Authorization: Basic ${btoa("bench-clear:clear-text-password")}`],
   malformed: ["Authorization: Basic %%%not-base64%%%"],
+  // Refused, then (after 5) banned by regulation: a wrong password's steady state is the ban's answer.
+  wrong: [`Authorization: Basic ${btoa("bench-clear:not-the-password")}`],
   anonymous: ["Accept: */*"],
   browser: NAVIGATION,
   sso: [...NAVIGATION, `Cookie: __Secure-gatehouse_sso=${ssoHandle}`],
@@ -120,20 +129,30 @@ interface Side {
 /** A Gatehouse from the sources in `source`, on its own copy of the store. */
 async function gatehouse(name: string, source: string, env: Record<string, string> = {}): Promise<Side> {
   const own = join(dir, name);
-  mkdirSync(own);
+  mkdirSync(own, { mode: 0o755 }); // nginx's workers reach a socket in it
   copyFileSync(join(dir, "gatehouse.db"), join(own, "gatehouse.db"));
-  writeFileSync(join(own, "config.yaml"), readFileSync(configPath, "utf8").replace(join(dir, "gatehouse.db"), join(own, "gatehouse.db")));
+  const socket = viaSocket ? join(own, "server.sock") : undefined;
+  let config = readFileSync(configPath, "utf8").replace(join(dir, "gatehouse.db"), join(own, "gatehouse.db"));
+  if (socket) config = config.replace(/^bind_address: .*$/m, `server:\n  socket: ${socket}\n  socket_mode: "0666"`);
+  writeFileSync(join(own, "config.yaml"), config);
   const command = source === "floor" ? [join(import.meta.dir, "floor-server.ts")] : [join(source, "src/main.ts"), "serve", "--config", join(own, "config.yaml")];
   const started = await startProcess(
     [bun, "run", ...command],
-    (port) => ({ GATEHOUSE_BIND_ADDRESS: `127.0.0.1:${port}`, GATEHOUSE_METRICS__PORT: String(freePort()), ...env }),
+    (port) => ({
+      ...(socket ? { BENCH_SOCKET: socket } : { GATEHOUSE_BIND_ADDRESS: `127.0.0.1:${port}` }),
+      GATEHOUSE_METRICS__PORT: String(freePort()),
+      ...env,
+    }),
     own,
+    socket,
   );
   const target = viaNginx ? await behindNginx(started) : started;
   return { name, target, url: target.url + (viaNginx ? "/protected" : "/authenticate"), headers: headersOf(name === "B" ? whichB : which) };
 }
 
-const bare = await startProcess([bun, "run", join(import.meta.dir, "bare-server.ts")], (port) => ({ PORT: String(port) }), dir);
+const bareSocket = viaSocket ? join(dir, "bare.sock") : undefined;
+if (bareSocket) chmodSync(dir, 0o755);
+const bare = await startProcess([bun, "run", join(import.meta.dir, "bare-server.ts")], (port) => ({ PORT: String(port), ...(bareSocket ? { BENCH_SOCKET: bareSocket } : {}) }), dir, bareSocket);
 const ceiling = viaNginx ? await behindNginx(bare) : bare;
 const sides: Side[] = [{ name: "ceiling", target: ceiling, url: ceiling.url + (viaNginx ? "/protected" : "/"), headers: headersOf(which) }, await gatehouse("A", dirA), await gatehouse("B", dirB, {
     ...(envB ? Object.fromEntries([envB.split(/=(.*)/s).slice(0, 2) as [string, string]]) : {}),
@@ -166,7 +185,7 @@ for (let round = 0; round < rounds; round++) {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const spread = (values: number[], digits: number) => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
-console.log(`case ${which}${whichB !== which ? ` (B: ${whichB})` : ""}${sso ? " (sso configured)" : ""}${viaNginx ? " through nginx" : ""}, ${rounds} rounds of wrk -t2 -c32 -d${duration}; A = ${dirA}, B = ${dirB}${envB ? ` with ${envB}` : ""}${accessCount >= 0 ? ` with ${accessCount} access rules, ${newUrls ? "a new URL every request" : "the same URL"}` : ""}`);
+console.log(`case ${which}${whichB !== which ? ` (B: ${whichB})` : ""}${sso ? " (sso configured)" : ""}${viaNginx ? ` through nginx${viaSocket ? " over a Unix socket" : ""}` : ""}, ${rounds} rounds of wrk -t2 -c32 -d${duration}; A = ${dirA}, B = ${dirB}${envB ? ` with ${envB}` : ""}${accessCount >= 0 ? ` with ${accessCount} access rules, ${newUrls ? "a new URL every request" : "the same URL"}` : ""}`);
 console.log("| side | req/s | ÷ ceiling | server CPU µs/req | peak RSS MB |");
 console.log("|---|---:|---:|---:|---:|");
 for (const side of sides) {
@@ -179,4 +198,7 @@ for (const side of sides) {
 // Paired by round, the machine's drift falls on both sides alike: the figure to compare two sides with.
 const paired = samples.get("B")!.map((b, round) => b.cpuUs / samples.get("A")![round]!.cpuUs);
 console.log(`B ÷ A server CPU per request, paired by round: ${spread(paired, 3)}`);
+// Issue 24's measure: B's requests/s against A's (the floor) in the same round.
+const pairedRate = samples.get("B")!.map((b, round) => b.rps / samples.get("A")![round]!.rps);
+console.log(`B ÷ A requests/s, paired by round: ${spread(pairedRate, 3)}`);
 for (const side of sides) await side.target.stop();

@@ -3,7 +3,10 @@
 // Gatehouse reads (Authorization, X-Auth-Realm) and answers 200 with the five
 // headers of a Gatehouse success (a JWT of the bench's size, Cache-Control and
 // the legacy headers), from one Headers object made at start. `bun bench/ab.ts
-// floor DIR` compares a Gatehouse with it; it listens on GATEHOUSE_BIND_ADDRESS.
+// floor DIR` compares a Gatehouse with it; it listens on GATEHOUSE_BIND_ADDRESS, or on
+// the Unix socket BENCH_SOCKET (mode 0666, for nginx's workers).
+import { chmodSync } from "node:fs";
+
 const answer = new Headers({
   authorization: `Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.${"x".repeat(384)}.${"s".repeat(43)}`,
   "cache-control": "no-store",
@@ -12,9 +15,9 @@ const answer = new Headers({
   "x-auth-roles": "reader",
 });
 const [hostname, port] = (process.env.GATEHOUSE_BIND_ADDRESS ?? "127.0.0.1:0").split(":");
+const socket = process.env.BENCH_SOCKET;
 Bun.serve({
-  hostname,
-  port: Number(port),
+  ...(socket ? { unix: socket } : { hostname, port: Number(port) }),
   routes: {
     "/authenticate": (request: Request) => {
       request.headers.get("authorization");
@@ -24,3 +27,4 @@ Bun.serve({
   },
   fetch: () => new Response(null, { status: 404 }),
 });
+if (socket) chmodSync(socket, 0o666);

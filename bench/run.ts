@@ -12,7 +12,7 @@
 // To add a case: add a Target if it needs another config or set-up step, and a
 // Case naming that target (mark it `quick` if the smoke run should include it).
 import argon2 from "argon2";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { join } from "node:path";
 import { projectRoot, temporaryDirectory } from "../test/helpers/gatehouse.ts";
@@ -53,6 +53,8 @@ export interface RunningTarget {
 
 export interface StartedProcess extends RunningTarget {
   port: number;
+  /** The Unix socket it listens on instead of `port`, when started with one. */
+  socket?: string;
   pid: number;
 }
 
@@ -61,7 +63,7 @@ export interface StartedProcess extends RunningTarget {
  * listens. Its output goes to a file, as a service manager would write it: a
  * pipe drained by this process would compete with the server for the cores.
  */
-export async function startProcess(command: string[], env: (port: number) => Record<string, string>, cwd: string): Promise<StartedProcess> {
+export async function startProcess(command: string[], env: (port: number) => Record<string, string>, cwd: string, socket?: string): Promise<StartedProcess> {
   const port = freePort();
   const logPath = join(cwd, `output-${port}.log`);
   const logFd = openSync(logPath, "w");
@@ -75,15 +77,17 @@ export async function startProcess(command: string[], env: (port: number) => Rec
   closeSync(logFd);
   const output = () => (existsSync(logPath) ? readFileSync(logPath, "utf8").slice(-4000) : "");
   try {
-    await waitForPort(port, 20_000, () => child.exitCode === null);
+    if (socket) await waitForSocket(socket, 20_000, () => child.exitCode === null);
+    else await waitForPort(port, 20_000, () => child.exitCode === null);
   } catch (error) {
     child.kill("SIGKILL");
     await child.exited;
     throw new Error(`${command.join(" ")}: ${(error as Error).message}\n${output()}`);
   }
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: socket ? `unix:${socket}` : `http://127.0.0.1:${port}`,
     port,
+    socket,
     pid: child.pid,
     pids: () => [child.pid, ...descendantsOf(child.pid)],
     output,
@@ -94,6 +98,21 @@ export async function startProcess(command: string[], env: (port: number) => Rec
       await child.exited;
     },
   };
+}
+
+/** Waits until a server answers HTTP on the Unix socket `path`. */
+async function waitForSocket(path: string, timeoutMs: number, alive: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!alive()) throw new Error(`process exited before ${path} accepted connections`);
+    try {
+      await fetch("http://localhost/", { unix: path } as RequestInit);
+      return;
+    } catch {
+      await Bun.sleep(50);
+    }
+  }
+  throw new Error(`${path} accepted no connection within ${timeoutMs} ms`);
 }
 
 /** Every process below `pid` (workers), from /proc. */
@@ -158,6 +177,8 @@ export interface GatehouseOptions {
   config?: () => string;
   /** The store on a private PostgreSQL (a database of the target's own) instead of a SQLite file. */
   postgres?: boolean;
+  /** Listen on this Unix socket (server.socket, mode 0666 for nginx's workers) instead of a TCP port. */
+  socket?: string;
 }
 
 /** One private PostgreSQL for the bench's PostgreSQL targets, started at the first (test/helpers/postgres.ts). */
@@ -205,8 +226,7 @@ jwt:
   aud: gatehouse-bench
 ${options.jwt ?? hs256}
 include_legacy_headers: true
-bind_address: 127.0.0.1:8080
-${options.workers ? `server:\n  workers: ${options.workers}\n` : ""}`;
+${options.socket ? `server:\n  socket: ${options.socket}\n  socket_mode: "0666"\n` : "bind_address: 127.0.0.1:8080\n"}${options.workers ? `server:\n  workers: ${options.workers}\n` : ""}`;
 }
 
 /** The seed's auth-o-tron config (test/fixtures/seed-config.yaml) at another logging level. */
@@ -218,6 +238,9 @@ const seeded = new Map<string, { valid: string; revoked: string }>();
 
 async function startGatehouse(name: string, options: GatehouseOptions): Promise<StartedProcess> {
   const dir = temporaryDirectory("gatehouse-bench-");
+  // nginx's workers (nobody, when the master runs as root) reach the socket through this folder.
+  if (options.socket === "") options = { ...options, socket: join(dir, "auth.sock") };
+  if (options.socket) chmodSync(dir, 0o755);
   const configPath = join(dir, "config.yaml");
   writeFileSync(configPath, options.config ? options.config() : await benchConfig(dir, options));
   if (options.seedTokens) {
@@ -232,7 +255,7 @@ async function startGatehouse(name: string, options: GatehouseOptions): Promise<
   return startProcess(
     [...command, "serve", "--config", configPath],
     (port) => ({
-      GATEHOUSE_BIND_ADDRESS: `127.0.0.1:${port}`,
+      ...(options.socket ? {} : { GATEHOUSE_BIND_ADDRESS: `127.0.0.1:${port}` }),
       // Never the default 9090: other benches or tests may hold it.
       GATEHOUSE_METRICS__PORT: String(freePort()),
       // Instances on one PostgreSQL share their signing keys, sealed with one master key.
@@ -240,6 +263,7 @@ async function startGatehouse(name: string, options: GatehouseOptions): Promise<
       ...options.env,
     }),
     dir,
+    options.socket,
   );
 }
 
@@ -251,7 +275,8 @@ function gatehouseCommand(build: GatehouseOptions["build"] = "sources"): string[
 
 // ---------------------------------------------------------------- targets
 
-type Via = "direct" | "nginx";
+/** How wrk reaches the server: directly, or through nginx over loopback TCP or over a Unix socket. */
+type Via = "direct" | "nginx" | "nginx-unix";
 
 interface Target {
   name: string;
@@ -262,8 +287,22 @@ interface Target {
   start(): Promise<RunningTarget>;
 }
 
-const bareServer = () =>
-  startProcess([bun, "run", join(projectRoot, "bench/bare-server.ts")], (port) => ({ PORT: String(port) }), temporaryDirectory("gatehouse-bench-"));
+/**
+ * A server of bench/ (bare-server.ts, the ceiling, or floor-server.ts), on a
+ * TCP port, or with `socket` on a Unix socket in a folder nginx's workers reach.
+ */
+function benchServer(file: "bare-server.ts" | "floor-server.ts", socket = false): Promise<StartedProcess> {
+  const dir = temporaryDirectory("gatehouse-bench-");
+  const path = socket ? join(dir, "server.sock") : undefined;
+  if (path) chmodSync(dir, 0o755);
+  return startProcess(
+    [bun, "run", join(projectRoot, "bench", file)],
+    (port) => ({ PORT: String(port), GATEHOUSE_BIND_ADDRESS: `127.0.0.1:${port}`, ...(path ? { BENCH_SOCKET: path } : {}) }),
+    dir,
+    path,
+  );
+}
+const bareServer = () => benchServer("bare-server.ts");
 
 function gatehouseTarget(name: string, options: GatehouseOptions): Target {
   return { name, via: "direct", workers: options.workers, start: () => startGatehouse(name, options) };
@@ -286,7 +325,7 @@ export async function behindNginx(upstream: StartedProcess): Promise<RunningTarg
         writeFileSync(join(dir, "html/protected"), "ok\n");
         // The site is bench/nginx-site.conf (bench/ab.ts uses it too), with its placeholders filled in.
         return readFileSync(join(import.meta.dir, "nginx-site.conf"), "utf8")
-          .replaceAll("$UPSTREAM_PORT", String(upstream.port))
+          .replaceAll("$UPSTREAM", upstream.socket ? `unix:${upstream.socket}` : `127.0.0.1:${upstream.port}`)
           .replaceAll("$PORT", String(port))
           .replaceAll("$HTML", join(dir, "html"));
       },
@@ -309,7 +348,7 @@ export async function behindNginx(upstream: StartedProcess): Promise<RunningTarg
 function nginxTarget(name: string, options: GatehouseOptions): Target {
   return {
     name,
-    via: "nginx",
+    via: options.socket === undefined ? "nginx" : "nginx-unix",
     workers: options.workers,
     start: async () => behindNginx(await startGatehouse(name, options)),
   };
@@ -320,6 +359,8 @@ const tokenStore = { store: true, seedTokens: 1_000 } satisfies GatehouseOptions
 /** In running order: one at a time, so that nothing else competes for the cores. */
 const targets: Target[] = [
   { name: "bare", via: "direct", ceiling: true, start: bareServer },
+  // The floor of any /authenticate answer in Bun (bench/floor-server.ts): the targets are set against it.
+  { name: "floor", via: "direct", start: () => benchServer("floor-server.ts") },
   gatehouseTarget("gatehouse", {}),
   gatehouseTarget("gatehouse-no-reuse", { jwt: `${hs256}\n  reuse_seconds: 0` }),
   gatehouseTarget("gatehouse-es256", { jwt: "  alg: ES256", store: true }),
@@ -341,6 +382,11 @@ const targets: Target[] = [
   nginxTarget("nginx-tokens-1k", tokenStore),
   nginxTarget("nginx-binary-tokens-1k", { ...tokenStore, build: "binary" }),
   nginxTarget("nginx-tokens-1k-2-workers", { ...tokenStore, workers: 2 }),
+  { name: "nginx-floor", via: "nginx", start: async () => behindNginx(await benchServer("floor-server.ts")) },
+  // nginx to its upstream over a Unix socket (server.socket; an empty path: one in the target's folder).
+  { name: "nginx-unix-bare", via: "nginx-unix", ceiling: true, start: async () => behindNginx(await benchServer("bare-server.ts", true)) },
+  { name: "nginx-unix-floor", via: "nginx-unix", start: async () => behindNginx(await benchServer("floor-server.ts", true)) },
+  nginxTarget("nginx-unix-tokens-1k", { ...tokenStore, socket: "" }),
   // Last: seeding 100,000 tokens takes about 30 s and the machine is slower for a while after.
   gatehouseTarget("gatehouse-tokens-100k", { store: true, seedTokens: 100_000 }),
 ];
@@ -420,15 +466,20 @@ const cases: Case[] = [
   ...tokenCases("tokens-1k-2-workers", "2 workers", ["API token"]).slice(0, 3),
   ...tokenCases("pg-tokens-1k", "PostgreSQL", ["API token", "revoked token"]),
   ...tokenCases("pg-tokens-1k-2-instances", "PostgreSQL, 2 instances", ["API token"]).slice(0, 4),
+  { name: "floor (bench/floor-server.ts): any answer's least", target: "floor", headers: clearBasic, quick: true },
   { name: "nginx → bare Bun.serve (ceiling)", target: "nginx-bare", headers: clearBasic },
+  { name: "nginx → floor", target: "nginx-floor", headers: clearBasic, quick: true },
   ...tokenCases("nginx-tokens-1k", "nginx", ["API token", "wrong password"]),
   ...tokenCases("nginx-binary-tokens-1k", "nginx, binary", ["API token"]).slice(0, 2),
   ...tokenCases("nginx-tokens-1k-2-workers", "nginx, 2 workers", ["API token"]).slice(0, 2),
+  { name: "nginx over a Unix socket → bare Bun.serve (ceiling)", target: "nginx-unix-bare", headers: clearBasic },
+  { name: "nginx over a Unix socket → floor", target: "nginx-unix-floor", headers: clearBasic, quick: true },
+  ...tokenCases("nginx-unix-tokens-1k", "nginx over a Unix socket", ["API token", "unknown token"]),
   { name: "100k tokens: API token", target: "gatehouse-tokens-100k", headers: tokenOf("gatehouse-tokens-100k", "valid") },
 ];
 
 const headersOf = (c: Case) => (typeof c.headers === "function" ? c.headers() : (c.headers ?? {}));
-const pathOf = (c: Case, target: Target) => c.path ?? (target.via === "nginx" ? "/protected" : "/authenticate");
+const pathOf = (c: Case, target: Target) => c.path ?? (target.via === "direct" ? "/authenticate" : "/protected");
 
 // ---------------------------------------------------------------- wrk
 
@@ -576,17 +627,20 @@ function machine(): string {
 
 function casesTable(results: Measured[]): string {
   const ceilingOf = (via: Via) => results.find((r) => r.target.ceiling && r.target.via === via)?.result;
+  // The floor of the same transport (bench/floor-server.ts): what no implementation on Bun can beat.
+  const floorOf = (via: Via) => results.find((r) => r.target.name.endsWith("floor") && r.target.via === via)?.result;
   const lines = [
-    "| case | via | req/s | ÷ ceiling | p50 ms | p99 ms | server CPU µs/req | answers | non-2xx / errors |",
-    "|---|---|---:|---:|---:|---:|---:|---|---:|",
+    "| case | via | req/s | ÷ ceiling | ÷ floor | p50 ms | p99 ms | server CPU µs/req | answers | non-2xx / errors |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
   ];
+  const divided = (r: WrkResult, by: WrkResult | undefined, c: Case) => (by && c.method !== "POST" ? `${(r.requestsPerSecond / by.requestsPerSecond).toFixed(2)}×` : "–");
   for (const { c, target, result: r, after } of results) {
-    const ceiling = ceilingOf(target.via);
-    const ratio = ceiling && c.method !== "POST" ? `${(r.requestsPerSecond / ceiling.requestsPerSecond).toFixed(2)}×` : "–";
+    const ratio = divided(r, ceilingOf(target.via), c);
+    const floor = target.ceiling || target.name.endsWith("floor") ? "–" : divided(r, floorOf(target.via), c);
     const first = c.expect?.[0] ?? 200;
     const answers = after === first ? String(first) : `${first}, then ${after}`;
     lines.push(
-      `| ${c.name} | ${target.via} | ${Math.round(r.requestsPerSecond).toLocaleString("en")} | ${ratio} ` +
+      `| ${c.name} | ${target.via} | ${Math.round(r.requestsPerSecond).toLocaleString("en")} | ${ratio} | ${floor} ` +
         `| ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.cpuMicrosPerRequest?.toFixed(1) ?? "–"} | ${answers} | ${r.non2xx.toLocaleString("en")} / ${r.socketErrors} |`,
     );
   }
@@ -618,7 +672,7 @@ async function main() {
   for (const target of targets) {
     const mine = selected.filter((c) => c.target === target.name);
     if (mine.length === 0 || (target.ceiling && !needed(target.via))) continue;
-    if (target.via === "nginx" && !hasNginx) {
+    if (target.via !== "direct" && !hasNginx) {
       skipped.push(...mine.map((c) => `${c.name} (nginx with auth_request is not installed)`));
       continue;
     }

@@ -8,6 +8,7 @@
 // is refused with its problems logged, and the current one stays.
 // With `server.workers` above 1 this process supervises that many workers
 // (./workers.ts), passing signals on; each worker runs this same function.
+import { edenGC } from "bun:jsc";
 import type { Server } from "bun";
 import { ConfigError, type LoadedConfig } from "./config/load.ts";
 import { createGatehouse, type Gatehouse } from "./app.ts";
@@ -16,6 +17,7 @@ import { VERSION } from "./version.ts";
 import { loadTls } from "./tls.ts";
 import { applySocketPermissions, prepareSocketPath } from "./unix-socket.ts";
 import { UNIX_SOCKET_PEER } from "./identity/client.ts";
+import type { PeerLookup } from "./identity/request.ts";
 import { exposedSecretFiles } from "./secret-files.ts";
 import { metricsPortApp } from "./modules/metrics/index.ts";
 import { WORKER_VARIABLE, answerSupervisor, isWorker, startSupervisor, workerCount } from "./workers.ts";
@@ -56,7 +58,7 @@ class Generation {
    * serves the route for in-process use). Its answer is always a status and
    * headers, so a failure is a bare 500, never a page.
    */
-  authenticate(request: Request, server: Server<unknown>, stopping: boolean): Response | Promise<Response> {
+  authenticate(request: Request, server: PeerLookup, stopping: boolean): Response | Promise<Response> {
     // As track(), written out: no closure made on the hot path.
     this.inFlight++;
     let answer: Response | Promise<Response>;
@@ -124,13 +126,17 @@ function closeConnectionAfter(response: Response): void {
 const hostInUrl = (host: string | undefined) => (host?.includes(":") ? `[${host}]` : host);
 
 /**
- * A garbage collection is asked for (Bun.gc(false)) every this many requests.
- * Each /authenticate answer leaves strings made in native code (the header
- * values read, the cache key's hash) that the collector's heuristics do not
- * count, so under load it waited for ≈ 30 MB of garbage: peak RSS 98–105 MB
- * under API-token load, against 84 MB collecting every 1,000 requests, 86 MB
- * every 2,000 and 88 MB every 3,000. Each call takes ≈ 0.23 ms of the event
- * loop (measured under load), 0.12 µs a request at 2,000.
+ * A young-generation collection (bun:jsc's edenGC) is run every this many
+ * requests. Each /authenticate answer leaves strings and objects made in
+ * native code (the header values read, the cache key's hash, the Response's
+ * headers) that the collector's heuristics do not count, so under load it
+ * waited for ≈ 30 MB of garbage: peak RSS 108 MB under API-token load with no
+ * collection asked for. An eden collection frees them and costs ≈ 0.7–0.9 ms
+ * whatever the interval (timed under load, 2026-12-07): 0.4 µs a request at
+ * 2,000, for a peak of 88–90 MB. Bun.gc(false), asked for before, starts a
+ * full collection that marks the whole heap on a helper thread: 14 % more
+ * CPU a request than none at all (bench/ab.ts, interleaved), against ≈ 5 %
+ * for eden collections (bench/README.md, 2026-12-07).
  */
 const COLLECT_EVERY = 2000;
 
@@ -193,7 +199,7 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
   const counted = () => {
     if (++sinceCollection === COLLECT_EVERY) {
       sinceCollection = 0;
-      Bun.gc(false);
+      edenGC();
     }
   };
   const dispatch = (request: Request): Response | Promise<Response> => {
@@ -232,6 +238,7 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     : null;
   // The Unix socket: the same app; its requests' peer is UNIX_SOCKET_PEER (a local process the file's mode let in).
   const fromSocket = new WeakSet<Request>();
+  const socketPeer: PeerLookup = { requestIP: () => ({ address: UNIX_SOCKET_PEER }) };
   let unix: Server<unknown> | null = null;
   if (socketPath) {
     try {
@@ -239,10 +246,11 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
         unix: socketPath,
         development: false,
         routes: {
+          // Every request on the socket comes from UNIX_SOCKET_PEER: told by a constant, not
+          // by remembering the request in fromSocket (a WeakSet entry costs ≈ 1 µs a request).
           "/authenticate": (request: Request): Response | Promise<Response> => {
             counted();
-            fromSocket.add(request);
-            return closed ? stoppingAnswer() : current!.authenticate(request, peers, stopping);
+            return closed ? stoppingAnswer() : current!.authenticate(request, socketPeer, stopping);
           },
         },
         fetch: (request) => {
