@@ -80,122 +80,19 @@ export function authenticateModule(handler: AuthenticateHandler) {
 }
 
 export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateHandler {
-  const { pipeline, issuer, logger, includeLegacyHeaders, reuseSeconds, banStatus = 401, access = null } = deps;
+  const { pipeline, reuseSeconds, access = null } = deps;
   const observer = deps.observer?.authenticated ? deps.observer : null;
   const toSignIn = deps.signInRedirect ?? null;
-  const unauthorized = new Headers({ "www-authenticate": pipeline.challenge, "cache-control": "no-store" });
-
-  // Signing runs through WebCrypto and caps throughput well below the
-  // server's (≈22,000 HS256 and ≈12,000 ES256 signatures/s on one core of a
-  // 2-core machine, measured with jose; WebCrypto is the ceiling). An identity that
-  // authenticates again within a few seconds gets the answer already signed
-  // for it. The key is the whole identity (roles, attributes, scopes) and the
-  // signing key, so any change signs anew; the credential itself has been
-  // checked again on this very request, so a revoked token never gets here.
-  const signed = new TtlCache<Headers>(reuseSeconds * 1000, 50_000);
-  // For providers that allow it (config users, remote key services, API
-  // tokens with their revocation stamp; see Provider.reuse), the same
-  // Authorization header is answered from memory within the window, skipping
-  // the pipeline. The key is a SHA-256 of the header under a per-process
-  // random key, never the credential itself.
-  const verdicts = new TtlCache<Verdict>(reuseSeconds * 1000, 50_000);
-  const verdictKey = createCacheKeyHasher();
-  // Refusals are remembered the same way, so that a refusal costs no more
-  // than a success: a client repeating a revoked token, an unknown one or a
-  // wrong password (a misconfigured job, a retry loop) would otherwise cost
-  // a database read or an argon2 check (≈30 ms of CPU) each time. Only
-  // definite refusals are kept (every provider said a "no" that lasts:
-  // config users, Gatehouse's own tokens; none failed or ran out of time),
-  // for the same short window. Guessing is unaffected: each new password is
-  // a new header, checked (and counted by regulation) as before.
-  const refusals = new TtlCache<Refused>(reuseSeconds * 1000, 50_000);
-
-  const signedAnswer = (result: AuthResult & { ok: true }): MaybePromise<Answer> => {
-    const { user, provider } = result;
-    const key = reuseSeconds > 0 ? `${issuer.currentKid()}\u0000${JSON.stringify(user)}` : "";
-    const reusable = key ? signed.get(key) : undefined;
-    // The answer is this request's (its user and provider), even when the signed headers are reused.
-    if (reusable) return { headers: reusable, provider, user };
-    return issuer.issue(user).then((jwt) => {
-      const headers = identityHeaders(user, jwt.token, includeLegacyHeaders);
-      // Never reuse an answer whose JWT would expire within twice the window.
-      if (key && jwt.exp * 1000 - Date.now() > reuseSeconds * 2000) signed.set(key, headers);
-      return { headers, provider, user };
-    });
-  };
-
-  const succeeded = (request: RequestContext, answer: Answer, rule: CompiledRule | null): Response => {
-    // The rule is decided for every request, a remembered identity's included.
-    const refusal = rule && access!.refuse(rule, answer.user, request);
-    if (refusal) return refusal;
-    if (logger.enabled("debug")) {
-      logger.debug("auth.succeeded", {
-        provider: answer.provider.name,
-        realm: answer.user.realm,
-        username: answer.user.username,
-        method: request.originalMethod,
-        path: request.originalPath,
-      });
-    }
-    // Response copies the Headers it is given, so a reused answer is never altered.
-    return new Response(null, { status: 200, headers: answer.headers });
-  };
-
-  const remember = (credentialKey: string, answer: Answer, kid: string) => {
-    const reuse = answer.provider.reuse;
-    if (!credentialKey || !reuse) return;
-    const ttlMs = Math.min(reuseSeconds * 1000, reuse.maxReuseMs?.(answer.user) ?? Number.POSITIVE_INFINITY);
-    verdicts.set(credentialKey, { answer, result: { ok: true, ...answer }, stamp: reuse.stamp(), kid }, Date.now(), ttlMs);
-  };
-
-  /** A 401 (or the ban's status), logged at debug with the original request, never its query string. */
-  const refused = (request: RequestContext, reason: string, status: number, headers: Refused["headers"], remembered = false): Response => {
-    if (logger.enabled("debug")) {
-      logger.debug("auth.refused", { reason, remembered: remembered || undefined, method: request.originalMethod, path: request.originalPath });
-    }
-    return new Response(null, { status, headers });
-  };
-
-  const answer = (request: RequestContext, result: AuthResult, credentialKey: string, rule: CompiledRule | null): MaybePromise<Response> => {
-    if (!result.ok) {
-      // A bypass rule needs no credential; one that was sent and refused is refused as ever.
-      if (rule?.policy === "bypass" && result.reason === "no_auth_header") return admittedWithoutCredential();
-      // Regulation banned the username or address: Retry-After says when to try again. 401 by default,
-      // not 429: nginx's auth_request turns any status but 2xx, 401 and 403 into a 500 (regulation.authenticate_status).
-      if (result.ban) {
-        const retryAfter = String(result.ban.retryAfterSeconds);
-        return refused(request, result.reason, banStatus, { "www-authenticate": pipeline.challenge, "retry-after": retryAfter, "cache-control": "no-store" });
-      }
-      // A refusal a provider explained (an expired access token) adds RFC 6750's error to the challenges.
-      const headers = result.refusal ? { "www-authenticate": pipeline.challengeFor(result), "cache-control": "no-store" } : unauthorized;
-      if (credentialKey && result.definite) refusals.set(credentialKey, { headers, result });
-      return refused(request, result.reason, 401, headers);
-    }
-    // The key is read before signing: should a rotation happen meanwhile, the remembered answer is never used.
-    const kid = issuer.currentKid();
-    return andThen(signedAnswer(result), (answer) => {
-      remember(credentialKey, answer, kid);
-      return succeeded(request, answer, rule);
-    });
-  };
-
-  /** The remembered success for this header, if its provider still vouches for it and its signing key still signs. */
-  const recall = (credentialKey: string, request: RequestContext, now: number): Verdict | undefined => {
-    const verdict = verdicts.get(credentialKey, now);
-    if (!verdict) return undefined;
-    const reuse = verdict.answer.provider.reuse!;
-    if (reuse.stamp() !== verdict.stamp || issuer.currentKid() !== verdict.kid || reuse.holdsFor?.(verdict.answer.user, request) === false) {
-      verdicts.delete(credentialKey);
-      return undefined;
-    }
-    reuse.reused?.(verdict.answer.user, request.client);
-    return verdict;
-  };
+  const memory = createMemory(reuseSeconds);
+  const { verdictKey, refusals } = memory;
+  const { succeeded, refused } = createResponses(deps);
+  const answer = createAnswering(deps, memory, { succeeded, refused });
+  const recall = createRecall(deps, memory);
 
   // Synchronous whenever the pipeline and the caches are (see identity/maybe-promise.ts).
   // The request context works out each field only when read: only API tokens read the client address, to record their last use.
   // A remembered answer (the hot path) costs one hash, one clock read and two map lookups, and allocates only the context,
-  // the observer's outcome and the Response.
+  // the observer's outcome and the Response. The parts it calls are made once, above: none is made per request.
   return (request, server) => {
     const context = httpRequestContext("authenticate", request, server);
     const rule = access && access.check(request, context);
@@ -218,5 +115,146 @@ export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateH
       return refused(context, refusal.result.reason, 401, refusal.headers, true);
     }
     return andThen(pipeline.authenticate(context), (result) => answer(context, result, credentialKey, rule));
+  };
+}
+
+/** What /authenticate remembers between requests, each for `reuseSeconds`. */
+interface Memory {
+  /** Signed answers, by identity and signing key. */
+  signed: TtlCache<Headers>;
+  /** Successes, by Authorization header. */
+  verdicts: TtlCache<Verdict>;
+  /** The key of an Authorization header (and realm) in `verdicts` and `refusals`. */
+  verdictKey: ReturnType<typeof createCacheKeyHasher>;
+  /** Definite refusals, by Authorization header. */
+  refusals: TtlCache<Refused>;
+}
+
+function createMemory(reuseSeconds: number): Memory {
+  return {
+    // Signing runs through WebCrypto and caps throughput well below the
+    // server's (≈22,000 HS256 and ≈12,000 ES256 signatures/s on one core of a
+    // 2-core machine, measured with jose; WebCrypto is the ceiling). An identity that
+    // authenticates again within a few seconds gets the answer already signed
+    // for it. The key is the whole identity (roles, attributes, scopes) and the
+    // signing key, so any change signs anew; the credential itself has been
+    // checked again on this very request, so a revoked token never gets here.
+    signed: new TtlCache<Headers>(reuseSeconds * 1000, 50_000),
+    // For providers that allow it (config users, remote key services, API
+    // tokens with their revocation stamp; see Provider.reuse), the same
+    // Authorization header is answered from memory within the window, skipping
+    // the pipeline. The key is a SHA-256 of the header under a per-process
+    // random key, never the credential itself.
+    verdicts: new TtlCache<Verdict>(reuseSeconds * 1000, 50_000),
+    verdictKey: createCacheKeyHasher(),
+    // Refusals are remembered the same way, so that a refusal costs no more
+    // than a success: a client repeating a revoked token, an unknown one or a
+    // wrong password (a misconfigured job, a retry loop) would otherwise cost
+    // a database read or an argon2 check (≈30 ms of CPU) each time. Only
+    // definite refusals are kept (every provider said a "no" that lasts:
+    // config users, Gatehouse's own tokens; none failed or ran out of time),
+    // for the same short window. Guessing is unaffected: each new password is
+    // a new header, checked (and counted by regulation) as before.
+    refusals: new TtlCache<Refused>(reuseSeconds * 1000, 50_000),
+  };
+}
+
+/** The answers themselves: a success (after the access rule) and a refusal, each logged at debug. */
+interface Responses {
+  succeeded(request: RequestContext, answer: Answer, rule: CompiledRule | null): Response;
+  /** A 401 (or the ban's status), logged at debug with the original request, never its query string. */
+  refused(request: RequestContext, reason: string, status: number, headers: Refused["headers"], remembered?: boolean): Response;
+}
+
+function createResponses({ logger, access = null }: AuthenticateDeps): Responses {
+  const succeeded = (request: RequestContext, answer: Answer, rule: CompiledRule | null): Response => {
+    // The rule is decided for every request, a remembered identity's included.
+    const refusal = rule && access!.refuse(rule, answer.user, request);
+    if (refusal) return refusal;
+    if (logger.enabled("debug")) {
+      logger.debug("auth.succeeded", {
+        provider: answer.provider.name,
+        realm: answer.user.realm,
+        username: answer.user.username,
+        method: request.originalMethod,
+        path: request.originalPath,
+      });
+    }
+    // Response copies the Headers it is given, so a reused answer is never altered.
+    return new Response(null, { status: 200, headers: answer.headers });
+  };
+
+  const refused = (request: RequestContext, reason: string, status: number, headers: Refused["headers"], remembered = false): Response => {
+    if (logger.enabled("debug")) {
+      logger.debug("auth.refused", { reason, remembered: remembered || undefined, method: request.originalMethod, path: request.originalPath });
+    }
+    return new Response(null, { status, headers });
+  };
+  return { succeeded, refused };
+}
+
+/** The answer to the pipeline's result: signed (or the signed headers reused) and remembered, or refused and remembered when definite. */
+function createAnswering(deps: AuthenticateDeps, memory: Memory, { succeeded, refused }: Responses) {
+  const { pipeline, issuer, includeLegacyHeaders, reuseSeconds, banStatus = 401 } = deps;
+  const { signed, verdicts, refusals } = memory;
+  const unauthorized = new Headers({ "www-authenticate": pipeline.challenge, "cache-control": "no-store" });
+
+  const signedAnswer = (result: AuthResult & { ok: true }): MaybePromise<Answer> => {
+    const { user, provider } = result;
+    const key = reuseSeconds > 0 ? `${issuer.currentKid()}\u0000${JSON.stringify(user)}` : "";
+    const reusable = key ? signed.get(key) : undefined;
+    // The answer is this request's (its user and provider), even when the signed headers are reused.
+    if (reusable) return { headers: reusable, provider, user };
+    return issuer.issue(user).then((jwt) => {
+      const headers = identityHeaders(user, jwt.token, includeLegacyHeaders);
+      // Never reuse an answer whose JWT would expire within twice the window.
+      if (key && jwt.exp * 1000 - Date.now() > reuseSeconds * 2000) signed.set(key, headers);
+      return { headers, provider, user };
+    });
+  };
+
+  const remember = (credentialKey: string, answer: Answer, kid: string) => {
+    const reuse = answer.provider.reuse;
+    if (!credentialKey || !reuse) return;
+    const ttlMs = Math.min(reuseSeconds * 1000, reuse.maxReuseMs?.(answer.user) ?? Number.POSITIVE_INFINITY);
+    verdicts.set(credentialKey, { answer, result: { ok: true, ...answer }, stamp: reuse.stamp(), kid }, Date.now(), ttlMs);
+  };
+
+  return (request: RequestContext, result: AuthResult, credentialKey: string, rule: CompiledRule | null): MaybePromise<Response> => {
+    if (!result.ok) {
+      // A bypass rule needs no credential; one that was sent and refused is refused as ever.
+      if (rule?.policy === "bypass" && result.reason === "no_auth_header") return admittedWithoutCredential();
+      // Regulation banned the username or address: Retry-After says when to try again. 401 by default,
+      // not 429: nginx's auth_request turns any status but 2xx, 401 and 403 into a 500 (regulation.authenticate_status).
+      if (result.ban) {
+        const retryAfter = String(result.ban.retryAfterSeconds);
+        return refused(request, result.reason, banStatus, { "www-authenticate": pipeline.challenge, "retry-after": retryAfter, "cache-control": "no-store" });
+      }
+      // A refusal a provider explained (an expired access token) adds RFC 6750's error to the challenges.
+      const headers = result.refusal ? { "www-authenticate": pipeline.challengeFor(result), "cache-control": "no-store" } : unauthorized;
+      if (credentialKey && result.definite) refusals.set(credentialKey, { headers, result });
+      return refused(request, result.reason, 401, headers);
+    }
+    // The key is read before signing: should a rotation happen meanwhile, the remembered answer is never used.
+    const kid = issuer.currentKid();
+    return andThen(signedAnswer(result), (answer) => {
+      remember(credentialKey, answer, kid);
+      return succeeded(request, answer, rule);
+    });
+  };
+}
+
+/** The remembered success for this header, if its provider still vouches for it and its signing key still signs. */
+function createRecall({ issuer }: AuthenticateDeps, { verdicts }: Memory) {
+  return (credentialKey: string, request: RequestContext, now: number): Verdict | undefined => {
+    const verdict = verdicts.get(credentialKey, now);
+    if (!verdict) return undefined;
+    const reuse = verdict.answer.provider.reuse!;
+    if (reuse.stamp() !== verdict.stamp || issuer.currentKid() !== verdict.kid || reuse.holdsFor?.(verdict.answer.user, request) === false) {
+      verdicts.delete(credentialKey);
+      return undefined;
+    }
+    reuse.reused?.(verdict.answer.user, request.client);
+    return verdict;
   };
 }
