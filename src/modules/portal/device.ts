@@ -22,19 +22,9 @@ import type { DeviceAuthorizations, DeviceRequest, UserCodeGuard } from "../../s
 import type { Caller, callerPlugin } from "../caller.ts";
 import { loginMode } from "../sessions/tiled.ts";
 import { field, FormBody, parseForm } from "./forms.ts";
-import { html, notice, time, type Html, type PageFrame } from "./html.ts";
+import { html, notice, time, type Html } from "./html.ts";
+import type { PortalPages, SignedIn } from "./pages.ts";
 import { csrfField } from "./views.ts";
-
-type SignedIn = NonNullable<PageFrame["signedIn"]>;
-
-/** What the portal module lends its pages (./index.ts). */
-export interface PortalPages {
-  answer(request: Request, status: number, title: string, main: Html, signedIn?: SignedIn): Response;
-  /** To a sign-in page (`sign-in`, or an identity provider's `sign-in/NAME`) and back to this page. */
-  toSignIn(request: Request, signInPage?: string): Response;
-  /** The person signed in through the portal's cookie, with the CSRF token of their forms. */
-  person(request: Request, found: Caller): Caller & { frame: SignedIn };
-}
 
 export interface DevicePagesDeps {
   caller: ReturnType<typeof callerPlugin>;

@@ -14,6 +14,8 @@ export const fields = (form: Form, name: string) => {
   const value = form[name];
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
 };
+/** A day as a date field sends it (and as the audit page's query carries it): 2026-12-07. */
+export const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 /** An HTML form, with repeated fields (checkboxes) as arrays; refused unread beyond MAX_BODY_BYTES. */
 export async function parseForm({ request, contentType }: { request: Request; contentType: string }): Promise<Form> {
