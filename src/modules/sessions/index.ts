@@ -85,42 +85,36 @@ const INCORRECT = "Incorrect username or password";
 const errors = { 400: DetailModel, 401: DetailModel, 403: DetailModel, 404: DetailModel, 503: DetailModel };
 const userAgentOf = (request: Request) => request.headers.get("user-agent")?.slice(0, 256) ?? null;
 const principalOf = (user: { username: string; realm: string }) => `${user.realm}-${user.username}`;
-const UNAVAILABLE = "Sessions need the store, which is disabled (store.enabled: false)";
+/** Every route's answer without the store (its stand-ins' too: ./wiring.ts). */
+export const UNAVAILABLE = "Sessions need the store, which is disabled (store.enabled: false)";
 
 export function sessionsModule(deps: SessionsDeps) {
-  const { pipeline, caller, sessions, tokens, storeEnabled, logger } = deps;
-  const loginProviders = new Map(
+  return new Elysia({ name: "sessions" })
+    .use(deps.caller)
+    .onError(answerErrors("detail", deps.logger))
+    .onAfterHandle(({ set }) => {
+      set.headers["cache-control"] = "no-store";
+    })
+    .use(loginRoutes(deps))
+    .use(sessionRoutes(deps))
+    .use(apiKeyRoutes(deps));
+}
+
+/** The providers that take a login (Tiled's discovery), by name. */
+function loginProviders(pipeline: IdentityPipeline) {
+  return new Map(
     pipeline.providers.flatMap((provider) => {
       const mode = loginMode(provider);
       return mode ? [[provider.name, { provider, mode }] as const] : [];
     }),
   );
+}
 
-  /** The sessions, the one the request came with marked `current`. */
-  const sessionViews = (currentId: string | undefined, views: SessionView[]) => views.map((view) => ({ ...view, current: view.id === currentId }));
-
-  function apiKeyView(token: TokenView, firstEight: string | undefined) {
-    return {
-      id: token.id,
-      first_eight: firstEight ?? null,
-      expiration_time: token.expires_at,
-      note: token.note,
-      scopes: scopesToList(token.scopes),
-      latest_activity: token.last_used_at,
-    };
-  }
-
-  async function apiKeyViews(service: TokenService, views: TokenView[]) {
-    const firstEights = await service.firstEights(views.map((view) => view.id));
-    return views.map((view) => apiKeyView(view, firstEights.get(view.id)));
-  }
-
-  return new Elysia({ name: "sessions" })
-    .use(caller)
-    .onError(answerErrors("detail", logger))
-    .onAfterHandle(({ set }) => {
-      set.headers["cache-control"] = "no-store";
-    })
+/** Tiled's handshake, its login (and a command line's poll) and what a refresh token does. */
+function loginRoutes(deps: SessionsDeps) {
+  const { pipeline, sessions, storeEnabled } = deps;
+  const providers = loginProviders(pipeline);
+  return new Elysia({ name: "sessions-login" })
     .get(
       "/api/v1/",
       ({ request, server }) => {
@@ -136,7 +130,7 @@ export function sessionsModule(deps: SessionsDeps) {
           queries: [],
           authentication: {
             required: true,
-            providers: [...loginProviders.values()].map(({ provider, mode }) => ({
+            providers: [...providers.values()].map(({ provider, mode }) => ({
               provider: provider.name,
               mode: mode === "internal" && olderClient ? ("password" as const) : mode,
               // An identity provider's sign-in starts in the browser (Tiled's external mode); the others take a password or key here.
@@ -161,7 +155,7 @@ export function sessionsModule(deps: SessionsDeps) {
       "/api/v1/auth/provider/:name/token",
       async ({ params, body, request, server }) => {
         if (!storeEnabled) throw new Refusal(503, UNAVAILABLE);
-        const login = loginProviders.get(params.name);
+        const login = providers.get(params.name);
         if (!login) throw new Refusal(404, `No provider "${params.name}" takes a login here`);
         // A poll's refusal is a Response in RFC 8628's shape, sent as it is.
         if (body.grant_type === DEVICE_CODE_GRANT_TYPE && deps.deviceGrant) return (await deps.deviceGrant(login.provider, body.device_code, request, server)) as never;
@@ -211,7 +205,14 @@ export function sessionsModule(deps: SessionsDeps) {
         return noContent();
       },
       { parse: parseJsonObject, body: RefreshTokenBody, detail: { summary: "End the session of a refresh token (always 204, RFC 7009)" } },
-    )
+    );
+}
+
+/** The sessions of whoever calls: list, end one or all, whoami; and an administrator's ending of a user's. */
+function sessionRoutes(deps: SessionsDeps) {
+  const { caller, sessions, tokens } = deps;
+  return new Elysia({ name: "sessions-own" })
+    .use(caller)
     .delete(
       "/api/v1/auth/session/revoke/:session_id",
       async ({ params, actor }) => {
@@ -277,7 +278,32 @@ export function sessionsModule(deps: SessionsDeps) {
       body: EndUserBody,
       response: { 200: EndedModel, ...errors },
       detail: { summary: "Admins: end every session of a user and revoke every API token of theirs, in one action" },
-    })
+    });
+}
+
+/** The sessions, the one the request came with marked `current`. */
+const sessionViews = (currentId: string | undefined, views: SessionView[]) => views.map((view) => ({ ...view, current: view.id === currentId }));
+
+function apiKeyView(token: TokenView, firstEight: string | undefined) {
+  return {
+    id: token.id,
+    first_eight: firstEight ?? null,
+    expiration_time: token.expires_at,
+    note: token.note,
+    scopes: scopesToList(token.scopes),
+    latest_activity: token.last_used_at,
+  };
+}
+
+async function apiKeyViews(service: TokenService, views: TokenView[]) {
+  const firstEights = await service.firstEights(views.map((view) => view.id));
+  return views.map((view) => apiKeyView(view, firstEights.get(view.id)));
+}
+
+/** Tiled's API keys, on Gatehouse's API tokens. */
+function apiKeyRoutes({ caller, tokens }: SessionsDeps) {
+  return new Elysia({ name: "sessions-apikeys" })
+    .use(caller)
     .post(
       "/api/v1/auth/apikey",
       async ({ body, actor }) => {
