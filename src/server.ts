@@ -149,6 +149,83 @@ function warnAbout(loaded: LoadedConfig, logger: Logger): void {
   for (const warning of exposedSecretFiles(loaded.secretFiles)) logger.warn("config.secret_file_readable", { message: warning });
 }
 
+/** The supervisor of `server.workers` workers (./workers.ts), each of which runs startServer itself. */
+async function superviseWorkers(loaded: LoadedConfig, logger: Logger, workers: number): Promise<RunningServer> {
+  const { config } = loaded;
+  if (config.server.port === 0) {
+    // Workers share one port: choose it here rather than let each take its own.
+    const probe = Bun.listen({ hostname: config.server.host, port: 0, socket: { data() {} } });
+    process.env.GATEHOUSE_BIND_ADDRESS = `${hostInUrl(config.server.host)}:${probe.port}`;
+    config.server.port = probe.port;
+    probe.stop(true);
+  }
+  const supervisor = await startSupervisor(loaded, logger, workers);
+  logger.info("server.started", { url: supervisor.url, version: VERSION, config: loaded.source, workers, metrics: supervisor.metricsUrl });
+  return {
+    url: supervisor.url,
+    logger,
+    // Each worker reloads its own config: the supervisor passes SIGHUP on (workers.ts).
+    reload: async () => true,
+    async stop() {
+      await supervisor.stop();
+      logger.info("server.stopped");
+    },
+  };
+}
+
+/**
+ * Says the server has started, where it listens (`where`), and serves metrics and readiness: a worker
+ * answers its supervisor's questions, a lone server listens on the metrics port (returned, null for none).
+ * Metrics and readiness are the current generation's (a reload starts its counters afresh).
+ */
+function announce(
+  loaded: LoadedConfig,
+  logger: Logger,
+  worker: number | null,
+  current: () => Gatehouse,
+  first: Gatehouse,
+  where: { url: string; socket?: string; https_url?: string; tls_certificate?: string },
+): ReturnType<typeof metricsPortApp> | null {
+  const { config } = loaded;
+  if (worker !== null) {
+    answerSupervisor({
+      metrics: async () => current().metrics?.registry.getMetricsAsJSON() ?? [],
+      ready: () => current().readiness(),
+    });
+    logger.info("server.worker_started", { worker, pid: process.pid, url: where.url });
+    return null;
+  }
+  let metricsPort: ReturnType<typeof metricsPortApp> | null = null;
+  if (first.metrics) {
+    metricsPort = metricsPortApp({ render: () => (current().metrics ?? first.metrics!).render(), ready: () => current().readiness() });
+    // Not shared: a second server on the same metrics port must fail, not split the scrapes.
+    metricsPort.listen({ hostname: config.server.host, port: config.metrics.port, reusePort: false });
+  }
+  logger.info("server.started", {
+    ...where,
+    version: VERSION,
+    config: loaded.source,
+    providers: config.providers.length,
+    augmenters: config.augmenters.length,
+    metrics: metricsPort ? `http://${hostInUrl(metricsPort.server!.hostname)}:${metricsPort.server!.port}` : undefined,
+  });
+  return metricsPort;
+}
+
+/** The settings a reload cannot apply (the listeners, TLS, the metrics port): they need a restart. */
+function needRestart(previous: LoadedConfig["config"], next: LoadedConfig["config"]): string[] {
+  return [
+    ...["host", "port", "socket", "socket_mode", "socket_group"].filter((key) => (next.server as any)[key] !== (previous.server as any)[key]).map((key) => `server.${key}`),
+    ...(JSON.stringify(next.tls) !== JSON.stringify(previous.tls) ? ["tls"] : []),
+    ...(JSON.stringify(next.metrics) !== JSON.stringify(previous.metrics) ? ["metrics"] : []),
+  ];
+}
+
+// Long on purpose: one running server's state (the current generation, `stopping`, `closed`) is read by
+// every listener's routes, the /authenticate hot path included, and changed by reload() and stop(); they stay
+// closures over it in this one body, so that the hot path reads plain locals (no object or call in between) and
+// the listeners start and stop in the order written. What does not touch that state is outside (superviseWorkers,
+// announce, needRestart, Generation).
 export async function startServer(loaded: LoadedConfig): Promise<RunningServer> {
   const { config } = loaded;
   const logger = createLogger({
@@ -164,27 +241,7 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
   const tls = config.tls ? loadTls(config.tls, config.server) : null;
   const workers = workerCount(config);
 
-  if (workers > 1 && worker === null) {
-    if (config.server.port === 0) {
-      // Workers share one port: choose it here rather than let each take its own.
-      const probe = Bun.listen({ hostname: config.server.host, port: 0, socket: { data() {} } });
-      process.env.GATEHOUSE_BIND_ADDRESS = `${hostInUrl(config.server.host)}:${probe.port}`;
-      config.server.port = probe.port;
-      probe.stop(true);
-    }
-    const supervisor = await startSupervisor(loaded, logger, workers);
-    logger.info("server.started", { url: supervisor.url, version: VERSION, config: loaded.source, workers, metrics: supervisor.metricsUrl });
-    return {
-      url: supervisor.url,
-      logger,
-      // Each worker reloads its own config: the supervisor passes SIGHUP on (workers.ts).
-      reload: async () => true,
-      async stop() {
-        await supervisor.stop();
-        logger.info("server.stopped");
-      },
-    };
-  }
+  if (workers > 1 && worker === null) return superviseWorkers(loaded, logger, workers);
 
   const first = await createGatehouse(config, logger);
   let current: Generation | undefined;
@@ -291,32 +348,12 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
       ? Bun.serve({ hostname: config.server.host, port: tls.port!, tls: tls.options, idleTimeout: 30, reusePort: workers > 1, routes, fetch: dispatch })
       : null;
 
-  // Metrics and readiness are the current generation's (a reload starts its counters afresh).
-  let metricsPort: ReturnType<typeof metricsPortApp> | null = null;
-  if (worker !== null) {
-    answerSupervisor({
-      metrics: async () => current!.gatehouse.metrics?.registry.getMetricsAsJSON() ?? [],
-      ready: () => current!.gatehouse.readiness(),
-    });
-    logger.info("server.worker_started", { worker, pid: process.pid, url });
-  } else {
-    if (first.metrics) {
-      metricsPort = metricsPortApp({ render: () => (current!.gatehouse.metrics ?? first.metrics!).render(), ready: () => current!.gatehouse.readiness() });
-      // Not shared: a second server on the same metrics port must fail, not split the scrapes.
-      metricsPort.listen({ hostname: config.server.host, port: config.metrics.port, reusePort: false });
-    }
-    logger.info("server.started", {
-      url,
-      ...(socketPath && tcp ? { socket: socketPath } : {}),
-      ...(https ? { https_url: origin("https", https.port) } : {}),
-      ...(tls ? { tls_certificate: tls.files.cert } : {}),
-      version: VERSION,
-      config: loaded.source,
-      providers: config.providers.length,
-      augmenters: config.augmenters.length,
-      metrics: metricsPort ? `http://${hostInUrl(metricsPort.server!.hostname)}:${metricsPort.server!.port}` : undefined,
-    });
-  }
+  const metricsPort = announce(loaded, logger, worker, () => current!.gatehouse, first, {
+    url,
+    ...(socketPath && tcp ? { socket: socketPath } : {}),
+    ...(https ? { https_url: origin("https", https.port) } : {}),
+    ...(tls ? { tls_certificate: tls.files.cert } : {}),
+  });
   let reloading: Promise<boolean> = Promise.resolve(true);
 
   async function reload(load: () => LoadedConfig | Promise<LoadedConfig>): Promise<boolean> {
@@ -332,11 +369,7 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     }
     warnAbout(next, logger);
     const previous = current!;
-    const moved = [
-      ...["host", "port", "socket", "socket_mode", "socket_group"].filter((key) => (next.config.server as any)[key] !== (previous.loaded.config.server as any)[key]).map((key) => `server.${key}`),
-      ...(JSON.stringify(next.config.tls) !== JSON.stringify(previous.loaded.config.tls) ? ["tls"] : []),
-      ...(JSON.stringify(next.config.metrics) !== JSON.stringify(previous.loaded.config.metrics) ? ["metrics"] : []),
-    ];
+    const moved = needRestart(previous.loaded.config, next.config);
     if (moved.length) logger.warn("config.reload_needs_restart", { changed: moved });
     current = new Generation(gatehouse, next, server, logger);
     logger.info("config.reloaded", {
