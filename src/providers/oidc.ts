@@ -249,7 +249,8 @@ async function recheck(
   return createUser({ username, realm: config.realm, roles: identity.roles, attributes: identity.attributes });
 }
 
-function createSignIn(config: OidcConfig, logger: Logger): ExternalSignIn {
+/** The provider's endpoints (discovered, or as configured), its keys, and the requests a sign-in makes to them. */
+function oidcConnection(config: OidcConfig, logger: Logger) {
   const issuer = new URL(config.issuer);
   const insecure = isLoopbackHttp(config.issuer);
   const client: oauth.Client = { client_id: config.client_id };
@@ -340,26 +341,43 @@ function createSignIn(config: OidcConfig, logger: Logger): ExternalSignIn {
     }
   }
 
-  function identityFrom(as: oauth.AuthorizationServer, claims: Record<string, unknown>): ExternalIdentity {
-    const subject = claims.sub;
-    if (typeof subject !== "string" || subject === "") throw new SignInRefusal(502, "The identity provider's answer names nobody (no sub)", "no_subject");
-    const missing = missingRequiredClaim(claims, config.required_claims);
-    if (missing !== null) {
-      throw new SignInRefusal(403, `Your ${displayName(config)} account does not meet this server's requirements (${missing}). Ask your administrator.`, `required_claim:${missing}`);
+  /** The claims, with what userinfo says of the same subject when they lack the username claim or the roles claim. */
+  async function withUserinfo(as: oauth.AuthorizationServer, claims: Record<string, unknown>, accessToken: string, subject: string, signal: AbortSignal) {
+    const needsUserinfo = claimAt(claims, config.username_claim) === undefined || (config.roles_claim && claimAt(claims, config.roles_claim) === undefined);
+    if (needsUserinfo) {
+      const extra = await userinfoClaims(as, accessToken, subject, signal);
+      for (const [name, value] of Object.entries(extra)) if (!Object.hasOwn(claims, name)) claims[name] = value;
     }
-    const named = claimAt(claims, config.username_claim);
-    const username = typeof named === "string" && named !== "" ? named : subject;
-    if (CONTROL.test(username) || username.length > 256) {
-      throw new SignInRefusal(403, `Your ${displayName(config)} username cannot be used here. Ask your administrator.`, "username_invalid");
-    }
-    const attributes: Record<string, string> = {};
-    for (const name of ATTRIBUTE_CLAIMS) {
-      const value = claims[name];
-      if (typeof value === "string" && !CONTROL.test(value)) attributes[name] = value;
-    }
-    const roles = rolesFrom(claims, config).filter((role) => !CONTROL.test(role) && !role.includes(","));
-    return { issuer: as.issuer, subject, username, roles, attributes };
+    return claims;
   }
+
+  return { issuer, client, clientAuth, requestOptions, metadata, verifySignature, withUserinfo };
+}
+
+/** Who the provider's claims name, as this server keeps them; refused when they do not meet the config (required_claims, the username's form). */
+function identityFrom(config: OidcConfig, as: oauth.AuthorizationServer, claims: Record<string, unknown>): ExternalIdentity {
+  const subject = claims.sub;
+  if (typeof subject !== "string" || subject === "") throw new SignInRefusal(502, "The identity provider's answer names nobody (no sub)", "no_subject");
+  const missing = missingRequiredClaim(claims, config.required_claims);
+  if (missing !== null) {
+    throw new SignInRefusal(403, `Your ${displayName(config)} account does not meet this server's requirements (${missing}). Ask your administrator.`, `required_claim:${missing}`);
+  }
+  const named = claimAt(claims, config.username_claim);
+  const username = typeof named === "string" && named !== "" ? named : subject;
+  if (CONTROL.test(username) || username.length > 256) {
+    throw new SignInRefusal(403, `Your ${displayName(config)} username cannot be used here. Ask your administrator.`, "username_invalid");
+  }
+  const attributes: Record<string, string> = {};
+  for (const name of ATTRIBUTE_CLAIMS) {
+    const value = claims[name];
+    if (typeof value === "string" && !CONTROL.test(value)) attributes[name] = value;
+  }
+  const roles = rolesFrom(claims, config).filter((role) => !CONTROL.test(role) && !role.includes(","));
+  return { issuer: as.issuer, subject, username, roles, attributes };
+}
+
+function createSignIn(config: OidcConfig, logger: Logger): ExternalSignIn {
+  const { issuer, client, clientAuth, requestOptions, metadata, verifySignature, withUserinfo } = oidcConnection(config, logger);
 
   return {
     displayName: displayName(config),
@@ -418,12 +436,7 @@ function createSignIn(config: OidcConfig, logger: Logger): ExternalSignIn {
       }
       await verifySignature(as, result.id_token!);
       const claims = { ...(oauth.getValidatedIdTokenClaims(result) as Record<string, unknown>) };
-      const needsUserinfo = claimAt(claims, config.username_claim) === undefined || (config.roles_claim && claimAt(claims, config.roles_claim) === undefined);
-      if (needsUserinfo) {
-        const extra = await userinfoClaims(as, result.access_token, claims.sub as string, signal);
-        for (const [name, value] of Object.entries(extra)) if (!Object.hasOwn(claims, name)) claims[name] = value;
-      }
-      const identity = identityFrom(as, claims);
+      const identity = identityFrom(config, as, await withUserinfo(as, claims, result.access_token, claims.sub as string, signal));
       return config.recheck_on_refresh && result.refresh_token ? { ...identity, refreshToken: result.refresh_token } : identity;
     },
 
@@ -446,12 +459,7 @@ function createSignIn(config: OidcConfig, logger: Logger): ExternalSignIn {
       } else {
         claims = { sub: subject };
       }
-      const needsUserinfo = claimAt(claims, config.username_claim) === undefined || (config.roles_claim && claimAt(claims, config.roles_claim) === undefined);
-      if (needsUserinfo) {
-        const extra = await userinfoClaims(as, result.access_token, subject, signal);
-        for (const [name, value] of Object.entries(extra)) if (!Object.hasOwn(claims, name)) claims[name] = value;
-      }
-      const identity = identityFrom(as, claims);
+      const identity = identityFrom(config, as, await withUserinfo(as, claims, result.access_token, subject, signal));
       return result.refresh_token ? { ...identity, refreshToken: result.refresh_token } : identity;
     },
 
