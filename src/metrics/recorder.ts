@@ -56,6 +56,55 @@ interface AuthenticateSeries {
   remembered: number;
 }
 
+/** Gatehouse's own event families (tokens, sessions, keys, regulation, webhook), registered in this order, each label known in advance starting at 0. */
+function eventCounters(registry: Registry): Metrics["events"] {
+  const counter = (name: string, help: string, labelNames: string[] = []) =>
+    new Counter({ name, help, labelNames, registers: [registry] });
+  const storeWide = " (store-wide: every instance and the CLI writing to this store, since this process started)";
+  const events: Metrics["events"] = {
+    tokensCreated: counter("gatehouse_tokens_created_total", `API tokens created${storeWide}`),
+    tokensRevoked: counter("gatehouse_tokens_revoked_total", `API tokens revoked${storeWide}`),
+    sessionsStarted: counter("gatehouse_sessions_started_total", `Sessions started by a login${storeWide}`),
+    sessionsRefreshed: counter("gatehouse_sessions_refreshed_total", "Sessions refreshed (successful refresh-token exchanges served by this instance)"),
+    sessionsRevoked: counter(
+      "gatehouse_sessions_revoked_total",
+      `Sessions revoked, by reason: logout or revocation, user no longer known, refresh token reuse${storeWide}`,
+      ["reason"],
+    ),
+    sessionReuseDetections: counter(
+      "gatehouse_session_refresh_token_reuse_total",
+      `Refresh tokens presented again after use: each ends its session${storeWide}`,
+    ),
+    keyTransitions: counter("gatehouse_key_transitions_total", `Signing key transitions, by the state entered${storeWide}`, ["state"]),
+    regulationBans: counter("gatehouse_regulation_bans_total", `Bans for repeated failed attempts, by what is banned${storeWide}`, ["kind"]),
+    regulationReleases: counter("gatehouse_regulation_releases_total", `Bans ended${storeWide}`, ["kind"]),
+    regulationRefusals: counter(
+      "gatehouse_regulation_refusals_total",
+      "Password or API-key attempts refused by this instance without checking them, because the username or address is banned",
+      ["kind"],
+    ),
+    webhookDeliveries: counter("gatehouse_webhook_deliveries_total", "Token events delivered to the webhook (tokens.notifications.webhook) by this instance"),
+    webhookFailures: counter(
+      "gatehouse_webhook_failures_total",
+      "Failed attempts to deliver a token event to the webhook (a status other than 2xx, an error, no answer in time) by this instance; each is retried with back-off, up to 8 attempts",
+    ),
+    proxyRealIpProblems: counter(
+      "gatehouse_regulation_proxy_x_real_ip_problems_total",
+      "Requests from a trusted proxy (regulation.trusted_proxies) showing that it passes clients' own X-Real-IP on, by what showed it: missing on a proxied request, several, or not an address. From the first, that proxy's X-Real-IP is ignored until a restart or reload: set proxy_set_header X-Real-IP $remote_addr",
+      ["reason"],
+    ),
+  };
+  for (const kind of ["username", "address"]) {
+    events.regulationBans.labels(kind).inc(0);
+    events.regulationReleases.labels(kind).inc(0);
+    events.regulationRefusals.labels(kind).inc(0);
+  }
+  for (const reason of ["revoked", "user no longer known", "refresh token reuse"]) events.sessionsRevoked.labels(reason).inc(0);
+  for (const reason of ["missing", "several", "invalid"]) events.proxyRealIpProblems.labels(reason).inc(0);
+  for (const state of ["next", "current", "previous", "retired"]) events.keyTransitions.labels(state).inc(0);
+  return events;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly authRequests: LightCounter;
@@ -158,50 +207,7 @@ export class Metrics {
     );
     this.rememberedSeries = this.remembered.labels();
     for (const metric of [this.authRequests, this.authDuration, this.httpRequests, this.httpDuration, this.remembered]) metric.beforeRead = this.addRemembered;
-    const counter = (name: string, help: string, labelNames: string[] = []) =>
-      new Counter({ name, help, labelNames, registers: [this.registry] });
-    const storeWide = " (store-wide: every instance and the CLI writing to this store, since this process started)";
-    this.events = {
-      tokensCreated: counter("gatehouse_tokens_created_total", `API tokens created${storeWide}`),
-      tokensRevoked: counter("gatehouse_tokens_revoked_total", `API tokens revoked${storeWide}`),
-      sessionsStarted: counter("gatehouse_sessions_started_total", `Sessions started by a login${storeWide}`),
-      sessionsRefreshed: counter("gatehouse_sessions_refreshed_total", "Sessions refreshed (successful refresh-token exchanges served by this instance)"),
-      sessionsRevoked: counter(
-        "gatehouse_sessions_revoked_total",
-        `Sessions revoked, by reason: logout or revocation, user no longer known, refresh token reuse${storeWide}`,
-        ["reason"],
-      ),
-      sessionReuseDetections: counter(
-        "gatehouse_session_refresh_token_reuse_total",
-        `Refresh tokens presented again after use: each ends its session${storeWide}`,
-      ),
-      keyTransitions: counter("gatehouse_key_transitions_total", `Signing key transitions, by the state entered${storeWide}`, ["state"]),
-      regulationBans: counter("gatehouse_regulation_bans_total", `Bans for repeated failed attempts, by what is banned${storeWide}`, ["kind"]),
-      regulationReleases: counter("gatehouse_regulation_releases_total", `Bans ended${storeWide}`, ["kind"]),
-      regulationRefusals: counter(
-        "gatehouse_regulation_refusals_total",
-        "Password or API-key attempts refused by this instance without checking them, because the username or address is banned",
-        ["kind"],
-      ),
-      webhookDeliveries: counter("gatehouse_webhook_deliveries_total", "Token events delivered to the webhook (tokens.notifications.webhook) by this instance"),
-      webhookFailures: counter(
-        "gatehouse_webhook_failures_total",
-        "Failed attempts to deliver a token event to the webhook (a status other than 2xx, an error, no answer in time) by this instance; each is retried with back-off, up to 8 attempts",
-      ),
-      proxyRealIpProblems: counter(
-        "gatehouse_regulation_proxy_x_real_ip_problems_total",
-        "Requests from a trusted proxy (regulation.trusted_proxies) showing that it passes clients' own X-Real-IP on, by what showed it: missing on a proxied request, several, or not an address. From the first, that proxy's X-Real-IP is ignored until a restart or reload: set proxy_set_header X-Real-IP $remote_addr",
-        ["reason"],
-      ),
-    };
-    for (const kind of ["username", "address"]) {
-      this.events.regulationBans.labels(kind).inc(0);
-      this.events.regulationReleases.labels(kind).inc(0);
-      this.events.regulationRefusals.labels(kind).inc(0);
-    }
-    for (const reason of ["revoked", "user no longer known", "refresh token reuse"]) this.events.sessionsRevoked.labels(reason).inc(0);
-    for (const reason of ["missing", "several", "invalid"]) this.events.proxyRealIpProblems.labels(reason).inc(0);
-    for (const state of ["next", "current", "previous", "retired"]) this.events.keyTransitions.labels(state).inc(0);
+    this.events = eventCounters(this.registry);
     this.storeQueryDuration = new Histogram({
       name: "gatehouse_store_query_duration_seconds",
       help: "Duration of store queries, by query: the readiness probe, the regulation check and record, the audit reader",
