@@ -31,7 +31,7 @@
 // earlier while create_accounts was on, or given a token by an admin with
 // `gatehouse tokens create --user U --realm R`); the proxy's say-so alone
 // does not make an account.
-import { Type } from "@sinclair/typebox";
+import { Type, type Static } from "@sinclair/typebox";
 import { CONTROL_CHARACTERS } from "../identity/credentials.ts";
 import { usernameProblem } from "../identity/username.ts";
 import { isTrustedPeer, trustedProxyList, trustedProxyProblems } from "../identity/trusted-proxies.ts";
@@ -116,6 +116,36 @@ function headerText(key: Decodable, name: string, value: string | null, decode: 
 
 const isUnusable = (value: string | undefined | Unusable): value is Unusable => typeof value === "object";
 
+/** Reads the username, profile values (in FIELDS order) and roles the headers carry, as configured, or why they cannot be used. */
+function identityReader(config: Static<typeof schema>) {
+  const names = config.headers;
+  const decoded = new Set<Decodable>(config.decode_base64 === true ? DECODABLE : config.decode_base64 === false ? [] : config.decode_base64);
+  /** The header of this key, read as configured. */
+  const read = (headers: Headers, key: Decodable) => {
+    const name = names[key];
+    return name === undefined ? undefined : headerText(key, name, headers.get(name), decoded.has(key));
+  };
+  return (headers: Headers): { username: string; values: (string | undefined)[]; roleText: string | undefined } | Unusable => {
+    const username = read(headers, "username");
+    if (isUnusable(username)) return username;
+    if (username === undefined) return { problem: "no username" };
+    const problem = usernameProblem(username);
+    if (problem) return { problem: `${names.username}: ${problem}` };
+    const roleText = read(headers, "roles");
+    if (isUnusable(roleText)) return roleText;
+    const values: (string | undefined)[] = [];
+    for (const field of FIELDS) {
+      const value = read(headers, field);
+      if (isUnusable(value)) return value;
+      values.push(value);
+    }
+    return { username, values, roleText };
+  };
+}
+
+const sameProfile = (a: Profile, b: Profile) =>
+  (Object.keys(b) as (keyof Profile)[]).every((field) => (field === "roles" ? JSON.stringify(a.roles) === JSON.stringify(b.roles) : a[field] === b[field]));
+
 export const trustedHeaderProvider: ProviderType<typeof schema> = {
   type: "trusted-header",
   schema,
@@ -124,29 +154,7 @@ export const trustedHeaderProvider: ProviderType<typeof schema> = {
     const trusted = trustedProxyList(config.trusted_proxies);
     if (typeof trusted === "string") throw new Error(`provider ${config.name}: trusted_proxies: ${trusted}`);
     const names = config.headers;
-    const decoded = new Set<Decodable>(config.decode_base64 === true ? DECODABLE : config.decode_base64 === false ? [] : config.decode_base64);
-    /** The header of this key, read as configured. */
-    const read = (headers: Headers, key: Decodable) => {
-      const name = names[key];
-      return name === undefined ? undefined : headerText(key, name, headers.get(name), decoded.has(key));
-    };
-    /** The username, profile values (in FIELDS order) and roles the headers carry, or why they cannot be used. */
-    function readIdentity(headers: Headers): { username: string; values: (string | undefined)[]; roleText: string | undefined } | Unusable {
-      const username = read(headers, "username");
-      if (isUnusable(username)) return username;
-      if (username === undefined) return { problem: "no username" };
-      const problem = usernameProblem(username);
-      if (problem) return { problem: `${names.username}: ${problem}` };
-      const roleText = read(headers, "roles");
-      if (isUnusable(roleText)) return roleText;
-      const values: (string | undefined)[] = [];
-      for (const field of FIELDS) {
-        const value = read(headers, field);
-        if (isUnusable(value)) return value;
-        values.push(value);
-      }
-      return { username, values, roleText };
-    }
+    const readIdentity = identityReader(config);
     const lastLogged = new Map<string, number>();
 
 
@@ -181,11 +189,6 @@ export const trustedHeaderProvider: ProviderType<typeof schema> = {
         username,
       });
     }
-
-    const sameProfile = (a: Profile, b: Profile) =>
-      (Object.keys(b) as (keyof Profile)[]).every((field) =>
-        field === "roles" ? JSON.stringify(a.roles) === JSON.stringify(b.roles) : a[field] === b[field],
-      );
 
     return {
       name: config.name,
