@@ -25,7 +25,7 @@ const FUNCTIONS = new Set([
   SyntaxKind.GetAccessor,
   SyntaxKind.SetAccessor,
 ]);
-const REASON = /Long on purpose:\s*([^\n]*)/;
+const REASON = /Long on purpose:\s*([\s\S]*)/;
 
 interface LongFunction {
   file: string;
@@ -54,7 +54,7 @@ function nameOf(node: Node): string {
 function reasonOf(node: Node, file: SourceFile): string | null {
   for (let at: Node | undefined = node; at && at.kind !== SyntaxKind.SourceFile; at = at.parent) {
     const found = REASON.exec(file.text.slice(at.pos, at.getStart(file)));
-    if (found) return found[1].trim();
+    if (found) return found[1].replace(/^\s*(\/\/|\/?\*+\/?)/gm, "").replace(/\s+/g, " ").trim();
     if (at.kind === SyntaxKind.VariableStatement || at.kind === SyntaxKind.PropertyAssignment || at.kind === SyntaxKind.Block) break;
   }
   return null;
@@ -95,6 +95,7 @@ try {
 }
 found.sort((a, b) => b.lines - a.lines);
 for (const entry of found) {
-  console.log(`${String(entry.lines).padStart(5)}  ${entry.file}:${entry.line}  ${entry.name}${entry.reason ? `  (kept: ${entry.reason})` : ""}`);
+  const reason = entry.reason && (entry.reason.length > 110 ? `${entry.reason.slice(0, 110)}…` : entry.reason);
+  console.log(`${String(entry.lines).padStart(5)}  ${entry.file}:${entry.line}  ${entry.name}${reason ? `  (kept: ${reason})` : ""}`);
 }
 console.log(`${found.length} functions over ${over} lines in ${folder.slice(root.length + 1) || "."}`);
