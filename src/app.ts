@@ -118,7 +118,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
   const tokens = tokensFeature({ store, policy: tokenPolicy(config, providers), providers, leaks: { url: leaks.github_keys_url, file: leaks.github_keys_file }, timeoutMs, logger });
   // The store's purge of what has ended (store/purge.ts), on its schedule.
   const purge: Feature = store ? schedulePurge(store, purgePolicy(config), logger, tokens.service) : {};
-  const accessTokens = accessTokenProvider(store, keys.keys.sessionKeySet, config.jwt.iss);
+  const accessTokens = accessTokenProvider(store, keys.opened.sessionKeySet, config.jwt.iss);
   // Single sign-on: the domain's cookie names a browser session (sso/), checked against the store at each request.
   const sso = store ? ssoPolicy(config) : null;
   const ssoCookie = sso
@@ -162,7 +162,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
   const sessions = await sessionsFeature({
     store,
     policy: sessionPolicy(config),
-    accessTokens: { keySet: keys.keys.sessionKeySet, iss: config.jwt.iss },
+    accessTokens: { keySet: keys.opened.sessionKeySet, iss: config.jwt.iss },
     pipeline,
     timeoutMs,
     tokens: tokens.service,
@@ -204,10 +204,10 @@ function withRoutes(config: GatehouseConfig, logger: Logger, store: StoreBackend
     tokens: tokens.service,
     device: devices && { authorizations: devices, guard: deviceGuard },
     tokenPolicy: tokenPolicy(config),
-    keys: keys.keys,
+    keys: keys.opened,
   });
   const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens: tokens.provider, accessTokens: made.accessTokens, cookie: portal.cookie, publicHost: links.host });
-  const readiness = createReadinessCheck({ store, keySet: keys.keys.keySet, timeQuery: metrics.timeQuery });
+  const readiness = createReadinessCheck({ store, keySet: keys.opened.keySet, timeQuery: metrics.timeQuery });
   const audit = auditFeature({ store, retentionSeconds: config.audit.retention, purgeIntervalSeconds: config.audit.purge_interval, logger });
   const signIn = signInFeature({ store, sessions: sessions.service, cookie: portal.cookie, portalPublicUrl: portalSettings.public_url, sealer: made.sealer, timeoutMs: config.auth.timeout_in_ms });
 
@@ -259,7 +259,7 @@ function withRoutes(config: GatehouseConfig, logger: Logger, store: StoreBackend
     tokens: tokens.service,
     sessions: sessions.service,
     devices,
-    keys: keys.keys,
+    keys: keys.opened,
     metrics: metrics.recorder,
     readiness,
     async close() {

@@ -27,7 +27,7 @@ export interface KeysWiring {
   logger: Logger;
 }
 
-export function keysFeature({ keys, store, jwt, publishAheadSeconds, logger }: KeysWiring): Feature & { keys: OpenedKeys; issuer: JwtIssuer } {
+export function keysFeature({ keys, store, jwt, publishAheadSeconds, logger }: KeysWiring): Feature & { opened: OpenedKeys; issuer: JwtIssuer } {
   // A key rotated by another instance sharing the store is loaded at once, not at the next poll.
   const stopReloads = store?.onChange?.((change) => {
     if (change.kind !== "keys.changed" && change.kind !== "flush") return;
@@ -39,7 +39,7 @@ export function keysFeature({ keys, store, jwt, publishAheadSeconds, logger }: K
   });
   const issuer = createJwtIssuer({ iss: jwt.iss, aud: jwt.aud, exp: jwt.exp, currentSigner: () => keys.keySet.signer() });
   return {
-    keys,
+    opened: keys,
     issuer,
     routes: ({ caller, publicUrl }) =>
       keysModule({ caller, keySet: keys.keySet, managed: keys.managed, issuer: jwt.iss, publishAheadSeconds, publicUrl, logger }),
