@@ -2,41 +2,20 @@
 // password or API-key attempt (pipeline.ts, `regulation`), the observer that
 // counts failures and successes, and the schedule that ends bans.
 import type { GatehouseConfig } from "../config/schema.ts";
-import type { Credential } from "../identity/credentials.ts";
 import type { AttemptOutcome, AuthObserver } from "../identity/observer.ts";
+import type { Ban, RegulationGate } from "../identity/regulation-gate.ts";
 import type { RequestContext } from "../identity/request.ts";
 import type { Logger } from "../log.ts";
 import type { Provider } from "../providers/provider.ts";
 import { Refusal } from "../refusal.ts";
-import { andThen, isPromise, type MaybePromise } from "../identity/maybe-promise.ts";
+import { andThen, isPromise } from "../identity/maybe-promise.ts";
 import type { StoreBackend } from "../store/backend.ts";
 import { trustedProxyList } from "../identity/trusted-proxies.ts";
 import { ForwardedAddresses, type ForwardedAddressProblem } from "../identity/forwarded-address.ts";
-import { Regulator, regulatedName, usernameSubject, type Ban } from "./regulator.ts";
+import { Regulator, regulatedName, usernameSubject } from "./regulator.ts";
 import { Turns } from "./turns.ts";
 
-export type { Ban } from "./regulator.ts";
-
-/** What the pipeline asks before it checks a credential. */
-export interface RegulationGate {
-  /** The ban that forbids checking this credential now, or null. */
-  banFor(provider: Provider, credential: Credential, request: RequestContext): MaybePromise<Ban | null>;
-  /**
-   * The turn of a request's password checks (one in flight per username, see
-   * turns.ts), or null when it has none. The pipeline takes it before it looks
-   * bans up, and ends it once the answer is reported (and so counted).
-   */
-  turnFor<C extends Candidate>(candidates: readonly C[], timeoutMs: number): MaybePromise<CandidatesTurn<C>> | null;
-}
-
-type Candidate = readonly [Provider, Credential];
-
-export interface CandidatesTurn<C extends Candidate> {
-  /** The passwords whose turn did not come within the time limit: not to be checked (a timeout, counted). */
-  late: readonly C[];
-  /** Hands the turn on; call it once the answer is reported. */
-  end(): void;
-}
+export type { Ban } from "../identity/regulation-gate.ts";
 
 /**
  * Passwords (every Basic provider) and upstream API keys (remote Bearer
