@@ -53,7 +53,7 @@ import { signInModule } from "./modules/sign-in/index.ts";
 import { SignInFlows } from "./sign-in/flows.ts";
 import type { Sealer } from "./providers/provider.ts";
 import { decryptWithMasterKey, encryptWithMasterKey } from "./keys/master-key.ts";
-import { ssoPolicy } from "./sso/policy.ts";
+import { ssoPolicy } from "./config/sso.ts";
 import { signInRedirect } from "./sso/sign-in-redirect.ts";
 import { createSsoCookieProvider } from "./providers/sso-cookie.ts";
 import { DeviceAuthorizations, userCodeGuard } from "./sign-in/device.ts";
