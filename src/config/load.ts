@@ -19,7 +19,7 @@ import { GATEHOUSE_SERVICE } from "../tokens/scopes.ts";
 import { ACCESS_TOKEN_AUDIENCE } from "../sessions/access-tokens.ts";
 import { trustedProxyProblems } from "../identity/trusted-proxies.ts";
 import { CONTROL_CHARACTERS } from "../identity/credentials.ts";
-import { pgStoreProblems } from "./store-url.ts";
+import { pgStoreProblems } from "../store/pg/url.ts";
 import type { SecretFile } from "../secret-files.ts";
 import { tlsPaths } from "../tls.ts";
 import { defaultMasterKeyFile } from "../keys/master-key.ts";

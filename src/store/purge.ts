@@ -21,7 +21,6 @@ import type { GatehouseConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import type { MaybePromise } from "../identity/maybe-promise.ts";
 import type { Queries, StoreBackend } from "./backend.ts";
-import type { TokenService } from "../tokens/service.ts";
 import { SqliteBackend } from "./sqlite-backend.ts";
 
 export interface PurgePolicy {
@@ -41,6 +40,12 @@ export interface PurgeResult {
   deviceAuthorizations: number;
   /** Pages left in the WAL after the checkpoint (0 when it was emptied). */
   walPages: number;
+}
+
+/** What the purge asks of the token service (tokens/service.ts), which sits above the store. */
+export interface TokenSweeps {
+  expireUnused(now: number): Promise<number>;
+  notifyExpiring(now: number): Promise<number>;
 }
 
 export function purgePolicy(config: GatehouseConfig): PurgePolicy {
@@ -68,7 +73,7 @@ async function deleteInBatches(
 }
 
 /** One purge, now (`tokens`: the service that revokes unused tokens, when tokens.expire_unused_after is set). */
-export async function purgeStore(store: StoreBackend, policy: PurgePolicy, now = Date.now(), tokens: TokenService | null = null): Promise<PurgeResult> {
+export async function purgeStore(store: StoreBackend, policy: PurgePolicy, now = Date.now(), tokens: TokenSweeps | null = null): Promise<PurgeResult> {
   const expiredUnused = tokens ? await tokens.expireUnused(now) : 0;
   // Owners told (through the webhook) of their tokens that expire soon, once each.
   if (tokens) await tokens.notifyExpiring(now);
@@ -82,7 +87,7 @@ export async function purgeStore(store: StoreBackend, policy: PurgePolicy, now =
 }
 
 /** Purges every `intervalSeconds` (the first time one interval after start); `stop()` ends it. */
-export function schedulePurge(store: StoreBackend, policy: PurgePolicy, logger: Logger, tokens: TokenService | null = null): { stop(): void } {
+export function schedulePurge(store: StoreBackend, policy: PurgePolicy, logger: Logger, tokens: TokenSweeps | null = null): { stop(): void } {
   if (policy.intervalSeconds <= 0) return { stop() {} };
   const timer = setInterval(() => {
     purgeStore(store, policy, Date.now(), tokens).then(
