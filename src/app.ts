@@ -46,7 +46,7 @@ import { VERSION } from "./version.ts";
 import { storeEventCounter } from "./metrics/store-events.ts";
 import { tokenExpiryGauge } from "./metrics/token-expiry.ts";
 import { storeQueryTimer } from "./metrics/store-query-timer.ts";
-import { isWorker } from "./workers.ts";
+import { isWorker } from "./worker-role.ts";
 import { portalModule } from "./modules/portal/index.ts";
 import { createPortalCookie } from "./modules/portal/cookie.ts";
 import { signInModule } from "./modules/sign-in/index.ts";

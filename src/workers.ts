@@ -23,15 +23,11 @@ import { openKeySet } from "./keys/open.ts";
 import { openBackend } from "./store/open.ts";
 import { metricsPortApp } from "./modules/metrics/index.ts";
 import { VERSION } from "./version.ts";
-
-/** Set in a worker's environment: its number, from 1. */
-export const WORKER_VARIABLE = "GATEHOUSE_WORKER";
+import { WORKER_VARIABLE } from "./worker-role.ts";
 
 export function workerCount(config: GatehouseConfig): number {
   return config.server.workers === "auto" ? availableParallelism() : config.server.workers;
 }
-
-export const isWorker = () => process.env[WORKER_VARIABLE] !== undefined;
 
 /** Messages between the supervisor and a worker. */
 export type ToWorker = { type: "metrics"; id: number } | { type: "ready"; id: number };
