@@ -7,6 +7,7 @@ import type { RequestContext } from "./identity/request.ts";
 import { combineObservers, type AuthObserver } from "./identity/observer.ts";
 import { createJwtIssuer } from "./keys/issuer.ts";
 import { openKeySet, openMasterKey } from "./keys/open.ts";
+import { purgePolicy, regulationSettings, sessionPolicy, tokenPolicy } from "./config/policies.ts";
 import type { KeySet } from "./keys/keyset.ts";
 import { ManagedKeySet } from "./keys/managed.ts";
 import { keysModule } from "./modules/keys/index.ts";
@@ -24,17 +25,17 @@ import { tokensModule } from "./modules/tokens/index.ts";
 import type { StoreBackend } from "./store/backend.ts";
 import { openSqliteBackend } from "./store/sqlite-backend.ts";
 import { openBackend } from "./store/open.ts";
-import { TokenService, tokenPolicy } from "./tokens/service.ts";
+import { TokenService } from "./tokens/service.ts";
 import { GithubKeys } from "./tokens/leaks.ts";
 import { WebhookNotifier } from "./notifications/webhook.ts";
 import { createApiTokenProvider } from "./providers/api-token.ts";
 import { createSessionAccessTokenProvider } from "./providers/session-access-token.ts";
-import { SessionService, rereadFrom, sessionPolicy } from "./sessions/service.ts";
+import { SessionService, rereadFrom } from "./sessions/service.ts";
 import { sessionsModule } from "./modules/sessions/index.ts";
 import { REFRESH_TOKEN_PREFIX } from "./tokens/format.ts";
 import { unavailable } from "./refusal.ts";
 import { errorAnswer } from "./modules/errors.ts";
-import { purgePolicy, schedulePurge } from "./store/purge.ts";
+import { schedulePurge } from "./store/purge.ts";
 import { Metrics, providerTypeLabel } from "./metrics/recorder.ts";
 import { createReadinessCheck, type Readiness } from "./metrics/readiness.ts";
 import { httpMetricsHook, unmatchedCounter } from "./modules/metrics/http.ts";
@@ -168,7 +169,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
   // Regulation is shared through the store; without one, this process keeps its own counts in memory.
   const regulationStore = config.regulation.enabled ? (store ?? openSqliteBackend(":memory:")) : null;
   const regulation = regulationStore
-    ? createRegulation(config, regulationStore, logger, metrics && {
+    ? createRegulation(regulationSettings(config), regulationStore, logger, metrics && {
         refused: (kind) => metrics.events.regulationRefusals.labels(kind).inc(),
         proxyRealIpProblem: (problem) => metrics.events.proxyRealIpProblems.labels(problem).inc(),
         timeQuery: storeQueryTimer(metrics),
@@ -189,7 +190,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
   if (tokens && notifier) tokens.notifier = notifier;
   // Tokens limited to networks are checked against the client's address as regulation reads it (behind a trusted
   // proxy, its X-Real-IP), also when regulation is off.
-  if (tokens) tokens.clientAddress = regulation ? (request) => regulation.clientAddress(request) : clientAddressReader(config, logger);
+  if (tokens) tokens.clientAddress = regulation ? (request) => regulation.clientAddress(request) : clientAddressReader(config.regulation.trusted_proxies, logger);
   const observers = [...(metrics ? [metrics.observer] : []), ...(regulation ? [regulation.observer] : []), ...(options.observers ?? [])];
   const observer = combineObservers(observers, (error) =>
     logger.error("observer.failed", { error: (error as Error)?.message }),
@@ -316,7 +317,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
     observer,
     banStatus: config.regulation.authenticate_status,
     signInRedirect: sso && ((request, challenge) => signInRedirect(sso, request, challenge)),
-    access: createAccessControl(config, regulation ? (request) => regulation.clientAddress(request) : clientAddressReader(config, logger), logger),
+    access: createAccessControl(config.access, config.services, regulation ? (request) => regulation.clientAddress(request) : clientAddressReader(config.regulation.trusted_proxies, logger), logger),
   });
   const app = new Elysia({ name: "gatehouse" })
     .onRequest(refuseMisroutedPath)

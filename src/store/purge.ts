@@ -17,7 +17,6 @@
 // transaction would hold both the event loop and the write lock. SQLite's WAL
 // is then checkpointed (TRUNCATE) so that the file shrinks back; a checkpoint
 // that readers prevent from finishing is simply retried next time.
-import type { GatehouseConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import type { MaybePromise } from "../identity/maybe-promise.ts";
 import type { Queries, StoreBackend } from "./backend.ts";
@@ -46,14 +45,6 @@ export interface PurgeResult {
 export interface TokenSweeps {
   expireUnused(now: number): Promise<number>;
   notifyExpiring(now: number): Promise<number>;
-}
-
-export function purgePolicy(config: GatehouseConfig): PurgePolicy {
-  return {
-    intervalSeconds: config.purge.interval,
-    sessionsAfterSeconds: config.purge.sessions_after,
-    tokensAfterSeconds: config.purge.tokens_after,
-  };
 }
 
 const BATCH = 500;
