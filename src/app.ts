@@ -7,7 +7,7 @@ import type { RequestContext } from "./identity/request.ts";
 import { combineObservers, type AuthObserver } from "./identity/observer.ts";
 import { createJwtIssuer } from "./keys/issuer.ts";
 import { openKeySet, openMasterKey } from "./keys/open.ts";
-import { purgePolicy, regulationSettings, sessionPolicy, tokenPolicy } from "./config/policies.ts";
+import { keySettings, masterKeySettings, purgePolicy, regulationSettings, sessionPolicy, tokenPolicy } from "./config/policies.ts";
 import type { KeySet } from "./keys/keyset.ts";
 import { ManagedKeySet } from "./keys/managed.ts";
 import { keysModule } from "./modules/keys/index.ts";
@@ -109,7 +109,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
 async function masterKeySealer(config: GatehouseConfig, logger: Logger): Promise<Sealer | null> {
   if (!config.providers.some((entry) => entry.type === "oidc" && (entry as { recheck_on_refresh?: boolean }).recheck_on_refresh)) return null;
   if (!config.store.enabled) return null; // config check refuses oidc without the store
-  const master = await openMasterKey(config, logger, "identity providers' refresh tokens (recheck_on_refresh)");
+  const master = await openMasterKey(masterKeySettings(config), logger, "identity providers' refresh tokens (recheck_on_refresh)");
   return {
     seal: (text, id) => encryptWithMasterKey(master, text, id),
     unseal: (sealed, id) => decryptWithMasterKey(master, sealed, id),
@@ -121,7 +121,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
   const sealer = await masterKeySealer(config, logger);
   const providers = createProviders(config.providers, logger, store, sealer);
   const augmenters = createAugmenters(config.augmenters, logger);
-  const keys = await openKeySet(config, store, logger);
+  const keys = await openKeySet(keySettings(config), store, logger);
   // A key rotated by another instance sharing the store is loaded at once, not at the next poll.
   const stopKeyReloads = store?.onChange?.((change) => {
     if (change.kind !== "keys.changed" && change.kind !== "flush") return;

@@ -5,6 +5,8 @@
 // are passed directly; the config's type satisfies the feature's own. The
 // single sign-on policy is built in sso.ts, next to its checks.
 import type { GatehouseConfig } from "./schema.ts";
+import type { ConfiguredKeys } from "../keys/configured.ts";
+import type { KeySettings, MasterKeySettings, SigningAlgorithm } from "../keys/open.ts";
 import type { Provider } from "../providers/provider.ts";
 import type { RegulationSettings } from "../regulation/index.ts";
 import type { SessionPolicy } from "../sessions/service.ts";
@@ -55,5 +57,51 @@ export function regulationSettings(config: GatehouseConfig): RegulationSettings 
       banTimeMs: settings.ban_time * 1000,
     },
     trustedProxies: settings.trusted_proxies,
+  };
+}
+
+/** The shared HS256 secrets, signing one first: jwt.secret, then jwt.secrets (Tiled's list). */
+export function sharedSecrets(config: GatehouseConfig): string[] {
+  return [...new Set([config.jwt.secret, ...(config.jwt.secrets ?? [])].filter((secret): secret is string => !!secret))];
+}
+
+/** RS256 with the config's key (auth-o-tron 0.4.0), else the configured algorithm, else HS256 when a secret is given, else managed ES256 keys. */
+export function signingAlgorithm(config: GatehouseConfig): SigningAlgorithm {
+  if (config.jwt.private_key !== undefined) return "RS256";
+  return config.jwt.alg ?? (config.jwt.secret || config.jwt.secrets?.length ? "HS256" : "ES256");
+}
+
+/** auth-o-tron 0.4.0's signing key from the config, or null. A PEM given on one line with `\n` escapes is accepted too. */
+export function configuredKeys(config: GatehouseConfig): ConfiguredKeys | null {
+  if (config.jwt.private_key === undefined) return null;
+  const pem = (text: string) => (text.includes("\n") ? text : text.replace(/\\n/g, "\n"));
+  return {
+    kid: config.jwt.kid ?? "",
+    privateKeyPem: pem(config.jwt.private_key),
+    additionalPublicKeys: config.jwt.additional_public_keys.map((entry) => ({ kid: entry.kid, publicKeyPem: pem(entry.public_key) })),
+  };
+}
+
+/** The longest lifetime of a token Gatehouse signs (a backend's JWT, a session's access token): a previous key must outlive it. */
+function longestTokenLifetime(config: GatehouseConfig): number {
+  return Math.max(config.jwt.exp, config.authentication.access_token_max_age);
+}
+
+export function masterKeySettings(config: GatehouseConfig): MasterKeySettings {
+  return { storeType: config.store.type, storePath: config.store.path, file: config.keys.master_key_file };
+}
+
+export function keySettings(config: GatehouseConfig): KeySettings {
+  return {
+    configured: configuredKeys(config),
+    alg: signingAlgorithm(config),
+    sharedSecrets: sharedSecrets(config),
+    managed: {
+      publishAheadSeconds: config.keys.publish_ahead,
+      keepPreviousSeconds: longestTokenLifetime(config) + config.keys.retire_margin,
+      rotateEverySeconds: config.keys.rotate_every,
+      pollSeconds: config.keys.poll_interval,
+    },
+    master: masterKeySettings(config),
   };
 }
