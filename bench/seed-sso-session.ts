@@ -3,7 +3,8 @@
 // handle (the __Secure-gatehouse_sso cookie's value) the bench presents.
 import { loadConfigFile } from "../src/config/load.ts";
 import { openBackend } from "../src/store/open.ts";
-import { SessionService, sessionPolicy } from "../src/sessions/service.ts";
+import { SessionService } from "../src/sessions/service.ts";
+import { sessionPolicy } from "../src/config/policies.ts";
 import { createUser } from "../src/identity/user.ts";
 import { silentLogger } from "../src/log.ts";
 

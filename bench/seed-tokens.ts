@@ -4,7 +4,8 @@
 // of one limited to 192.0.2.0/24 (`limited`).
 import { loadConfigFile } from "../src/config/load.ts";
 import { openBackend } from "../src/store/open.ts";
-import { TokenService, tokenPolicy } from "../src/tokens/service.ts";
+import { TokenService } from "../src/tokens/service.ts";
+import { tokenPolicy } from "../src/config/policies.ts";
 import type { Actor } from "../src/identity/actor.ts";
 import { silentLogger } from "../src/log.ts";
 

@@ -9,6 +9,7 @@ import { IdentityPipeline } from "./identity/pipeline.ts";
 import type { RequestContext } from "./identity/request.ts";
 import { combineObservers, type AuthObserver } from "./identity/observer.ts";
 import { openKeySet, openMasterKey } from "./keys/open.ts";
+import { keySettings, masterKeySettings, purgePolicy, regulationSettings, sessionPolicy, tokenPolicy } from "./config/policies.ts";
 import type { KeySet } from "./keys/keyset.ts";
 import type { ManagedKeySet } from "./keys/managed.ts";
 import { createProviders } from "./providers/registry.ts";
@@ -33,19 +34,20 @@ import { signInFeature } from "./modules/sign-in/wiring.ts";
 import type { StoreBackend } from "./store/backend.ts";
 import { openSqliteBackend } from "./store/sqlite-backend.ts";
 import { openBackend } from "./store/open.ts";
-import { tokenPolicy, type TokenService } from "./tokens/service.ts";
-import { sessionPolicy, type SessionService } from "./sessions/service.ts";
+import type { TokenService } from "./tokens/service.ts";
+import type { SessionService } from "./sessions/service.ts";
 import { REFRESH_TOKEN_PREFIX } from "./tokens/format.ts";
-import { purgePolicy, schedulePurge } from "./store/purge.ts";
+import { schedulePurge } from "./store/purge.ts";
 import type { Metrics } from "./metrics/recorder.ts";
 import { createReadinessCheck, type Readiness } from "./metrics/readiness.ts";
 import { readyModule } from "./modules/metrics/index.ts";
 import { clientAddressReader, createRegulation, type Regulation, type RegulationCounters } from "./regulation/index.ts";
 import { createAccessControl } from "./access/index.ts";
-import { isWorker } from "./workers.ts";
+import { isWorker } from "./worker-role.ts";
 import type { Sealer } from "./providers/provider.ts";
 import { decryptWithMasterKey, encryptWithMasterKey } from "./keys/master-key.ts";
-import { ssoPolicy, type SsoPolicy } from "./sso/policy.ts";
+import { ssoPolicy } from "./config/sso.ts";
+import type { SsoPolicy } from "./sso/policy.ts";
 import { signInRedirect } from "./sso/sign-in-redirect.ts";
 import { createSsoCookieProvider } from "./providers/sso-cookie.ts";
 import { userCodeGuard, type DeviceAuthorizations } from "./sign-in/device.ts";
@@ -100,7 +102,7 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
 async function masterKeySealer(config: GatehouseConfig, logger: Logger): Promise<Sealer | null> {
   if (!config.providers.some((entry) => entry.type === "oidc" && (entry as { recheck_on_refresh?: boolean }).recheck_on_refresh)) return null;
   if (!config.store.enabled) return null; // config check refuses oidc without the store
-  const master = await openMasterKey(config, logger, "identity providers' refresh tokens (recheck_on_refresh)");
+  const master = await openMasterKey(masterKeySettings(config), logger, "identity providers' refresh tokens (recheck_on_refresh)");
   return {
     seal: (text, id) => encryptWithMasterKey(master, text, id),
     unseal: (sealed, id) => decryptWithMasterKey(master, sealed, id),
@@ -113,7 +115,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
   const providers = createProviders(config.providers, logger, store, sealer);
   const augmenters = createAugmenters(config.augmenters, logger);
   const timeoutMs = config.auth.timeout_in_ms;
-  const keys = keysFeature({ keys: await openKeySet(config, store, logger), store, jwt: config.jwt, publishAheadSeconds: config.keys.publish_ahead, logger });
+  const keys = keysFeature({ keys: await openKeySet(keySettings(config), store, logger), store, jwt: config.jwt, publishAheadSeconds: config.keys.publish_ahead, logger });
   const { leaks } = config.tokens;
   const tokens = tokensFeature({ store, policy: tokenPolicy(config, providers), providers, leaks: { url: leaks.github_keys_url, file: leaks.github_keys_file }, timeoutMs, logger });
   // The store's purge of what has ended (store/purge.ts), on its schedule.
@@ -140,7 +142,7 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
   });
   const regulation = regulationFeature(config, store, logger, metrics.regulationCounters);
   // The client's address as regulation reads it (behind a trusted proxy, its X-Real-IP), also when regulation is off.
-  const readClientAddress = () => (regulation.service ? (request: RequestContext) => regulation.service!.clientAddress(request) : clientAddressReader(config, logger));
+  const readClientAddress = () => (regulation.service ? (request: RequestContext) => regulation.service!.clientAddress(request) : clientAddressReader(config.regulation.trusted_proxies, logger));
   const webhook = config.tokens.notifications.webhook;
   tokens.connect({
     webhook: webhook ? { url: webhook.url, secret: webhook.secret, ...metrics.webhookCounters, retryBaseMs: options.webhookRetryBaseMs } : null,
@@ -237,7 +239,7 @@ function withRoutes(config: GatehouseConfig, logger: Logger, store: StoreBackend
     observer: made.observer,
     banStatus: config.regulation.authenticate_status,
     signInRedirect: sso && ((request, challenge) => signInRedirect(sso, request, challenge)),
-    access: createAccessControl(config, made.readClientAddress(), logger),
+    access: createAccessControl(config.access, config.services, made.readClientAddress(), logger),
   });
   const app = new Elysia({ name: "gatehouse" })
     .onRequest(refuseMisroutedPath)
@@ -276,7 +278,7 @@ function withRoutes(config: GatehouseConfig, logger: Logger, store: StoreBackend
 /** Regulation of guessing, shared through the store; without one, this process keeps its own counts in memory. */
 function regulationFeature(config: GatehouseConfig, store: StoreBackend | null, logger: Logger, counters: RegulationCounters | null): Feature & { service: Regulation | null } {
   const regulationStore = config.regulation.enabled ? (store ?? openSqliteBackend(":memory:")) : null;
-  const service = regulationStore ? createRegulation(config, regulationStore, logger, counters) : null;
+  const service = regulationStore ? createRegulation(regulationSettings(config), regulationStore, logger, counters) : null;
   return {
     service,
     observer: service?.observer,

@@ -20,7 +20,8 @@ import { UNIX_SOCKET_PEER } from "./identity/client.ts";
 import type { PeerLookup } from "./identity/request.ts";
 import { exposedSecretFiles } from "./secret-files.ts";
 import { metricsPortApp } from "./modules/metrics/index.ts";
-import { WORKER_VARIABLE, answerSupervisor, isWorker, startSupervisor, workerCount } from "./workers.ts";
+import { answerSupervisor, startSupervisor, workerCount } from "./workers.ts";
+import { WORKER_VARIABLE, isWorker } from "./worker-role.ts";
 
 export interface RunningServer {
   url: string;

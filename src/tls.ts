@@ -14,9 +14,19 @@ import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import type { GatehouseConfig } from "./config/schema.ts";
 
-export type TlsConfig = NonNullable<GatehouseConfig["tls"]>;
+/** The config's `tls` section (config/schema.ts describes each field). */
+export interface TlsSettings {
+  cert?: string;
+  key?: string;
+  passphrase_file?: string;
+  dhparams?: string;
+  ca?: string;
+  dir?: string;
+  name?: string;
+  host?: string;
+  port?: number;
+}
 
 /** What Bun.serve's `tls` option takes. */
 export interface ServerTls {
@@ -67,7 +77,7 @@ function readText(path: string, field: string): string {
 }
 
 /** The files named in `tls` or found in `tls.dir`, not read yet; throws a TlsError when there is none. */
-export function tlsPaths(tls: TlsConfig, server: { port: number }): TlsPaths {
+export function tlsPaths(tls: TlsSettings, server: { port: number }): TlsPaths {
   const port = tls.port ?? server.port;
   const found = tls.dir ? lookUp(tls.dir, tls.name ?? null, tls.host ?? hostname(), port) : null;
   const paths: Partial<TlsPaths> = {
@@ -82,7 +92,7 @@ export function tlsPaths(tls: TlsConfig, server: { port: number }): TlsPaths {
 }
 
 /** The files to serve HTTPS with, read and checked; throws a TlsError naming the file at fault. */
-export function loadTls(tls: TlsConfig, server: { port: number }): TlsSetup {
+export function loadTls(tls: TlsSettings, server: { port: number }): TlsSetup {
   const paths = tlsPaths(tls, server);
 
   const cert = readText(paths.cert, "tls.cert");

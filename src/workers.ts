@@ -20,18 +20,15 @@ import type { Readiness } from "./metrics/readiness.ts";
 import { Metrics } from "./metrics/recorder.ts";
 import { storeEventCounter } from "./metrics/store-events.ts";
 import { openKeySet } from "./keys/open.ts";
+import { keySettings } from "./config/policies.ts";
 import { openBackend } from "./store/open.ts";
 import { metricsPortApp } from "./modules/metrics/index.ts";
 import { VERSION } from "./version.ts";
-
-/** Set in a worker's environment: its number, from 1. */
-export const WORKER_VARIABLE = "GATEHOUSE_WORKER";
+import { WORKER_VARIABLE } from "./worker-role.ts";
 
 export function workerCount(config: GatehouseConfig): number {
   return config.server.workers === "auto" ? availableParallelism() : config.server.workers;
 }
-
-export const isWorker = () => process.env[WORKER_VARIABLE] !== undefined;
 
 /** Messages between the supervisor and a worker. */
 export type ToWorker = { type: "metrics"; id: number } | { type: "ready"; id: number };
@@ -74,7 +71,7 @@ export async function startSupervisor(loaded: LoadedConfig, logger: Logger, coun
   const { config } = loaded;
   // Migrations and the first managed key, once, before any worker opens the store.
   const store = config.store.enabled ? await openBackend(config.store, { logger }) : null;
-  const keys = await openKeySet(config, store, logger);
+  const keys = await openKeySet(keySettings(config), store, logger);
   keys.keySet.close?.();
 
   const workers = new Map<number, Worker>();

@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, loadConfigText } from "../src/config/load.ts";
-import { redactSecrets, redactUrl, storeUrlProblems } from "../src/config/store-url.ts";
+import { redactSecrets, redactUrl, storeUrlProblems } from "../src/store/pg/url.ts";
 import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";
 
 const PASSWORD = "s3cr3t-Pa55";

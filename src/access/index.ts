@@ -8,7 +8,6 @@
 // its own 403 page and discards it (`error_page 403` can show one of the
 // application's own). 200 and 401 keep their empty bodies (nginx keeps its
 // auth_request connection alive only then), and a 403 is never a redirect.
-import type { GatehouseConfig } from "../config/schema.ts";
 import type { RequestContext } from "../identity/request.ts";
 import type { User } from "../identity/user.ts";
 import { describeOriginalRequest, readDescription, sameDescription, type RequestDescription } from "../identity/original-request.ts";
@@ -17,6 +16,8 @@ import { errorAnswer } from "../modules/errors.ts";
 import { html } from "../modules/portal/html.ts";
 import { whatIsMissing } from "./decision.ts";
 import { normalisePath, UnreadablePath } from "./path.ts";
+import type { AccessSection } from "./schema.ts";
+import type { Service } from "../tokens/scopes.ts";
 type DescribedRequest = ReturnType<typeof describeOriginalRequest>;
 
 import { compileAccess, UnreadableRequest, type AccessRules, type CompiledRule, type RequestFacts } from "./rules.ts";
@@ -98,13 +99,14 @@ export class ProxiedRequestFacts<Context = unknown> implements RequestFacts {
   }
 }
 
-/** The access rules of the config on /authenticate, or null without an `access` section. */
+/** The access rules of the config (`access`, with its `services`) on /authenticate, or null without an `access` section. */
 export function createAccessControl(
-  config: GatehouseConfig,
+  access: AccessSection | undefined,
+  services: readonly Service[],
   clientAddress: (context: RequestContext) => string | null,
   logger: Logger,
 ): AccessControl | null {
-  const rules = compileAccess(config.access, config.services);
+  const rules = compileAccess(access, services);
   if (!rules) return null;
   let warnedUnreadable = false;
   const facts = new ProxiedRequestFacts(clientAddress);

@@ -2,7 +2,7 @@
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import type { LoadedConfig } from "../config/load.ts";
 import type { GatehouseConfig } from "../config/schema.ts";
-import { redactSecrets, redactUrl } from "../config/store-url.ts";
+import { redactSecrets, redactUrl } from "../store/pg/url.ts";
 import type { StoreBackend } from "../store/backend.ts";
 import { openBackend } from "../store/open.ts";
 import type { Scopes } from "../identity/user.ts";

@@ -2,7 +2,7 @@
 import type { GatehouseConfig } from "../config/schema.ts";
 import { openKeySet } from "../keys/open.ts";
 import { createLogger } from "../log.ts";
-import { configuredKeys } from "../config/load.ts";
+import { configuredKeys, keySettings } from "../config/policies.ts";
 import { operatorActor } from "../identity/actor.ts";
 import { openCommandStore } from "./common.ts";
 
@@ -22,7 +22,7 @@ export async function keysCommand(args: string[], config: GatehouseConfig): Prom
   if (!store) return 1;
   const logger = createLogger({ level: "warn", format: config.logging.format, write: (line) => console.error(line) });
   try {
-    const { managed } = await openKeySet(config, store, logger, { poll: false, sessionKeys: false });
+    const { managed } = await openKeySet(keySettings(config), store, logger, { poll: false, sessionKeys: false });
     if (!managed) {
       console.error(
         configuredKeys(config)

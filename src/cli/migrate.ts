@@ -4,7 +4,7 @@
 // so it may run while instances start.
 import { appliedMigrations, migrateStore, openStore, type Store } from "../store/database.ts";
 import { migratePg, pgSettingsOf } from "../store/pg/database.ts";
-import { redactUrl } from "../config/store-url.ts";
+import { redactUrl } from "../store/pg/url.ts";
 import { parseCommand, storeConfig, type LoadConfig } from "./common.ts";
 
 export async function migrateCommand(args: string[], loadConfig: LoadConfig): Promise<number> {

@@ -18,7 +18,7 @@ import { Database } from "bun:sqlite";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SQL } from "bun";
-import { redactUrl, storeUrlProblems } from "../config/store-url.ts";
+import { redactUrl, storeUrlProblems } from "../store/pg/url.ts";
 import { migrationsFolder } from "../store/migrations.ts";
 import { MAINTENANCE_SESSION, migratePg, pgClientOptions, pgError, pgSettingsOf, type PgSettings } from "../store/pg/database.ts";
 import { TABLES_IN_ORDER } from "../store/pg/schema.ts";

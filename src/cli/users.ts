@@ -3,8 +3,9 @@
 // admins'): every live session of the user ends and every live API token of
 // theirs is revoked, with the tokens made from them. A running server sharing
 // the store refuses them from its next request on.
-import { sessionPolicy, SessionService } from "../sessions/service.ts";
-import { TokenService, tokenPolicy } from "../tokens/service.ts";
+import { SessionService } from "../sessions/service.ts";
+import { TokenService } from "../tokens/service.ts";
+import { sessionPolicy, tokenPolicy } from "../config/policies.ts";
 import { createLogger } from "../log.ts";
 import { operatorActor } from "../identity/actor.ts";
 import type { KeySet } from "../keys/keyset.ts";

@@ -14,16 +14,17 @@ import { findProviderType, plannedProviderTypes, providerTypes } from "../provid
 import { augmenterTypes, findAugmenterType, plannedAugmenterTypes } from "../augmenters/registry.ts";
 import { BROWSER_HANDLE_PREFIX, REFRESH_TOKEN_PREFIX } from "../tokens/format.ts";
 import { normaliseLogFormat, normaliseLogLevel } from "../log.ts";
-import { configuredKeyProblems, type ConfiguredKeys } from "../keys/configured.ts";
+import { configuredKeyProblems } from "../keys/configured.ts";
 import { GATEHOUSE_SERVICE } from "../tokens/scopes.ts";
 import { ACCESS_TOKEN_AUDIENCE } from "../sessions/access-tokens.ts";
 import { trustedProxyProblems } from "../identity/trusted-proxies.ts";
 import { CONTROL_CHARACTERS } from "../identity/credentials.ts";
-import { pgStoreProblems } from "./store-url.ts";
+import { pgStoreProblems } from "../store/pg/url.ts";
 import type { SecretFile } from "../secret-files.ts";
 import { tlsPaths } from "../tls.ts";
 import { defaultMasterKeyFile } from "../keys/master-key.ts";
 import { ssoProblems } from "./sso.ts";
+import { configuredKeys, sharedSecrets, signingAlgorithm } from "./policies.ts";
 import { accessProblems } from "../access/rules.ts";
 
 function isPublicUrl(text: string): boolean {
@@ -333,28 +334,6 @@ function identityControlCharacters(value: unknown, path: string, inIdentity = fa
     problems.push(...identityControlCharacters(item, itemPath, identity));
   }
   return problems;
-}
-
-/** The shared HS256 secrets, signing one first: jwt.secret, then jwt.secrets (Tiled's list). */
-export function sharedSecrets(config: GatehouseConfig): string[] {
-  return [...new Set([config.jwt.secret, ...(config.jwt.secrets ?? [])].filter((secret): secret is string => !!secret))];
-}
-
-/** RS256 with the config's key (auth-o-tron 0.4.0), else the configured algorithm, else HS256 when a secret is given, else managed ES256 keys. */
-export function signingAlgorithm(config: GatehouseConfig): "HS256" | "ES256" | "EdDSA" | "RS256" {
-  if (config.jwt.private_key !== undefined) return "RS256";
-  return config.jwt.alg ?? (config.jwt.secret || config.jwt.secrets?.length ? "HS256" : "ES256");
-}
-
-/** auth-o-tron 0.4.0's signing key from the config, or null. A PEM given on one line with `\n` escapes is accepted too. */
-export function configuredKeys(config: GatehouseConfig): ConfiguredKeys | null {
-  if (config.jwt.private_key === undefined) return null;
-  const pem = (text: string) => (text.includes("\n") ? text : text.replace(/\\n/g, "\n"));
-  return {
-    kid: config.jwt.kid ?? "",
-    privateKeyPem: pem(config.jwt.private_key),
-    additionalPublicKeys: config.jwt.additional_public_keys.map((entry) => ({ kid: entry.kid, publicKeyPem: pem(entry.public_key) })),
-  };
 }
 
 /** "host:port", "[::1]:port" or "::1:port", as auth-o-tron accepts. */

@@ -6,7 +6,7 @@ import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { providerTypes } from "../providers/registry.ts";
 import { augmenterTypes } from "../augmenters/registry.ts";
 import { SCOPE_NAME, SERVICE_NAME } from "../tokens/scopes.ts";
-import { ssoSchema } from "./sso.ts";
+import { ssoSchema } from "../sso/schema.ts";
 import { AccessSchema } from "../access/schema.ts";
 
 const oneOf = <const T extends string>(values: readonly T[], options: { default?: T; description?: string } = {}) =>

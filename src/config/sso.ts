@@ -1,40 +1,10 @@
 // The `sso` section (single sign-on for web applications behind the proxy,
-// DESIGN §2.10): its schema, added to schema.ts in one line, and what
-// `config check` refuses or points out about it. Without the section,
-// nothing of it applies.
-import { Type } from "@sinclair/typebox";
+// DESIGN §2.10; its schema is sso/schema.ts): what `config check` refuses or
+// points out about it, and the policy sso/ is given, built from it. Without
+// the section, nothing of it applies.
 import type { GatehouseConfig } from "./schema.ts";
 import { hostAllowed, parseHostPattern, type HostPattern } from "../sso/return-url.ts";
-
-export const ssoSchema = Type.Optional(
-  Type.Object(
-    {
-      cookie_domain: Type.String({
-        minLength: 1,
-        description:
-          "The domain of the single sign-on cookie (__Secure-gatehouse_sso): it is sent to this domain and every name below it, e.g. example.org. The portal's host must be one of them",
-      }),
-      sign_in_url: Type.Optional(
-        Type.String({
-          minLength: 1,
-          description:
-            "Where /authenticate sends a browser that is not signed in (with ?rd=the page it asked for); default: the portal's sign-in page, from portal.public_url or public_url",
-        }),
-      ),
-      allowed_redirect_hosts: Type.Optional(
-        Type.Array(Type.String({ minLength: 1 }), {
-          description:
-            'Hosts the portal may send a browser back to after signing in or out (rd): exact names, or "*.example.org" for every name below; compared case-insensitively, whatever the port. Default: cookie_domain and every name below it',
-        }),
-      ),
-    },
-    {
-      additionalProperties: false,
-      description:
-        "Single sign-on for web applications: every portal sign-in also sets a cookie for the whole domain that /authenticate accepts, and a browser that is not signed in is sent to the portal and back",
-    },
-  ),
-);
+import type { SsoPolicy } from "../sso/policy.ts";
 
 /** The portal's address as configured (portal.public_url, else public_url + /portal/), or null. */
 export function configuredPortalUrl(config: GatehouseConfig): URL | null {
@@ -67,6 +37,13 @@ export function allowedRedirectHosts(config: GatehouseConfig): HostPattern[] {
   const sso = config.sso!;
   const entries = sso.allowed_redirect_hosts ?? [sso.cookie_domain, `*.${sso.cookie_domain}`];
   return entries.map(parseHostPattern).filter((pattern): pattern is HostPattern => typeof pattern !== "string");
+}
+
+/** What sso/ is given: null without the section, then nothing of single sign-on applies. */
+export function ssoPolicy(config: GatehouseConfig): SsoPolicy | null {
+  if (!config.sso) return null;
+  // config check has refused a config whose sign-in URL cannot be worked out.
+  return { cookieDomain: config.sso.cookie_domain, signInUrl: configuredSignInUrl(config)!.href, allowedHosts: allowedRedirectHosts(config) };
 }
 
 const isLoopbackHost = (host: string) => host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);

@@ -5,7 +5,7 @@
 import type { Augmenter } from "../augmenters/augmenter.ts";
 import type { Provider } from "../providers/provider.ts";
 import type { Credential } from "./credentials.ts";
-import type { AuthResult } from "./pipeline.ts";
+import type { AuthResult } from "./result.ts";
 import type { RequestContext } from "./request.ts";
 import type { User } from "./user.ts";
 

@@ -12,23 +12,9 @@ import type { AttemptOutcome, AuthObserver } from "./observer.ts";
 import type { RequestContext } from "./request.ts";
 import type { Additions, Augmenter } from "../augmenters/augmenter.ts";
 import type { Logger } from "../log.ts";
-import type { Ban, CandidatesTurn, RegulationGate } from "../regulation/index.ts";
+import type { Ban, CandidatesTurn, RegulationGate } from "./regulation-gate.ts";
+import type { AuthResult, ChallengeError } from "./result.ts";
 
-export type AuthFailure = "no_auth_header" | "invalid_header" | "all_failed";
-/** Why a credential was refused, when the client can act on it (RFC 6750 §3.1): an expired access token is refreshed. */
-export interface ChallengeError {
-  error: "invalid_token";
-  description: string;
-}
-export type AuthResult =
-  | { ok: true; user: User; provider: Provider }
-  /**
-   * `ban`: a password or API key was not checked at all, its username or address being banned (regulation).
-   * `definite`: every provider tried answered a clean "no" that lasts (Provider.lastingRefusals; none failed
-   * or ran out of time), or the header itself is malformed (a pure function of its text), so the same
-   * credential would be refused again: /authenticate may remember it briefly.
-   */
-  | { ok: false; reason: AuthFailure; refusal?: ChallengeError; ban?: Ban; definite?: true };
 type Winner = { user: User; provider: Provider } | null;
 
 /** A provider that can tell why it refused a credential it was offered (asked only once every provider has refused). */

@@ -1,19 +1,35 @@
-// Builds the key set a config asks for: an RSA key from the config
+// Builds the key set the settings ask for: an RSA key from the config
 // (jwt.private_key, as auth-o-tron 0.4.0), shared HS256 secrets, or managed
-// key pairs in the store. Used by the server and by `gatehouse keys`.
+// key pairs in the store. Used by the server and by `gatehouse keys`; the
+// settings are built from the config by config/policies.ts (keySettings).
 import { randomBytes } from "node:crypto";
-import type { GatehouseConfig } from "../config/schema.ts";
-import { configuredKeys, sharedSecrets, signingAlgorithm } from "../config/load.ts";
 import type { StoreBackend } from "../store/backend.ts";
 import type { Logger } from "../log.ts";
 import { sharedSecretKeySet, type KeySet } from "./keyset.ts";
-import { configuredKeySet } from "./configured.ts";
-import { ManagedKeySet } from "./managed.ts";
+import { configuredKeySet, type ConfiguredKeys } from "./configured.ts";
+import { ManagedKeySet, type ManagedAlg, type ManagedKeyOptions } from "./managed.ts";
 import { defaultMasterKeyFile, loadMasterKey, type MasterKey } from "./master-key.ts";
 
-/** The longest lifetime of a token Gatehouse signs (a backend's JWT, a session's access token): a previous key must outlive it. */
-export function longestTokenLifetime(config: GatehouseConfig): number {
-  return Math.max(config.jwt.exp, config.authentication.access_token_max_age);
+export type SigningAlgorithm = "HS256" | ManagedAlg;
+
+/** Where the master key comes from besides GATEHOUSE_MASTER_KEY (read when it is opened). */
+export interface MasterKeySettings {
+  storeType: "sqlite" | "postgres";
+  /** The SQLite store's file (master.key goes next to it), or ":memory:". */
+  storePath: string;
+  /** keys.master_key_file. */
+  file?: string;
+}
+
+export interface KeySettings {
+  /** auth-o-tron 0.4.0's signing key from the config (jwt.private_key), or null. */
+  configured: ConfiguredKeys | null;
+  alg: SigningAlgorithm;
+  /** The shared HS256 secrets, the signing one first. */
+  sharedSecrets: string[];
+  /** Managed key pairs' schedule (pollSeconds: the one used when polling is asked for). */
+  managed: Omit<ManagedKeyOptions, "alg">;
+  master: MasterKeySettings;
 }
 
 /**
@@ -25,24 +41,24 @@ export function longestTokenLifetime(config: GatehouseConfig): number {
  * (kept in the store like managed mode's, never published).
  */
 export async function openKeySet(
-  config: GatehouseConfig,
+  settings: KeySettings,
   store: StoreBackend | null,
   logger: Logger,
   options: { poll: boolean; sessionKeys?: boolean } = { poll: true },
 ): Promise<{ keySet: KeySet; managed: ManagedKeySet | null; sessionKeySet: KeySet | null }> {
-  const configured = configuredKeys(config);
+  const configured = settings.configured;
   if (configured) {
     // A private key only Gatehouse holds (backends have the public half): it signs access tokens too.
     const keySet = await configuredKeySet(configured);
     return { keySet, managed: null, sessionKeySet: store ? keySet : null };
   }
-  const alg = signingAlgorithm(config);
+  const alg = settings.alg;
   if (alg === "HS256") {
-    const sessionKeySet = store && options.sessionKeys !== false ? await openManagedKeySet(config, store, logger, "ES256", options.poll) : null;
-    return { keySet: await sharedSecretKeySet(sharedSecrets(config)), managed: null, sessionKeySet };
+    const sessionKeySet = store && options.sessionKeys !== false ? await openManagedKeySet(settings, store, logger, "ES256", options.poll) : null;
+    return { keySet: await sharedSecretKeySet(settings.sharedSecrets), managed: null, sessionKeySet };
   }
   if (!store) throw new Error(`jwt.alg ${alg} needs the store`);
-  const managed = await openManagedKeySet(config, store, logger, alg, options.poll);
+  const managed = await openManagedKeySet(settings, store, logger, alg, options.poll);
   return { keySet: managed, managed, sessionKeySet: managed };
 }
 
@@ -52,40 +68,40 @@ export async function openKeySet(
  * keys.master_key_file, else master.key next to a SQLite store (made at first
  * start). `purpose` names what needs it, in the refusal.
  */
-export async function openMasterKey(config: GatehouseConfig, logger: Logger, purpose: string): Promise<MasterKey> {
+export async function openMasterKey(settings: MasterKeySettings, logger: Logger, purpose: string): Promise<MasterKey> {
   // Instances sharing a PostgreSQL store open what each other sealed: a master.key file made by each
   // instance in its own data folder would differ, and a second instance could not open it. Refuse to guess.
-  if (config.store.type === "postgres" && !process.env.GATEHOUSE_MASTER_KEY && !config.keys.master_key_file) {
+  if (settings.storeType === "postgres" && !process.env.GATEHOUSE_MASTER_KEY && !settings.file) {
     throw new Error(`store.type postgres with ${purpose} needs the same master key on every instance: set GATEHOUSE_MASTER_KEY or keys.master_key_file`);
   }
   // A store in memory holds nothing beyond this process: neither does its master key (no master.key in the working folder).
-  const ephemeral = config.store.path === ":memory:" && !config.keys.master_key_file ? randomBytes(32).toString("base64url") : undefined;
+  const ephemeral = settings.storePath === ":memory:" && !settings.file ? randomBytes(32).toString("base64url") : undefined;
   const master = await loadMasterKey({
     env: process.env.GATEHOUSE_MASTER_KEY ?? ephemeral,
-    file: config.keys.master_key_file,
-    defaultFile: defaultMasterKeyFile(config.store.path),
+    file: settings.file,
+    defaultFile: defaultMasterKeyFile(settings.storePath),
   });
   logger.info("keys.master_key", { origin: master.origin, purpose });
   return master;
 }
 
 async function openManagedKeySet(
-  config: GatehouseConfig,
+  settings: KeySettings,
   store: StoreBackend,
   logger: Logger,
-  alg: "ES256" | "EdDSA" | "RS256",
+  alg: ManagedAlg,
   poll: boolean,
 ): Promise<ManagedKeySet> {
-  const master = await openMasterKey(config, logger, "managed signing keys");
+  const master = await openMasterKey(settings.master, logger, "managed signing keys");
   const managed = await ManagedKeySet.open(
     store,
     master,
     {
       alg,
-      publishAheadSeconds: config.keys.publish_ahead,
-      keepPreviousSeconds: longestTokenLifetime(config) + config.keys.retire_margin,
-      rotateEverySeconds: config.keys.rotate_every,
-      pollSeconds: poll ? config.keys.poll_interval : 0,
+      publishAheadSeconds: settings.managed.publishAheadSeconds,
+      keepPreviousSeconds: settings.managed.keepPreviousSeconds,
+      rotateEverySeconds: settings.managed.rotateEverySeconds,
+      pollSeconds: poll ? settings.managed.pollSeconds : 0,
     },
     logger,
   );

@@ -17,7 +17,8 @@
 // set (a key retired early) is verified afresh, so it fails.
 import type { Credential } from "../identity/credentials.ts";
 import { looksLikeJwt } from "../identity/credentials.ts";
-import type { ChallengeError, ExplainsRefusal } from "../identity/pipeline.ts";
+import type { ExplainsRefusal } from "../identity/pipeline.ts";
+import type { ChallengeError } from "../identity/result.ts";
 import { sha256Hex } from "../identity/secrets.ts";
 import { TtlCache } from "../identity/ttl-cache.ts";
 import { isPromise, type MaybePromise } from "../identity/maybe-promise.ts";

@@ -1,42 +1,20 @@
 // Regulation wired to the identity pipeline: the gate it consults before a
 // password or API-key attempt (pipeline.ts, `regulation`), the observer that
 // counts failures and successes, and the schedule that ends bans.
-import type { GatehouseConfig } from "../config/schema.ts";
-import type { Credential } from "../identity/credentials.ts";
 import type { AttemptOutcome, AuthObserver } from "../identity/observer.ts";
+import type { Ban, RegulationGate } from "../identity/regulation-gate.ts";
 import type { RequestContext } from "../identity/request.ts";
 import type { Logger } from "../log.ts";
 import type { Provider } from "../providers/provider.ts";
 import { Refusal } from "../refusal.ts";
-import { andThen, isPromise, type MaybePromise } from "../identity/maybe-promise.ts";
+import { andThen, isPromise } from "../identity/maybe-promise.ts";
 import type { StoreBackend } from "../store/backend.ts";
 import { trustedProxyList } from "../identity/trusted-proxies.ts";
 import { ForwardedAddresses, type ForwardedAddressProblem } from "../identity/forwarded-address.ts";
-import { Regulator, regulatedName, usernameSubject, type Ban } from "./regulator.ts";
+import { Regulator, regulatedName, usernameSubject, type RegulationPolicy } from "./regulator.ts";
 import { Turns } from "./turns.ts";
 
-export type { Ban } from "./regulator.ts";
-
-/** What the pipeline asks before it checks a credential. */
-export interface RegulationGate {
-  /** The ban that forbids checking this credential now, or null. */
-  banFor(provider: Provider, credential: Credential, request: RequestContext): MaybePromise<Ban | null>;
-  /**
-   * The turn of a request's password checks (one in flight per username, see
-   * turns.ts), or null when it has none. The pipeline takes it before it looks
-   * bans up, and ends it once the answer is reported (and so counted).
-   */
-  turnFor<C extends Candidate>(candidates: readonly C[], timeoutMs: number): MaybePromise<CandidatesTurn<C>> | null;
-}
-
-type Candidate = readonly [Provider, Credential];
-
-export interface CandidatesTurn<C extends Candidate> {
-  /** The passwords whose turn did not come within the time limit: not to be checked (a timeout, counted). */
-  late: readonly C[];
-  /** Hands the turn on; call it once the answer is reported. */
-  end(): void;
-}
+export type { Ban } from "../identity/regulation-gate.ts";
 
 /**
  * Passwords (every Basic provider) and upstream API keys (remote Bearer
@@ -79,28 +57,24 @@ export interface RegulationCounters {
   proxyRealIpProblem?(problem: ForwardedAddressProblem): void;
 }
 
-/** The client's address as regulation would read it, for a process with regulation off (API tokens' network limits). */
-export function clientAddressReader(config: GatehouseConfig, logger: Logger): (request: RequestContext) => string | null {
-  const trusted = trustedProxyList(config.regulation.trusted_proxies);
+/** What regulation is given (config/policies.ts builds it from `regulation`). */
+export interface RegulationSettings {
+  policy: RegulationPolicy;
+  /** regulation.trusted_proxies: peers whose X-Real-IP names the client. */
+  trustedProxies: readonly string[];
+}
+
+/** The client's address as regulation would read it (`trustedProxies`: regulation.trusted_proxies), for a process with regulation off (API tokens' network limits). */
+export function clientAddressReader(trustedProxies: readonly string[], logger: Logger): (request: RequestContext) => string | null {
+  const trusted = trustedProxyList(trustedProxies);
   if (typeof trusted === "string") throw new Error(`regulation.trusted_proxies: ${trusted}`);
   const addresses = new ForwardedAddresses(trusted, logger);
   return (request) => addresses.clientAddress(request);
 }
 
-export function createRegulation(config: GatehouseConfig, store: StoreBackend, logger: Logger, counters: RegulationCounters | null): Regulation {
-  const settings = config.regulation;
-  const regulator = new Regulator(
-    store,
-    {
-      maxRetries: settings.max_retries,
-      addressMaxRetries: settings.address_max_retries,
-      findTimeMs: settings.find_time * 1000,
-      banTimeMs: settings.ban_time * 1000,
-    },
-    logger,
-    counters ? (query, run) => counters.timeQuery(query, run) : undefined,
-  );
-  const trusted = trustedProxyList(settings.trusted_proxies);
+export function createRegulation(settings: RegulationSettings, store: StoreBackend, logger: Logger, counters: RegulationCounters | null): Regulation {
+  const regulator = new Regulator(store, settings.policy, logger, counters ? (query, run) => counters.timeQuery(query, run) : undefined);
+  const trusted = trustedProxyList(settings.trustedProxies);
   if (typeof trusted === "string") throw new Error(`regulation.trusted_proxies: ${trusted}`); // config check refuses it first
   /**
    * Per request, until its result is known: the username subjects of its
@@ -173,7 +147,7 @@ export function createRegulation(config: GatehouseConfig, store: StoreBackend, l
   };
 
   // Ends bans whose time is over, audited once whichever instance sweeps first.
-  const sweepEveryMs = Math.min(60_000, Math.max(1000, Math.floor(settings.ban_time * 1000) / 10));
+  const sweepEveryMs = Math.min(60_000, Math.max(1000, Math.floor(settings.policy.banTimeMs) / 10));
   const timer = setInterval(() => {
     regulator.sweep().catch((error) => logger.warn("regulation.sweep_failed", { error: (error as Error).message }));
   }, sweepEveryMs);

@@ -22,20 +22,13 @@
 import type { RegulationCounter, StoreBackend } from "../store/backend.ts";
 import { isPromise, type MaybePromise } from "../identity/maybe-promise.ts";
 import type { Logger } from "../log.ts";
-
-export type BanKind = "username" | "address";
+import type { Ban, BanKind } from "../identity/regulation-gate.ts";
 
 export interface RegulationPolicy {
   maxRetries: number;
   addressMaxRetries: number;
   findTimeMs: number;
   banTimeMs: number;
-}
-
-export interface Ban {
-  kind: BanKind;
-  /** Seconds until the ban ends (for Retry-After), at least 1. */
-  retryAfterSeconds: number;
 }
 
 /** Subjects are attacker-chosen: bounded before they reach the store or a log line. */

@@ -29,7 +29,6 @@
 //   user's sessions and tokens (endEverything).
 // - A transaction awaits store queries only (src/store/backend.ts): roles
 //   are re-read before the rotating transaction, tokens signed after it.
-import type { GatehouseConfig } from "../config/schema.ts";
 import { UNKNOWN_CLIENT, type ClientAddress } from "../identity/client.ts";
 import type { IdentityPipeline } from "../identity/pipeline.ts";
 import { andThen, type MaybePromise } from "../identity/maybe-promise.ts";
@@ -56,17 +55,6 @@ export interface SessionPolicy {
   /** Seconds: the absolute limit of a session whose provider cannot describe users (a remote key service). */
   unverifiableMaxAge: number;
   maxSessionsPerUser: number;
-}
-
-export function sessionPolicy(config: GatehouseConfig): SessionPolicy {
-  const { authentication } = config;
-  return {
-    accessTokenMaxAge: authentication.access_token_max_age,
-    refreshTokenMaxAge: authentication.refresh_token_max_age,
-    sessionMaxAge: authentication.session_max_age,
-    unverifiableMaxAge: authentication.unverifiable_max_age,
-    maxSessionsPerUser: authentication.max_sessions_per_user,
-  };
 }
 
 /** Tiled's words, for every refresh that does not succeed, whatever the reason. */

@@ -1,9 +1,7 @@
 // Single sign-on for web applications (DESIGN §2.10), as configured in the
 // `sso` section: the domain of the cookie every portal sign-in sets, where
 // /authenticate sends a browser to sign in, and where the portal may send it
-// back. Null without the section: then nothing of single sign-on applies.
-import { allowedRedirectHosts, configuredSignInUrl } from "../config/sso.ts";
-import type { GatehouseConfig } from "../config/schema.ts";
+// back. Built from the config by config/sso.ts (ssoPolicy).
 import { allowedReturnUrl, type HostPattern } from "./return-url.ts";
 
 export interface SsoPolicy {
@@ -13,12 +11,6 @@ export interface SsoPolicy {
   signInUrl: string;
   /** Where a browser may be sent back to after signing in or out. */
   allowedHosts: readonly HostPattern[];
-}
-
-export function ssoPolicy(config: GatehouseConfig): SsoPolicy | null {
-  if (!config.sso) return null;
-  // config check has refused a config whose sign-in URL cannot be worked out.
-  return { cookieDomain: config.sso.cookie_domain, signInUrl: configuredSignInUrl(config)!.href, allowedHosts: allowedRedirectHosts(config) };
 }
 
 /** The URL to send the browser back to, re-serialised, when `rd` is an allowed absolute URL; else null. */

@@ -1,10 +1,20 @@
 // Opens the store the config names: SQLite (the embedded default, one file)
 // or PostgreSQL (several instances sharing state). Everything that needs the
 // store (the server, its workers' supervisor, the command line) opens it here.
-import type { GatehouseConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import type { StoreBackend } from "./backend.ts";
+import type { PgSettings } from "./pg/database.ts";
 import { openSqliteBackend } from "./sqlite-backend.ts";
+
+/** The config's `store` section, as opening needs it. */
+export interface StoreSettings {
+  type: "sqlite" | "postgres";
+  /** SQLite's file. */
+  path: string;
+  url?: string;
+  pool_size?: number;
+  tls?: PgSettings["tls"];
+}
 
 export interface OpenBackendOptions {
   /** Bring the schema up to date first (default true; a supervisor's workers leave it to the supervisor). */
@@ -15,7 +25,7 @@ export interface OpenBackendOptions {
   timeQuery?: <T>(query: string, run: () => Promise<T>) => Promise<T>;
 }
 
-export async function openBackend(store: GatehouseConfig["store"], options: OpenBackendOptions = {}): Promise<StoreBackend> {
+export async function openBackend(store: StoreSettings, options: OpenBackendOptions = {}): Promise<StoreBackend> {
   const { logger } = options;
   const onUnavailable = logger
     ? (reason: string, error: unknown) => logger.error("store.unavailable", { reason, error: (error as Error)?.message })

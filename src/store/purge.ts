@@ -17,11 +17,9 @@
 // transaction would hold both the event loop and the write lock. SQLite's WAL
 // is then checkpointed (TRUNCATE) so that the file shrinks back; a checkpoint
 // that readers prevent from finishing is simply retried next time.
-import type { GatehouseConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import type { MaybePromise } from "../identity/maybe-promise.ts";
 import type { Queries, StoreBackend } from "./backend.ts";
-import type { TokenService } from "../tokens/service.ts";
 import { SqliteBackend } from "./sqlite-backend.ts";
 
 export interface PurgePolicy {
@@ -43,12 +41,10 @@ export interface PurgeResult {
   walPages: number;
 }
 
-export function purgePolicy(config: GatehouseConfig): PurgePolicy {
-  return {
-    intervalSeconds: config.purge.interval,
-    sessionsAfterSeconds: config.purge.sessions_after,
-    tokensAfterSeconds: config.purge.tokens_after,
-  };
+/** What the purge asks of the token service (tokens/service.ts), which sits above the store. */
+export interface TokenSweeps {
+  expireUnused(now: number): Promise<number>;
+  notifyExpiring(now: number): Promise<number>;
 }
 
 const BATCH = 500;
@@ -68,7 +64,7 @@ async function deleteInBatches(
 }
 
 /** One purge, now (`tokens`: the service that revokes unused tokens, when tokens.expire_unused_after is set). */
-export async function purgeStore(store: StoreBackend, policy: PurgePolicy, now = Date.now(), tokens: TokenService | null = null): Promise<PurgeResult> {
+export async function purgeStore(store: StoreBackend, policy: PurgePolicy, now = Date.now(), tokens: TokenSweeps | null = null): Promise<PurgeResult> {
   const expiredUnused = tokens ? await tokens.expireUnused(now) : 0;
   // Owners told (through the webhook) of their tokens that expire soon, once each.
   if (tokens) await tokens.notifyExpiring(now);
@@ -82,7 +78,7 @@ export async function purgeStore(store: StoreBackend, policy: PurgePolicy, now =
 }
 
 /** Purges every `intervalSeconds` (the first time one interval after start); `stop()` ends it. */
-export function schedulePurge(store: StoreBackend, policy: PurgePolicy, logger: Logger, tokens: TokenService | null = null): { stop(): void } {
+export function schedulePurge(store: StoreBackend, policy: PurgePolicy, logger: Logger, tokens: TokenSweeps | null = null): { stop(): void } {
   if (policy.intervalSeconds <= 0) return { stop() {} };
   const timer = setInterval(() => {
     purgeStore(store, policy, Date.now(), tokens).then(

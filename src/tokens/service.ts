@@ -27,7 +27,6 @@
 // - A token may be limited to networks (§ 4), checked against the client's
 //   address as regulation reads it; a token made with a token only narrows
 //   its parent's.
-import type { GatehouseConfig } from "../config/schema.ts";
 import type { ClientAddress } from "../identity/client.ts";
 import type { Scopes } from "../identity/user.ts";
 import type { Logger } from "../log.ts";
@@ -65,21 +64,6 @@ export interface TokenPolicy {
   remindBefore?: number;
   /** Seconds: a token unused this long is revoked by the purge (absent or 0: never). */
   expireUnusedAfter?: number;
-}
-
-export function tokenPolicy(config: GatehouseConfig, providers: readonly Pick<Provider, "realm" | "describeUser">[] | null = null): TokenPolicy {
-  return {
-    prefix: config.tokens.prefix,
-    defaultExpiresIn: config.tokens.default_expires_in,
-    maxExpiresIn: config.tokens.max_expires_in,
-    allowNonExpiring: config.tokens.allow_non_expiring,
-    services: config.services,
-    recheckableRealms: providers ? recheckableRealms(providers) : "all",
-    unverifiableMaxAge: config.authentication.unverifiable_max_age,
-    maxRotationGrace: config.tokens.max_rotation_grace,
-    remindBefore: config.tokens.remind_before,
-    expireUnusedAfter: config.tokens.expire_unused_after,
-  };
 }
 
 /**

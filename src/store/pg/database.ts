@@ -5,7 +5,7 @@
 import { SQL } from "bun";
 import { drizzle, type BunSQLDatabase } from "drizzle-orm/bun-sql";
 import { migrate } from "drizzle-orm/bun-sql/migrator";
-import { redactSecrets, redactUrl } from "../../config/store-url.ts";
+import { redactSecrets, redactUrl } from "./url.ts";
 import * as schema from "./schema.ts";
 import { pgMigrationsFolder } from "./migrations.ts";
 
