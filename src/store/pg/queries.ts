@@ -1,6 +1,6 @@
 // Every query the services make outside the hot path (`Queries`, ../backend.ts),
-// for PostgreSQL: the same semantics as SQLite's table functions in
-// src/store/*.ts, query for query. Dialect differences carried over by hand
+// for PostgreSQL: the same semantics as SQLite's queries in
+// src/store/<family>/sqlite.ts, query for query. Dialect differences carried over by hand
 // (docs/postgres-design.md § 2): greatest()/least() for SQLite's scalar
 // max()/min(), IS NOT DISTINCT FROM for SQLite's `IS`, booleans are booleans,
 // count(*) is int8 (cast), raw int8 columns come back as strings (converted),
@@ -16,15 +16,16 @@
 import { and, asc, desc, eq, gt, gte, isNotNull, isNull, lt, lte, ne, or, sql, type SQL } from "drizzle-orm";
 import type { AnyPgColumn, PgDatabase } from "drizzle-orm/pg-core";
 import type { BunSQLQueryResultHKT } from "drizzle-orm/bun-sql/session";
-import type { NewToken, Queries, RegulationCounter, StoreChange } from "../backend.ts";
-import type { AuditFilter as AuditPageFilter, AuditRecord } from "../audit-query.ts";
-import { auditPage, auditPageConditions, auditPageSize } from "../audit-query.ts";
-import { auditSearchConditions, type AuditEvent, type AuditFilter, type AuditRow } from "../audit.ts";
-import type { Profile } from "../profiles.ts";
-import type { SessionFilter, SessionRecord } from "../sessions.ts";
-import { deviceRecordFields, deviceRecordOf, type DeviceQueries } from "../device.ts";
-import type { KeyState, SigningKeyRow } from "../signing-keys.ts";
-import type { RevokedToken, TokenFilter, TokenRecord, TokenUse } from "../tokens.ts";
+import type { Queries, StoreChange } from "../backend.ts";
+import type { AuditFilter as AuditPageFilter, AuditRecord } from "../audit/query.ts";
+import { auditPage, auditPageConditions, auditPageSize } from "../audit/query.ts";
+import { auditSearchConditions, type AuditEvent, type AuditFilter, type AuditRow } from "../audit/model.ts";
+import type { Profile } from "../users/model.ts";
+import type { RegulationCounter } from "../regulation/model.ts";
+import type { SessionFilter, SessionRecord } from "../sessions/model.ts";
+import { deviceRecordFields, deviceRecordOf, type DeviceQueries } from "../device/model.ts";
+import type { KeyState, SigningKeyRow } from "../signing-keys/model.ts";
+import type { NewToken, RevokedToken, TokenFilter, TokenRecord, TokenUse } from "../tokens/model.ts";
 import { CHANGES_CHANNEL, encodeChange } from "./contract.ts";
 import { KEYS_LOCK } from "./database.ts";
 import * as schema from "./schema.ts";

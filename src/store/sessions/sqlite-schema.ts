@@ -2,15 +2,8 @@
 // browsers hold for them, and their refresh tokens. Their PostgreSQL twins:
 // ./pg-schema.ts (change both together).
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-import type { Scopes } from "../../identity/user.ts";
+import type { SessionIdentity } from "./model.ts";
 import { users } from "../users/sqlite-schema.ts";
-
-/** A session's user as last read: what a browser handle authenticates as. */
-export interface SessionIdentity {
-  roles: string[];
-  attributes: Record<string, string>;
-  scopes: Scopes | null;
-}
 
 /**
  * Sessions (Tiled's model): a login, kept alive by refreshing it. `id` is
