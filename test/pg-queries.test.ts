@@ -1,4 +1,4 @@
-// The PostgreSQL queries (src/store/pg/queries.ts) against a real PostgreSQL:
+// The PostgreSQL queries (src/store/<family>/pg.ts) against a real PostgreSQL:
 // one scenario touching every `Queries` method, run on the SQLite backend
 // (src/store/sqlite-backend.ts over the queries of src/store/<family>/sqlite.ts, on
 // openStore(":memory:")) and on PostgreSQL, answer by answer and then table by table; the hot rows against
