@@ -4,7 +4,7 @@
 // from either database's table. SQLite's queries: ./sqlite.ts; PostgreSQL's:
 // ./pg.ts; the tables beside them.
 import type { MaybePromise } from "../../identity/maybe-promise.ts";
-import type { SessionIdentity } from "../sessions/model.ts";
+import type { SessionIdentity } from "../sessions/identity.ts";
 import type { deviceAuthorizations } from "./sqlite-schema.ts";
 
 /** The device-authorization queries of `Queries` (../backend.ts). */

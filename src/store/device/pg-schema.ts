@@ -2,7 +2,7 @@
 // constraints, in drizzle's pg-core (the dialect's choices: ../pg/schema.ts).
 import { index, integer, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
 import { id, jsonText, time } from "../pg/columns.ts";
-import type { SessionIdentity } from "../sessions/model.ts";
+import type { SessionIdentity } from "../sessions/identity.ts";
 import { users } from "../users/pg-schema.ts";
 
 /** Device-code sign-ins (see ./sqlite-schema.ts). */

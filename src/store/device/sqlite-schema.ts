@@ -1,7 +1,7 @@
 // The device family's table on SQLite (RFC 8628 device-code sign-ins). Its
 // PostgreSQL twin: ./pg-schema.ts (change both together).
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-import type { SessionIdentity } from "../sessions/model.ts";
+import type { SessionIdentity } from "../sessions/identity.ts";
 import { users } from "../users/sqlite-schema.ts";
 
 /**

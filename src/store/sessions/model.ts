@@ -2,7 +2,7 @@
 // part of `Queries` (../backend.ts) and the records it takes and answers.
 // SQLite's queries: ./sqlite.ts; PostgreSQL's: ./pg.ts; the tables beside them.
 import type { MaybePromise } from "../../identity/maybe-promise.ts";
-import type { Scopes } from "../../identity/user.ts";
+import type { SessionIdentity } from "./identity.ts";
 import type { refreshTokens, sessionHandles, sessions } from "./sqlite-schema.ts";
 
 /** The session and refresh-token queries of `Queries` (../backend.ts). */
@@ -25,13 +25,6 @@ export interface SessionQueries {
   findSessionByHandle(hash: string, kind: string): MaybePromise<HandleSession | undefined>;
   /** The purge (../purge.ts): at most `limit` rows a call, the count deleted. */
   deleteEndedSessions(cutoff: number, limit: number): MaybePromise<number>;
-}
-
-/** A session's user as last read: what a browser handle authenticates as. */
-export interface SessionIdentity {
-  roles: string[];
-  attributes: Record<string, string>;
-  scopes: Scopes | null;
 }
 
 /** A session with its owner, as the store returns it. */

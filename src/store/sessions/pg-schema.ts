@@ -2,7 +2,7 @@
 // constraints, in drizzle's pg-core (the dialect's choices: ../pg/schema.ts).
 import { index, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
 import { id, jsonText, time } from "../pg/columns.ts";
-import type { SessionIdentity } from "./model.ts";
+import type { SessionIdentity } from "./identity.ts";
 import { users } from "../users/pg-schema.ts";
 
 /** Sessions: a login, kept alive by refreshing it (see ./sqlite-schema.ts). */

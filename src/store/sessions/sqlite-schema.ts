@@ -2,7 +2,7 @@
 // browsers hold for them, and their refresh tokens. Their PostgreSQL twins:
 // ./pg-schema.ts (change both together).
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-import type { SessionIdentity } from "./model.ts";
+import type { SessionIdentity } from "./identity.ts";
 import { users } from "../users/sqlite-schema.ts";
 
 /**

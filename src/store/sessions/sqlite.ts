@@ -5,7 +5,8 @@ import { and, asc, eq, gt, inArray, isNull, lt, sql, type SQL } from "drizzle-or
 import { refreshTokens, sessionHandles, sessions } from "./sqlite-schema.ts";
 import { users } from "../users/sqlite-schema.ts";
 import type { Executor, Store } from "../database.ts";
-import type { HandleSession, SessionFilter, SessionIdentity, SessionLivenessRow, SessionQueries, SessionRecord } from "./model.ts";
+import type { SessionIdentity } from "./identity.ts";
+import type { HandleSession, SessionFilter, SessionLivenessRow, SessionQueries, SessionRecord } from "./model.ts";
 
 const recordFields = {
   id: sessions.id,
