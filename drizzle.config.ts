@@ -1,5 +1,6 @@
 // drizzle-kit: `bun x drizzle-kit generate` writes a new migration into
-// migrations/ from src/store/schema.ts. Add its import to
+// migrations/ from src/store/schema.ts (which gathers every family's
+// src/store/<family>/sqlite-schema.ts). Add its import to
 // src/store/migrations.ts afterwards, so the compiled binary embeds it.
 import { defineConfig } from "drizzle-kit";
 

@@ -10,9 +10,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { SQL } from "bun";
 import type { StoreChange } from "../src/store/backend.ts";
 import { isPromise } from "../src/identity/maybe-promise.ts";
-import type { Account } from "../src/store/profiles.ts";
-import type { SessionLivenessRow } from "../src/store/sessions.ts";
-import type { TokenCredentialRow } from "../src/store/tokens.ts";
+import type { Account } from "../src/store/users/model.ts";
+import type { SessionLivenessRow } from "../src/store/sessions/model.ts";
+import type { TokenCredentialRow } from "../src/store/tokens/model.ts";
 import { CachedHotReads } from "../src/store/pg/cache.ts";
 import { PgChangeListener, type ListenState } from "../src/store/pg/changes.ts";
 import { CHANGES_CHANNEL, encodeChange, type ChangeMessage, type PgHotRows } from "../src/store/pg/contract.ts";

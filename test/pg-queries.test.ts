@@ -1,6 +1,6 @@
-// The PostgreSQL queries (src/store/pg/queries.ts) against a real PostgreSQL:
+// The PostgreSQL queries (src/store/<family>/pg.ts) against a real PostgreSQL:
 // one scenario touching every `Queries` method, run on the SQLite backend
-// (src/store/sqlite-backend.ts over the table functions of src/store/*.ts, on
+// (src/store/sqlite-backend.ts over the queries of src/store/<family>/sqlite.ts, on
 // openStore(":memory:")) and on PostgreSQL, answer by answer and then table by table; the hot rows against
 // SQLite's hot reads; and what only PostgreSQL needs: one winner among
 // concurrent rotations of a refresh token, key transitions serialised, every
@@ -16,7 +16,7 @@ import { pgHotRows } from "../src/store/pg/hot-rows.ts";
 import { CHANGES_CHANNEL, decodeChange } from "../src/store/pg/contract.ts";
 import { SqliteBackend } from "../src/store/sqlite-backend.ts";
 import { Refusal } from "../src/refusal.ts";
-import { auditRow } from "../src/store/audit.ts";
+import { auditRow } from "../src/store/audit/model.ts";
 import { dumpPg, dumpSqlite } from "./helpers/store-dump.ts";
 import { postgresAvailable, startPostgres, type Postgres } from "./helpers/postgres.ts";
 import { freePort } from "./helpers/slapd.ts";

@@ -12,7 +12,7 @@ import { openStore, type Store } from "../src/store/database.ts";
 import { openPgDatabase } from "../src/store/pg/database.ts";
 import { PgBackend } from "../src/store/pg/backend.ts";
 import type { HotReads } from "../src/store/backend.ts";
-import { auditRow } from "../src/store/audit.ts";
+import { auditRow } from "../src/store/audit/model.ts";
 import { SqliteBackend } from "../src/store/sqlite-backend.ts";
 import { dumpPg, dumpSqlite } from "./helpers/store-dump.ts";
 import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";

@@ -1,7 +1,7 @@
 // `gatehouse audit`: the audit log of the store (SQLite or PostgreSQL), newest first, with the
 // filters of GET /api/v1/audit (event, actor, subject, realm, time range) and
 // its cursor paging.
-import { MAX_AUDIT_PAGE, auditFilterFrom, auditView } from "../store/audit-query.ts";
+import { MAX_AUDIT_PAGE, auditFilterFrom, auditView } from "../store/audit/query.ts";
 import { parseCommand, openCommandStore, storeConfig, type LoadConfig } from "./common.ts";
 
 const USAGE = `usage: gatehouse audit [--event NAME|PREFIX*] [--actor USER] [--subject USER|TOKEN_ID] [--realm R]

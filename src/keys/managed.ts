@@ -11,8 +11,8 @@
 // (they re-read it every poll).
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
 import type { Queries, StoreBackend } from "../store/backend.ts";
-import type { SigningKeyRow } from "../store/signing-keys.ts";
-import { auditRow, type AuditActor } from "../store/audit.ts";
+import type { SigningKeyRow } from "../store/signing-keys/model.ts";
+import { auditRow, type AuditActor } from "../store/audit/model.ts";
 import { decryptWithMasterKey, encryptWithMasterKey, type MasterKey } from "./master-key.ts";
 import type { KeySet, VerificationKey } from "./keyset.ts";
 import type { Signer } from "./issuer.ts";

@@ -6,7 +6,7 @@
 // writing to the store are counted (sum them across instances and you count
 // each event once per instance: use max).
 import type { StoreBackend } from "../store/backend.ts";
-import type { AuditEventCount } from "../store/audit-query.ts";
+import type { AuditEventCount } from "../store/audit/query.ts";
 import { isPromise } from "../identity/maybe-promise.ts";
 import { storeQueryTimer } from "./store-query-timer.ts";
 import type { Metrics } from "./recorder.ts";

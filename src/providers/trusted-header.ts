@@ -38,7 +38,7 @@ import { isTrustedPeer, trustedProxyList, trustedProxyProblems } from "../identi
 import type { RequestContext } from "../identity/request.ts";
 import { createUser, type User } from "../identity/user.ts";
 import { andThen } from "../identity/maybe-promise.ts";
-import type { Profile } from "../store/profiles.ts";
+import type { Profile } from "../store/users/model.ts";
 import { providerSchema, type ProviderType } from "./provider.ts";
 
 const header = (name: string, description: string) => Type.String({ minLength: 1, default: name, description });

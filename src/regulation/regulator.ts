@@ -19,7 +19,8 @@
 // of the directory and alice of the config are different people, and a guess
 // against one bans only that one. Addresses are counted across realms: one
 // guesser is one guesser wherever it guesses.
-import type { RegulationCounter, StoreBackend } from "../store/backend.ts";
+import type { StoreBackend } from "../store/backend.ts";
+import type { RegulationCounter } from "../store/regulation/model.ts";
 import { isPromise, type MaybePromise } from "../identity/maybe-promise.ts";
 import type { Logger } from "../log.ts";
 import type { Ban, BanKind } from "../identity/regulation-gate.ts";

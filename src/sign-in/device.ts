@@ -35,8 +35,8 @@ import type { Logger } from "../log.ts";
 import { Refusal } from "../refusal.ts";
 import type { LoginTokens, SessionService } from "../sessions/service.ts";
 import type { StoreBackend } from "../store/backend.ts";
-import type { DeviceAuthorizationRecord } from "../store/device.ts";
-import { auditRow } from "../store/audit.ts";
+import type { DeviceAuthorizationRecord } from "../store/device/model.ts";
+import { auditRow } from "../store/audit/model.ts";
 import { sha256Hex } from "../identity/secrets.ts";
 import { randomBase62 } from "../tokens/format.ts";
 

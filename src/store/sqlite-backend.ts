@@ -1,65 +1,20 @@
 // The SQLite store behind the StoreBackend interface (./backend.ts): the
-// table functions of this folder, answering synchronously. `read` and a
-// transaction's queries are one object; the hot reads are prepared statements.
+// table families' queries (./<family>/sqlite.ts), answering synchronously.
+// `read` and a transaction's queries are one object; the hot reads are
+// prepared statements.
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import type { HotReads, Queries, StoreBackend, StoreChange } from "./backend.ts";
 import { checkpointWal, openStore, type Store } from "./database.ts";
 import { refusalForOutage } from "./unavailable.ts";
 import { StoreChanges } from "./changes.ts";
-import { markUsersSeen, prepareOwnerLookup, prepareUpsertUser } from "./users.ts";
-import {
-  deleteEndedTokens,
-  findToken,
-  findTokenByHash,
-  tokenIdWithFormNonce,
-  listTokens,
-  markDescendantsRevoked,
-  markOwnerTokensRevoked,
-  markSessionTokensRevoked,
-  markTokenRevoked,
-  markTokenRotated,
-  markFamilyRevoked,
-  markUnusedTokensRevoked,
-  countTokensExpiring,
-  markExpiryNotified,
-  markTokensUsed,
-  prepareInsertToken,
-  prepareTokenLookup,
-} from "./tokens.ts";
-import { firstEightOf, prepareRecordFirstEight, tokensWithFirstEight } from "./token-first-eight.ts";
-import {
-  countLiveSessions,
-  deleteEndedSessions,
-  findRefreshToken,
-  findSession,
-  forgetUsedRefreshTokens,
-  insertRefreshToken,
-  insertSession,
-  listSessions,
-  markRefreshTokenUsed,
-  markSessionRefreshed,
-  markSessionsRevoked,
-  prepareSessionLiveness,
-  saveSessionIdentity,
-  insertSessionHandle,
-  prepareSessionByHandle,
-} from "./sessions.ts";
-import {
-  deleteExpiredSignInFlows,
-  externalAccountOf,
-  findExternalAccount,
-  findUserId,
-  insertExternalAccount,
-  insertSignInFlow,
-  takeSignInFlow,
-  updateExternalAccount,
-} from "./sign-in.ts";
-import { allKeys, insertKey, keysInState, liveKeys, makeCurrent, makePrevious, previousKeysDue, retireKeys } from "./signing-keys.ts";
-import { completeAuditRow, listAudit, prepareAuditWriter, recordAggregatedAudit, searchAudit } from "./audit.ts";
-import { auditEventsSince, listAuditPage, newestAuditId, purgeAudit } from "./audit-query.ts";
-import { activeBans, deleteRegulationCounter, regulationCounter, releaseRegulation, saveRegulationCounter } from "./regulation.ts";
-import { prepareAccountFinder, prepareProfileWriter } from "./profiles.ts";
-import { sqliteDeviceQueries } from "./device.ts";
+import { prepareAccountFinder, prepareOwnerLookup, sqliteUserQueries } from "./users/sqlite.ts";
+import { prepareTokenLookup, sqliteTokenQueries } from "./tokens/sqlite.ts";
+import { prepareSessionLiveness, sqliteSessionQueries } from "./sessions/sqlite.ts";
+import { sqliteSignInQueries } from "./sign-in/sqlite.ts";
+import { sqliteKeyQueries } from "./signing-keys/sqlite.ts";
+import { sqliteAuditQueries } from "./audit/sqlite.ts";
+import { sqliteRegulationQueries } from "./regulation/sqlite.ts";
+import { sqliteDeviceQueries } from "./device/sqlite.ts";
 
 const SQLITE_HEADER = "SQLite format 3\u0000";
 
@@ -200,95 +155,21 @@ export class SqliteBackend implements StoreBackend {
 }
 
 /**
- * The queries over one connection, synchronous. The statements written most
- * often (token creation's) are prepared once: compiling one costs SQLite more
- * than running it.
+ * The queries over one connection, synchronous: every table family's
+ * (./<family>/sqlite.ts). The statements written most often (token
+ * creation's) are prepared once there: compiling one costs SQLite more than
+ * running it.
  */
 function sqliteQueries(store: Store, noteChange: () => void): Queries {
-  const { db, sqlite } = store;
-  const insertToken = prepareInsertToken(store);
-  const writeAudit = prepareAuditWriter(store);
-  const saveProfile = prepareProfileWriter(store);
-  const none = () => {};
   return {
-    upsertUser: prepareUpsertUser(store),
-    markUsersSeen: (seen) => markUsersSeen(db, seen),
-    lockUser: none, // the immediate transaction holds the write lock already
-
-    insertToken: (token) => insertToken(token),
-    findToken: (id) => findToken(db, id),
-    findTokenByHash: (hash) => findTokenByHash(db, hash),
-    tokenIdWithFormNonce: (nonce) => tokenIdWithFormNonce(db, nonce),
-    listTokens: (filter) => listTokens(db, filter),
-    markTokenRevoked: (id, at, reason) => markTokenRevoked(db, id, at, reason),
-    markTokenRotated: (id, to, until) => markTokenRotated(db, id, to, until),
-    markFamilyRevoked: (familyId, at, reason) => markFamilyRevoked(db, familyId, at, reason),
-    markUnusedTokensRevoked: (cutoff, at, reason, limit) => markUnusedTokensRevoked(db, cutoff, at, reason, limit),
-    countTokensExpiring: (now, untils) => countTokensExpiring(db, now, untils),
-    markExpiryNotified: (now, until, limit) => markExpiryNotified(db, now, until, limit),
-    markDescendantsRevoked: (ids, at) => markDescendantsRevoked(db, ids, at),
-    markSessionTokensRevoked: (sessionIds, at) => markSessionTokensRevoked(db, sessionIds, at),
-    markOwnerTokensRevoked: (owner, at) => markOwnerTokensRevoked(db, owner, at),
-    markTokensUsed: (uses) => markTokensUsed(db, uses),
-    recordFirstEight: prepareRecordFirstEight(store),
-    firstEightOf: (tokenIds) => firstEightOf(db, tokenIds),
-    tokensWithFirstEight: (firstEight) => tokensWithFirstEight(db, firstEight),
-
-    insertSession: (session) => insertSession(db, session),
-    findSession: (id) => findSession(db, id),
-    listSessions: (filter) => listSessions(db, filter),
-    countLiveSessions: (userId, now) => countLiveSessions(db, userId, now),
-    markSessionsRevoked: (ids, at, reason) => markSessionsRevoked(db, ids, at, reason),
-    markSessionRefreshed: (id, at, refreshExpiresAt) => markSessionRefreshed(db, id, at, refreshExpiresAt),
-    insertRefreshToken: (token) => insertRefreshToken(db, token),
-    // `forUpdate` needs nothing here: the immediate transaction is the only writer.
-    findRefreshToken: (hash) => findRefreshToken(db, hash),
-    markRefreshTokenUsed: (id, at) => markRefreshTokenUsed(db, id, at),
-    forgetUsedRefreshTokens: (sessionId, before) => forgetUsedRefreshTokens(db, sessionId, before),
-    findExternalAccount: (provider, issuer, subject) => findExternalAccount(db, provider, issuer, subject),
-    externalAccountOf: (provider, username, realm) => externalAccountOf(db, provider, username, realm),
-    insertExternalAccount: (account) => insertExternalAccount(db, account),
-    updateExternalAccount: (key, roles, attributes, at, sealed) => updateExternalAccount(db, key, roles, attributes, at, sealed),
-    findUserId: (username, realm) => findUserId(db, username, realm),
-    insertSignInFlow: (flow) => insertSignInFlow(db, flow),
-    takeSignInFlow: (stateHash) => takeSignInFlow(db, stateHash),
-    deleteExpiredSignInFlows: (now) => deleteExpiredSignInFlows(db, now),
-    saveSessionIdentity: (id, identity, expiresAt) => saveSessionIdentity(db, id, identity, expiresAt),
-    insertSessionHandle: (handle) => insertSessionHandle(db, handle),
-    findSessionByHandle: prepareSessionByHandle(store),
-
-    lockKeys: none,
-    liveKeys: () => liveKeys(db),
-    allKeys: () => allKeys(db),
-    insertKey: (row) => insertKey(db, row),
-    keysInState: (state) => keysInState(db, state),
-    makePrevious: (kid, at, retiresAt) => makePrevious(db, kid, at, retiresAt),
-    makeCurrent: (kid, at) => makeCurrent(db, kid, at),
-    retireKeys: (kids, at) => retireKeys(db, kids, at),
-    previousKeysDue: (now) => previousKeysDue(db, now),
-
-    recordAudit: (event) => writeAudit(completeAuditRow(event)),
-    recordAggregatedAudit: (row) => recordAggregatedAudit(db, row),
-    listAudit: (options) => listAudit(db, options),
-    searchAudit: (filter) => searchAudit(db, filter),
-    listAuditPage: (filter) => listAuditPage(db, filter),
-    purgeAudit: (before) => purgeAudit(db, before),
-    newestAuditId: () => newestAuditId(sqlite),
-    auditEventsSince: (afterId) => auditEventsSince(sqlite, afterId),
-
-    regulationCounter: (kind, subject) => regulationCounter(db, kind, subject),
-    saveRegulationCounter: (counter) => saveRegulationCounter(db, counter),
-    deleteRegulationCounter: (kind, subject) => deleteRegulationCounter(db, kind, subject),
-    releaseRegulation: (now, findTimeMs) => releaseRegulation(db, now, findTimeMs),
-    activeBans: (now) => activeBans(db, now),
-
-    saveProfile: (username, realm, profile, at) => saveProfile(username, realm, profile, at),
-
+    ...sqliteUserQueries(store),
+    ...sqliteTokenQueries(store),
+    ...sqliteSessionQueries(store),
+    ...sqliteSignInQueries(store),
+    ...sqliteKeyQueries(store),
+    ...sqliteAuditQueries(store),
+    ...sqliteRegulationQueries(store),
     ...sqliteDeviceQueries(store),
-
-    deleteEndedSessions: (cutoff, limit) => deleteEndedSessions(store, cutoff, limit),
-    deleteEndedTokens: (cutoff, limit) => deleteEndedTokens(store, cutoff, limit),
-
     // Other processes learn of the commit from PRAGMA data_version (./changes.ts); this one from the stamp.
     notify: (_change: StoreChange) => noteChange(),
   };

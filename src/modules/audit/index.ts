@@ -1,12 +1,12 @@
 // GET /api/v1/audit: the audit log for administrators, newest first, with
 // filters (event or event prefix, actor, subject, realm, time range) and
 // cursor paging: `next_cursor` gives the following page, with the same
-// filters. The same reading as `gatehouse audit` (store/audit-query.ts).
+// filters. The same reading as `gatehouse audit` (store/audit/query.ts).
 import { Elysia, t } from "elysia";
 import type { Logger } from "../../log.ts";
 import { Refusal } from "../../refusal.ts";
 import type { StoreBackend } from "../../store/backend.ts";
-import { MAX_AUDIT_PAGE, auditFilterFrom, auditView } from "../../store/audit-query.ts";
+import { MAX_AUDIT_PAGE, auditFilterFrom, auditView } from "../../store/audit/query.ts";
 import type { callerPlugin } from "../caller.ts";
 import { answerErrors } from "../errors.ts";
 import { ErrorModel } from "../http.ts";

@@ -4,7 +4,7 @@
 import type { User, Scopes } from "../../identity/user.ts";
 import type { SessionView } from "../../sessions/service.ts";
 import type { TokenView } from "../../tokens/service.ts";
-import type { AuditRecord } from "../../store/audit.ts";
+import type { AuditRecord } from "../../store/audit/model.ts";
 import { joinScope } from "../../tokens/scopes.ts";
 import { html, notice, time, type Html } from "./html.ts";
 import type { KeyView } from "../keys/index.ts";

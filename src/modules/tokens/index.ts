@@ -23,7 +23,7 @@ import { parseLeakReports, verifyGithubSignature, type GithubKeys } from "../../
 import { Refusal } from "../../refusal.ts";
 import { UNAUTHORIZED } from "../caller.ts";
 import { httpRequestContext } from "../../identity/request.ts";
-import type { AuditActor } from "../../store/audit.ts";
+import type { AuditActor } from "../../store/audit/model.ts";
 import { ErrorModel, noContent, refuseUnknownFields } from "../http.ts";
 
 export interface TokensDeps {

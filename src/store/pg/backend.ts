@@ -1,6 +1,7 @@
 // The PostgreSQL store behind the services' interface (`StoreBackend`,
-// ../backend.ts): every query through `pgQueries` (./queries.ts), on the pool
-// outside a transaction (`read`) or inside one (`transaction`); the hot reads
+// ../backend.ts): every query through `pgQueries` (below: the table families'
+// ../<family>/pg.ts), on the pool outside a transaction (`read`) or inside one
+// (`transaction`); the hot reads
 // and the change stamp come from the parts passed in (the LISTEN listener,
 // ./changes.ts, and the cache over ./hot-rows.ts, ./cache.ts), so that this
 // file knows nothing of either.
@@ -12,10 +13,20 @@
 // instance), the caller gets a 503 Refusal that says to try again, never the
 // driver's message (it could name the server); `onUnavailable` logs why.
 import { randomUUID } from "node:crypto";
+import { sql } from "drizzle-orm";
 import { Refusal } from "../../refusal.ts";
 import type { HotReads, Queries, StoreBackend, StoreChange, StoreChanges } from "../backend.ts";
 import { migratePg, openPgDatabase, pgClientOptions, type PgDatabase, type PgSettings } from "./database.ts";
-import { pgQueries, type PgExecutor } from "./queries.ts";
+import { CHANGES_CHANNEL, encodeChange } from "./contract.ts";
+import type { PgExecutor } from "./sql.ts";
+import { pgUserQueries } from "../users/pg.ts";
+import { pgTokenQueries } from "../tokens/pg.ts";
+import { pgSessionQueries } from "../sessions/pg.ts";
+import { pgSignInQueries } from "../sign-in/pg.ts";
+import { pgKeyQueries } from "../signing-keys/pg.ts";
+import { pgAuditQueries } from "../audit/pg.ts";
+import { pgRegulationQueries } from "../regulation/pg.ts";
+import { pgDeviceQueries } from "../device/pg.ts";
 import { PgChangeListener, type ListenLog } from "./changes.ts";
 import { CachedHotReads, type CacheLimits } from "./cache.ts";
 import { createPgReadinessCheck } from "./readiness.ts";
@@ -80,6 +91,35 @@ export function refusalForPgOutage(error: unknown, report?: (reason: string, err
   if (reason === null) return error;
   report?.(reason, error);
   return new Refusal(503, STORE_UNAVAILABLE, { "retry-after": "1" });
+}
+
+/**
+ * The Queries of one transaction (or of the pool, outside one): every table
+ * family's (../<family>/pg.ts); `instanceId` names this instance in
+ * notifications.
+ *
+ * What PostgreSQL needs and SQLite does not (SQLite serialises writers): the
+ * row locks and the transaction lock that give concurrent instances one
+ * winner (`findRefreshToken({ forUpdate })`, `lockUser`, `lockKeys`,
+ * `regulationCounter({ forUpdate })`), and `notify`, which tells every
+ * instance of a change when the transaction commits (never on rollback).
+ */
+export function pgQueries(db: PgExecutor, instanceId: string): Queries {
+  return {
+    ...pgUserQueries(db),
+    ...pgTokenQueries(db),
+    ...pgSessionQueries(db),
+    ...pgSignInQueries(db),
+    ...pgKeyQueries(db),
+    ...pgAuditQueries(db),
+    ...pgRegulationQueries(db),
+    ...pgDeviceQueries(db),
+
+    async notify(change: StoreChange) {
+      // Inside the transaction: PostgreSQL delivers it when the transaction commits, and never on rollback.
+      await db.execute(sql`SELECT pg_notify(${CHANGES_CHANNEL}, ${encodeChange(change, instanceId)})`);
+    },
+  };
 }
 
 /** The queries with every failure that is an outage turned into the 503 Refusal. */

@@ -24,8 +24,8 @@
 // What is kept is frozen: the same object answers every caller.
 import type { MaybePromise } from "../../identity/maybe-promise.ts";
 import type { HotReads } from "../backend.ts";
-import type { Account } from "../profiles.ts";
-import type { TokenCredentialRow } from "../tokens.ts";
+import type { Account } from "../users/model.ts";
+import type { TokenCredentialRow } from "../tokens/model.ts";
 import type { ChangeFeed } from "./changes.ts";
 import type { ChangeMessage, PgHotRows } from "./contract.ts";
 
@@ -187,7 +187,7 @@ export class CachedHotReads implements HotReads {
     this.counters.misses++;
     const generation = this.sessionGeneration;
     return this.rows.session(id).then((row) => {
-      // As prepareSessionLiveness (src/store/sessions.ts).
+      // As prepareSessionLiveness (src/store/sessions/sqlite.ts).
       const live = row !== null && row.revoked_at === null && row.expires_at > now && row.refresh_expires_at > now;
       if (!live) return null;
       const owner = Object.freeze({ username: row.username, realm: row.realm });

@@ -1,10 +1,11 @@
 // What the PostgreSQL backend's parts agree on: the change notification's
-// channel and payload (sent by queries.ts inside a transaction, received by
-// changes.ts), and the raw per-request rows that cache.ts keeps in memory.
+// channel and payload (sent by backend.ts' pgQueries inside a transaction,
+// received by changes.ts), and the raw per-request rows that cache.ts keeps
+// in memory.
 import type { StoreChange } from "../backend.ts";
-import type { Account } from "../profiles.ts";
-import type { SessionLivenessRow } from "../sessions.ts";
-import type { TokenCredentialRow } from "../tokens.ts";
+import type { Account } from "../users/model.ts";
+import type { SessionLivenessRow } from "../sessions/model.ts";
+import type { TokenCredentialRow } from "../tokens/model.ts";
 
 export const CHANGES_CHANNEL = "gatehouse_changes";
 

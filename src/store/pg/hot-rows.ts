@@ -1,14 +1,14 @@
 // The rows behind the per-request reads (`PgHotRows`, ./contract.ts), read
 // straight from PostgreSQL with no cache: cache.ts keeps them in memory. The
-// same statements as SQLite's prepared hot reads (../tokens.ts'
-// prepareTokenLookup, ../sessions.ts' prepareSessionLiveness, ../users.ts'
-// prepareOwnerLookup, ../profiles.ts' account finder), on Bun's client
+// same statements as SQLite's prepared hot reads (../tokens/sqlite.ts'
+// prepareTokenLookup, ../sessions/sqlite.ts' prepareSessionLiveness,
+// ../users/sqlite.ts' prepareOwnerLookup and account finder), on Bun's client
 // directly (no ORM mapping: it prepares each tagged query once per
 // connection). int8 columns arrive as strings and are converted.
 import type { SQL } from "bun";
-import { accountFromRow, type Account, type AccountRow } from "../profiles.ts";
-import type { SessionLivenessRow } from "../sessions.ts";
-import type { TokenCredentialRow } from "../tokens.ts";
+import { accountFromRow, type Account, type AccountRow } from "../users/model.ts";
+import type { SessionLivenessRow } from "../sessions/model.ts";
+import type { TokenCredentialRow } from "../tokens/model.ts";
 import type { PgHotRows } from "./contract.ts";
 
 const intOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));

@@ -1,27 +1,12 @@
 // The tables of signing in with an identity provider (providers/oidc.ts,
-// sign-in/): external accounts by (provider, issuer, subject), and the
-// sign-ins under way (single use: taken, that is read and deleted, at once).
+// sign-in/), on SQLite (their PostgreSQL twins: ./pg.ts): external accounts by
+// (provider, issuer, subject), and the sign-ins under way (single use: taken,
+// that is read and deleted, at once).
 import { and, eq, lt } from "drizzle-orm";
-import { externalAccounts, signInFlows, users } from "./schema.ts";
-import type { Executor } from "./database.ts";
-
-/** An external account and the Gatehouse account it is linked to. */
-export interface ExternalAccountRecord {
-  provider: string;
-  issuer: string;
-  subject: string;
-  userId: number;
-  username: string;
-  realm: string;
-  roles: string[];
-  attributes: Record<string, string>;
-  /** The provider's refresh token sealed with the master key (recheck_on_refresh), or null. */
-  refreshTokenSealed: string | null;
-}
-
-export type NewExternalAccount = typeof externalAccounts.$inferInsert;
-export type ExternalAccountKey = { provider: string; issuer: string; subject: string };
-export type SignInFlowRow = typeof signInFlows.$inferSelect;
+import { externalAccounts, signInFlows } from "./sqlite-schema.ts";
+import { users } from "../users/sqlite-schema.ts";
+import type { Executor, Store } from "../database.ts";
+import type { ExternalAccountKey, ExternalAccountRecord, NewExternalAccount, SignInFlowRow, SignInQueries } from "./model.ts";
 
 const accountFields = {
   provider: externalAccounts.provider,
@@ -81,4 +66,19 @@ export function takeSignInFlow(db: Executor, stateHash: string): SignInFlowRow |
 
 export function deleteExpiredSignInFlows(db: Executor, now: number): number {
   return db.delete(signInFlows).where(lt(signInFlows.expiresAt, now)).returning({ stateHash: signInFlows.stateHash }).all().length;
+}
+
+/** The sign-in queries of `Queries` (./model.ts) over one connection, synchronous. */
+export function sqliteSignInQueries(store: Store): SignInQueries {
+  const { db } = store;
+  return {
+    findExternalAccount: (provider, issuer, subject) => findExternalAccount(db, provider, issuer, subject),
+    externalAccountOf: (provider, username, realm) => externalAccountOf(db, provider, username, realm),
+    insertExternalAccount: (account) => insertExternalAccount(db, account),
+    updateExternalAccount: (key, roles, attributes, at, sealed) => updateExternalAccount(db, key, roles, attributes, at, sealed),
+    findUserId: (username, realm) => findUserId(db, username, realm),
+    insertSignInFlow: (flow) => insertSignInFlow(db, flow),
+    takeSignInFlow: (stateHash) => takeSignInFlow(db, stateHash),
+    deleteExpiredSignInFlows: (now) => deleteExpiredSignInFlows(db, now),
+  };
 }

@@ -1,12 +1,11 @@
-// Signing keys in the store: the single source of truth that every instance
-// sharing the store follows. Private keys are kept only encrypted (see
-// keys/master-key.ts) and erased when a key is retired.
+// Signing keys in the store, on SQLite (their PostgreSQL twins: ./pg.ts): the
+// single source of truth that every instance sharing the store follows.
+// Private keys are kept only encrypted (see keys/master-key.ts) and erased
+// when a key is retired.
 import { and, asc, eq, inArray, lte, ne } from "drizzle-orm";
-import { signingKeys } from "./schema.ts";
-import type { Executor } from "./database.ts";
-
-export type SigningKeyRow = typeof signingKeys.$inferSelect;
-export type KeyState = "next" | "current" | "previous" | "retired";
+import { signingKeys } from "./sqlite-schema.ts";
+import type { Executor, Store } from "../database.ts";
+import type { KeyQueries, KeyState, SigningKeyRow } from "./model.ts";
 
 /** Keys that are published: everything but the retired ones, oldest first. */
 export function liveKeys(db: Executor): SigningKeyRow[] {
@@ -48,4 +47,20 @@ export function previousKeysDue(db: Executor, now: number): SigningKeyRow[] {
     .from(signingKeys)
     .where(and(eq(signingKeys.state, "previous"), lte(signingKeys.retiresAt, now)))
     .all();
+}
+
+/** The signing-key queries of `Queries` (./model.ts) over one connection, synchronous. */
+export function sqliteKeyQueries(store: Store): KeyQueries {
+  const { db } = store;
+  return {
+    lockKeys: () => {}, // the immediate transaction holds the write lock already
+    liveKeys: () => liveKeys(db),
+    allKeys: () => allKeys(db),
+    insertKey: (row) => insertKey(db, row),
+    keysInState: (state) => keysInState(db, state),
+    makePrevious: (kid, at, retiresAt) => makePrevious(db, kid, at, retiresAt),
+    makeCurrent: (kid, at) => makeCurrent(db, kid, at),
+    retireKeys: (kids, at) => retireKeys(db, kids, at),
+    previousKeysDue: (now) => previousKeysDue(db, now),
+  };
 }

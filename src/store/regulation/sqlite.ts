@@ -1,9 +1,10 @@
-// The regulation_counters table (see regulation/regulator.ts): failed
-// attempts counted per username and per client address, and the bans they led to.
+// The regulation_counters table on SQLite (see regulation/regulator.ts; the
+// PostgreSQL twins: ./pg.ts): failed attempts counted per username and per
+// client address, and the bans they led to.
 import { and, eq, gt, isNotNull, isNull, lt, lte } from "drizzle-orm";
-import { regulationCounters } from "./schema.ts";
-import type { Executor } from "./database.ts";
-import type { RegulationCounter } from "./backend.ts";
+import { regulationCounters } from "./sqlite-schema.ts";
+import type { Executor, Store } from "../database.ts";
+import type { RegulationCounter, RegulationQueries } from "./model.ts";
 
 const counterOf = (kind: string, subject: string) => and(eq(regulationCounters.kind, kind), eq(regulationCounters.subject, subject));
 
@@ -42,4 +43,17 @@ export function activeBans(db: Executor, now: number): { kind: string; subject: 
     .from(regulationCounters)
     .where(gt(regulationCounters.bannedUntil, now))
     .all() as { kind: string; subject: string; bannedUntil: number }[];
+}
+
+/** The regulation queries of `Queries` (./model.ts) over one connection, synchronous. */
+export function sqliteRegulationQueries(store: Store): RegulationQueries {
+  const { db } = store;
+  return {
+    // `forUpdate` needs nothing here: the immediate transaction is the only writer.
+    regulationCounter: (kind, subject) => regulationCounter(db, kind, subject),
+    saveRegulationCounter: (counter) => saveRegulationCounter(db, counter),
+    deleteRegulationCounter: (kind, subject) => deleteRegulationCounter(db, kind, subject),
+    releaseRegulation: (now, findTimeMs) => releaseRegulation(db, now, findTimeMs),
+    activeBans: (now) => activeBans(db, now),
+  };
 }

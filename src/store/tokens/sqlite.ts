@@ -1,38 +1,11 @@
-// The tokens table. Rows hold the SHA-256 of the secret, never the secret
-// (see tokens/format.ts for why that hash is the right one).
+// The tokens family's queries on SQLite (their PostgreSQL twins: ./pg.ts).
+// Rows hold the SHA-256 of the secret, never the secret (see
+// tokens/format.ts for why that hash is the right one).
 import { and, asc, eq, inArray, isNull, sql, type SQL } from "drizzle-orm";
-import type { Scopes } from "../identity/user.ts";
-import { tokens, users } from "./schema.ts";
-import type { Executor, Store } from "./database.ts";
-import type { NewToken as NewTokenRow } from "./backend.ts";
-
-/** A token with its owner, as the store returns it (no hash, no secret). */
-export interface TokenRecord {
-  id: string;
-  userId: number;
-  username: string;
-  realm: string;
-  note: string;
-  scopes: Scopes | null;
-  createdAt: number;
-  expiresAt: number | null;
-  parentId: string | null;
-  sessionId: string | null;
-  lastUsedAt: number | null;
-  lastUsedAddress: string | null;
-  lastUsedReportedAddress: string | null;
-  revokedAt: number | null;
-  /** Why it was revoked when nobody chose to (reuse after rotation, unused): shown to its owner. */
-  revokedReason: string | null;
-  /** The first token of its rotation family; null: it is that first one (or was never rotated). */
-  familyId: string | null;
-  rotatedFrom: string | null;
-  rotatedTo: string | null;
-  /** Rotated away: its secret works until then. */
-  rotatedUntil: number | null;
-  /** CIDR blocks it may be used from; null: anywhere. */
-  allowedNetworks: string[] | null;
-}
+import { tokenFirstEight, tokens } from "./sqlite-schema.ts";
+import { users } from "../users/sqlite-schema.ts";
+import type { Executor, Store } from "../database.ts";
+import type { ExpiringToken, NewToken, RevokedToken, TokenCredentialRow, TokenFilter, TokenQueries, TokenRecord, TokenUse } from "./model.ts";
 
 const recordFields = {
   id: tokens.id,
@@ -67,10 +40,8 @@ function selectRecords(db: Executor, where: SQL | undefined): TokenRecord[] {
     .all();
 }
 
-export type NewToken = typeof tokens.$inferInsert;
-
-/** Inserts tokens with the statement prepared once (see audit.ts's prepareAuditWriter for why). */
-export function prepareInsertToken(store: Store): (token: NewTokenRow) => void {
+/** Inserts tokens with the statement prepared once (see ../audit/sqlite.ts' prepareAuditWriter for why). */
+export function prepareInsertToken(store: Store): (token: NewToken) => void {
   const statement = store.sqlite.prepare(
     `INSERT INTO tokens (id, hash, user_id, note, scopes, created_at, expires_at, parent_id, session_id, form_nonce, family_id, rotated_from, allowed_networks)
      VALUES ($id, $hash, $userId, $note, $scopes, $createdAt, $expiresAt, $parentId, $sessionId, $formNonce, $familyId, $rotatedFrom, $allowedNetworks)`,
@@ -98,12 +69,6 @@ export function findTokenByHash(db: Executor, hash: string): TokenRecord | undef
   return selectRecords(db, eq(tokens.hash, hash))[0];
 }
 
-export interface TokenFilter {
-  username?: string;
-  realm?: string;
-  includeRevoked?: boolean;
-}
-
 export function listTokens(db: Executor, filter: TokenFilter): TokenRecord[] {
   return selectRecords(
     db,
@@ -124,13 +89,6 @@ export function markTokenRevoked(db: Executor, id: string, at: number, reason: s
     .returning({ id: tokens.id })
     .all();
   return changed.length > 0;
-}
-
-/** A revoked token and its owner, for the audit log. */
-export interface RevokedToken {
-  id: string;
-  username: string;
-  realm: string;
 }
 
 /**
@@ -192,15 +150,6 @@ export function markUnusedTokensRevoked(db: Executor, cutoff: number, at: number
               (SELECT realm FROM users WHERE users.id = tokens.user_id) AS realm`);
 }
 
-/** A token whose owner is to be told it expires soon. */
-export interface ExpiringToken {
-  id: string;
-  username: string;
-  realm: string;
-  note: string;
-  expires_at: number;
-}
-
 /**
  * Marks at most `limit` live tokens that expire after `now` and no later than
  * `until`, and whose owner was not told yet, as told (expiry_notified_at);
@@ -245,12 +194,6 @@ export function markOwnerTokensRevoked(db: Executor, owner: { username: string; 
     RETURNING id, ${owner.username} AS username, ${owner.realm} AS realm`);
 }
 
-export interface TokenUse {
-  at: number;
-  address: string | null;
-  reportedAddress: string | null;
-}
-
 /** Last-use times move forward only: several instances may flush out of order. */
 export function markTokensUsed(db: Executor, uses: ReadonlyMap<string, TokenUse>): void {
   for (const [id, use] of uses) {
@@ -273,24 +216,10 @@ export function deleteEndedTokens(store: Store, cutoff: number, limit: number): 
     .run(cutoff, limit).changes;
 }
 
-/** What verifying a token needs, and nothing more. */
-export interface TokenCredentialRow {
-  id: string;
-  user_id: number;
-  scopes: string | null;
-  expires_at: number | null;
-  revoked_at: number | null;
-  session_id: string | null;
-  /** Rotated away: the secret works until then; presented later, it is a reuse (tokens/service.ts). */
-  rotated_until: number | null;
-  /** JSON list of CIDR blocks; null: usable from anywhere. */
-  allowed_networks: string | null;
-}
-
 /**
  * The lookup run on every request that presents a token: one prepared
  * statement, one read of the unique index on `hash`, no ORM mapping. The
- * owner's name is looked up apart (see users.ts): measured, a join here costs
+ * owner's name is looked up apart (see ../users/sqlite.ts): measured, a join here costs
  * four times the read itself.
  */
 export function prepareTokenLookup(store: Store): (hash: string) => TokenCredentialRow | null {
@@ -298,4 +227,57 @@ export function prepareTokenLookup(store: Store): (hash: string) => TokenCredent
     "SELECT id, user_id, scopes, expires_at, revoked_at, session_id, rotated_until, allowed_networks FROM tokens WHERE hash = ?",
   );
   return (hash) => statement.get(hash);
+}
+
+// Tiled's `first_eight` of each API token (see ./sqlite-schema.ts): written with the
+// token, read to list keys and to revoke one the way Tiled clients do.
+
+/** Records first_eight with the statement prepared once (see ../audit/sqlite.ts' prepareAuditWriter for why). */
+export function prepareRecordFirstEight(store: Store): (tokenId: string, firstEight: string) => void {
+  const statement = store.sqlite.prepare("INSERT INTO token_first_eight (token_id, first_eight) VALUES ($tokenId, $firstEight)");
+  return (tokenId, firstEight) => statement.run({ tokenId, firstEight });
+}
+
+/** token id → first_eight, for the tokens that have one. */
+export function firstEightOf(db: Executor, tokenIds: string[]): Map<string, string> {
+  if (tokenIds.length === 0) return new Map();
+  const rows = db.select().from(tokenFirstEight).where(inArray(tokenFirstEight.tokenId, tokenIds)).all();
+  return new Map(rows.map((row) => [row.tokenId, row.firstEight]));
+}
+
+/** The ids of the tokens whose secret starts with these 8 characters (any owner: the caller filters). */
+export function tokensWithFirstEight(db: Executor, firstEight: string): string[] {
+  return db
+    .select({ tokenId: tokenFirstEight.tokenId })
+    .from(tokenFirstEight)
+    .where(eq(tokenFirstEight.firstEight, firstEight))
+    .all()
+    .map((row) => row.tokenId);
+}
+
+/** The token queries of `Queries` (./model.ts) over one connection, synchronous. */
+export function sqliteTokenQueries(store: Store): TokenQueries {
+  const { db } = store;
+  const insertToken = prepareInsertToken(store);
+  return {
+    insertToken: (token) => insertToken(token),
+    findToken: (id) => findToken(db, id),
+    findTokenByHash: (hash) => findTokenByHash(db, hash),
+    tokenIdWithFormNonce: (nonce) => tokenIdWithFormNonce(db, nonce),
+    listTokens: (filter) => listTokens(db, filter),
+    markTokenRevoked: (id, at, reason) => markTokenRevoked(db, id, at, reason),
+    markTokenRotated: (id, to, until) => markTokenRotated(db, id, to, until),
+    markFamilyRevoked: (familyId, at, reason) => markFamilyRevoked(db, familyId, at, reason),
+    markUnusedTokensRevoked: (cutoff, at, reason, limit) => markUnusedTokensRevoked(db, cutoff, at, reason, limit),
+    countTokensExpiring: (now, untils) => countTokensExpiring(db, now, untils),
+    markExpiryNotified: (now, until, limit) => markExpiryNotified(db, now, until, limit),
+    markDescendantsRevoked: (ids, at) => markDescendantsRevoked(db, ids, at),
+    markSessionTokensRevoked: (sessionIds, at) => markSessionTokensRevoked(db, sessionIds, at),
+    markOwnerTokensRevoked: (owner, at) => markOwnerTokensRevoked(db, owner, at),
+    markTokensUsed: (uses) => markTokensUsed(db, uses),
+    recordFirstEight: prepareRecordFirstEight(store),
+    firstEightOf: (tokenIds) => firstEightOf(db, tokenIds),
+    tokensWithFirstEight: (firstEight) => tokensWithFirstEight(db, firstEight),
+    deleteEndedTokens: (cutoff, limit) => deleteEndedTokens(store, cutoff, limit),
+  };
 }

@@ -1,14 +1,32 @@
-// The audit log: who did what to which token, session or key, when, and from where.
-import { and, desc, eq, gte, lt, or, sql, type SQL } from "drizzle-orm";
-import type { AuditColumns } from "./audit-query.ts";
-import { auditLog } from "./schema.ts";
-import type { Executor, Store } from "./database.ts";
-import type { ClientAddress } from "../identity/client.ts";
-import type { Owner } from "../identity/actor.ts";
-import type { Logger } from "../log.ts";
+// The audit log as the services see it, the same on both databases: its part
+// of `Queries` (../backend.ts), the rows it keeps and how one is made, and the
+// portal's search filter. Reading it page by page (the API, the CLI):
+// ./query.ts. SQLite's queries: ./sqlite.ts; PostgreSQL's: ./pg.ts; the tables
+// beside them.
+import { eq, gte, lt, or, sql, type SQL } from "drizzle-orm";
+import type { MaybePromise } from "../../identity/maybe-promise.ts";
+import type { ClientAddress } from "../../identity/client.ts";
+import type { Owner } from "../../identity/actor.ts";
+import type { Logger } from "../../log.ts";
+import type { AuditColumns, AuditEventCount, AuditFilter as AuditPageFilter } from "./query.ts";
+import type { auditLog } from "./sqlite-schema.ts";
+
+/** The audit queries of `Queries` (../backend.ts). */
+export interface AuditQueries {
+  recordAudit(event: AuditEvent): MaybePromise<void>;
+  recordAggregatedAudit(row: AuditRow): MaybePromise<void>;
+  listAudit(options?: { tokenId?: string; limit?: number }): MaybePromise<AuditRecord[]>;
+  searchAudit(filter: AuditFilter): MaybePromise<AuditRecord[]>;
+  listAuditPage(filter: AuditPageFilter): MaybePromise<{ events: AuditRecord[]; nextCursor: string | null }>;
+  purgeAudit(before: number): MaybePromise<number>;
+  newestAuditId(): MaybePromise<number>;
+  auditEventsSince(afterId: number): MaybePromise<{ lastId: number; counts: AuditEventCount[] }>;
+}
 
 export type AuditEvent = typeof auditLog.$inferInsert;
+
 export type AuditRecord = typeof auditLog.$inferSelect;
+
 /** A row as written: every column given, null where it does not apply. */
 export type AuditRow = Required<Omit<AuditEvent, "id">>;
 
@@ -61,10 +79,6 @@ export function completeAuditRow(event: AuditEvent): AuditRow {
   };
 }
 
-export function recordAudit(db: Executor, event: AuditEvent): void {
-  db.insert(auditLog).values(event).run();
-}
-
 /**
  * Runs the write of an audit row that records a refusal rather than a
  * change (a failed login, a denied request): should it fail (a full disk, a
@@ -77,58 +91,6 @@ export async function auditBestEffort(logger: Logger, event: string, write: () =
   } catch (error) {
     logger.error("audit.write_failed", { audit_event: event, error: (error as Error).message });
   }
-}
-
-const MINUTE_MS = 60_000;
-
-/**
- * Records a refusal that anyone can cause at will (a failed login) as one row
- * per event, user and address per minute, counting them in `detail.count`:
- * guessing passwords cannot fill the disk, and the log still says who was
- * tried, from where, when, and how often.
- */
-export function recordAggregatedAudit(db: Executor, row: AuditRow): void {
-  const minuteStart = row.at - (row.at % MINUTE_MS);
-  const same = and(
-    gte(auditLog.at, minuteStart),
-    eq(auditLog.event, row.event),
-    sql`${auditLog.actorUsername} IS ${row.actorUsername}`,
-    sql`${auditLog.actorRealm} IS ${row.actorRealm}`,
-    sql`${auditLog.address} IS ${row.address}`,
-  );
-  const counted = db
-    .update(auditLog)
-    .set({ detail: sql`json_set(coalesce(${auditLog.detail}, '{}'), '$.count', coalesce(json_extract(${auditLog.detail}, '$.count'), 1) + 1)` })
-    .where(same)
-    .returning({ id: auditLog.id })
-    .all();
-  if (counted.length === 0) recordAudit(db, { ...row, detail: { ...row.detail, count: 1 } });
-}
-
-/**
- * recordAudit with the statement prepared once, for callers that write often
- * (token creation): compiling an INSERT costs SQLite ≈150 µs, running it a
- * few. Plain SQL on the raw connection, like the token lookup: drizzle's
- * prepared statements would store a null JSON column as the text "null".
- * Runs inside the caller's transaction: it is the same connection.
- */
-export function prepareAuditWriter(store: Store): (row: AuditRow) => void {
-  const statement = store.sqlite.prepare(
-    `INSERT INTO audit_log (at, event, actor_username, actor_realm, actor_token_id, token_id, target_username, target_realm, address, reported_address, detail)
-     VALUES ($at, $event, $actorUsername, $actorRealm, $actorTokenId, $tokenId, $targetUsername, $targetRealm, $address, $reportedAddress, $detail)`,
-  );
-  return (row) => statement.run({ ...row, detail: row.detail === null ? null : JSON.stringify(row.detail) });
-}
-
-/** The newest events first, optionally only those about one token. */
-export function listAudit(db: Executor, options: { tokenId?: string; limit?: number } = {}): AuditRecord[] {
-  return db
-    .select()
-    .from(auditLog)
-    .where(options.tokenId === undefined ? undefined : eq(auditLog.tokenId, options.tokenId))
-    .orderBy(desc(auditLog.id))
-    .limit(options.limit ?? 100)
-    .all();
 }
 
 export interface AuditFilter {
@@ -157,17 +119,6 @@ export function auditSearchConditions(log: AuditColumns, filter: AuditFilter): (
     filter.to !== undefined ? lt(log.at, filter.to) : undefined,
     filter.before !== undefined ? lt(log.id, filter.before) : undefined,
   ];
-}
-
-/** The newest events first, filtered (the portal's audit page); `limit` + 1 rows tell whether there is a next page. */
-export function searchAudit(db: Executor, filter: AuditFilter): AuditRecord[] {
-  return db
-    .select()
-    .from(auditLog)
-    .where(and(...auditSearchConditions(auditLog, filter)))
-    .orderBy(desc(auditLog.id))
-    .limit(filter.limit ?? 50)
-    .all();
 }
 
 // A "%" typed in the filter would match anything; "_" (one character) is left, as event names use it.

@@ -1,27 +1,12 @@
-// The sessions and refresh_tokens tables. Refresh tokens are kept as the
-// SHA-256 of the secret only (see tokens/format.ts for why that hash fits).
+// The sessions family's queries on SQLite (their PostgreSQL twins: ./pg.ts):
+// sessions, their browser handles and refresh tokens. Refresh tokens are kept
+// as the SHA-256 of the secret only (see tokens/format.ts for why that hash fits).
 import { and, asc, eq, gt, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
-import { refreshTokens, sessionHandles, sessions, users, type SessionIdentity } from "./schema.ts";
-import type { HandleSession } from "./backend.ts";
-import type { Executor, Store } from "./database.ts";
-
-/** A session with its owner, as the store returns it. */
-export interface SessionRecord {
-  id: string;
-  userId: number;
-  username: string;
-  realm: string;
-  provider: string;
-  createdAt: number;
-  expiresAt: number;
-  refreshedAt: number | null;
-  refreshExpiresAt: number;
-  revokedAt: number | null;
-  revokedReason: string | null;
-  address: string | null;
-  reportedAddress: string | null;
-  userAgent: string | null;
-}
+import { refreshTokens, sessionHandles, sessions } from "./sqlite-schema.ts";
+import { users } from "../users/sqlite-schema.ts";
+import type { Executor, Store } from "../database.ts";
+import type { SessionIdentity } from "./identity.ts";
+import type { HandleSession, SessionFilter, SessionLivenessRow, SessionQueries, SessionRecord } from "./model.ts";
 
 const recordFields = {
   id: sessions.id,
@@ -61,14 +46,6 @@ export function insertSession(db: Executor, session: typeof sessions.$inferInser
 
 export function findSession(db: Executor, id: string): SessionRecord | undefined {
   return selectSessions(db, eq(sessions.id, id))[0];
-}
-
-export interface SessionFilter {
-  username?: string;
-  realm?: string;
-  /** Also revoked and expired sessions. */
-  includeInactive?: boolean;
-  now: number;
 }
 
 export function listSessions(db: Executor, filter: SessionFilter): SessionRecord[] {
@@ -216,18 +193,9 @@ export function deleteEndedSessions(store: Store, cutoff: number, limit: number)
     .run(cutoff, limit).changes;
 }
 
-/** What checking an access token's session needs, and nothing more. */
-export interface SessionLivenessRow {
-  expires_at: number;
-  refresh_expires_at: number;
-  revoked_at: number | null;
-  username: string;
-  realm: string;
-}
-
 /**
  * The read run on every request that presents an access token: one prepared
- * statement on the primary keys, no ORM mapping (as tokens.ts does for API
+ * statement on the primary keys, no ORM mapping (as ../tokens/sqlite.ts does for API
  * tokens). This is what makes a revocation apply to the very next request.
  * Answers the live session's owner (an access token must name that user),
  * or null when the session is unknown, revoked or expired.
@@ -241,5 +209,27 @@ export function prepareSessionLiveness(store: Store): (id: string, now: number) 
     const row = statement.get(id);
     const live = row !== null && row.revoked_at === null && row.expires_at > now && row.refresh_expires_at > now;
     return live ? { username: row.username, realm: row.realm } : null;
+  };
+}
+
+/** The session queries of `Queries` (./model.ts) over one connection, synchronous. */
+export function sqliteSessionQueries(store: Store): SessionQueries {
+  const { db } = store;
+  return {
+    insertSession: (session) => insertSession(db, session),
+    findSession: (id) => findSession(db, id),
+    listSessions: (filter) => listSessions(db, filter),
+    countLiveSessions: (userId, now) => countLiveSessions(db, userId, now),
+    markSessionsRevoked: (ids, at, reason) => markSessionsRevoked(db, ids, at, reason),
+    markSessionRefreshed: (id, at, refreshExpiresAt) => markSessionRefreshed(db, id, at, refreshExpiresAt),
+    insertRefreshToken: (token) => insertRefreshToken(db, token),
+    // `forUpdate` needs nothing here: the immediate transaction is the only writer.
+    findRefreshToken: (hash) => findRefreshToken(db, hash),
+    markRefreshTokenUsed: (id, at) => markRefreshTokenUsed(db, id, at),
+    forgetUsedRefreshTokens: (sessionId, before) => forgetUsedRefreshTokens(db, sessionId, before),
+    saveSessionIdentity: (id, identity, expiresAt) => saveSessionIdentity(db, id, identity, expiresAt),
+    insertSessionHandle: (handle) => insertSessionHandle(db, handle),
+    findSessionByHandle: prepareSessionByHandle(store),
+    deleteEndedSessions: (cutoff, limit) => deleteEndedSessions(store, cutoff, limit),
   };
 }

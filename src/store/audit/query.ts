@@ -1,9 +1,8 @@
-// Reading the audit log: filters and cursor paging for GET /api/v1/audit and
-// `gatehouse audit`, and the purge of events older than the retention.
-import { and, desc, eq, gte, lt, or, sql, type AnyColumn, type SQL } from "drizzle-orm";
-import { auditLog } from "./schema.ts";
-import type { Database } from "bun:sqlite";
-import type { Executor } from "./database.ts";
+// Reading the audit log, the same on both databases: filters and cursor paging
+// for GET /api/v1/audit and `gatehouse audit`, and the events counted for the
+// metrics. The queries that read and purge it: ./sqlite.ts and ./pg.ts.
+import { eq, gte, lt, or, sql, type AnyColumn, type SQL } from "drizzle-orm";
+import type { auditLog } from "./sqlite-schema.ts";
 
 export interface AuditFilter {
   /** An event name, or a prefix ending in `*` (`token.*`). */
@@ -37,7 +36,7 @@ export function decodeCursor(cursor: string): number | null {
   return /^a\d{1,15}$/.test(text) ? Number(text.slice(1)) : null;
 }
 
-/** The audit_log columns the filters read: SQLite's table (./schema.ts) or PostgreSQL's (./pg/schema.ts). */
+/** The audit_log columns the filters read: SQLite's table (./sqlite-schema.ts) or PostgreSQL's (./pg-schema.ts). */
 export type AuditColumns = Record<"id" | "at" | "event" | "actorUsername" | "actorRealm" | "targetUsername" | "targetRealm" | "tokenId", AnyColumn>;
 
 /**
@@ -47,6 +46,7 @@ export type AuditColumns = Record<"id" | "at" | "event" | "actorUsername" | "act
  * SQLite's LIKE does by itself.
  */
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (character) => `\\${character}`);
+
 const eventPrefix = (event: AnyColumn, prefix: string): SQL => sql`lower(${event}) LIKE ${`${escapeLike(prefix)}%`.toLowerCase()} ESCAPE '\\'`;
 
 /** The conditions of a page's filter, on either database (a cursor not ours: RangeError). */
@@ -77,47 +77,12 @@ export function auditPage(rows: AuditRecord[], size: number): { events: AuditRec
   return { events, nextCursor: rows.length > size ? encodeCursor(events[events.length - 1]!.id) : null };
 }
 
-/** One page, newest first, and the cursor of the next one (null on the last page). */
-export function listAuditPage(db: Executor, filter: AuditFilter): { events: AuditRecord[]; nextCursor: string | null } {
-  const size = auditPageSize(filter);
-  const rows = db
-    .select()
-    .from(auditLog)
-    .where(and(...auditPageConditions(auditLog, filter)))
-    .orderBy(desc(auditLog.id))
-    .limit(size + 1)
-    .all();
-  return auditPage(rows, size);
-}
-
-/** Deletes the events older than `before` (ms); returns how many. */
-export function purgeAudit(db: Executor, before: number): number {
-  return db.delete(auditLog).where(lt(auditLog.at, before)).returning({ id: auditLog.id }).all().length;
-}
-
-/** The id of the newest event (0 for none): counting starts after it. */
-export const newestAuditId = (sqlite: Database) =>
-  sqlite.query<{ id: number | null }, []>("SELECT max(id) AS id FROM audit_log").get()?.id ?? 0;
-
 /** Audit events counted by name (and by the detail that tells them apart), for the metrics' store-wide counters. */
 export interface AuditEventCount {
   event: string;
   reason: string | null;
   kind: string | null;
   count: number;
-}
-
-/** The events written after `afterId`, counted, and the newest id (the next call's `afterId`). */
-export function auditEventsSince(sqlite: Database, afterId: number): { lastId: number; counts: AuditEventCount[] } {
-  const lastId = newestAuditId(sqlite);
-  if (lastId <= afterId) return { lastId: afterId, counts: [] };
-  const counts = sqlite
-    .query<AuditEventCount, [number, number]>(
-      `SELECT event, json_extract(detail, '$.reason') AS reason, json_extract(detail, '$.kind') AS kind, count(*) AS count
-       FROM audit_log WHERE id > ? AND id <= ? GROUP BY 1, 2, 3`,
-    )
-    .all(afterId, lastId);
-  return { lastId, counts };
 }
 
 const AGO_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
