@@ -4,7 +4,7 @@
 // retention (config `purge`); their refresh tokens and first_eight rows go
 // with them (ON DELETE CASCADE). Device authorizations (RFC 8628) go as soon
 // as they expire: anyone may ask for one, and an expired one serves nothing. The audit log has its own retention
-// (`audit.retention`, purged in app.ts). With `tokens.expire_unused_after`,
+// (`audit.retention`, purged by modules/audit/wiring.ts). With `tokens.expire_unused_after`,
 // the purge also revokes the tokens nobody has used for that long (issue 23
 // § 2; tokens/service.ts expireUnused), before deleting what has ended.
 //

@@ -178,11 +178,11 @@ export class TokenService {
   /** Requests refused for their address: that "no" does not hold for the same token from inside its networks. */
   private readonly refusedForNetwork = new WeakSet<RequestContext>();
   /**
-   * The client's address as regulation reads it (app.ts wires Regulation.clientAddress in: behind nginx, the
-   * X-Real-IP of a trusted proxy); without regulation, the peer.
+   * The client's address as regulation reads it (behind nginx, the X-Real-IP of a trusted proxy; connected by
+   * modules/tokens/wiring.ts from the reader app.ts makes); without regulation, the peer.
    */
   clientAddress: (request: RequestContext) => string | null = (request) => request.client.socket;
-  /** Told of token.expiring, token.expired_unused, token.reuse_detected and token.leaked (app.ts wires the webhook in). */
+  /** Told of token.expiring, token.expired_unused, token.reuse_detected and token.leaked (modules/tokens/wiring.ts connects the webhook). */
   notifier: Notifier = NO_NOTIFIER;
 
   constructor(
