@@ -232,7 +232,7 @@ export class IdentityPipeline {
       this.tryCandidates(
         offered.filter((_, index) => !found[index]),
         request,
-        found.find((ban) => ban) ?? undefined,
+        lastingBan(found) ?? found.find((ban) => ban) ?? undefined,
         trial,
       );
     return bans.some(isPromise) ? Promise.all(bans).then(decide) : decide(bans as (Ban | null)[]);
@@ -242,7 +242,9 @@ export class IdentityPipeline {
     return andThen(this.firstSuccess(candidates, request, trial), (winner) => {
       // A provider of any realm (API tokens) answers with the owner's realm, which must be the one asked for.
       if (!winner || (request.realm !== null && winner.user.realm !== request.realm)) {
-        return ban ? { ok: false, reason: "all_failed", ban } : refusedBy(candidates, !trial.uncertain);
+        // A ban that refused every candidate and holds whatever the address is a definite refusal (remembered by /authenticate).
+        if (ban) return ban.stillHolds && candidates.length === 0 ? { ok: false, reason: "all_failed", ban, definite: true } : { ok: false, reason: "all_failed", ban };
+        return refusedBy(candidates, !trial.uncertain);
       }
       return andThen(this.augment(winner.user), (): AuthResult => {
         // Augmenters add roles from the config or a directory: checked again, as the provider's were.
@@ -501,4 +503,17 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
+}
+
+/**
+ * When every candidate was refused by a ban that holds whatever the address
+ * (a username's, Ban.stillHolds), the one ban standing for them all: it ends
+ * with the first of them and holds while each does. Otherwise undefined.
+ */
+function lastingBan(found: (Ban | null)[]): Ban | undefined {
+  if (found.length === 0 || !found.every((ban) => ban?.stillHolds)) return undefined;
+  const bans = found as Ban[];
+  if (bans.length === 1) return bans[0];
+  const first = bans.reduce((soonest, ban) => (ban.endsAt < soonest.endsAt ? ban : soonest));
+  return { ...first, stillHolds: (now) => bans.every((ban) => ban.stillHolds!(now)) };
 }

@@ -13,6 +13,16 @@ export interface Ban {
   kind: BanKind;
   /** Seconds until the ban ends (for Retry-After), at least 1. */
   retryAfterSeconds: number;
+  /** When the ban ends (ms since the epoch). */
+  endsAt: number;
+  /**
+   * A username's ban, which holds whatever the address: whether it is still in
+   * force at `now` (the bans re-read first when the store has changed, so a ban
+   * released or lifted elsewhere ends here too), counting the refusal it causes
+   * as the gate counts one. /authenticate remembers such a refusal for its
+   * Authorization header and asks this before each answer from memory.
+   */
+  stillHolds?(now: number): boolean;
 }
 
 /** What the pipeline asks before it checks a credential. */

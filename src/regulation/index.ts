@@ -97,7 +97,16 @@ export function createRegulation(settings: RegulationSettings, store: StoreBacke
       if (!isGuessable(provider)) return null;
       const username = credential.scheme === "basic" ? usernameSubject(provider.realm, credential.username) : null;
       return andThen(regulator.banFor(username, addresses.clientAddress(request)), (ban) => {
-        if (ban) counters?.refused(ban.kind);
+        if (!ban) return null;
+        counters?.refused(ban.kind);
+        // A username's ban holds from any address: the refusal may be remembered for the header (see Ban.stillHolds).
+        if (ban.kind === "username" && username !== null) {
+          ban.stillHolds = (now) => {
+            const holds = regulator.usernameBanHolds(username, ban.endsAt, now);
+            if (holds) counters?.refused("username");
+            return holds;
+          };
+        }
         return ban;
       });
     },

@@ -116,9 +116,20 @@ export class Regulator {
     ] as const) {
       if (subject === null) continue;
       const until = this.bans.get(`${kind}\u0000${bound(subject)}`);
-      if (until !== undefined && until > now) return { kind, retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)) };
+      if (until !== undefined && until > now) return { kind, retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)), endsAt: until };
     }
     return null;
+  }
+
+  /**
+   * Whether the username subject's ban that ends at `until` is still in force:
+   * the bans re-read first if the store has changed (a release, another
+   * instance's write). While a re-read is in flight (PostgreSQL) the answer is
+   * no, and the caller asks the gate again, which waits for it.
+   */
+  usernameBanHolds(username: string, until: number, now = Date.now()): boolean {
+    if (until <= now || this.refresh(now)) return false;
+    return this.bans.get(`username\u0000${bound(username)}`) === until;
   }
 
   private pendingFailureOf(username: string | null, address: string | null): Promise<void> | undefined {

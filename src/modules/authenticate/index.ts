@@ -5,6 +5,7 @@
 import { Elysia } from "elysia";
 import type { IdentityPipeline } from "../../identity/pipeline.ts";
 import type { AuthResult } from "../../identity/result.ts";
+import type { Ban } from "../../identity/regulation-gate.ts";
 import { andThen, type MaybePromise } from "../../identity/maybe-promise.ts";
 import type { JwtIssuer } from "../../keys/issuer.ts";
 import type { User } from "../../identity/user.ts";
@@ -66,7 +67,7 @@ interface Verdict {
   kid: string;
 }
 
-/** A definite refusal remembered for an Authorization header: the answer's headers, and the result for observers. */
+/** A definite refusal remembered for an Authorization header: the answer's headers (a ban's are made at each answer), and the result for observers. */
 interface Refused {
   headers: Headers | Record<string, string>;
   result: AuthResult & { ok: false };
@@ -86,8 +87,8 @@ export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateH
   const toSignIn = deps.signInRedirect ?? null;
   const memory = createMemory(reuseSeconds);
   const { verdictKey, refusals } = memory;
-  const { succeeded, refused } = createResponses(deps);
-  const answer = createAnswering(deps, memory, { succeeded, refused });
+  const { succeeded, refused, refusedForBan } = createResponses(deps);
+  const answer = createAnswering(deps, memory, { succeeded, refused, refusedForBan });
   const recall = createRecall(deps, memory);
 
   // Synchronous whenever the pipeline and the caches are (see identity/maybe-promise.ts).
@@ -112,8 +113,17 @@ export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateH
     }
     const refusal = refusals.get(credentialKey, now);
     if (refusal) {
-      if (observer) observer.authenticated!({ result: refusal.result, durationMs: 0, request: context, remembered: true });
-      return refused(context, refusal.result.reason, 401, refusal.headers, true);
+      const ban = refusal.result.ban;
+      // A remembered ban answers only while it holds (released, or ended, it is asked anew).
+      if (!ban) {
+        if (observer) observer.authenticated!({ result: refusal.result, durationMs: 0, request: context, remembered: true });
+        return refused(context, refusal.result.reason, 401, refusal.headers, true);
+      }
+      if (ban.stillHolds!(now)) {
+        if (observer) observer.authenticated!({ result: refusal.result, durationMs: 0, request: context, remembered: true });
+        return refusedForBan(context, refusal.result.reason, ban, now, true);
+      }
+      refusals.delete(credentialKey);
     }
     return andThen(pipeline.authenticate(context), (result) => answer(context, result, credentialKey, rule));
   };
@@ -165,9 +175,11 @@ interface Responses {
   succeeded(request: RequestContext, answer: Answer, rule: CompiledRule | null): Response;
   /** A 401 (or the ban's status), logged at debug with the original request, never its query string. */
   refused(request: RequestContext, reason: string, status: number, headers: Refused["headers"], remembered?: boolean): Response;
+  /** Regulation's ban: its status (regulation.authenticate_status) with Retry-After, counted down from the ban's end. */
+  refusedForBan(request: RequestContext, reason: string, ban: Ban, now: number, remembered?: boolean): Response;
 }
 
-function createResponses({ logger, access = null }: AuthenticateDeps): Responses {
+function createResponses({ logger, access = null, pipeline, banStatus = 401 }: AuthenticateDeps): Responses {
   const succeeded = (request: RequestContext, answer: Answer, rule: CompiledRule | null): Response => {
     // The rule is decided for every request, a remembered identity's included.
     const refusal = rule && access!.refuse(rule, answer.user, request);
@@ -191,12 +203,17 @@ function createResponses({ logger, access = null }: AuthenticateDeps): Responses
     }
     return new Response(null, { status, headers });
   };
-  return { succeeded, refused };
+  // 401 by default, not 429: nginx's auth_request turns any status but 2xx, 401 and 403 into a 500 (regulation.authenticate_status).
+  const refusedForBan = (request: RequestContext, reason: string, ban: Ban, now: number, remembered = false): Response => {
+    const retryAfter = String(Math.max(1, Math.ceil((ban.endsAt - now) / 1000)));
+    return refused(request, reason, banStatus, { "www-authenticate": pipeline.challenge, "retry-after": retryAfter, "cache-control": "no-store" }, remembered);
+  };
+  return { succeeded, refused, refusedForBan };
 }
 
 /** The answer to the pipeline's result: signed (or the signed headers reused) and remembered, or refused and remembered when definite. */
-function createAnswering(deps: AuthenticateDeps, memory: Memory, { succeeded, refused }: Responses) {
-  const { pipeline, issuer, includeLegacyHeaders, reuseSeconds, banStatus = 401 } = deps;
+function createAnswering(deps: AuthenticateDeps, memory: Memory, { succeeded, refused, refusedForBan }: Responses) {
+  const { pipeline, issuer, includeLegacyHeaders, reuseSeconds } = deps;
   const { signed, verdicts, refusals } = memory;
   const unauthorized = new Headers({ "www-authenticate": pipeline.challenge, "cache-control": "no-store" });
 
@@ -225,11 +242,13 @@ function createAnswering(deps: AuthenticateDeps, memory: Memory, { succeeded, re
     if (!result.ok) {
       // A bypass rule needs no credential; one that was sent and refused is refused as ever.
       if (rule?.policy === "bypass" && result.reason === "no_auth_header") return admittedWithoutCredential();
-      // Regulation banned the username or address: Retry-After says when to try again. 401 by default,
-      // not 429: nginx's auth_request turns any status but 2xx, 401 and 403 into a 500 (regulation.authenticate_status).
+      // Regulation banned the username or address: Retry-After says when to try again. A username's ban that refused
+      // every candidate is remembered for the header like any definite refusal, and asked whether it holds at each
+      // answer from memory: a client repeating a banned password costs no more than a success (issue 24).
       if (result.ban) {
-        const retryAfter = String(result.ban.retryAfterSeconds);
-        return refused(request, result.reason, banStatus, { "www-authenticate": pipeline.challenge, "retry-after": retryAfter, "cache-control": "no-store" });
+        const now = Date.now();
+        if (credentialKey && result.definite) refusals.set(credentialKey, { headers: {}, result }, now, Math.min(reuseSeconds * 1000, result.ban.endsAt - now));
+        return refusedForBan(request, result.reason, result.ban, now);
       }
       // A refusal a provider explained (an expired access token) adds RFC 6750's error to the challenges.
       const headers = result.refusal ? { "www-authenticate": pipeline.challengeFor(result), "cache-control": "no-store" } : unauthorized;
