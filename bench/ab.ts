@@ -25,7 +25,9 @@
 // ends.
 //
 // A_DIR or B_DIR may be `floor`: bench/floor-server.ts, what any /authenticate
-// answer costs in Bun (two headers read, Gatehouse's five headers answered).
+// answer costs in Bun (two headers read, Gatehouse's five headers answered);
+// or `floor-loaded`: the same answer from a process holding a whole Gatehouse
+// started on the bench config, which nothing is asked of (the cost of its size).
 //
 // --unix (with --nginx): nginx reaches every server over a Unix socket (the
 // ceiling and the floor on BENCH_SOCKET, a Gatehouse on `server.socket`)
@@ -67,7 +69,7 @@ const newUrls = args.includes("--new-urls");
 if (accessCount >= 0 && viaNginx) throw new Error("--access is measured directly, not with --nginx");
 /** Headers every request carries besides the case's. */
 const extraHeaders: Record<string, string> = accessCount >= 0 ? ACCESS_REQUEST : {};
-const [dirA, dirB] = args.filter((arg) => !arg.startsWith("--")).map((dir) => (dir === "floor" ? dir : resolve(dir)));
+const [dirA, dirB] = args.filter((arg) => !arg.startsWith("--")).map((dir) => (dir === "floor" || dir === "floor-loaded" ? dir : resolve(dir)));
 if (!dirA || !dirB) throw new Error("usage: bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s] [--case api]");
 const bun = process.execPath;
 
@@ -135,7 +137,9 @@ async function gatehouse(name: string, source: string, env: Record<string, strin
   let config = readFileSync(configPath, "utf8").replace(join(dir, "gatehouse.db"), join(own, "gatehouse.db"));
   if (socket) config = config.replace(/^bind_address: .*$/m, `server:\n  socket: ${socket}\n  socket_mode: "0666"`);
   writeFileSync(join(own, "config.yaml"), config);
-  const command = source === "floor" ? [join(import.meta.dir, "floor-server.ts")] : [join(source, "src/main.ts"), "serve", "--config", join(own, "config.yaml")];
+  const floor = source === "floor" || source === "floor-loaded";
+  const command = floor ? [join(import.meta.dir, "floor-server.ts")] : [join(source, "src/main.ts"), "serve", "--config", join(own, "config.yaml")];
+  if (source === "floor-loaded") env = { ...env, FLOOR_GATEHOUSE_CONFIG: join(own, "config.yaml") };
   const started = await startProcess(
     [bun, "run", ...command],
     (port) => ({

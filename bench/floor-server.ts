@@ -5,7 +5,22 @@
 // the legacy headers), from one Headers object made at start. `bun bench/ab.ts
 // floor DIR` compares a Gatehouse with it; it listens on GATEHOUSE_BIND_ADDRESS, or on
 // the Unix socket BENCH_SOCKET (mode 0666, for nginx's workers).
+//
+// FLOOR_GATEHOUSE_CONFIG (ab.ts's `floor-loaded`): the same answer from a
+// process that has also started a whole Gatehouse on that config (its
+// modules, heap, caches and timers) without routing a request to it: what
+// the size of the process costs each answer, apart from the work of the check.
 import { chmodSync } from "node:fs";
+
+const loadedConfig = process.env.FLOOR_GATEHOUSE_CONFIG;
+const held = loadedConfig ? await loadGatehouse(loadedConfig) : null;
+async function loadGatehouse(path: string) {
+  const { loadConfigFile } = await import("../src/config/load.ts");
+  const { createGatehouse } = await import("../src/app.ts");
+  const { createLogger } = await import("../src/log.ts");
+  const { config } = loadConfigFile(path);
+  return createGatehouse(config, createLogger({ level: config.logging.level, format: config.logging.format }));
+}
 
 const answer = new Headers({
   authorization: `Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.${"x".repeat(384)}.${"s".repeat(43)}`,
@@ -28,3 +43,7 @@ Bun.serve({
   fetch: () => new Response(null, { status: 404 }),
 });
 if (socket) chmodSync(socket, 0o666);
+process.on("SIGTERM", async () => {
+  await held?.close();
+  process.exit(0);
+});
