@@ -6,6 +6,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { projectRoot, spawnGatehouse, temporaryDirectory, type RunningGatehouse } from "./helpers/gatehouse.ts";
+import { postgresAvailable, startPostgres } from "./helpers/postgres.ts";
 
 const opensslAvailable = Bun.which("openssl") !== null;
 const storeIsPostgres = process.env.GATEHOUSE_TEST_STORE === "postgres";
@@ -145,4 +146,18 @@ describe("config check --connect: the store", () => {
     expect(served.started).toBe(false);
     expect(served.text).toContain("cannot decrypt the private key; is this the master key it was encrypted with?");
   });
+
+  test.skipIf(!postgresAvailable)("a PostgreSQL store: managed keys with no master key given are refused by both; with one, --connect finds it answering", async () => {
+    const pg = await startPostgres("gatehouse_verdict");
+    try {
+      const dir = temporaryDirectory();
+      const config = `${PLAIN("{username: alice, password: pw}").replace(/jwt: .*\n/, "jwt: {iss: verdict-test}\n")}store: {type: postgres, url: "${pg.url}"}\n`;
+      const path = await refusedByBoth(dir, config, "store.type postgres with managed signing keys needs the same master key on every instance");
+      const connect = gatehouse(dir, ["config", "check", "--connect", path], { GATEHOUSE_MASTER_KEY: "a-master-key-for-the-test" });
+      expect(connect.code).toBe(0);
+      expect(connect.stdout).toContain(`store: ${pg.url} answers`);
+    } finally {
+      await pg.destroy();
+    }
+  }, 60_000);
 });

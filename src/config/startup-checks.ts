@@ -11,16 +11,23 @@ import { configuredKeys, masterKeySettings } from "./policies.ts";
 import { loadTls } from "../tls.ts";
 import { decryptWithMasterKey, defaultMasterKeyFile, loadMasterKey, type MasterKey } from "../keys/master-key.ts";
 import { openBackend } from "../store/open.ts";
+import { unsharedMasterKey } from "../keys/open.ts";
 import { redactSecrets, redactUrl } from "../store/pg/url.ts";
 
 /** Whether serve opens the master key: managed keys (session keys too) in the store, or an identity provider's sealed refresh tokens. */
 function usesMasterKey(config: GatehouseConfig): boolean {
-  return config.store.enabled && (!configuredKeys(config) || config.providers.some((entry) => entry.type === "oidc" && (entry as { recheck_on_refresh?: boolean }).recheck_on_refresh));
+  return config.store.enabled && (!configuredKeys(config) || sealsRefreshTokens(config));
 }
+
+const sealsRefreshTokens = (config: GatehouseConfig) =>
+  config.providers.some((entry) => entry.type === "oidc" && (entry as { recheck_on_refresh?: boolean }).recheck_on_refresh);
 
 /** The master key serve would open, without making one (serve makes master.key next to a SQLite store at its first start). */
 async function existingMasterKey(config: GatehouseConfig, env: Env): Promise<MasterKey | null> {
-  const { file, storePath } = masterKeySettings(config);
+  const settings = masterKeySettings(config);
+  const unshared = unsharedMasterKey(settings, env.GATEHOUSE_MASTER_KEY, sealsRefreshTokens(config) ? "identity providers' refresh tokens (recheck_on_refresh)" : "managed signing keys");
+  if (unshared) throw new Error(unshared);
+  const { file, storePath } = settings;
   const defaultFile = defaultMasterKeyFile(storePath);
   if (!env.GATEHOUSE_MASTER_KEY && !file && (storePath === ":memory:" || !existsSync(defaultFile))) return null;
   return loadMasterKey({ env: env.GATEHOUSE_MASTER_KEY, file, defaultFile });
