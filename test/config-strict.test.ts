@@ -120,6 +120,15 @@ augmenters:
   }, 60_000);
 });
 
+test("config check --help describes --strict and --connect (exit 0); a stray argument is a usage error (exit 2)", () => {
+  const help = gatehouse(["config", "check", "--help"]);
+  expect(help.code).toBe(0);
+  expect(help.stdout).toContain("--strict");
+  expect(help.stdout).toContain("--connect");
+  expect(gatehouse(["config", "check", "a.yaml", "b.yaml"]).code).toBe(2);
+  expect(gatehouse(["config", "frobnicate"]).code).toBe(2);
+});
+
 describe("serve says the same", () => {
   test("serve starts and logs each unknown key as a config.warning", async () => {
     const server = await spawnGatehouse({ config: TYPOS });
