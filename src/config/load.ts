@@ -51,7 +51,7 @@ export interface LoadedConfig {
   /** Where it came from: a file path, or "development default". */
   source: string;
   warnings: string[];
-  /** Weaknesses `config check` refuses but `serve` runs with, as a warning, for compatibility (a short shared secret). */
+  /** Weaknesses `serve` runs with for compatibility (a short shared secret, a hidden access rule): warnings too, listed first. */
   weaknesses: string[];
   /** The files of secrets it reads (keys, pass phrases, `*_file`): `serve` and `config check` warn about those others may read. */
   secretFiles: SecretFile[];
@@ -316,7 +316,7 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   });
   // What a token may do on Gatehouse itself is a service like the others (tokens/scopes.ts).
   if (!serviceNames.has(GATEHOUSE_SERVICE.name)) config.services.push({ name: GATEHOUSE_SERVICE.name, scopes: [...GATEHOUSE_SERVICE.scopes] });
-  // Access rules: invalid ones refuse the config; a rule an earlier one hides refuses `config check` and warns at `serve`.
+  // Access rules: invalid ones refuse the config; a rule an earlier one hides is a warning (config check and serve alike).
   const access = accessProblems(config.access, config.services);
   problems.push(...access.problems);
   weaknesses.push(...access.shadowed);

@@ -192,7 +192,7 @@ const jwtSection = Type.Object(
       ),
       allow_short_secret: Type.Boolean({
         default: false,
-        description: "Accept HS256 secrets shorter than 32 bytes (RFC 7518 §3.2 asks for at least 32); `config check` refuses them otherwise",
+        description: "Accept HS256 secrets shorter than 32 bytes (RFC 7518 §3.2 asks for at least 32) without a warning",
       }),
       reuse_seconds: Type.Integer({
         minimum: 0,
