@@ -3,9 +3,7 @@
 import { parseArgs } from "node:util";
 import { ConfigError, buildConfig, loadConfigFile, resolveConfigPath, type LoadedConfig } from "./config/load.ts";
 import { developmentConfig } from "./config/development.ts";
-import { documentedSchema } from "./config/schema.ts";
 import { hashPassword } from "./identity/passwords.ts";
-import { exposedSecretFiles } from "./secret-files.ts";
 import { startServer } from "./server.ts";
 import { NAME, VERSION } from "./version.ts";
 
@@ -15,7 +13,7 @@ Usage: gatehouse <command> [--config FILE]
 
 Commands:
   serve                  start the server (the default command)
-  config check [FILE]    validate a config file and list every problem
+  config check [FILE]    check a config as serve would: errors, warnings (--strict, --connect)
   config schema          print the config's JSON Schema
   hash-password          read a password on stdin, print its argon2id hash
   healthcheck            GET /health on the configured address (for containers)
@@ -70,31 +68,6 @@ const commands: Record<string, Command> = {
     process.exit(0);
   },
 
-  async config([action, file], configPath) {
-    if (action === "schema") {
-      console.log(JSON.stringify(documentedSchema(), null, 2));
-      return 0;
-    }
-    if (action !== "check") {
-      console.error("usage: gatehouse config check [FILE] | gatehouse config schema");
-      return 2;
-    }
-    const resolved = resolveConfigPath(file ?? configPath, process.env);
-    if (!resolved) {
-      console.error("config check: no config file given and ./config.yaml does not exist");
-      return 2;
-    }
-    const loaded = loadConfigFile(resolved.path);
-    if (loaded.weaknesses.length > 0) {
-      // `serve` runs such a config (auth-o-tron's examples have short secrets); a check refuses it.
-      console.error(`${resolved.path}: refused:\n${loaded.weaknesses.map((weakness) => `  - ${weakness}`).join("\n")}`);
-      return 1;
-    }
-    for (const warning of [...loaded.warnings, ...exposedSecretFiles(loaded.secretFiles)]) console.log(`warning: ${warning}`);
-    console.log(`${resolved.path}: ok (${loaded.config.providers.length} providers, ${loaded.config.augmenters.length} augmenters)`);
-    return 0;
-  },
-
   async "hash-password"() {
     const password = await readPassword();
     if (!password) {
@@ -140,6 +113,7 @@ const commands: Record<string, Command> = {
 // Each command's module is loaded when it runs: `serve`, the one that must start fast, does not
 // load the others' (the PostgreSQL tools among them).
 const commandsWithOptions: Record<string, CommandWithOptions> = {
+  config: async (args) => (await import("./cli/config.ts")).configCommand(args),
   migrate: async (args, load) => (await import("./cli/migrate.ts")).migrateCommand(args, load),
   tokens: async (args, load) => (await import("./cli/tokens.ts")).tokensCommand(args, load),
   users: async (args, load) => (await import("./cli/users.ts")).usersCommand(args, load),

@@ -267,8 +267,8 @@ export function describeRule(rule: AccessRuleConfig): string {
 /**
  * `config check`'s findings: `problems` refuse the config (an invalid regular
  * expression, an unknown service or scope…); `shadowed` names rules an
- * earlier one makes unreachable, which `config check` refuses and `serve`
- * runs with, as a warning.
+ * earlier one makes unreachable, a warning from `config check` and `serve`
+ * alike.
  */
 export function accessProblems(section: AccessSection | undefined, services: readonly Service[]): { problems: string[]; shadowed: string[] } {
   if (!section) return { problems: [], shadowed: [] };

@@ -115,6 +115,7 @@ export function applyEnvOverrides(root: JsonObject, env: Env, topLevelKeys: Set<
       if (!name.startsWith(prefix) || raw === undefined) continue;
       let segments = name.slice(prefix.length).toLowerCase().split("__");
       if (!topLevelKeys.has(segments[0])) continue;
+      if (segments.length === 1 && segments[0] === "config") continue; // GATEHOUSE_CONFIG names the file, not the `config` section
       let value: Json;
       const last = segments[segments.length - 1];
       if (last.endsWith("_file") && SECRET_FILE_KEYS.includes(last.slice(0, -"_file".length))) {

@@ -5,7 +5,7 @@
 import { isAbsolute } from "node:path";
 import { availableParallelism } from "node:os";
 import { existsSync, readFileSync } from "node:fs";
-import { Value, type ValueError } from "@sinclair/typebox/value";
+import { Value, ValueErrorType, type ValueError } from "@sinclair/typebox/value";
 import type { TSchema } from "@sinclair/typebox";
 import { parseDocument } from "yaml";
 import { ConfigSchema, type GatehouseConfig } from "./schema.ts";
@@ -26,6 +26,7 @@ import { defaultMasterKeyFile } from "../keys/master-key.ts";
 import { ssoProblems } from "./sso.ts";
 import { configuredKeys, sharedSecrets, signingAlgorithm } from "./policies.ts";
 import { accessProblems } from "../access/rules.ts";
+import { findUnknownKeys, type UnknownKey } from "./unknown-keys.ts";
 
 function isPublicUrl(text: string): boolean {
   try {
@@ -50,7 +51,7 @@ export interface LoadedConfig {
   /** Where it came from: a file path, or "development default". */
   source: string;
   warnings: string[];
-  /** Weaknesses `config check` refuses but `serve` runs with, as a warning, for compatibility (a short shared secret). */
+  /** Weaknesses `serve` runs with for compatibility (a short shared secret, a hidden access rule): warnings too, listed first. */
   weaknesses: string[];
   /** The files of secrets it reads (keys, pass phrases, `*_file`): `serve` and `config check` warn about those others may read. */
   secretFiles: SecretFile[];
@@ -66,17 +67,22 @@ export function resolveConfigPath(explicit: string | undefined, env: Env): { pat
   return existsSync("./config.yaml") ? { path: "./config.yaml", explicit: false } : null;
 }
 
-export function loadConfigFile(path: string, env: Env = process.env): LoadedConfig {
+export interface LoadOptions {
+  /** Unknown keys are errors (`config check --strict`), as with `config.strict: true` in the file. */
+  strict?: boolean;
+}
+
+export function loadConfigFile(path: string, env: Env = process.env, options: LoadOptions = {}): LoadedConfig {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
     throw new ConfigError(path, [`cannot read the config file: ${(error as NodeJS.ErrnoException).code ?? "error"}`]);
   }
-  return loadConfigText(text, path, env);
+  return loadConfigText(text, path, env, options);
 }
 
-export function loadConfigText(text: string, source: string, env: Env = process.env): LoadedConfig {
+export function loadConfigText(text: string, source: string, env: Env = process.env, options: LoadOptions = {}): LoadedConfig {
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length > 0) {
     throw new ConfigError(
@@ -87,12 +93,15 @@ export function loadConfigText(text: string, source: string, env: Env = process.
   const raw = document.toJS({ maxAliasCount: 100 }) as unknown;
   if (raw === null || raw === undefined) throw new ConfigError(source, ["the file is empty"]);
   if (typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError(source, ["the top level must be a mapping of sections"]);
-  return buildConfig(raw as Record<string, unknown>, source, env);
+  return buildConfig(raw as Record<string, unknown>, source, env, options);
 }
 
 const topLevelKeys = new Set(Object.keys(ConfigSchema.properties));
 
-export function buildConfig(raw: Record<string, unknown>, source: string, env: Env = process.env): LoadedConfig {
+/** Walked against their own type's schema (validatePlugin). */
+const PLUGIN_LISTS = new Set(["providers", "augmenters"]);
+
+export function buildConfig(raw: Record<string, unknown>, source: string, env: Env = process.env, options: LoadOptions = {}): LoadedConfig {
   const problems: string[] = [];
   const warnings: string[] = [];
   const secretFiles: SecretFile[] = [];
@@ -104,6 +113,8 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
   if (typeof value.version === "number") value.version = String(value.version);
   // Tiled's convention for a list in one variable: GATEHOUSE_JWT__SECRETS='new;old'.
   if (typeof value.jwt?.secrets === "string") value.jwt.secrets = value.jwt.secrets.split(";").filter(Boolean);
+  // Before defaults are filled in: what the file (and the environment) said, `secret_file` already read.
+  const unknownKeys = findUnknownKeys(ConfigSchema, value, "", PLUGIN_LISTS);
 
   if (value.logging && typeof value.logging === "object") {
     value.logging.level = normaliseLogLevel(value.logging.level);
@@ -130,19 +141,21 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
   problems.push(...validate(ConfigSchema, value, ""));
   if (Array.isArray(value.providers)) {
     value.providers = value.providers.map((entry: unknown, index: number) =>
-      validatePlugin(entry, `providers[${index}]`, problems, findProviderType, providerTypes, plannedProviderTypes, "provider", warnings),
+      validatePlugin(entry, `providers[${index}]`, problems, findProviderType, providerTypes, plannedProviderTypes, "provider", warnings, unknownKeys),
     );
     problems.push(...duplicateNames(value.providers, "providers"));
   }
   if (Array.isArray(value.augmenters)) {
     value.augmenters = value.augmenters.map((entry: unknown, index: number) =>
-      validatePlugin(entry, `augmenters[${index}]`, problems, findAugmenterType, augmenterTypes, plannedAugmenterTypes, "augmenter"),
+      validatePlugin(entry, `augmenters[${index}]`, problems, findAugmenterType, augmenterTypes, plannedAugmenterTypes, "augmenter", warnings, unknownKeys),
     );
     problems.push(...duplicateNames(value.augmenters, "augmenters"));
   }
   const config = value as GatehouseConfig;
   const weaknesses: string[] = [];
   if (problems.length === 0) problems.push(...semanticProblems(config, warnings, weaknesses, env), ...socketProblems(config));
+  const strict = options.strict === true || config.config?.strict === true;
+  for (const unknown of unknownKeys) (unknown.closed || strict ? problems : warnings).push(unknown.message);
   if (problems.length > 0) throw new ConfigError(source, problems);
   const listensOnTcp = !config.server.socket || portGiven;
   return { config, source, warnings: [...weaknesses, ...warnings], weaknesses, secretFiles: [...secretFiles, ...keyFiles(config, env)], listensOnTcp };
@@ -303,7 +316,7 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   });
   // What a token may do on Gatehouse itself is a service like the others (tokens/scopes.ts).
   if (!serviceNames.has(GATEHOUSE_SERVICE.name)) config.services.push({ name: GATEHOUSE_SERVICE.name, scopes: [...GATEHOUSE_SERVICE.scopes] });
-  // Access rules: invalid ones refuse the config; a rule an earlier one hides refuses `config check` and warns at `serve`.
+  // Access rules: invalid ones refuse the config; a rule an earlier one hides is a warning (config check and serve alike).
   const access = accessProblems(config.access, config.services);
   problems.push(...access.problems);
   weaknesses.push(...access.shadowed);
@@ -355,7 +368,8 @@ function validatePlugin(
   known: { type: string }[],
   planned: string[],
   kind: string,
-  warnings: string[] = [],
+  warnings: string[],
+  unknownKeys: UnknownKey[],
 ): unknown {
   if (!entry || typeof entry !== "object") return entry; // already reported by the top-level schema
   const type = (entry as { type?: unknown }).type;
@@ -370,6 +384,7 @@ function validatePlugin(
     );
     return entry;
   }
+  unknownKeys.push(...findUnknownKeys(plugin.schema, entry, path));
   const value = structuredClone(entry);
   const found = validate(plugin.schema, value, path);
   problems.push(...found);
@@ -385,6 +400,8 @@ function validate(schema: TSchema, value: unknown, basePath: string): string[] {
   if (converted !== value && value && typeof value === "object") Object.assign(value, converted);
   const problems = new Map<string, string>();
   for (const error of Value.Errors(schema, value)) {
+    // An unexpected key is reported by findUnknownKeys, with the key it may have meant.
+    if (error.type === ValueErrorType.ObjectAdditionalProperties) continue;
     const path = joinPointer(basePath, error.path);
     if (!problems.has(path)) problems.set(path, `${path || "(root)"}: ${describe(error, isSecretPath(path))}`);
   }

@@ -8,6 +8,8 @@ import { augmenterTypes } from "../augmenters/registry.ts";
 import { SCOPE_NAME, SERVICE_NAME } from "../tokens/scopes.ts";
 import { ssoSchema } from "../sso/schema.ts";
 import { AccessSchema } from "../access/schema.ts";
+import { AUTH_O_TRON_IGNORED_KEYS } from "./unknown-keys.ts";
+import { SECRET_FILE_KEYS } from "./environment.ts";
 
 const oneOf = <const T extends string>(values: readonly T[], options: { default?: T; description?: string } = {}) =>
   Type.Unsafe<T>(
@@ -190,7 +192,7 @@ const jwtSection = Type.Object(
       ),
       allow_short_secret: Type.Boolean({
         default: false,
-        description: "Accept HS256 secrets shorter than 32 bytes (RFC 7518 §3.2 asks for at least 32); `config check` refuses them otherwise",
+        description: "Accept HS256 secrets shorter than 32 bytes (RFC 7518 §3.2 asks for at least 32) without a warning",
       }),
       reuse_seconds: Type.Integer({
         minimum: 0,
@@ -435,6 +437,17 @@ const authenticationSection = Type.Object(
 function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augmenterItem: A) {
   return Type.Object(
     {
+      config: Type.Optional(
+        Type.Object(
+          {
+            strict: Type.Boolean({
+              default: false,
+              description: "Refuse keys Gatehouse does not know (a typo), in `config check` and at start-up, instead of warning about them",
+            }),
+          },
+          { additionalProperties: true, description: "How the config itself is read" },
+        ),
+      ),
       version: oneOf(["1.0.0", "2.0.0"] as const, {
         default: "2.0.0",
         description: "auth-o-tron config version: 1.0.0 uses bind_address, 2.0.0 uses server",
@@ -504,12 +517,66 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
 /** Used for validation: provider entries are checked against their own type's schema afterwards. */
 export const ConfigSchema = buildSchema(pluginEntry, pluginEntry);
 
-/** The documented schema, with every provider and augmenter type spelled out. */
+/**
+ * The documented schema, with every provider and augmenter type spelled out, for editors: an object
+ * whose keys Gatehouse all knows admits no other (a typo is flagged), but for the `<key>_file` form
+ * of secrets and the keys auth-o-tron reads and Gatehouse ignores; only keys without a default are
+ * required.
+ */
 export function documentedSchema() {
-  return buildSchema(
-    Type.Union(providerTypes.map((provider) => provider.schema)),
-    Type.Union(augmenterTypes.map((augmenter) => augmenter.schema)),
-  );
+  const schema = JSON.parse(
+    JSON.stringify(
+      buildSchema(
+        Type.Union(providerTypes.map((provider) => provider.schema)),
+        Type.Union(augmenterTypes.map((augmenter) => augmenter.schema)),
+      ),
+    ),
+  ) as JsonSchema;
+  closeObjects(schema);
+  for (const ignored of AUTH_O_TRON_IGNORED_KEYS) {
+    const description = `Read by auth-o-tron, ignored by Gatehouse: ${ignored.why}`;
+    for (const object of objectsAt(schema, ignored.path.split(".").slice(0, -1), ignored.type)) {
+      object.properties![ignored.path.split(".").at(-1)!] = { description };
+    }
+  }
+  return schema;
+}
+
+type JsonSchema = {
+  properties?: Record<string, JsonSchema>;
+  patternProperties?: Record<string, JsonSchema>;
+  additionalProperties?: boolean | JsonSchema;
+  required?: string[];
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  default?: unknown;
+  const?: unknown;
+  [key: string]: unknown;
+};
+
+function closeObjects(schema: JsonSchema): void {
+  for (const child of [...Object.values(schema.properties ?? {}), ...Object.values(schema.patternProperties ?? {}), ...(schema.anyOf ?? [])]) closeObjects(child);
+  if (schema.items) closeObjects(schema.items);
+  if (!schema.properties || schema.patternProperties) return;
+  const properties = schema.properties;
+  for (const key of SECRET_FILE_KEYS.filter((name) => name in properties)) {
+    properties[`${key}_file`] = { type: "string", description: `A file holding ${key} (instead of ${key}; a trailing newline is not part of it)` };
+  }
+  const required = (schema.required ?? []).filter((key) => properties[key]!.default === undefined && !SECRET_FILE_KEYS.includes(key));
+  if (required.length > 0) schema.required = required;
+  else delete schema.required;
+  schema.additionalProperties = false;
+}
+
+/** The objects of the schema at `path` ("augmenters[]": each item's; of `type` alone when given). */
+function objectsAt(schema: JsonSchema, path: string[], type?: string): JsonSchema[] {
+  let nodes = [schema];
+  for (const segment of path) {
+    const key = segment.replace(/\[\]$/, "");
+    nodes = nodes.map((node) => node.properties![key]!);
+    if (segment.endsWith("[]")) nodes = nodes.flatMap((node) => node.items!.anyOf ?? [node.items!]);
+  }
+  return nodes.filter((node) => type === undefined || node.properties?.type?.const === type);
 }
 
 export type GatehouseConfig = Static<typeof ConfigSchema>;

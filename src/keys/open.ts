@@ -69,11 +69,8 @@ export async function openKeySet(
  * start). `purpose` names what needs it, in the refusal.
  */
 export async function openMasterKey(settings: MasterKeySettings, logger: Logger, purpose: string): Promise<MasterKey> {
-  // Instances sharing a PostgreSQL store open what each other sealed: a master.key file made by each
-  // instance in its own data folder would differ, and a second instance could not open it. Refuse to guess.
-  if (settings.storeType === "postgres" && !process.env.GATEHOUSE_MASTER_KEY && !settings.file) {
-    throw new Error(`store.type postgres with ${purpose} needs the same master key on every instance: set GATEHOUSE_MASTER_KEY or keys.master_key_file`);
-  }
+  const unshared = unsharedMasterKey(settings, process.env.GATEHOUSE_MASTER_KEY, purpose);
+  if (unshared) throw new Error(unshared);
   // A store in memory holds nothing beyond this process: neither does its master key (no master.key in the working folder).
   const ephemeral = settings.storePath === ":memory:" && !settings.file ? randomBytes(32).toString("base64url") : undefined;
   const master = await loadMasterKey({
@@ -83,6 +80,16 @@ export async function openMasterKey(settings: MasterKeySettings, logger: Logger,
   });
   logger.info("keys.master_key", { origin: master.origin, purpose });
   return master;
+}
+
+/**
+ * Instances sharing a PostgreSQL store open what each other sealed: a master.key file made by each
+ * instance in its own data folder would differ, and a second instance could not open it. Refuse to guess
+ * (`config check` asks too).
+ */
+export function unsharedMasterKey(settings: MasterKeySettings, fromEnvironment: string | undefined, purpose: string): string | null {
+  if (settings.storeType !== "postgres" || fromEnvironment || settings.file) return null;
+  return `store.type postgres with ${purpose} needs the same master key on every instance: set GATEHOUSE_MASTER_KEY or keys.master_key_file`;
 }
 
 async function openManagedKeySet(

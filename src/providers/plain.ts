@@ -53,6 +53,11 @@ const schema = providerSchema("plain", "Users listed in the configuration (HTTP 
 type UserEntry = { username: string; password?: string; password_hash?: string };
 
 export const isPasswordHash = (password: string) => password.startsWith("$argon2");
+/**
+ * A whole PHC string (argon2's salt is at least 8 bytes, its hash at least 4, in unpadded base64): one that
+ * is not, such as the README's "$argon2id$v=19$m=19456,p=1,t=2$…" copied as it stands, matches no password.
+ */
+const PHC_ARGON2 = /^\$argon2(id|i|d)\$v=\d+\$(?:[mtp]=\d+,){2}[mtp]=\d+\$[A-Za-z0-9+/]{11,}\$[A-Za-z0-9+/]{6,}$/;
 const storedHash = (entry: UserEntry) =>
   entry.password_hash ?? (entry.password !== undefined && isPasswordHash(entry.password) ? entry.password : undefined);
 
@@ -77,7 +82,11 @@ export const plainProvider: ProviderType<typeof schema> = {
         ? [`users[${index}].password: is required (or password_hash)`]
         : entry.password !== undefined && entry.password_hash !== undefined
           ? [`users[${index}]: give password or password_hash, not both`]
-          : [],
+          : storedHash(entry) !== undefined && !PHC_ARGON2.test(storedHash(entry)!)
+            ? [
+                `users[${index}].${entry.password_hash !== undefined ? "password_hash" : "password"}: not a whole argon2 hash ($argon2id$v=19$m=…,t=…,p=…$salt$hash), so no password matches it; make one with gatehouse hash-password`,
+              ]
+            : [],
     ),
   warnings(config) {
     const clearText = config.users.filter((entry) => entry.password !== undefined && !isPasswordHash(entry.password));
