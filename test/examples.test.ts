@@ -5,9 +5,9 @@
 // with the example file (placeholders filled) in front of a real Gatehouse
 // serving the production example.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { spawnGatehouse, temporaryDirectory, type RunningGatehouse } from "./helpers/gatehouse.ts";
+import { projectRoot, spawnGatehouse, temporaryDirectory, type RunningGatehouse } from "./helpers/gatehouse.ts";
 import { freePort, nginxAvailable, startNginx, type RunningNginx } from "./helpers/nginx.ts";
 import {
   echoBackend,
@@ -116,6 +116,24 @@ describe.skipIf(!nginxEnabled)("nginx -t on every nginx site of examples/", () =
     await expectValid(`${readExample("nginx/unix-socket.conf")}\n${withoutUpstream}`);
   });
 
+  test("the README's trusted-header blocks, as printed (the maps, then the /auth location in a server)", async () => {
+    const blocks = [...readFileSync(join(projectRoot, "README.md"), "utf8").matchAll(/```nginx\n([^]*?)```/g)].map((match) => match[1]);
+    const maps = blocks.filter((block) => block.includes("map $ssl_client_verify $preauth_flag {"));
+    const auth = blocks.filter((block) => block.includes("proxy_set_header sec-georchestra-preauthenticated $preauth_flag;"));
+    expect([maps.length, auth.length]).toEqual([1, 1]);
+    await expectValid(`
+upstream gatehouse { server 127.0.0.1:${placeholders.gatehouse}; }
+${maps[0]}
+server {
+    listen 127.0.0.1:${placeholders.https} ssl;
+    ssl_certificate ${placeholders.certificate};
+    ssl_certificate_key ${placeholders.key};
+    ssl_client_certificate ${placeholders.certificate};
+    ssl_verify_client optional;
+${auth[0]}
+}`);
+  });
+
   test("the check fails on what the README's trusted-header snippet lacked (a sanity check of the check)", async () => {
     const site = fillNginxSite(readExample("nginx/trusted-header.conf"), placeholders);
     const withoutFlagMap = site.replace(/^map \$ssl_client_verify \$preauth_flag \{[^}]*\}\n/m, "");
@@ -189,71 +207,90 @@ async function productionEnvironment(storeDir: string): Promise<Record<string, s
   };
 }
 
+/**
+ * examples/ecflowapirc with a test server's URL in place of ecflow.example.int's, and the given key and
+ * password; `bearer: false` leaves the basic entry alone, as the README's first step has it.
+ */
+function rcFile(serverUrl: string, options: { key?: string; password?: string; bearer?: boolean }): string {
+  const printed = readExample("ecflowapirc");
+  expect(printed).toContain("https://ecflow\\\\.example\\\\.int:443");
+  // What ecflow_client matches the pattern against: scheme://host:port.
+  const pattern = new URL(serverUrl).origin.replace(/\./g, "\\.");
+  const rc = JSON.parse(printed.replace("https://ecflow\\\\.example\\\\.int:443", pattern.replace(/\\/g, "\\\\")));
+  if (options.key) rc.tokens[0].api.key = options.key;
+  if (options.password) rc.tokens[1].api.password = options.password;
+  if (options.bearer === false) rc.tokens.shift();
+  const path = join(temporaryDirectory("gatehouse-examples-rc-"), ".ecflowapirc");
+  writeFileSync(path, JSON.stringify(rc, null, 2), { mode: 0o600 });
+  return path;
+}
+
+/** `gatehouse client --server URL ARGS…` with the given .ecflowapirc, from a home of its own. */
+function clientWith(rc: string, serverUrl: string, ...args: string[]) {
+  const home = temporaryDirectory("gatehouse-examples-home-");
+  return gatehouseCommand(["client", "--server", serverUrl, ...args], {
+    cwd: home,
+    env: { ...process.env, HOME: home, ECF_AUTHTOKENS: rc, GATEHOUSE_SERVER: undefined, GATEHOUSE_CA_FILE: undefined },
+  });
+}
+
+/**
+ * The README's steps ("The ecFlow client"): with the basic entry alone, whoami and a token; then the
+ * token in the bearer entry, first in the file. Returns the token. `ca` when the server speaks HTTPS.
+ */
+async function readmeClientSteps(serverUrl: string, ca?: string): Promise<string> {
+  const extra = ca ? ["--ca", ca] : [];
+  const basicOnly = rcFile(serverUrl, { password: ALICE_PASSWORD, bearer: false });
+  const who = await clientWith(basicOnly, serverUrl, ...extra, "whoami");
+  expect(who.stderr).toBe("");
+  expect(JSON.parse(who.stdout)).toMatchObject({ username: "alice", realm: "local" });
+
+  const created = await clientWith(basicOnly, serverUrl, ...extra, "token", "create", "--note", "ecflow jobs", "--scope", "ecflow:read");
+  expect(created.code).toBe(0);
+  const token = created.stdout.trim();
+  expect(token).toMatch(/^gth_\S+$/);
+
+  const withToken = await clientWith(rcFile(serverUrl, { key: token, password: "not-used" }), serverUrl, ...extra, "whoami");
+  expect(withToken.stderr).toBe("");
+  expect(withToken.code).toBe(0);
+  expect(JSON.parse(withToken.stdout)).toMatchObject({ username: "alice", realm: "local", scopes: { ecflow: ["read"] } });
+  return token;
+}
+
 describe("the ecFlow client against examples/ecflowapirc", () => {
   let server: RunningGatehouse;
-  let home: string;
-  let serverPattern: string;
 
   beforeAll(async () => {
-    const storeDir = temporaryDirectory("gatehouse-examples-store-");
-    server = await spawnGatehouse({ config: readExample("production/config.yaml"), env: await productionEnvironment(storeDir) });
-    home = temporaryDirectory("gatehouse-examples-home-");
-    // What ecflow_client matches the pattern against: http://127.0.0.1:PORT here.
-    serverPattern = server.url.replace(/\./g, "\\.");
+    server = await spawnGatehouse({
+      config: readExample("production/config.yaml"),
+      env: await productionEnvironment(temporaryDirectory("gatehouse-examples-store-")),
+    });
   });
   afterAll(async () => {
     await server?.stop();
   });
 
-  /** The example file with the test's server in place of ecflow.example.int and the given key and password. */
-  function rcFile(options: { key?: string; password?: string; bearer?: boolean }): string {
-    const printed = readExample("ecflowapirc");
-    expect(printed).toContain("https://ecflow\\\\.example\\\\.int:443");
-    const rc = JSON.parse(printed.replace("https://ecflow\\\\.example\\\\.int:443", serverPattern.replace(/\\/g, "\\\\")));
-    if (options.key) rc.tokens[0].api.key = options.key;
-    if (options.password) rc.tokens[1].api.password = options.password;
-    if (options.bearer === false) rc.tokens.shift();
-    const path = join(temporaryDirectory("gatehouse-examples-rc-"), ".ecflowapirc");
-    writeFileSync(path, JSON.stringify(rc, null, 2), { mode: 0o600 });
-    return path;
-  }
-
-  const client = (rc: string, ...args: string[]) =>
-    gatehouseCommand(["client", "--server", server.url, ...args], {
-      cwd: home,
-      env: { ...process.env, HOME: home, ECF_AUTHTOKENS: rc, GATEHOUSE_SERVER: undefined },
-    });
-
   test("as printed, the first entry that matches is the bearer one, with its placeholder key: refused, clearly", async () => {
-    const result = await client(rcFile({ password: ALICE_PASSWORD }), "whoami");
+    const result = await clientWith(rcFile(server.url, { password: ALICE_PASSWORD }), server.url, "whoami");
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^client: .*401/m);
     expect(result.stderr).not.toContain("invalid value");
   });
 
+  test("the README shows this very file", () => {
+    const readme = readFileSync(join(projectRoot, "README.md"), "utf8");
+    const shown = readme.match(/\(examples\/ecflowapirc\)[^\n]*\n\n```json\n([^]*?)```/);
+    expect(shown).not.toBeNull();
+    expect(JSON.parse(shown![1])).toEqual(JSON.parse(readExample("ecflowapirc")));
+  });
+
   test("the README's steps: a token made with the basic entry alone, then the bearer entry carries it", async () => {
-    const basicOnly = rcFile({ password: ALICE_PASSWORD, bearer: false });
-    const who = await client(basicOnly, "whoami");
-    expect(who.stderr).toBe("");
-    expect(JSON.parse(who.stdout)).toMatchObject({ username: "alice", realm: "local" });
-
-    const created = await client(basicOnly, "token", "create", "--note", "ecflow jobs", "--scope", "ecflow:read");
-    expect(created.code).toBe(0);
-    const token = created.stdout.trim();
-    expect(token).toMatch(/^gth_\S+$/);
-
-    const withToken = await client(rcFile({ key: token, password: "not-used" }), "whoami");
-    expect(withToken.stderr).toBe("");
-    expect(withToken.code).toBe(0);
-    expect(JSON.parse(withToken.stdout)).toMatchObject({ username: "alice", realm: "local", scopes: { ecflow: ["read"] } });
+    await readmeClientSteps(server.url);
   });
 
   test("the basic entry (.*) answers for any other server", async () => {
-    const other = server.url.replace("127.0.0.1", "localhost");
-    const result = await gatehouseCommand(["client", "--server", other, "whoami"], {
-      cwd: home,
-      env: { ...process.env, HOME: home, ECF_AUTHTOKENS: rcFile({ password: ALICE_PASSWORD }), GATEHOUSE_SERVER: undefined },
-    });
+    const rc = rcFile(server.url, { password: ALICE_PASSWORD });
+    const result = await clientWith(rc, server.url.replace("127.0.0.1", "localhost"), "whoami");
     expect(result.stderr).toBe("");
     expect(JSON.parse(result.stdout)).toMatchObject({ username: "alice", realm: "local" });
   });
@@ -268,6 +305,7 @@ describe.skipIf(!nginxEnabled)("end to end: examples/nginx/api.conf and portal.c
   let apiBase = "";
   let apiHttpPort = 0;
   let portalBase = "";
+  let tlsCertificate = "";
   let token = "";
 
   beforeAll(async () => {
@@ -292,6 +330,7 @@ describe.skipIf(!nginxEnabled)("end to end: examples/nginx/api.conf and portal.c
     });
 
     const tls = selfSignedCertificate(temporaryDirectory("gatehouse-examples-tls-"), "ecflow.example.int");
+    tlsCertificate = tls.certificate;
     const apiPorts = { https: freePort(), http: freePort() };
     api = await startNginx({
       http: fillNginxSite(readExample("nginx/api.conf"), { ...apiPorts, gatehouse: gatehouse.port, backend: ecflow.port, ...tls }),
@@ -360,7 +399,15 @@ describe.skipIf(!nginxEnabled)("end to end: examples/nginx/api.conf and portal.c
       expect(provider.links.auth_endpoint.startsWith(`${portalBase}/auth/`)).toBe(true);
     }
     const signIn = await get(`${portalBase}/auth/portal/sign-in`);
+    expect(signIn.headers.get("content-type")).toContain("text/html");
     expect(signIn.status).toBe(200);
     expect((await get(`${portalBase}/v1/ecflow/ping`)).status).toBe(401);
+  });
+
+  test("portal.conf: the README's client steps against https://host/auth, and the token then opens the API", async () => {
+    const token = await readmeClientSteps(`${portalBase}/auth`, tlsCertificate);
+    const answer = await get(`${portalBase}/v1/ecflow/ping`, { Authorization: `Bearer ${token}` });
+    expect(answer.status).toBe(200);
+    expect(((await answer.json()) as Echo).headers["x-auth-username"]).toBe("alice");
   });
 });
