@@ -1,15 +1,17 @@
 // examples/ is tested as it is printed (issue 27 § 2): `config check` on every
 // config, `nginx -t` on every nginx site, `caddy validate` on the Caddyfile,
 // `systemd-analyze verify` on the units, the ecFlow client against the
-// .ecflowapirc, and end-to-end runs of the API and portal sites: a real nginx
+// .ecflowapirc (and the README's copies of two of them), and end-to-end runs
+// of the API, portal, trusted-header and single sign-on sites: a real nginx
 // with the example file (placeholders filled) in front of a real Gatehouse
-// serving the production example.
+// serving the matching example config.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { projectRoot, spawnGatehouse, temporaryDirectory, type RunningGatehouse } from "./helpers/gatehouse.ts";
 import { freePort, nginxAvailable, startNginx, type RunningNginx } from "./helpers/nginx.ts";
 import {
+  clientCertificate,
   echoBackend,
   exampleFiles,
   examplesDir,
@@ -195,17 +197,24 @@ describe.skipIf(!systemdAnalyze)("systemd-analyze verify on the units", () => {
  */
 const ALICE_PASSWORD = "examples-alice-password";
 let aliceHash = "";
-async function productionEnvironment(storeDir: string): Promise<Record<string, string>> {
+/** The argon2id hash of ALICE_PASSWORD, made once by `gatehouse hash-password`. */
+async function aliceHashed(): Promise<string> {
   if (!aliceHash) {
     const hashed = await gatehouseCommand(["hash-password"], { input: `${ALICE_PASSWORD}\n` });
     expect(hashed.code).toBe(0);
     aliceHash = hashed.stdout.trim();
   }
+  return aliceHash;
+}
+/** The environment of a Gatehouse on an example config: its store in storeDir, alice's password ALICE_PASSWORD (in the provider of that index). */
+async function exampleEnvironment(storeDir: string, aliceProvider: number): Promise<Record<string, string>> {
   return {
     GATEHOUSE_STORE__PATH: join(storeDir, "gatehouse.db"),
-    GATEHOUSE_PROVIDERS__1__USERS__0__PASSWORD_HASH: aliceHash,
+    [`GATEHOUSE_PROVIDERS__${aliceProvider}__USERS__0__PASSWORD_HASH`]: await aliceHashed(),
   };
 }
+/** production/config.yaml's: alice is in its second provider. */
+const productionEnvironment = (storeDir: string) => exampleEnvironment(storeDir, 1);
 
 /**
  * examples/ecflowapirc with a test server's URL in place of ecflow.example.int's, and the given key and
@@ -409,5 +418,104 @@ describe.skipIf(!nginxEnabled)("end to end: examples/nginx/api.conf and portal.c
     const answer = await get(`${portalBase}/v1/ecflow/ping`, { Authorization: `Bearer ${token}` });
     expect(answer.status).toBe(200);
     expect(((await answer.json()) as Echo).headers["x-auth-username"]).toBe("alice");
+  });
+});
+
+describe.skipIf(!nginxEnabled)("end to end: examples/nginx/trusted-header.conf (client certificates) and web-app-sso.conf", () => {
+  let trusted: RunningGatehouse | undefined;
+  let sso: RunningGatehouse | undefined;
+  let front: RunningNginx | undefined;
+  let apps: RunningNginx | undefined;
+  let backend: ReturnType<typeof echoBackend> | undefined;
+  let person: { certificate: string; key: string };
+  let frontBase = "";
+  let appsBase = "";
+
+  beforeAll(async () => {
+    backend = echoBackend();
+    const tls = selfSignedCertificate(temporaryDirectory("gatehouse-examples-tls-"), "data.example.int");
+    const people = clientCertificate(temporaryDirectory("gatehouse-examples-people-"), "/CN=jdupont/O=INRAE/emailAddress=jeanne.dupont@example.fr");
+    person = people;
+
+    trusted = await spawnGatehouse({
+      config: readExample("trusted-header/config.yaml"),
+      env: { GATEHOUSE_STORE__PATH: join(temporaryDirectory("gatehouse-examples-store-"), "gatehouse.db") },
+    });
+    const frontPorts = { https: freePort(), http: freePort() };
+    front = await startNginx({
+      http: fillNginxSite(readExample("nginx/trusted-header.conf"), { ...frontPorts, gatehouse: trusted.port, backend: backend.port, ...tls, clientCa: people.ca }),
+    });
+    frontBase = `https://127.0.0.1:${frontPorts.https}`;
+
+    sso = await spawnGatehouse({
+      config: readExample("sso/config.yaml"),
+      env: await exampleEnvironment(temporaryDirectory("gatehouse-examples-store-"), 0),
+    });
+    const appsPorts = { https: freePort(), http: freePort() };
+    apps = await startNginx({
+      http: fillNginxSite(readExample("nginx/web-app-sso.conf"), { ...appsPorts, gatehouse: sso.port, backend: backend.port, ...tls }),
+    });
+    appsBase = `https://127.0.0.1:${appsPorts.https}`;
+  }, 60_000);
+
+  afterAll(async () => {
+    await front?.stop();
+    await apps?.stop();
+    await trusted?.stop();
+    await sso?.stop();
+    backend?.stop();
+  });
+
+  const insecure = { rejectUnauthorized: false };
+
+  test("trusted-header.conf: a verified client certificate arrives as its person, through the pre-authentication headers", async () => {
+    const answer = await fetch(`${frontBase}/page`, { tls: { ...insecure, cert: Bun.file(person.certificate), key: Bun.file(person.key) } });
+    if (answer.status !== 200) throw new Error(`status ${answer.status}\n${front?.errorLog()}\n${trusted?.logs.slice(-10).join("\n")}`);
+    const echo = (await answer.json()) as Echo;
+    expect(echo.headers["x-auth-username"]).toBe("jdupont");
+    expect(echo.headers["x-auth-realm"]).toBe("people");
+    // The application never sees the pre-authentication headers.
+    expect(echo.headers["preauth-username"]).toBeUndefined();
+    expect(echo.headers["sec-georchestra-preauthenticated"]).toBeUndefined();
+  });
+
+  test("trusted-header.conf: without a certificate, headers a client forges are stripped: 401", async () => {
+    const before = backend!.hits();
+    const forged = { "sec-georchestra-preauthenticated": "true", "preauth-username": "admin", "preauth-roles": "admin" };
+    expect((await fetch(`${frontBase}/page`, { headers: forged, tls: insecure })).status).toBe(401);
+    expect((await fetch(`${frontBase}/page`, { tls: insecure })).status).toBe(401);
+    expect(backend!.hits()).toBe(before);
+  });
+
+  test("trusted-header.conf: with a certificate, a forged username loses to the certificate's", async () => {
+    const answer = await fetch(`${frontBase}/page`, {
+      headers: { "preauth-username": "admin" },
+      tls: { ...insecure, cert: Bun.file(person.certificate), key: Bun.file(person.key) },
+    });
+    expect(((await answer.json()) as Echo).headers["x-auth-username"]).toBe("jdupont");
+  });
+
+  test("web-app-sso.conf: a browser's navigation is sent to the portal's sign-in page, back to the page asked for", async () => {
+    const answer = await fetch(`${appsBase}/reports/today?x=1`, {
+      headers: { Host: "app1.example.org", Accept: "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate" },
+      redirect: "manual",
+      tls: insecure,
+    });
+    expect(answer.status).toBe(302);
+    const location = new URL(answer.headers.get("location") ?? "");
+    expect(`${location.origin}${location.pathname}`).toBe("https://auth.example.org/portal/sign-in");
+    expect(location.searchParams.get("rd")).toBe("https://app1.example.org/reports/today?x=1");
+  });
+
+  test("web-app-sso.conf: an API client keeps its 401 (no redirect); a password passes as alice", async () => {
+    const api = await fetch(`${appsBase}/data.json`, { headers: { Host: "app1.example.org", Accept: "application/json" }, redirect: "manual", tls: insecure });
+    expect(api.status).toBe(401);
+    expect(api.headers.get("location")).toBeNull();
+    const signedIn = await fetch(`${appsBase}/data.json`, {
+      headers: { Host: "app1.example.org", Authorization: `Basic ${btoa(`alice:${ALICE_PASSWORD}`)}` },
+      tls: insecure,
+    });
+    expect(signedIn.status).toBe(200);
+    expect(((await signedIn.json()) as Echo).headers["x-auth-username"]).toBe("alice");
   });
 });

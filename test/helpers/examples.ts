@@ -66,6 +66,19 @@ export function selfSignedCertificate(dir: string, commonName: string): { certif
   return { certificate, key };
 }
 
+/** A certificate authority in dir (ca.pem, ca.key) and a client certificate it signed for `subject` (client.pem, client.key). */
+export function clientCertificate(dir: string, subject: string): { ca: string; certificate: string; key: string } {
+  const openssl = (...args: string[]) => {
+    const result = Bun.spawnSync(["openssl", ...args], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    if (result.exitCode !== 0) throw new Error(`openssl ${args[0]} failed: ${result.stderr.toString()}`);
+  };
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  openssl("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=People test CA");
+  openssl("req", ...ec, "-keyout", "client.key", "-out", "client.csr", "-subj", subject);
+  openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", "client.pem");
+  return { ca: join(dir, "ca.pem"), certificate: join(dir, "client.pem"), key: join(dir, "client.key") };
+}
+
 export interface NginxPlaceholders {
   /** Gatehouse's TCP port (for `server 127.0.0.1:8080;` in `upstream gatehouse`). */
   gatehouse: number;
@@ -77,6 +90,8 @@ export interface NginxPlaceholders {
   backend: number;
   certificate: string;
   key: string;
+  /** The CA for `ssl_client_certificate` (default: the certificate itself). */
+  clientCa?: string;
 }
 
 /**
@@ -94,7 +109,8 @@ export function fillNginxSite(text: string, values: NginxPlaceholders): string {
     .replace(/^(\s*)listen \[::\]:80;/gm, "$1# (IPv6 listen dropped by the test)")
     .replace(/^(\s*)server 127\.0\.0\.1:8080;/gm, `$1server 127.0.0.1:${values.gatehouse};`)
     .replace(/http:\/\/127\.0\.0\.1:(?:8888|3000)\b/g, `http://127.0.0.1:${values.backend}`)
-    .replace(/(ssl_certificate|ssl_client_certificate)(\s+)\/etc\/ssl\/certs\/\S+?;/g, `$1$2${values.certificate};`)
+    .replace(/ssl_client_certificate(\s+)\/etc\/ssl\/certs\/\S+?;/g, `ssl_client_certificate$1${values.clientCa ?? values.certificate};`)
+    .replace(/ssl_certificate(\s+)\/etc\/ssl\/certs\/\S+?;/g, `ssl_certificate$1${values.certificate};`)
     .replace(/ssl_certificate_key(\s+)\/etc\/ssl\/private\/\S+?;/g, `ssl_certificate_key$1${values.key};`);
   const directives = filled.replace(/#.*$/gm, "");
   const left = directives.match(/\/etc\/ssl\/\S+|listen (?:443|80|\[::\])\S*|127\.0\.0\.1:(?:8080|8888|3000)\b/);
