@@ -89,14 +89,8 @@ process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
 
-/** Writes DIR/nginx.conf around the given http block and starts nginx in the foreground. */
-export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
-  const binary = nginxBinary();
-  if (!binary) throw new Error("nginx with the auth_request module is not installed");
-  const dir = options.dir ?? temporaryDirectory("gatehouse-nginx-");
-  // Workers drop to `nobody` when the master runs as root: they must reach the temp paths.
-  chmodSync(dir, 0o755);
-  const http = typeof options.http === "function" ? options.http(dir) : options.http;
+/** Writes DIR/nginx.conf around the given http block (private pid, logs and temp paths under DIR). */
+export function writeNginxConfig(dir: string, http: string, options: Pick<NginxOptions, "workerProcesses" | "main"> = {}) {
   const configPath = join(dir, "nginx.conf");
   const errorLogPath = join(dir, "error.log");
   writeFileSync(
@@ -119,6 +113,18 @@ ${http}
 }
 `,
   );
+  return { configPath, errorLogPath };
+}
+
+/** Writes DIR/nginx.conf around the given http block and starts nginx in the foreground. */
+export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
+  const binary = nginxBinary();
+  if (!binary) throw new Error("nginx with the auth_request module is not installed");
+  const dir = options.dir ?? temporaryDirectory("gatehouse-nginx-");
+  // Workers drop to `nobody` when the master runs as root: they must reach the temp paths.
+  chmodSync(dir, 0o755);
+  const http = typeof options.http === "function" ? options.http(dir) : options.http;
+  const { configPath, errorLogPath } = writeNginxConfig(dir, http, options);
   // -e: the error log used before the config is read (else /var/log/nginx/error.log).
   const child = Bun.spawn(
     [binary, "-p", `${dir}/`, "-c", configPath, "-e", errorLogPath, "-g", "daemon off;"],
