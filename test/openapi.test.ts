@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { startApp, type TestApp } from "./helpers/app.ts";
 import { temporaryDirectory } from "./helpers/gatehouse.ts";
-import { fullConfig, schemaCompiler } from "./helpers/openapi.ts";
+import { answerChecker, fullConfig, schemaCompiler } from "./helpers/openapi.ts";
 import { API_DOCS_DIR, apiDocsFiles, REFERENCE_CONFIG } from "../scripts/openapi-docs.ts";
 import { ANY_METHODS, isPortalPage } from "../src/modules/openapi/document.ts";
 
@@ -69,6 +69,19 @@ describe("the document of an instance with every feature on", () => {
     for (const schema of schemas) expect(() => ajv.compile(schema as object)).not.toThrow();
     // Elysia's t.Integer accepts a numeric string too (for query strings): described as the integer it is.
     expect(JSON.stringify(document)).not.toContain('"format":"integer"');
+  });
+
+  test("the contract test's checker refuses what the document does not allow", async () => {
+    const problems = answerChecker(document);
+    const answer = (status: number, body: string, type = "application/json") => new Response(body, { status, headers: { "content-type": type } });
+    expect(await problems("GET", "/ready", answer(200, '{"status":"ready","checks":{"store":"ok","keys":"ok"}}'))).toEqual([]);
+    expect(await problems("GET", "/ready", answer(200, '{"status":"ready","checks":{"store":"ok","keys":"ok"},"extra":1}'))).toHaveLength(1);
+    expect(await problems("GET", "/ready", answer(200, '{"status":"maybe","checks":{"store":"ok","keys":"ok"}}'))).toHaveLength(1);
+    expect(await problems("GET", "/ready", answer(418, "{}"))).toHaveLength(1);
+    expect(await problems("GET", "/ready", answer(200, "ready", "text/plain"))).toHaveLength(1);
+    expect(await problems("GET", "/api/v1/auth/logout", answer(401, '{"detail":"x"}'))).toHaveLength(1); // no such operation
+    expect(await problems("POST", "/api/v1/auth/logout", answer(401, '{"error":"x"}'))).toHaveLength(1); // Tiled's shape expected
+    expect(await problems("DELETE", "/api/v1/tokens/{id}", answer(204, "x"))).toHaveLength(1); // no body
   });
 
   test("operation ids are unique, path parameters declared, security schemes known", () => {

@@ -4,10 +4,9 @@
 // is served, so the server keeps its strict CSP; the rendered reference is
 // docs/api/ (scripts/openapi-docs.ts).
 import { Elysia, t } from "elysia";
-import { jsonAnswer } from "../http.ts";
 import { NAME, VERSION } from "../../version.ts";
 import type { PublicUrl } from "../public-url.ts";
-import { openApiDocument, type OpenApiDocument, type RouteEntry } from "./document.ts";
+import { openApiDocument, type RouteEntry } from "./document.ts";
 
 export interface OpenApiDeps {
   /** The app's routes, read at the first request (the app that mounts this module is not made yet). */
@@ -15,20 +14,27 @@ export interface OpenApiDeps {
   publicUrl: PublicUrl;
 }
 
-const DocumentModel = t.Object({ openapi: t.String(), info: t.Object({ title: t.String(), version: t.String() }), paths: t.Record(t.String(), t.Unknown()) });
+const OPEN = { additionalProperties: true };
+const DocumentModel = t.Object(
+  { openapi: t.String(), info: t.Object({ title: t.String(), version: t.String() }, OPEN), paths: t.Record(t.String(), t.Unknown()) },
+  { ...OPEN, description: "An OpenAPI 3.1 document" },
+);
 
 export const OPENAPI_PATH = "/openapi.json";
 
 export function openApiModule({ routes, publicUrl }: OpenApiDeps) {
-  let made: OpenApiDocument | null = null;
+  // Made once, kept as text: each answer only puts its `servers` in front.
+  let made: string | null = null;
   return new Elysia({ name: "openapi" }).get(
     OPENAPI_PATH,
     ({ request, server }) => {
-      made ??= openApiDocument(routes(), { title: NAME, version: VERSION });
+      made ??= JSON.stringify(openApiDocument(routes(), { title: NAME, version: VERSION }));
       // `servers` is where this instance is reached: public_url, a trusted proxy's headers, else the request's own URL;
       // only an answer naming public_url is the same for everyone, and may be kept by shared caches.
-      const document = { ...made, servers: [{ url: publicUrl.base(request, server) }] };
-      return jsonAnswer(200, document, publicUrl.fixed ? { "cache-control": "public, max-age=300" } : {});
+      const servers = JSON.stringify([{ url: publicUrl.base(request, server) }]);
+      return new Response(`{"servers":${servers},${made.slice(1)}`, {
+        headers: { "content-type": "application/json", "cache-control": publicUrl.fixed ? "public, max-age=300" : "no-store" },
+      });
     },
     {
       detail: {

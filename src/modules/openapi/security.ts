@@ -81,7 +81,7 @@ export function identifiedDetail(): DocumentDecoration {
   return {
     security: [{}, ...requirements([], [])] as DocumentDecoration["security"],
     responses: {
-      401: { ...UNAUTHORIZED, description: "A credential that no provider accepts (a request without one is answered as anonymous)" },
+      401: { ...UNAUTHORIZED, description: "A credential that no provider accepts (a request without one is answered as the route says)" },
       403: { description: "With the portal's cookie, a request that changes something without the session's CSRF token or from another origin" },
       429: BANNED,
     },
