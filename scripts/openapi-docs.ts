@@ -73,6 +73,18 @@ function typeOf(schema: Json | undefined): string {
     .join(" or ");
 }
 
+/** An answer's body in a few words: an object by its fields (`{error}`, `{detail}`), anything else by its type. */
+function shapeOf(schema: Json | undefined): string {
+  const fields = (object: Json) => {
+    const names = Object.keys(object.properties);
+    return `{${names.slice(0, 4).join(", ")}${names.length > 4 ? ", …" : ""}}`;
+  };
+  if (schema?.properties) return `${fields(schema)}${Array.isArray(schema.type) && schema.type.includes("null") ? " or null" : ""}`;
+  if (Array.isArray(schema?.anyOf)) return schema.anyOf.map(shapeOf).join(" or ");
+  if (schema?.type === "array" && schema.items?.properties) return `array of ${fields(schema.items)}`;
+  return typeOf(schema);
+}
+
 const cell = (text: unknown) => String(text ?? "").replace(/\|/g, "\\|").replace(/\n+/g, " ");
 
 /** The fields of an object schema, nested ones as `a.b` and list items as `a[].b`, three levels deep. */
@@ -133,7 +145,7 @@ function operationSection(methods: string[], path: string, operation: Json): str
   lines.push("| status | answer |", "|---|---|");
   for (const [status, response] of Object.entries<Json>(operation.responses)) {
     const media = Object.entries<Json>(response.content ?? {});
-    const body = media.length === 0 ? "no body" : media.map(([type, { schema }]) => `\`${type}\` ${cell(typeOf(schema))}`).join("; ");
+    const body = media.length === 0 ? "no body" : media.map(([type, { schema }]) => `\`${type}\` ${cell(shapeOf(schema))}`).join("; ");
     const headers = Object.keys(response.headers ?? {});
     lines.push(`| ${status} | ${cell(response.description)} (${body}${headers.length > 0 ? `; headers ${headers.map((name) => `\`${name}\``).join(", ")}` : ""}) |`);
   }

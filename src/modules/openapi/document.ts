@@ -252,8 +252,9 @@ function responses(hooks: Json, detail: Json, parsers: unknown[], shape: ErrorSh
   const answers: Record<string, Json> = {};
   for (const [status, model] of Object.entries(responseModels(hooks.response))) {
     const schema = jsonSchema(model);
-    const { description, ...rest } = schema;
-    answers[status] = { description: (description as string | undefined) ?? STATUS_TEXT[status] ?? `Status ${status}`, content: { [mediaOf(schema)]: { schema: description ? schema : rest } } };
+    // A success is described by its model; a refusal by its status (its model is the module's one error shape).
+    const described = Number(status) >= 400 ? (STATUS_TEXT[status] ?? schema.description) : (schema.description ?? STATUS_TEXT[status]);
+    answers[status] = { description: (described as string | undefined) ?? `Status ${status}`, content: { [mediaOf(schema)]: { schema } } };
   }
   const refusals = new Set<string>(parsers.flatMap((parser) => PARSER_REFUSALS.get(parser) ?? []));
   if (isObject(hooks.body) || isObject(hooks.query) || isObject(hooks.params)) refusals.add("400");
