@@ -52,6 +52,7 @@ import { signInRedirect } from "./sso/sign-in-redirect.ts";
 import { createSsoCookieProvider } from "./providers/sso-cookie.ts";
 import { userCodeGuard, type DeviceAuthorizations } from "./sign-in/device.ts";
 import { deviceModule } from "./modules/device/index.ts";
+import { openApiModule } from "./modules/openapi/index.ts";
 
 export interface Gatehouse {
   app: Elysia<any, any, any, any, any, any, any>;
@@ -221,6 +222,7 @@ function withRoutes(config: GatehouseConfig, logger: Logger, store: StoreBackend
     { routes: () => readyModule(readiness) },
     audit,
     { routes: (http) => infoModule(http) },
+    { routes: (http) => openApiModule({ routes: () => app.routes, publicUrl: http.publicUrl }) },
     tokens,
     sessions,
     { routes: (http) => deviceModule({ ...http, authorizations: devices, guard: deviceGuard, portalUrl: portalSettings.public_url }) },

@@ -202,6 +202,15 @@ describe("compiled binary run outside the project", () => {
     expect(await signIn.text()).toContain('name="password"');
   });
 
+  test("GET /openapi.json describes the binary's routes", async () => {
+    const response = await fetch(`${server!.url}/openapi.json`);
+    expect(response.status).toBe(200);
+    const document = (await response.json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    expect(document.openapi).toStartWith("3.1.");
+    expect(Object.keys(document.paths["/api/v1/tokens"])).toEqual(["post", "get"]);
+    expect(Object.keys(document.paths)).toContain("/authenticate");
+  });
+
   test("config check exits 0 on a valid file", () => {
     const result = runBinary(["config", "check", server!.configPath]);
     expect(result.exitCode, result.stderr.toString() + result.stdout.toString()).toBe(0);

@@ -38,6 +38,7 @@ STORE_SUITES=(
   test/browser-sso.test.ts
   test/token-lifecycle.test.ts
   test/access.test.ts
+  test/openapi-contract.test.ts
 )
 
 bash test/setup.sh

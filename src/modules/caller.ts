@@ -45,6 +45,7 @@ import type { BrowserSession } from "../sessions/service.ts";
 import { Refusal } from "../refusal.ts";
 import { holdsGatehouseScope, type GatehouseScope } from "../tokens/scopes.ts";
 import { banRefusal } from "../regulation/index.ts";
+import { adminDetail, callerDetail, identifiedDetail } from "./openapi/security.ts";
 
 /** The credential Gatehouse issued that the request came with, if any. */
 export type Via = { kind: "api-token"; token: VerifiedToken } | { kind: "session"; sessionId: string };
@@ -195,13 +196,16 @@ export function callerPlugin(deps: CallerDeps) {
 
   // Named, so that the modules using it share one copy; the seed keeps two
   // Gatehouses in one process (tests) from sharing theirs.
+  // Each macro also describes the route for the OpenAPI document (modules/openapi/security.ts): who may call it, and its refusals.
   return new Elysia({ name: "caller", seed: ++instances }).macro({
     caller: (option: CallerOption) => ({
+      detail: callerDetail(needsOf(option).scope, needsOf(option).changesState ?? false),
       resolve({ request, server, body }) {
         return authenticated(request, server, body, needsOf(option));
       },
     }),
     admin: {
+      detail: adminDetail(adminRole),
       async resolve({ request, server, body }) {
         const caller = await authenticated(request, server, body, { scope: "admin" });
         if (!caller.actor.admin) throw new Refusal(403, `This needs the ${adminRole} role`);
@@ -209,6 +213,7 @@ export function callerPlugin(deps: CallerDeps) {
       },
     },
     identified: {
+      detail: identifiedDetail(),
       async resolve({ request, server, body }) {
         return { caller: await identify(request, server, body) };
       },

@@ -19,9 +19,22 @@ export function errorAnswer(shape: ErrorShape, status: number, message: string, 
   return jsonAnswer(status, shape === "detail" ? { detail: message } : { error: message }, headers);
 }
 
+/** Which shape each module's error handler answers in: read from the route table by the OpenAPI description (modules/openapi). */
+const handlerShapes = new WeakMap<object, ErrorShape>();
+
+/** The error shape of a route, from the error handlers in its hooks (its module's first); null when none of them is answerErrors'. */
+export function errorShapeOf(handlers: readonly unknown[]): ErrorShape | null {
+  for (const handler of handlers) {
+    const fn = typeof handler === "function" ? handler : (handler as { fn?: unknown } | null)?.fn;
+    const shape = fn && typeof fn === "function" ? handlerShapes.get(fn) : undefined;
+    if (shape) return shape;
+  }
+  return null;
+}
+
 /** The `onError` handler of a module whose routes answer in `shape`. */
 export function answerErrors(shape: ErrorShape, logger: Logger) {
-  return ({ code, error, request }: { code: unknown; error: unknown; request: Request }): Response => {
+  const handler = ({ code, error, request }: { code: unknown; error: unknown; request: Request }): Response => {
     // A refusal thrown by a body parser arrives wrapped in Elysia's ParseError.
     const refusal = error instanceof Refusal ? error : (error as { cause?: unknown })?.cause;
     if (refusal instanceof Refusal) return errorAnswer(shape, refusal.status, refusal.message, refusal.headers);
@@ -36,6 +49,8 @@ export function answerErrors(shape: ErrorShape, logger: Logger) {
     logger.error("http.internal_error", { method: request.method, path: new URL(request.url).pathname, error: (error as Error)?.message });
     return errorAnswer(shape, 500, "Internal server error");
   };
+  handlerShapes.set(handler, shape);
+  return handler;
 }
 
 function validationMessage(error: unknown): string {

@@ -2,7 +2,7 @@
 // Every answer has an empty body: nginx keeps the upstream connection alive
 // for auth_request only when the answer has no body (≈32,000 vs 12,000 req/s
 // measured), and no intermediary may cache it.
-import { Elysia } from "elysia";
+import { Elysia, t, type DocumentDecoration } from "elysia";
 import type { IdentityPipeline } from "../../identity/pipeline.ts";
 import type { AuthResult } from "../../identity/result.ts";
 import type { Ban } from "../../identity/regulation-gate.ts";
@@ -78,8 +78,52 @@ export type AuthenticateHandler = (request: Request, server: PeerLookup | null |
 
 /** The Elysia controller of /authenticate, around the plain handler. */
 export function authenticateModule(handler: AuthenticateHandler) {
-  return new Elysia({ name: "authenticate" }).all("/authenticate", ({ request, server }) => handler(request, server));
+  return new Elysia({ name: "authenticate" }).all("/authenticate", ({ request, server }) => handler(request, server), { detail: AUTHENTICATE_DETAIL });
 }
+
+const header = (description: string) => ({ description, schema: { type: "string" as const } });
+/** No body: what the answer says is in its status and headers. */
+const NO_BODY = {};
+/**
+ * How /authenticate is described (OpenAPI): the answers have no body (but an access rule's refusal, which
+ * says why); with single sign-on, a browser is sent to sign in (nginx: 401 with Location; forward-auth: 302/303).
+ */
+const AUTHENTICATE_DETAIL: DocumentDecoration = {
+  summary: "nginx's auth_request: is this request's caller known? (any method; the answer has no body)",
+  description:
+    "Runs the providers of every realm on the request's credential (Authorization, the single sign-on cookie, a trusted proxy's headers), " +
+    "then the augmenters, and answers with the identity as a signed JWT. The access rules (`access`) apply first, with the original request " +
+    "as nginx passes it (X-Original-URI, X-Original-Method). The answers have an empty body, so that nginx keeps the connection alive.",
+  security: [{}, { basic: [] }, { bearer: [] }],
+  responses: {
+    200: {
+      description: "Authenticated (or let through by a `bypass` rule)",
+      content: NO_BODY,
+      headers: {
+        Authorization: header("Bearer and the JWT naming the identity, for the protected application"),
+        "X-Auth-Username": header("With include_legacy_headers: the username"),
+        "X-Auth-Realm": header("With include_legacy_headers: the realm"),
+        "X-Auth-Roles": header("With include_legacy_headers: the roles, comma-separated"),
+      },
+    },
+    302: { description: "With single sign-on behind a forward-auth proxy (Caddy, Traefik): a browser's page navigation is sent to sign in", headers: { Location: header("The sign-in page, returning to the page") } },
+    303: { description: "As 302, for a navigation that is not a GET", headers: { Location: header("The sign-in page, returning to the page") } },
+    401: {
+      description: "No credential, or one that no provider accepts (with single sign-on, a browser's navigation also gets the sign-in page in Location, for nginx's error_page)",
+      content: NO_BODY,
+      headers: { "WWW-Authenticate": header("The challenges of the configured providers"), Location: header("With single sign-on, for a browser: the sign-in page") },
+    },
+    403: {
+      description: "Refused by an access rule, saying why: a page for a browser's navigation",
+      content: { "application/json": { schema: t.Object({ error: t.String() }) }, "text/html": { schema: t.String() } },
+    },
+    429: {
+      description: "Too many failed attempts (regulation.authenticate_status: 429; 401 otherwise)",
+      content: NO_BODY,
+      headers: { "Retry-After": header("Seconds until the ban ends") },
+    },
+  },
+};
 
 export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateHandler {
   const { pipeline, reuseSeconds, access = null } = deps;

@@ -126,6 +126,14 @@ export function deviceModule(deps: DeviceDeps) {
         const location = `${devicePage(request, server)}?${new URLSearchParams({ provider: params.name })}`;
         return new Response(null, { status: 303, headers: { location, "cache-control": "no-store" } });
       },
-      { detail: { summary: "verification_uri opened in a browser: to the portal's device page" } },
+      {
+        detail: {
+          summary: "verification_uri opened in a browser: to the portal's device page",
+          responses: {
+            303: { description: "To the portal's device page", headers: { Location: { schema: { type: "string" } } } },
+            404: { description: "No provider of this name takes a sign-in" },
+          },
+        },
+      },
     );
 }

@@ -57,9 +57,11 @@ export function infoModule({ pipeline, caller, logger }: InfoDeps) {
   return new Elysia({ name: "info" })
     .use(caller)
     .onError(answerErrors("error", logger))
-    .get("/", () => new Response(page, { headers: { "content-type": "text/html; charset=utf-8" } }))
-    .get("/providers", () => ({ providers }), { response: ProviderList })
-    .get("/augmenters", () => ({ augmenters }), { response: AugmenterList })
+    .get("/", () => new Response(page, { headers: { "content-type": "text/html; charset=utf-8" } }), {
+      detail: { summary: "A small page with the name and version", responses: { 200: { description: "The page", content: { "text/html": { schema: t.String() } } } } },
+    })
+    .get("/providers", () => ({ providers }), { response: ProviderList, detail: { summary: "The configured providers: names, types, realms" } })
+    .get("/augmenters", () => ({ augmenters }), { response: AugmenterList, detail: { summary: "The configured augmenters: names, types, realms" } })
     .get(
       "/whoami",
       ({ caller, set }) => {
@@ -68,6 +70,10 @@ export function infoModule({ pipeline, caller, logger }: InfoDeps) {
         const { username, realm, roles, attributes, scopes } = caller.user;
         return { version: 1, realm, username, roles, attributes, scopes: scopes ?? {} };
       },
-      { identified: true, response: { 200: UserModel, 401: ErrorModel } },
+      {
+        identified: true,
+        response: { 200: UserModel, 401: ErrorModel },
+        detail: { summary: "The identity /authenticate would vouch for, in auth-o-tron's shape (401 without a credential)" },
+      },
     );
 }

@@ -35,6 +35,14 @@ const KeyModel = t.Object({
 });
 const KeyListModel = t.Object({ mode: t.String(), keys: t.Array(KeyModel) });
 const JwksModel = t.Object({ keys: t.Array(t.Record(t.String(), t.Unknown())) });
+/** Documentation only: the discovery route's answer, as it is built. */
+const DiscoveryModel = t.Object({
+  issuer: t.String(),
+  jwks_uri: t.String(),
+  id_token_signing_alg_values_supported: t.Array(t.String()),
+  response_types_supported: t.Array(t.String()),
+  subject_types_supported: t.Array(t.String()),
+});
 
 
 export type KeyView = Static<typeof KeyModel>;
@@ -71,7 +79,7 @@ export function keysModule(deps: KeysDeps) {
         set.headers["cache-control"] = `public, max-age=${jwksMaxAge}`;
         return keySet.jwks();
       },
-      { response: JwksModel },
+      { response: JwksModel, detail: { summary: "The public keys that verify Gatehouse's JWTs (JWKS), the next one published ahead" } },
     )
     .get("/.well-known/openid-configuration", ({ request, server, set }) => {
       // Shared caches may keep it only when jwks_uri is the same for everyone (public_url): one
@@ -85,8 +93,17 @@ export function keysModule(deps: KeysDeps) {
         response_types_supported: [],
         subject_types_supported: ["public"],
       };
+    }, {
+      detail: {
+        summary: "A minimal OpenID discovery document for backends: the issuer and where its keys are",
+        responses: { 200: { description: "The discovery document", content: { "application/json": { schema: DiscoveryModel } } } },
+      },
     })
-    .get("/api/v1/keys", listing, { admin: true, response: { 200: KeyListModel, 401: ErrorModel, 403: ErrorModel } })
+    .get("/api/v1/keys", listing, {
+      admin: true,
+      response: { 200: KeyListModel, 401: ErrorModel, 403: ErrorModel },
+      detail: { summary: "The signing keys (administrators): states and dates, never private material" },
+    })
     .post(
       "/api/v1/keys/rotate",
       async ({ actor, set }) => {
@@ -98,6 +115,7 @@ export function keysModule(deps: KeysDeps) {
       {
         admin: true,
         response: { 202: t.Object({ rotating_to: t.String(), ...KeyListModel.properties }), 401: ErrorModel, 403: ErrorModel, 409: ErrorModel },
+        detail: { summary: "Rotate the signing keys (administrators): a next key, published before it signs" },
       },
     );
 }

@@ -22,7 +22,7 @@ export function readyModule(check: () => Readiness | Promise<Readiness>) {
       const { ready, checks } = await check();
       return jsonAnswer(ready ? 200 : 503, { status: ready ? "ready" : "not ready", checks });
     },
-    { response: { 200: ReadinessModel, 503: ReadinessModel } },
+    { response: { 200: ReadinessModel, 503: ReadinessModel }, detail: { summary: "Readiness: the store answers and the signing keys are loaded (503 otherwise)" } },
   );
 }
 

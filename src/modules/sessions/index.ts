@@ -18,7 +18,7 @@
 // caller plugin; the rules live in sessions/service.ts and tokens/service.ts,
 // which refuse with a Refusal; this file translates.
 import { banRefusal } from "../../regulation/index.ts";
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import { basicCredential, bearerCredential } from "../../identity/credentials.ts";
 import type { IdentityPipeline } from "../../identity/pipeline.ts";
 import { httpRequestContext, type PeerLookup } from "../../identity/request.ts";
@@ -39,6 +39,7 @@ import {
   ApiKeyModel,
   ApiKeyWithSecretModel,
   DetailModel,
+  DeviceGrantErrorModel,
   DiscoveryModel,
   EndedModel,
   EndUserBody,
@@ -185,7 +186,20 @@ function loginRoutes(deps: SessionsDeps) {
         parse: parseFormOrJsonObject,
         body: LoginBody,
         response: { 200: LoginModel, ...errors },
-        detail: { summary: "Log in: an access token and a refresh token" },
+        detail: {
+          summary: "Log in: an access token and a refresh token",
+          description: `With grant_type ${DEVICE_CODE_GRANT_TYPE}, a command line's poll for the sign-in it started (RFC 8628): its refusals are RFC 8628's (authorization_pending, slow_down, access_denied, expired_token).`,
+          responses: {
+            400: {
+              description: "An invalid request; a device-code poll that gets no session yet says why in RFC 8628's shape",
+              // A copy of DetailModel: Elysia writes into the models it validates with, and this one is only described.
+              content: { "application/json": { schema: t.Union([t.Object({ detail: t.String() }), DeviceGrantErrorModel]) } },
+            },
+            401: { description: "Incorrect username or password (or API key)", headers: { "WWW-Authenticate": { schema: { type: "string" } } } },
+            404: { description: "No provider of this name takes a login" },
+            429: { description: "Too many failed attempts (regulation)", headers: { "Retry-After": { schema: { type: "integer" } } } },
+          },
+        },
       },
     )
     .post(
@@ -204,7 +218,14 @@ function loginRoutes(deps: SessionsDeps) {
         await sessions.revokeByRefreshToken(body.refresh_token, httpRequestContext("api", request, server).client);
         return noContent();
       },
-      { parse: parseJsonObject, body: RefreshTokenBody, detail: { summary: "End the session of a refresh token (always 204, RFC 7009)" } },
+      {
+        parse: parseJsonObject,
+        body: RefreshTokenBody,
+        detail: {
+          summary: "End the session of a refresh token (always 204, RFC 7009)",
+          responses: { 204: { description: "Ended, or there was none" }, 503: { description: "The store is disabled" } },
+        },
+      },
     );
 }
 
@@ -219,7 +240,17 @@ function sessionRoutes(deps: SessionsDeps) {
         await sessions.revoke(actor, params.session_id);
         return noContent();
       },
-      { caller: "sessions", detail: { summary: "Revoke a session: your own, or any for an admin" } },
+      {
+        caller: "sessions",
+        detail: {
+          summary: "Revoke a session: your own, or any for an admin",
+          responses: {
+            204: { description: "Revoked" },
+            404: { description: "No such live session, or another user's" },
+            503: { description: "The store is disabled" },
+          },
+        },
+      },
     )
     .get(
       "/api/v1/auth/sessions",
@@ -265,7 +296,18 @@ function sessionRoutes(deps: SessionsDeps) {
         await sessions.logout(actor);
         return noContent();
       },
-      { caller: "sessions", detail: { summary: "End the session of the access token used" } },
+      {
+        caller: "sessions",
+        detail: {
+          summary: "End the session of the access token used",
+          responses: {
+            204: { description: "Ended" },
+            400: { description: "Not called with a session's access token" },
+            404: { description: "The session has ended already" },
+            503: { description: "The store is disabled" },
+          },
+        },
+      },
     )
     .post("/api/v1/auth/logout/all", async ({ actor }) => ({ revoked: await sessions.revokeAllOwn(actor) }), {
       caller: "sessions",
@@ -334,6 +376,13 @@ function apiKeyRoutes({ caller, tokens }: SessionsDeps) {
         await tokens.revokeOwnByFirstEight(actor, query.first_eight);
         return noContent();
       },
-      { caller: "tokens", query: FirstEightQuery, detail: { summary: "Revoke one of your API keys by its first_eight (Tiled)" } },
+      {
+        caller: "tokens",
+        query: FirstEightQuery,
+        detail: {
+          summary: "Revoke one of your API keys by its first_eight (Tiled)",
+          responses: { 204: { description: "Revoked" }, 404: { description: "You have no such API key" }, 503: { description: "The store is disabled" } },
+        },
+      },
     );
 }

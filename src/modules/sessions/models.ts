@@ -6,6 +6,13 @@ const nullable = <T extends Parameters<typeof t.Union>[0][number]>(schema: T) =>
 /** Tiled clients read an error's message from `detail`. */
 export const DetailModel = t.Object({ detail: t.String() }, { description: "Every failure on these routes" });
 
+/** A device-code poll that gets no session (RFC 8628 §3.5), at the top level for standard clients and under `detail` for Tiled's. */
+const DeviceGrantError = t.Object({
+  error: t.String({ description: "authorization_pending, slow_down, access_denied or expired_token" }),
+  error_description: t.String(),
+});
+export const DeviceGrantErrorModel = t.Object({ ...DeviceGrantError.properties, detail: DeviceGrantError }, { description: "RFC 8628's refusal of a poll" });
+
 export const DiscoveryModel = t.Object({
   api_version: t.Integer(),
   library_version: t.String(),

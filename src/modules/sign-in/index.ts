@@ -14,7 +14,7 @@
 // never from an untrusted peer's: it is where the provider sends the code.
 // Every refusal is a page that says what happened, 4xx for the person's side
 // and the provider's refusals, 502/504 for a provider down or slow.
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import type { PeerLookup } from "../../identity/request.ts";
 import { httpRequestContext } from "../../identity/request.ts";
 import { createUser } from "../../identity/user.ts";
@@ -54,6 +54,17 @@ const PAGE_HEADERS = {
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
   "cache-control": "no-store",
+};
+/** How these routes are described (OpenAPI): a person's browser is sent on, or shown a page saying what happened. */
+const PAGE = { "text/html": { schema: t.String() } };
+const LOCATION = { Location: { schema: { type: "string" as const } } };
+const REFUSED_PAGES = {
+  400: { description: "The sign-in cannot go on (a page says why: start again)", content: PAGE },
+  403: { description: "The identity provider refused, or the account does not meet the requirements (a page)", content: PAGE },
+  404: { description: "No identity provider of this name (a page)", content: PAGE },
+  409: { description: "The username is already another account's in the realm (a page)", content: PAGE },
+  502: { description: "The identity provider could not be reached or answered nonsense (a page)", content: PAGE },
+  504: { description: "The identity provider did not answer in time (a page)", content: PAGE },
 };
 const FLOW_COOKIE = "gatehouse_flow";
 const SECURE_FLOW_COOKIE = "__Secure-gatehouse_flow";
@@ -127,7 +138,12 @@ export function signInModule(deps: SignInDeps) {
         ? start(request, server, params.name, "portal", cookie.returnTarget(query.rd))
         : refused(request, 404, "The portal is switched off here."),
     )
-    .get("/api/v1/auth/provider/:name/authorize", ({ request, server, params }) => start(request, server, params.name, "tiled", null))
+    .get("/api/v1/auth/provider/:name/authorize", ({ request, server, params }) => start(request, server, params.name, "tiled", null), {
+      detail: {
+        summary: "Tiled's external mode: sign in with an identity provider in the browser",
+        responses: { 302: { description: "To the identity provider, with the flow's cookie", headers: LOCATION }, ...REFUSED_PAGES },
+      },
+    })
     .get("/api/v1/auth/provider/:name/code", async ({ request, server, params }) => {
       const name = params.name;
       const found = byName.get(name);
@@ -180,6 +196,15 @@ export function signInModule(deps: SignInDeps) {
         response.headers.append(...clearFlow);
         return response;
       }
+    }, {
+      detail: {
+        summary: "The redirect URI: the identity provider sends the browser back here",
+        responses: {
+          200: { description: "Signed in: a page that shows the refresh token once", content: PAGE },
+          303: { description: "Signed in: to the portal (its cookie set), or to the provider's redirect_on_success with the tokens in the fragment", headers: LOCATION },
+          ...REFUSED_PAGES,
+        },
+      },
     });
 }
 

@@ -19,7 +19,7 @@ import { MAX_NETWORKS } from "../../tokens/networks.ts";
 import type { callerPlugin } from "../caller.ts";
 import { holdsGatehouseScope } from "../../tokens/scopes.ts";
 import { answerErrors, parseJsonObject, parseRawText } from "../errors.ts";
-import { parseLeakReports, verifyGithubSignature, type GithubKeys } from "../../tokens/leaks.ts";
+import { MAX_LEAK_REPORTS, parseLeakReports, verifyGithubSignature, type GithubKeys } from "../../tokens/leaks.ts";
 import { Refusal } from "../../refusal.ts";
 import { UNAUTHORIZED } from "../caller.ts";
 import { httpRequestContext } from "../../identity/request.ts";
@@ -131,6 +131,17 @@ const LeakVerdictsModel = t.Array(
   { description: "GitHub's feedback format: one entry per report, never the secret" },
 );
 
+/** The body of a leak report, as parseLeakReports reads it (documentation only: the route reads the body as sent, to check its signature). */
+const LeakReportsBody = t.Array(
+  t.Object({
+    token: t.String({ minLength: 1, description: "The value found" }),
+    type: t.Optional(t.String({ description: "GitHub's name of the token type" })),
+    url: t.Optional(t.String({ description: "Where it was found" })),
+    source: t.Optional(t.String({ description: "e.g. content, commit, issue" })),
+  }),
+  { maxItems: MAX_LEAK_REPORTS, description: "GitHub's secret-scanning partner format" },
+);
+
 export function tokensModule({ caller, tokens, leakKeys, logger }: TokensDeps) {
   return new Elysia({ name: "tokens" })
     .use(caller)
@@ -157,7 +168,19 @@ export function tokensModule({ caller, tokens, leakKeys, logger }: TokensDeps) {
         await tokens.revokeBySecret(actor, params.token, { onlyItself: !holdsGatehouseScope(user.scopes, "tokens") });
         return noContent();
       },
-      { caller: true, params: t.Object({ token: t.String() }), detail: { summary: "Revoke a token by its secret (auth-o-tron); a token may revoke itself" } },
+      {
+        caller: true,
+        params: t.Object({ token: t.String() }),
+        detail: {
+          summary: "Revoke a token by its secret (auth-o-tron); a token may revoke itself",
+          responses: {
+            204: { description: "Revoked, with the tokens made with it" },
+            403: { description: "Another token than the one used, by a credential scoped without gatehouse:tokens" },
+            404: { description: "No such token, or another user's" },
+            503: { description: "The store is disabled" },
+          },
+        },
+      },
     )
     .post(
       "/api/v1/tokens",
@@ -218,7 +241,16 @@ export function tokensModule({ caller, tokens, leakKeys, logger }: TokensDeps) {
         identified: true,
         parse: parseRawText,
         response: { 200: LeakVerdictsModel, ...errors },
-        detail: { summary: "Report leaked tokens (GitHub's secret-scanning partner format, signed; or an admin's plain list): live ones are revoked at once" },
+        detail: {
+          summary: "Report leaked tokens (GitHub's secret-scanning partner format, signed; or an admin's plain list): live ones are revoked at once",
+          description:
+            "Signed by GitHub (its public key identifier and signature headers, checked against tokens.leaks' keys) from anyone; unsigned, from an administrator only.",
+          parameters: [
+            { name: "Github-Public-Key-Identifier", in: "header", required: false, schema: { type: "string" }, description: "The key GitHub signed the body with" },
+            { name: "Github-Public-Key-Signature", in: "header", required: false, schema: { type: "string" }, description: "GitHub's signature of the body, as sent (base64 ECDSA)" },
+          ],
+          requestBody: { required: true, content: { "application/json": { schema: LeakReportsBody } } },
+        },
       },
     )
     .post(
@@ -245,6 +277,17 @@ export function tokensModule({ caller, tokens, leakKeys, logger }: TokensDeps) {
         await tokens.revoke(actor, params.id);
         return noContent();
       },
-      { caller: "tokens", params: t.Object({ id: t.String() }), detail: { summary: "Revoke a token" } },
+      {
+        caller: "tokens",
+        params: t.Object({ id: t.String() }),
+        detail: {
+          summary: "Revoke a token",
+          responses: {
+            204: { description: "Revoked, with the tokens made with it" },
+            404: { description: "No such token, or another user's" },
+            503: { description: "The store is disabled" },
+          },
+        },
+      },
     );
 }
