@@ -6,14 +6,14 @@
 // remembers for the banned username's header (the in-process case: a write
 // through this process's own SQLite connection does not move data_version).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { basic, json, startApp, type TestApp } from "./helpers/app.ts";
 import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";
 import { portalConfig } from "./helpers/portal.ts";
 
 const FORM = { "content-type": "application/x-www-form-urlencoded" };
-const USERS = ["alice", "bob", "carol", "dave", "erin"].map((username) => ({ username, password: `${username}-pw` }));
+const USERS = ["alice", "bob", "carol", "dave", "erin", "frank"].map((username) => ({ username, password: `${username}-pw` }));
 
 let dir: string;
 let app: TestApp;
@@ -34,9 +34,14 @@ async function ban(username: string) {
 }
 
 function gatehouse(...args: string[]) {
+  return gatehouseAs({ USER: "operator-7" }, ...args);
+}
+
+function gatehouseAs(login: { USER?: string }, ...args: string[]) {
+  const { USER: _user, LOGNAME: _logname, ...env } = process.env;
   const result = Bun.spawnSync([process.execPath, "run", join(projectRoot, "src/main.ts"), ...args], {
     cwd: dir,
-    env: { ...process.env, GATEHOUSE_CONFIG: "", AOT_CONFIG_PATH: "", USER: "operator-7" },
+    env: { ...env, GATEHOUSE_CONFIG: "", AOT_CONFIG_PATH: "", ...login },
     timeout: 60_000,
   });
   return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
@@ -132,6 +137,17 @@ describe("the CLI: gatehouse regulation list|release", () => {
     const none = gatehouse("regulation", "release", "--user", "bob", "--realm", "local", "--config", configFile);
     expect(none.code).toBe(1);
     expect(none.stderr.trim()).toBe("regulation release: no ban in force for bob in realm local");
+  });
+
+  test("without $USER, the audit names the operator by the system's login name, not cli:unknown (issue 26 § 3)", async () => {
+    await ban("frank");
+    const released = gatehouseAs({}, "regulation", "release", "--user", "frank", "--realm", "local", "--config", configFile);
+    expect(released.code).toBe(0);
+    const audit = await json(await api("/api/v1/audit?event=regulation.released&subject=frank"));
+    // The passwd file's name of this uid (Bun's os.userInfo() says "unknown" without $USER).
+    const name = readFileSync("/etc/passwd", "utf8").split("\n").map((line) => line.split(":")).find((fields) => fields[2] === String(process.getuid!()))![0];
+    expect(audit.events[0].actor.username).toBe(`cli:${name}`);
+    expect(audit.events[0].actor.username).not.toBe("cli:unknown");
   });
 
   test("usage errors exit 2 with one clear line; --help exits 0", () => {
