@@ -28,6 +28,7 @@ STORE_SUITES=(
   test/token-services.test.ts
   test/trusted-header.test.ts
   test/portal.test.ts
+  test/portal-admin.test.ts
   test/security.test.ts
   test/edge.test.ts
   test/metrics.test.ts
