@@ -4,12 +4,10 @@
 //   GET  /portal/admin/users?user=    a user's tokens and sessions
 //   GET  /portal/admin/keys           signing keys             POST /portal/admin/keys/rotate
 //   GET  /portal/admin/audit          the audit log, filtered and paged
-//   GET  /portal/admin/regulation     the bans in force        POST /portal/admin/regulation/release
 import { Elysia } from "elysia";
 import type { KeySet } from "../../keys/keyset.ts";
 import type { ManagedKeySet } from "../../keys/managed.ts";
 import { Refusal } from "../../refusal.ts";
-import type { Regulator } from "../../regulation/regulator.ts";
 import type { SessionService } from "../../sessions/service.ts";
 import type { StoreBackend } from "../../store/backend.ts";
 import type { TokenPolicy, TokenService } from "../../tokens/service.ts";
@@ -18,7 +16,7 @@ import { keyViews } from "../keys/index.ts";
 import { DATE, field, FormBody, parseForm } from "./forms.ts";
 import { doneMessage, type PortalPages } from "./pages.ts";
 import { tokenActions } from "./tokens.ts";
-import { bansView, userListView } from "./admin-views.ts";
+import { userListView } from "./admin-views.ts";
 import { html } from "./html.ts";
 import type { UserListOrder } from "../../store/users/model.ts";
 import { auditView, keysView, usersView, type AuditQuery } from "./views.ts";
@@ -31,8 +29,6 @@ export interface AdminPagesDeps {
   tokenPolicy: TokenPolicy;
   keys: { keySet: KeySet; managed: ManagedKeySet | null };
   pages: PortalPages;
-  /** null when regulation is off: the bans page says so. */
-  regulator: Regulator | null;
 }
 
 const AUDIT_PAGE = 50;
@@ -43,7 +39,7 @@ const usersPath = (user: string, realm: string) => `admin/users?${new URLSearchP
 const USERS_PAGE = 50;
 const ORDERS: readonly UserListOrder[] = ["sign-in", "name", "seen"];
 
-export function adminPages({ caller, tokens, sessions, store, tokenPolicy, keys, pages, regulator }: AdminPagesDeps) {
+export function adminPages({ caller, tokens, sessions, store, tokenPolicy, keys, pages }: AdminPagesDeps) {
   const { person, redirect } = pages;
   const actions = tokenActions(tokenPolicy);
 
@@ -128,28 +124,5 @@ export function adminPages({ caller, tokens, sessions, store, tokenPolicy, keys,
         return pages.answer(request, 200, "Audit log", auditView(filter, page, links), me.frame, "admin/audit");
       },
       { admin: true },
-    )
-    .get(
-      "/portal/admin/regulation",
-      async ({ request, query, ...found }) => {
-        const me = person(request, found);
-        const done = doneMessage(query, { released: "Released: the right password is accepted again at once.", none: "That ban had already ended." });
-        const message = done ? { kind: query.done === "none" ? ("error" as const) : ("success" as const), text: done } : undefined;
-        return pages.answer(request, 200, "Bans", bansView(regulator ? await regulator.activeBans() : null, me.frame.csrf, message), me.frame, "admin/regulation");
-      },
-      { admin: true },
-    )
-    .post(
-      "/portal/admin/regulation/release",
-      async ({ request, body, ...found }) => {
-        const me = person(request, found);
-        if (!regulator) throw new Refusal(409, "Regulation is off here (regulation.enabled: false): there are no bans");
-        const kind = field(body, "kind");
-        const subject = field(body, "subject");
-        if ((kind !== "username" && kind !== "address") || subject === "") throw new Refusal(400, "Choose a ban to release");
-        const released = await regulator.release(me.actor, kind, subject);
-        return redirect(request, `admin/regulation?done=${released ? "released" : "none"}`);
-      },
-      { admin: true, parse: parseForm, body: FormBody },
     );
 }

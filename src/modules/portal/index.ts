@@ -22,7 +22,7 @@
 // that came with it. The rules stay in the services; the pages render.
 // This file puts the portal together: what every page shares (./pages.ts:
 // the headers, the error pages) and each family of pages, in this order:
-// ./device.ts, ./sign-in.ts, ./home.ts, ./tokens.ts, ./sessions.ts, ./admin.ts.
+// ./device.ts, ./sign-in.ts, ./home.ts, ./tokens.ts, ./sessions.ts, ./admin.ts, ./bans.ts.
 import { Elysia } from "elysia";
 import type { IdentityPipeline } from "../../identity/pipeline.ts";
 import type { Logger } from "../../log.ts";
@@ -45,6 +45,7 @@ import { homePage } from "./home.ts";
 import { tokenPages } from "./tokens.ts";
 import { sessionPages } from "./sessions.ts";
 import { adminPages } from "./admin.ts";
+import { banPages } from "./bans.ts";
 import { errorView } from "./views.ts";
 
 export interface PortalDeps {
@@ -93,5 +94,6 @@ export function portalModule(deps: PortalDeps) {
     .use(homePage({ caller, tokens, pages }))
     .use(tokenPages({ caller, tokens, tokenPolicy, pages }))
     .use(sessionPages({ caller, cookie, sessions, pages }))
-    .use(adminPages({ caller, tokens, sessions, store, tokenPolicy, keys, pages, regulator: deps.regulator ?? null }));
+    .use(adminPages({ caller, tokens, sessions, store, tokenPolicy, keys, pages }))
+    .use(banPages({ caller, regulator: deps.regulator ?? null, pages }));
 }
