@@ -32,7 +32,6 @@ import { auditFeature } from "./modules/audit/wiring.ts";
 import { portalFeature } from "./modules/portal/wiring.ts";
 import { signInFeature } from "./modules/sign-in/wiring.ts";
 import type { StoreBackend } from "./store/backend.ts";
-import { openSqliteBackend } from "./store/sqlite-backend.ts";
 import { openBackend } from "./store/open.ts";
 import type { TokenService } from "./tokens/service.ts";
 import type { SessionService } from "./sessions/service.ts";
@@ -41,7 +40,8 @@ import { schedulePurge } from "./store/purge.ts";
 import type { Metrics } from "./metrics/recorder.ts";
 import { createReadinessCheck, type Readiness } from "./metrics/readiness.ts";
 import { readyModule } from "./modules/metrics/index.ts";
-import { clientAddressReader, createRegulation, type Regulation, type RegulationCounters } from "./regulation/index.ts";
+import { clientAddressReader } from "./regulation/index.ts";
+import { regulationFeature } from "./modules/regulation/wiring.ts";
 import { createAccessControl } from "./access/index.ts";
 import { isWorker } from "./worker-role.ts";
 import type { Sealer } from "./providers/provider.ts";
@@ -141,7 +141,12 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
     countedStore: isWorker() ? null : store,
     remindBefore: config.tokens.remind_before,
   });
-  const regulation = regulationFeature(config, store, logger, metrics.regulationCounters);
+  const regulation = regulationFeature({
+    settings: config.regulation.enabled ? regulationSettings(config) : null,
+    store,
+    logger,
+    counters: metrics.regulationCounters,
+  });
   // The client's address as regulation reads it (behind a trusted proxy, its X-Real-IP), also when regulation is off.
   const readClientAddress = () => (regulation.service ? (request: RequestContext) => regulation.service!.clientAddress(request) : clientAddressReader(config.regulation.trusted_proxies, logger));
   const webhook = config.tokens.notifications.webhook;
@@ -208,6 +213,7 @@ function withRoutes(config: GatehouseConfig, logger: Logger, store: StoreBackend
     device: devices && { authorizations: devices, guard: deviceGuard },
     tokenPolicy: tokenPolicy(config),
     keys: keys.opened,
+    regulator: made.regulation.service?.regulator ?? null,
   });
   const caller = callerPlugin({ pipeline, adminRole: config.admin_role, apiTokens: tokens.provider, accessTokens: made.accessTokens, cookie: portal.cookie, publicHost: links.host });
   const readiness = createReadinessCheck({ store, keySet: keys.opened.keySet, timeQuery: metrics.timeQuery });
@@ -273,20 +279,6 @@ function withRoutes(config: GatehouseConfig, logger: Logger, store: StoreBackend
       pipeline.close();
       for (const feature of features) await feature.close?.();
       await store?.close();
-    },
-  };
-}
-
-/** Regulation of guessing, shared through the store; without one, this process keeps its own counts in memory. */
-function regulationFeature(config: GatehouseConfig, store: StoreBackend | null, logger: Logger, counters: RegulationCounters | null): Feature & { service: Regulation | null } {
-  const regulationStore = config.regulation.enabled ? (store ?? openSqliteBackend(":memory:")) : null;
-  const service = regulationStore ? createRegulation(regulationSettings(config), regulationStore, logger, counters) : null;
-  return {
-    service,
-    observer: service?.observer,
-    stop: () => service?.close(),
-    async close() {
-      if (regulationStore && regulationStore !== store) await regulationStore.close();
     },
   };
 }

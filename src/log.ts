@@ -59,9 +59,16 @@ function isSecretField(key: string): boolean {
   return secret;
 }
 
-/** The value as written: secrets replaced (booleans say nothing and stay), errors by their message. */
+/**
+ * A count under a plural name (`tokens: 2`, `sessions.user_ended`'s): a number, never a secret, and
+ * hiding it only hid how many tokens were revoked. A number under a singular name stays hidden (a
+ * PIN-like `password: 1234` read from YAML as a number).
+ */
+const isCount = (key: string, value: unknown) => typeof value === "number" && Number.isInteger(value) && key.endsWith("s");
+
+/** The value as written: secrets replaced (booleans and counts say nothing and stay), errors by their message. */
 function shownValue(key: string, value: unknown): unknown {
-  if (isSecretField(key) && typeof value !== "boolean") return "[redacted]";
+  if (isSecretField(key) && typeof value !== "boolean" && !isCount(key, value)) return "[redacted]";
   return value instanceof Error ? value.message : value;
 }
 

@@ -75,6 +75,12 @@ describe("GET /api/v1/audit", () => {
     expect((await eventsOf("?event=token.%25")).events).toHaveLength(0); // LIKE's own characters are literal
     expect((await eventsOf("?event=token.delete_*")).events.map((e) => e.event)).toEqual(["token.delete_denied"]); // _ too, on SQLite as well
     expect((await eventsOf("?event=tok_n.*")).events).toHaveLength(0);
+    // A family, as the portal takes it (issue 26 § 3: one rule everywhere): `token` is token.*, and nothing else.
+    expect((await eventsOf("?event=token")).events).toHaveLength(6);
+    expect((await eventsOf("?event=TOKEN")).events).toHaveLength(6);
+    expect((await eventsOf("?event=key")).events.map((e) => e.event)).toEqual(["key.created"]);
+    expect((await eventsOf("?event=tok")).events).toHaveLength(0);
+    expect((await eventsOf("?event=token.creat")).events).toHaveLength(0);
     expect((await eventsOf("?actor=bob")).events.map((e) => e.event)).toEqual(["token.delete_denied"]);
     expect((await eventsOf(`?subject=${tokenIds[0]}`)).events.map((e) => e.event)).toEqual(["token.revoked", "token.created"]);
     expect((await eventsOf("?subject=erin")).events).toHaveLength(1);
@@ -128,6 +134,9 @@ describe("gatehouse audit", () => {
   };
 
   test("the same filters and paging as the API", () => {
+    // A family (issue 26 § 3), as in the API and the portal.
+    const family = JSON.parse(cli("--event", "token", "--json").stdout);
+    expect(family.events.map((event: { event: string }) => event.event)).toEqual(["token.delete_denied", "token.revoked", "token.created", "token.created", "token.created", "token.created"]);
     const json = cli("--event", "token.created", "--realm", "local", "--json");
     expect(json.code).toBe(0);
     const page = JSON.parse(json.stdout);

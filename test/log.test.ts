@@ -88,6 +88,16 @@ describe("values that could forge a line or a terminal sequence, and secrets", (
       expect(lines[0]).toContain("true");
     }
   });
+
+  test("a count under a plural name is shown (tokens=2, issue 26 § 3); a number under a singular one is not", () => {
+    for (const format of ["json", "console"] as const) {
+      const { lines, logger } = capture(format);
+      logger.warn("sessions.user_ended", { sessions: 1, tokens: 2, password: 123456, secrets: ["s3cr3t"] });
+      expect(lines[0]).toContain(format === "json" ? '"tokens":2' : "tokens=2");
+      expect(lines[0]).not.toContain("123456");
+      expect(lines[0]).not.toContain("s3cr3t");
+    }
+  });
 });
 
 describe("the logging section, read as auth-o-tron reads it", () => {

@@ -158,6 +158,10 @@ async function scenario(q: Queries, inTransaction: InTransaction): Promise<Recor
   await step("find unknown session", () => q.findSession("ses_none"));
   await step("list live sessions", () => q.listSessions({ now: T0 + 100 }));
   await step("list alice's sessions, all", () => q.listSessions({ username: "alice", realm: "local", includeInactive: true, now: T0 + 100 }));
+  for (const order of ["sign-in", "name", "seen"] as const) {
+    await step(`list users by ${order}`, () => q.listUsers({ order, limit: 10, offset: 0, now: T0 + 100 }));
+  }
+  await step("list users, second page", () => q.listUsers({ order: "sign-in", limit: 2, offset: 2, now: T0 + 100 }));
   await step("count live", () => q.countLiveSessions(1, T0 + 100));
   await step("count live of bob (expired)", () => q.countLiveSessions(2, T0 + 100));
   await step("revoke sessions", () => q.markSessionsRevoked(["ses_2", "ses_none"], T0 + 200, "logout"));

@@ -176,9 +176,15 @@ describe.skipIf(!enabled)("the portal in a browser", () => {
     await visit(page, "sessions");
     expect(await page.locator("tbody tr").count()).toBe(2);
     expect(await page.locator("tbody tr", { hasText: "This session" }).count()).toBe(1);
+    // The browser and system in words (issue 26 § 4); the User-Agent as sent, on demand.
+    expect(await page.locator("tbody tr", { hasText: "This session" }).locator("summary").textContent()).toBe("Chrome on Linux");
+    const otherRow = page.locator("tbody tr", { hasText: "batch-laptop 1.0" });
+    expect(await otherRow.locator("details code").isVisible()).toBe(false);
+    await otherRow.locator("summary").click();
+    expect(await otherRow.locator("details code").textContent()).toBe("batch-laptop/1.0");
+    expect(await otherRow.locator("details code").isVisible()).toBe(true);
     await screenshot(page, "sessions");
 
-    const otherRow = page.locator("tbody tr", { hasText: "batch-laptop/1.0" });
     await Promise.all([page.waitForURL(/done=revoked/), otherRow.getByRole("button", { name: /^End session/ }).click()]);
     await expectAccessible(page);
     expect(await page.locator("tbody tr").count()).toBe(1);
@@ -189,6 +195,13 @@ describe.skipIf(!enabled)("the portal in a browser", () => {
     const admin = await newContext();
     const adminPage = await admin.newPage();
     await signIn(adminPage, "root", "root-pw");
+
+    // Everyone, newest sign-in first; a user's tokens and sessions a click away (issue 26 § 4).
+    await visit(adminPage, "admin/users");
+    expect(await adminPage.locator("tbody tr td:first-child a").allTextContents()).toEqual(["root", "alice"]);
+    await Promise.all([adminPage.waitForURL(/user=alice&realm=local/), adminPage.getByRole("link", { name: "alice" }).click()]);
+    await expectAccessible(adminPage);
+    expect(await adminPage.getByRole("heading", { name: "Live sessions of alice" }).count()).toBe(1);
 
     await visit(adminPage, "admin/users");
     await adminPage.getByLabel("Username").fill("alice");
@@ -215,11 +228,11 @@ describe.skipIf(!enabled)("the portal in a browser", () => {
     expect(events).toContain("token.created");
     expect(events).toContain("token.revoked");
     expect(events.filter((text) => text.startsWith("session."))).toEqual([]);
-    await adminPage.getByLabel("Actor (username)").fill("root");
+    await adminPage.getByLabel("Who (username)").fill("root");
     await adminPage.getByLabel("Event", { exact: true }).fill("");
     await Promise.all([adminPage.waitForURL(/actor=root/), adminPage.getByRole("button", { name: "Filter" }).click()]);
     await expectAccessible(adminPage);
-    const rootEvents = await adminPage.locator("tbody tr td:nth-child(2)").allTextContents();
+    const rootEvents = await adminPage.locator("tbody tr td:nth-child(3) code").allTextContents();
     expect(rootEvents).toEqual(["key.published", "session.created"]);
     await admin.close();
   });

@@ -24,9 +24,11 @@ STORE_SUITES=(
   test/keys.test.ts
   test/regulation.test.ts
   test/review3-regulation.test.ts
+  test/regulation-admin.test.ts
   test/token-services.test.ts
   test/trusted-header.test.ts
   test/portal.test.ts
+  test/portal-admin.test.ts
   test/security.test.ts
   test/edge.test.ts
   test/metrics.test.ts

@@ -104,6 +104,8 @@ describe("gatehouse tokens", () => {
     const ended = gatehouse("users", "end", "--user", "alice", "--realm", "local", "--config", "config.yaml");
     expect(ended.code).toBe(0);
     expect(ended.stdout).toMatch(/^alice@local: 1 session\(s\) ended, \d+ API token\(s\) revoked\n$/);
+    // The log line says how many tokens, not "[redacted]" (issue 26 § 3).
+    expect(ended.stderr).toMatch(/"tokens":\d+/);
     for (const secret of [...secrets, access_token]) expect((await authenticate(secret)).status).toBe(401);
     expect(gatehouse("users", "end", "--user", "alice", "--config", "config.yaml").code).toBe(2);
   });

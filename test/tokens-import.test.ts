@@ -107,7 +107,8 @@ describe("gatehouse tokens import", () => {
     const alice = listed.find((token: any) => token.username === "alice");
     expect(alice).toMatchObject({ realm: "internal", scopes: { ecflow: ["read", "write"] }, note: "imported from auth-o-tron", status: "active" });
     expect(Date.parse(alice.expires_at)).toBeGreaterThan(Date.now() + 300 * 86400_000); // tokens.max_expires_in, 365 days
-    expect(listed.find((token: any) => token.username === "bob").scopes).toBeNull();
+    // auth-o-tron's `scopes: {}` (unrestricted there): every service, and Gatehouse's tokens and sessions, never admin (issue 26 § 3).
+    expect(listed.find((token: any) => token.username === "bob").scopes).toEqual({ ecflow: ["read", "write"], gatehouse: ["tokens", "sessions"] });
   });
 
   test("bad files are refused clearly", () => {
@@ -151,6 +152,47 @@ describe("after the import, the tokens work on /authenticate", () => {
     expect((await authenticate(`Bearer ${CAROL_TOKEN}`)).status).toBe(401);
     // Its owner still signs in with a password.
     expect((await authenticate(basic("carol", "carol-password"))).status).toBe(200);
+  });
+});
+
+describe("an imported token with scopes: {} does what it did in auth-o-tron, and gains no admin power (issue 26 § 3)", () => {
+  test("its admin owner's token reaches backends and manages tokens, but the admin routes refuse it, and a token made with it", async () => {
+    const adminDir = temporaryDirectory();
+    const ROOT_TOKEN = crypto.randomUUID();
+    const rootUser = { _id: { $oid: "65f000000000000000000009" }, user_id: "65f0000000000000000000d9", user_version: 1, user: { version: 1, realm: "internal", username: "root", roles: ["admin"], attributes: {}, scopes: null } };
+    writeFileSync(join(adminDir, "users.json"), JSON.stringify([rootUser]));
+    writeFileSync(join(adminDir, "tokens.json"), JSON.stringify(tokenDocument("66a000000000000000000009", "65f0000000000000000000d9", ROOT_TOKEN, {})));
+    const adminConfig = config.replace("{username: carol, password: carol-password}", "{username: root, password: root-password, roles: [admin]}");
+    writeFileSync(join(adminDir, "config.yaml"), adminConfig);
+    const imported = Bun.spawnSync([process.execPath, "run", join(projectRoot, "src/main.ts"), "tokens", "import", "tokens.json", "--users", "users.json", "--config", "config.yaml"], {
+      cwd: adminDir,
+      env: { ...process.env, GATEHOUSE_CONFIG: "", AOT_CONFIG_PATH: "", USER: "operator" },
+      timeout: 60_000,
+    });
+    expect(imported.stderr.toString()).toContain("1 imported");
+    const raw = parse(adminConfig);
+    raw.store.path = join(adminDir, "data/gatehouse.db");
+    const app = await startApp(raw);
+    try {
+      const bearer = { authorization: `Bearer ${ROOT_TOKEN}` };
+      const authenticated = await fetch(`${app.url}/authenticate`, { headers: bearer });
+      expect(authenticated.status).toBe(200);
+      expect(decodeJwt(authenticated.headers.get("authorization")!.slice(7)).scopes).toEqual({ ecflow: ["read", "write"], gatehouse: ["tokens", "sessions"] });
+      // auth-o-tron's token routes took it: so do Gatehouse's.
+      expect((await fetch(`${app.url}/api/v1/tokens`, { headers: bearer })).status).toBe(200);
+      // Admin is new: not on this token, though its owner has the role (their password still has it).
+      const admin = await fetch(`${app.url}/api/v1/audit`, { headers: bearer });
+      expect(admin.status).toBe(403);
+      expect(((await admin.json()) as { error: string }).error).toContain("gatehouse:admin");
+      expect((await fetch(`${app.url}/api/v1/audit`, { headers: { authorization: basic("root", "root-password") } })).status).toBe(200);
+      // A token made with it is bound alike.
+      const child = await fetch(`${app.url}/api/v1/tokens`, { method: "POST", headers: bearer });
+      expect(child.status).toBe(201);
+      const { token: secret } = (await child.json()) as { token: string };
+      expect((await fetch(`${app.url}/api/v1/audit`, { headers: { authorization: `Bearer ${secret}` } })).status).toBe(403);
+    } finally {
+      await app.stop();
+    }
   });
 });
 

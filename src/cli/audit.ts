@@ -4,8 +4,10 @@
 import { MAX_AUDIT_PAGE, auditFilterFrom, auditView } from "../store/audit/query.ts";
 import { parseCommand, openCommandStore, storeConfig, type LoadConfig } from "./common.ts";
 
-const USAGE = `usage: gatehouse audit [--event NAME|PREFIX*] [--actor USER] [--subject USER|TOKEN_ID] [--realm R]
+const USAGE = `usage: gatehouse audit [--event NAME|FAMILY|PREFIX*] [--actor USER] [--subject USER|TOKEN_ID] [--realm R]
                        [--since TIME] [--until TIME] [--limit N] [--cursor C] [--json]
+  --event: one event (token.created), a family (token, session, key, regulation: every token.… event),
+  or a prefix ending in * (token.rot*); as in the API and the portal.
   TIME: an ISO 8601 date or date-time (2026-11-28, 2026-11-28T10:00Z), or how long ago (90m, 24h, 7d).
   Prints the newest events first; when there are more, the cursor of the next page on stderr.`;
 

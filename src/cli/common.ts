@@ -101,7 +101,8 @@ export function tokenTable(tokens: readonly TokenView[]): string {
   );
 }
 
-function table(header: string[], rows: string[][]): string {
+/** Rows under a header, in columns padded to the widest cell. */
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
   return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join("  ").trimEnd()).join("\n");
 }

@@ -160,7 +160,7 @@ async function importTokens(config: GatehouseConfig, tokens: TokenService, token
   }
   const lifetimeNotes = new Set<string>();
   const grant = (owner: Owner, scopes: Scopes | undefined) => {
-    const granted = { scopes: tokens.grantedScopes(operator, scopes), ...tokens.cappedForRealm(owner.realm, expiresAt, now) };
+    const granted = { scopes: tokens.grantedScopes(operator, tokens.importedScopes(scopes)), ...tokens.cappedForRealm(owner.realm, expiresAt, now) };
     if (granted.lifetimeNote) lifetimeNotes.add(granted.lifetimeNote);
     return granted;
   };

@@ -2,6 +2,8 @@
 // once, by the caller plugin in modules/caller.ts), or the operator on the
 // host (the CLI). Services decide with it what may be done, and name it in
 // the audit log.
+import { readFileSync } from "node:fs";
+import { userInfo } from "node:os";
 import type { ClientAddress } from "./client.ts";
 import type { Scopes } from "./user.ts";
 
@@ -40,8 +42,35 @@ export interface Actor {
   client: ClientAddress;
 }
 
+/**
+ * Who runs this command on the host: $USER, else $LOGNAME, else the login name of the process's
+ * user as the system knows it (a container or a cron job often has neither variable), else
+ * "unknown". Bun's os.userInfo() answers "unknown" without $USER, so the passwd file is asked.
+ */
+export function loginName(env: Record<string, string | undefined> = process.env, passwd = "/etc/passwd"): string {
+  if (env.USER) return env.USER;
+  if (env.LOGNAME) return env.LOGNAME;
+  try {
+    const fromNode = userInfo().username;
+    if (fromNode && fromNode !== "unknown") return fromNode;
+  } catch {
+    // a uid without a passwd entry: node throws
+  }
+  const uid = process.getuid?.();
+  if (uid === undefined) return "unknown";
+  try {
+    const entry = readFileSync(passwd, "utf8")
+      .split("\n")
+      .map((line) => line.split(":"))
+      .find((fields) => fields[2] === String(uid));
+    return entry?.[0] || "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
 /** The operator on the host running a command (`gatehouse tokens revoke`): named `cli:<login>` in the audit log, from the address "cli". */
-export function operatorActor(login = process.env.USER ?? "unknown"): Actor {
+export function operatorActor(login = loginName()): Actor {
   return { user: null, admin: true, operator: `cli:${login}`, client: { socket: "cli", reported: null } };
 }
 

@@ -24,6 +24,7 @@ import type { RegulationCounter } from "../store/regulation/model.ts";
 import { isPromise, type MaybePromise } from "../identity/maybe-promise.ts";
 import type { Logger } from "../log.ts";
 import type { Ban, BanKind } from "../identity/regulation-gate.ts";
+import { auditRow, type AuditActor } from "../store/audit/model.ts";
 
 export interface RegulationPolicy {
   maxRetries: number;
@@ -234,6 +235,62 @@ export class Regulator {
     return released;
   }
 
+  /** The bans in force at `now`, from the store (every instance's), soonest to end first. */
+  async activeBans(now = Date.now()): Promise<ActiveBan[]> {
+    const rows = await this.timeQuery("regulation_check", () => this.store.read.activeBans(now));
+    return rows
+      .map(({ kind, subject, bannedUntil }) => ({ kind: kind as BanKind, subject, until: bannedUntil, ...auditedSubject(kind as BanKind, subject) }))
+      .sort((a, b) => a.until - b.until || a.subject.localeCompare(b.subject));
+  }
+
+  /**
+   * An administrator lifts a ban before its time (`gatehouse regulation
+   * release`, the API, the portal): its row is deleted with its count, audited
+   * as regulation.released by the actor, and the other instances told. In
+   * force here at once: the ban is forgotten from memory and the own-writes
+   * count moves, so that an answer /authenticate remembered for the banned
+   * username is dropped at its next request (a write through this process's
+   * own SQLite connection does not move data_version). False when no ban of
+   * that subject is in force.
+   */
+  async release(actor: AuditActor, kind: BanKind, subject: string, now = Date.now()): Promise<boolean> {
+    const bounded = bound(subject);
+    const released = await this.store.transaction(async (q) => {
+      const row = await q.regulationCounter(kind, bounded);
+      if (row?.bannedUntil == null || row.bannedUntil <= now) return false;
+      await q.deleteRegulationCounter(kind, bounded);
+      const { targetUsername, targetRealm, address } = auditedSubject(kind, bounded);
+      const audited = auditRow(actor, "regulation.released", now, {
+        target: targetUsername === null ? null : { username: targetUsername, realm: targetRealm ?? "" },
+        detail: { kind, subject: bounded, ...(address === null ? {} : { banned_address: address }), by: "admin", failures: row.failures },
+      });
+      await q.recordAudit({ ...audited, targetRealm });
+      await q.notify({ kind: "regulation.changed" });
+      return true;
+    });
+    this.ownWrites++;
+    this.bans.delete(`${kind}\u0000${bounded}`);
+    if (released) this.logger.info("regulation.released", { kind, subject: bounded, by: actorName(actor) });
+    return released;
+  }
+
+  /**
+   * Releases the bans in force of a username (in one realm, or in every realm
+   * when none is named: the name as regulation counts it, any spelling) or of
+   * an address; answers those released (none: there was no such ban).
+   */
+  async releaseMatching(actor: AuditActor, target: BanTarget, now = Date.now()): Promise<ActiveBan[]> {
+    const name = "username" in target ? regulatedName(target.username) : null;
+    const matching = (await this.activeBans(now)).filter((ban) =>
+      name === null
+        ? ban.kind === "address" && ban.address === ("address" in target ? target.address.trim() : null)
+        : ban.kind === "username" && ban.targetUsername === name && ("realm" in target && target.realm ? ban.subject === usernameSubject(target.realm, name) : true),
+    );
+    const released: ActiveBan[] = [];
+    for (const ban of matching) if (await this.release(actor, ban.kind, ban.subject, now)) released.push(ban);
+    return released;
+  }
+
   /**
    * Re-reads the active bans when the store changed (here or elsewhere) since
    * they were read. At once on SQLite; on PostgreSQL the answer is the re-read
@@ -271,6 +328,27 @@ export class Regulator {
     this.loadedStamp = stamp;
     this.loadedOwnWrites = ownWrites;
   }
+}
+
+/** Whose ban an administrator releases: a username (in one realm, or in all), or an address. */
+export type BanTarget = { username: string; realm?: string } | { address: string };
+
+/** Whom a release names, in words (when there was no such ban). */
+export const describeBanTarget = (target: BanTarget) =>
+  "address" in target ? `the address ${target.address}` : target.realm ? `${target.username} in realm ${target.realm}` : `${target.username} (any realm)`;
+
+const actorName = (actor: AuditActor) => (actor.user ? `${actor.user.username}@${actor.user.realm}` : (actor.operator ?? "gatehouse"));
+
+/** A ban in force, as `gatehouse regulation list`, the API and the portal show it. */
+export interface ActiveBan {
+  kind: BanKind;
+  /** As stored: `realm:name` for a username (usernameSubject), the address for an address. */
+  subject: string;
+  /** When it ends, ms since the epoch. */
+  until: number;
+  targetUsername: string | null;
+  targetRealm: string | null;
+  address: string | null;
 }
 
 /** Who a ban is about, in the audit log's columns: a username (and its realm) or an address. */

@@ -65,7 +65,7 @@ function scopesOf(value: unknown): Scopes | undefined | string {
   for (const [service, names] of entries) {
     if (!Array.isArray(names) || !names.every((name) => typeof name === "string")) return `scopes of "${service}" are not a list of strings`;
   }
-  // auth-o-tron writes {} for a token without scopes: such a token is not restricted.
+  // auth-o-tron writes {} for a token without scopes, which it did not restrict: the grant gives it importedTokenScopes.
   return entries.length > 0 ? (value as Scopes) : undefined;
 }
 
@@ -77,7 +77,7 @@ export interface ImportedGrant {
 
 export interface ImportOptions {
   /**
-   * What a token of this owner with these scopes (undefined: unrestricted)
+   * What a token of this owner with these scopes (undefined: none, auth-o-tron's unrestricted token)
    * gets, checked as `tokens create` checks it: the scopes valid for the
    * config, the expiry capped for a realm that cannot be rechecked.
    * Throws a Refusal for a token that cannot be imported (it is skipped, with why).

@@ -26,6 +26,20 @@ export function allScopes(services: readonly Service[]): Scopes {
   return Object.fromEntries(services.map((service) => [service.name, [...service.scopes]]));
 }
 
+/**
+ * The scopes of an auth-o-tron token imported without any (`scopes: {}`, which auth-o-tron
+ * did not restrict): everything it could do there, and nothing more. Every configured service
+ * with every scope, and on Gatehouse's own API `tokens` and `sessions` (auth-o-tron's token
+ * routes took any credential), but never `admin`, a power auth-o-tron did not have: an
+ * administrator who wants it on a token creates a new one. Stored as these scopes (not as
+ * "unrestricted"), so that its rotations and the tokens made with it inherit the same bound.
+ */
+export function importedTokenScopes(services: readonly Service[]): Scopes {
+  const scopes = allScopes(services);
+  if (Object.hasOwn(scopes, GATEHOUSE_SERVICE.name)) scopes[GATEHOUSE_SERVICE.name] = scopes[GATEHOUSE_SERVICE.name]!.filter((scope) => scope !== "admin");
+  return scopes;
+}
+
 /** "ecflow: read, write; tiled: read" — how the valid choices are shown in errors. */
 export function describeScopes(scopes: Scopes): string {
   const entries = Object.entries(scopes);

@@ -37,7 +37,7 @@ import { mayManage, owns, type Actor, type ActorToken, type Owner } from "../ide
 import { Refusal } from "../refusal.ts";
 import type { RevokedToken, TokenCredentialRow, TokenRecord, TokenUse } from "../store/tokens/model.ts";
 import { firstEight, generateOpaqueToken, hashOpaqueToken, isImportedToken, mayBeApiToken, newTokenId } from "./format.ts";
-import { describeScopes, normaliseScopes, scopesBeyond, type Service } from "./scopes.ts";
+import { describeScopes, importedTokenScopes, normaliseScopes, scopesBeyond, type Service } from "./scopes.ts";
 import { isoDate } from "../dates.ts";
 import { usernameProblem } from "../identity/username.ts";
 import type { Provider } from "../providers/provider.ts";
@@ -708,6 +708,11 @@ export class TokenService {
     const cap = now + unverifiableMaxAge * 1000;
     if (expiresAt !== null && expiresAt <= cap) return { expiresAt };
     return { expiresAt: cap, lifetimeNote: unverifiableNote(realm, unverifiableMaxAge) };
+  }
+
+  /** The scopes an imported auth-o-tron token asks for: its own, or for none (`{}`) importedTokenScopes (never gatehouse:admin). */
+  importedScopes(scopes: Scopes | undefined): Scopes {
+    return scopes ?? importedTokenScopes(this.policy.services);
   }
 
   /** The scopes of a new (or imported) token: valid for the config, and within what the actor holds. */

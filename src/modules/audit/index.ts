@@ -31,7 +31,7 @@ const AuditEventModel = t.Object({
 });
 const AuditPageModel = t.Object({ events: t.Array(AuditEventModel), next_cursor: t.Union([t.String(), t.Null()]) });
 const AuditQuery = t.Object({
-  event: t.Optional(t.String({ minLength: 1, maxLength: 100, description: "An event name, or a prefix ending in * (token.*)" })),
+  event: t.Optional(t.String({ minLength: 1, maxLength: 100, description: "An event name (token.created), a family (token: every token.… event), or a prefix ending in * (token.rot*)" })),
   actor: t.Optional(t.String({ minLength: 1, maxLength: 256 })),
   subject: t.Optional(t.String({ minLength: 1, maxLength: 256, description: "A username or a token id" })),
   realm: t.Optional(t.String({ minLength: 1, maxLength: 256 })),

@@ -1,5 +1,6 @@
 // The portal's pages for administrators (./index.ts lists them all):
 //
+//   GET  /portal/admin/users          everyone, paged, sorted by last sign-in (?sort=name|seen, ?page=N)
 //   GET  /portal/admin/users?user=    a user's tokens and sessions
 //   GET  /portal/admin/keys           signing keys             POST /portal/admin/keys/rotate
 //   GET  /portal/admin/audit          the audit log, filtered and paged
@@ -15,6 +16,9 @@ import { keyViews } from "../keys/index.ts";
 import { DATE, field, FormBody, parseForm } from "./forms.ts";
 import { doneMessage, type PortalPages } from "./pages.ts";
 import { tokenActions } from "./tokens.ts";
+import { userListView } from "./admin-views.ts";
+import { html } from "./html.ts";
+import type { UserListOrder } from "../../store/users/model.ts";
 import { auditView, keysView, usersView, type AuditQuery } from "./views.ts";
 
 export interface AdminPagesDeps {
@@ -32,9 +36,25 @@ const DAY_MS = 86_400_000;
 
 const usersPath = (user: string, realm: string) => `admin/users?${new URLSearchParams(realm ? { user, realm } : { user })}`;
 
+const USERS_PAGE = 50;
+const ORDERS: readonly UserListOrder[] = ["sign-in", "name", "seen"];
+
 export function adminPages({ caller, tokens, sessions, store, tokenPolicy, keys, pages }: AdminPagesDeps) {
   const { person, redirect } = pages;
   const actions = tokenActions(tokenPolicy);
+
+  /** Everyone in the store, one page (?sort=sign-in|name|seen, ?page=N from 1). */
+  async function userList(query: Record<string, string | undefined>) {
+    const order = ORDERS.find((known) => known === query.sort) ?? "sign-in";
+    const page = Math.min(Math.max(1, Math.floor(Number(query.page) || 1)), 100_000);
+    const rows = await store.read.listUsers({ order, limit: USERS_PAGE + 1, offset: (page - 1) * USERS_PAGE, now: Date.now() });
+    const link = (to: number, by = order) => `admin/users?${new URLSearchParams({ sort: by, ...(to > 1 ? { page: String(to) } : {}) })}`;
+    return userListView(rows.slice(0, USERS_PAGE), order, {
+      previous: page > 1 ? link(page - 1) : null,
+      next: rows.length > USERS_PAGE ? link(page + 1) : null,
+      sorted: (by) => link(1, by),
+    });
+  }
   return new Elysia({ name: "portal-admin" })
     .use(caller)
     .get(
@@ -48,7 +68,8 @@ export function adminPages({ caller, tokens, sessions, store, tokenPolicy, keys,
           ? { tokens: await tokens.list(me.actor, { ...filter, includeRevoked: true }), sessions: await sessions.list(me.actor, filter) }
           : null;
         const done = doneMessage(query, { revoked: "Revoked." });
-        return pages.answer(request, 200, "Users", usersView({ user, realm }, result, me.frame.csrf, usersPath(user, realm), actions, done), me.frame, "admin/users");
+        const view = usersView({ user, realm }, result, me.frame.csrf, usersPath(user, realm), actions, done);
+        return pages.answer(request, 200, "Users", result ? view : html`${view}${await userList(query)}`, me.frame, "admin/users");
       },
       { admin: true },
     )

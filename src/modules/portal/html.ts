@@ -55,6 +55,7 @@ const NAV: { href: string; label: string; admin?: boolean }[] = [
   { href: "admin/users", label: "Users", admin: true },
   { href: "admin/keys", label: "Keys", admin: true },
   { href: "admin/audit", label: "Audit", admin: true },
+  { href: "admin/regulation", label: "Bans", admin: true },
 ];
 
 /**

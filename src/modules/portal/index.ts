@@ -9,6 +9,7 @@
 //   GET  /portal/admin/users?user=    a user's tokens and sessions (admin)
 //   GET  /portal/admin/keys           signing keys (admin)     POST /portal/admin/keys/rotate
 //   GET  /portal/admin/audit          the audit log, filtered and paged (admin)
+//   GET  /portal/admin/regulation     the bans in force (admin) POST /portal/admin/regulation/release
 //   GET  /portal/device               approve a command line's sign-in (./device.ts)
 //   GET  /portal/sign-out?rd=         an application's Sign out link: confirm (single sign-on, ./sign-out.ts)
 //   GET  /portal/assets/{name}        the CSS and script, from public/ (embedded in the binary)
@@ -21,7 +22,7 @@
 // that came with it. The rules stay in the services; the pages render.
 // This file puts the portal together: what every page shares (./pages.ts:
 // the headers, the error pages) and each family of pages, in this order:
-// ./device.ts, ./sign-in.ts, ./home.ts, ./tokens.ts, ./sessions.ts, ./admin.ts.
+// ./device.ts, ./sign-in.ts, ./home.ts, ./tokens.ts, ./sessions.ts, ./admin.ts, ./bans.ts.
 import { Elysia } from "elysia";
 import type { IdentityPipeline } from "../../identity/pipeline.ts";
 import type { Logger } from "../../log.ts";
@@ -31,6 +32,7 @@ import type { SessionService } from "../../sessions/service.ts";
 import type { TokenPolicy, TokenService } from "../../tokens/service.ts";
 import { externalSignIn } from "../../providers/oidc.ts";
 import type { StoreBackend } from "../../store/backend.ts";
+import type { Regulator } from "../../regulation/regulator.ts";
 import type { callerPlugin } from "../caller.ts";
 import { ASSETS } from "./assets.ts";
 import type { PortalCookie } from "./cookie.ts";
@@ -43,6 +45,7 @@ import { homePage } from "./home.ts";
 import { tokenPages } from "./tokens.ts";
 import { sessionPages } from "./sessions.ts";
 import { adminPages } from "./admin.ts";
+import { banPages } from "./bans.ts";
 import { errorView } from "./views.ts";
 
 export interface PortalDeps {
@@ -56,6 +59,8 @@ export interface PortalDeps {
   keys: { keySet: KeySet; managed: ManagedKeySet | null };
   publicUrl?: string;
   logger: Logger;
+  /** Regulation's bans, for the admin page; null when regulation is off. */
+  regulator?: Regulator | null;
 }
 
 export function portalModule(deps: PortalDeps) {
@@ -89,5 +94,6 @@ export function portalModule(deps: PortalDeps) {
     .use(homePage({ caller, tokens, pages }))
     .use(tokenPages({ caller, tokens, tokenPolicy, pages }))
     .use(sessionPages({ caller, cookie, sessions, pages }))
-    .use(adminPages({ caller, tokens, sessions, store, tokenPolicy, keys, pages }));
+    .use(adminPages({ caller, tokens, sessions, store, tokenPolicy, keys, pages }))
+    .use(banPages({ caller, regulator: deps.regulator ?? null, pages }));
 }

@@ -9,6 +9,7 @@ import { joinScope } from "../../tokens/scopes.ts";
 import { html, notice, time, type Html } from "./html.ts";
 import type { KeyView } from "../keys/index.ts";
 import type { Ban } from "../../regulation/index.ts";
+import { describeUserAgent } from "./user-agent.ts";
 
 export interface SignInChoice {
   name: string;
@@ -166,7 +167,7 @@ function rotateForm(token: TokenView, csrf: string, back: string, actions: Token
 export function tokenTable(tokens: TokenView[], csrf: string, back: string, showOwner: boolean, actions: TokenActions = { maxRotationGrace: 0 }): Html {
   if (tokens.length === 0) return html`<p class="muted">No tokens.</p>`;
   return html`<div class="table-wrap" role="region" tabindex="0" aria-label="Tokens"><table>
-<thead><tr>${showOwner ? html`<th scope="col">Owner</th>` : ""}<th scope="col">Note</th><th scope="col">ID</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col">Status</th><th scope="col"><span class="muted">Action</span></th></tr></thead>
+<thead><tr>${showOwner ? html`<th scope="col">Owner</th>` : ""}<th scope="col">Note</th><th scope="col">ID</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last active</th><th scope="col">Status</th><th scope="col"><span class="muted">Action</span></th></tr></thead>
 <tbody>
 ${tokens.map(
   (token) => html`<tr>
@@ -283,6 +284,13 @@ ${token.allowed_networks ? html`<dt>Usable from</dt><dd>${token.allowed_networks
 <p>Use it as <code>Authorization: Bearer &lt;token&gt;</code>. <a href="tokens">Back to your tokens</a></p>`;
 }
 
+/** The browser and system (or the program) in words, the User-Agent as sent a click away. */
+function device(userAgent: string | null): Html {
+  const words = describeUserAgent(userAgent);
+  if (!userAgent) return html`<span class="muted">${words}</span>`;
+  return html`<details class="user-agent"><summary>${words}</summary><code>${userAgent}</code></details>`;
+}
+
 export function sessionTable(sessions: SessionView[], currentId: string | undefined, csrf: string, back: string, showOwner: boolean): Html {
   if (sessions.length === 0) return html`<p class="muted">No live sessions.</p>`;
   return html`<div class="table-wrap" role="region" tabindex="0" aria-label="Sessions"><table>
@@ -291,7 +299,7 @@ export function sessionTable(sessions: SessionView[], currentId: string | undefi
 ${sessions.map(
   (session) => html`<tr>
 ${showOwner ? html`<td>${session.username} <span class="muted">(${session.realm})</span></td>` : ""}
-<td>${session.user_agent ?? html`<span class="muted">unknown</span>`}${session.id === currentId ? html`<br><span class="current-marker">This session</span>` : ""}<br><code class="muted">${session.id}</code></td>
+<td>${device(session.user_agent)}${session.id === currentId ? html`<br><span class="current-marker">This session</span>` : ""}<br><code class="muted">${session.id}</code></td>
 <td>${address(session.address, session.reported_address)}</td>
 <td>${time(session.created_at)}</td>
 <td>${time(session.refreshed_at ?? session.created_at)}</td>
@@ -334,7 +342,7 @@ ${
 ${tokenTable(found.tokens, csrf, back, true, actions)}
 <h2>Live sessions of ${query.user}</h2>
 ${sessionTable(found.sessions, undefined, csrf, back, true)}`
-    : html`<p class="muted">Find a user to see and revoke their tokens and sessions.</p>`
+    : html``
 }`;
 }
 
@@ -374,30 +382,87 @@ export interface AuditQuery {
   to: string;
 }
 
+/** What an event did, in words (its name shown beside it); an event not listed shows its name alone. */
+const EVENT_WORDS: Record<string, string> = {
+  "token.created": "created a token",
+  "token.imported": "imported a token",
+  "token.revoked": "revoked a token",
+  "token.rotated": "rotated a token",
+  "token.expiring": "was reminded of a token's expiry",
+  "token.expired_unused": "revoked a token never used",
+  "token.leaked": "revoked a leaked token",
+  "token.reuse_detected": "saw a rotated-away token used again",
+  "token.network_refused": "refused a token outside its networks",
+  "token.create_denied": "was refused a token",
+  "token.rotate_denied": "was refused a rotation",
+  "token.delete_denied": "was refused a revocation",
+  "session.created": "signed in",
+  "session.refreshed": "refreshed a session",
+  "session.revoked": "ended a session",
+  "session.login_failed": "failed to sign in",
+  "session.create_denied": "was refused a session",
+  "session.revoke_denied": "was refused ending a session",
+  "key.created": "created a signing key",
+  "key.published": "published a signing key",
+  "key.activated": "started signing with a key",
+  "key.deactivated": "stopped signing with a key",
+  "key.retired": "retired a signing key",
+  "regulation.banned": "banned after failed attempts",
+  "regulation.released": "released a ban",
+  "sign_in.succeeded": "signed in with an identity provider",
+  "sign_in.refused": "was refused by an identity provider",
+  "sign_in.account_created": "linked an identity provider's account",
+  "device.requested": "started a command-line sign-in",
+  "device.collected": "finished a command-line sign-in",
+};
+
+/** A party of an event: the username and realm, or nothing. */
+function party(username: string | null, realm: string | null): Html {
+  if (!username) return html`<span class="muted">—</span>`;
+  return html`${username}${realm ? html` <span class="muted">(${realm})</span>` : ""}`;
+}
+
+/** An event's detail as key/value pairs: scalars as they are, lists joined, anything deeper as compact JSON. */
+function detailList(detail: Record<string, unknown> | null | undefined): Html {
+  const entries = Object.entries(detail ?? {});
+  if (entries.length === 0) return html``;
+  const shown = (value: unknown) =>
+    value === null || value === undefined
+      ? html`<span class="muted">none</span>`
+      : typeof value === "object"
+        ? Array.isArray(value) && value.every((item) => typeof item !== "object")
+          ? value.join(", ")
+          : html`<code>${JSON.stringify(value)}</code>`
+        : String(value);
+  return html`<dl class="detail">${entries.map(([key, value]) => html`<dt>${key.replace(/_/g, " ")}</dt><dd>${shown(value)}</dd>`)}</dl>`;
+}
+
+/** The audit log: a row of named fields per event (who, what, to whom, from where, when) and its details as key/value pairs. */
 export function auditView(query: AuditQuery, rows: AuditRecord[], links: { next: string | null; newest: string | null }): Html {
   return html`<form method="get" action="admin/audit" class="filters" role="search">
 <div><label for="event">Event</label><input type="text" id="event" name="event" value="${query.event}" aria-describedby="event-hint"></div>
-<div><label for="actor">Actor (username)</label><input type="text" id="actor" name="actor" value="${query.actor}"></div>
-<div><label for="subject">Subject (username)</label><input type="text" id="subject" name="subject" value="${query.subject}"></div>
+<div><label for="actor">Who (username)</label><input type="text" id="actor" name="actor" value="${query.actor}"></div>
+<div><label for="subject">To whom (username)</label><input type="text" id="subject" name="subject" value="${query.subject}"></div>
 <div><label for="from">From (UTC)</label><input type="date" id="from" name="from" value="${query.from}"></div>
 <div><label for="to">To (UTC, inclusive)</label><input type="date" id="to" name="to" value="${query.to}"></div>
 <div><button type="submit">Filter</button></div>
 </form>
-<p class="hint" id="event-hint">Event: one (<code>token.created</code>) or a family (<code>token</code>, <code>session</code>, <code>key</code>). Newest first, 50 a page.</p>
+<p class="hint" id="event-hint">Event: one (<code>token.created</code>), a family (<code>token</code>, <code>session</code>, <code>key</code>, <code>regulation</code>) or a prefix ending in <code>*</code>. Newest first, 50 a page.</p>
 ${
   rows.length === 0
     ? html`<p class="muted">No events match.</p>`
-    : html`<div class="table-wrap" role="region" tabindex="0" aria-label="Audit events"><table>
-<thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Actor</th><th scope="col">Subject</th><th scope="col">Token</th><th scope="col">Address</th><th scope="col">Detail</th></tr></thead>
+    : html`<div class="table-wrap" role="region" tabindex="0" aria-label="Audit events"><table class="audit">
+<thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">To whom</th><th scope="col">From where</th><th scope="col">Details</th></tr></thead>
 <tbody>
-${rows.map(
-  (row) => html`<tr><td>${time(new Date(row.at).toISOString())}</td><td><code class="nowrap">${row.event}</code></td>
-<td>${row.actorUsername ?? ""}${row.actorRealm ? html` <span class="muted">(${row.actorRealm})</span>` : ""}</td>
-<td>${row.targetUsername ?? ""}${row.targetRealm ? html` <span class="muted">(${row.targetRealm})</span>` : ""}</td>
-<td>${row.tokenId ? html`<code>${row.tokenId}</code>` : ""}</td>
+${rows.map((row) => {
+  const words = EVENT_WORDS[row.event];
+  return html`<tr><td>${time(new Date(row.at).toISOString())}</td>
+<td>${party(row.actorUsername, row.actorRealm)}${row.actorTokenId ? html`<br><span class="muted">with token <code>${row.actorTokenId}</code></span>` : ""}</td>
+<td>${words ? html`${words}<br>` : ""}<code class="nowrap muted">${row.event}</code></td>
+<td>${party(row.targetUsername, row.targetRealm)}${row.tokenId ? html`<br><span class="muted">token <code>${row.tokenId}</code></span>` : ""}</td>
 <td>${address(row.address, row.reportedAddress)}</td>
-<td>${row.detail ? html`<code>${JSON.stringify(row.detail)}</code>` : ""}</td></tr>`,
-)}
+<td>${detailList(row.detail as Record<string, unknown> | null)}</td></tr>`;
+})}
 </tbody></table></div>`
 }
 <nav aria-label="Audit pages" class="row">${links.newest ? html`<a href="${links.newest}">Newest</a>` : ""}${links.next ? html`<a href="${links.next}">Older events</a>` : ""}</nav>`;

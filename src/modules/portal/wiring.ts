@@ -7,6 +7,7 @@ import type { SessionService } from "../../sessions/service.ts";
 import type { DeviceAuthorizations, UserCodeGuard } from "../../sign-in/device.ts";
 import type { SsoPolicy } from "../../sso/policy.ts";
 import type { StoreBackend } from "../../store/backend.ts";
+import type { Regulator } from "../../regulation/regulator.ts";
 import type { TokenPolicy, TokenService } from "../../tokens/service.ts";
 import type { Feature } from "../feature.ts";
 import { createPortalCookie, type PortalCookie } from "./cookie.ts";
@@ -27,6 +28,8 @@ export interface PortalWiring {
   device: { authorizations: DeviceAuthorizations; guard: UserCodeGuard } | null;
   tokenPolicy: TokenPolicy;
   keys: { keySet: KeySet; managed: ManagedKeySet | null };
+  /** Regulation's bans, for the admin page; null when regulation is off. */
+  regulator: Regulator | null;
 }
 
 export function portalFeature(wiring: PortalWiring): Feature & { cookie: PortalCookie | null } {
@@ -43,6 +46,7 @@ export function portalFeature(wiring: PortalWiring): Feature & { cookie: PortalC
             device: wiring.device,
             tokenPolicy: wiring.tokenPolicy,
             keys: wiring.keys,
+            regulator: wiring.regulator,
             publicUrl,
             logger,
           })

@@ -3,12 +3,12 @@
 // portal's search filter. Reading it page by page (the API, the CLI):
 // ./query.ts. SQLite's queries: ./sqlite.ts; PostgreSQL's: ./pg.ts; the tables
 // beside them.
-import { eq, gte, lt, or, sql, type SQL } from "drizzle-orm";
+import { eq, gte, lt, type SQL } from "drizzle-orm";
 import type { MaybePromise } from "../../identity/maybe-promise.ts";
 import type { ClientAddress } from "../../identity/client.ts";
 import type { Owner } from "../../identity/actor.ts";
 import type { Logger } from "../../log.ts";
-import type { AuditColumns, AuditEventCount, AuditFilter as AuditPageFilter } from "./query.ts";
+import { eventCondition, type AuditColumns, type AuditEventCount, type AuditFilter as AuditPageFilter } from "./query.ts";
 import type { auditLog } from "./sqlite-schema.ts";
 
 /** The audit queries of `Queries` (../backend.ts). */
@@ -112,7 +112,7 @@ export interface AuditFilter {
 /** The portal search's conditions, on either database's audit_log (ASCII case ignored on both, as SQLite's LIKE does). */
 export function auditSearchConditions(log: AuditColumns, filter: AuditFilter): (SQL | undefined)[] {
   return [
-    filter.event ? or(eq(log.event, filter.event), sql`lower(${log.event}) LIKE ${`${withoutPercent(filter.event)}.%`.toLowerCase()}`) : undefined,
+    filter.event ? eventCondition(log.event, filter.event) : undefined,
     filter.actor ? eq(log.actorUsername, filter.actor) : undefined,
     filter.subject ? eq(log.targetUsername, filter.subject) : undefined,
     filter.from !== undefined ? gte(log.at, filter.from) : undefined,
@@ -120,6 +120,3 @@ export function auditSearchConditions(log: AuditColumns, filter: AuditFilter): (
     filter.before !== undefined ? lt(log.id, filter.before) : undefined,
   ];
 }
-
-// A "%" typed in the filter would match anything; "_" (one character) is left, as event names use it.
-const withoutPercent = (text: string) => text.replace(/%/g, "");

@@ -5,7 +5,7 @@ import { eq, gte, lt, or, sql, type AnyColumn, type SQL } from "drizzle-orm";
 import type { auditLog } from "./sqlite-schema.ts";
 
 export interface AuditFilter {
-  /** An event name, or a prefix ending in `*` (`token.*`). */
+  /** An event name or family (`token`), or a prefix ending in `*` (`token.*`): eventCondition. */
   event?: string;
   /** Who acted: the actor's username (`gatehouse` for Gatehouse itself). */
   actor?: string;
@@ -49,12 +49,22 @@ const escapeLike = (text: string) => text.replace(/[\\%_]/g, (character) => `\\$
 
 const eventPrefix = (event: AnyColumn, prefix: string): SQL => sql`lower(${event}) LIKE ${`${escapeLike(prefix)}%`.toLowerCase()} ESCAPE '\\'`;
 
+/**
+ * The one rule of the event filter, for the API, the CLI and the portal: a
+ * name ending in `*` is a prefix (`token.*`, `regulation.rel*`); any other
+ * name matches that event and its family (`token` matches `token.created`,
+ * `token.revoked`…; `token.created` matches itself, and `token.created.x` if
+ * there were one). ASCII case is ignored on both databases.
+ */
+export function eventCondition(event: AnyColumn, filter: string): SQL {
+  if (filter.endsWith("*")) return eventPrefix(event, filter.slice(0, -1));
+  return or(eq(event, filter), eventPrefix(event, `${filter}.`))!;
+}
+
 /** The conditions of a page's filter, on either database (a cursor not ours: RangeError). */
 export function auditPageConditions(log: AuditColumns, filter: AuditFilter): SQL[] {
   const conditions: SQL[] = [];
-  if (filter.event !== undefined) {
-    conditions.push(filter.event.endsWith("*") ? eventPrefix(log.event, filter.event.slice(0, -1)) : eq(log.event, filter.event));
-  }
+  if (filter.event !== undefined) conditions.push(eventCondition(log.event, filter.event));
   if (filter.actor !== undefined) conditions.push(eq(log.actorUsername, filter.actor));
   if (filter.subject !== undefined) conditions.push(or(eq(log.targetUsername, filter.subject), eq(log.tokenId, filter.subject))!);
   if (filter.realm !== undefined) conditions.push(or(eq(log.actorRealm, filter.realm), eq(log.targetRealm, filter.realm))!);

@@ -14,7 +14,43 @@ export interface UserQueries {
   lockUser(userId: number): MaybePromise<void>;
   /** An account vouched for by a proxy: the user created if need be, the profile written; answers the user's id. */
   saveProfile(username: string, realm: string, profile: Profile, at: number): MaybePromise<number>;
+  /** Users for the admins' list, one page in the order asked (ties by id), with their last sign-in and live tokens and sessions at `now`. */
+  listUsers(page: UserListPage): MaybePromise<UserSummary[]>;
 }
+
+/** The orders of the admins' user list: last sign-in (newest first, never signed in last), name, last seen (newest first). */
+export type UserListOrder = "sign-in" | "name" | "seen";
+
+export interface UserListPage {
+  order: UserListOrder;
+  limit: number;
+  offset: number;
+  now: number;
+}
+
+export interface UserSummary {
+  username: string;
+  realm: string;
+  firstSeen: number;
+  lastSeen: number;
+  /** The newest session's start (a sign-in: portal, password login, device code); null: never. */
+  lastSignIn: number | null;
+  liveTokens: number;
+  liveSessions: number;
+}
+
+/** A row of the user list as either database answers it (int8 and counts may be strings on PostgreSQL). */
+export type UserSummaryRow = Record<"username" | "realm", string> & Record<"first_seen" | "last_seen" | "live_tokens" | "live_sessions", number | string> & { last_sign_in: number | string | null };
+
+export const userSummary = (row: UserSummaryRow): UserSummary => ({
+  username: row.username,
+  realm: row.realm,
+  firstSeen: Number(row.first_seen),
+  lastSeen: Number(row.last_seen),
+  lastSignIn: row.last_sign_in === null ? null : Number(row.last_sign_in),
+  liveTokens: Number(row.live_tokens),
+  liveSessions: Number(row.live_sessions),
+});
 
 export interface Profile {
   email: string | null;

@@ -3,7 +3,8 @@
 import { eq, sql } from "drizzle-orm";
 import { userProfiles, users } from "./pg-schema.ts";
 import { batches, type PgExecutor } from "../pg/sql.ts";
-import type { Profile, UserQueries } from "./model.ts";
+import { userSummary, type Profile, type UserQueries, type UserSummaryRow } from "./model.ts";
+import { userListQuery } from "./list.ts";
 
 /** The user queries of `Queries` (./model.ts) over the pool or one transaction. */
 export function pgUserQueries(db: PgExecutor): UserQueries {
@@ -41,6 +42,11 @@ export function pgUserQueries(db: PgExecutor): UserQueries {
         .values({ userId: id, ...values })
         .onConflictDoUpdate({ target: userProfiles.userId, set: values });
       return id;
+    },
+
+    async listUsers(page) {
+      const rows = (await db.execute(userListQuery(page, 'collate "C"'))) as unknown as UserSummaryRow[];
+      return rows.map(userSummary);
     },
   };
 }

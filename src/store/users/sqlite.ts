@@ -5,7 +5,8 @@
 import { eq, sql } from "drizzle-orm";
 import { users } from "./sqlite-schema.ts";
 import type { Executor, Store } from "../database.ts";
-import { accountFromRow, type Account, type AccountRow, type Profile, type UserQueries } from "./model.ts";
+import { accountFromRow, userSummary, type Account, type AccountRow, type Profile, type UserListPage, type UserQueries, type UserSummary, type UserSummaryRow } from "./model.ts";
+import { userListQuery } from "./list.ts";
 
 /** The user's id, creating the row on first sight; `last_seen` moves to `at`. */
 export function upsertUser(db: Executor, username: string, realm: string, at: number): number {
@@ -39,6 +40,11 @@ export function markUsersSeen(db: Executor, seen: ReadonlyMap<number, number>): 
       .where(eq(users.id, id))
       .run();
   }
+}
+
+/** The admins' user list, one page (./list.ts). */
+export function listUsers(db: Executor, page: UserListPage): UserSummary[] {
+  return db.all<UserSummaryRow>(userListQuery(page, "collate binary")).map(userSummary);
 }
 
 /**
@@ -102,5 +108,6 @@ export function sqliteUserQueries(store: Store): UserQueries {
     markUsersSeen: (seen) => markUsersSeen(db, seen),
     lockUser: () => {}, // the immediate transaction holds the write lock already
     saveProfile: (username, realm, profile, at) => saveProfile(username, realm, profile, at),
+    listUsers: (page) => listUsers(db, page),
   };
 }
