@@ -65,15 +65,15 @@ describe("config check on every config of examples/", () => {
     });
   }
 
-  test("auth-o-tron/config.yaml (the seed's, unchanged) is refused for its short jwt.secret alone, and passes when allowed", async () => {
+  test("auth-o-tron/config.yaml (the seed's, unchanged) passes with the warnings serve logs (its short jwt.secret); quiet when allowed", async () => {
     const path = join(examplesDir, "auth-o-tron/config.yaml");
-    const refused = await gatehouseCommand(["config", "check", path]);
-    expect(refused.code).toBe(1);
-    const problems = refused.stderr.split("\n").filter((line) => line.startsWith("  - "));
-    expect(problems).toEqual([expect.stringMatching(/^ {2}- jwt\.secret: shorter than 32 bytes.*allow_short_secret: true$/)]);
+    const checked = await gatehouseCommand(["config", "check", path]);
+    expect(checked.code).toBe(0);
+    const warnings = checked.stdout.split("\n").filter((line) => line.startsWith("warning: "));
+    expect(warnings).toContainEqual(expect.stringMatching(/^warning: jwt\.secret: shorter than 32 bytes.*allow_short_secret: true$/));
     const allowed = await gatehouseCommand(["config", "check", path], { env: { ...process.env, GATEHOUSE_JWT__ALLOW_SHORT_SECRET: "true" } });
-    expect(allowed.stderr).toBe("");
     expect(allowed.code).toBe(0);
+    expect(allowed.stdout + allowed.stderr).not.toContain("jwt.secret");
   });
 
   test("auth-o-tron/config.yaml is served as it is (a warning about the secret)", async () => {
