@@ -123,8 +123,8 @@ async function retire(config: GatehouseConfig, store: StoreBackend, managed: Man
     const sessionsUntil = stopped + accessMaxAge;
     if (jwtsUntil > now || sessions > 0) {
       const parts = [
-        sessions > 0 ? `the access tokens of ${sessions} live session(s) (their next refresh would replace them)` : "",
-        jwtsUntil > now ? `the JWTs /authenticate signed with it until ${new Date(stopped).toISOString()} (each lives jwt.exp, ${config.jwt.exp} s: the last until ${new Date(jwtsUntil).toISOString()})` : "",
+        `the access tokens of ${sessions} live session(s)${sessions > 0 ? " (each session's next refresh gets a new one)" : ""}`,
+        jwtsUntil > now ? `the JWTs /authenticate signed with it until ${new Date(stopped).toISOString()} (not stored, so not counted: each lives jwt.exp, ${config.jwt.exp} s, the last until ${new Date(jwtsUntil).toISOString()})` : "",
       ].filter(Boolean);
       console.error(
         `keys retire: ${kid} still verifies live tokens: ${parts.join("; and ")}. Retiring it now ends them; ` +

@@ -72,7 +72,8 @@ export const tlsCommand = defineCommand(
       const run = Bun.spawn(step, { stdout: "ignore", stderr: "pipe" });
       // dhparam takes seconds to a minute: on a terminal, the time spent so far.
       const shown = progress(`tls self-signed: openssl ${step[1]}: working`);
-      const ticking = setInterval(() => shown.update(), 250);
+      shown.update("", true);
+    const ticking = setInterval(() => shown.update(), 250);
       const [exitCode, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()]).finally(() => {
         clearInterval(ticking);
         shown.end();

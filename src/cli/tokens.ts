@@ -78,16 +78,32 @@ const tokensHelp = {
 } as const satisfies CommandHelp;
 
 export const tokensCommand = defineCommand(tokensHelp, async ({ values, positionals }) => {
-  const [action, id] = positionals;
-  // Mistakes said before the store is opened.
+  const [action, id] = positionals as [Action, string | undefined];
+  // Mistakes are said before the store is opened.
   if (action === "create" && (!values.user || !values.realm)) return usageError("tokens", "create needs --user and --realm");
   if (action === "import" && !values.users) return usageError("tokens", "import needs --users USERS.json: the owners are in auth-o-tron's users collection");
-  return runTokens(action as Action, id, values);
+  const scopes = values.scope ? parseScopeArguments(values.scope) : undefined;
+  const durations = {
+    expiresIn: values["expires-in"] === undefined ? undefined : parseExpiresIn(values["expires-in"]),
+    expiringWithin: values.expiring === undefined ? undefined : parseDuration("--expiring", values.expiring),
+    grace: values.grace === undefined ? undefined : parseDuration("--grace", values.grace, { zero: true }),
+  };
+  const problem = [scopes, ...Object.values(durations)].find((value) => typeof value === "string");
+  if (problem !== undefined) return usageError("tokens", problem as string);
+  return runTokens(action, id, values, { scopes: scopes as Scopes | undefined, ...(durations as { [K in keyof typeof durations]: number | null | undefined }) });
 });
 
 type Action = "create" | "list" | "rotate" | "revoke" | "import";
 
-async function runTokens(action: Action, id: string | undefined, values: Values<typeof tokensHelp>): Promise<number> {
+/** The flags' values parsed (never a problem: those were said already); null: never. */
+interface Inputs {
+  scopes: Scopes | undefined;
+  expiresIn: number | null | undefined;
+  expiringWithin: number | null | undefined;
+  grace: number | null | undefined;
+}
+
+async function runTokens(action: Action, id: string | undefined, values: Values<typeof tokensHelp>, inputs: Inputs): Promise<number> {
   const config = await storeConfig(values.config, loadExistingConfig, "tokens");
   if (!config) return 2;
   const store = await openCommandStore(config, "tokens");
@@ -100,14 +116,11 @@ async function runTokens(action: Action, id: string | undefined, values: Values<
   const operator = operatorActor();
   try {
     if (action === "create") {
-      const scopes = values.scope ? parseScopeArguments(values.scope) : undefined;
-      const expiresIn = values["expires-in"] === undefined ? undefined : parseExpiresIn(values["expires-in"]);
-      if (typeof scopes === "string" || typeof expiresIn === "string") return usageError("tokens", String(typeof scopes === "string" ? scopes : expiresIn));
       await warnIfUnknownOwner(config, logger, values.user!, values.realm!);
       const { secret, token } = await tokens.create(operator, { username: values.user!, realm: values.realm! }, {
         note: values.note,
-        expiresIn,
-        scopes,
+        expiresIn: inputs.expiresIn,
+        scopes: inputs.scopes,
         allowedNetworks: values.network,
       });
       // The secret alone on stdout (for scripts); what it is on stderr.
@@ -115,16 +128,12 @@ async function runTokens(action: Action, id: string | undefined, values: Values<
       console.error(`created ${token.id} for ${token.username}@${token.realm}, expires ${token.expires_at ?? "never"}; the secret is shown this once:`);
       console.log(secret);
     } else if (action === "import") {
-      return await importTokens(config, tokens, id!, values);
+      return await importTokens(config, tokens, id!, values, inputs.expiresIn);
     } else if (action === "list") {
-      const expiringWithin = values.expiring === undefined ? undefined : parseDuration("--expiring", values.expiring);
-      if (typeof expiringWithin === "string" || expiringWithin === null) return usageError("tokens", String(expiringWithin));
-      const list = await tokens.list(operator, { username: values.user, realm: values.realm, includeRevoked: values["include-revoked"], expiringWithin });
+      const list = await tokens.list(operator, { username: values.user, realm: values.realm, includeRevoked: values["include-revoked"], expiringWithin: inputs.expiringWithin ?? undefined });
       console.log(values.json ? JSON.stringify({ tokens: list }, null, 2) : tokenTable(list));
     } else if (action === "rotate") {
-      const grace = values.grace === undefined ? undefined : parseDuration("--grace", values.grace, { zero: true });
-      if (typeof grace === "string" || grace === null) return usageError("tokens", String(grace));
-      const { secret, token } = await tokens.rotate(operator, id!, { graceSeconds: grace });
+      const { secret, token } = await tokens.rotate(operator, id!, { graceSeconds: inputs.grace ?? undefined });
       // As create: the secret alone on stdout.
       console.error(`rotated ${token.rotated_from} to ${token.id} for ${token.username}@${token.realm}, expires ${token.expires_at ?? "never"}; the secret is shown this once:`);
       console.log(secret);
@@ -163,10 +172,9 @@ async function warnIfUnknownOwner(config: GatehouseConfig, logger: Logger, usern
  * expiry within the policy and capped for a realm that cannot be rechecked
  * (finding 8 of issue 20). Prints counts and ids, never a secret.
  */
-async function importTokens(config: GatehouseConfig, tokens: TokenService, tokensFile: string, values: { users?: string; note?: string; "expires-in"?: string }): Promise<number> {
+async function importTokens(config: GatehouseConfig, tokens: TokenService, tokensFile: string, values: { users?: string; note?: string }, given: number | null | undefined): Promise<number> {
   const byDefault = config.tokens.allow_non_expiring ? null : config.tokens.max_expires_in;
-  const expiresIn = values["expires-in"] === undefined ? byDefault : parseExpiresIn(values["expires-in"]);
-  if (typeof expiresIn === "string") return usageError("tokens", expiresIn);
+  const expiresIn = given === undefined ? byDefault : given;
   if (expiresIn === null && !config.tokens.allow_non_expiring) {
     console.error("tokens import: --expires-in never needs tokens.allow_non_expiring: true");
     return 2;
