@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { hashPassword } from "../src/identity/passwords.ts";
 import { projectRoot, spawnGatehouse, temporaryDirectory, type RunningGatehouse } from "./helpers/gatehouse.ts";
 import { runGatehouse } from "./helpers/cli.ts";
+import { postgresAvailable, startPostgres } from "./helpers/postgres.ts";
 
 const ALICE = `Basic ${btoa("alice:alice-pw")}`;
 const CONFIG = `
@@ -109,6 +110,18 @@ describe("with a running server", () => {
     expect(shown.output).toContain("tokens import: importing 20/20");
     expect(shown.output).toContain("20 imported");
   }, 60_000);
+
+  test.skipIf(!postgresAvailable)("store copy shows its progress at a terminal, table by table", async () => {
+    const pg = await startPostgres("gatehouse_progress");
+    try {
+      const shown = atTerminal(["store", "copy", "--from", join(dir, "data/gatehouse.db"), "--to", pg.url], dir);
+      expect(shown.code).toBe(0);
+      expect(shown.output).toMatch(/store copy: audit_log: \d+ rows \(\d+ s\)/);
+      expect(shown.output).toContain("the target's count matches the source's in every table");
+    } finally {
+      await pg.destroy();
+    }
+  }, 120_000);
 });
 
 describe("client and TLS", () => {

@@ -109,11 +109,16 @@ async function copy(from: string, values: { to?: string; force?: boolean; config
   const where = redactUrl(target.url);
   console.log(`copying ${from} into ${where}`);
   const shown = progress("store copy:");
+  let table = "";
   try {
     const { counts, migrated } = await copyStore(from, target, {
       force: values.force,
       log: (line) => console.log(line),
-      progress: (table, rows) => shown.update(`${table}: ${rows} rows`),
+      // Each table shown as it starts, then at most ten times a second.
+      progress: (copying, rows) => {
+        shown.update(`${copying}: ${rows} rows`, copying !== table);
+        table = copying;
+      },
     });
     shown.end();
     if (migrated > 0) console.log(`(the target's schema was created or updated first: ${migrated} migration(s))`);
