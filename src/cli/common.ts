@@ -85,8 +85,9 @@ export async function storeConfig(path: string | undefined, loadConfig: LoadConf
 
 /**
  * A command's arguments, parsed; or, for --help or a mistake, the usage shown
- * and the exit code to return (0 or 2). (Commands defined with help.ts's
- * defineCommand use parseFlags instead.)
+ * and the exit code to return (0 or 2). Kept for a command written against
+ * the older shape (`regulation`, written alongside); commands defined with
+ * help.ts's defineCommand have their flags parsed for them.
  */
 export function parseCommand<const O extends ParseArgsOptionsConfig>(args: string[], options: O, usage: string, name = "command") {
   const parsed = parseOrExplain(args, options, name);
