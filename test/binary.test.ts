@@ -136,7 +136,7 @@ describe("compiled binary run outside the project", () => {
     try {
       writeFileSync(join(dir, "pg.yaml"), `${configYaml("unused")}store: {type: postgres, url: "${pg.url}"}\n`);
       const migrated = runBinary(["migrate", "--config", "pg.yaml"]);
-      expect(migrated.stderr.toString()).toBe("");
+      expect(migrated.stderr.toString()).toBe(`migrate: config ${join(dir, "pg.yaml")} (--config); store PostgreSQL ${pg.url}\n`); // said, issue 26 § 2
       const count = readdirSync(join(projectRoot, "migrations-pg")).filter((name) => name.endsWith(".sql")).length;
       expect(migrated.stdout.toString()).toContain(`: ${count} migration(s) applied, ${count} in all`);
       const copied = runBinary(["store", "copy", "--from", join(dir, "data/gatehouse.db"), "--to", pg.url]);

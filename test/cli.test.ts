@@ -68,8 +68,10 @@ describe("gatehouse CLI", () => {
   test("unknown commands and options are refused with the usage", () => {
     const unknown = gatehouse(["frobnicate"]);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain("Usage: gatehouse");
-    expect(gatehouse(["--nope"]).code).toBe(2);
+    expect(unknown.stderr).toBe('gatehouse: unknown command "frobnicate" (gatehouse help lists the commands)\n');
+    const option = gatehouse(["--nope"]);
+    expect(option.code).toBe(2);
+    expect(option.stderr).toBe("gatehouse serve: unknown option --nope (see gatehouse serve --help)\n");
   });
 
   test("with no config at all: the development default on loopback, its admin password printed once", async () => {
@@ -130,7 +132,7 @@ describe.skipIf(!postgresAvailable)("gatehouse keys on a PostgreSQL store", () =
   test("list makes the first key; rotate and retire change the keys in PostgreSQL", () => {
     const keys = (...args: string[]) => gatehouse(["keys", ...args, "--config", "config.yaml"], { cwd: dir });
     const listed = keys("list");
-    expect(listed.stderr).toBe("");
+    expect(listed.stderr).toMatch(/^keys: config \S+config\.yaml \(--config\); store PostgreSQL postgres:\/\/\S+\n$/);
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(/^\S+  ES256  current +created /);
     const firstKid = listed.stdout.split(/\s+/)[0]!;
@@ -138,13 +140,19 @@ describe.skipIf(!postgresAvailable)("gatehouse keys on a PostgreSQL store", () =
 
     const rotated = keys("rotate");
     expect(rotated.code).toBe(0);
+    expect(rotated.stdout).toContain("running servers sharing the store load it at once (PostgreSQL notifies them)");
     const secondKid = rotated.stdout.match(/^rotating to (\S+):/)![1]!;
     const afterRotation = keys("list").stdout;
     expect(afterRotation).toContain(`${secondKid}  ES256  current`);
     expect(afterRotation).toContain(`${firstKid}  ES256  previous`);
 
     expect(keys("retire", "no-such-kid").code).toBe(1);
-    const retired = keys("retire", firstKid);
+    // The first key signed until a moment ago: JWTs it signed are still live.
+    const asked = keys("retire", firstKid);
+    expect(asked.code).toBe(1);
+    expect(asked.stderr).toContain(`keys retire: ${firstKid} still verifies live tokens`);
+    expect(asked.stderr).toContain("give --yes to retire it anyway");
+    const retired = keys("retire", firstKid, "--yes");
     expect(retired.stdout).toContain(`retired ${firstKid}`);
     expect(retired.code).toBe(0);
     expect(pg.psql("SELECT kid || ' ' || state FROM signing_keys ORDER BY created_at, kid").split("\n")).toEqual([`${firstKid} retired`, `${secondKid} current`]);

@@ -67,7 +67,10 @@ describe("gatehouse client", () => {
     const dir = temporaryDirectory("gatehouse-client-");
     writeRc(dir, [basicEntry("https://api\\.example\\.int:443", "wrong"), basicEntry("http://127\\.0\\.0\\.[0-9]+:[0-9]+"), basicEntry(".*", "also-wrong")]);
     const result = await clientWith({ cwd: dir, home: temporaryDirectory("gatehouse-client-home-") }, "whoami");
-    expect(result.stderr).toBe("");
+    // Two entries match: the one used is named (issue 26 § 2).
+    expect(result.stderr).toBe(
+      `warning: ${join(dir, ".ecflowapirc")}: several entries match ${server.url}: tokens[1] ("http://127\\.0\\.0\\.[0-9]+:[0-9]+", basic) is used, the first, as ecflow_client does; tokens[2] (".*") also match\n`,
+    );
     expect(result).toMatchObject({ code: 0 });
     expect(JSON.parse(result.stdout)).toMatchObject({ username: "alice", realm: "local", roles: ["ops"], scopes: {} });
   });
@@ -194,6 +197,6 @@ describe("gatehouse client", () => {
 
     const usage = await clientWith(isolated, "token", "frobnicate");
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toContain("usage: gatehouse client");
+    expect(usage.stderr).toBe('gatehouse client: unknown command "token frobnicate"; one of: whoami, token create, token list or token revoke (see gatehouse client --help)\n');
   });
 });

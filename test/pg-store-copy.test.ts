@@ -202,7 +202,7 @@ describe.skipIf(!postgresAvailable)("gatehouse store copy and gatehouse migrate 
       `jwt: {iss: x, secret: a-secret-long-enough-for-hs256-signing}\nstore: {type: postgres, url_file: ${urlFile}}\nproviders: [{type: plain, name: p, realm: r, users: [{username: u, password: p}]}]\n`,
     );
     const migrated = gatehouse(["migrate", "--config", config]);
-    expect(migrated.stderr).toBe("");
+    expect(migrated.stderr).toBe(`migrate: config ${config} (--config); store PostgreSQL postgres://postgres:***@127.0.0.1:${pg.port}/configured\n`);
     expect(migrated.code).toBe(0);
     const all = readdirSync(join(projectRoot, "migrations-pg")).filter((name) => name.endsWith(".sql")).length;
     expect(migrated.stdout).toMatch(new RegExp(`^postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:${pg.port}/configured: ${all} migration\\(s\\) applied, ${all} in all; the schema is up to date`, "m"));
@@ -216,6 +216,6 @@ describe.skipIf(!postgresAvailable)("gatehouse store copy and gatehouse migrate 
     writeFileSync(sqliteConfig, `jwt: {iss: x, secret: a-secret-long-enough-for-hs256-signing}\nproviders: []\n`);
     const noTarget = gatehouse(["store", "copy", "--from", sqlitePath, "--config", sqliteConfig]);
     expect(noTarget.code).toBe(2);
-    expect(noTarget.stderr).toContain("give --to postgres://…, or a config with store.type: postgres and store.url");
+    expect(noTarget.stderr).toContain("copy needs --to postgres://…, or a config with store.type: postgres and store.url");
   }, 120_000);
 });

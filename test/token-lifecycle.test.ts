@@ -244,7 +244,7 @@ describe("§ 1 rotation with reuse detection", () => {
     const token = await createToken(ALICE, { note: "cli rotation" });
     const configFile = join(dir, "cli-config.json");
     writeFileSync(configFile, JSON.stringify(app.raw));
-    const run = Bun.spawnSync([process.execPath, "run", join(projectRoot, "src/main.ts"), "tokens", "rotate", token.id, "--grace", "30", "--config", configFile], {
+    const run = Bun.spawnSync([process.execPath, "run", join(projectRoot, "src/main.ts"), "tokens", "rotate", token.id, "--grace", "30s", "--config", configFile], {
       env: { ...process.env, USER: "operator" },
       timeout: 60_000,
     });

@@ -116,10 +116,10 @@ describe("gatehouse tokens", () => {
     expect(unknownScope.stderr).toContain('Unknown scope "admin" for service "ecflow"; valid services and scopes: ecflow: read, write');
     const missing = gatehouse("tokens", "create", "--config", "config.yaml", "--user", "alice");
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain("--user and --realm are required");
+    expect(missing.stderr).toBe("gatehouse tokens: create needs --user and --realm (see gatehouse tokens --help)\n");
     const badExpiry = gatehouse("tokens", "create", "--config", "config.yaml", "--user", "alice", "--realm", "local", "--expires-in", "soon");
     expect(badExpiry.code).toBe(2);
-    expect(badExpiry.stderr).toContain("--expires-in soon: expected seconds");
+    expect(badExpiry.stderr).toContain("--expires-in soon: expected a duration with its unit, such as 3600s, 90m, 12h or 30d, or never");
     const unknownOwner = gatehouse("tokens", "create", "--config", "config.yaml", "--user", "mallory", "--realm", "local");
     expect(unknownOwner.code).toBe(0);
     expect(unknownOwner.stderr).toContain('warning: no provider of realm "local" knows user "mallory"');

@@ -116,7 +116,7 @@ describe("gatehouse tokens import", () => {
     const broken = gatehouse(["tokens", "import", "broken.json", "--users", "users.json"]);
     expect(broken.stderr).toContain("broken.json, line 2: not a JSON document");
     expect(broken.code).toBe(1);
-    expect(gatehouse(["tokens", "import", "tokens.json"]).stderr).toContain("--users is required");
+    expect(gatehouse(["tokens", "import", "tokens.json"]).stderr).toContain("import needs --users USERS.json");
     expect(gatehouse(["tokens", "import", "missing.json", "--users", "users.json"]).stderr).toContain("cannot read the file: ENOENT");
   });
 });

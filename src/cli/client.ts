@@ -19,22 +19,13 @@
 //   but warns, naming the fix.
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
+import { isIP } from "node:net";
 import { join, resolve } from "node:path";
+import { connect as connectTls } from "node:tls";
 import type { TokenView } from "../tokens/service.ts";
-import { parseCommand, parseExpiresIn, parseScopeArguments, tokenTable } from "./common.ts";
+import { parseExpiresIn, parseScopeArguments, tokenTable } from "./common.ts";
+import { JSON_FLAG, defineCommand, usageError } from "./help.ts";
 import { exposedSecretFile } from "../secret-files.ts";
-
-const USAGE = `usage: gatehouse client [--server URL] [--socket PATH] [--rc FILE] COMMAND
-  whoami                       the identity the server sees
-  token create [--note TEXT] [--expires-in SECONDS|30d|never] [--scope service:scope ...]
-  token list [--json]
-  token revoke ID
-The server is --server, else $GATEHOUSE_SERVER, else http://127.0.0.1:8080.
-The credentials file is --rc, else $ECF_AUTHTOKENS, else ~/.ecflowapirc, else ./.ecflowapirc.
-Over HTTPS, --ca FILE (else $GATEHOUSE_CA_FILE) is a PEM file of the certificates to trust,
-as ecFlow's client trusts server.crt; without it, the system's.
---socket PATH sends the requests over Gatehouse's Unix socket (server.socket); --server then
-only picks the credentials file's entry.`;
 
 const RC_NAME = ".ecflowapirc";
 
@@ -107,6 +98,7 @@ export function matchedUrl(server: URL): string {
 export function authorizationFor(entries: Entry[], server: URL, path: string, warnings: string[] = []): string {
   const url = matchedUrl(server);
   const nearMisses: number[] = [];
+  const matches: number[] = [];
   for (const [index, entry] of entries.entries()) {
     let pattern: RegExp;
     try {
@@ -114,11 +106,17 @@ export function authorizationFor(entries: Entry[], server: URL, path: string, wa
     } catch {
       throw new ClientError(`${path}: tokens[${index}].server is not a valid regular expression: ${entry.server}`);
     }
-    if (!pattern.test(url)) {
-      // Matching only the host name was Gatehouse's old rule and is a common mistake: say what ecflow_client compares.
-      if (pattern.test(server.hostname) || pattern.test(`${server.hostname}:${url.split(":").at(-1)}`)) nearMisses.push(index);
-      continue;
+    if (pattern.test(url)) matches.push(index);
+    // Matching only the host name was Gatehouse's old rule and is a common mistake: say what ecflow_client compares.
+    else if (pattern.test(server.hostname) || pattern.test(`${server.hostname}:${url.split(":").at(-1)}`)) nearMisses.push(index);
+  }
+  const used = matches[0];
+  if (used !== undefined) {
+    if (matches.length > 1) {
+      const others = matches.slice(1).map((index) => `tokens[${index}] ("${entries[index].server}")`).join(", ");
+      warnings.push(`${path}: several entries match ${url}: tokens[${used}] ("${entries[used].server}", ${entries[used].type}) is used, the first, as ecflow_client does; ${others} also match`);
     }
+    const entry = entries[used];
     if (entry.type === "bearer") return `Bearer ${entry.api.key}`;
     return `Basic ${Buffer.from(`${entry.api.username}:${entry.api.password}`, "utf8").toString("base64")}`;
   }
@@ -128,71 +126,83 @@ export function authorizationFor(entries: Entry[], server: URL, path: string, wa
   throw new ClientError(`${path}: no entry's server pattern matches ${url}${hint}`);
 }
 
-const options = {
-  server: { type: "string" },
-  rc: { type: "string" },
-  ca: { type: "string" },
-  socket: { type: "string" },
-  note: { type: "string" },
-  "expires-in": { type: "string" },
-  scope: { type: "string", multiple: true },
-  json: { type: "boolean" },
-} as const;
-
-export async function clientCommand(args: string[]): Promise<number> {
-  const parsed = parseCommand(args, options, USAGE);
-  if (typeof parsed === "number") return parsed;
-  const { values, positionals } = parsed;
-  const command = positionals.join(" ");
-  const known = ["whoami", "token create", "token list"];
-  if (!known.includes(command) && !(positionals[0] === "token" && positionals[1] === "revoke" && positionals.length === 3)) {
-    console.error(USAGE);
-    return 2;
-  }
-  try {
-    let server: URL;
+export const clientCommand = defineCommand(
+  {
+    name: "client",
+    summary: "call a server with the credentials of an .ecflowapirc file, as ecflow_client does",
+    description:
+      "The server is --server, else $GATEHOUSE_SERVER, else http://127.0.0.1:8080.\n" +
+      "The credentials file is --rc, else $ECF_AUTHTOKENS, else ~/.ecflowapirc, else ./.ecflowapirc; the first entry\n" +
+      "whose server pattern matches scheme://host:port is used (said on stderr when several match).",
+    flags: [
+      { name: "server", type: "string", value: "URL", description: "the Gatehouse server" },
+      { name: "rc", type: "string", value: "FILE", description: "the credentials file (.ecflowapirc)" },
+      { name: "ca", type: "string", value: "FILE", description: "over HTTPS, a PEM file of the certificates to trust (else $GATEHOUSE_CA_FILE, else the system's)" },
+      { name: "socket", type: "string", value: "PATH", description: "send the requests over Gatehouse's Unix socket (server.socket); --server then only picks the entry" },
+    ],
+    subcommands: [
+      { name: "whoami", summary: "the identity the server sees" },
+      {
+        name: "token create",
+        args: "[options]",
+        summary: "make an API token for yourself; its secret alone on stdout",
+        flags: [
+          { name: "note", type: "string", value: "TEXT", description: "what the token is for" },
+          { name: "expires-in", type: "string", value: "DURATION|never", description: "its lifetime: 3600s, 90m, 12h, 30d, or never (default: the server's)" },
+          { name: "scope", type: "string", multiple: true, value: "service:scope", description: "limit it to these scopes (repeat the flag)" },
+        ],
+      },
+      { name: "token list", summary: "your tokens", flags: [JSON_FLAG] },
+      { name: "token revoke", args: "ID", operands: ["ID"], summary: "revoke one of your tokens" },
+    ],
+  },
+  async ({ values, positionals }) => {
+    const command = positionals.slice(0, 2).join(" ");
     try {
-      server = new URL(values.server ?? process.env.GATEHOUSE_SERVER ?? "http://127.0.0.1:8080");
-    } catch {
-      throw new ClientError(`--server ${values.server}: not a URL`);
-    }
-    const rcPath = findRcFile(values.rc);
-    // As ssh does for a private key: said, not refused, so that existing files keep working.
-    const exposed = exposedSecretFile({ field: "credentials file", path: rcPath });
-    const warnings: string[] = exposed ? [exposed] : [];
-    let authorization: string;
-    try {
-      authorization = authorizationFor(readRcFile(rcPath, warnings), server, rcPath, warnings);
-    } finally {
-      for (const warning of warnings) console.error(`warning: ${warning}`);
-    }
-    const ca = trustedCertificates(values.ca ?? process.env.GATEHOUSE_CA_FILE);
-    const call = (method: string, path: string, body?: unknown) =>
-      request(new URL(path.replace(/^\//, ""), server.href.endsWith("/") ? server.href : `${server.href}/`), method, authorization, body, ca, values.socket);
+      let server: URL;
+      try {
+        server = new URL(values.server ?? process.env.GATEHOUSE_SERVER ?? "http://127.0.0.1:8080");
+      } catch {
+        throw new ClientError(`--server ${values.server}: not a URL`);
+      }
+      const rcPath = findRcFile(values.rc);
+      // As ssh does for a private key: said, not refused, so that existing files keep working.
+      const exposed = exposedSecretFile({ field: "credentials file", path: rcPath });
+      const warnings: string[] = exposed ? [exposed] : [];
+      let authorization: string;
+      try {
+        authorization = authorizationFor(readRcFile(rcPath, warnings), server, rcPath, warnings);
+      } finally {
+        for (const warning of warnings) console.error(`warning: ${warning}`);
+      }
+      const ca = trustedCertificates(values.ca ?? process.env.GATEHOUSE_CA_FILE);
+      const call = (method: string, path: string, body?: unknown) =>
+        request(new URL(path.replace(/^\//, ""), server.href.endsWith("/") ? server.href : `${server.href}/`), method, authorization, body, ca, values.socket);
 
-    if (command === "whoami") {
-      console.log(JSON.stringify(await call("GET", "/whoami"), null, 2));
-    } else if (command === "token create") {
-      const scopes = values.scope ? parseScopeArguments(values.scope) : undefined;
-      const expiresIn = values["expires-in"] === undefined ? undefined : parseExpiresIn(values["expires-in"]);
-      if (typeof scopes === "string" || typeof expiresIn === "string") throw new ClientError(String(typeof scopes === "string" ? scopes : expiresIn));
-      const created = (await call("POST", "/api/v1/tokens", { note: values.note, expires_in: expiresIn, scopes })) as TokenView & { token: string };
-      console.error(`created ${created.id}, expires ${created.expires_at ?? "never"}; the secret is shown this once:`);
-      console.log(created.token);
-    } else if (command === "token list") {
-      const { tokens } = (await call("GET", "/api/v1/tokens")) as { tokens: TokenView[] };
-      console.log(values.json ? JSON.stringify({ tokens }, null, 2) : tokenTable(tokens));
-    } else {
-      await call("DELETE", `/api/v1/tokens/${encodeURIComponent(positionals[2])}`);
-      console.log(`revoked ${positionals[2]}`);
+      if (command === "whoami") {
+        console.log(JSON.stringify(await call("GET", "/whoami"), null, 2));
+      } else if (command === "token create") {
+        const scopes = values.scope ? parseScopeArguments(values.scope) : undefined;
+        const expiresIn = values["expires-in"] === undefined ? undefined : parseExpiresIn(values["expires-in"]);
+        if (typeof scopes === "string" || typeof expiresIn === "string") return usageError("client", String(typeof scopes === "string" ? scopes : expiresIn));
+        const created = (await call("POST", "/api/v1/tokens", { note: values.note, expires_in: expiresIn, scopes })) as TokenView & { token: string };
+        console.error(`created ${created.id}, expires ${created.expires_at ?? "never"}; the secret is shown this once:`);
+        console.log(created.token);
+      } else if (command === "token list") {
+        const { tokens } = (await call("GET", "/api/v1/tokens")) as { tokens: TokenView[] };
+        console.log(values.json ? JSON.stringify({ tokens }, null, 2) : tokenTable(tokens));
+      } else {
+        await call("DELETE", `/api/v1/tokens/${encodeURIComponent(positionals[2])}`);
+        console.log(`revoked ${positionals[2]}`);
+      }
+      return 0;
+    } catch (error) {
+      if (!(error instanceof ClientError)) throw error;
+      console.error(`client: ${error.message}`);
+      return 1;
     }
-    return 0;
-  } catch (error) {
-    if (!(error instanceof ClientError)) throw error;
-    console.error(`client: ${error.message}`);
-    return 1;
-  }
-}
+  },
+);
 
 /** The PEM certificates of --ca, read once; undefined: the system's. */
 export function trustedCertificates(path: string | undefined): string | undefined {
@@ -207,11 +217,41 @@ export function trustedCertificates(path: string | undefined): string | undefine
   return pem;
 }
 
-/** A request that got no answer (no server, a time-out, a certificate not trusted), in words. */
-export function unreachable(method: string, url: URL, error: unknown): ClientError {
-  const untrusted = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(String((error as NodeJS.ErrnoException).code));
-  const hint = untrusted ? " (the server's certificate is not trusted: give --ca FILE)" : "";
-  return new ClientError(`${method} ${url.origin}${url.pathname}: ${(error as Error).message}${hint}`);
+/**
+ * A request that got no answer (no server, a time-out, a certificate not
+ * trusted), in words. A certificate that is trusted but does not name the
+ * host asked for is told apart, with the names it has (read from the server).
+ */
+export async function unreachable(method: string, url: URL, error: unknown, ca?: string): Promise<ClientError> {
+  const code = String((error as NodeJS.ErrnoException).code);
+  const where = `${method} ${url.origin}${url.pathname}`;
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+    const names = await certificateNames(url);
+    return new ClientError(
+      `${where}: the server's certificate does not name ${url.hostname}${names ? `: its names are ${names}` : ""}; ` +
+        `ask for the server by one of its names (--server), or give it a certificate that names ${url.hostname}` +
+        (ca ? " (--ca vouches for the certificate itself)" : ""),
+    );
+  }
+  const untrusted = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(code);
+  const hint = untrusted ? (ca ? " (the server's certificate is not trusted by the certificates of --ca)" : " (the server's certificate is not trusted: give --ca FILE)") : "";
+  return new ClientError(`${where}: ${(error as Error).message}${hint}`);
+}
+
+/** The names in the server's certificate ("DNS:a, IP:127.0.0.1"), read without trusting it; null when it cannot be read. */
+async function certificateNames(url: URL): Promise<string | null> {
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  return new Promise((resolve) => {
+    const socket = connectTls({ host, port: Number(url.port || 443), servername: isIP(host) ? undefined : host, rejectUnauthorized: false }, () => {
+      const certificate = socket.getPeerCertificate();
+      socket.end();
+      const alternative = certificate.subjectaltname?.replace(/IP Address:/g, "IP:");
+      resolve(alternative || (certificate.subject?.CN ? `CN=${certificate.subject.CN}` : null));
+    });
+    socket.setTimeout(3000, () => socket.destroy());
+    socket.on("error", () => resolve(null));
+    socket.on("close", () => resolve(null));
+  });
 }
 
 /** One JSON call; a refusal becomes a ClientError with the server's message. */
@@ -229,7 +269,7 @@ async function request(url: URL, method: string, authorization: string, body?: u
       ...(socket ? { unix: socket } : {}),
     });
   } catch (error) {
-    throw unreachable(method, url, error);
+    throw await unreachable(method, url, error, ca);
   }
   const text = await response.text();
   if (!response.ok) {

@@ -1,6 +1,9 @@
-// What `gatehouse tokens` and `gatehouse client` share: option values and the token listing.
-import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import type { LoadedConfig } from "../config/load.ts";
+// What the commands share: loading the config (never making a development
+// store on the side), opening the store, option values and the token listing.
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { buildConfig, loadConfigFile, resolveConfigPath, type LoadedConfig } from "../config/load.ts";
+import { DEVELOPMENT_DATA_DIR, developmentConfig } from "../config/development.ts";
 import type { GatehouseConfig } from "../config/schema.ts";
 import { redactSecrets, redactUrl } from "../store/pg/url.ts";
 import type { StoreBackend } from "../store/backend.ts";
@@ -8,35 +11,90 @@ import { openBackend } from "../store/open.ts";
 import type { Scopes } from "../identity/user.ts";
 import type { TokenView } from "../tokens/service.ts";
 import { describeScopes, splitScope } from "../tokens/scopes.ts";
+import { parseOrExplain } from "./help.ts";
+import type { ParseArgsOptionsConfig } from "node:util";
 
-/** main.ts's config loading: --config FILE, else the environment, else ./config.yaml, else the development default. */
+/** A config loader: --config FILE, else the environment, else ./config.yaml, else (as each loader says) the development default. */
 export type LoadConfig = (path: string | undefined) => Promise<LoadedConfig>;
 
+/** A mistake of the caller's, said in one line with exit code 2 (main.ts prints it). */
+export class UsageError extends Error {}
+
 /**
- * A command's arguments, parsed; or, for --help or a mistake, the usage shown
- * and the exit code to return (0 or 2).
+ * `serve`'s config: with no config file at all, the development default, made
+ * (its admin account and secrets under ./data) the first time. Only `serve` may make it.
  */
-export function parseCommand<const O extends ParseArgsOptionsConfig>(args: string[], options: O, usage: string) {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n${usage}`);
-    return 2;
-  }
-  if (!(parsed.values as { help?: boolean }).help) return parsed;
-  console.log(usage);
-  return 0;
+export const loadServeConfig: LoadConfig = async (path) => {
+  const resolved = resolveConfigPath(path, process.env);
+  if (resolved) return loadConfigFile(resolved.path);
+  return buildConfig(await developmentConfig(), "development default");
+};
+
+/** The development default `serve` made in this folder earlier (never made here). */
+export const existingDevelopmentDefault = () => existsSync(join(DEVELOPMENT_DATA_DIR, "development-secrets.json"));
+
+/**
+ * Every other command's config: the file, else the development default that
+ * `gatehouse serve` made in this folder; else a UsageError (a command never
+ * makes a store nobody serves: finding 2.1 of issue 26).
+ */
+export const loadExistingConfig: LoadConfig = async (path) => {
+  const resolved = resolveConfigPath(path, process.env);
+  if (resolved) return loadConfigFile(resolved.path);
+  if (existingDevelopmentDefault()) return buildConfig(await developmentConfig(), "development default");
+  throw new UsageError(
+    "no config: give --config FILE (or set GATEHOUSE_CONFIG, or put a config.yaml in this folder); " +
+      "without one only `gatehouse serve` runs, on a development default it makes in ./data",
+  );
+};
+
+/** Where the config came from, in words: "/etc/gatehouse/config.yaml (--config)". */
+export function configOrigin(path: string | undefined, loaded: LoadedConfig): string {
+  if (loaded.source === "development default") return `the development default (no config file; made by gatehouse serve in ${resolve(DEVELOPMENT_DATA_DIR)})`;
+  const how = path ? "--config" : process.env.GATEHOUSE_CONFIG ? "$GATEHOUSE_CONFIG" : process.env.AOT_CONFIG_PATH ? "$AOT_CONFIG_PATH" : "found in this folder";
+  return `${resolve(loaded.source)} (${how})`;
 }
 
-/** The config of a command that works on the store, or null (having said why) when the store is disabled. */
+/** The store a config names, in words, a PostgreSQL password hidden; a SQLite file not there yet said so. */
+export function storeDescription(store: GatehouseConfig["store"]): string {
+  if (store.type === "postgres") return `PostgreSQL ${redactUrl(store.url ?? "")}`;
+  const path = resolve(store.path);
+  return `SQLite ${path}${existsSync(path) ? "" : " (does not exist yet: made now)"}`;
+}
+
+/**
+ * The config of a command that works on the store, having said on stderr which
+ * config and which store it uses; null (having said why) when the store is disabled.
+ */
 export async function storeConfig(path: string | undefined, loadConfig: LoadConfig, command: string): Promise<GatehouseConfig | null> {
-  const loaded = await loadConfig(path);
+  let loaded: LoadedConfig;
+  try {
+    loaded = await loadConfig(path);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`gatehouse ${command}: ${error.message}`);
+    return null;
+  }
   if (!loaded.config.store.enabled) {
     console.error(`${command}: the store is disabled (store.enabled: false in ${loaded.source})`);
     return null;
   }
+  console.error(`${command}: config ${configOrigin(path, loaded)}; store ${storeDescription(loaded.config.store)}`);
   return loaded.config;
+}
+
+/**
+ * A command's arguments, parsed; or, for --help or a mistake, the usage shown
+ * and the exit code to return (0 or 2). Kept for a command written against
+ * the older shape (`regulation`, written alongside); commands defined with
+ * help.ts's defineCommand have their flags parsed for them.
+ */
+export function parseCommand<const O extends ParseArgsOptionsConfig>(args: string[], options: O, usage: string, name = "command") {
+  const parsed = parseOrExplain(args, options, name);
+  if (typeof parsed === "number") return parsed;
+  if (!(parsed.values as { help?: boolean }).help) return parsed;
+  console.log(usage);
+  return 0;
 }
 
 /**
@@ -75,13 +133,23 @@ export function parseScopeArguments(values: readonly string[]): Scopes | string 
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
-/** `--expires-in`: seconds ("3600"), with a unit ("90m", "12h", "30d"), or "never"; a string is the problem. */
-export function parseExpiresIn(value: string): number | null | string {
-  if (value === "never") return null;
-  const match = /^(\d+)([smhd]?)$/.exec(value);
-  if (!match || Number(match[1]) === 0) return `--expires-in ${value}: expected seconds, a number with s/m/h/d, or never`;
-  return Number(match[1]) * UNITS[match[2] || "s"];
+/**
+ * A duration of the command line, always with its unit ("3600s", "90m", "12h",
+ * "30d"), or "never" where `never` is allowed; a string is the problem. A bare
+ * number is refused: `--expires-in 30` meant 30 seconds, silently (the HTTP API
+ * keeps plain seconds, as documented).
+ */
+export function parseDuration(flag: string, value: string, options: { never?: boolean; zero?: boolean } = {}): number | null | string {
+  if (value === "never" && options.never) return null;
+  const match = /^(\d{1,9})([smhd])$/.exec(value);
+  const example = "3600s, 90m, 12h or 30d";
+  if (/^\d+$/.test(value)) return `${flag} ${value}: give a unit: ${value}s, ${value}m, ${value}h or ${value}d`;
+  if (!match || (Number(match[1]) === 0 && !options.zero)) return `${flag} ${value}: expected a duration with its unit, such as ${example}${options.never ? ", or never" : ""}`;
+  return Number(match[1]) * UNITS[match[2]];
 }
+
+/** `--expires-in`: a duration with its unit, or "never"; a string is the problem. */
+export const parseExpiresIn = (value: string, flag = "--expires-in") => parseDuration(flag, value, { never: true });
 
 /** Tokens as a table: id, owner, status, expiry, last use, scopes, note. */
 export function tokenTable(tokens: readonly TokenView[]): string {
@@ -105,4 +173,29 @@ export function tokenTable(tokens: readonly TokenView[]): string {
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
   return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join("  ").trimEnd()).join("\n");
+}
+
+/**
+ * Progress of long work on a terminal: one line on stderr, rewritten in place;
+ * nothing at all when stderr is not a terminal (scripts and CI keep clean logs).
+ */
+export function progress(label: string, stream: NodeJS.WriteStream = process.stderr) {
+  const shown = stream.isTTY === true;
+  const started = Date.now();
+  let last = 0;
+  let written = false;
+  return {
+    /** What is done so far ("120/500", "tokens: 2000 rows"), after the label and the time spent; `force`: drawn even within 100 ms of the last. */
+    update(detail = "", force = false) {
+      const now = Date.now();
+      if (!shown || (!force && now - last < 100)) return; // at most ten redraws a second
+      last = now;
+      stream.write(`\r\x1b[K${label}${detail ? ` ${detail}` : ""} (${Math.round((now - started) / 1000)} s)`);
+      written = true;
+    },
+    /** Clears the line (the command then prints its result as usual). */
+    end() {
+      if (shown && written) stream.write("\r\x1b[K");
+    },
+  };
 }

@@ -8,44 +8,50 @@ import { ConfigError, loadConfigFile, resolveConfigPath } from "../config/load.t
 import { documentedSchema } from "../config/schema.ts";
 import { startupProblems, storeProblems } from "../config/startup-checks.ts";
 import { exposedSecretFiles } from "../secret-files.ts";
-import { parseCommand } from "./common.ts";
+import { CONFIG_FLAG, defineCommand } from "./help.ts";
 
-const USAGE = `usage: gatehouse config check [FILE] [--strict] [--connect]
-       gatehouse config schema
+export const configCommand = defineCommand(
+  {
+    name: "config",
+    summary: "check a config file as serve would, or print its JSON Schema",
+    flags: [],
+    subcommands: [
+      {
+        name: "check",
+        args: "[FILE]",
+        operands: ["FILE?"],
+        summary: "read the config as serve does and list every problem: errors (serve refuses to start: exit 1) and warnings (serve runs and logs them: exit 0)",
+        description: "FILE is the config file; without it, --config FILE, else $GATEHOUSE_CONFIG, else $AOT_CONFIG_PATH, else ./config.yaml.",
+        flags: [
+          CONFIG_FLAG,
+          { name: "strict", type: "boolean", description: "keys Gatehouse does not know are errors, not warnings (as config.strict: true)" },
+          { name: "connect", type: "boolean", description: "also open the store (SQLite file or PostgreSQL) and the signing keys in it" },
+        ],
+      },
+      { name: "schema", summary: "print the config's JSON Schema (for editors)" },
+    ],
+  },
+  async (parsed) => {
+    const [action, file] = parsed.positionals;
+    if (action === "schema") {
+      console.log(JSON.stringify(documentedSchema(), null, 2));
+      return 0;
+    }
+    return check(file ?? parsed.values.config, { strict: parsed.values.strict === true, connect: parsed.values.connect === true });
+  },
+);
 
-config check    read the config as serve does and list every problem: errors (serve refuses
-                to start: exit 1) and warnings (serve runs and logs them: exit 0)
-  FILE          the config file; else --config, $GATEHOUSE_CONFIG, $AOT_CONFIG_PATH, ./config.yaml
-  --strict      keys Gatehouse does not know are errors, not warnings (as config.strict: true)
-  --connect     also open the store (SQLite file or PostgreSQL) and the signing keys in it
-config schema   print the config's JSON Schema (for editors)`;
-
-export async function configCommand(args: string[]): Promise<number> {
-  const parsed = parseCommand(
-    args,
-    { config: { type: "string", short: "c" }, strict: { type: "boolean" }, connect: { type: "boolean" } },
-    USAGE,
-  );
-  if (typeof parsed === "number") return parsed;
-  const [action, file, ...extra] = parsed.positionals;
-  if (action === "schema" && file === undefined) {
-    console.log(JSON.stringify(documentedSchema(), null, 2));
-    return 0;
-  }
-  if (action !== "check" || extra.length > 0) {
-    console.error(`config: expected check [FILE] or schema\n${USAGE}`);
-    return 2;
-  }
-  const resolved = resolveConfigPath(file ?? parsed.values.config, process.env);
+async function check(path: string | undefined, options: { strict: boolean; connect: boolean }): Promise<number> {
+  const resolved = resolveConfigPath(path, process.env);
   if (!resolved) {
     console.error("config check: no config file given and ./config.yaml does not exist");
     return 2;
   }
-  const loaded = loadConfigFile(resolved.path, process.env, { strict: parsed.values.strict });
+  const loaded = loadConfigFile(resolved.path, process.env, { strict: options.strict });
   const warnings = [...loaded.warnings, ...exposedSecretFiles(loaded.secretFiles)];
   for (const warning of warnings) console.log(`warning: ${warning}`);
   const problems = await startupProblems(loaded.config);
-  if (parsed.values.connect) {
+  if (options.connect) {
     const store = await storeProblems(loaded.config);
     for (const note of store.notes) console.log(note);
     problems.push(...store.problems);

@@ -22,27 +22,8 @@ import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from "
 import { hostname } from "node:os";
 import { VERSION } from "../version.ts";
 import { ClientError, findRcFile, matchedUrl, trustedCertificates, unreachable } from "./client.ts";
-import { parseCommand, parseExpiresIn, parseScopeArguments } from "./common.ts";
-
-const LOGIN_USAGE = `usage: gatehouse login --server URL [--provider NAME] [--scopes ecflow:read,ecflow:write]
-                       [--expires-in 30d] [--note TEXT] [--open] [--print] [--rc FILE] [--ca FILE]
-Signs this terminal in through a browser (device code), then keeps an API token made for it:
-  --provider NAME   the provider to sign in with (needed when the server has several)
-  --scopes LIST     the token's scopes, service:scope separated by commas (default: all of yours)
-  --expires-in T    the token's lifetime: seconds, 90m, 12h, 30d, or never (default: the server's)
-  --note TEXT       the token's note (default: "gatehouse login on <this host>")
-  --open            open the URL in a browser (xdg-open)
-  --print           print the token on standard output instead of writing it to the file
-The file is --rc, else $ECF_AUTHTOKENS, else ~/.ecflowapirc if it exists, else ./.ecflowapirc if it
-exists, else ~/.ecflowapirc (created, mode 0600). Over HTTPS, --ca FILE is a PEM file of the
-certificates to trust (else $GATEHOUSE_CA_FILE, else the system's).
-Exit status: 0 signed in; 1 the server could not be reached, refused, or the file could not be
-written; 2 a usage mistake (several providers and none chosen); 3 the sign-in was denied;
-4 it expired before it was approved.`;
-
-const LOGOUT_USAGE = `usage: gatehouse logout --server URL [--rc FILE] [--ca FILE]
-Revokes the token gatehouse login wrote for that server and removes its entry from the file.
-Exit status: 0 done; 1 no entry for the server, the server could not be reached or refused.`;
+import { parseExpiresIn, parseScopeArguments } from "./common.ts";
+import { defineCommand, usageError } from "./help.ts";
 
 const DENIED = 3;
 const EXPIRED = 4;
@@ -83,7 +64,7 @@ async function call(server: Server, method: string, path: string, options: { bea
   try {
     response = await fetch(url, { method, headers, body, redirect: "error", signal: AbortSignal.timeout(30_000), ...(server.ca ? { tls: { ca: server.ca } } : {}) });
   } catch (error) {
-    throw new LoginError(`cannot reach the server: ${unreachable(method, url, error).message}`);
+    throw new LoginError(`cannot reach the server: ${(await unreachable(method, url, error, server.ca)).message}`);
   }
   const text = await response.text();
   let parsed: unknown = null;
@@ -102,92 +83,89 @@ function reason(answer: Answer): string {
   return `${answer.status}${text ? ` ${text}` : ""}`;
 }
 
-function serverFrom(values: { server?: string; ca?: string }, usage: string): Server | number {
+function serverFrom(values: { server?: string; ca?: string }, command: string): Server | number {
   const given = values.server ?? process.env.GATEHOUSE_SERVER;
-  if (!given) {
-    console.error(`--server URL is required\n${usage}`);
-    return 2;
-  }
+  if (!given) return usageError(command, "--server URL is required");
   let url: URL;
   try {
     url = new URL(given);
   } catch {
-    console.error(`--server ${given}: not a URL`);
-    return 2;
+    return usageError(command, `--server ${given}: not a URL`);
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:") {
-    console.error(`--server ${given}: not an http or https URL`);
-    return 2;
-  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") return usageError(command, `--server ${given}: not an http or https URL`);
   return { url, ca: trustedCertificates(values.ca ?? process.env.GATEHOUSE_CA_FILE) };
 }
 
 /** The anchored regular expression ecflow_client matches against `scheme://host:port`, for exactly this server. */
 export const serverPattern = (url: URL) => matchedUrl(url).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
-const loginOptions = {
-  server: { type: "string" },
-  provider: { type: "string" },
-  scopes: { type: "string" },
-  "expires-in": { type: "string" },
-  note: { type: "string" },
-  open: { type: "boolean" },
-  print: { type: "boolean" },
-  rc: { type: "string" },
-  ca: { type: "string" },
-} as const;
+const CA_FLAG = { name: "ca", type: "string", value: "FILE", description: "over HTTPS, a PEM file of the certificates to trust (else $GATEHOUSE_CA_FILE, else the system's)" } as const;
+const RC_FLAG = { name: "rc", type: "string", value: "FILE", description: "the credentials file (else $ECF_AUTHTOKENS, else ~/.ecflowapirc if it exists, else ./.ecflowapirc if it exists, else ~/.ecflowapirc, made 0600)" } as const;
+const SERVER_FLAG = { name: "server", type: "string", value: "URL", description: "the Gatehouse server (else $GATEHOUSE_SERVER)" } as const;
 
-export async function loginCommand(args: string[]): Promise<number> {
-  const parsed = parseCommand(args, loginOptions, LOGIN_USAGE);
-  if (typeof parsed === "number") return parsed;
-  const { values, positionals } = parsed;
-  if (positionals.length > 0) {
-    console.error(LOGIN_USAGE);
-    return 2;
-  }
-  const scopes = values.scopes === undefined ? undefined : parseScopeArguments(values.scopes.split(",").map((scope) => scope.trim()).filter(Boolean));
-  const expiresIn = values["expires-in"] === undefined ? undefined : parseExpiresIn(values["expires-in"]);
-  for (const problem of [scopes, expiresIn]) {
-    if (typeof problem === "string") {
-      console.error(problem.replace(/^--scope /, "--scopes "));
-      return 2;
+export const loginCommand = defineCommand(
+  {
+    name: "login",
+    summary: "sign this terminal in through a browser (device code); keeps a scoped API token",
+    description: "Prints a URL and a code to approve in a browser, then keeps an API token made for this terminal in the credentials file.",
+    flags: [
+      SERVER_FLAG,
+      { name: "provider", type: "string", value: "NAME", description: "the provider to sign in with (needed when the server has several)" },
+      { name: "scopes", type: "string", value: "LIST", description: "the token's scopes, service:scope separated by commas (default: all of yours)" },
+      { name: "expires-in", type: "string", value: "DURATION|never", description: "the token's lifetime: 3600s, 90m, 12h, 30d, or never (default: the server's)" },
+      { name: "note", type: "string", value: "TEXT", description: 'the token\'s note (default: "gatehouse login on <this host>")' },
+      { name: "open", type: "boolean", description: "open the URL in a browser (xdg-open)" },
+      { name: "print", type: "boolean", description: "print the token on standard output instead of writing it to the file" },
+      RC_FLAG,
+      CA_FLAG,
+    ],
+    exitCodes: [
+      { code: 3, meaning: "the sign-in was denied" },
+      { code: 4, meaning: "it expired before it was approved" },
+    ],
+  },
+  async ({ values }) => {
+    const scopes = values.scopes === undefined ? undefined : parseScopeArguments(values.scopes.split(",").map((scope) => scope.trim()).filter(Boolean));
+    const expiresIn = values["expires-in"] === undefined ? undefined : parseExpiresIn(values["expires-in"]);
+    for (const problem of [scopes, expiresIn]) {
+      if (typeof problem === "string") return usageError("login", problem.replace(/^--scope /, "--scopes "));
     }
-  }
-  try {
-    const server = serverFrom(values, LOGIN_USAGE);
-    if (typeof server === "number") return server;
-    const provider = await chooseProvider(server, values.provider);
-    if (typeof provider === "number") return provider;
-    const session = await signIn(server, provider, values.open ?? false);
-    const note = values.note ?? `gatehouse login on ${hostname()}`;
-    let created: Answer;
     try {
-      created = await call(server, "POST", "api/v1/tokens", { bearer: session.access_token, json: { note, expires_in: expiresIn, scopes } });
-    } finally {
-      // The session was only the way to the token: it ends either way (the token outlives it).
-      const ended = await call(server, "POST", "api/v1/auth/logout", { bearer: session.access_token }).catch((error: Error) => ({ status: 0, body: { detail: error.message } }));
-      if (ended.status !== 204) console.error(`warning: the session could not be ended (${reason(ended)}); it expires by itself`);
-    }
-    if (created.status !== 201) throw new LoginError(`the token could not be created: ${reason(created)}`);
-    const token = created.body as { token: string; id: string; expires_at: string | null; scopes: Record<string, string[]> | null };
-    const who = `${session.identity.id} (provider ${session.identity.provider})`;
-    const lifetime = `expires ${token.expires_at ?? "never"}${token.scopes ? `, scopes ${describe(token.scopes)}` : ", all your scopes"}`;
-    if (values.print) {
-      console.error(`Signed in as ${who}: token ${token.id}, ${lifetime}.`);
-      console.log(token.token);
+      const server = serverFrom(values, "login");
+      if (typeof server === "number") return server;
+      const provider = await chooseProvider(server, values.provider);
+      if (typeof provider === "number") return provider;
+      const session = await signIn(server, provider, values.open ?? false);
+      const note = values.note ?? `gatehouse login on ${hostname()}`;
+      let created: Answer;
+      try {
+        created = await call(server, "POST", "api/v1/tokens", { bearer: session.access_token, json: { note, expires_in: expiresIn, scopes } });
+      } finally {
+        // The session was only the way to the token: it ends either way (the token outlives it).
+        const ended = await call(server, "POST", "api/v1/auth/logout", { bearer: session.access_token }).catch((error: Error) => ({ status: 0, body: { detail: error.message } }));
+        if (ended.status !== 204) console.error(`warning: the session could not be ended (${reason(ended)}); it expires by itself`);
+      }
+      if (created.status !== 201) throw new LoginError(`the token could not be created: ${reason(created)}`);
+      const token = created.body as { token: string; id: string; expires_at: string | null; scopes: Record<string, string[]> | null };
+      const who = `${session.identity.id} (provider ${session.identity.provider})`;
+      const lifetime = `expires ${token.expires_at ?? "never"}${token.scopes ? `, scopes ${describe(token.scopes)}` : ", all your scopes"}`;
+      if (values.print) {
+        console.error(`Signed in as ${who}: token ${token.id}, ${lifetime}.`);
+        console.log(token.token);
+        return 0;
+      }
+      const path = findRcFile(values.rc, process.env, true);
+      const replaced = writeEntry(path, server.url, token.token);
+      console.error(`Signed in as ${who}: token ${token.id}, ${lifetime}; written to ${path}.`);
+      if (replaced !== null) await revokeReplaced(server, replaced);
       return 0;
+    } catch (error) {
+      if (!(error instanceof ClientError)) throw error;
+      console.error(`login: ${error.message}`);
+      return error instanceof LoginError ? error.exitCode : 1;
     }
-    const path = findRcFile(values.rc, process.env, true);
-    const replaced = writeEntry(path, server.url, token.token);
-    console.error(`Signed in as ${who}: token ${token.id}, ${lifetime}; written to ${path}.`);
-    if (replaced !== null) await revokeReplaced(server, replaced);
-    return 0;
-  } catch (error) {
-    if (!(error instanceof ClientError)) throw error;
-    console.error(`login: ${error.message}`);
-    return error instanceof LoginError ? error.exitCode : 1;
-  }
-}
+  },
+);
 
 const describe = (scopes: Record<string, string[]>) =>
   Object.entries(scopes)
@@ -333,35 +311,34 @@ async function revokeReplaced(server: Server, key: string): Promise<void> {
   if (answer?.status === 204) console.error("The token of the earlier login for this server is revoked.");
 }
 
-const logoutOptions = { server: { type: "string" }, rc: { type: "string" }, ca: { type: "string" } } as const;
-
-export async function logoutCommand(args: string[]): Promise<number> {
-  const parsed = parseCommand(args, logoutOptions, LOGOUT_USAGE);
-  if (typeof parsed === "number") return parsed;
-  if (parsed.positionals.length > 0) {
-    console.error(LOGOUT_USAGE);
-    return 2;
-  }
-  try {
-    const server = serverFrom(parsed.values, LOGOUT_USAGE);
-    if (typeof server === "number") return server;
-    const path = findRcFile(parsed.values.rc);
-    const data = readForChange(path, true);
-    const pattern = serverPattern(server.url);
-    const index = data.tokens.findIndex((candidate) => isOurs(candidate, pattern));
-    if (index < 0) throw new LoginError(`${path} has no entry of gatehouse login for ${matchedUrl(server.url)}`);
-    const key = data.tokens[index].api.key as string;
-    // The token revokes itself: it needs no other scope for that.
-    const answer = await call(server, "DELETE", `token/${encodeURIComponent(key)}`, { bearer: key });
-    const gone = answer.status === 401 || answer.status === 404;
-    if (answer.status !== 204 && !gone) throw new LoginError(`the token could not be revoked: ${reason(answer)}; ${path} left unchanged`);
-    data.tokens.splice(index, 1);
-    writeWhole(path, data);
-    console.error(gone ? `The token was no longer valid; its entry is removed from ${path}.` : `Signed out: the token is revoked and its entry removed from ${path}.`);
-    return 0;
-  } catch (error) {
-    if (!(error instanceof ClientError)) throw error;
-    console.error(`logout: ${error.message}`);
-    return error instanceof LoginError ? error.exitCode : 1;
-  }
-}
+export const logoutCommand = defineCommand(
+  {
+    name: "logout",
+    summary: "revoke the token gatehouse login kept for a server and remove it from .ecflowapirc",
+    flags: [SERVER_FLAG, RC_FLAG, CA_FLAG],
+  },
+  async (parsed) => {
+    try {
+      const server = serverFrom(parsed.values, "logout");
+      if (typeof server === "number") return server;
+      const path = findRcFile(parsed.values.rc);
+      const data = readForChange(path, true);
+      const pattern = serverPattern(server.url);
+      const index = data.tokens.findIndex((candidate) => isOurs(candidate, pattern));
+      if (index < 0) throw new LoginError(`${path} has no entry of gatehouse login for ${matchedUrl(server.url)}`);
+      const key = data.tokens[index].api.key as string;
+      // The token revokes itself: it needs no other scope for that.
+      const answer = await call(server, "DELETE", `token/${encodeURIComponent(key)}`, { bearer: key });
+      const gone = answer.status === 401 || answer.status === 404;
+      if (answer.status !== 204 && !gone) throw new LoginError(`the token could not be revoked: ${reason(answer)}; ${path} left unchanged`);
+      data.tokens.splice(index, 1);
+      writeWhole(path, data);
+      console.error(gone ? `The token was no longer valid; its entry is removed from ${path}.` : `Signed out: the token is revoked and its entry removed from ${path}.`);
+      return 0;
+    } catch (error) {
+      if (!(error instanceof ClientError)) throw error;
+      console.error(`logout: ${error.message}`);
+      return error instanceof LoginError ? error.exitCode : 1;
+    }
+  },
+);

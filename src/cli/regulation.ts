@@ -8,46 +8,41 @@ import { regulationSettings } from "../config/policies.ts";
 import { operatorActor } from "../identity/actor.ts";
 import { createLogger } from "../log.ts";
 import { Regulator, describeBanTarget, type ActiveBan, type BanTarget } from "../regulation/regulator.ts";
-import { parseCommand, openCommandStore, storeConfig, table, type LoadConfig } from "./common.ts";
+import { loadExistingConfig, openCommandStore, storeConfig, table } from "./common.ts";
+import { CONFIG_FLAG, JSON_FLAG, defineCommand, usageError } from "./help.ts";
 
-export const REGULATION_USAGE = `usage:
-  gatehouse regulation list [--json]                  the bans in force, soonest to end first
-  gatehouse regulation release --user U [--realm R]   end a username's ban now (in every realm without --realm)
-  gatehouse regulation release --address A            end an address's ban now`;
+export const regulationCommand = defineCommand(
+  {
+    name: "regulation",
+    summary: "the bans of the regulation of guessing: list them, or release one before its time",
+    flags: [],
+    subcommands: [
+      { name: "list", summary: "the bans in force, soonest to end first", flags: [CONFIG_FLAG, JSON_FLAG] },
+      {
+        name: "release",
+        summary: "end a ban now: a username's (in every realm without --realm) or an address's",
+        flags: [
+          CONFIG_FLAG,
+          { name: "user", type: "string", value: "U", description: "the username whose ban ends" },
+          { name: "realm", type: "string", value: "R", description: "only in this realm (with --user)" },
+          { name: "address", type: "string", value: "A", description: "the client address whose ban ends" },
+        ],
+      },
+    ],
+  },
+  async ({ values, positionals }) => regulation(positionals[0] as "list" | "release", values),
+);
 
-const options = {
-  config: { type: "string", short: "c" },
-  user: { type: "string" },
-  realm: { type: "string" },
-  address: { type: "string" },
-  json: { type: "boolean" },
-} as const;
-
-export async function regulationCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
-  const parsed = parseCommand(args, options, REGULATION_USAGE);
-  if (typeof parsed === "number") return parsed;
-  const { values, positionals } = parsed;
-  const [action, ...rest] = positionals;
-  if ((action !== "list" && action !== "release") || rest.length > 0) {
-    console.error(action === undefined ? "regulation: say list or release" : `regulation: unknown subcommand ${action}`);
-    console.error(REGULATION_USAGE);
-    return 2;
-  }
+async function regulation(action: "list" | "release", values: { config?: string; user?: string; realm?: string; address?: string; json?: boolean }): Promise<number> {
   let target: BanTarget | null = null;
   if (action === "release") {
     const user = values.user?.trim();
     const address = values.address?.trim();
-    if (!user === !address) {
-      console.error("regulation release: give --user U (with --realm R, optionally) or --address A");
-      return 2;
-    }
-    if (address && values.realm !== undefined) {
-      console.error("regulation release: --realm goes with --user (an address is banned in every realm)");
-      return 2;
-    }
+    if (!user === !address) return usageError("regulation release", "give --user U (with --realm R, optionally) or --address A");
+    if (address && values.realm !== undefined) return usageError("regulation release", "--realm goes with --user (an address is banned in every realm)");
     target = user ? { username: user, realm: values.realm?.trim() || undefined } : { address: address! };
   }
-  const config = await storeConfig(values.config, loadConfig, "regulation");
+  const config = await storeConfig(values.config, loadExistingConfig, "regulation");
   if (!config) return 2;
   const store = await openCommandStore(config, "regulation");
   if (!store) return 1;

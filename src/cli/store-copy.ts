@@ -18,23 +18,9 @@ import { Database } from "bun:sqlite";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SQL } from "bun";
-import { redactUrl, storeUrlProblems } from "../store/pg/url.ts";
 import { migrationsFolder } from "../store/migrations.ts";
 import { MAINTENANCE_SESSION, migratePg, pgClientOptions, pgError, pgSettingsOf, type PgSettings } from "../store/pg/database.ts";
 import { TABLES_IN_ORDER } from "../store/pg/schema.ts";
-import { parseCommand, type LoadConfig } from "./common.ts";
-
-const USAGE = `usage:
-  gatehouse store copy --from FILE.db [--to postgres://USER:PASSWORD@HOST/DATABASE] [--force] [--config FILE]
-      copy a SQLite store into PostgreSQL (every row, ids kept); without --to, the config's store.url;
-      the target's tables must be empty (--force: empty them first)`;
-
-const options = {
-  config: { type: "string", short: "c" },
-  from: { type: "string" },
-  to: { type: "string" },
-  force: { type: "boolean" },
-} as const;
 
 /** Rows a statement: 1000 rows of at most 15 columns stay far under PostgreSQL's 65,535 parameters. */
 const BATCH = 1000;
@@ -53,7 +39,11 @@ export interface CopyResult {
 }
 
 /** Copies every row of the SQLite store at `from` into the PostgreSQL store at `to`. */
-export async function copyStore(from: string, to: PgSettings, options: { force?: boolean; log?: (line: string) => void } = {}): Promise<CopyResult> {
+export async function copyStore(
+  from: string,
+  to: PgSettings,
+  options: { force?: boolean; log?: (line: string) => void; progress?: (table: string, rows: number) => void } = {},
+): Promise<CopyResult> {
   const log = options.log ?? (() => {});
   const source = openSource(from);
   try {
@@ -79,7 +69,7 @@ export async function copyStore(from: string, to: PgSettings, options: { force?:
             log(`emptied the target's tables (--force): ${occupied.join(", ")}`);
           }
           for (const table of TABLES_IN_ORDER) {
-            counts[table] = await copyTable(source, tx, table);
+            counts[table] = await copyTable(source, tx, table, options.progress);
           }
           for (const [table, column] of Object.entries(IDENTITIES)) {
             // The next id after the largest copied (1 for an empty table): a new row never collides with a copied one.
@@ -139,7 +129,7 @@ function openSource(path: string): Database {
 }
 
 /** Copies one table in batches of BATCH rows, values as stored; answers the rows copied. */
-async function copyTable(source: Database, tx: SQL, table: string): Promise<number> {
+async function copyTable(source: Database, tx: SQL, table: string, progress?: (table: string, rows: number) => void): Promise<number> {
   const select = source.query(`SELECT * FROM ${table} ORDER BY rowid LIMIT ?1 OFFSET ?2`);
   let copied = 0;
   for (;;) {
@@ -147,51 +137,7 @@ async function copyTable(source: Database, tx: SQL, table: string): Promise<numb
     if (rows.length === 0) return copied;
     await tx`INSERT INTO ${tx(table)} ${tx(rows)}`;
     copied += rows.length;
+    progress?.(table, copied);
     if (rows.length < BATCH) return copied;
-  }
-}
-
-/** `gatehouse store …` */
-export async function storeCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
-  const parsed = parseCommand(args, options, USAGE);
-  if (typeof parsed === "number") return parsed;
-  const { values, positionals } = parsed;
-  if (positionals[0] !== "copy" || positionals.length !== 1 || !values.from) {
-    console.error(USAGE);
-    return 2;
-  }
-  let target: PgSettings;
-  if (values.to !== undefined) {
-    const problems = storeUrlProblems(values.to, "--to");
-    if (problems.length > 0) {
-      console.error(`store copy: ${problems.join("; ")}`);
-      return 2;
-    }
-    target = { url: values.to, pool_size: 1 };
-  } else {
-    const { config, source } = await loadConfig(values.config);
-    if (config.store.type !== "postgres" || !config.store.url) {
-      console.error(`store copy: give --to postgres://…, or a config with store.type: postgres and store.url (${source} has neither)`);
-      return 2;
-    }
-    target = pgSettingsOf(config.store);
-  }
-  const where = redactUrl(target.url);
-  console.log(`copying ${values.from} into ${where}`);
-  try {
-    const { counts, migrated } = await copyStore(values.from, target, { force: values.force, log: (line) => console.log(line) });
-    if (migrated > 0) console.log(`(the target's schema was created or updated first: ${migrated} migration(s))`);
-    const width = Math.max(...Object.keys(counts).map((table) => table.length));
-    for (const [table, count] of Object.entries(counts)) console.log(`  ${table.padEnd(width)}  ${count}`);
-    const total = Object.values(counts).reduce((sum, count) => sum + count, 0);
-    console.log(`copied ${total} rows; the target's count matches the source's in every table`);
-    console.log(
-      "Signing keys were copied sealed with the master key: give the PostgreSQL deployment the same master key " +
-        "(keys.master_key_file or GATEHOUSE_MASTER_KEY), or its managed keys cannot sign.",
-    );
-    return 0;
-  } catch (error) {
-    console.error(`store copy: ${(error as Error).message}`);
-    return 1;
   }
 }

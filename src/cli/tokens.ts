@@ -12,41 +12,99 @@ import { TokenService } from "../tokens/service.ts";
 import { tokenPolicy } from "../config/policies.ts";
 import { operatorActor, type Owner } from "../identity/actor.ts";
 import { Refusal } from "../refusal.ts";
-import { parseCommand, parseExpiresIn, parseScopeArguments, openCommandStore, storeConfig, tokenTable, type LoadConfig } from "./common.ts";
+import { mayBeApiToken } from "../tokens/format.ts";
+import { loadExistingConfig, parseDuration, parseExpiresIn, parseScopeArguments, openCommandStore, progress, storeConfig, tokenTable } from "./common.ts";
+import { CONFIG_FLAG, JSON_FLAG, defineCommand, usageError, type CommandHelp, type Values } from "./help.ts";
 
-const USAGE = `usage:
-  gatehouse tokens create --user U --realm R [--note TEXT] [--expires-in SECONDS|30d|never] [--scope service:scope ...] [--network CIDR ...]
-  gatehouse tokens list [--user U] [--realm R] [--include-revoked] [--expiring 7d] [--json]
-  gatehouse tokens rotate ID [--grace SECONDS]
-  gatehouse tokens revoke ID
-  gatehouse tokens import TOKENS.json --users USERS.json [--expires-in SECONDS|30d|never] [--note TEXT]
-      (auth-o-tron 0.3.7's MongoDB collections, from mongoexport --collection tokens / --collection users)`;
+const OWNER_FLAGS = [
+  { name: "user", type: "string", value: "U", description: "the token's owner" },
+  { name: "realm", type: "string", value: "R", description: "the owner's realm" },
+] as const;
 
-const options = {
-  config: { type: "string", short: "c" },
-  user: { type: "string" },
-  realm: { type: "string" },
-  note: { type: "string" },
-  "expires-in": { type: "string" },
-  scope: { type: "string", multiple: true },
-  "include-revoked": { type: "boolean" },
-  json: { type: "boolean" },
-  users: { type: "string" },
-  network: { type: "string", multiple: true },
-  expiring: { type: "string" },
-  grace: { type: "string" },
-} as const;
+const tokensHelp = {
+  name: "tokens",
+  summary: "API tokens in the store: create, list, rotate, revoke, import",
+  description:
+    "Straight against the store the config names (SQLite or PostgreSQL); a running server sees the changes\n" +
+    "on its next request. The operator acts as an admin and is audited as cli:$USER.\n" +
+    "DURATION: a number with its unit: 3600s, 90m, 12h, 30d.",
+  flags: [CONFIG_FLAG],
+  subcommands: [
+    {
+      name: "create",
+      args: "--user U --realm R [options]",
+      summary: "make a token; its secret alone on stdout, shown this once",
+      flags: [
+        ...OWNER_FLAGS,
+        { name: "note", type: "string", value: "TEXT", description: "what the token is for" },
+        { name: "expires-in", type: "string", value: "DURATION|never", description: "its lifetime (default: tokens.default_expires_in)" },
+        { name: "scope", type: "string", multiple: true, value: "service:scope", description: "limit it to these scopes (repeat the flag; a bare service: all of it)" },
+        { name: "network", type: "string", multiple: true, value: "CIDR", description: "usable only from these networks (repeat the flag)" },
+      ],
+    },
+    {
+      name: "list",
+      args: "[options]",
+      summary: "list the tokens, newest first",
+      flags: [
+        { name: "user", type: "string", value: "U", description: "only this user's tokens" },
+        { name: "realm", type: "string", value: "R", description: "only this realm's tokens" },
+        { name: "include-revoked", type: "boolean", description: "revoked tokens too" },
+        { name: "expiring", type: "string", value: "DURATION", description: "only live tokens expiring within it (7d)" },
+        JSON_FLAG,
+      ],
+    },
+    {
+      name: "rotate",
+      args: "ID",
+      operands: ["ID"],
+      summary: "a new secret for a token (same note, scopes, networks, lifetime); the new secret alone on stdout",
+      flags: [{ name: "grace", type: "string", value: "DURATION", description: "how long the old secret keeps working (default: it stops at once)" }],
+    },
+    { name: "revoke", args: "ID|SECRET", operands: ["ID|SECRET"], summary: "revoke a token, by its id (tok_…) or its secret, and the tokens made from it" },
+    {
+      name: "import",
+      args: "TOKENS.json --users USERS.json",
+      operands: ["TOKENS.json"],
+      summary: "bring auth-o-tron 0.3.7's tokens over, all or nothing",
+      description: "TOKENS.json and USERS.json: mongoexport --collection tokens / --collection users of auth-o-tron's MongoDB.",
+      flags: [
+        { name: "users", type: "string", value: "USERS.json", description: "auth-o-tron's users collection (the owners)" },
+        { name: "expires-in", type: "string", value: "DURATION|never", description: "their lifetime (default: tokens.max_expires_in)" },
+        { name: "note", type: "string", value: "TEXT", description: 'their note (default: "imported from auth-o-tron")' },
+      ],
+    },
+  ],
+} as const satisfies CommandHelp;
 
-export async function tokensCommand(args: string[], loadConfig: LoadConfig): Promise<number> {
-  const parsed = parseCommand(args, options, USAGE);
-  if (typeof parsed === "number") return parsed;
-  const { values, positionals } = parsed;
-  const [action, id] = positionals;
-  if (!["create", "list", "rotate", "revoke", "import"].includes(action ?? "") || ((action === "revoke" || action === "rotate" || action === "import") && !id)) {
-    console.error(USAGE);
-    return 2;
-  }
-  const config = await storeConfig(values.config, loadConfig, "tokens");
+export const tokensCommand = defineCommand(tokensHelp, async ({ values, positionals }) => {
+  const [action, id] = positionals as [Action, string | undefined];
+  // Mistakes are said before the store is opened.
+  if (action === "create" && (!values.user || !values.realm)) return usageError("tokens", "create needs --user and --realm");
+  if (action === "import" && !values.users) return usageError("tokens", "import needs --users USERS.json: the owners are in auth-o-tron's users collection");
+  const scopes = values.scope ? parseScopeArguments(values.scope) : undefined;
+  const durations = {
+    expiresIn: values["expires-in"] === undefined ? undefined : parseExpiresIn(values["expires-in"]),
+    expiringWithin: values.expiring === undefined ? undefined : parseDuration("--expiring", values.expiring),
+    grace: values.grace === undefined ? undefined : parseDuration("--grace", values.grace, { zero: true }),
+  };
+  const problem = [scopes, ...Object.values(durations)].find((value) => typeof value === "string");
+  if (problem !== undefined) return usageError("tokens", problem as string);
+  return runTokens(action, id, values, { scopes: scopes as Scopes | undefined, ...(durations as { [K in keyof typeof durations]: number | null | undefined }) });
+});
+
+type Action = "create" | "list" | "rotate" | "revoke" | "import";
+
+/** The flags' values parsed (never a problem: those were said already); null: never. */
+interface Inputs {
+  scopes: Scopes | undefined;
+  expiresIn: number | null | undefined;
+  expiringWithin: number | null | undefined;
+  grace: number | null | undefined;
+}
+
+async function runTokens(action: Action, id: string | undefined, values: Values<typeof tokensHelp>, inputs: Inputs): Promise<number> {
+  const config = await storeConfig(values.config, loadExistingConfig, "tokens");
   if (!config) return 2;
   const store = await openCommandStore(config, "tokens");
   if (!store) return 1;
@@ -58,21 +116,11 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
   const operator = operatorActor();
   try {
     if (action === "create") {
-      if (!values.user || !values.realm) {
-        console.error(`tokens create: --user and --realm are required\n${USAGE}`);
-        return 2;
-      }
-      const scopes = values.scope ? parseScopeArguments(values.scope) : undefined;
-      const expiresIn = values["expires-in"] === undefined ? undefined : parseExpiresIn(values["expires-in"]);
-      if (typeof scopes === "string" || typeof expiresIn === "string") {
-        console.error(`tokens create: ${typeof scopes === "string" ? scopes : expiresIn}`);
-        return 2;
-      }
-      await warnIfUnknownOwner(config, logger, values.user, values.realm);
-      const { secret, token } = await tokens.create(operator, { username: values.user, realm: values.realm }, {
+      await warnIfUnknownOwner(config, logger, values.user!, values.realm!);
+      const { secret, token } = await tokens.create(operator, { username: values.user!, realm: values.realm! }, {
         note: values.note,
-        expiresIn,
-        scopes,
+        expiresIn: inputs.expiresIn,
+        scopes: inputs.scopes,
         allowedNetworks: values.network,
       });
       // The secret alone on stdout (for scripts); what it is on stderr.
@@ -80,27 +128,18 @@ export async function tokensCommand(args: string[], loadConfig: LoadConfig): Pro
       console.error(`created ${token.id} for ${token.username}@${token.realm}, expires ${token.expires_at ?? "never"}; the secret is shown this once:`);
       console.log(secret);
     } else if (action === "import") {
-      return await importTokens(config, tokens, id!, values);
+      return await importTokens(config, tokens, id!, values, inputs.expiresIn);
     } else if (action === "list") {
-      const expiringWithin = values.expiring === undefined ? undefined : parseExpiresIn(values.expiring);
-      if (typeof expiringWithin === "string" || expiringWithin === null) {
-        console.error(`tokens list: --expiring ${values.expiring}: expected seconds or a number with s/m/h/d, e.g. 7d`);
-        return 2;
-      }
-      const list = await tokens.list(operator, { username: values.user, realm: values.realm, includeRevoked: values["include-revoked"], expiringWithin });
+      const list = await tokens.list(operator, { username: values.user, realm: values.realm, includeRevoked: values["include-revoked"], expiringWithin: inputs.expiringWithin ?? undefined });
       console.log(values.json ? JSON.stringify({ tokens: list }, null, 2) : tokenTable(list));
     } else if (action === "rotate") {
-      const grace = values.grace === undefined ? undefined : /^\d{1,5}$/.test(values.grace) ? Number(values.grace) : Number.NaN;
-      if (Number.isNaN(grace)) {
-        console.error(`tokens rotate: --grace ${values.grace}: expected a whole number of seconds`);
-        return 2;
-      }
-      const { secret, token } = await tokens.rotate(operator, id!, { graceSeconds: grace });
+      const { secret, token } = await tokens.rotate(operator, id!, { graceSeconds: inputs.grace ?? undefined });
       // As create: the secret alone on stdout.
       console.error(`rotated ${token.rotated_from} to ${token.id} for ${token.username}@${token.realm}, expires ${token.expires_at ?? "never"}; the secret is shown this once:`);
       console.log(secret);
     } else {
-      const token = await tokens.revoke(operator, id!);
+      // A secret (gth_…) is looked up by its hash, as DELETE /token/{secret} does; never printed back.
+      const token = mayBeApiToken(config.tokens.prefix, id!) ? await tokens.revokeBySecret(operator, id!) : await tokens.revoke(operator, id!);
       console.log(`revoked ${token.id} (${token.username}@${token.realm})`);
     }
     return 0;
@@ -133,17 +172,9 @@ async function warnIfUnknownOwner(config: GatehouseConfig, logger: Logger, usern
  * expiry within the policy and capped for a realm that cannot be rechecked
  * (finding 8 of issue 20). Prints counts and ids, never a secret.
  */
-async function importTokens(config: GatehouseConfig, tokens: TokenService, tokensFile: string, values: { users?: string; note?: string; "expires-in"?: string }): Promise<number> {
-  if (!values.users) {
-    console.error(`tokens import: --users is required: the owners are in auth-o-tron's users collection\n${USAGE}`);
-    return 2;
-  }
+async function importTokens(config: GatehouseConfig, tokens: TokenService, tokensFile: string, values: { users?: string; note?: string }, given: number | null | undefined): Promise<number> {
   const byDefault = config.tokens.allow_non_expiring ? null : config.tokens.max_expires_in;
-  const expiresIn = values["expires-in"] === undefined ? byDefault : parseExpiresIn(values["expires-in"]);
-  if (typeof expiresIn === "string") {
-    console.error(`tokens import: ${expiresIn}`);
-    return 2;
-  }
+  const expiresIn = given === undefined ? byDefault : given;
   if (expiresIn === null && !config.tokens.allow_non_expiring) {
     console.error("tokens import: --expires-in never needs tokens.allow_non_expiring: true");
     return 2;
@@ -168,13 +199,14 @@ async function importTokens(config: GatehouseConfig, tokens: TokenService, token
   let userDocuments: unknown[];
   try {
     tokenDocuments = parseMongoExport(readFileSync(tokensFile, "utf8"), tokensFile);
-    userDocuments = parseMongoExport(readFileSync(values.users, "utf8"), values.users);
+    userDocuments = parseMongoExport(readFileSync(values.users!, "utf8"), values.users!);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     console.error(`tokens import: ${error instanceof ImportError ? error.message : `cannot read the file: ${code ?? (error as Error).message}`}`);
     return 1;
   }
   let result;
+  const shown = progress("tokens import: importing");
   try {
     // All or nothing: one transaction.
     result = await importAuthOTronTokens(tokens.store, tokenDocuments, userDocuments, {
@@ -182,19 +214,22 @@ async function importTokens(config: GatehouseConfig, tokens: TokenService, token
       note: values.note ?? "imported from auth-o-tron",
       operator: operator.operator!,
       now,
+      progress: (done, total) => shown.update(`${done}/${total}`, done === total),
     });
   } catch (error) {
     // The database's own reason, not the ORM's query text and parameters.
     const cause = (error as { cause?: unknown }).cause;
     console.error(`tokens import: nothing imported: ${((cause instanceof Error ? cause : error) as Error).message}`);
     return 1;
+  } finally {
+    shown.end();
   }
   for (const token of result.imported) console.log(`imported ${token.id} for ${token.username}@${token.realm}`);
   for (const problem of result.skipped) console.error(`skipped ${problem}`);
   for (const note of lifetimeNotes) console.error(note);
   console.error(
     `tokens import: ${result.imported.length} imported, ${result.present} already present, ${result.skipped.length} skipped; ` +
-      `they expire ${expiresIn === null ? "never" : `in ${expiresIn} seconds`}`,
+      `they expire ${expiresIn === null ? "never" : `in ${expiresIn} seconds (${Math.round(expiresIn / 86400)} days)`}`,
   );
   return result.skipped.length > 0 ? 1 : 0;
 }

@@ -87,6 +87,8 @@ export interface ImportOptions {
   /** Who is audited as having imported them. */
   operator: string;
   now?: number;
+  /** Told after each token written: how many of how many (the CLI shows it on a terminal). */
+  progress?: (done: number, total: number) => void;
 }
 
 export interface ImportResult {
@@ -154,7 +156,8 @@ export async function importAuthOTronTokens(
   return store.transaction(async (q) => {
     const result: ImportResult = { imported: [], present: 0, skipped };
     const ownerIds = new Map<string, number>();
-    for (const { secret, owner, scopes, expiresAt } of candidates) {
+    for (const [index, { secret, owner, scopes, expiresAt }] of candidates.entries()) {
+      options.progress?.(index, candidates.length);
       const hash = hashOpaqueToken(secret);
       // Also finds one imported earlier in this very transaction (a secret twice in the file).
       if (await q.findTokenByHash(hash)) {
@@ -182,6 +185,7 @@ export async function importAuthOTronTokens(
       });
       result.imported.push({ id, ...owner });
     }
+    options.progress?.(candidates.length, candidates.length);
     return result;
   });
 }

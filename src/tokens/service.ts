@@ -648,7 +648,9 @@ export class TokenService {
 
   private async revokeRecord(actor: Actor, record: TokenRecord | undefined, notFound: string): Promise<TokenView> {
     const now = Date.now();
-    if (!record || record.revokedAt !== null) throw new Refusal(404, notFound);
+    if (!record || (record.revokedAt !== null && !mayManage(actor, record))) throw new Refusal(404, notFound);
+    // Its owner (or an admin) is told what happened, not that it does not exist (issue 26 § 2).
+    if (record.revokedAt !== null) throw alreadyRevoked(record.id, record.revokedAt);
     if (!mayManage(actor, record)) {
       await this.audit(actor, "token.delete_denied", now, { tokenId: record.id, target: record });
       this.logger.warn("tokens.delete_denied", { id: record.id, actor: actor.user?.username });
@@ -663,7 +665,7 @@ export class TokenService {
       await notifyRevoked(q, [record, ...descendants]);
       return true;
     });
-    if (!revoked) throw new Refusal(404, notFound);
+    if (!revoked) throw alreadyRevoked(record.id, Date.now()); // revoked meanwhile by someone else
     this.logger.info("tokens.revoked", { id: record.id, username: record.username, realm: record.realm });
     return this.view({ ...record, revokedAt: now }, now);
   }
@@ -868,3 +870,6 @@ function verifiedToken(row: TokenCredentialRow, owner: { username: string; realm
     rotatedUntil: row.rotated_until,
   };
 }
+
+/** Still 404, as before (clients that treat it as "gone" keep working), with the reason in words. */
+const alreadyRevoked = (id: string, at: number) => new Refusal(404, `Token ${id} was already revoked (${new Date(at).toISOString()})`);
