@@ -260,7 +260,8 @@ async function readmeClientSteps(serverUrl: string, ca?: string): Promise<string
   expect(token).toMatch(/^gth_\S+$/);
 
   const withToken = await clientWith(rcFile(serverUrl, { key: token, password: "not-used" }), serverUrl, ...extra, "whoami");
-  expect(withToken.stderr).toBe("");
+  // Both entries match: the client says which one it used (the first, the bearer one), as ecflow_client picks it.
+  expect(withToken.stderr).toMatch(/^warning: \S+\.ecflowapirc: several entries match \S+: tokens\[0\] \(\S+, bearer\) is used, the first, as ecflow_client does; tokens\[1\] \("\.\*"\) also match\n$/);
   expect(withToken.code).toBe(0);
   expect(JSON.parse(withToken.stdout)).toMatchObject({ username: "alice", realm: "local", scopes: { ecflow: ["read"] } });
   return token;
