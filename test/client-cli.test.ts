@@ -195,6 +195,14 @@ describe("gatehouse client", () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("tokens[0].api must have a username and a password");
 
+    // A placeholder left in a bearer entry (the README's gth_…): the entry is named, not Bun's "invalid header value".
+    writeRc(dir, [bearerEntry(".*", "gth_\u2026")]);
+    const placeholder = await clientWith(isolated, "whoami");
+    expect(placeholder.code).toBe(1);
+    expect(placeholder.stderr).toContain("tokens[0].api.key cannot be sent in an Authorization header");
+    expect(placeholder.stderr).toContain("is it a placeholder?");
+    expect(placeholder.stderr).not.toContain("invalid value");
+
     const usage = await clientWith(isolated, "token", "frobnicate");
     expect(usage.code).toBe(2);
     expect(usage.stderr).toBe('gatehouse client: unknown command "token frobnicate"; one of: whoami, token create, token list or token revoke (see gatehouse client --help)\n');

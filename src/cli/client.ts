@@ -117,7 +117,14 @@ export function authorizationFor(entries: Entry[], server: URL, path: string, wa
       warnings.push(`${path}: several entries match ${url}: tokens[${used}] ("${entries[used].server}", ${entries[used].type}) is used, the first, as ecflow_client does; ${others} also match`);
     }
     const entry = entries[used];
-    if (entry.type === "bearer") return `Bearer ${entry.api.key}`;
+    if (entry.type === "bearer") {
+      // A key outside visible ASCII cannot go in a header (Bun refuses it with a message naming no entry): say which
+      // entry holds it; usually the README's placeholder, never replaced by the token.
+      if (!/^[\x21-\x7e]+$/.test(entry.api.key)) {
+        throw new ClientError(`${path}: tokens[${used}].api.key cannot be sent in an Authorization header (empty, or characters outside visible ASCII): is it a placeholder? Put the API token there`);
+      }
+      return `Bearer ${entry.api.key}`;
+    }
     return `Basic ${Buffer.from(`${entry.api.username}:${entry.api.password}`, "utf8").toString("base64")}`;
   }
   const hint = nearMisses.length
