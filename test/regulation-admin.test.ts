@@ -126,7 +126,7 @@ describe("the CLI: gatehouse regulation list|release", () => {
     // Without --realm: the name's bans in every realm.
     const released = gatehouse("regulation", "release", "--user", "bob", "--config", configFile);
     // Only the line saying which config and store the command used (issue 26 § 2).
-    expect(released.stderr).toMatch(/^regulation: config \S+config\.yaml \(--config\); store SQLite \S+gatehouse\.db\n$/);
+    expect(released.stderr).toMatch(/^regulation: config \S+config\.yaml \(--config\); store (SQLite \S+gatehouse\.db|PostgreSQL postgres:\/\/\S+)\n$/);
     expect(released.code).toBe(0);
     expect(released.stdout).toContain("released: user bob in realm local");
     const after = await authenticate(basic("bob", "bob-pw"));
