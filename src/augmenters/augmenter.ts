@@ -41,8 +41,8 @@ export interface AugmenterType<S extends TObject = TObject> {
 export function augmenterSchema<T extends Record<string, TSchema>>(type: string, description: string, fields: T) {
   return Type.Object(
     {
-      type: Type.Literal(type),
-      name: Type.String({ minLength: 1 }),
+      type: Type.Literal(type, { description: "The kind of augmenter" }),
+      name: Type.String({ minLength: 1, description: "Unique name, used in logs" }),
       realm: Type.String({ minLength: 1, description: "Only users of this realm are augmented" }),
       ...fields,
     },

@@ -7,17 +7,17 @@ import { augmenterSchema, type AugmenterType } from "./augmenter.ts";
 const schema = augmenterSchema("plain_advanced", "Adds roles and attributes to users matched by username or role", {
   match: Type.Object(
     {
-      username: Type.Optional(Type.Array(Type.String())),
-      role: Type.Optional(Type.Array(Type.String())),
+      username: Type.Optional(Type.Array(Type.String(), { description: "Usernames matched" })),
+      role: Type.Optional(Type.Array(Type.String(), { description: "Roles matched: a user holding one of them" })),
     },
-    { additionalProperties: false },
+    { additionalProperties: false, description: "Which users are augmented: those whose username or one of whose roles is listed" },
   ),
   augment: Type.Object(
     {
-      roles: Type.Optional(Type.Array(Type.String())),
-      attributes: Type.Optional(Type.Record(Type.String(), Type.String())),
+      roles: Type.Optional(Type.Array(Type.String(), { description: "Roles added" })),
+      attributes: Type.Optional(Type.Record(Type.String(), Type.String(), { description: "Attributes set (name → value)" })),
     },
-    { additionalProperties: false },
+    { additionalProperties: false, description: "What the matched users get" },
   ),
 });
 

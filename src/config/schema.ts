@@ -39,13 +39,13 @@ const loggingSection = Type.Object(
       service_name: Type.String({ default: "gatehouse", description: "resource.service.name of JSON lines" }),
       service_version: Type.Optional(Type.String({ description: "resource.service.version of JSON lines; default: Gatehouse's version" })),
     },
-    { default: {}, additionalProperties: true },
+    { default: {}, additionalProperties: true, description: "Log lines, in auth-o-tron's formats" },
   );
 
 const serverSection = Type.Object(
     {
-      host: Type.String({ default: "0.0.0.0" }),
-      port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+      host: Type.String({ default: "0.0.0.0", description: "Address to listen on (the metrics port's too): 0.0.0.0 for every IPv4 address, 127.0.0.1 for this machine only" }),
+      port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: "TCP port of /authenticate, the API and the portal; 0: any free port" }),
       socket: Type.Optional(
         Type.String({
           minLength: 1,
@@ -62,7 +62,7 @@ const serverSection = Type.Object(
           "Processes serving the port (reusePort) and sharing the store; auto: one per core. Metrics of all are combined on the metrics port",
       }),
     },
-    { default: {}, additionalProperties: true },
+    { default: {}, additionalProperties: true, description: "Where Gatehouse listens for nginx (or another proxy) and for the API and the portal" },
   );
 
 const tlsSection = Type.Optional(
@@ -98,7 +98,7 @@ const tlsSection = Type.Optional(
 
 const metricsSection = Type.Object(
     {
-      enabled: Type.Boolean({ default: true }),
+      enabled: Type.Boolean({ default: true, description: "Serve Prometheus metrics, /health and /ready on a port of their own (metrics.port)" }),
       port: Type.Integer({
         minimum: 0,
         maximum: 65535,
@@ -110,12 +110,12 @@ const metricsSection = Type.Object(
         description: "Name the six auth families as auth-o-tron 0.3.7 did, without the authotron_ prefix",
       }),
     },
-    { default: {}, additionalProperties: true },
+    { default: {}, additionalProperties: true, description: "Prometheus metrics and the health checks, on a port of their own" },
   );
 
 const regulationSection = Type.Object(
     {
-      enabled: Type.Boolean({ default: true }),
+      enabled: Type.Boolean({ default: true, description: "Ban usernames and client addresses after repeated failures (false: no regulation)" }),
       max_retries: Type.Integer({
         minimum: 1,
         default: 5,
@@ -201,13 +201,19 @@ const jwtSection = Type.Object(
           "A JWT signed for an identity is reused for this long when the same identity authenticates again (bounded, never across a failed check); 0 signs every time",
       }),
     },
-    { additionalProperties: true },
+    { additionalProperties: true, description: "The JWTs Gatehouse signs for each authenticated request, and how they are signed" },
   );
 
 const storeSection = Type.Object(
     {
-      enabled: Type.Boolean({ default: true }),
-      type: oneOf(["sqlite", "postgres"] as const, { default: "sqlite" }),
+      enabled: Type.Boolean({
+        default: true,
+        description: "Keep API tokens, sessions, signing keys and the audit log in a database; false: no store, as auth-o-tron (API tokens, sessions, the portal and managed signing keys need one)",
+      }),
+      type: oneOf(["sqlite", "postgres"] as const, {
+        default: "sqlite",
+        description: "sqlite: one file (store.path), for one host; postgres: a database shared by several instances (store.url)",
+      }),
       path: Type.String({ default: "./data/gatehouse.db", description: "SQLite database file" }),
       url: Type.Optional(
         Type.String({
@@ -238,7 +244,7 @@ const storeSection = Type.Object(
         ),
       ),
     },
-    { default: {}, additionalProperties: true },
+    { default: {}, additionalProperties: true, description: "The database of API tokens, sessions, signing keys and the audit log: SQLite or PostgreSQL" },
   );
 
 const purgeSection = Type.Object(
@@ -269,6 +275,7 @@ const servicesSection = Type.Array(
         name: Type.String({ pattern: SERVICE_NAME.source, description: "Letters, digits, _ . - (at most 64)" }),
         scopes: Type.Array(Type.String({ pattern: SCOPE_NAME.source, description: "Letters, digits, _ . - and, after the first character, : (Tiled's read:data)" }), {
           default: [],
+          description: "The scopes of this service a token may be limited to (letters, digits, _ . - and, after the first character, : as Tiled's read:data)",
         }),
       },
       { additionalProperties: true },
@@ -305,7 +312,7 @@ const keysSection = Type.Object(
         }),
       ),
     },
-    { default: {}, additionalProperties: true },
+    { default: {}, additionalProperties: true, description: "Managed signing keys (jwt.alg ES256, EdDSA, or RS256 without private_key): kept in the store, encrypted with the master key, rotated, published in the JWKS" },
   );
 
 const tokensSection = Type.Object(
@@ -371,7 +378,7 @@ const tokensSection = Type.Object(
                 url: Type.String({ pattern: "^https?://", description: "Where token events are posted (token.expiring, token.expired_unused, token.reuse_detected, token.leaked)" }),
                 secret: Type.String({ minLength: 16, description: "Signs each body (HMAC-SHA256, X-Gatehouse-Signature); or secret_file: a file holding it" }),
               },
-              { additionalProperties: true },
+              { additionalProperties: true, description: "A webhook that receives token events as signed JSON posts" },
             ),
           ),
         },
@@ -461,7 +468,7 @@ function buildSchema<P extends TSchema, A extends TSchema>(providerItem: P, augm
             description: "Time limit for each remote provider's answer",
           }),
         },
-        { default: {}, additionalProperties: true },
+        { default: {}, additionalProperties: true, description: "Calls to remote services: providers (ecmwf-api, LDAP…), identity providers, the webhook" },
       ),
       providers: Type.Array(providerItem, { default: [] }),
       augmenters: Type.Array(augmenterItem, { default: [] }),

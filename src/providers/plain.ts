@@ -24,7 +24,7 @@ const schema = providerSchema("plain", "Users listed in the configuration (HTTP 
   users: Type.Array(
     Type.Object(
       {
-        username: Type.String({ minLength: 1 }),
+        username: Type.String({ minLength: 1, description: "The username, as given in HTTP Basic" }),
         password: Type.Optional(
           Type.String({
             description: "Deprecated (as in auth-o-tron 0.4.0): the password in clear; Gatehouse also takes an argon2id hash here. Use password_hash",
@@ -36,12 +36,12 @@ const schema = providerSchema("plain", "Users listed in the configuration (HTTP 
             description: "An argon2id hash in PHC format ($argon2id$v=19$m=…,t=…,p=…$salt$hash), e.g. from `gatehouse hash-password`",
           }),
         ),
-        roles: Type.Optional(Type.Array(Type.String())),
-        attributes: Type.Optional(Type.Record(Type.String(), Type.String())),
+        roles: Type.Optional(Type.Array(Type.String(), { description: "The user's roles" })),
+        attributes: Type.Optional(Type.Record(Type.String(), Type.String(), { description: "The user's attributes (name → value), in the JWT's attributes claim" })),
       },
       { additionalProperties: true },
     ),
-    { default: [] },
+    { default: [], description: "The users, each with exactly one of password_hash or password" },
   ),
   verified_cache_seconds: Type.Integer({
     minimum: 0,

@@ -157,7 +157,7 @@ export interface ProviderType<S extends TObject = TObject> {
 export function providerSchema<T extends Record<string, TSchema>>(type: string, description: string, fields: T) {
   return Type.Object(
     {
-      type: Type.Literal(type),
+      type: Type.Literal(type, { description: "The kind of provider" }),
       name: Type.String({ minLength: 1, description: "Unique name, used in logs and metrics" }),
       realm: Type.String({ minLength: 1, description: "Realm of the users this provider authenticates" }),
       ...fields,
