@@ -20,7 +20,8 @@ export const SECRET_FILE_KEYS = [
   "private_key",
   "public_key",
 ];
-const OVERRIDE_PREFIXES = ["GATEHOUSE_", "AOT_"];
+/** Prefixes of the variables that set a key (GATEHOUSE_SERVER__PORT, auth-o-tron's AOT_SERVER__PORT); the first wins. */
+export const OVERRIDE_PREFIXES = ["GATEHOUSE_", "AOT_"];
 /** Read from a file like the secrets, but not secret: its file's mode is not checked. */
 const NOT_SECRET = new Set(["public_key"]);
 

@@ -182,7 +182,7 @@ function keyFiles(config: GatehouseConfig, env: Env): SecretFile[] {
 }
 
 /** The session lifetimes, settable from the environment by their own names as in Tiled. */
-const SESSION_LIFETIMES = ["access_token_max_age", "refresh_token_max_age", "session_max_age"] as const;
+export const SESSION_LIFETIMES = ["access_token_max_age", "refresh_token_max_age", "session_max_age"] as const;
 
 /**
  * GATEHOUSE_ACCESS_TOKEN_MAX_AGE (and the two others), else Tiled's
