@@ -23,6 +23,12 @@ const page = readFileSync(CONFIG_DOCS_FILE, "utf8");
 const valueAt = (root: unknown, path: string) =>
   path.split(".").reduce<unknown>((node, key) => (node !== null && typeof node === "object" ? (node as Record<string, unknown>)[key] : undefined), root);
 
+/** The example configs and the fixtures (the seed's, upstream's, Tiled's). */
+const configFiles = () => [
+  ...readdirSync(join(projectRoot, "examples"), { recursive: true, encoding: "utf8" }).filter((name) => /(^|\/)config[^/]*\.ya?ml$/.test(name)).map((name) => join(projectRoot, "examples", name)),
+  ...readdirSync(join(projectRoot, "test/fixtures"), { recursive: true, encoding: "utf8" }).filter((name) => /\.ya?ml$/.test(name)).map((name) => join(projectRoot, "test/fixtures", name)),
+];
+
 /** A row's path with every list index 0: providers.0.users.0.username. */
 const firstItems = (path: string) => path.replace(/\[\]/g, ".0");
 
@@ -101,15 +107,41 @@ describe("the page says what Gatehouse does", () => {
     expect(checked.length).toBeGreaterThan(45);
   });
 
+  test("the defaults in the providers' and augmenters' tables are those Gatehouse fills in each entry of the fixtures", () => {
+    const checked = new Set<string>();
+    const wrong: string[] = [];
+    for (const file of configFiles()) {
+      const raw = parse(readFileSync(file, "utf8")) as Record<string, any>;
+      // Upstream's examples have no jwt section (test/examples.test.ts adds one the same way).
+      raw.jwt ??= { iss: "docs", secret: "s".repeat(32) };
+      let config: Record<string, any>;
+      try {
+        config = buildConfig(raw, file, {}).config;
+      } catch {
+        continue; // one that needs its environment (secret files, variables): its keys are checked above
+      }
+      for (const list of ["providers", "augmenters"] as const) {
+        for (const [index, entry] of (config[list] as Record<string, unknown>[]).entries()) {
+          const prefix = `${list}[].`;
+          for (const row of rows.filter((each) => each.entryType === entry.type && each.path.startsWith(prefix) && each.default !== undefined && !each.path.slice(prefix.length).includes("[]"))) {
+            const key = row.path.slice(prefix.length);
+            if (valueAt(raw[list][index], key) !== undefined) continue; // given in the file
+            checked.add(`${entry.type}: ${key}`);
+            if (JSON.stringify(valueAt(entry, key)) !== row.default) wrong.push(`${entry.type} ${key}: the page says ${row.default}, Gatehouse fills in ${JSON.stringify(valueAt(entry, key))}`);
+          }
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(checked.size).toBeGreaterThan(10);
+  });
+
   test("every key has a description (a key without one says nothing on the page)", () => {
     expect(rows.filter((row) => row.description.trim().length < 3).map((row) => (row.entryType ? `${row.entryType}: ${row.path}` : row.path))).toEqual([]);
   });
 
   test("every key of the examples and the fixtures (the seed's, upstream's, Tiled's) is on the page, under its provider's or augmenter's type", () => {
-    const files = [
-      ...readdirSync(join(projectRoot, "examples"), { recursive: true, encoding: "utf8" }).filter((name) => /(^|\/)config[^/]*\.ya?ml$/.test(name)).map((name) => join(projectRoot, "examples", name)),
-      ...readdirSync(join(projectRoot, "test/fixtures"), { recursive: true, encoding: "utf8" }).filter((name) => /\.ya?ml$/.test(name)).map((name) => join(projectRoot, "test/fixtures", name)),
-    ];
+    const files = configFiles();
     expect(files.length).toBeGreaterThan(12);
     const missing: string[] = [];
     // A key's row; for a section (or a list of entries), the rows of the keys in it.
