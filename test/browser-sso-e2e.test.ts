@@ -36,12 +36,12 @@ if (!CADDY) {
 }
 const CURL = Bun.which("curl");
 
-/** The README's section "Protecting a web application", and its first code block of a language. */
-const readme = readFileSync(join(projectRoot, "README.md"), "utf8");
+/** The section "Protecting a web application" of docs/web-applications.md, and its first code block of a language. */
+const readme = readFileSync(join(projectRoot, "docs/web-applications.md"), "utf8");
 const section = readme.slice(readme.indexOf("## Protecting a web application"), readme.indexOf("\n## ", readme.indexOf("## Protecting a web application") + 3));
 function readmeBlock(language: string): string {
   const found = section.match(new RegExp("```" + language + "\\n([\\s\\S]*?)```"));
-  if (!found) throw new Error(`README: no ${language} block under "Protecting a web application"`);
+  if (!found) throw new Error(`docs/web-applications.md: no ${language} block under "Protecting a web application"`);
   return found[1];
 }
 
