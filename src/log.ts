@@ -11,7 +11,7 @@
 // Lines are written through a buffer flushed once per turn of the event loop
 // into a non-blocking sink (./log-writer.ts): at debug level, /authenticate
 // writes several lines per request, and one write(2) per line cost a third of
-// the throughput (see the README's measurements).
+// the throughput (see docs/performance.md).
 import { createBufferedStdout } from "./log-writer.ts";
 import { VERSION } from "./version.ts";
 

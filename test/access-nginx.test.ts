@@ -41,7 +41,7 @@ const config = (dir: string) =>
     },
   });
 
-/** The /auth location of the README's "Access rules" section, and the seed's (X-Original-URI) on a second port. */
+/** The /auth location of "Access rules" in docs/web-applications.md, and the seed's (X-Original-URI) on a second port. */
 function nginxConfig(dir: string, ports: { main: number; seed: number; gatehouse: number; app: number }) {
   const forward = `
       auth_request_set $authorization $upstream_http_authorization;

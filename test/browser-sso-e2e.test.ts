@@ -6,9 +6,9 @@
 // then back to the exact page asked for, which shows the X-Auth-Username it
 // received; app2 then asks for nothing; signing out sends both back to sign
 // in at their next request; curl with no credential gets 401, never a
-// redirect. The Gatehouse config, the nginx blocks and the Caddyfile are the
-// README's ("Protecting a web application"), read from it here so that they
-// cannot drift apart.
+// redirect. The Gatehouse config and the Caddyfile are those of
+// docs/web-applications.md ("Protecting a web application"), the nginx site is
+// examples/nginx/web-app-sso.conf, read from them here so that they cannot drift apart.
 //
 // Host names: the issue's app1.test, app2.test and auth.test would need a
 // cookie for the whole top-level domain `test`, which browsers refuse (and
@@ -20,6 +20,7 @@ import type { Subprocess } from "bun";
 import type { Browser, BrowserContext } from "playwright-core";
 import { parse } from "yaml";
 import { startApp, type TestApp } from "./helpers/app.ts";
+import { fillNginxSite } from "./helpers/examples.ts";
 import { chromiumAvailable, launchChromium } from "./helpers/browser.ts";
 import { projectRoot, temporaryDirectory } from "./helpers/gatehouse.ts";
 import { freePort, nginxAvailable, startNginx, waitForPort, type RunningNginx } from "./helpers/nginx.ts";
@@ -36,12 +37,12 @@ if (!CADDY) {
 }
 const CURL = Bun.which("curl");
 
-/** The README's section "Protecting a web application", and its first code block of a language. */
-const readme = readFileSync(join(projectRoot, "README.md"), "utf8");
+/** The section "Protecting a web application" of docs/web-applications.md, and its first code block of a language. */
+const readme = readFileSync(join(projectRoot, "docs/web-applications.md"), "utf8");
 const section = readme.slice(readme.indexOf("## Protecting a web application"), readme.indexOf("\n## ", readme.indexOf("## Protecting a web application") + 3));
 function readmeBlock(language: string): string {
   const found = section.match(new RegExp("```" + language + "\\n([\\s\\S]*?)```"));
-  if (!found) throw new Error(`README: no ${language} block under "Protecting a web application"`);
+  if (!found) throw new Error(`docs/web-applications.md: no ${language} block under "Protecting a web application"`);
   return found[1];
 }
 
@@ -79,24 +80,19 @@ function startWebApplication() {
   });
 }
 
-/** The README's Gatehouse config for https://auth.example.test:PORT, with the portal suites' users and store. */
+/** The Gatehouse config of docs/web-applications.md for https://auth.example.test:PORT, with the portal suites' users and store. */
 function gatehouseConfig(dir: string, port: number) {
   const fromReadme = parse(readmeBlock("yaml").replaceAll("example.org", "example.test").replaceAll("https://auth.example.test/", `https://auth.example.test:${port}/`));
   return { ...portalConfig(dir), ...fromReadme };
 }
 
-/** The README's nginx blocks on 127.0.0.1:PORT, with this test's certificate, Gatehouse and application. */
+/** examples/nginx/web-app-sso.conf on 127.0.0.1:PORT, with this test's certificate, Gatehouse and application. */
 function nginxBlocks(port: number, gatehouse: number, application: number, tls: { cert: string; key: string }): string {
-  return readmeBlock("nginx")
-    .replaceAll("example.org", "example.test")
-    .replaceAll("listen 443 ssl;", `listen 127.0.0.1:${port} ssl;`)
-    .replace("server 127.0.0.1:8080;", `server 127.0.0.1:${gatehouse};`)
-    .replaceAll("http://127.0.0.1:3000", `http://127.0.0.1:${application}`)
-    .replaceAll("/etc/ssl/example.test.crt", tls.cert)
-    .replaceAll("/etc/ssl/example.test.key", tls.key);
+  const site = readFileSync(join(projectRoot, "examples/nginx/web-app-sso.conf"), "utf8");
+  return fillNginxSite(site, { https: port, http: freePort(), gatehouse, backend: application, certificate: tls.cert, key: tls.key }).replaceAll("example.org", "example.test");
 }
 
-/** The README's Caddyfile on PORT (its global options keep Caddy to itself: no admin endpoint, no certificates of its own). */
+/** The Caddyfile of docs/web-applications.md on PORT (its global options keep Caddy to itself: no admin endpoint, no certificates of its own). */
 function caddyfile(dir: string, port: number, gatehouse: number, application: number, tls: { cert: string; key: string }): string {
   const sites = readmeBlock("caddy")
     .replaceAll("example.org", "example.test")

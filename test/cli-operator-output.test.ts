@@ -80,7 +80,7 @@ describe("with a running server", () => {
     writeFileSync(join(pg, "pg.yaml"), CONFIG.replace("store: { type: sqlite, path: ./data/gatehouse.db }", "store: { type: postgres, url: 'postgres://u:secret@127.0.0.1:1/db' }"));
     const refused = runGatehouse(["store", "backup", "x.db", "--config", "pg.yaml"], { cwd: pg });
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain("gatehouse store: backup copies a SQLite store; this store is PostgreSQL: use pg_dump (README: Backups)");
+    expect(refused.stderr).toContain("gatehouse store: backup copies a SQLite store; this store is PostgreSQL: use pg_dump (docs/operations.md#backups)");
     expect(refused.stderr).not.toContain("secret");
     expect(existsSync(join(pg, "x.db"))).toBe(false);
   });

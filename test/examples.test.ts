@@ -1,7 +1,7 @@
 // examples/ is tested as it is printed (issue 27 § 2): `config check` on every
 // config, `nginx -t` on every nginx site, `caddy validate` on the Caddyfile,
 // `systemd-analyze verify` on the units, the ecFlow client against the
-// .ecflowapirc (and the README's copies of two of them), and end-to-end runs
+// .ecflowapirc (and the docs' trusted-header snippets), and end-to-end runs
 // of the API, portal, trusted-header and single sign-on sites: a real nginx
 // with the example file (placeholders filled) in front of a real Gatehouse
 // serving the matching example config.
@@ -118,8 +118,8 @@ describe.skipIf(!nginxEnabled)("nginx -t on every nginx site of examples/", () =
     await expectValid(`${readExample("nginx/unix-socket.conf")}\n${withoutUpstream}`);
   });
 
-  test("the README's trusted-header blocks, as printed (the maps, then the /auth location in a server)", async () => {
-    const blocks = [...readFileSync(join(projectRoot, "README.md"), "utf8").matchAll(/```nginx\n([^]*?)```/g)].map((match) => match[1]);
+  test("docs/web-applications.md's trusted-header blocks, as printed (the maps, then the /auth location in a server)", async () => {
+    const blocks = [...readFileSync(join(projectRoot, "docs/web-applications.md"), "utf8").matchAll(/```nginx\n([^]*?)```/g)].map((match) => match[1]);
     const maps = blocks.filter((block) => block.includes("map $ssl_client_verify $preauth_flag {"));
     const auth = blocks.filter((block) => block.includes("proxy_set_header sec-georchestra-preauthenticated $preauth_flag;"));
     expect([maps.length, auth.length]).toEqual([1, 1]);
@@ -136,7 +136,7 @@ ${auth[0]}
 }`);
   });
 
-  test("the check fails on what the README's trusted-header snippet lacked (a sanity check of the check)", async () => {
+  test("the check fails on what the README's trusted-header snippet once lacked (a sanity check of the check)", async () => {
     const site = fillNginxSite(readExample("nginx/trusted-header.conf"), placeholders);
     const withoutFlagMap = site.replace(/^map \$ssl_client_verify \$preauth_flag \{[^}]*\}\n/m, "");
     expect(withoutFlagMap).not.toBe(site);
@@ -218,7 +218,7 @@ const productionEnvironment = (storeDir: string) => exampleEnvironment(storeDir,
 
 /**
  * examples/ecflowapirc with a test server's URL in place of ecflow.example.int's, and the given key and
- * password; `bearer: false` leaves the basic entry alone, as the README's first step has it.
+ * password; `bearer: false` leaves the basic entry alone, as the first step of docs/command-line.md has it.
  */
 function rcFile(serverUrl: string, options: { key?: string; password?: string; bearer?: boolean }): string {
   const printed = readExample("ecflowapirc");
@@ -244,7 +244,7 @@ function clientWith(rc: string, serverUrl: string, ...args: string[]) {
 }
 
 /**
- * The README's steps ("The ecFlow client"): with the basic entry alone, whoami and a token; then the
+ * The steps of docs/command-line.md ("The ecFlow client"): with the basic entry alone, whoami and a token; then the
  * token in the bearer entry, first in the file. Returns the token. `ca` when the server speaks HTTPS.
  */
 async function readmeClientSteps(serverUrl: string, ca?: string): Promise<string> {
@@ -287,14 +287,13 @@ describe("the ecFlow client against examples/ecflowapirc", () => {
     expect(result.stderr).not.toContain("invalid value");
   });
 
-  test("the README shows this very file", () => {
-    const readme = readFileSync(join(projectRoot, "README.md"), "utf8");
-    const shown = readme.match(/\(examples\/ecflowapirc\)[^\n]*\n\n```json\n([^]*?)```/);
-    expect(shown).not.toBeNull();
-    expect(JSON.parse(shown![1])).toEqual(JSON.parse(readExample("ecflowapirc")));
+  test("docs/command-line.md links this very file, and keeps no copy of it that could drift", () => {
+    const page = readFileSync(join(projectRoot, "docs/command-line.md"), "utf8");
+    expect(page).toContain("[`examples/ecflowapirc`](../examples/ecflowapirc)");
+    expect(page).not.toContain("```json");
   });
 
-  test("the README's steps: a token made with the basic entry alone, then the bearer entry carries it", async () => {
+  test("docs/command-line.md's steps: a token made with the basic entry alone, then the bearer entry carries it", async () => {
     await readmeClientSteps(server.url);
   });
 
@@ -414,7 +413,7 @@ describe.skipIf(!nginxEnabled)("end to end: examples/nginx/api.conf and portal.c
     expect((await get(`${portalBase}/v1/ecflow/ping`)).status).toBe(401);
   });
 
-  test("portal.conf: the README's client steps against https://host/auth, and the token then opens the API", async () => {
+  test("portal.conf: docs/command-line.md's client steps against https://host/auth, and the token then opens the API", async () => {
     const token = await readmeClientSteps(`${portalBase}/auth`, tlsCertificate);
     const answer = await get(`${portalBase}/v1/ecflow/ping`, { Authorization: `Bearer ${token}` });
     expect(answer.status).toBe(200);

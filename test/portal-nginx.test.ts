@@ -16,7 +16,7 @@ import { portalConfig } from "./helpers/portal.ts";
 setDefaultTimeout(60_000);
 const enabled = nginxAvailable("portal-nginx (the portal under a sub-path of nginx)") && chromiumAvailable("portal-nginx (the portal under a sub-path of nginx)");
 
-/** The README's blocks (Portal section), on a loopback port, with a file standing in for ecFlow. */
+/** The blocks of docs/portal.md, on a loopback port, with a file standing in for ecFlow. */
 function httpBlock(dir: string, port: number, gatehouse: number) {
   return `
   upstream gatehouse_upstream {

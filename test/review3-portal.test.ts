@@ -137,7 +137,7 @@ describe.skipIf(!nginxAndChromium)("finding 2, through nginx over TLS: another a
     );
     if (openssl.exitCode !== 0) throw new Error(`openssl failed: ${openssl.stderr.toString()}`);
     const port = freePort();
-    // The README's portal block over TLS, with a second application at /wiki/ and a protected /v1/.
+    // docs/portal.md's block over TLS, with a second application at /wiki/ and a protected /v1/.
     nginx = await startNginx({
       dir: nginxDir,
       http: (root) => `

@@ -5,7 +5,7 @@
 // the command, the REST API, Tiled's routes, the command line, the portal's
 // form over HTTP, and real nginx with the README's own blocks.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { decodeJwt } from "jose";
@@ -203,9 +203,12 @@ describe("finding 0: Tiled's own scope names (read:data, admin:apikeys) are conf
 // Finding 4: the README's nginx blocks, as printed, in front of Gatehouse with
 // regulation's defaults (trusted_proxies: loopback, address_max_retries: 20).
 
-const README = readFileSync(join(projectRoot, "README.md"), "utf8");
-/** Every ```nginx block of the README, as a user copies it. */
-const NGINX_BLOCKS = [...README.matchAll(/```nginx\n([^]*?)```/g)].map((match) => match[1]);
+/** The README and every page of docs/, docs/nginx.md ("Putting it behind nginx") first. */
+const DOCS = ["docs/nginx.md", "README.md", ...readdirSync(join(projectRoot, "docs")).filter((name) => name.endsWith(".md") && name !== "nginx.md").map((name) => `docs/${name}`)]
+  .map((page) => readFileSync(join(projectRoot, page), "utf8"))
+  .join("\n");
+/** Every ```nginx block of the docs, as a user copies it. */
+const NGINX_BLOCKS = [...DOCS.matchAll(/```nginx\n([^]*?)```/g)].map((match) => match[1]);
 
 /**
  * The first README nginx block holding `marker`: the one of "Putting it behind nginx" (later

@@ -584,13 +584,13 @@ describe("§ 3 leak reports", () => {
     }
   });
 
-  test("the published format: the README's regular expression and checksum, and the gitleaks rule, against real tokens and near-misses", () => {
-    const readme = readFileSync(join(projectRoot, "README.md"), "utf8");
+  test("the published format: the regular expression and checksum of docs/api-tokens.md, and the gitleaks rule, against real tokens and near-misses", () => {
+    const readme = readFileSync(join(projectRoot, "docs/api-tokens.md"), "utf8");
     const published = new RegExp(readme.match(/^Regular expression: `(.+)`$/m)![1]!);
     const rule = readFileSync(join(projectRoot, "docs/gitleaks-gatehouse.toml"), "utf8");
     const gitleaks = new RegExp(rule.match(/^regex = '''(.+)'''$/m)![1]!);
     const entropyFloor = Number(rule.match(/^entropy = ([\d.]+)$/m)![1]);
-    // The checksum as the README describes it, written again here: CRC32 (IEEE) of the 30 random characters, as 6 base62 digits.
+    // The checksum as docs/api-tokens.md describes it, written again here: CRC32 (IEEE) of the 30 random characters, as 6 base62 digits.
     const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     const checksumOf = (random: string) => {
       let crc = 0xffffffff;

@@ -156,7 +156,7 @@ export function createAccessControl(
     check(request, context) {
       const rule = decide(request, context);
       if (rule instanceof UnreadableRequest) {
-        // Once, at warn: a proxy that describes requests in two ways refuses every one (README: Access rules).
+        // Once, at warn: a proxy that describes requests in two ways refuses every one (docs/web-applications.md#access-rules).
         if (!warnedUnreadable) logger.warn("access.unreadable_request", { reason: rule.reason, detail: "refused (403); logged once, then at debug" });
         warnedUnreadable = true;
         return forbidden(context, `This request cannot be checked: ${rule.reason}.`, "none", rule.reason);

@@ -119,7 +119,7 @@ export function authorizationFor(entries: Entry[], server: URL, path: string, wa
     const entry = entries[used];
     if (entry.type === "bearer") {
       // A key outside visible ASCII cannot go in a header (Bun refuses it with a message naming no entry): say which
-      // entry holds it; usually the README's placeholder, never replaced by the token.
+      // entry holds it; usually examples/ecflowapirc's placeholder, never replaced by the token.
       if (!/^[\x21-\x7e]+$/.test(entry.api.key)) {
         throw new ClientError(`${path}: tokens[${used}].api.key cannot be sent in an Authorization header (empty, or characters outside visible ASCII): is it a placeholder? Put the API token there`);
       }

@@ -65,7 +65,7 @@ async function keys(config: GatehouseConfig, action: "list" | "rotate" | "retire
     if (!managed) {
       console.error(
         configuredKeys(config)
-          ? "keys: the signing key is jwt.private_key (kid jwt.kid) from the config; rotate it in stages with jwt.additional_public_keys (see the README)"
+          ? "keys: the signing key is jwt.private_key (kid jwt.kid) from the config; rotate it in stages with jwt.additional_public_keys (see docs/signing-keys.md)"
           : "keys: jwt.alg is HS256, so the keys are the shared secrets jwt.secret / jwt.secrets; edit those to rotate",
       );
       return 2;

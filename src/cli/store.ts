@@ -56,7 +56,7 @@ async function backup(file: string, configPath: string | undefined): Promise<num
   const config = await storeConfig(configPath, loadExistingConfig, "store backup");
   if (!config) return 2;
   if (config.store.type !== "sqlite") {
-    return usageError("store", "backup copies a SQLite store; this store is PostgreSQL: use pg_dump (README: Backups)");
+    return usageError("store", "backup copies a SQLite store; this store is PostgreSQL: use pg_dump (docs/operations.md#backups)");
   }
   const source = resolve(config.store.path);
   if (!existsSync(source)) {

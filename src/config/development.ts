@@ -53,7 +53,7 @@ async function developmentSecrets(dataDir: string): Promise<DevelopmentSecrets> 
       "  No config file found: running the development default (loopback only).",
       `  An admin account was created. Username: admin   Password: ${password}`,
       "  This password is shown once; only its hash is kept, in " + file + ".",
-      "  For production, write a config file: see `gatehouse config schema` and the README.",
+      "  For production, write a config file: see `gatehouse config schema` and docs/configuring.md.",
       "",
     ].join("\n") + "\n",
   );

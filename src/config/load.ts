@@ -132,7 +132,7 @@ export function buildConfig(raw: Record<string, unknown>, source: string, env: E
   if (mongo) {
     problems.push(
       'store.type: "mongo" is not supported; use sqlite or postgres. auth-o-tron\'s MongoDB tokens can be brought over: ' +
-        "mongoexport its tokens and users collections, then gatehouse tokens import TOKENS.json --users USERS.json (README: Migrating from auth-o-tron)",
+        "mongoexport its tokens and users collections, then gatehouse tokens import TOKENS.json --users USERS.json (docs/migrating.md)",
     );
     value.store = { ...value.store, type: "sqlite" }; // the rest of the file is still checked
   }

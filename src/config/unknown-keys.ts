@@ -6,7 +6,7 @@
 // (additionalProperties: false: the access rules, tls…) refuse them always.
 //
 // Keys that auth-o-tron reads and Gatehouse ignores on purpose are listed
-// here and never reported (the README lists them too).
+// here and never reported (docs/configuring.md lists them too).
 import type { TSchema } from "@sinclair/typebox";
 
 /** Keys auth-o-tron reads that Gatehouse ignores on purpose; `[]` stands for any index. */

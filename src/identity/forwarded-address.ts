@@ -5,7 +5,7 @@
 // request: unless the location says `proxy_set_header X-Real-IP
 // $remote_addr;`, a client's own X-Real-IP reaches Gatehouse from nginx's
 // trusted address, and would be believed. The issue 20 review did it through
-// two README blocks that left the line out: 25 guesses under rotating
+// two README nginx blocks that once left the line out: 25 guesses under rotating
 // addresses were never banned, and 21 under 203.0.113.7 banned that address
 // (anyone can be framed).
 //
@@ -37,7 +37,7 @@ import { isTrustedPeer } from "./trusted-proxies.ts";
 /** Why a trusted peer's X-Real-IP shows it was not set by the peer itself. */
 export type ForwardedAddressProblem = "missing" | "several" | "invalid";
 
-/** Headers a proxy adds on its way to Gatehouse (nginx's README blocks, Traefik's and Caddy's forward auth). */
+/** Headers a proxy adds on its way to Gatehouse (the nginx blocks of docs/, Traefik's and Caddy's forward auth). */
 const PROXY_HEADERS = ["x-original-uri", "x-forwarded-uri", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-prefix", "forwarded"];
 
 /** Peers whose trust is remembered; beyond this many, the memory starts again. */

@@ -4,7 +4,7 @@
 // `jwt.additional_public_keys`, verify and are published at
 // /.well-known/jwks.json: upstream's staged rotation publishes the next key
 // there first, then switches the signer to it, then removes the old key once
-// every token it signed has expired (the README has the steps).
+// every token it signed has expired (docs/signing-keys.md has the steps).
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { exportJWK, type JWK } from "jose";
 import type { KeySet, VerificationKey } from "./keyset.ts";

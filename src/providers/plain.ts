@@ -55,7 +55,7 @@ type UserEntry = { username: string; password?: string; password_hash?: string }
 export const isPasswordHash = (password: string) => password.startsWith("$argon2");
 /**
  * A whole PHC string (argon2's salt is at least 8 bytes, its hash at least 4, in unpadded base64): one that
- * is not, such as the README's "$argon2id$v=19$m=19456,p=1,t=2$…" copied as it stands, matches no password.
+ * is not, such as docs/configuring.md's "$argon2id$v=19$m=19456,p=1,t=2$…" copied as it stands, matches no password.
  */
 const PHC_ARGON2 = /^\$argon2(id|i|d)\$v=\d+\$(?:[mtp]=\d+,){2}[mtp]=\d+\$[A-Za-z0-9+/]{11,}\$[A-Za-z0-9+/]{6,}$/;
 const storedHash = (entry: UserEntry) =>

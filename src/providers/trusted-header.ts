@@ -12,7 +12,7 @@
 // (the TCP connection's other end, never X-Forwarded-For) inside
 // `trusted_proxies`; from anywhere else they are ignored as if absent, and
 // that is logged at most once per source address per minute. The proxy must
-// also strip these headers from what its own clients send (see README).
+// also strip these headers from what its own clients send (see docs/web-applications.md).
 //
 // Values prefixed with `{base64}` are decoded as UTF-8 (HTTP header values
 // are in practice ASCII, so accented names travel encoded), but only in the

@@ -6,7 +6,7 @@
 // - The first sign-in makes the account, named by the provider's username
 //   claim, in the provider's realm. A username that is already taken in that
 //   realm (by a password user, another provider, another subject) is refused
-//   with words, never merged silently: see the README for how an operator
+//   with words, never merged silently: see docs/single-sign-on.md for how an operator
 //   resolves it.
 // - Every sign-in records the roles and attributes the provider gave now:
 //   a session refresh keeps those (providers/oidc.ts rememberedUser).

@@ -9,7 +9,7 @@
 // - nginx's auth_request turns anything but 2xx, 401 and 403 into a 500, so
 //   the answer stays a 401, with `Location: <sign-in URL>?rd=<original URL>`
 //   for nginx to send on (auth_request_set $signin $upstream_http_location;
-//   error_page 401 = @signin: README, "Protecting a web application"). It
+//   error_page 401 = @signin: docs/web-applications.md, "Protecting a web application"). It
 //   asks with X-Original-URL (or Host and X-Original-URI).
 // - Caddy's forward_auth and Traefik's forwardAuth pass the answer to the
 //   browser as it is: a 302 (303 for another method than GET or HEAD, as

@@ -49,7 +49,7 @@ export interface OpenApiDocument {
 /** What an Elysia `.all()` route is described with: the methods a client or proxy may send. */
 export const ANY_METHODS = ["get", "head", "post", "put", "patch", "delete", "options"] as const;
 
-/** The portal's pages are HTML for people, described in the README, not here. */
+/** The portal's pages are HTML for people, described in docs/portal.md, not here. */
 export const isPortalPage = (path: string) => path === "/portal" || path.startsWith("/portal/");
 
 const DESCRIPTION = `Gatehouse's HTTP API: the auth_request contract (\`/authenticate\`), auth-o-tron's routes, API tokens, Tiled's sessions and API keys, signing keys, the audit log.
