@@ -101,8 +101,9 @@ export function createRegulation(settings: RegulationSettings, store: StoreBacke
         counters?.refused(ban.kind);
         // A username's ban holds from any address: the refusal may be remembered for the header (see Ban.stillHolds).
         if (ban.kind === "username" && username !== null) {
+          const key = regulator.usernameBanKey(username);
           ban.stillHolds = (now) => {
-            const holds = regulator.usernameBanHolds(username, ban.endsAt, now);
+            const holds = regulator.usernameBanHolds(key, ban.endsAt, now);
             if (holds) counters?.refused("username");
             return holds;
           };

@@ -123,14 +123,19 @@ export class Regulator {
   }
 
   /**
-   * Whether the username subject's ban that ends at `until` is still in force:
+   * Whether the username subject's ban (its key: usernameBanKey) that ends at `until` is still in force:
    * the bans re-read first if the store has changed (a release, another
    * instance's write). While a re-read is in flight (PostgreSQL) the answer is
    * no, and the caller asks the gate again, which waits for it.
    */
-  usernameBanHolds(username: string, until: number, now = Date.now()): boolean {
+  usernameBanHolds(key: string, until: number, now = Date.now()): boolean {
     if (until <= now || this.refresh(now)) return false;
-    return this.bans.get(`username\u0000${bound(username)}`) === until;
+    return this.bans.get(key) === until;
+  }
+
+  /** The key usernameBanHolds takes for a username subject: made once per ban, not at every answer from memory. */
+  usernameBanKey(username: string): string {
+    return `username\u0000${bound(username)}`;
   }
 
   private pendingFailureOf(username: string | null, address: string | null): Promise<void> | undefined {

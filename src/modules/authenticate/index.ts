@@ -248,9 +248,17 @@ function createResponses({ logger, access = null, pipeline, banStatus = 401 }: A
     return new Response(null, { status, headers });
   };
   // 401 by default, not 429: nginx's auth_request turns any status but 2xx, 401 and 403 into a 500 (regulation.authenticate_status).
+  // The headers of the last Retry-After value answered: bans answered from memory within the same second share them
+  // (Response copies the Headers it is given), rather than each answer making its own.
+  let banRetryAfter = -1;
+  let banHeaders = new Headers();
   const refusedForBan = (request: RequestContext, reason: string, ban: Ban, now: number, remembered = false): Response => {
-    const retryAfter = String(Math.max(1, Math.ceil((ban.endsAt - now) / 1000)));
-    return refused(request, reason, banStatus, { "www-authenticate": pipeline.challenge, "retry-after": retryAfter, "cache-control": "no-store" }, remembered);
+    const retryAfter = Math.max(1, Math.ceil((ban.endsAt - now) / 1000));
+    if (retryAfter !== banRetryAfter) {
+      banRetryAfter = retryAfter;
+      banHeaders = new Headers({ "www-authenticate": pipeline.challenge, "retry-after": String(retryAfter), "cache-control": "no-store" });
+    }
+    return refused(request, reason, banStatus, banHeaders, remembered);
   };
   return { succeeded, refused, refusedForBan };
 }

@@ -59,6 +59,7 @@ export async function metricsFeature(wiring: MetricsWiring): Promise<MetricsFeat
   }
   if (!metrics) return { recorder: null, unmatched: () => undefined, regulationCounters: null, webhookCounters: {} };
   const timeQuery = storeQueryTimer(metrics);
+  const refusalSeries = { username: metrics.events.regulationRefusals.labels("username"), address: metrics.events.regulationRefusals.labels("address") };
   return {
     recorder: metrics,
     observer: metrics.observer,
@@ -68,7 +69,9 @@ export async function metricsFeature(wiring: MetricsWiring): Promise<MetricsFeat
     routes: () => httpMetricsHook(metrics),
     unmatched: unmatchedCounter(metrics),
     regulationCounters: {
-      refused: (kind) => metrics.events.regulationRefusals.labels(kind).inc(),
+      // The two series made once: labels() hashes its arguments on every call, and a banned
+      // username's refusals are answered from memory, counted on each (issue 24).
+      refused: (kind) => refusalSeries[kind].inc(),
       proxyRealIpProblem: (problem) => metrics.events.proxyRealIpProblems.labels(problem).inc(),
       timeQuery,
     },
