@@ -88,3 +88,43 @@ describe("a username's ban, remembered by /authenticate", () => {
     expect((await authenticate(basic("carol", "carol-pw"), { "x-real-ip": "192.0.2.2" })).status).toBe(200);
   });
 });
+
+describe("a refusal that depends on the address is never remembered by header", () => {
+  let lab: TestApp;
+  const from = (address: string) => ({ "x-real-ip": address });
+  const ask = (authorization: string, headers: Record<string, string>) => fetch(`${lab.url}/authenticate`, { headers: { authorization, ...headers } });
+
+  beforeAll(async () => {
+    const labDir = temporaryDirectory("gatehouse-ban-memory-realms-");
+    lab = await startApp({
+      ...localUsersConfig(labDir, [{ username: "carol", password: "carol-pw" }], {
+        regulation: { max_retries: 3, address_max_retries: 3, find_time: 60, ban_time: 60, trusted_proxies: ["127.0.0.1", "::1"] },
+        jwt: { iss: "gatehouse-test", secret: "gatehouse-test-secret-0123456789abcdef", reuse_seconds: 30 },
+      }),
+      providers: [
+        { type: "plain", name: "local", realm: "local", users: [{ username: "carol", password: "carol-pw" }] },
+        { type: "plain", name: "lab", realm: "lab", users: [{ username: "carol", password: "lab-carol-pw" }] },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await lab?.stop();
+  });
+
+  test("carol banned in one realm, an address banned in the other: the same header from another address is checked in the second", async () => {
+    // carol of the realm local banned by her username (three failures, each from its own address)...
+    for (const [i, address] of ["192.0.2.51", "192.0.2.52", "192.0.2.53"].entries()) {
+      expect((await ask(basic("carol", `guess-${i}`), { ...from(address), "x-auth-realm": "local" })).status).toBe(401);
+    }
+    // ...and the address 192.0.2.9 banned (three failures of other names).
+    for (const username of ["dave", "erin", "frank"]) expect((await ask(basic(username, "wrong"), from("192.0.2.9"))).status).toBe(401);
+
+    // From 192.0.2.9, lab's carol is refused by the address's ban, local's by her own: refused unchecked.
+    const banned = await ask(basic("carol", "lab-carol-pw"), from("192.0.2.9"));
+    expect(banned.status).toBe(401);
+    expect(banned.headers.get("retry-after")).not.toBeNull();
+    // The same header from elsewhere: lab's carol is checked, and right.
+    const elsewhere = await ask(basic("carol", "lab-carol-pw"), from("192.0.2.10"));
+    expect(elsewhere.status).toBe(200);
+  });
+});

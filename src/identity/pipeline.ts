@@ -228,22 +228,27 @@ export class IdentityPipeline {
     if (!gate) return this.tryCandidates(offered, request, undefined, trial);
     // The ban of each candidate: at once from memory, or after the store has counted a failure in flight (PostgreSQL).
     const bans = offered.map(([provider, credential]) => gate.banFor(provider, credential, request));
-    const decide = (found: (Ban | null)[]) =>
-      this.tryCandidates(
+    const decide = (found: (Ban | null)[]) => {
+      const lasting = lastingBan(found);
+      return this.tryCandidates(
         offered.filter((_, index) => !found[index]),
         request,
-        lastingBan(found) ?? found.find((ban) => ban) ?? undefined,
+        lasting ?? found.find((ban) => ban) ?? undefined,
         trial,
+        lasting !== undefined,
       );
+    };
     return bans.some(isPromise) ? Promise.all(bans).then(decide) : decide(bans as (Ban | null)[]);
   }
 
-  private tryCandidates(candidates: [Provider, Credential][], request: RequestContext, ban: Ban | undefined, trial: Trial): MaybePromise<AuthResult> {
+  /** `banLasts`: the ban refused every candidate and holds whatever the address (lastingBan). */
+  private tryCandidates(candidates: [Provider, Credential][], request: RequestContext, ban: Ban | undefined, trial: Trial, banLasts = false): MaybePromise<AuthResult> {
     return andThen(this.firstSuccess(candidates, request, trial), (winner) => {
       // A provider of any realm (API tokens) answers with the owner's realm, which must be the one asked for.
       if (!winner || (request.realm !== null && winner.user.realm !== request.realm)) {
-        // A ban that refused every candidate and holds whatever the address is a definite refusal (remembered by /authenticate).
-        if (ban) return ban.stillHolds && candidates.length === 0 ? { ok: false, reason: "all_failed", ban, definite: true } : { ok: false, reason: "all_failed", ban };
+        // A ban that refused every candidate and holds whatever the address is a definite refusal (remembered by /authenticate);
+        // one candidate refused by an address's ban makes the answer depend on the address, and it is not.
+        if (ban) return banLasts ? { ok: false, reason: "all_failed", ban, definite: true } : { ok: false, reason: "all_failed", ban };
         return refusedBy(candidates, !trial.uncertain);
       }
       return andThen(this.augment(winner.user), (): AuthResult => {
