@@ -5,6 +5,8 @@
 // handler records anything itself.
 import { Counter, Gauge, Histogram, Registry } from "./prom.ts";
 import type { AuthObserver, AuthOutcome, AugmenterRun, ProviderAttempt } from "../identity/observer.ts";
+import type { AuthResult } from "../identity/result.ts";
+import type { RequestContext } from "../identity/request.ts";
 import { LightCounter, LightGauge, LightHistogram, type CounterSeries, type HistogramSeries } from "./light.ts";
 import { registerProcessMetrics } from "./process.ts";
 
@@ -275,33 +277,39 @@ export class Metrics {
       this.augmenterAttempts.labels(augmenter.name, augmenter.type, augmenter.realm, run.outcome).value++;
       this.augmenterDuration.labels(augmenter.type, augmenter.realm).observe(run.durationMs / 1000);
     },
-    authenticated: (outcome: AuthOutcome) => {
-      const { result, request } = outcome;
-      // Failures carry realm `unknown`, as upstream: the realm is not known before a success.
-      const resultLabel = result.ok ? "success" : result.reason;
-      const realm = result.ok ? result.user.realm : "unknown";
-      const seconds = outcome.durationMs / 1000;
-      if (outcome.remembered && request.entry === "authenticate") {
-        // The hot path: one increment, added to the five series when they are read.
-        this.authenticateSeries(resultLabel, realm, methodLabel(request.method), result.ok ? "200" : result.ban ? this.banStatus : "401").remembered++;
-        return;
-      }
-      if (outcome.remembered) this.rememberedSeries.value++;
-      if (request.entry !== "authenticate") {
-        this.authRequests.labels(resultLabel, realm).value++;
-        this.authDuration.labels(resultLabel, realm).observe(seconds);
-        return;
-      }
-      const method = methodLabel(request.method);
-      this.httpInFlight.labels(method).value--;
-      const status = result.ok ? "200" : result.ban ? this.banStatus : "401";
-      const series = this.authenticateSeries(resultLabel, realm, method, status);
-      series.auth.value++;
-      series.authDuration.observe(seconds);
-      series.http.value++;
-      series.httpDuration.observe(seconds);
+    // /authenticate's hot path: one increment, added to the five series when they are read (addRemembered).
+    remembered: (result: AuthResult, request: RequestContext) => {
+      if (request.entry !== "authenticate") return this.countAnswer(result, request, 0, true);
+      this.authenticateSeries(result.ok ? "success" : result.reason, result.ok ? result.user.realm : "unknown", methodLabel(request.method), result.ok ? "200" : result.ban ? this.banStatus : "401").remembered++;
     },
+    authenticated: (outcome: AuthOutcome) => this.countAnswer(outcome.result, outcome.request, outcome.durationMs, outcome.remembered),
   };
+
+  /** One answer of the pipeline, or one from memory outside /authenticate (remembered). */
+  private countAnswer(result: AuthResult, request: RequestContext, durationMs: number, remembered: boolean): void {
+    // Failures carry realm `unknown`, as upstream: the realm is not known before a success.
+    const resultLabel = result.ok ? "success" : result.reason;
+    const realm = result.ok ? result.user.realm : "unknown";
+    const seconds = durationMs / 1000;
+    if (remembered && request.entry === "authenticate") {
+      this.authenticateSeries(resultLabel, realm, methodLabel(request.method), result.ok ? "200" : result.ban ? this.banStatus : "401").remembered++;
+      return;
+    }
+    if (remembered) this.rememberedSeries.value++;
+    if (request.entry !== "authenticate") {
+      this.authRequests.labels(resultLabel, realm).value++;
+      this.authDuration.labels(resultLabel, realm).observe(seconds);
+      return;
+    }
+    const method = methodLabel(request.method);
+    this.httpInFlight.labels(method).value--;
+    const status = result.ok ? "200" : result.ban ? this.banStatus : "401";
+    const series = this.authenticateSeries(resultLabel, realm, method, status);
+    series.auth.value++;
+    series.authDuration.observe(seconds);
+    series.http.value++;
+    series.httpDuration.observe(seconds);
+  }
 
   /** The four series an /authenticate answer updates, found with one walk of nested maps (its hot path). */
   private readonly authenticateTree = new Map<string, Map<string, Map<string, Map<string, AuthenticateSeries>>>>();

@@ -97,23 +97,24 @@ export function createApiTokenProvider(options: {
     refusedForNow: (request) => tokens.refusedForAddress(request),
     // A success may be reused briefly: the revocation stamp changes at once
     // on a revocation here, and within a millisecond of one made elsewhere;
-    // never past the token's expiry; every reuse still records the token's use.
+    // never past the token's expiry; every reuse still records the token's use
+    // (its lease holds the token, found once per remembered success).
     reuse: {
-      stamp: () => tokens.revocationStamp(),
+      stamp: (now) => tokens.revocationStamp(now),
       // Never past the token's expiry, nor past the grace of a rotated-away token.
       maxReuseMs: (user) => {
         const token = grants.get(user);
         const ends = Math.min(token?.expiresAt ?? Number.POSITIVE_INFINITY, token?.rotatedUntil ?? Number.POSITIVE_INFINITY);
         return ends - Date.now();
       },
-      // A remembered success of a network-limited token answers only a request from inside its networks.
-      holdsFor: (user, request) => {
+      lease: (user) => {
         const token = grants.get(user);
-        return !token || tokens.usableFrom(token, request);
-      },
-      reused: (user, client) => {
-        const token = grants.get(user);
-        if (token) tokens.recordUse(token, client);
+        if (!token) return undefined;
+        return {
+          // A remembered success of a network-limited token answers only a request from inside its networks.
+          holdsFor: token.networks ? (request) => tokens.usableFrom(token, request) : undefined,
+          reused: (client, now) => tokens.recordUse(token, client, now),
+        };
       },
     },
   };

@@ -111,15 +111,26 @@ export interface Provider {
 export interface VerdictReuse {
   /**
    * Changes whenever a success given earlier may no longer hold (a
-   * revocation); remembered answers from another stamp are not used.
+   * revocation); remembered answers from another stamp are not used. `now`:
+   * the request's one clock read.
    */
-  stamp(): number;
+  stamp(now: number): number;
   /** At most how long (ms) this user's success may be reused, e.g. until its token expires. */
   maxReuseMs?(user: User): number;
-  /** False when a remembered success must not answer this request (an API token used from outside its networks). */
-  holdsFor?(user: User, request: RequestContext): boolean;
-  /** Called each time a remembered success answers a request, e.g. to record a token's use. */
-  reused?(user: User, client: ClientAddress): void;
+  /**
+   * What each answer given from this user's remembered success checks and
+   * records, made once when the success is remembered, so that an answer from
+   * memory looks nothing up (an API token's: its networks, its last use).
+   */
+  lease?(user: User): VerdictLease | undefined;
+}
+
+/** See VerdictReuse.lease. */
+export interface VerdictLease {
+  /** False when the remembered success must not answer this request (an API token used from outside its networks). */
+  holdsFor?(request: RequestContext): boolean;
+  /** Called each time the remembered success answers a request, e.g. to record a token's use. */
+  reused?(client: ClientAddress, now: number): void;
 }
 
 /**

@@ -139,6 +139,8 @@ export function createRegulation(settings: RegulationSettings, store: StoreBacke
       seen.failed = true;
       if (credential.scheme === "basic") seen.usernames.add(usernameSubject(provider.realm, credential.username));
     },
+    // An answer from memory is no new attempt: nothing to count, nothing to forgive.
+    remembered() {},
     authenticated({ result, request, remembered }) {
       if (remembered) return;
       const seen = attempts.get(request);

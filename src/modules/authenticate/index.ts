@@ -10,10 +10,10 @@ import { andThen, type MaybePromise } from "../../identity/maybe-promise.ts";
 import type { JwtIssuer } from "../../keys/issuer.ts";
 import type { User } from "../../identity/user.ts";
 import { TtlCache } from "../../identity/ttl-cache.ts";
-import { createCacheKeyHasher } from "../../identity/secrets.ts";
+import { createHeaderKeyHasher } from "../../identity/secrets.ts";
 import type { Logger } from "../../log.ts";
-import type { Provider } from "../../providers/provider.ts";
-import type { AuthObserver } from "../../identity/observer.ts";
+import type { Provider, VerdictLease, VerdictReuse } from "../../providers/provider.ts";
+import { rememberedAnswers, type AuthObserver } from "../../identity/observer.ts";
 import { httpRequestContext, type PeerLookup, type RequestContext } from "../../identity/request.ts";
 import { headerValue } from "../http.ts";
 import { admittedWithoutCredential, type AccessControl, type CompiledRule } from "../../access/index.ts";
@@ -25,7 +25,7 @@ export interface AuthenticateDeps {
   includeLegacyHeaders: boolean;
   /** How long the answer signed for an identity is reused; 0 signs every time. */
   reuseSeconds: number;
-  /** Told of answers given from memory (the pipeline reports the others itself). */
+  /** Told of answers given from memory (the pipeline reports the others itself): AuthObserver.remembered. */
   observer?: AuthObserver | null;
   /** The status of an attempt refused by regulation (regulation.authenticate_status). */
   banStatus?: 401 | 429;
@@ -63,6 +63,9 @@ interface Verdict {
   answer: Answer;
   /** What observers are told of each answer given from it: made once, not on every request. */
   result: AuthResult & { ok: true };
+  /** Its provider's reuse, and what each answer from it checks and records (VerdictReuse.lease). */
+  reuse: VerdictReuse;
+  lease: VerdictLease | undefined;
   stamp: number;
   kid: string;
 }
@@ -127,7 +130,7 @@ const AUTHENTICATE_DETAIL: DocumentDecoration = {
 
 export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateHandler {
   const { pipeline, reuseSeconds, access = null } = deps;
-  const observer = deps.observer?.authenticated ? deps.observer : null;
+  const remembered = rememberedAnswers(deps.observer);
   const toSignIn = deps.signInRedirect ?? null;
   const memory = createMemory(reuseSeconds);
   const { verdictKey, refusals } = memory;
@@ -138,7 +141,8 @@ export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateH
   // Synchronous whenever the pipeline and the caches are (see identity/maybe-promise.ts).
   // The request context works out each field only when read: only API tokens read the client address, to record their last use.
   // A remembered answer (the hot path) costs one hash, one clock read and two map lookups, and allocates only the context,
-  // the observer's outcome and the Response. The parts it calls are made once, above: none is made per request.
+  // the cache key (one string and its digest) and the Response; what it checks and records for its token was found once,
+  // when it was remembered (VerdictReuse.lease). The parts it calls are made once, above: none is made per request.
   return (request, server) => {
     const context = httpRequestContext("authenticate", request, server);
     const rule = access && access.check(request, context);
@@ -147,12 +151,12 @@ export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateH
     if (reuseSeconds <= 0 || !authorization) {
       return andThen(pipeline.authenticate(context), (result) => (toSignIn && !authorization && !result.ok && toSignIn(request, pipeline.challenge)) || answer(context, result, "", rule));
     }
-    // An absent X-Auth-Realm ("\u0000" cannot be sent in a header) and an empty one are remembered apart.
-    const credentialKey = verdictKey(authorization, context.realm ?? "\u0000");
+    // An absent X-Auth-Realm and an empty one are remembered apart.
+    const credentialKey = verdictKey(authorization, context.realm);
     const now = Date.now();
     const verdict = recall(credentialKey, context, now);
     if (verdict) {
-      if (observer) observer.authenticated!({ result: verdict.result, durationMs: 0, request: context, remembered: true });
+      if (remembered) remembered(verdict.result, context);
       return succeeded(context, verdict.answer, rule);
     }
     const refusal = refusals.get(credentialKey, now);
@@ -160,11 +164,11 @@ export function createAuthenticateHandler(deps: AuthenticateDeps): AuthenticateH
       const ban = refusal.result.ban;
       // A remembered ban answers only while it holds (released, or ended, it is asked anew).
       if (!ban) {
-        if (observer) observer.authenticated!({ result: refusal.result, durationMs: 0, request: context, remembered: true });
+        if (remembered) remembered(refusal.result, context);
         return refused(context, refusal.result.reason, 401, refusal.headers, true);
       }
       if (ban.stillHolds!(now)) {
-        if (observer) observer.authenticated!({ result: refusal.result, durationMs: 0, request: context, remembered: true });
+        if (remembered) remembered(refusal.result, context);
         return refusedForBan(context, refusal.result.reason, ban, now, true);
       }
       refusals.delete(credentialKey);
@@ -180,7 +184,7 @@ interface Memory {
   /** Successes, by Authorization header. */
   verdicts: TtlCache<Verdict>;
   /** The key of an Authorization header (and realm) in `verdicts` and `refusals`. */
-  verdictKey: ReturnType<typeof createCacheKeyHasher>;
+  verdictKey: ReturnType<typeof createHeaderKeyHasher>;
   /** Definite refusals, by Authorization header. */
   refusals: TtlCache<Refused>;
 }
@@ -201,7 +205,7 @@ function createMemory(reuseSeconds: number): Memory {
     // the pipeline. The key is a SHA-256 of the header under a per-process
     // random key, never the credential itself.
     verdicts: new TtlCache<Verdict>(reuseSeconds * 1000, 50_000),
-    verdictKey: createCacheKeyHasher(),
+    verdictKey: createHeaderKeyHasher(),
     // Refusals are remembered the same way, so that a refusal costs no more
     // than a success: a client repeating a revoked token, an unknown one or a
     // wrong password (a misconfigured job, a retry loop) would otherwise cost
@@ -286,8 +290,9 @@ function createAnswering(deps: AuthenticateDeps, memory: Memory, { succeeded, re
   const remember = (credentialKey: string, answer: Answer, kid: string) => {
     const reuse = answer.provider.reuse;
     if (!credentialKey || !reuse) return;
+    const now = Date.now();
     const ttlMs = Math.min(reuseSeconds * 1000, reuse.maxReuseMs?.(answer.user) ?? Number.POSITIVE_INFINITY);
-    verdicts.set(credentialKey, { answer, result: { ok: true, ...answer }, stamp: reuse.stamp(), kid }, Date.now(), ttlMs);
+    verdicts.set(credentialKey, { answer, result: { ok: true, ...answer }, reuse, lease: reuse.lease?.(answer.user), stamp: reuse.stamp(now), kid }, now, ttlMs);
   };
 
   return (request: RequestContext, result: AuthResult, credentialKey: string, rule: CompiledRule | null): MaybePromise<Response> => {
@@ -321,12 +326,12 @@ function createRecall({ issuer }: AuthenticateDeps, { verdicts }: Memory) {
   return (credentialKey: string, request: RequestContext, now: number): Verdict | undefined => {
     const verdict = verdicts.get(credentialKey, now);
     if (!verdict) return undefined;
-    const reuse = verdict.answer.provider.reuse!;
-    if (reuse.stamp() !== verdict.stamp || issuer.currentKid() !== verdict.kid || reuse.holdsFor?.(verdict.answer.user, request) === false) {
+    const lease = verdict.lease;
+    if (verdict.reuse.stamp(now) !== verdict.stamp || issuer.currentKid() !== verdict.kid || (lease?.holdsFor && !lease.holdsFor(request))) {
       verdicts.delete(credentialKey);
       return undefined;
     }
-    reuse.reused?.(verdict.answer.user, request.client);
+    lease?.reused?.(request.client, now);
     return verdict;
   };
 }
