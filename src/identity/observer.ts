@@ -55,8 +55,12 @@ export interface AuthObserver {
 
 type RememberedAnswer = (result: AuthResult, request: RequestContext) => void;
 
+/** `remembered` for an observer with nothing to do on an answer from memory: it is then not called at all. */
+export const ignoreRemembered: RememberedAnswer = () => {};
+
 /** How this observer hears of an answer from memory: its own `remembered`, else `authenticated`, else not at all (null). */
 export function rememberedAnswers(observer: AuthObserver | null | undefined): RememberedAnswer | null {
+  if (observer?.remembered === ignoreRemembered) return null;
   if (observer?.remembered) return (result, request) => observer.remembered!(result, request);
   if (observer?.authenticated) return (result, request) => observer.authenticated!({ result, durationMs: 0, request, remembered: true });
   return null;
@@ -81,15 +85,26 @@ export function combineObservers(observers: AuthObserver[], onError: (error: unk
       }
     };
   const listeners = observers.map(rememberedAnswers).filter((listener) => listener !== null);
-  const remembered: RememberedAnswer = (result, request) => {
-    for (const listener of listeners) {
-      try {
-        listener(result, request);
-      } catch (error) {
-        onError(error);
-      }
-    }
-  };
+  const [only] = listeners;
+  // One listener (metrics: the usual case) is called without the loop, on /authenticate's hot path.
+  const remembered: RememberedAnswer =
+    listeners.length === 1
+      ? (result, request) => {
+          try {
+            only!(result, request);
+          } catch (error) {
+            onError(error);
+          }
+        }
+      : (result, request) => {
+          for (const listener of listeners) {
+            try {
+              listener(result, request);
+            } catch (error) {
+              onError(error);
+            }
+          }
+        };
   return {
     started: each("started"),
     providerAttempt: each("providerAttempt"),

@@ -1,7 +1,7 @@
 // Regulation wired to the identity pipeline: the gate it consults before a
 // password or API-key attempt (pipeline.ts, `regulation`), the observer that
 // counts failures and successes, and the schedule that ends bans.
-import type { AttemptOutcome, AuthObserver } from "../identity/observer.ts";
+import { ignoreRemembered, type AttemptOutcome, type AuthObserver } from "../identity/observer.ts";
 import type { Ban, RegulationGate } from "../identity/regulation-gate.ts";
 import type { RequestContext } from "../identity/request.ts";
 import type { Logger } from "../log.ts";
@@ -140,7 +140,7 @@ export function createRegulation(settings: RegulationSettings, store: StoreBacke
       if (credential.scheme === "basic") seen.usernames.add(usernameSubject(provider.realm, credential.username));
     },
     // An answer from memory is no new attempt: nothing to count, nothing to forgive.
-    remembered() {},
+    remembered: ignoreRemembered,
     authenticated({ result, request, remembered }) {
       if (remembered) return;
       const seen = attempts.get(request);
