@@ -27,7 +27,10 @@
 // A_DIR or B_DIR may be `floor`: bench/floor-server.ts, what any /authenticate
 // answer costs in Bun (two headers read, Gatehouse's five headers answered);
 // or `floor-loaded`: the same answer from a process holding a whole Gatehouse
-// started on the bench config, which nothing is asked of (the cost of its size).
+// started on the bench config, which nothing is asked of (the cost of its size);
+// or `floor-guarded`: floor-loaded that also keeps Gatehouse's guarantees on an
+// API token (keyed hash, revocation stamp, last use, a counter, the collections
+// the RSS bound needs), with nothing else: the least any implementation of them does.
 //
 // --unix (with --nginx): nginx reaches every server over a Unix socket (the
 // ceiling and the floor on BENCH_SOCKET, a Gatehouse on `server.socket`)
@@ -69,7 +72,7 @@ const newUrls = args.includes("--new-urls");
 if (accessCount >= 0 && viaNginx) throw new Error("--access is measured directly, not with --nginx");
 /** Headers every request carries besides the case's. */
 const extraHeaders: Record<string, string> = accessCount >= 0 ? ACCESS_REQUEST : {};
-const [dirA, dirB] = args.filter((arg) => !arg.startsWith("--")).map((dir) => (dir === "floor" || dir === "floor-loaded" ? dir : resolve(dir)));
+const [dirA, dirB] = args.filter((arg) => !arg.startsWith("--")).map((dir) => (["floor", "floor-loaded", "floor-guarded"].includes(dir) ? dir : resolve(dir)));
 if (!dirA || !dirB) throw new Error("usage: bun bench/ab.ts A_DIR B_DIR [--nginx] [--rounds N] [--duration 3s] [--case api]");
 const bun = process.execPath;
 
@@ -137,9 +140,10 @@ async function gatehouse(name: string, source: string, env: Record<string, strin
   let config = readFileSync(configPath, "utf8").replace(join(dir, "gatehouse.db"), join(own, "gatehouse.db"));
   if (socket) config = config.replace(/^bind_address: .*$/m, `server:\n  socket: ${socket}\n  socket_mode: "0666"`);
   writeFileSync(join(own, "config.yaml"), config);
-  const floor = source === "floor" || source === "floor-loaded";
+  const floor = source === "floor" || source === "floor-loaded" || source === "floor-guarded";
   const command = floor ? [join(import.meta.dir, "floor-server.ts")] : [join(source, "src/main.ts"), "serve", "--config", join(own, "config.yaml")];
-  if (source === "floor-loaded") env = { ...env, FLOOR_GATEHOUSE_CONFIG: join(own, "config.yaml") };
+  if (source === "floor-loaded" || source === "floor-guarded") env = { ...env, FLOOR_GATEHOUSE_CONFIG: join(own, "config.yaml") };
+  if (source === "floor-guarded") env = { ...env, FLOOR_GUARDED: "1" };
   const started = await startProcess(
     [bun, "run", ...command],
     (port) => ({
@@ -167,6 +171,12 @@ for (const side of sides.slice(1)) console.error(`${side.name}: warm-up answered
 
 type Sample = { rps: number; cpuUs: number; ratio: number };
 const samples = new Map<string, Sample[]>(sides.map((side) => [side.name, []]));
+/** The machine's CPU time so far, in ticks: all of it, and what the hypervisor took for others (steal). */
+const machineTicks = () => {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { total: fields.reduce((sum, value) => sum + value, 0), steal: fields[7]! };
+};
+const ticksBefore = machineTicks();
 for (let round = 0; round < rounds; round++) {
   const rps: Record<string, number> = {};
   const cpu: Record<string, number> = {};
@@ -205,4 +215,7 @@ console.log(`B ÷ A server CPU per request, paired by round: ${spread(paired, 3)
 // Issue 24's measure: B's requests/s against A's (the floor) in the same round.
 const pairedRate = samples.get("B")!.map((b, round) => b.rps / samples.get("A")![round]!.rps);
 console.log(`B ÷ A requests/s, paired by round: ${spread(pairedRate, 3)}`);
+// A virtual machine's neighbours: the share of the CPU time the hypervisor gave them during the rounds widens every spread.
+const ticksAfter = machineTicks();
+console.log(`steal (/proc/stat) during the rounds: ${((100 * (ticksAfter.steal - ticksBefore.steal)) / (ticksAfter.total - ticksBefore.total)).toFixed(1)} % of the machine's CPU time`);
 for (const side of sides) await side.target.stop();
