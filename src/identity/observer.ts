@@ -110,6 +110,7 @@ export function combineObservers(observers: AuthObserver[], onError: (error: unk
     providerAttempt: each("providerAttempt"),
     augmenterRun: each("augmenterRun"),
     authenticated: each("authenticated"),
-    ...(listeners.length > 0 ? { remembered } : {}),
+    // None listening: say so, so that answers from memory are not turned into outcomes for `authenticated`.
+    remembered: listeners.length > 0 ? remembered : ignoreRemembered,
   };
 }
