@@ -111,6 +111,7 @@ export function createApiTokenProvider(options: {
         const token = grants.get(user);
         if (!token) return undefined;
         return {
+          stamp: token.readAtStamp,
           // A remembered success of a network-limited token answers only a request from inside its networks.
           holdsFor: token.networks ? (request) => tokens.usableFrom(token, request) : undefined,
           reused: (client, now) => tokens.recordUse(token, client, now),

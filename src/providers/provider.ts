@@ -127,6 +127,12 @@ export interface VerdictReuse {
 
 /** See VerdictReuse.lease. */
 export interface VerdictLease {
+  /**
+   * The stamp as it was before the credential was read, which the success is
+   * remembered under: a revocation made while its answer was being made then
+   * leaves it stale. Absent: the stamp when it is remembered.
+   */
+  stamp?: number;
   /** False when the remembered success must not answer this request (an API token used from outside its networks). */
   holdsFor?(request: RequestContext): boolean;
   /** Called each time the remembered success answers a request, e.g. to record a token's use. */

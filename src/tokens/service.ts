@@ -106,6 +106,13 @@ export interface VerifiedToken extends ActorToken {
   realm: string;
   /** Rotated away: its secret works until then (ms); a remembered answer never outlives it. */
   rotatedUntil: number | null;
+  /**
+   * The revocation stamp as it was just before the token's row was read. A
+   * success remembered under it (providers/api-token.ts) goes stale at any
+   * revocation made since the read, even one made while its answer was being
+   * made (a JWT signed through WebCrypto, a PostgreSQL read).
+   */
+  readAtStamp: number;
 }
 
 /** A token as shown to its owner and admins: never the secret, never the hash. */
@@ -224,9 +231,10 @@ export class TokenService {
    */
   verify(secret: string, request: RequestContext | null = null, now = Date.now()): MaybePromise<VerifiedToken | null> {
     if (!mayBeApiToken(this.policy.prefix, secret)) return null;
+    const stamp = this.revocationStamp(now);
     // No promise and no closure when the store answers at once (SQLite): this runs on every request.
     const row = this.store.hot.tokenCredential(hashOpaqueToken(secret));
-    return isPromise(row) ? row.then((found) => this.verifiedRow(found, request, now)) : this.verifiedRow(row, request, now);
+    return isPromise(row) ? row.then((found) => this.verifiedRow(found, request, now, stamp)) : this.verifiedRow(row, request, now, stamp);
   }
 
   /** Whether this request was refused for its address only (the same token from inside its networks is not). */
@@ -239,7 +247,7 @@ export class TokenService {
     return !token.networks || insideNetworks(token.networks, this.clientAddress(request));
   }
 
-  private verifiedRow(row: TokenCredentialRow | null, request: RequestContext | null, now: number): MaybePromise<VerifiedToken | null> {
+  private verifiedRow(row: TokenCredentialRow | null, request: RequestContext | null, now: number, stamp: number): MaybePromise<VerifiedToken | null> {
     if (!row || row.revoked_at !== null || (row.expires_at !== null && row.expires_at <= now)) {
       if (row && this.logger.enabled("debug")) {
         this.logger.debug("tokens.refused", { id: row.id, reason: row.revoked_at !== null ? "revoked" : "expired" });
@@ -257,7 +265,7 @@ export class TokenService {
       return null;
     }
     const owner = this.store.hot.owner(row.user_id);
-    return isPromise(owner) ? owner.then((found) => verifiedToken(row, found)) : verifiedToken(row, owner);
+    return isPromise(owner) ? owner.then((found) => verifiedToken(row, found, stamp)) : verifiedToken(row, owner, stamp);
   }
 
   /**
@@ -856,7 +864,7 @@ export function isExpiringSoon(record: Pick<TokenRecord, "revokedAt" | "expiresA
   return record.revokedAt === null && record.rotatedTo === null && record.expiresAt !== null && record.expiresAt > now && record.expiresAt - now <= remindBefore * 1000;
 }
 
-function verifiedToken(row: TokenCredentialRow, owner: { username: string; realm: string } | null): VerifiedToken | null {
+function verifiedToken(row: TokenCredentialRow, owner: { username: string; realm: string } | null, readAtStamp: number): VerifiedToken | null {
   if (!owner) return null; // deleted meanwhile (its tokens go with it)
   return {
     id: row.id,
@@ -868,6 +876,7 @@ function verifiedToken(row: TokenCredentialRow, owner: { username: string; realm
     sessionId: row.session_id,
     networks: row.allowed_networks,
     rotatedUntil: row.rotated_until,
+    readAtStamp,
   };
 }
 
