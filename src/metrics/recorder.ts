@@ -278,14 +278,11 @@ export class Metrics {
       this.augmenterDuration.labels(augmenter.type, augmenter.realm).observe(run.durationMs / 1000);
     },
     // /authenticate's hot path: one increment, added to the five series when they are read (addRemembered).
-    remembered: (result: AuthResult, request: RequestContext) => {
-      if (request.entry !== "authenticate") return this.countAnswer(result, request, 0, true);
-      this.authenticateSeries(result.ok ? "success" : result.reason, result.ok ? result.user.realm : "unknown", methodLabel(request.method), result.ok ? "200" : result.ban ? this.banStatus : "401").remembered++;
-    },
+    remembered: (result: AuthResult, request: RequestContext) => this.countAnswer(result, request, 0, true),
     authenticated: (outcome: AuthOutcome) => this.countAnswer(outcome.result, outcome.request, outcome.durationMs, outcome.remembered),
   };
 
-  /** One answer of the pipeline, or one from memory outside /authenticate (remembered). */
+  /** One answer: of the pipeline, or from memory (`remembered`). */
   private countAnswer(result: AuthResult, request: RequestContext, durationMs: number, remembered: boolean): void {
     // Failures carry realm `unknown`, as upstream: the realm is not known before a success.
     const resultLabel = result.ok ? "success" : result.reason;
