@@ -101,17 +101,13 @@ export function createApiTokenProvider(options: {
     // (its lease holds the token, found once per remembered success).
     reuse: {
       stamp: (now) => tokens.revocationStamp(now),
-      // Never past the token's expiry, nor past the grace of a rotated-away token.
-      maxReuseMs: (user) => {
-        const token = grants.get(user);
-        const ends = Math.min(token?.expiresAt ?? Number.POSITIVE_INFINITY, token?.rotatedUntil ?? Number.POSITIVE_INFINITY);
-        return ends - Date.now();
-      },
       lease: (user) => {
         const token = grants.get(user);
         if (!token) return undefined;
         return {
           stamp: token.readAtStamp,
+          // Never past the token's expiry, nor past the grace of a rotated-away token.
+          until: Math.min(token.expiresAt ?? Number.POSITIVE_INFINITY, token.rotatedUntil ?? Number.POSITIVE_INFINITY),
           // A remembered success of a network-limited token answers only a request from inside its networks.
           holdsFor: token.networks ? (request) => tokens.usableFrom(token, request) : undefined,
           reused: (client, now) => tokens.recordUse(token, client, now),

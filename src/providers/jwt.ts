@@ -27,7 +27,7 @@ export const jwtProvider: ProviderType<typeof schema> = {
       remote: true,
       takesJwts: true,
       // An answer may be reused briefly, never past the token's own expiry.
-      reuse: { stamp: () => 0, maxReuseMs: (user) => (expiries.get(user) ?? 0) - Date.now() },
+      reuse: { stamp: () => 0, lease: (user) => ({ until: expiries.get(user) ?? 0 }) },
       async authenticate(credential) {
         if (credential.scheme !== "bearer" || !looksLikeJwt(credential.token)) return null;
         const verified = await validator.userOf(credential.token, "providers.jwt.refused", "debug");

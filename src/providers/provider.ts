@@ -115,12 +115,11 @@ export interface VerdictReuse {
    * the request's one clock read.
    */
   stamp(now: number): number;
-  /** At most how long (ms) this user's success may be reused, e.g. until its token expires. */
-  maxReuseMs?(user: User): number;
   /**
-   * What each answer given from this user's remembered success checks and
-   * records, made once when the success is remembered, so that an answer from
-   * memory looks nothing up (an API token's: its networks, its last use).
+   * What bounds this user's remembered success, and what each answer given
+   * from it checks and records, found once when the success is remembered, so
+   * that an answer from memory looks nothing up (an API token's: its expiry,
+   * its networks, its last use).
    */
   lease?(user: User): VerdictLease | undefined;
 }
@@ -133,6 +132,8 @@ export interface VerdictLease {
    * leaves it stale. Absent: the stamp when it is remembered.
    */
   stamp?: number;
+  /** No later than this (ms since the epoch) may the success be reused: its token's expiry, say. Absent: no bound of its own. */
+  until?: number;
   /** False when the remembered success must not answer this request (an API token used from outside its networks). */
   holdsFor?(request: RequestContext): boolean;
   /** Called each time the remembered success answers a request, e.g. to record a token's use. */

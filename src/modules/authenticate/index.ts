@@ -291,10 +291,10 @@ function createAnswering(deps: AuthenticateDeps, memory: Memory, { succeeded, re
     const reuse = answer.provider.reuse;
     if (!credentialKey || !reuse) return;
     const now = Date.now();
-    const ttlMs = Math.min(reuseSeconds * 1000, reuse.maxReuseMs?.(answer.user) ?? Number.POSITIVE_INFINITY);
+    const lease = reuse.lease?.(answer.user);
+    const ttlMs = Math.min(reuseSeconds * 1000, (lease?.until ?? Number.POSITIVE_INFINITY) - now);
     // Under the stamp from before the credential was read when the provider knows it (VerdictLease.stamp):
     // a revocation made while this answer was being made (its JWT signed, a PostgreSQL read) leaves it stale.
-    const lease = reuse.lease?.(answer.user);
     verdicts.set(credentialKey, { answer, result: { ok: true, ...answer }, reuse, lease, stamp: lease?.stamp ?? reuse.stamp(now), kid }, now, ttlMs);
   };
 
