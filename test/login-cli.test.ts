@@ -216,4 +216,17 @@ describe("gatehouse login and logout: the other outcomes, each with its message 
     const unreachable = await run(where, "logout", "--server", "http://127.0.0.1:1").done;
     expect(unreachable.code).toBe(1);
   });
+
+  test("logout when the server cannot be reached: exit 1, saying so, without the token's secret (its revocation route names it in the path)", async () => {
+    const where = machine();
+    const secret = "gth_unreachableXXXXXXXXXXXXXXXXXXXXXXXXX";
+    // Nothing listens on port 1.
+    const entry = { server: "http://127\\.0\\.0\\.1:1", type: "bearer", api: { url: "http://127.0.0.1:1", key: secret, email: "" } };
+    writeFileSync(rcPath(where.home), JSON.stringify({ version: 1, tokens: [entry] }), { mode: 0o600 });
+    const result = await run(where, "logout", "--server", "http://127.0.0.1:1").done;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("cannot reach the server: DELETE http://127.0.0.1:1/token/<token>");
+    expect(result.stderr + result.stdout).not.toContain(secret);
+    expect(readRc(rcPath(where.home)).tokens).toEqual([entry]);
+  });
 });

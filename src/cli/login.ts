@@ -64,7 +64,10 @@ async function call(server: Server, method: string, path: string, options: { bea
   try {
     response = await fetch(url, { method, headers, body, redirect: "error", signal: AbortSignal.timeout(30_000), ...(server.ca ? { tls: { ca: server.ca } } : {}) });
   } catch (error) {
-    throw new LoginError(`cannot reach the server: ${(await unreachable(method, url, error, server.ca)).message}`);
+    let message = (await unreachable(method, url, error, server.ca)).message;
+    // auth-o-tron's revocation route names the token in its path (DELETE token/<secret>): never printed.
+    if (options.bearer) message = message.replaceAll(encodeURIComponent(options.bearer), "<token>").replaceAll(options.bearer, "<token>");
+    throw new LoginError(`cannot reach the server: ${message}`);
   }
   const text = await response.text();
   let parsed: unknown = null;
