@@ -9,7 +9,7 @@ import { IdentityPipeline } from "./identity/pipeline.ts";
 import type { RequestContext } from "./identity/request.ts";
 import { combineObservers, type AuthObserver } from "./identity/observer.ts";
 import { openKeySet, openMasterKey } from "./keys/open.ts";
-import { keySettings, masterKeySettings, purgePolicy, regulationSettings, sessionPolicy, tokenPolicy } from "./config/policies.ts";
+import { keySettings, masterKeySettings, purgePolicy, REFRESH_TOKENS_PURPOSE, regulationSettings, sealsRefreshTokens, sessionPolicy, tokenPolicy } from "./config/policies.ts";
 import type { KeySet } from "./keys/keyset.ts";
 import type { ManagedKeySet } from "./keys/managed.ts";
 import { createProviders } from "./providers/registry.ts";
@@ -101,9 +101,9 @@ export async function createGatehouse(config: GatehouseConfig, logger: Logger, o
  * start, saying so); null when no provider keeps one.
  */
 async function masterKeySealer(config: GatehouseConfig, logger: Logger): Promise<Sealer | null> {
-  if (!config.providers.some((entry) => entry.type === "oidc" && (entry as { recheck_on_refresh?: boolean }).recheck_on_refresh)) return null;
+  if (!sealsRefreshTokens(config)) return null;
   if (!config.store.enabled) return null; // config check refuses oidc without the store
-  const master = await openMasterKey(masterKeySettings(config), logger, "identity providers' refresh tokens (recheck_on_refresh)");
+  const master = await openMasterKey(masterKeySettings(config), logger, REFRESH_TOKENS_PURPOSE);
   return {
     seal: (text, id) => encryptWithMasterKey(master, text, id),
     unseal: (sealed, id) => decryptWithMasterKey(master, sealed, id),

@@ -106,8 +106,11 @@ function setAt(root: JsonObject, segments: string[], value: Json): void {
 /**
  * Applies GATEHOUSE_A__B=value (and AOT_A__B) to `root`: `__` separates nested
  * keys, numeric segments index lists, names are lower-cased. Only variables
- * whose first segment is a known top-level key are taken, so GATEHOUSE_CONFIG
- * and friends are never mistaken for overrides. GATEHOUSE_ wins over AOT_.
+ * whose first segment is a known top-level key are taken, so GATEHOUSE_MASTER_KEY,
+ * AOT_CONFIG_PATH and friends are never mistaken for overrides. `config` is
+ * itself a top-level key (the `config` section), so the single-segment
+ * GATEHOUSE_CONFIG (the config file's path) and AOT_CONFIG are excluded
+ * explicitly. GATEHOUSE_ wins over AOT_.
  * A variable ending in _FILE reads its value from that file (`read` gets each secret one).
  */
 export function applyEnvOverrides(root: JsonObject, env: Env, topLevelKeys: Set<string>, problems: string[], read: SecretFile[] = []): void {

@@ -23,8 +23,9 @@ import { pgStoreProblems } from "../store/pg/url.ts";
 import type { SecretFile } from "../secret-files.ts";
 import { tlsPaths } from "../tls.ts";
 import { defaultMasterKeyFile } from "../keys/master-key.ts";
+import { unsharedMasterKey } from "../keys/open.ts";
 import { ssoProblems } from "./sso.ts";
-import { configuredKeys, sharedSecrets, signingAlgorithm } from "./policies.ts";
+import { configuredKeys, masterKeySettings, sharedSecrets, signingAlgorithm } from "./policies.ts";
 import { accessProblems } from "../access/rules.ts";
 import { findUnknownKeys, type UnknownKey } from "./unknown-keys.ts";
 
@@ -254,8 +255,8 @@ function semanticProblems(config: GatehouseConfig, warnings: string[], weaknesse
   if (config.store.enabled && config.store.type === "postgres") {
     problems.push(...pgStoreProblems(config.store));
     // Managed keys are sealed with the master key: every instance on the database needs the same one.
-    if (!configured && !config.keys.master_key_file && !env.GATEHOUSE_MASTER_KEY) {
-      // A warning: migrate and store copy need no key; serve refuses to start without one (keys/open.ts).
+    // The same test as serve's (keys/open.ts), as a warning: migrate and store copy need no key; serve refuses to start without one.
+    if (!configured && unsharedMasterKey(masterKeySettings(config), env.GATEHOUSE_MASTER_KEY, "managed signing keys") !== null) {
       warnings.push("store.type: postgres with managed signing keys needs the same master key on every instance: set GATEHOUSE_MASTER_KEY or keys.master_key_file");
     }
   } else if (config.store.enabled && config.store.url !== undefined) {

@@ -87,6 +87,14 @@ function longestTokenLifetime(config: GatehouseConfig): number {
   return Math.max(config.jwt.exp, config.authentication.access_token_max_age);
 }
 
+/** What the master key seals for identity providers that keep a refresh token (recheck_on_refresh), in serve's log and refusals. */
+export const REFRESH_TOKENS_PURPOSE = "identity providers' refresh tokens (recheck_on_refresh)";
+
+/** Whether an identity provider (oidc) keeps its refresh token, sealed with the master key (recheck_on_refresh). */
+export function sealsRefreshTokens(config: GatehouseConfig): boolean {
+  return config.providers.some((entry) => entry.type === "oidc" && (entry as { recheck_on_refresh?: boolean }).recheck_on_refresh);
+}
+
 export function masterKeySettings(config: GatehouseConfig): MasterKeySettings {
   return { storeType: config.store.type, storePath: config.store.path, file: config.keys.master_key_file };
 }

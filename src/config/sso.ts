@@ -7,7 +7,7 @@ import { hostAllowed, parseHostPattern, type HostPattern } from "../sso/return-u
 import type { SsoPolicy } from "../sso/policy.ts";
 
 /** The portal's address as configured (portal.public_url, else public_url + /portal/), or null. */
-export function configuredPortalUrl(config: GatehouseConfig): URL | null {
+function configuredPortalUrl(config: GatehouseConfig): URL | null {
   const text = config.portal.public_url ?? (config.public_url ? `${config.public_url.replace(/\/+$/, "")}/portal/` : null);
   if (!text) return null;
   try {
@@ -20,7 +20,7 @@ export function configuredPortalUrl(config: GatehouseConfig): URL | null {
 }
 
 /** The sign-in URL: sso.sign_in_url, else the portal's sign-in page; null when neither can be had. */
-export function configuredSignInUrl(config: GatehouseConfig): URL | null {
+function configuredSignInUrl(config: GatehouseConfig): URL | null {
   if (config.sso?.sign_in_url) {
     try {
       return new URL(config.sso.sign_in_url);
@@ -33,7 +33,7 @@ export function configuredSignInUrl(config: GatehouseConfig): URL | null {
 }
 
 /** The allowed hosts: sso.allowed_redirect_hosts, else the cookie's domain and every name below it. Invalid entries are left out (config check names them). */
-export function allowedRedirectHosts(config: GatehouseConfig): HostPattern[] {
+function allowedRedirectHosts(config: GatehouseConfig): HostPattern[] {
   const sso = config.sso!;
   const entries = sso.allowed_redirect_hosts ?? [sso.cookie_domain, `*.${sso.cookie_domain}`];
   return entries.map(parseHostPattern).filter((pattern): pattern is HostPattern => typeof pattern !== "string");

@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync } from "node:fs";
 import { dirname } from "node:path";
 import type { GatehouseConfig } from "./schema.ts";
 import type { Env } from "./environment.ts";
-import { configuredKeys, masterKeySettings } from "./policies.ts";
+import { configuredKeys, masterKeySettings, REFRESH_TOKENS_PURPOSE, sealsRefreshTokens } from "./policies.ts";
 import { loadTls } from "../tls.ts";
 import { decryptWithMasterKey, defaultMasterKeyFile, loadMasterKey, type MasterKey } from "../keys/master-key.ts";
 import { openBackend } from "../store/open.ts";
@@ -19,13 +19,10 @@ function usesMasterKey(config: GatehouseConfig): boolean {
   return config.store.enabled && (!configuredKeys(config) || sealsRefreshTokens(config));
 }
 
-const sealsRefreshTokens = (config: GatehouseConfig) =>
-  config.providers.some((entry) => entry.type === "oidc" && (entry as { recheck_on_refresh?: boolean }).recheck_on_refresh);
-
 /** The master key serve would open, without making one (serve makes master.key next to a SQLite store at its first start). */
 async function existingMasterKey(config: GatehouseConfig, env: Env): Promise<MasterKey | null> {
   const settings = masterKeySettings(config);
-  const unshared = unsharedMasterKey(settings, env.GATEHOUSE_MASTER_KEY, sealsRefreshTokens(config) ? "identity providers' refresh tokens (recheck_on_refresh)" : "managed signing keys");
+  const unshared = unsharedMasterKey(settings, env.GATEHOUSE_MASTER_KEY, sealsRefreshTokens(config) ? REFRESH_TOKENS_PURPOSE : "managed signing keys");
   if (unshared) throw new Error(unshared);
   const { file, storePath } = settings;
   const defaultFile = defaultMasterKeyFile(storePath);

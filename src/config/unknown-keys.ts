@@ -8,6 +8,7 @@
 // Keys that auth-o-tron reads and Gatehouse ignores on purpose are listed
 // here and never reported (docs/configuring.md lists them too).
 import type { TSchema } from "@sinclair/typebox";
+import { joinPath } from "./environment.ts";
 
 /** Keys auth-o-tron reads that Gatehouse ignores on purpose; `[]` stands for any index. */
 export const AUTH_O_TRON_IGNORED_KEYS: { path: string; type?: string; why: string }[] = [
@@ -58,13 +59,13 @@ function walk(schema: Schema, value: unknown, path: string, skip: ReadonlySet<st
   }
   if (schema.patternProperties) {
     const [itemSchema] = Object.values(schema.patternProperties);
-    for (const [key, item] of Object.entries(value)) walk(itemSchema!, item, join(path, key), skip, found);
+    for (const [key, item] of Object.entries(value)) walk(itemSchema!, item, joinPath(path, key), skip, found);
     return;
   }
   const properties = schema.properties;
   if (!properties) return;
   for (const [key, item] of Object.entries(value)) {
-    const itemPath = join(path, key);
+    const itemPath = joinPath(path, key);
     const known = properties[key];
     if (known) walk(known, item, itemPath, skip, found);
     else if (!ignored.has(anyIndex(itemPath))) {
@@ -90,8 +91,6 @@ function bestBranch(branches: Schema[], value: object): Schema | undefined {
   return best;
 }
 
-const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
-
 function unknownKeyMessage(path: string, key: string, known: string[]): string {
   const nearest = nearestKey(key, known);
   // Path first, as every other problem: "augmentors: unknown key; did you mean augmenters?"
@@ -101,7 +100,7 @@ function unknownKeyMessage(path: string, key: string, known: string[]): string {
 }
 
 /** The known key closest to `key` (few edits, or one contains the other), if any is close enough. */
-export function nearestKey(key: string, known: string[]): string | undefined {
+function nearestKey(key: string, known: string[]): string | undefined {
   const lower = key.toLowerCase();
   let best: string | undefined;
   let bestDistance = Infinity;
