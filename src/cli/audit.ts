@@ -2,7 +2,7 @@
 // filters of GET /api/v1/audit (event, actor, subject, realm, time range) and
 // its cursor paging.
 import { MAX_AUDIT_PAGE, auditFilterFrom, auditView } from "../store/audit/query.ts";
-import { loadExistingConfig, openCommandStore, storeConfig } from "./common.ts";
+import { openCommandStore, storeConfig } from "./common.ts";
 import { CONFIG_FLAG, JSON_FLAG, defineCommand, usageError } from "./help.ts";
 
 export const auditCommand = defineCommand(
@@ -36,7 +36,7 @@ export const auditCommand = defineCommand(
     }
     const filter = auditFilterFrom({ ...values, limit });
     if (typeof filter === "string") return usageError("audit", `--${filter}`);
-    const config = await storeConfig(values.config, loadExistingConfig, "audit");
+    const config = await storeConfig(values.config, "audit");
     if (!config) return 2;
     const store = await openCommandStore(config, "audit");
     if (!store) return 1;

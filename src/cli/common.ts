@@ -11,8 +11,6 @@ import { openBackend } from "../store/open.ts";
 import type { Scopes } from "../identity/user.ts";
 import type { TokenView } from "../tokens/service.ts";
 import { describeScopes, splitScope } from "../tokens/scopes.ts";
-import { parseOrExplain } from "./help.ts";
-import type { ParseArgsOptionsConfig } from "node:util";
 
 /** A config loader: --config FILE, else the environment, else ./config.yaml, else (as each loader says) the development default. */
 export type LoadConfig = (path: string | undefined) => Promise<LoadedConfig>;
@@ -66,10 +64,10 @@ export function storeDescription(store: GatehouseConfig["store"]): string {
  * The config of a command that works on the store, having said on stderr which
  * config and which store it uses; null (having said why) when the store is disabled.
  */
-export async function storeConfig(path: string | undefined, loadConfig: LoadConfig, command: string): Promise<GatehouseConfig | null> {
+export async function storeConfig(path: string | undefined, command: string): Promise<GatehouseConfig | null> {
   let loaded: LoadedConfig;
   try {
-    loaded = await loadConfig(path);
+    loaded = await loadExistingConfig(path);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     console.error(`gatehouse ${command}: ${error.message}`);
@@ -81,20 +79,6 @@ export async function storeConfig(path: string | undefined, loadConfig: LoadConf
   }
   console.error(`${command}: config ${configOrigin(path, loaded)}; store ${storeDescription(loaded.config.store)}`);
   return loaded.config;
-}
-
-/**
- * A command's arguments, parsed; or, for --help or a mistake, the usage shown
- * and the exit code to return (0 or 2). Kept for a command written against
- * the older shape (`regulation`, written alongside); commands defined with
- * help.ts's defineCommand have their flags parsed for them.
- */
-export function parseCommand<const O extends ParseArgsOptionsConfig>(args: string[], options: O, usage: string, name = "command") {
-  const parsed = parseOrExplain(args, options, name);
-  if (typeof parsed === "number") return parsed;
-  if (!(parsed.values as { help?: boolean }).help) return parsed;
-  console.log(usage);
-  return 0;
 }
 
 /**
@@ -149,7 +133,7 @@ export function parseDuration(flag: string, value: string, options: { never?: bo
 }
 
 /** `--expires-in`: a duration with its unit, or "never"; a string is the problem. */
-export const parseExpiresIn = (value: string, flag = "--expires-in") => parseDuration(flag, value, { never: true });
+export const parseExpiresIn = (value: string) => parseDuration("--expires-in", value, { never: true });
 
 /** Tokens as a table: id, owner, status, expiry, last use, scopes, note. */
 export function tokenTable(tokens: readonly TokenView[]): string {

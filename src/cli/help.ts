@@ -114,17 +114,12 @@ export function parserOptions(command: CommandHelp): ParseArgsOptionsConfig {
  * code 2 having printed one line saying what is wrong.
  */
 export function parseFlags<const C extends CommandHelp>(args: string[], command: C): Parsed<C> | number {
-  const parsed = parseOrExplain(args, parserOptions(command), command.name);
-  if (typeof parsed === "number") return parsed;
-  return { values: parsed.values as Values<C>, positionals: parsed.positionals };
-}
-
-/** parseArgs with its mistakes said in one line (its own messages quote unevenly and run on). */
-export function parseOrExplain<const O extends ParseArgsOptionsConfig>(args: string[], options: O, name: string) {
   try {
-    return parseArgs({ args, options: { ...options, help: { type: "boolean", short: "h" } } as O, allowPositionals: true });
+    const parsed = parseArgs({ args, options: parserOptions(command), allowPositionals: true });
+    return { values: parsed.values as Values<C>, positionals: parsed.positionals };
   } catch (error) {
-    return usageError(name, explainParseError(error as Error & { code?: string }));
+    // parseArgs's own messages quote unevenly and run on: said in one line instead.
+    return usageError(command.name, explainParseError(error as Error & { code?: string }));
   }
 }
 

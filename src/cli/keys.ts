@@ -6,7 +6,7 @@ import { createLogger } from "../log.ts";
 import { configuredKeys, keySettings } from "../config/policies.ts";
 import { operatorActor } from "../identity/actor.ts";
 import type { StoreBackend } from "../store/backend.ts";
-import { loadExistingConfig, openCommandStore, storeConfig } from "./common.ts";
+import { openCommandStore, storeConfig } from "./common.ts";
 import { CONFIG_FLAG, usageError, type CliCommand, type CommandHelp } from "./help.ts";
 
 const keysHelp = {
@@ -50,7 +50,7 @@ export const keysCommand: CliCommand = {
     if (action === "retire" && !kid) return usageError("keys", "retire needs the KID of a previous key (gatehouse keys list)");
     const unexpected = action === "retire" ? extra[0] : kid;
     if (unexpected !== undefined) return usageError("keys", `unexpected argument ${unexpected}`);
-    const config = await storeConfig(configPath, loadExistingConfig, "keys");
+    const config = await storeConfig(configPath, "keys");
     if (!config) return 2;
     return keys(config, action as "list" | "rotate" | "retire", kid, yes);
   },

@@ -5,7 +5,7 @@
 import { appliedMigrations, migrateStore, openStore, type Store } from "../store/database.ts";
 import { migratePg, pgSettingsOf } from "../store/pg/database.ts";
 import { redactUrl } from "../store/pg/url.ts";
-import { loadExistingConfig, storeConfig } from "./common.ts";
+import { storeConfig } from "./common.ts";
 import { CONFIG_FLAG, defineCommand, usageError } from "./help.ts";
 
 export const migrateCommand = defineCommand(
@@ -16,7 +16,7 @@ export const migrateCommand = defineCommand(
     flags: [CONFIG_FLAG],
   },
   async ({ values, positionals }) => {
-    const config = await storeConfig(values.config, loadExistingConfig, "migrate");
+    const config = await storeConfig(values.config, "migrate");
     if (!config) return 2;
     if (config.store.type === "postgres") {
       const settings = pgSettingsOf(config.store);

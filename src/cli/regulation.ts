@@ -8,7 +8,7 @@ import { regulationSettings } from "../config/policies.ts";
 import { operatorActor } from "../identity/actor.ts";
 import { createLogger } from "../log.ts";
 import { Regulator, describeBanTarget, type ActiveBan, type BanTarget } from "../regulation/regulator.ts";
-import { loadExistingConfig, openCommandStore, storeConfig, table } from "./common.ts";
+import { openCommandStore, storeConfig, table } from "./common.ts";
 import { CONFIG_FLAG, JSON_FLAG, defineCommand, usageError } from "./help.ts";
 
 export const regulationCommand = defineCommand(
@@ -42,7 +42,7 @@ async function regulation(action: "list" | "release", values: { config?: string;
     if (address && values.realm !== undefined) return usageError("regulation release", "--realm goes with --user (an address is banned in every realm)");
     target = user ? { username: user, realm: values.realm?.trim() || undefined } : { address: address! };
   }
-  const config = await storeConfig(values.config, loadExistingConfig, "regulation");
+  const config = await storeConfig(values.config, "regulation");
   if (!config) return 2;
   const store = await openCommandStore(config, "regulation");
   if (!store) return 1;

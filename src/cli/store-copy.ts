@@ -19,7 +19,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SQL } from "bun";
 import { migrationsFolder } from "../store/migrations.ts";
-import { MAINTENANCE_SESSION, migratePg, pgClientOptions, pgError, pgSettingsOf, type PgSettings } from "../store/pg/database.ts";
+import { MAINTENANCE_SESSION, migratePg, pgClientOptions, pgError, type PgSettings } from "../store/pg/database.ts";
 import { TABLES_IN_ORDER } from "../store/pg/schema.ts";
 
 /** Rows a statement: 1000 rows of at most 15 columns stay far under PostgreSQL's 65,535 parameters. */

@@ -53,7 +53,7 @@ async function backup(file: string, configPath: string | undefined): Promise<num
     console.error(`store backup: ${target} already exists; a backup never overwrites a file (give a new name)`);
     return 1;
   }
-  const config = await storeConfig(configPath, loadExistingConfig, "store backup");
+  const config = await storeConfig(configPath, "store backup");
   if (!config) return 2;
   if (config.store.type !== "sqlite") {
     return usageError("store", "backup copies a SQLite store; this store is PostgreSQL: use pg_dump (docs/operations.md#backups)");

@@ -13,7 +13,7 @@ import { tokenPolicy } from "../config/policies.ts";
 import { operatorActor, type Owner } from "../identity/actor.ts";
 import { Refusal } from "../refusal.ts";
 import { mayBeApiToken } from "../tokens/format.ts";
-import { loadExistingConfig, parseDuration, parseExpiresIn, parseScopeArguments, openCommandStore, progress, storeConfig, tokenTable } from "./common.ts";
+import { parseDuration, parseExpiresIn, parseScopeArguments, openCommandStore, progress, storeConfig, tokenTable } from "./common.ts";
 import { CONFIG_FLAG, JSON_FLAG, defineCommand, usageError, type CommandHelp, type Values } from "./help.ts";
 
 const OWNER_FLAGS = [
@@ -104,7 +104,7 @@ interface Inputs {
 }
 
 async function runTokens(action: Action, id: string | undefined, values: Values<typeof tokensHelp>, inputs: Inputs): Promise<number> {
-  const config = await storeConfig(values.config, loadExistingConfig, "tokens");
+  const config = await storeConfig(values.config, "tokens");
   if (!config) return 2;
   const store = await openCommandStore(config, "tokens");
   if (!store) return 1;

@@ -10,7 +10,7 @@ import { createLogger } from "../log.ts";
 import { operatorActor } from "../identity/actor.ts";
 import type { KeySet } from "../keys/keyset.ts";
 import { unavailable } from "../refusal.ts";
-import { loadExistingConfig, openCommandStore, storeConfig } from "./common.ts";
+import { openCommandStore, storeConfig } from "./common.ts";
 import { CONFIG_FLAG, defineCommand, usageError } from "./help.ts";
 
 export const usersCommand = defineCommand(
@@ -33,7 +33,7 @@ export const usersCommand = defineCommand(
   },
   async ({ values, positionals }) => {
     if (!values.user || !values.realm) return usageError("users", "end needs --user and --realm");
-    const config = await storeConfig(values.config, loadExistingConfig, "users");
+    const config = await storeConfig(values.config, "users");
     if (!config) return 2;
     const store = await openCommandStore(config, "users");
     if (!store) return 1;
