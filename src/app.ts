@@ -147,8 +147,9 @@ async function assemble(config: GatehouseConfig, logger: Logger, options: Gateho
     logger,
     counters: metrics.regulationCounters,
   });
-  // The client's address as regulation reads it (behind a trusted proxy, its X-Real-IP), also when regulation is off.
-  const readClientAddress = () => (regulation.service ? (request: RequestContext) => regulation.service!.clientAddress(request) : clientAddressReader(config.regulation.trusted_proxies, logger));
+  // The client's address as regulation reads it (behind a trusted proxy, its X-Real-IP), also when regulation is off:
+  // one reader for tokens' networks and access rules alike, so that both learn the same of a proxy that passes clients' own X-Real-IP on.
+  const readClientAddress = regulation.service ? (request: RequestContext) => regulation.service!.clientAddress(request) : clientAddressReader(config.regulation.trusted_proxies, logger);
   const webhook = config.tokens.notifications.webhook;
   tokens.connect({
     webhook: webhook ? { url: webhook.url, secret: webhook.secret, ...metrics.webhookCounters, retryBaseMs: options.webhookRetryBaseMs } : null,
@@ -190,7 +191,7 @@ interface Made {
   sso: SsoPolicy | null;
   metrics: MetricsFeature;
   regulation: ReturnType<typeof regulationFeature>;
-  readClientAddress: () => (request: RequestContext) => string | null;
+  readClientAddress: (request: RequestContext) => string | null;
   observer: AuthObserver | null;
   pipeline: IdentityPipeline;
   sessions: SessionsFeature;
@@ -247,7 +248,7 @@ function withRoutes(config: GatehouseConfig, logger: Logger, store: StoreBackend
     observer: made.observer,
     banStatus: config.regulation.authenticate_status,
     signInRedirect: sso && ((request, challenge) => signInRedirect(sso, request, challenge)),
-    access: createAccessControl(config.access, config.services, made.readClientAddress(), logger),
+    access: createAccessControl(config.access, config.services, made.readClientAddress, logger),
   });
   const app = new Elysia({ name: "gatehouse" })
     .onRequest(refuseMisroutedPath)

@@ -30,8 +30,8 @@ export interface TokensWiring {
 export interface TokensConnections {
   /** tokens.notifications.webhook, with its counters; null: no webhook. */
   webhook: Omit<WebhookOptions, "logger" | "timeoutMs"> | null;
-  /** Reads a request's client address as regulation reads it (made only when there is a token service). */
-  readClientAddress: () => (request: RequestContext) => string | null;
+  /** Reads a request's client address as regulation reads it. */
+  readClientAddress: (request: RequestContext) => string | null;
 }
 
 export interface TokensFeature extends Feature {
@@ -54,7 +54,7 @@ export function tokensFeature({ store, policy, providers, leaks, timeoutMs, logg
       if (webhook) service.notifier = notifier = new WebhookNotifier({ ...webhook, logger, timeoutMs });
       // Tokens limited to networks are checked against the client's address as regulation reads it (behind a trusted
       // proxy, its X-Real-IP), also when regulation is off.
-      service.clientAddress = readClientAddress();
+      service.clientAddress = readClientAddress;
     },
     routes: ({ caller }) =>
       tokensModule({
