@@ -103,13 +103,7 @@ async function openManagedKeySet(
   const managed = await ManagedKeySet.open(
     store,
     master,
-    {
-      alg,
-      publishAheadSeconds: settings.managed.publishAheadSeconds,
-      keepPreviousSeconds: settings.managed.keepPreviousSeconds,
-      rotateEverySeconds: settings.managed.rotateEverySeconds,
-      pollSeconds: poll ? settings.managed.pollSeconds : 0,
-    },
+    { ...settings.managed, alg, pollSeconds: poll ? settings.managed.pollSeconds : 0 },
     logger,
   );
   return managed;

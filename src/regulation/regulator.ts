@@ -36,6 +36,8 @@ export interface RegulationPolicy {
 /** Subjects are attacker-chosen: bounded before they reach the store or a log line. */
 const MAX_SUBJECT_LENGTH = 256;
 const bound = (subject: string) => subject.slice(0, MAX_SUBJECT_LENGTH);
+/** The key of a subject (already bounded) in the maps of bans and of failures being counted. */
+const banKey = (kind: string, subject: string) => `${kind}\u0000${subject}`;
 
 /**
  * The name regulation counts a username under: the one spelling that every
@@ -116,7 +118,7 @@ export class Regulator {
       ["address", address],
     ] as const) {
       if (subject === null) continue;
-      const until = this.bans.get(`${kind}\u0000${bound(subject)}`);
+      const until = this.bans.get(banKey(kind, bound(subject)));
       if (until !== undefined && until > now) return { kind, retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)), endsAt: until };
     }
     return null;
@@ -135,14 +137,14 @@ export class Regulator {
 
   /** The key usernameBanHolds takes for a username subject: made once per ban, not at every answer from memory. */
   usernameBanKey(username: string): string {
-    return `username\u0000${bound(username)}`;
+    return banKey("username", bound(username));
   }
 
   private pendingFailureOf(username: string | null, address: string | null): Promise<void> | undefined {
     if (this.pendingFailures.size === 0) return undefined;
     return (
-      (username !== null ? this.pendingFailures.get(`username\u0000${bound(username)}`) : undefined) ??
-      (address !== null ? this.pendingFailures.get(`address\u0000${bound(address)}`) : undefined)
+      (username !== null ? this.pendingFailures.get(banKey("username", bound(username))) : undefined) ??
+      (address !== null ? this.pendingFailures.get(banKey("address", bound(address))) : undefined)
     );
   }
 
@@ -161,7 +163,7 @@ export class Regulator {
       () => {},
       () => {},
     );
-    const keys = subjects.map(([kind, subject]) => `${kind}\u0000${subject}`);
+    const keys = subjects.map(([kind, subject]) => banKey(kind, subject));
     for (const key of keys) this.pendingFailures.set(key, settled);
     void settled.then(() => {
       for (const key of keys) if (this.pendingFailures.get(key) === settled) this.pendingFailures.delete(key);
@@ -198,7 +200,7 @@ export class Regulator {
     );
     this.ownWrites++;
     // In force here at once, before any re-read: the next attempt is refused.
-    for (const [kind, subject] of banned) this.bans.set(`${kind}\u0000${subject}`, now + this.policy.banTimeMs);
+    for (const [kind, subject] of banned) this.bans.set(banKey(kind, subject), now + this.policy.banTimeMs);
     for (const [kind, subject, failures] of banned) {
       this.logger.warn("regulation.banned", { kind, subject, failures, ban_seconds: Math.round(this.policy.banTimeMs / 1000) });
     }
@@ -274,7 +276,7 @@ export class Regulator {
       return true;
     });
     this.ownWrites++;
-    this.bans.delete(`${kind}\u0000${bounded}`);
+    this.bans.delete(banKey(kind, bounded));
     if (released) this.logger.info("regulation.released", { kind, subject: bounded, by: actorName(actor) });
     return released;
   }
@@ -329,7 +331,7 @@ export class Regulator {
   }
 
   private loaded(rows: { kind: string; subject: string; bannedUntil: number }[], stamp: number, ownWrites: number): void {
-    this.bans = new Map(rows.map((row) => [`${row.kind}\u0000${row.subject}`, row.bannedUntil]));
+    this.bans = new Map(rows.map((row) => [banKey(row.kind, row.subject), row.bannedUntil]));
     this.loadedStamp = stamp;
     this.loadedOwnWrites = ownWrites;
   }

@@ -32,15 +32,12 @@ export interface RouteEntry {
 export interface DocumentInfo {
   title: string;
   version: string;
-  /** Where the API is reached (public_url), when known. */
-  serverUrl?: string | null;
 }
 
 type Json = Record<string, unknown>;
 export interface OpenApiDocument {
   openapi: string;
   info: Json;
-  servers?: Json[];
   tags: Json[];
   paths: Record<string, Record<string, Json>>;
   components: Json;
@@ -309,7 +306,6 @@ export function openApiDocument(routes: readonly RouteEntry[], info: DocumentInf
   return {
     openapi: "3.1.1",
     info: { title: info.title, version: info.version, description: DESCRIPTION, license: { name: "Apache-2.0", identifier: "Apache-2.0" } },
-    ...(info.serverUrl ? { servers: [{ url: info.serverUrl }] } : {}),
     tags: [...used].map((name) => ({ name, ...(TAGS[name] ? { description: TAGS[name] } : {}) })),
     paths,
     components: { securitySchemes: SECURITY_SCHEMES },

@@ -20,7 +20,7 @@ const DocumentModel = t.Object(
   { ...OPEN, description: "An OpenAPI 3.1 document" },
 );
 
-export const OPENAPI_PATH = "/openapi.json";
+const OPENAPI_PATH = "/openapi.json";
 
 export function openApiModule({ routes, publicUrl }: OpenApiDeps) {
   // Made once, kept as text: each answer only puts its `servers` in front.

@@ -8,6 +8,7 @@ import { Elysia } from "elysia";
 import { Refusal } from "../../refusal.ts";
 import type { Regulator } from "../../regulation/regulator.ts";
 import type { callerPlugin } from "../caller.ts";
+import { regulatorOf } from "../regulation/index.ts";
 import { bansView } from "./admin-views.ts";
 import { field, FormBody, parseForm } from "./forms.ts";
 import { doneMessage, type PortalPages } from "./pages.ts";
@@ -37,11 +38,11 @@ export function banPages({ caller, regulator, pages }: BanPagesDeps) {
       "/portal/admin/regulation/release",
       async ({ request, body, ...found }) => {
         const me = person(request, found);
-        if (!regulator) throw new Refusal(409, "Regulation is off here (regulation.enabled: false): there are no bans");
+        const regulating = regulatorOf(regulator);
         const kind = field(body, "kind");
         const subject = field(body, "subject");
         if ((kind !== "username" && kind !== "address") || subject === "") throw new Refusal(400, "Choose a ban to release");
-        const released = await regulator.release(me.actor, kind, subject);
+        const released = await regulating.release(me.actor, kind, subject);
         return redirect(request, `admin/regulation?done=${released ? "released" : "none"}`);
       },
       { admin: true, parse: parseForm, body: FormBody },

@@ -79,9 +79,7 @@ export function portalPages({ cookie, formOrigins, publicUrl, logger }: PortalPa
   }
 
   function redirect(request: Request, to: string, setCookies: string[] = []): Response {
-    const headers = new Headers({ location: `${where(request).portalPath}${to}`, ...SECURITY_HEADERS });
-    for (const cookie of setCookies) headers.append("set-cookie", cookie);
-    return new Response(null, { status: 303, headers });
+    return sendTo(request, `${where(request).portalPath}${to}`, setCookies);
   }
 
   function sendTo(request: Request, location: string, setCookies: string[] = []): Response {

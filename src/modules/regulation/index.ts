@@ -12,7 +12,7 @@ import type { Logger } from "../../log.ts";
 import { Refusal } from "../../refusal.ts";
 import { describeBanTarget, type ActiveBan, type Regulator } from "../../regulation/regulator.ts";
 import type { callerPlugin } from "../caller.ts";
-import { answerErrors } from "../errors.ts";
+import { answerErrors, parseJsonObject } from "../errors.ts";
 import { ErrorModel } from "../http.ts";
 
 export interface RegulationDeps {
@@ -81,8 +81,10 @@ export function regulationModule({ caller, regulator, logger }: RegulationDeps) 
       },
       {
         admin: true,
+        // As every JSON route: bounded, a JSON object, read only as application/json (no cross-site form).
+        parse: parseJsonObject,
         body: ReleaseBody,
-        response: { 200: ReleasedModel, 400: ErrorModel, 401: ErrorModel, 403: ErrorModel, 404: ErrorModel, 409: ErrorModel, 422: ErrorModel },
+        response: { 200: ReleasedModel, 400: ErrorModel, 401: ErrorModel, 403: ErrorModel, 404: ErrorModel, 409: ErrorModel },
         detail: { summary: "Ends a username's or an address's bans now (administrators); audited as regulation.released" },
       },
     );
