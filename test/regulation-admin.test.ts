@@ -122,6 +122,14 @@ describe("the API: GET /api/v1/regulation/bans, POST /api/v1/regulation/release"
     expect([400, 422]).toContain(empty.status);
     expect(typeof (await json(empty)).error).toBe("string");
   });
+
+  test("the body is read as every JSON route's: a form is refused (415), one over 64 KiB too (413), unread", async () => {
+    const form = await api("/api/v1/regulation/release", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "username=alice" });
+    expect(form.status).toBe(415);
+    expect(typeof (await json(form)).error).toBe("string");
+    const huge = await api("/api/v1/regulation/release", { method: "POST", body: JSON.stringify({ username: "x".repeat(70_000) }) });
+    expect(huge.status).toBe(413);
+  });
 });
 
 describe("the CLI: gatehouse regulation list|release", () => {
