@@ -8,7 +8,7 @@ import type { MaybePromise } from "../../identity/maybe-promise.ts";
 import type { ClientAddress } from "../../identity/client.ts";
 import type { Owner } from "../../identity/actor.ts";
 import type { Logger } from "../../log.ts";
-import { eventCondition, type AuditColumns, type AuditEventCount, type AuditFilter as AuditPageFilter } from "./query.ts";
+import { eventCondition, type AuditColumns, type AuditEventCount, type AuditFilter as AuditPageFilter, type AuditRecord } from "./query.ts";
 import type { auditLog } from "./sqlite-schema.ts";
 
 /** The audit queries of `Queries` (../backend.ts). */
@@ -25,7 +25,8 @@ export interface AuditQueries {
 
 export type AuditEvent = typeof auditLog.$inferInsert;
 
-export type AuditRecord = typeof auditLog.$inferSelect;
+/** A row as read: declared in ./query.ts (which this file imports, so it cannot import this one back). */
+export type { AuditRecord };
 
 /** A row as written: every column given, null where it does not apply. */
 export type AuditRow = Required<Omit<AuditEvent, "id">>;

@@ -13,6 +13,10 @@ export function pgAuditQueries(db: PgExecutor): AuditQueries {
   const recordAudit = async (event: AuditEvent): Promise<void> => {
     await db.insert(auditLog).values(event);
   };
+  const newestAuditId = async (): Promise<number> => {
+    const [row] = await db.execute<{ id: string }>(sql`SELECT coalesce(max(id), 0) AS id FROM audit_log`);
+    return int(row!.id);
+  };
 
   return {
     recordAudit,
@@ -72,14 +76,10 @@ export function pgAuditQueries(db: PgExecutor): AuditQueries {
       return deleted(db, sql`DELETE FROM audit_log WHERE at < ${before}::bigint`);
     },
 
-    async newestAuditId() {
-      const [row] = await db.execute<{ id: string }>(sql`SELECT coalesce(max(id), 0) AS id FROM audit_log`);
-      return int(row!.id);
-    },
+    newestAuditId,
 
     async auditEventsSince(afterId) {
-      const [newest] = await db.execute<{ id: string }>(sql`SELECT coalesce(max(id), 0) AS id FROM audit_log`);
-      const lastId = int(newest!.id);
+      const lastId = await newestAuditId();
       if (lastId <= afterId) return { lastId: afterId, counts: [] };
       const rows = await db.execute<{ event: string; reason: string | null; kind: string | null; count: number }>(sql`
         SELECT event, detail::jsonb ->> 'reason' AS reason, detail::jsonb ->> 'kind' AS kind, count(*)::int AS count

@@ -24,6 +24,7 @@
 // What is kept is frozen: the same object answers every caller.
 import type { MaybePromise } from "../../identity/maybe-promise.ts";
 import type { HotReads } from "../backend.ts";
+import { isLiveSession } from "../sessions/model.ts";
 import type { Account } from "../users/model.ts";
 import type { TokenCredentialRow } from "../tokens/model.ts";
 import type { ChangeFeed } from "./changes.ts";
@@ -187,9 +188,7 @@ export class CachedHotReads implements HotReads {
     this.counters.misses++;
     const generation = this.sessionGeneration;
     return this.rows.session(id).then((row) => {
-      // As prepareSessionLiveness (src/store/sessions/sqlite.ts).
-      const live = row !== null && row.revoked_at === null && row.expires_at > now && row.refresh_expires_at > now;
-      if (!live) return null;
+      if (!isLiveSession(row, now)) return null; // the rule prepareSessionLiveness (../sessions/sqlite.ts) applies too
       const owner = Object.freeze({ username: row.username, realm: row.realm });
       if (this.mayKeep(generation, this.sessionGeneration)) {
         this.sessions.set(id, { expiresAt: row.expires_at, refreshExpiresAt: row.refresh_expires_at, owner });

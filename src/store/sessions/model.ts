@@ -68,3 +68,14 @@ export interface SessionLivenessRow {
   username: string;
   realm: string;
 }
+
+/**
+ * Whether a session is live at `now`: not revoked, and neither its absolute
+ * expiry nor its sliding one (the refresh token's) passed. Null (no such
+ * session) is not live. The one rule for both databases' per-request reads
+ * (./sqlite.ts' prepareSessionLiveness, ../pg/cache.ts' sessionOwner): plain
+ * and synchronous, it is on the hot path.
+ */
+export function isLiveSession(row: SessionLivenessRow | null, now: number): row is SessionLivenessRow {
+  return row !== null && row.revoked_at === null && row.expires_at > now && row.refresh_expires_at > now;
+}

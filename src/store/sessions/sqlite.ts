@@ -6,7 +6,7 @@ import { refreshTokens, sessionHandles, sessions } from "./sqlite-schema.ts";
 import { users } from "../users/sqlite-schema.ts";
 import type { Executor, Store } from "../database.ts";
 import type { SessionIdentity } from "./identity.ts";
-import type { HandleSession, SessionFilter, SessionLivenessRow, SessionQueries, SessionRecord } from "./model.ts";
+import { isLiveSession, type HandleSession, type SessionFilter, type SessionLivenessRow, type SessionQueries, type SessionRecord } from "./model.ts";
 
 const recordFields = {
   id: sessions.id,
@@ -207,8 +207,7 @@ export function prepareSessionLiveness(store: Store): (id: string, now: number) 
   );
   return (id, now) => {
     const row = statement.get(id);
-    const live = row !== null && row.revoked_at === null && row.expires_at > now && row.refresh_expires_at > now;
-    return live ? { username: row.username, realm: row.realm } : null;
+    return isLiveSession(row, now) ? { username: row.username, realm: row.realm } : null;
   };
 }
 

@@ -8,21 +8,10 @@ import type { Executor, Store } from "../database.ts";
 import { accountFromRow, userSummary, type Account, type AccountRow, type Profile, type UserListPage, type UserQueries, type UserSummary, type UserSummaryRow } from "./model.ts";
 import { userListQuery } from "./list.ts";
 
-/** The user's id, creating the row on first sight; `last_seen` moves to `at`. */
-export function upsertUser(db: Executor, username: string, realm: string, at: number): number {
-  const [row] = db
-    .insert(users)
-    .values({ username, realm, firstSeen: at, lastSeen: at })
-    .onConflictDoUpdate({
-      target: [users.username, users.realm],
-      set: { lastSeen: sql`max(${users.lastSeen}, excluded.last_seen)` },
-    })
-    .returning({ id: users.id })
-    .all();
-  return row.id;
-}
-
-/** upsertUser with the statement prepared once (see ../audit/sqlite.ts' prepareAuditWriter for why). */
+/**
+ * The user's id, creating the row on first sight; `last_seen` moves to `at`.
+ * The statement is prepared once (see ../audit/sqlite.ts' prepareAuditWriter for why).
+ */
 export function prepareUpsertUser(store: Store): (username: string, realm: string, at: number) => number {
   const statement = store.sqlite.prepare<{ id: number }, { username: string; realm: string; at: number }>(
     `INSERT INTO users (username, realm, first_seen, last_seen) VALUES ($username, $realm, $at, $at)
@@ -82,9 +71,15 @@ export function prepareAccountFinder(store: Store): (username: string, realm: st
   };
 }
 
-/** Creates the user if need be and writes the profile, inside the caller's transaction; answers the user's id. */
-export function prepareProfileWriter(store: Store): (username: string, realm: string, profile: Profile, at: number) => number {
-  const upsertUser = prepareUpsertUser(store);
+/**
+ * Creates the user if need be and writes the profile, inside the caller's
+ * transaction; answers the user's id. `upsertUser` is the caller's
+ * prepareUpsertUser, so the statement is prepared once per connection.
+ */
+export function prepareProfileWriter(
+  store: Store,
+  upsertUser: (username: string, realm: string, at: number) => number,
+): (username: string, realm: string, profile: Profile, at: number) => number {
   const upsertProfile = store.sqlite.prepare(
     `INSERT INTO user_profiles (user_id, email, first_name, last_name, organisation, provider, provider_id, roles, updated_at)
      VALUES ($id, $email, $firstName, $lastName, $organisation, $provider, $providerId, $roles, $at)
@@ -102,9 +97,10 @@ export function prepareProfileWriter(store: Store): (username: string, realm: st
 /** The user queries of `Queries` (./model.ts) over one connection, synchronous. */
 export function sqliteUserQueries(store: Store): UserQueries {
   const { db } = store;
-  const saveProfile = prepareProfileWriter(store);
+  const upsertUser = prepareUpsertUser(store);
+  const saveProfile = prepareProfileWriter(store, upsertUser);
   return {
-    upsertUser: prepareUpsertUser(store),
+    upsertUser,
     markUsersSeen: (seen) => markUsersSeen(db, seen),
     lockUser: () => {}, // the immediate transaction holds the write lock already
     saveProfile: (username, realm, profile, at) => saveProfile(username, realm, profile, at),
